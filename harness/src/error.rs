@@ -1,0 +1,88 @@
+//! Typed errors of the harness library; binaries turn them into exit codes (`exit_codes`).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Everything that can go wrong while providing images or running a replica stack.
+#[derive(Debug, thiserror::Error)]
+pub enum HarnessError {
+    #[error(
+        "no Docker engine answers at {endpoint}: {reason}. Start the engine, or set DOCKER_HOST \
+         to where it listens (default unix:///var/run/docker.sock)"
+    )]
+    NoDocker { endpoint: String, reason: String },
+
+    #[error("Docker request failed while {doing}: {source}")]
+    Docker {
+        doing: String,
+        #[source]
+        source: bollard::errors::Error,
+    },
+
+    #[error("testcontainers could not start {service}: {source}")]
+    Start {
+        service: String,
+        #[source]
+        source: testcontainers::TestcontainersError,
+    },
+
+    #[error(
+        "building the base image needs debootstrap, which is not installed: run \
+         `apt-get install debootstrap` as root (no container registry is used)"
+    )]
+    DebootstrapMissing,
+
+    #[error(
+        "building the base image runs debootstrap, which needs root: run `cargo xtask images` \
+         once as root (or with sudo); later runs reuse the cached image"
+    )]
+    NotRoot,
+
+    #[error("base image build failed at {stage}: {detail}")]
+    ImageBuild { stage: String, detail: String },
+
+    #[error("building the replica binary failed: {0}")]
+    BinaryBuild(String),
+
+    #[error("{service} was not ready within {waited:?}: {reason}\n--- last log lines of {service} ---\n{last_logs}")]
+    NotReady {
+        service: String,
+        waited: Duration,
+        reason: String,
+        last_logs: String,
+    },
+
+    #[error("{path}:{line}: {message}")]
+    EnvFile {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
+
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("command in {container} failed: {detail}")]
+    Exec { container: String, detail: String },
+
+    #[error("no stack {0} exists (see `cargo xtask status`)")]
+    NoSuchStack(String),
+}
+
+impl HarnessError {
+    pub(crate) fn docker(doing: impl Into<String>) -> impl FnOnce(bollard::errors::Error) -> Self {
+        let doing = doing.into();
+        move |source| HarnessError::Docker { doing, source }
+    }
+
+    pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Self {
+        let path = path.into();
+        move |source| HarnessError::Io { path, source }
+    }
+}
+
+pub type Result<T, E = HarnessError> = std::result::Result<T, E>;

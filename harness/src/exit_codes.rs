@@ -1,0 +1,45 @@
+//! Exit codes of every `cargo xtask` command, documented in one place.
+//!
+//! | code | meaning |
+//! |---|---|
+//! | 0 | success: the command did what it was asked, every check passed |
+//! | 1 | the command ran and found failures (checks failed, scenarios missed their outcome) |
+//! | 2 | usage or configuration error (unknown command or flag, malformed input file) |
+//! | 3 | no Docker engine reachable (DOCKER_HOST / the socket) |
+//! | 4 | an image or the replica binary could not be built (debootstrap, root, cargo) |
+//! | 5 | the replica did not become ready (the message names the service and its last logs) |
+//! | 6 | a target is unreachable |
+//! | 101 | internal error (a bug: a panic) |
+
+/// Success.
+pub const OK: i32 = 0;
+/// Ran, and found failures.
+pub const FAILURES: i32 = 1;
+/// Usage or configuration error.
+pub const USAGE: i32 = 2;
+/// No Docker engine reachable.
+pub const NO_DOCKER: i32 = 3;
+/// Image or binary build failed.
+pub const BUILD_FAILED: i32 = 4;
+/// The replica (or one of its services) never became ready.
+pub const NOT_READY: i32 = 5;
+/// A target is unreachable.
+pub const UNREACHABLE: i32 = 6;
+
+use crate::error::HarnessError;
+
+/// The exit code a binary returns for `error`.
+pub fn for_error(error: &HarnessError) -> i32 {
+    match error {
+        HarnessError::NoDocker { .. } => NO_DOCKER,
+        HarnessError::DebootstrapMissing
+        | HarnessError::NotRoot
+        | HarnessError::ImageBuild { .. }
+        | HarnessError::BinaryBuild(_) => BUILD_FAILED,
+        HarnessError::NotReady { .. } | HarnessError::Start { .. } => NOT_READY,
+        HarnessError::EnvFile { .. } | HarnessError::NoSuchStack(_) => USAGE,
+        HarnessError::Docker { .. } | HarnessError::Io { .. } | HarnessError::Exec { .. } => {
+            FAILURES
+        }
+    }
+}

@@ -1,0 +1,214 @@
+//! The base image every replica container runs: Debian bookworm from Debian packages
+//! (debootstrap + import, no registry), cached under a tag derived from its recipe.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+use bollard::query_parameters::CreateImageOptionsBuilder;
+use bollard::Docker;
+use futures::StreamExt;
+use sha2::{Digest, Sha256};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt};
+
+use crate::error::{HarnessError, Result};
+use crate::progress::Progress;
+
+/// The image repository; the tag is the recipe's hash.
+pub const BASE_REPOSITORY: &str = "rotation-rehearsal/base";
+
+/// What goes into the base image. Changing anything here changes the tag and so rebuilds it.
+pub const SUITE: &str = "bookworm";
+pub const VARIANT: &str = "minbase";
+pub const PACKAGES: &[&str] = &[
+    "postgresql-15",
+    "nats-server",
+    "iproute2",
+    "ca-certificates",
+    "curl",
+];
+
+/// The mirror debootstrap fetches from (`REHEARSAL_DEBIAN_MIRROR` overrides; not part of the
+/// recipe hash, since any mirror yields the same packages).
+pub fn mirror() -> String {
+    std::env::var("REHEARSAL_DEBIAN_MIRROR").unwrap_or_else(|_| "http://deb.debian.org/debian".into())
+}
+
+/// `repository:tag` of the base image for the current recipe.
+pub fn base_image_ref() -> (String, String) {
+    let recipe = format!("{SUITE}|{VARIANT}|{}", PACKAGES.join(","));
+    let digest = Sha256::digest(recipe.as_bytes());
+    let tag: String = digest[..6].iter().map(|b| format!("{b:02x}")).collect();
+    (BASE_REPOSITORY.to_string(), format!("bookworm-{tag}"))
+}
+
+/// Makes sure the base image exists, building it once (under a cross-process lock) if not.
+pub async fn ensure_base_image(docker: &Docker, progress: &Progress) -> Result<(String, String)> {
+    let (repo, tag) = base_image_ref();
+    let full = format!("{repo}:{tag}");
+    if docker.inspect_image(&full).await.is_ok() {
+        return Ok((repo, tag));
+    }
+    let lock_path = std::env::temp_dir().join("rotation-rehearsal-image.lock");
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(HarnessError::io(&lock_path))?;
+    progress.say(&format!("waiting for the image build lock {}", lock_path.display()));
+    let lock = tokio::task::spawn_blocking(move || lock.lock().map(|_| lock))
+        .await
+        .expect("lock task")
+        .map_err(HarnessError::io(&lock_path))?;
+    if docker.inspect_image(&full).await.is_ok() {
+        return Ok((repo, tag));
+    }
+    let result = build_base_image(docker, &repo, &tag, progress).await;
+    drop(lock);
+    result.map(|()| (repo, tag))
+}
+
+fn which(program: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(["/usr/sbin", "/sbin"].into_iter().map(PathBuf::from))
+        .map(|d| d.join(program))
+        .find(|p| p.is_file())
+}
+
+async fn build_base_image(docker: &Docker, repo: &str, tag: &str, progress: &Progress) -> Result<()> {
+    let debootstrap = which("debootstrap").ok_or(HarnessError::DebootstrapMissing)?;
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return Err(HarnessError::NotRoot);
+    }
+    let rootfs = std::env::temp_dir().join(format!("rotation-rehearsal-rootfs-{}", std::process::id()));
+    let _cleanup = RemoveOnDrop(rootfs.clone());
+    progress.say(&format!(
+        "building base image {repo}:{tag} from Debian packages ({SUITE} {VARIANT} + {}); about a minute, once",
+        PACKAGES.join(", ")
+    ));
+    let started = std::time::Instant::now();
+    let mut child = tokio::process::Command::new(&debootstrap)
+        .arg(format!("--variant={VARIANT}"))
+        .arg(format!("--include={}", PACKAGES.join(",")))
+        .arg(SUITE)
+        .arg(&rootfs)
+        .arg(mirror())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| HarnessError::ImageBuild {
+            stage: "debootstrap".into(),
+            detail: e.to_string(),
+        })?;
+    let stdout = child.stdout.take().expect("piped");
+    let mut stderr = child.stderr.take().expect("piped");
+    let mut lines = tokio::io::BufReader::new(stdout).lines();
+    let mut tail: Vec<String> = Vec::new();
+    let mut last_stage = String::new();
+    let mut retrieved = 0usize;
+    let mut last_heartbeat = std::time::Instant::now();
+    while let Ok(Some(line)) = lines.next_line().await {
+        // debootstrap prints "I: Retrieving …", "I: Validating …", "I: Extracting …", …
+        let text = line.trim_start_matches("I: ");
+        let verb = text.split_whitespace().next().unwrap_or("").to_string();
+        let stage = if verb == "Validating" { "Retrieving".to_string() } else { verb };
+        if stage == "Retrieving" && text.contains(' ') {
+            retrieved += 1;
+        }
+        let heartbeat = last_heartbeat.elapsed() >= std::time::Duration::from_secs(5);
+        if line.starts_with("I:") && (stage != last_stage || heartbeat) {
+            let what = if stage == "Retrieving" {
+                format!("retrieving and validating packages ({} files so far)", retrieved / 2)
+            } else {
+                text.to_string()
+            };
+            progress.say(&format!("  debootstrap: {what}"));
+            last_stage = stage;
+            last_heartbeat = std::time::Instant::now();
+        }
+        tail.push(line);
+        if tail.len() > 20 {
+            tail.remove(0);
+        }
+    }
+    let mut err_text = String::new();
+    let _ = stderr.read_to_string(&mut err_text).await;
+    let status = child.wait().await.map_err(|e| HarnessError::ImageBuild {
+        stage: "debootstrap".into(),
+        detail: e.to_string(),
+    })?;
+    if !status.success() {
+        return Err(HarnessError::ImageBuild {
+            stage: "debootstrap".into(),
+            detail: format!("{status}; last output:\n{}\n{}", tail.join("\n"), err_text.trim()),
+        });
+    }
+    // Trim what a server image does not need, and drop apt lists.
+    for dir in ["var/cache/apt/archives", "var/lib/apt/lists", "usr/share/doc", "usr/share/man"] {
+        let p = rootfs.join(dir);
+        if p.exists() {
+            let _ = std::fs::remove_dir_all(&p);
+        }
+    }
+    progress.say(&format!("  importing root filesystem into the engine ({}s so far)", started.elapsed().as_secs()));
+    import(docker, &rootfs, repo, tag).await?;
+    progress.say(&format!("base image {repo}:{tag} ready in {}s", started.elapsed().as_secs()));
+    Ok(())
+}
+
+async fn import(docker: &Docker, rootfs: &Path, repo: &str, tag: &str) -> Result<()> {
+    let mut tar = tokio::process::Command::new("tar")
+        .arg("-C")
+        .arg(rootfs)
+        .args(["--numeric-owner", "-c", "."])
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| HarnessError::ImageBuild { stage: "tar".into(), detail: e.to_string() })?;
+    let stdout = tar.stdout.take().expect("piped");
+    let body = futures::stream::unfold(stdout, |mut out| async move {
+        let mut buf = vec![0u8; 1 << 20];
+        match out.read(&mut buf).await {
+            Ok(0) => None,
+            Ok(n) => {
+                buf.truncate(n);
+                Some((Ok(bytes_from(buf)), out))
+            }
+            Err(e) => Some((Err(e), out)),
+        }
+    });
+    let options = CreateImageOptionsBuilder::new()
+        .from_src("-")
+        .repo(repo)
+        .tag(tag)
+        .changes(vec!["ENV LANG=C.UTF-8".to_string()])
+        .build();
+    let mut stream = docker.create_image(Some(options), Some(bollard::body_try_stream(body)), None);
+    while let Some(item) = stream.next().await {
+        if let Err(e) = item {
+            return Err(HarnessError::ImageBuild { stage: "docker import".into(), detail: e.to_string() });
+        }
+    }
+    let status = tar.wait().await.map_err(|e| HarnessError::ImageBuild { stage: "tar".into(), detail: e.to_string() })?;
+    if !status.success() {
+        return Err(HarnessError::ImageBuild { stage: "tar".into(), detail: status.to_string() });
+    }
+    Ok(())
+}
+
+fn bytes_from(buf: Vec<u8>) -> bytes::Bytes {
+    buf.into()
+}
+
+struct RemoveOnDrop(PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        if self.0.exists() {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}

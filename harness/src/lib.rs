@@ -1,0 +1,20 @@
+//! The rotation rehearsal harness: images without a registry, the replica stack of the node,
+//! its `.env` files and secrets, readiness waits, and the redactor every output goes through.
+
+pub mod binary;
+pub mod docker;
+pub mod envfile;
+pub mod error;
+pub mod exit_codes;
+pub mod images;
+pub mod progress;
+pub mod redact;
+pub mod replica_root;
+pub mod services;
+pub mod stack;
+pub mod status;
+pub mod wait;
+
+pub use error::{HarnessError, Result};
+pub use services::Service;
+pub use stack::{Stack, StackOptions};

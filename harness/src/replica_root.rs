@@ -1,0 +1,489 @@
+//! The per-stack replica root, laid out like production's `/opt/microdao-daarion`: the `.env`
+//! files, the agent registry, the NATS config and `docker-compose.node1.yml`. Rotation steps
+//! edit files here exactly as an operator would.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use crate::envfile::EnvFile;
+use crate::error::{HarnessError, Result};
+use crate::redact::Redactor;
+use crate::services::Service;
+
+/// The agents of the node: agent → (LLM provider, bot token variable in the gateway's `.env`).
+pub const AGENTS: &[(&str, &str, &str)] = &[
+    ("daarwizz", "deepseek", "TELEGRAM_BOT_TOKEN"),
+    ("helion", "mistral", "TELEGRAM_BOT_TOKEN_HELION"),
+    ("greenfood", "grok", "TELEGRAM_BOT_TOKEN_GREENFOOD"),
+    ("druid", "cohere", "TELEGRAM_BOT_TOKEN_DRUID"),
+];
+
+/// The NATS users and which services connect as each.
+pub const NATS_USERS: &[(&str, &[Service])] = &[
+    ("gateway", &[Service::Gateway]),
+    ("router", &[Service::Router]),
+    (
+        "worker",
+        &[Service::CrewaiWorker, Service::ParserPipeline],
+    ),
+];
+
+/// Random characters from the OS (no extra dependency).
+pub fn random_string(len: usize, alphabet: &[u8]) -> String {
+    let mut bytes = vec![0u8; len];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .expect("/dev/urandom is readable");
+    bytes
+        .iter()
+        .map(|b| alphabet[*b as usize % alphabet.len()] as char)
+        .collect()
+}
+
+const ALNUM: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+
+/// Every secret of a node, by the name of the variable that holds it.
+#[derive(Clone)]
+pub struct NodeSecrets {
+    values: BTreeMap<&'static str, String>,
+}
+
+impl std::fmt::Debug for NodeSecrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.values.keys()).finish()
+    }
+}
+
+/// The secret variables, with the kind of value each holds.
+pub const SECRET_NAMES: &[&str] = &[
+    "DB_PASSWORD",
+    "JWT_SECRET",
+    "TELEGRAM_BOT_TOKEN",
+    "TELEGRAM_BOT_TOKEN_HELION",
+    "TELEGRAM_BOT_TOKEN_GREENFOOD",
+    "TELEGRAM_BOT_TOKEN_DRUID",
+    "NATS_PASSWORD_GATEWAY",
+    "NATS_PASSWORD_ROUTER",
+    "NATS_PASSWORD_WORKER",
+    "DEEPSEEK_API_KEY",
+    "MISTRAL_API_KEY",
+    "GROK_API_KEY",
+    "COHERE_API_KEY",
+    "NEO4J_PASSWORD",
+    "QDRANT_API_KEY",
+];
+
+impl NodeSecrets {
+    /// Fresh random values for every secret, shaped like the real ones.
+    pub fn generate() -> Self {
+        let mut values = BTreeMap::new();
+        for name in SECRET_NAMES {
+            values.insert(*name, Self::generate_one(name));
+        }
+        NodeSecrets { values }
+    }
+
+    /// A fresh value for the secret `name`, shaped like the real one.
+    pub fn generate_one(name: &str) -> String {
+        let digits = b"0123456789";
+        if name.starts_with("TELEGRAM_BOT_TOKEN") {
+            format!(
+                "{}:{}",
+                random_string(10, digits),
+                random_string(35, ALNUM)
+            )
+        } else if name.ends_with("_API_KEY") && name != "QDRANT_API_KEY" {
+            format!("sk-{}", random_string(40, ALNUM))
+        } else {
+            random_string(32, ALNUM)
+        }
+    }
+
+    pub fn get(&self, name: &str) -> &str {
+        self.values
+            .get(name)
+            .map(String::as_str)
+            .unwrap_or_else(|| panic!("unknown secret {name}"))
+    }
+
+    pub fn set(&mut self, name: &'static str, value: String) {
+        self.values.insert(name, value);
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&'static str, &str)> {
+        self.values.iter().map(|(k, v)| (*k, v.as_str()))
+    }
+
+    /// Registers every value with `redactor`.
+    pub fn register(&self, redactor: &Redactor) {
+        for (name, value) in self.iter() {
+            redactor.add(name, value);
+        }
+    }
+
+    /// The fake upstream's initial keys: every provider key, bot token and password the node
+    /// holds now (the "old" secrets).
+    pub fn upstream_seed_env(&self) -> Vec<(String, String)> {
+        let mut env = vec![
+            ("UPSTREAM_SEED_DEEPSEEK".into(), self.get("DEEPSEEK_API_KEY").into()),
+            ("UPSTREAM_SEED_MISTRAL".into(), self.get("MISTRAL_API_KEY").into()),
+            ("UPSTREAM_SEED_GROK".into(), self.get("GROK_API_KEY").into()),
+            ("UPSTREAM_SEED_COHERE".into(), self.get("COHERE_API_KEY").into()),
+            ("UPSTREAM_SEED_QDRANT".into(), self.get("QDRANT_API_KEY").into()),
+            ("UPSTREAM_SEED_NEO4J".into(), self.get("NEO4J_PASSWORD").into()),
+        ];
+        for (agent, _, var) in AGENTS {
+            env.push((
+                format!("UPSTREAM_SEED_TELEGRAM_{}", agent.to_uppercase()),
+                self.get(var).into(),
+            ));
+        }
+        env
+    }
+}
+
+/// A replica root directory.
+#[derive(Clone, Debug)]
+pub struct ReplicaRoot {
+    dir: PathBuf,
+}
+
+impl ReplicaRoot {
+    /// Opens an existing root.
+    pub fn open(dir: impl Into<PathBuf>) -> Self {
+        ReplicaRoot { dir: dir.into() }
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The `.env` path of `service`, if it has one.
+    pub fn env_path(&self, service: Service) -> Option<PathBuf> {
+        service.env_file().map(|f| self.dir.join(f))
+    }
+
+    pub fn nats_dir(&self) -> PathBuf {
+        self.dir.join("nats")
+    }
+
+    pub fn nats_conf_path(&self) -> PathBuf {
+        self.nats_dir().join("nats-server.conf")
+    }
+
+    pub fn router_dir(&self) -> PathBuf {
+        self.dir.join("services/router")
+    }
+
+    pub fn compose_path(&self) -> PathBuf {
+        self.dir.join("docker-compose.node1.yml")
+    }
+
+    /// Reads `service`'s `.env`.
+    pub fn read_env(&self, service: Service) -> Result<EnvFile> {
+        let path = self.env_path(service).ok_or_else(|| HarnessError::EnvFile {
+            path: self.dir.clone(),
+            line: 0,
+            message: format!("{service} has no .env file"),
+        })?;
+        EnvFile::read(path)
+    }
+
+    /// Every `.env` file of the node: service → its variables.
+    pub fn current_env(&self) -> Result<BTreeMap<Service, EnvFile>> {
+        let mut out = BTreeMap::new();
+        for s in Service::ALL {
+            if s.env_file().is_some() {
+                out.insert(s, self.read_env(s)?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Creates the layout in `dir` with `secrets` as the node's current (old) secrets.
+    pub fn create(dir: impl Into<PathBuf>, secrets: &NodeSecrets, options: &RootOptions) -> Result<Self> {
+        let root = ReplicaRoot { dir: dir.into() };
+        for sub in [
+            "gateway-bot",
+            "services/router",
+            "services/memory-service",
+            "services/crewai-nats-worker",
+            "services/parser-pipeline",
+            "services/postgres",
+            "nats",
+        ] {
+            let p = root.dir.join(sub);
+            std::fs::create_dir_all(&p).map_err(HarnessError::io(&p))?;
+        }
+        let db = |f: &mut EnvFile| {
+            f.set("POSTGRES_HOST", "dagi-postgres");
+            f.set("POSTGRES_PORT", "5432");
+            f.set("POSTGRES_USER", "daarion");
+            f.set("POSTGRES_DB", "daarion_main");
+            f.set("DB_PASSWORD", secrets.get("DB_PASSWORD"));
+            f.set("DB_POOL_MAX_LIFETIME_SECS", &options.pool_max_lifetime_secs.to_string());
+        };
+        let nats = |f: &mut EnvFile, user: &str, var: &str| {
+            f.set("NATS_URL", "nats://dagi-nats-node1:4222");
+            f.set("NATS_USER", user);
+            f.set("NATS_PASSWORD", secrets.get(var));
+        };
+
+        let mut gw = EnvFile::new(root.dir.join("gateway-bot/.env"));
+        gw.comment("Gateway (dagi-gateway-node1): read when the container is created");
+        gw.set("DEFAULT_AGENT", "daarwizz");
+        for (_, _, var) in AGENTS {
+            gw.set(var, secrets.get(var));
+        }
+        gw.set("JWT_SECRET", secrets.get("JWT_SECRET"));
+        nats(&mut gw, "gateway", "NATS_PASSWORD_GATEWAY");
+        db(&mut gw);
+        gw.set("ROUTER_URL", "http://dagi-router-node1:9102");
+        gw.set("MEMORY_SERVICE_URL", "http://dagi-memory-service-node1:8000");
+        gw.set("TELEGRAM_API_URL", "http://upstream:8080");
+        gw.write()?;
+
+        let mut router = EnvFile::new(root.dir.join("services/router/.env"));
+        router.comment("Router (dagi-router-node1)");
+        for var in ["DEEPSEEK_API_KEY", "MISTRAL_API_KEY", "GROK_API_KEY", "COHERE_API_KEY"] {
+            router.set(var, secrets.get(var));
+        }
+        if options.router_new_or_old {
+            router.set("ROUTER_KEY_SELECTION", "new-or-old");
+        }
+        router.set("UPSTREAM_URL", "http://upstream:8080");
+        router.set("NEO4J_URI", "http://upstream:8080/neo4j");
+        router.set("NEO4J_USER", "neo4j");
+        router.set("NEO4J_PASSWORD", secrets.get("NEO4J_PASSWORD"));
+        router.set("AGENT_REGISTRY", "/etc/router/agents.json");
+        nats(&mut router, "router", "NATS_PASSWORD_ROUTER");
+        db(&mut router);
+        router.write()?;
+
+        let registry = serde_json::json!({
+            "agents": AGENTS.iter().map(|(agent, provider, _)| {
+                (agent.to_string(), serde_json::json!({"provider": provider, "model": format!("{provider}-chat")}))
+            }).collect::<serde_json::Map<_, _>>()
+        });
+        let reg_path = root.dir.join("services/router/agents.json");
+        std::fs::write(&reg_path, serde_json::to_string_pretty(&registry).expect("json"))
+            .map_err(HarnessError::io(&reg_path))?;
+
+        let mut memory = EnvFile::new(root.dir.join("services/memory-service/.env"));
+        memory.comment("Memory service (dagi-memory-service-node1)");
+        db(&mut memory);
+        memory.set("QDRANT_URL", "http://upstream:8080/qdrant");
+        memory.set("QDRANT_API_KEY", secrets.get("QDRANT_API_KEY"));
+        memory.set("NEO4J_URI", "http://upstream:8080/neo4j");
+        memory.set("NEO4J_USER", "neo4j");
+        memory.set("NEO4J_PASSWORD", secrets.get("NEO4J_PASSWORD"));
+        memory.write()?;
+
+        for (worker, dir) in [
+            ("crewai-nats-worker", "services/crewai-nats-worker/.env"),
+            ("parser-pipeline", "services/parser-pipeline/.env"),
+        ] {
+            let mut w = EnvFile::new(root.dir.join(dir));
+            w.comment(&format!("NATS worker ({worker})"));
+            w.set("WORKER_NAME", worker);
+            nats(&mut w, "worker", "NATS_PASSWORD_WORKER");
+            db(&mut w);
+            w.write()?;
+        }
+
+        let mut pg = EnvFile::new(root.dir.join("services/postgres/.env"));
+        pg.comment("PostgreSQL (dagi-postgres): POSTGRES_PASSWORD is used only when the data directory is initialised");
+        pg.set("POSTGRES_USER", "daarion");
+        pg.set("POSTGRES_PASSWORD", secrets.get("DB_PASSWORD"));
+        pg.set("POSTGRES_DB", "daarion_main");
+        pg.write()?;
+
+        let users: Vec<(String, String)> = NATS_USERS
+            .iter()
+            .map(|(user, _)| {
+                let var = format!("NATS_PASSWORD_{}", user.to_uppercase());
+                (user.to_string(), secrets.get(&var).to_string())
+            })
+            .collect();
+        root.write_nats_conf(&users)?;
+        let conf = root.nats_conf_path();
+        std::fs::set_permissions(&conf, std::fs::Permissions::from_mode(0o600))
+            .map_err(HarnessError::io(&conf))?;
+        Ok(root)
+    }
+
+    /// Writes the NATS config with `users` (name, password), in place.
+    pub fn write_nats_conf(&self, users: &[(String, String)]) -> Result<()> {
+        let mut text = String::from(
+            "# NATS server of node1 (dagi-nats-node1). Users are read at start and on reload (SIGHUP).\n\
+             port: 4222\n\
+             monitor_port: 8222\n\
+             server_name: dagi-nats-node1\n\
+             jetstream {\n  store_dir: \"/data/jetstream\"\n}\n\
+             authorization {\n  users: [\n",
+        );
+        for (user, password) in users {
+            text.push_str(&format!(
+                "    {{ user: {}, password: {} }}\n",
+                nats_quote(user),
+                nats_quote(password)
+            ));
+        }
+        text.push_str("  ]\n}\n");
+        let path = self.nats_conf_path();
+        write_in_place(&path, &text)
+    }
+
+    /// Writes `docker-compose.node1.yml` describing this replica: the same images, commands,
+    /// env files and mounts the harness uses, with production container names.
+    pub fn write_compose(&self, image: &str, binary: &Path, upstream_env_file: &Path) -> Result<()> {
+        let mut y = String::from(
+            "# The replica of node1, as docker-compose would run it. Generated by the rehearsal harness.\n\
+             version: \"3.8\"\nservices:\n",
+        );
+        for s in Service::ALL {
+            y.push_str(&format!("  {}:\n", s.key()));
+            y.push_str(&format!("    image: {}\n", yaml_quote(image)));
+            y.push_str(&format!("    container_name: {}\n", s.production_name()));
+            if let Some(env) = s.env_file() {
+                y.push_str(&format!("    env_file: {}\n", yaml_quote(&format!("./{env}"))));
+            }
+            if s == Service::Upstream {
+                y.push_str(&format!("    env_file: {}\n", yaml_quote(&upstream_env_file.display().to_string())));
+            }
+            y.push_str("    command:\n");
+            for arg in command_for(s) {
+                y.push_str(&format!("      - {}\n", yaml_quote(&arg)));
+            }
+            let mut volumes = Vec::new();
+            if s.runs_replica_binary() {
+                volumes.push(format!("{}:/usr/local/bin/replica:ro", binary.display()));
+            }
+            if s == Service::Router {
+                volumes.push("./services/router:/etc/router:ro".into());
+            }
+            if s == Service::Nats {
+                volumes.push("./nats:/etc/nats:ro".into());
+            }
+            if !volumes.is_empty() {
+                y.push_str("    volumes:\n");
+                for v in volumes {
+                    y.push_str(&format!("      - {}\n", yaml_quote(&v)));
+                }
+            }
+            y.push_str("    ports:\n");
+            for p in s.ports() {
+                y.push_str(&format!("      - \"127.0.0.1::{p}\"\n"));
+            }
+        }
+        write_in_place(&self.compose_path(), &y)
+    }
+}
+
+/// Options for the files of a new replica root.
+#[derive(Clone, Debug)]
+pub struct RootOptions {
+    /// Seconds a pooled PostgreSQL connection lives before it is recycled.
+    pub pool_max_lifetime_secs: u64,
+    /// The router picks keys by the runbook's `NEW or OLD` line (Phase 2).
+    pub router_new_or_old: bool,
+}
+
+impl Default for RootOptions {
+    fn default() -> Self {
+        RootOptions {
+            pool_max_lifetime_secs: 30,
+            router_new_or_old: false,
+        }
+    }
+}
+
+/// The container command of `service`.
+pub fn command_for(service: Service) -> Vec<String> {
+    match service {
+        Service::Postgres => vec!["sh".into(), "-c".into(), POSTGRES_ENTRYPOINT.into()],
+        Service::Nats => vec![
+            "nats-server".into(),
+            "-c".into(),
+            "/etc/nats/nats-server.conf".into(),
+        ],
+        Service::Upstream => vec!["/usr/local/bin/replica".into(), "upstream".into()],
+        Service::Router => vec!["/usr/local/bin/replica".into(), "router".into()],
+        Service::Memory => vec!["/usr/local/bin/replica".into(), "memory".into()],
+        Service::Gateway => vec!["/usr/local/bin/replica".into(), "gateway".into()],
+        Service::CrewaiWorker | Service::ParserPipeline => {
+            vec!["/usr/local/bin/replica".into(), "worker".into()]
+        }
+    }
+}
+
+/// PostgreSQL's start script, with the official image's semantics: on first start, initialise
+/// the data directory with POSTGRES_USER as superuser and POSTGRES_PASSWORD, create
+/// POSTGRES_DB, `trust` on the local socket and scram-sha-256 over TCP; then run the server.
+pub const POSTGRES_ENTRYPOINT: &str = r#"set -e
+PGBIN=/usr/lib/postgresql/15/bin
+PGDATA=/var/lib/postgresql/data
+mkdir -p "$PGDATA" /var/run/postgresql
+chown postgres:postgres "$PGDATA" /var/run/postgresql
+if [ ! -s "$PGDATA/PG_VERSION" ]; then
+  umask 077
+  printf '%s\n' "$POSTGRES_PASSWORD" > /tmp/pwfile
+  chown postgres /tmp/pwfile
+  runuser -u postgres -- "$PGBIN/initdb" -D "$PGDATA" -U "$POSTGRES_USER" --pwfile=/tmp/pwfile \
+    --auth-local=trust --auth-host=scram-sha-256 -E UTF8 --no-sync >/dev/null
+  rm -f /tmp/pwfile
+  echo "host all all all scram-sha-256" >> "$PGDATA/pg_hba.conf"
+  echo "CREATE DATABASE \"$POSTGRES_DB\" OWNER \"$POSTGRES_USER\";" \
+    | runuser -u postgres -- "$PGBIN/postgres" --single -D "$PGDATA" -j postgres >/dev/null
+  echo "postgres init: data directory initialised"
+fi
+exec runuser -u postgres -- "$PGBIN/postgres" -D "$PGDATA" -c listen_addresses='*' \
+  -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200
+"#;
+
+/// Quotes a string for the NATS config (double quotes, `\` and `"` escaped).
+pub fn nats_quote(s: &str) -> String {
+    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+/// Quotes a string for YAML (a JSON string is valid YAML).
+fn yaml_quote(s: &str) -> String {
+    serde_json::to_string(s).expect("string")
+}
+
+/// Rewrites `path` in place (same inode); creates it with mode 0600 if missing.
+pub fn write_in_place(path: &Path, text: &str) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(HarnessError::io(path))?;
+    f.write_all(text.as_bytes()).map_err(HarnessError::io(path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_new_root_holds_every_env_file_with_mode_0600() {
+        let dir = std::env::temp_dir().join(format!("root-test-{}", std::process::id()));
+        let secrets = NodeSecrets::generate();
+        let root = ReplicaRoot::create(&dir, &secrets, &RootOptions::default()).unwrap();
+        for s in Service::ALL {
+            if let Some(p) = root.env_path(s) {
+                let mode = std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
+                assert_eq!(mode, 0o600, "{}", p.display());
+            }
+        }
+        let router = root.read_env(Service::Router).unwrap();
+        assert_eq!(router.get("DEEPSEEK_API_KEY"), Some(secrets.get("DEEPSEEK_API_KEY")));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

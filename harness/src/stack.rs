@@ -1,0 +1,687 @@
+//! A running replica of the node: one private network, one container per service (started by
+//! testcontainers, networked and operated through bollard), a per-stack replica root, typed
+//! readiness waits, and certain removal.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use bollard::models::{EndpointSettings, NetworkConnectRequest, NetworkCreateRequest, PortBinding};
+use bollard::query_parameters::{
+    InspectContainerOptions, KillContainerOptionsBuilder, LogsOptionsBuilder,
+    RestartContainerOptionsBuilder, StartContainerOptions, StopContainerOptionsBuilder,
+};
+use bollard::Docker;
+use futures::StreamExt;
+use testcontainers::core::{AccessMode, ContainerPort, Mount};
+use testcontainers::runners::AsyncRunner;
+use testcontainers::{ContainerAsync, GenericImage, ImageExt};
+
+use crate::binary::ensure_replica_binary;
+use crate::docker::{
+    self, LABEL_MANAGED, LABEL_OWNER_PID, LABEL_ROOT, LABEL_SERVICE, LABEL_STACK,
+};
+use crate::envfile::EnvFile;
+use crate::error::{HarnessError, Result};
+use crate::images::ensure_base_image;
+use crate::progress::Progress;
+use crate::redact::Redactor;
+use crate::replica_root::{command_for, NodeSecrets, ReplicaRoot, RootOptions};
+use crate::services::{Readiness, Service};
+use crate::wait;
+
+/// How to start a stack.
+#[derive(Clone, Debug)]
+pub struct StackOptions {
+    /// Where progress lines go.
+    pub progress: Progress,
+    /// How long all services together may take to become ready.
+    pub ready_timeout: Duration,
+    /// A detached stack outlives this process (`cargo xtask up`); `cargo xtask down` removes it.
+    pub detached: bool,
+    /// Options for the replica root's files.
+    pub root: RootOptions,
+    /// The node's initial (old) secrets; generated when absent.
+    pub secrets: Option<NodeSecrets>,
+    /// The stack id; generated when absent.
+    pub id: Option<String>,
+}
+
+impl Default for StackOptions {
+    fn default() -> Self {
+        StackOptions {
+            progress: Progress::silent(),
+            ready_timeout: Duration::from_secs(60),
+            detached: false,
+            root: RootOptions::default(),
+            secrets: None,
+            id: None,
+        }
+    }
+}
+
+/// The outcome of a command run inside a container.
+#[derive(Clone, Debug)]
+pub struct ExecOutput {
+    pub exit_code: i64,
+    /// Redacted.
+    pub stdout: String,
+    /// Redacted.
+    pub stderr: String,
+}
+
+/// A new stack id: 8 hex characters.
+pub fn new_stack_id() -> String {
+    crate::replica_root::random_string(8, b"0123456789abcdef")
+}
+
+/// A running replica.
+pub struct Stack {
+    id: String,
+    docker: Docker,
+    network: String,
+    root: ReplicaRoot,
+    image: (String, String),
+    binary: PathBuf,
+    secrets: NodeSecrets,
+    redactor: Redactor,
+    containers: tokio::sync::Mutex<BTreeMap<Service, ContainerAsync<GenericImage>>>,
+    ports: Mutex<BTreeMap<(Service, u16), u16>>,
+    detached: bool,
+    progress: Progress,
+    ready_timeout: Duration,
+    torn_down: AtomicBool,
+}
+
+impl std::fmt::Debug for Stack {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Stack")
+            .field("id", &self.id)
+            .field("root", &self.root.dir())
+            .finish()
+    }
+}
+
+impl Stack {
+    /// Provides the image and binary, writes a replica root, starts every service and returns
+    /// when all are ready (or fails naming the one that is not, with its last log lines).
+    pub async fn start(options: StackOptions) -> Result<Stack> {
+        let progress = options.progress.clone();
+        let docker = docker::connect().await?;
+        let swept = docker::sweep_orphans(&docker).await?;
+        if !swept.is_empty() {
+            progress.say(&format!(
+                "swept {} leftover stack(s) of killed runs: {}",
+                swept.len(),
+                swept.join(", ")
+            ));
+        }
+        let (image, binary) = tokio::try_join!(
+            ensure_base_image(&docker, &progress),
+            ensure_replica_binary(&progress)
+        )?;
+        let id = options.id.clone().unwrap_or_else(new_stack_id);
+        let dir = std::env::temp_dir().join(format!("rotation-replica-{id}"));
+        let secrets = options.secrets.clone().unwrap_or_else(NodeSecrets::generate);
+        let redactor = Redactor::new();
+        secrets.register(&redactor);
+        let network = format!("rotation-{id}");
+        let owner_pid = if options.detached {
+            0
+        } else {
+            std::process::id()
+        };
+        let labels = stack_labels(&id, owner_pid, &dir);
+        docker
+            .create_network(NetworkCreateRequest {
+                name: network.clone(),
+                driver: Some("bridge".into()),
+                labels: Some(labels.clone().into_iter().collect()),
+                ..Default::default()
+            })
+            .await
+            .map_err(HarnessError::docker(format!("creating network {network}")))?;
+        // From here on, dropping the stack removes everything created so far.
+        let stack = Stack {
+            id: id.clone(),
+            docker,
+            network,
+            root: ReplicaRoot::open(&dir),
+            image,
+            binary,
+            secrets,
+            redactor,
+            containers: tokio::sync::Mutex::new(BTreeMap::new()),
+            ports: Mutex::new(BTreeMap::new()),
+            detached: options.detached,
+            progress,
+            ready_timeout: options.ready_timeout,
+            torn_down: AtomicBool::new(false),
+        };
+        ReplicaRoot::create(&dir, &stack.secrets, &options.root)?;
+        let upstream_env = stack.root.dir().join(".upstream.env");
+        let mut f = EnvFile::new(&upstream_env);
+        f.comment("The fake outside world's initial keys (not part of the node)");
+        for (k, v) in stack.secrets.upstream_seed_env() {
+            f.set(&k, &v);
+        }
+        f.write()?;
+        stack
+            .root
+            .write_compose(&stack.image_ref(), &stack.binary, &upstream_env)?;
+        stack.progress.say(&format!(
+            "starting stack {id}: {} containers on network {}",
+            Service::ALL.len(),
+            stack.network
+        ));
+        let started = Instant::now();
+        let starts = Service::ALL.map(|s| stack.create_service(s));
+        for result in futures::future::join_all(starts).await {
+            result?;
+        }
+        stack.progress.say(&format!(
+            "containers created in {:.1}s; waiting for readiness",
+            started.elapsed().as_secs_f64()
+        ));
+        stack.wait_all_ready().await?;
+        stack.progress.say(&format!(
+            "stack {id} ready in {:.1}s",
+            started.elapsed().as_secs_f64()
+        ));
+        Ok(stack)
+    }
+
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    pub fn docker(&self) -> &Docker {
+        &self.docker
+    }
+
+    /// The replica root (laid out like `/opt/microdao-daarion`).
+    pub fn root(&self) -> &ReplicaRoot {
+        &self.root
+    }
+
+    /// The secrets the node started with (the "old" ones).
+    pub fn initial_secrets(&self) -> &NodeSecrets {
+        &self.secrets
+    }
+
+    /// The redactor that knows every secret of this stack; register new secrets with it.
+    pub fn redactor(&self) -> &Redactor {
+        &self.redactor
+    }
+
+    pub fn network(&self) -> &str {
+        &self.network
+    }
+
+    pub fn image_ref(&self) -> String {
+        format!("{}:{}", self.image.0, self.image.1)
+    }
+
+    /// The container name of `service` in this stack: production's name plus the stack id.
+    pub fn container_name(&self, service: Service) -> String {
+        format!("{}-{}", service.production_name(), self.id)
+    }
+
+    /// The host port (on 127.0.0.1) that `container_port` of `service` is published on.
+    pub fn host_port(&self, service: Service, container_port: u16) -> Option<u16> {
+        self.ports
+            .lock()
+            .expect("ports lock")
+            .get(&(service, container_port))
+            .copied()
+    }
+
+    /// `http://127.0.0.1:<port>` of a service's first port.
+    pub fn url(&self, service: Service) -> String {
+        let port = service.ports()[0];
+        let host = self.host_port(service, port).unwrap_or(0);
+        format!("http://127.0.0.1:{host}")
+    }
+
+    /// The NATS client URL from the host.
+    pub fn nats_url(&self) -> String {
+        format!(
+            "nats://127.0.0.1:{}",
+            self.host_port(Service::Nats, 4222).unwrap_or(0)
+        )
+    }
+
+    /// The NATS monitoring URL from the host.
+    pub fn nats_monitor_url(&self) -> String {
+        format!(
+            "http://127.0.0.1:{}",
+            self.host_port(Service::Nats, 8222).unwrap_or(0)
+        )
+    }
+
+    /// A tokio-postgres config reaching PostgreSQL from outside its container, with `password`.
+    pub fn pg_config(&self, password: &str) -> tokio_postgres::Config {
+        let mut c = tokio_postgres::Config::new();
+        c.host("127.0.0.1")
+            .port(self.host_port(Service::Postgres, 5432).unwrap_or(0))
+            .user("daarion")
+            .dbname("daarion_main")
+            .password(password)
+            .connect_timeout(Duration::from_secs(3));
+        c
+    }
+
+    /// Every `.env` file of the node as it is now.
+    pub fn current_env(&self) -> Result<BTreeMap<Service, EnvFile>> {
+        self.root.current_env()
+    }
+
+    /// Reads, edits and writes `service`'s `.env` in place. The running container is not
+    /// affected until it is recreated.
+    pub fn edit_env(&self, service: Service, edit: impl FnOnce(&mut EnvFile)) -> Result<()> {
+        let mut f = self.root.read_env(service)?;
+        edit(&mut f);
+        f.write()
+    }
+
+    /// The environment the running container of `service` actually has (redaction is the
+    /// caller's business: these are secret values).
+    pub async fn container_env(&self, service: Service) -> Result<BTreeMap<String, String>> {
+        let info = self
+            .docker
+            .inspect_container(&self.container_name(service), None::<InspectContainerOptions>)
+            .await
+            .map_err(HarnessError::docker(format!("inspecting {service}")))?;
+        Ok(info
+            .config
+            .and_then(|c| c.env)
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|kv| kv.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())))
+            .collect())
+    }
+
+    /// `docker restart`: the process restarts with the env the container was created with.
+    pub async fn restart(&self, service: Service) -> Result<()> {
+        self.docker
+            .restart_container(
+                &self.container_name(service),
+                Some(RestartContainerOptionsBuilder::new().t(5).build()),
+            )
+            .await
+            .map_err(HarnessError::docker(format!("restarting {service}")))?;
+        self.refresh_ports(service).await
+    }
+
+    /// Recreate (`docker compose up -d <svc>` after an `.env` change): remove the container
+    /// and create it again, reading its `.env` file anew.
+    pub async fn recreate(&self, service: Service) -> Result<()> {
+        let old = self.containers.lock().await.remove(&service);
+        if let Some(c) = old {
+            c.rm().await.map_err(|source| HarnessError::Start {
+                service: service.to_string(),
+                source,
+            })?;
+        }
+        self.create_service(service).await
+    }
+
+    /// `docker stop` (SIGTERM, then SIGKILL after 5 s).
+    pub async fn stop(&self, service: Service) -> Result<()> {
+        self.docker
+            .stop_container(
+                &self.container_name(service),
+                Some(StopContainerOptionsBuilder::new().t(5).build()),
+            )
+            .await
+            .map_err(HarnessError::docker(format!("stopping {service}")))
+    }
+
+    /// `docker start` of a stopped container (same env as at creation).
+    pub async fn start_again(&self, service: Service) -> Result<()> {
+        self.docker
+            .start_container(&self.container_name(service), None::<StartContainerOptions>)
+            .await
+            .map_err(HarnessError::docker(format!("starting {service}")))?;
+        self.refresh_ports(service).await
+    }
+
+    /// `docker kill --signal <signal>` (e.g. `KILL`, `HUP` to make NATS reload its config).
+    pub async fn kill(&self, service: Service, signal: &str) -> Result<()> {
+        self.docker
+            .kill_container(
+                &self.container_name(service),
+                Some(KillContainerOptionsBuilder::new().signal(signal).build()),
+            )
+            .await
+            .map_err(HarnessError::docker(format!("sending {signal} to {service}")))
+    }
+
+    /// `docker pause`: the service hangs (its TCP peers see no answer).
+    pub async fn pause(&self, service: Service) -> Result<()> {
+        self.docker
+            .pause_container(&self.container_name(service))
+            .await
+            .map_err(HarnessError::docker(format!("pausing {service}")))
+    }
+
+    pub async fn unpause(&self, service: Service) -> Result<()> {
+        self.docker
+            .unpause_container(&self.container_name(service))
+            .await
+            .map_err(HarnessError::docker(format!("unpausing {service}")))
+    }
+
+    /// Makes NATS re-read `nats/nats-server.conf` (SIGHUP), as `nats-server --signal reload`.
+    pub async fn reload_nats(&self) -> Result<()> {
+        self.kill(Service::Nats, "HUP").await
+    }
+
+    /// `docker exec <container> <cmd…>`; output is redacted.
+    pub async fn exec(&self, service: Service, cmd: &[&str]) -> Result<ExecOutput> {
+        use bollard::exec::{CreateExecOptions, StartExecResults};
+        let container = self.container_name(service);
+        let exec = self
+            .docker
+            .create_exec(
+                &container,
+                CreateExecOptions {
+                    cmd: Some(cmd.iter().map(|s| s.to_string()).collect()),
+                    attach_stdout: Some(true),
+                    attach_stderr: Some(true),
+                    ..Default::default()
+                },
+            )
+            .await
+            .map_err(HarnessError::docker(format!("exec in {service}")))?;
+        let mut stdout = Vec::new();
+        let mut stderr = Vec::new();
+        if let StartExecResults::Attached { mut output, .. } = self
+            .docker
+            .start_exec(&exec.id, None)
+            .await
+            .map_err(HarnessError::docker(format!("exec in {service}")))?
+        {
+            while let Some(item) = output.next().await {
+                match item.map_err(HarnessError::docker(format!("exec output of {service}")))? {
+                    bollard::container::LogOutput::StdOut { message } => {
+                        stdout.extend_from_slice(&message)
+                    }
+                    bollard::container::LogOutput::StdErr { message } => {
+                        stderr.extend_from_slice(&message)
+                    }
+                    _ => {}
+                }
+            }
+        }
+        let inspect = self
+            .docker
+            .inspect_exec(&exec.id)
+            .await
+            .map_err(HarnessError::docker(format!("exec in {service}")))?;
+        Ok(ExecOutput {
+            exit_code: inspect.exit_code.unwrap_or(-1),
+            stdout: self.redactor.redact(&String::from_utf8_lossy(&stdout)),
+            stderr: self.redactor.redact(&String::from_utf8_lossy(&stderr)),
+        })
+    }
+
+    /// The last `tail` log lines of `service` (stdout and stderr), redacted.
+    pub async fn logs(&self, service: Service, tail: usize) -> Result<String> {
+        logs_of(&self.docker, &self.container_name(service), tail, &self.redactor).await
+    }
+
+    /// Waits until `service` is ready (typed probe, deadline).
+    pub async fn wait_ready(&self, service: Service, timeout: Duration) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        wait::until_ready(self, service, deadline).await
+    }
+
+    async fn wait_all_ready(&self) -> Result<()> {
+        let deadline = Instant::now() + self.ready_timeout;
+        let waits = Service::ALL.map(|s| wait::until_ready(self, s, deadline));
+        for result in futures::future::join_all(waits).await {
+            result?;
+        }
+        Ok(())
+    }
+
+    /// Reads the published host ports of `service` again (they change on restart).
+    pub async fn refresh_ports(&self, service: Service) -> Result<()> {
+        let info = self
+            .docker
+            .inspect_container(&self.container_name(service), None::<InspectContainerOptions>)
+            .await
+            .map_err(HarnessError::docker(format!("inspecting {service}")))?;
+        let ports = info
+            .network_settings
+            .and_then(|n| n.ports)
+            .unwrap_or_default();
+        let mut map = self.ports.lock().expect("ports lock");
+        for p in service.ports() {
+            let host = ports
+                .get(&format!("{p}/tcp"))
+                .and_then(|b| b.as_ref())
+                .and_then(|b| b.iter().find_map(|pb| pb.host_port.as_ref()?.parse().ok()));
+            match host {
+                Some(h) => {
+                    map.insert((service, *p), h);
+                }
+                None => {
+                    map.remove(&(service, *p));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn create_service(&self, service: Service) -> Result<()> {
+        let env: Vec<(String, String)> = match service {
+            Service::Upstream => self.secrets.upstream_seed_env(),
+            s => match self.root.env_path(s) {
+                Some(path) => EnvFile::read(path)?.vars(),
+                None => Vec::new(),
+            },
+        };
+        let mut image = GenericImage::new(self.image.0.clone(), self.image.1.clone());
+        for p in service.ports() {
+            image = image.with_exposed_port(ContainerPort::Tcp(*p));
+        }
+        let labels = {
+            let mut l = stack_labels(
+                &self.id,
+                if self.detached { 0 } else { std::process::id() },
+                self.root.dir(),
+            );
+            l.push((LABEL_SERVICE.to_string(), service.key().to_string()));
+            l
+        };
+        let bindings: std::collections::HashMap<String, Option<Vec<PortBinding>>> = service
+            .ports()
+            .iter()
+            .map(|p| {
+                (
+                    format!("{p}/tcp"),
+                    Some(vec![PortBinding {
+                        host_ip: Some("127.0.0.1".into()),
+                        host_port: Some(String::new()),
+                    }]),
+                )
+            })
+            .collect();
+        let mut request = image
+            .with_container_name(self.container_name(service))
+            .with_labels(labels)
+            .with_hostname(service.production_name())
+            .with_cmd(command_for(service))
+            .with_startup_timeout(Duration::from_secs(30))
+            .with_host_config_modifier(move |hc| {
+                // Loopback only, random ports: a busy port never fails a stack.
+                hc.publish_all_ports = Some(false);
+                hc.port_bindings = Some(bindings.clone());
+            });
+        for (k, v) in env {
+            request = request.with_env_var(k, v);
+        }
+        if service.runs_replica_binary() {
+            request = request.with_mount(
+                Mount::bind_mount(path_str(&self.binary), "/usr/local/bin/replica")
+                    .with_access_mode(AccessMode::ReadOnly),
+            );
+        }
+        if service == Service::Router {
+            request = request.with_mount(
+                Mount::bind_mount(path_str(&self.root.router_dir()), "/etc/router")
+                    .with_access_mode(AccessMode::ReadOnly),
+            );
+        }
+        if service == Service::Nats {
+            request = request.with_mount(
+                Mount::bind_mount(path_str(&self.root.nats_dir()), "/etc/nats")
+                    .with_access_mode(AccessMode::ReadOnly),
+            );
+        }
+        let container = request
+            .start()
+            .await
+            .map_err(|source| HarnessError::Start {
+                service: service.to_string(),
+                source,
+            })?;
+        self.containers.lock().await.insert(service, container);
+        self.docker
+            .connect_network(
+                &self.network,
+                NetworkConnectRequest {
+                    container: self.container_name(service),
+                    endpoint_config: Some(EndpointSettings {
+                        aliases: Some(service.aliases().into_iter().map(String::from).collect()),
+                        ..Default::default()
+                    }),
+                },
+            )
+            .await
+            .map_err(HarnessError::docker(format!(
+                "connecting {service} to {}",
+                self.network
+            )))?;
+        self.refresh_ports(service).await
+    }
+
+    /// Removes every container, the network and the replica root, concurrently.
+    pub async fn down(self) -> Result<()> {
+        self.torn_down.store(true, Ordering::SeqCst);
+        let containers = std::mem::take(&mut *self.containers.lock().await);
+        // testcontainers would remove each on drop, one by one; remove them all at once instead.
+        for (_, c) in containers {
+            std::mem::forget(c);
+        }
+        remove_by_id(&self.docker, &self.id).await
+    }
+
+    /// Leaves the stack running after this process exits (`cargo xtask up`).
+    pub async fn detach(self) {
+        self.torn_down.store(true, Ordering::SeqCst);
+        let containers = std::mem::take(&mut *self.containers.lock().await);
+        for (_, c) in containers {
+            std::mem::forget(c);
+        }
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        if self.torn_down.load(Ordering::SeqCst) {
+            return;
+        }
+        // Ownership of the containers passes to the label sweep below.
+        if let Ok(mut map) = self.containers.try_lock() {
+            for (_, c) in std::mem::take(&mut *map) {
+                std::mem::forget(c);
+            }
+        }
+        let id = self.id.clone();
+        // A thread with its own runtime works whatever runtime (if any) is dropping us.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("cleanup runtime");
+            rt.block_on(async move {
+                match docker::connect().await {
+                    Ok(d) => {
+                        if let Err(e) = remove_by_id(&d, &id).await {
+                            eprintln!("warning: could not remove stack {id}: {e}");
+                        }
+                    }
+                    Err(e) => eprintln!("warning: could not remove stack {id}: {e}"),
+                }
+            })
+        })
+        .join();
+    }
+}
+
+/// Removes the stack `id` (containers, networks, replica root) found by its labels.
+pub async fn remove_by_id(docker: &Docker, id: &str) -> Result<()> {
+    for stack in docker::list_stacks(docker).await? {
+        if stack.id == id {
+            docker::remove_stack(docker, &stack).await?;
+        }
+    }
+    Ok(())
+}
+
+fn stack_labels(id: &str, owner_pid: u32, root: &Path) -> Vec<(String, String)> {
+    vec![
+        (LABEL_MANAGED.to_string(), "true".to_string()),
+        (LABEL_STACK.to_string(), id.to_string()),
+        (LABEL_OWNER_PID.to_string(), owner_pid.to_string()),
+        (LABEL_ROOT.to_string(), root.display().to_string()),
+    ]
+}
+
+fn path_str(p: &Path) -> String {
+    p.display().to_string()
+}
+
+/// The last `tail` log lines of a container, redacted.
+pub async fn logs_of(docker: &Docker, container: &str, tail: usize, redactor: &Redactor) -> Result<String> {
+    let mut stream = docker.logs(
+        container,
+        Some(
+            LogsOptionsBuilder::new()
+                .stdout(true)
+                .stderr(true)
+                .tail(&tail.to_string())
+                .build(),
+        ),
+    );
+    let mut out = String::new();
+    while let Some(item) = stream.next().await {
+        match item {
+            Ok(chunk) => out.push_str(&String::from_utf8_lossy(&chunk.into_bytes())),
+            Err(e) => return Err(HarnessError::docker(format!("reading logs of {container}"))(e)),
+        }
+    }
+    Ok(redactor.redact(&out))
+}
+
+impl Readiness {
+    /// The URL probed for HTTP readiness on the host side.
+    pub fn http_url(&self, stack: &Stack, service: Service) -> Option<String> {
+        match self {
+            Readiness::Http { port, path } => Some(format!(
+                "http://127.0.0.1:{}{path}",
+                stack.host_port(service, *port).unwrap_or(0)
+            )),
+            Readiness::NatsMonitor => Some(format!(
+                "{}/healthz?js-enabled-only=true",
+                stack.nats_monitor_url()
+            )),
+            Readiness::Postgres => None,
+        }
+    }
+}

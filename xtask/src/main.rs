@@ -1,0 +1,278 @@
+//! `cargo xtask`: the project's commands (images, up, status, down, test, bench). Errors become
+//! the exit codes documented in `harness::exit_codes`.
+
+mod bench;
+
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use harness::docker::{self, StackSummary};
+use harness::exit_codes;
+use harness::progress::Progress;
+use harness::stack::{new_stack_id, remove_by_id};
+use harness::{HarnessError, Service, Stack, StackOptions};
+
+const TASKS: &[(&str, &str)] = &[
+    ("images", "build the base image (debootstrap, once) and the replica binary"),
+    ("up", "start a replica of the node and leave it running; prints how to reach it"),
+    ("status", "health and readiness of every service of running replicas, as a table"),
+    ("down", "remove running replicas (`down ID`, or all detached ones; `--all`: every stack of ours)"),
+    ("test", "run the test suite (cargo nextest, ci profile), images and binary first"),
+    ("bench", "`bench up`: time `up` to all-ready (median), compose comparison, idle memory"),
+];
+
+fn usage() -> String {
+    let mut s = String::from("usage: cargo xtask <task> [options]\n\ntasks:\n");
+    for (name, what) in TASKS {
+        s.push_str(&format!("  {name:<8} {what}\n"));
+    }
+    s.push_str("\nexit codes: see harness/src/exit_codes.rs\n");
+    s
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let Some(task) = args.first().cloned() else {
+        print!("{}", usage());
+        return ExitCode::SUCCESS;
+    };
+    let rest = args[1..].to_vec();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let result: Result<i32, anyhow::Error> = runtime.block_on(async move {
+        match task.as_str() {
+            "images" => images().await,
+            "up" => up(&rest).await,
+            "status" => status(&rest).await,
+            "down" => down(&rest).await,
+            "test" => test(&rest).await,
+            "bench" => bench::run(&rest).await,
+            "help" | "--help" | "-h" => {
+                print!("{}", usage());
+                Ok(exit_codes::OK)
+            }
+            other => {
+                eprintln!("error: unknown task `{other}`\n\n{}", usage());
+                Ok(exit_codes::USAGE)
+            }
+        }
+    });
+    match result {
+        Ok(code) => ExitCode::from(code as u8),
+        Err(e) => {
+            let code = match e.downcast_ref::<HarnessError>() {
+                Some(h) => exit_codes::for_error(h),
+                None => exit_codes::FAILURES,
+            };
+            eprintln!("error: {e:#}");
+            ExitCode::from(code as u8)
+        }
+    }
+}
+
+async fn images() -> anyhow::Result<i32> {
+    let progress = Progress::stderr();
+    let docker = docker::connect().await?;
+    let (repo, tag) = harness::images::ensure_base_image(&docker, &progress).await?;
+    let binary = harness::binary::ensure_replica_binary(&progress).await?;
+    println!("base image     {repo}:{tag}");
+    println!("replica binary {}", binary.display());
+    Ok(exit_codes::OK)
+}
+
+fn flag_value(args: &[String], name: &str) -> Option<String> {
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1).cloned())
+}
+
+async fn up(args: &[String]) -> anyhow::Result<i32> {
+    let timeout = flag_value(args, "--timeout")
+        .map(|t| t.parse::<u64>())
+        .transpose()
+        .map_err(|_| anyhow::anyhow!("--timeout takes whole seconds"))?
+        .unwrap_or(90);
+    let id = new_stack_id();
+    let options = StackOptions {
+        progress: Progress::stderr(),
+        ready_timeout: Duration::from_secs(timeout),
+        detached: true,
+        id: Some(id.clone()),
+        ..Default::default()
+    };
+    let started = Instant::now();
+    let stack = tokio::select! {
+        stack = Stack::start(options) => stack,
+        _ = tokio::signal::ctrl_c() => {
+            eprintln!("interrupted: removing stack {id}");
+            let docker = docker::connect().await?;
+            remove_by_id(&docker, &id).await?;
+            return Ok(130);
+        }
+    };
+    let stack = match stack {
+        Ok(s) => s,
+        Err(e) => {
+            // A detached stack that failed to start is removed, not left behind.
+            if let Ok(d) = docker::connect().await {
+                let _ = remove_by_id(&d, &id).await;
+            }
+            return Err(e.into());
+        }
+    };
+    println!(
+        "replica {} ready in {:.1}s\n",
+        stack.id(),
+        started.elapsed().as_secs_f64()
+    );
+    println!("replica root   {}", stack.root().dir().display());
+    println!("compose file   {}", stack.root().compose_path().display());
+    println!("network        {} (production names resolve inside it)\n", stack.network());
+    println!("{:<28} {:<40} {}", "SERVICE", "CONTAINER", "FROM THE HOST");
+    for s in Service::ALL {
+        let reach = match s {
+            Service::Postgres => format!(
+                "postgres://daarion@127.0.0.1:{}/daarion_main (password: DB_PASSWORD in services/*/.env)",
+                stack.host_port(s, 5432).unwrap_or(0)
+            ),
+            Service::Nats => format!(
+                "{} (users in nats/nats-server.conf), monitor {}",
+                stack.nats_url(),
+                stack.nats_monitor_url()
+            ),
+            _ => stack.url(s),
+        };
+        println!("{:<28} {:<40} {}", s.production_name(), stack.container_name(s), reach);
+    }
+    println!(
+        "\nexec:   docker exec -it {} psql -U daarion -d daarion_main",
+        stack.container_name(Service::Postgres)
+    );
+    println!("status: cargo xtask status\nstop:   cargo xtask down {}", stack.id());
+    stack.detach().await;
+    Ok(exit_codes::OK)
+}
+
+async fn stacks_selected(args: &[String]) -> anyhow::Result<(bollard::Docker, Vec<StackSummary>)> {
+    let docker = docker::connect().await?;
+    let all = docker::list_stacks(&docker).await?;
+    let wanted: Vec<&String> = args.iter().filter(|a| !a.starts_with("--")).collect();
+    if wanted.is_empty() {
+        return Ok((docker, all));
+    }
+    let mut out = Vec::new();
+    for w in wanted {
+        match all.iter().find(|s| &s.id == w) {
+            Some(s) => out.push(s.clone()),
+            None => return Err(HarnessError::NoSuchStack(w.clone()).into()),
+        }
+    }
+    Ok((docker, out))
+}
+
+async fn status(args: &[String]) -> anyhow::Result<i32> {
+    let (docker, stacks) = stacks_selected(args).await?;
+    if stacks.is_empty() {
+        println!("no replica is running (start one with `cargo xtask up`)");
+        return Ok(exit_codes::OK);
+    }
+    let mut all_ready = true;
+    for stack in &stacks {
+        let kind = if stack.detached() {
+            "detached".to_string()
+        } else if stack.orphaned() {
+            "orphaned (its process is gone; swept by the next run or `down --all`)".to_string()
+        } else {
+            format!("owned by pid {}", stack.owner_pid)
+        };
+        println!("stack {}  {kind}", stack.id);
+        if let Some(root) = &stack.root {
+            println!("root  {}", root.display());
+        }
+        println!(
+            "{:<27} {:<9} {:<22} {:<7} {}",
+            "SERVICE", "STATE", "PORTS (127.0.0.1)", "HEALTH", "READINESS"
+        );
+        for row in harness::status::stack_status(&docker, stack).await {
+            let ports = row
+                .ports
+                .iter()
+                .map(|(c, h)| format!("{c}->{h}"))
+                .collect::<Vec<_>>()
+                .join(" ");
+            if !row.readiness.starts_with("ready") && !row.readiness.starts_with("accepting") {
+                all_ready = false;
+            }
+            println!(
+                "{:<27} {:<9} {:<22} {:<7} {}",
+                row.service.production_name(),
+                row.state,
+                ports,
+                row.health,
+                row.readiness
+            );
+        }
+        println!();
+    }
+    Ok(if all_ready {
+        exit_codes::OK
+    } else {
+        exit_codes::FAILURES
+    })
+}
+
+async fn down(args: &[String]) -> anyhow::Result<i32> {
+    let everything = args.iter().any(|a| a == "--all");
+    let explicit = args.iter().any(|a| !a.starts_with("--"));
+    let (docker, stacks) = stacks_selected(args).await?;
+    let mut removed = 0;
+    for stack in stacks {
+        // Without ids or --all, only detached stacks and orphans: never a live test's stack.
+        if !everything && !explicit && !(stack.detached() || stack.orphaned()) {
+            continue;
+        }
+        let started = Instant::now();
+        docker::remove_stack(&docker, &stack).await?;
+        removed += 1;
+        println!(
+            "removed stack {} ({} containers, {} networks) in {:.1}s",
+            stack.id,
+            stack.containers.len(),
+            stack.networks.len(),
+            started.elapsed().as_secs_f64()
+        );
+    }
+    if removed == 0 {
+        println!("nothing to remove");
+    }
+    Ok(exit_codes::OK)
+}
+
+async fn test(args: &[String]) -> anyhow::Result<i32> {
+    let progress = Progress::stderr();
+    let docker = docker::connect().await?;
+    harness::images::ensure_base_image(&docker, &progress).await?;
+    let binary = harness::binary::ensure_replica_binary(&progress).await?;
+    progress.say("running the test suite: cargo nextest run --workspace --profile ci");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let status = tokio::process::Command::new(cargo)
+        .current_dir(harness::binary::workspace_root())
+        .args(["nextest", "run", "--workspace", "--profile", "ci"])
+        .args(args)
+        .env("REPLICA_BINARY", &binary)
+        .status()
+        .await?;
+    // Whatever the tests did, nothing of theirs may remain.
+    let leftovers: Vec<_> = docker::list_stacks(&docker)
+        .await?
+        .into_iter()
+        .filter(|s| s.orphaned())
+        .collect();
+    for s in &leftovers {
+        eprintln!("warning: test stack {} outlived its process; removing it", s.id);
+        docker::remove_stack(&docker, s).await?;
+    }
+    Ok(status.code().unwrap_or(exit_codes::FAILURES))
+}
