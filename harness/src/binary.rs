@@ -25,7 +25,10 @@ pub fn replica_binary_path() -> PathBuf {
     let target_dir = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| workspace_root().join("target"));
-    target_dir.join(static_target()).join("debug").join("replica")
+    target_dir
+        .join(static_target())
+        .join("debug")
+        .join("replica")
 }
 
 /// Builds (or finds up to date) the static `replica` binary and returns its path.
@@ -46,7 +49,15 @@ pub async fn ensure_replica_binary(progress: &Progress) -> Result<PathBuf> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let output = tokio::process::Command::new(cargo)
         .current_dir(workspace_root())
-        .args(["build", "--quiet", "--package", "fixtures", "--bin", "replica", "--target"])
+        .args([
+            "build",
+            "--quiet",
+            "--package",
+            "fixtures",
+            "--bin",
+            "replica",
+            "--target",
+        ])
         .arg(static_target())
         .env("RUSTFLAGS", "-C target-feature=+crt-static")
         .stdin(Stdio::null())

@@ -146,19 +146,34 @@ pub async fn remove_stack(docker: &Docker, stack: &StackSummary) -> Result<()> {
     let removals = stack.containers.keys().map(|name| {
         docker.remove_container(
             name,
-            Some(RemoveContainerOptionsBuilder::new().force(true).v(true).build()),
+            Some(
+                RemoveContainerOptionsBuilder::new()
+                    .force(true)
+                    .v(true)
+                    .build(),
+            ),
         )
     });
     for result in futures::future::join_all(removals).await {
         match result {
-            Ok(()) | Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => {}
+            Ok(())
+            | Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => {}
             Err(e) => return Err(HarnessError::docker("removing a container")(e)),
         }
     }
     for network in &stack.networks {
         match docker.remove_network(network).await {
-            Ok(()) | Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => {}
-            Err(e) => return Err(HarnessError::docker(format!("removing network {network}"))(e)),
+            Ok(())
+            | Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => {}
+            Err(e) => {
+                return Err(HarnessError::docker(format!("removing network {network}"))(
+                    e,
+                ))
+            }
         }
     }
     if let Some(root) = &stack.root {

@@ -30,7 +30,8 @@ pub const PACKAGES: &[&str] = &[
 /// The mirror debootstrap fetches from (`REHEARSAL_DEBIAN_MIRROR` overrides; not part of the
 /// recipe hash, since any mirror yields the same packages).
 pub fn mirror() -> String {
-    std::env::var("REHEARSAL_DEBIAN_MIRROR").unwrap_or_else(|_| "http://deb.debian.org/debian".into())
+    std::env::var("REHEARSAL_DEBIAN_MIRROR")
+        .unwrap_or_else(|_| "http://deb.debian.org/debian".into())
 }
 
 /// `repository:tag` of the base image for the current recipe.
@@ -55,7 +56,10 @@ pub async fn ensure_base_image(docker: &Docker, progress: &Progress) -> Result<(
         .write(true)
         .open(&lock_path)
         .map_err(HarnessError::io(&lock_path))?;
-    progress.say(&format!("waiting for the image build lock {}", lock_path.display()));
+    progress.say(&format!(
+        "waiting for the image build lock {}",
+        lock_path.display()
+    ));
     let lock = tokio::task::spawn_blocking(move || lock.lock().map(|_| lock))
         .await
         .expect("lock task")
@@ -76,13 +80,19 @@ fn which(program: &str) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-async fn build_base_image(docker: &Docker, repo: &str, tag: &str, progress: &Progress) -> Result<()> {
+async fn build_base_image(
+    docker: &Docker,
+    repo: &str,
+    tag: &str,
+    progress: &Progress,
+) -> Result<()> {
     let debootstrap = which("debootstrap").ok_or(HarnessError::DebootstrapMissing)?;
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
         return Err(HarnessError::NotRoot);
     }
-    let rootfs = std::env::temp_dir().join(format!("rotation-rehearsal-rootfs-{}", std::process::id()));
+    let rootfs =
+        std::env::temp_dir().join(format!("rotation-rehearsal-rootfs-{}", std::process::id()));
     let _cleanup = RemoveOnDrop(rootfs.clone());
     progress.say(&format!(
         "building base image {repo}:{tag} from Debian packages ({SUITE} {VARIANT} + {}); about a minute, once",
@@ -114,14 +124,21 @@ async fn build_base_image(docker: &Docker, repo: &str, tag: &str, progress: &Pro
         // debootstrap prints "I: Retrieving …", "I: Validating …", "I: Extracting …", …
         let text = line.trim_start_matches("I: ");
         let verb = text.split_whitespace().next().unwrap_or("").to_string();
-        let stage = if verb == "Validating" { "Retrieving".to_string() } else { verb };
+        let stage = if verb == "Validating" {
+            "Retrieving".to_string()
+        } else {
+            verb
+        };
         if stage == "Retrieving" && text.contains(' ') {
             retrieved += 1;
         }
         let heartbeat = last_heartbeat.elapsed() >= std::time::Duration::from_secs(5);
         if line.starts_with("I:") && (stage != last_stage || heartbeat) {
             let what = if stage == "Retrieving" {
-                format!("retrieving and validating packages ({} files so far)", retrieved / 2)
+                format!(
+                    "retrieving and validating packages ({} files so far)",
+                    retrieved / 2
+                )
             } else {
                 text.to_string()
             };
@@ -143,19 +160,34 @@ async fn build_base_image(docker: &Docker, repo: &str, tag: &str, progress: &Pro
     if !status.success() {
         return Err(HarnessError::ImageBuild {
             stage: "debootstrap".into(),
-            detail: format!("{status}; last output:\n{}\n{}", tail.join("\n"), err_text.trim()),
+            detail: format!(
+                "{status}; last output:\n{}\n{}",
+                tail.join("\n"),
+                err_text.trim()
+            ),
         });
     }
     // Trim what a server image does not need, and drop apt lists.
-    for dir in ["var/cache/apt/archives", "var/lib/apt/lists", "usr/share/doc", "usr/share/man"] {
+    for dir in [
+        "var/cache/apt/archives",
+        "var/lib/apt/lists",
+        "usr/share/doc",
+        "usr/share/man",
+    ] {
         let p = rootfs.join(dir);
         if p.exists() {
             let _ = std::fs::remove_dir_all(&p);
         }
     }
-    progress.say(&format!("  importing root filesystem into the engine ({}s so far)", started.elapsed().as_secs()));
+    progress.say(&format!(
+        "  importing root filesystem into the engine ({}s so far)",
+        started.elapsed().as_secs()
+    ));
     import(docker, &rootfs, repo, tag).await?;
-    progress.say(&format!("base image {repo}:{tag} ready in {}s", started.elapsed().as_secs()));
+    progress.say(&format!(
+        "base image {repo}:{tag} ready in {}s",
+        started.elapsed().as_secs()
+    ));
     Ok(())
 }
 
@@ -167,7 +199,10 @@ async fn import(docker: &Docker, rootfs: &Path, repo: &str, tag: &str) -> Result
         .stdout(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
-        .map_err(|e| HarnessError::ImageBuild { stage: "tar".into(), detail: e.to_string() })?;
+        .map_err(|e| HarnessError::ImageBuild {
+            stage: "tar".into(),
+            detail: e.to_string(),
+        })?;
     let stdout = tar.stdout.take().expect("piped");
     let body = futures::stream::unfold(stdout, |mut out| async move {
         let mut buf = vec![0u8; 1 << 20];
@@ -189,12 +224,21 @@ async fn import(docker: &Docker, rootfs: &Path, repo: &str, tag: &str) -> Result
     let mut stream = docker.create_image(Some(options), Some(bollard::body_try_stream(body)), None);
     while let Some(item) = stream.next().await {
         if let Err(e) = item {
-            return Err(HarnessError::ImageBuild { stage: "docker import".into(), detail: e.to_string() });
+            return Err(HarnessError::ImageBuild {
+                stage: "docker import".into(),
+                detail: e.to_string(),
+            });
         }
     }
-    let status = tar.wait().await.map_err(|e| HarnessError::ImageBuild { stage: "tar".into(), detail: e.to_string() })?;
+    let status = tar.wait().await.map_err(|e| HarnessError::ImageBuild {
+        stage: "tar".into(),
+        detail: e.to_string(),
+    })?;
     if !status.success() {
-        return Err(HarnessError::ImageBuild { stage: "tar".into(), detail: status.to_string() });
+        return Err(HarnessError::ImageBuild {
+            stage: "tar".into(),
+            detail: status.to_string(),
+        });
     }
     Ok(())
 }

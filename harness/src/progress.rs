@@ -4,11 +4,14 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+/// A function that prints one progress line.
+type Sink = Arc<dyn Fn(&str) + Send + Sync>;
+
 /// Where progress lines go.
 #[derive(Clone)]
 pub struct Progress {
     started: Instant,
-    sink: Option<Arc<dyn Fn(&str) + Send + Sync>>,
+    sink: Option<Sink>,
 }
 
 impl std::fmt::Debug for Progress {

@@ -30,7 +30,7 @@ impl Redactor {
         if !s.iter().any(|(_, v)| v == value) {
             s.push((name.to_string(), value.to_string()));
             // Longest first, so that a secret containing another is masked whole.
-            s.sort_by(|a, b| b.1.len().cmp(&a.1.len()));
+            s.sort_by_key(|(_, v)| std::cmp::Reverse(v.len()));
         }
     }
 

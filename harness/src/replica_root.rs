@@ -24,10 +24,7 @@ pub const AGENTS: &[(&str, &str, &str)] = &[
 pub const NATS_USERS: &[(&str, &[Service])] = &[
     ("gateway", &[Service::Gateway]),
     ("router", &[Service::Router]),
-    (
-        "worker",
-        &[Service::CrewaiWorker, Service::ParserPipeline],
-    ),
+    ("worker", &[Service::CrewaiWorker, Service::ParserPipeline]),
 ];
 
 /// Random characters from the OS (no extra dependency).
@@ -89,11 +86,7 @@ impl NodeSecrets {
     pub fn generate_one(name: &str) -> String {
         let digits = b"0123456789";
         if name.starts_with("TELEGRAM_BOT_TOKEN") {
-            format!(
-                "{}:{}",
-                random_string(10, digits),
-                random_string(35, ALNUM)
-            )
+            format!("{}:{}", random_string(10, digits), random_string(35, ALNUM))
         } else if name.ends_with("_API_KEY") && name != "QDRANT_API_KEY" {
             format!("sk-{}", random_string(40, ALNUM))
         } else {
@@ -127,12 +120,27 @@ impl NodeSecrets {
     /// holds now (the "old" secrets).
     pub fn upstream_seed_env(&self) -> Vec<(String, String)> {
         let mut env = vec![
-            ("UPSTREAM_SEED_DEEPSEEK".into(), self.get("DEEPSEEK_API_KEY").into()),
-            ("UPSTREAM_SEED_MISTRAL".into(), self.get("MISTRAL_API_KEY").into()),
+            (
+                "UPSTREAM_SEED_DEEPSEEK".into(),
+                self.get("DEEPSEEK_API_KEY").into(),
+            ),
+            (
+                "UPSTREAM_SEED_MISTRAL".into(),
+                self.get("MISTRAL_API_KEY").into(),
+            ),
             ("UPSTREAM_SEED_GROK".into(), self.get("GROK_API_KEY").into()),
-            ("UPSTREAM_SEED_COHERE".into(), self.get("COHERE_API_KEY").into()),
-            ("UPSTREAM_SEED_QDRANT".into(), self.get("QDRANT_API_KEY").into()),
-            ("UPSTREAM_SEED_NEO4J".into(), self.get("NEO4J_PASSWORD").into()),
+            (
+                "UPSTREAM_SEED_COHERE".into(),
+                self.get("COHERE_API_KEY").into(),
+            ),
+            (
+                "UPSTREAM_SEED_QDRANT".into(),
+                self.get("QDRANT_API_KEY").into(),
+            ),
+            (
+                "UPSTREAM_SEED_NEO4J".into(),
+                self.get("NEO4J_PASSWORD").into(),
+            ),
         ];
         for (agent, _, var) in AGENTS {
             env.push((
@@ -183,11 +191,13 @@ impl ReplicaRoot {
 
     /// Reads `service`'s `.env`.
     pub fn read_env(&self, service: Service) -> Result<EnvFile> {
-        let path = self.env_path(service).ok_or_else(|| HarnessError::EnvFile {
-            path: self.dir.clone(),
-            line: 0,
-            message: format!("{service} has no .env file"),
-        })?;
+        let path = self
+            .env_path(service)
+            .ok_or_else(|| HarnessError::EnvFile {
+                path: self.dir.clone(),
+                line: 0,
+                message: format!("{service} has no .env file"),
+            })?;
         EnvFile::read(path)
     }
 
@@ -203,7 +213,11 @@ impl ReplicaRoot {
     }
 
     /// Creates the layout in `dir` with `secrets` as the node's current (old) secrets.
-    pub fn create(dir: impl Into<PathBuf>, secrets: &NodeSecrets, options: &RootOptions) -> Result<Self> {
+    pub fn create(
+        dir: impl Into<PathBuf>,
+        secrets: &NodeSecrets,
+        options: &RootOptions,
+    ) -> Result<Self> {
         let root = ReplicaRoot { dir: dir.into() };
         for sub in [
             "gateway-bot",
@@ -223,7 +237,10 @@ impl ReplicaRoot {
             f.set("POSTGRES_USER", "daarion");
             f.set("POSTGRES_DB", "daarion_main");
             f.set("DB_PASSWORD", secrets.get("DB_PASSWORD"));
-            f.set("DB_POOL_MAX_LIFETIME_SECS", &options.pool_max_lifetime_secs.to_string());
+            f.set(
+                "DB_POOL_MAX_LIFETIME_SECS",
+                &options.pool_max_lifetime_secs.to_string(),
+            );
         };
         let nats = |f: &mut EnvFile, user: &str, var: &str| {
             f.set("NATS_URL", "nats://dagi-nats-node1:4222");
@@ -241,13 +258,21 @@ impl ReplicaRoot {
         nats(&mut gw, "gateway", "NATS_PASSWORD_GATEWAY");
         db(&mut gw);
         gw.set("ROUTER_URL", "http://dagi-router-node1:9102");
-        gw.set("MEMORY_SERVICE_URL", "http://dagi-memory-service-node1:8000");
+        gw.set(
+            "MEMORY_SERVICE_URL",
+            "http://dagi-memory-service-node1:8000",
+        );
         gw.set("TELEGRAM_API_URL", "http://upstream:8080");
         gw.write()?;
 
         let mut router = EnvFile::new(root.dir.join("services/router/.env"));
         router.comment("Router (dagi-router-node1)");
-        for var in ["DEEPSEEK_API_KEY", "MISTRAL_API_KEY", "GROK_API_KEY", "COHERE_API_KEY"] {
+        for var in [
+            "DEEPSEEK_API_KEY",
+            "MISTRAL_API_KEY",
+            "GROK_API_KEY",
+            "COHERE_API_KEY",
+        ] {
             router.set(var, secrets.get(var));
         }
         if options.router_new_or_old {
@@ -268,8 +293,11 @@ impl ReplicaRoot {
             }).collect::<serde_json::Map<_, _>>()
         });
         let reg_path = root.dir.join("services/router/agents.json");
-        std::fs::write(&reg_path, serde_json::to_string_pretty(&registry).expect("json"))
-            .map_err(HarnessError::io(&reg_path))?;
+        std::fs::write(
+            &reg_path,
+            serde_json::to_string_pretty(&registry).expect("json"),
+        )
+        .map_err(HarnessError::io(&reg_path))?;
 
         let mut memory = EnvFile::new(root.dir.join("services/memory-service/.env"));
         memory.comment("Memory service (dagi-memory-service-node1)");
@@ -338,7 +366,12 @@ impl ReplicaRoot {
 
     /// Writes `docker-compose.node1.yml` describing this replica: the same images, commands,
     /// env files and mounts the harness uses, with production container names.
-    pub fn write_compose(&self, image: &str, binary: &Path, upstream_env_file: &Path) -> Result<()> {
+    pub fn write_compose(
+        &self,
+        image: &str,
+        binary: &Path,
+        upstream_env_file: &Path,
+    ) -> Result<()> {
         let mut y = String::from(
             "# The replica of node1, as docker-compose would run it. Generated by the rehearsal harness.\n\
              version: \"3.8\"\nservices:\n",
@@ -348,10 +381,16 @@ impl ReplicaRoot {
             y.push_str(&format!("    image: {}\n", yaml_quote(image)));
             y.push_str(&format!("    container_name: {}\n", s.production_name()));
             if let Some(env) = s.env_file() {
-                y.push_str(&format!("    env_file: {}\n", yaml_quote(&format!("./{env}"))));
+                y.push_str(&format!(
+                    "    env_file: {}\n",
+                    yaml_quote(&format!("./{env}"))
+                ));
             }
             if s == Service::Upstream {
-                y.push_str(&format!("    env_file: {}\n", yaml_quote(&upstream_env_file.display().to_string())));
+                y.push_str(&format!(
+                    "    env_file: {}\n",
+                    yaml_quote(&upstream_env_file.display().to_string())
+                ));
             }
             y.push_str("    command:\n");
             for arg in command_for(s) {
@@ -483,7 +522,10 @@ mod tests {
             }
         }
         let router = root.read_env(Service::Router).unwrap();
-        assert_eq!(router.get("DEEPSEEK_API_KEY"), Some(secrets.get("DEEPSEEK_API_KEY")));
+        assert_eq!(
+            router.get("DEEPSEEK_API_KEY"),
+            Some(secrets.get("DEEPSEEK_API_KEY"))
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -117,13 +117,26 @@ impl Service {
         match self {
             Service::Postgres => Readiness::Postgres,
             Service::Nats => Readiness::NatsMonitor,
-            Service::Upstream => Readiness::Http { port: 8080, path: "/health" },
-            Service::Router => Readiness::Http { port: 9102, path: "/ready" },
-            Service::Memory => Readiness::Http { port: 8000, path: "/ready" },
-            Service::Gateway => Readiness::Http { port: 9300, path: "/ready" },
-            Service::CrewaiWorker | Service::ParserPipeline => {
-                Readiness::Http { port: 9090, path: "/ready" }
-            }
+            Service::Upstream => Readiness::Http {
+                port: 8080,
+                path: "/health",
+            },
+            Service::Router => Readiness::Http {
+                port: 9102,
+                path: "/ready",
+            },
+            Service::Memory => Readiness::Http {
+                port: 8000,
+                path: "/ready",
+            },
+            Service::Gateway => Readiness::Http {
+                port: 9300,
+                path: "/ready",
+            },
+            Service::CrewaiWorker | Service::ParserPipeline => Readiness::Http {
+                port: 9090,
+                path: "/ready",
+            },
         }
     }
 

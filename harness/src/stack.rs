@@ -20,9 +20,7 @@ use testcontainers::runners::AsyncRunner;
 use testcontainers::{ContainerAsync, GenericImage, ImageExt};
 
 use crate::binary::ensure_replica_binary;
-use crate::docker::{
-    self, LABEL_MANAGED, LABEL_OWNER_PID, LABEL_ROOT, LABEL_SERVICE, LABEL_STACK,
-};
+use crate::docker::{self, LABEL_MANAGED, LABEL_OWNER_PID, LABEL_ROOT, LABEL_SERVICE, LABEL_STACK};
 use crate::envfile::EnvFile;
 use crate::error::{HarnessError, Result};
 use crate::images::ensure_base_image;
@@ -124,7 +122,10 @@ impl Stack {
         )?;
         let id = options.id.clone().unwrap_or_else(new_stack_id);
         let dir = std::env::temp_dir().join(format!("rotation-replica-{id}"));
-        let secrets = options.secrets.clone().unwrap_or_else(NodeSecrets::generate);
+        let secrets = options
+            .secrets
+            .clone()
+            .unwrap_or_else(NodeSecrets::generate);
         let redactor = Redactor::new();
         secrets.register(&redactor);
         let network = format!("rotation-{id}");
@@ -291,7 +292,10 @@ impl Stack {
     pub async fn container_env(&self, service: Service) -> Result<BTreeMap<String, String>> {
         let info = self
             .docker
-            .inspect_container(&self.container_name(service), None::<InspectContainerOptions>)
+            .inspect_container(
+                &self.container_name(service),
+                None::<InspectContainerOptions>,
+            )
             .await
             .map_err(HarnessError::docker(format!("inspecting {service}")))?;
         Ok(info
@@ -299,7 +303,10 @@ impl Stack {
             .and_then(|c| c.env)
             .unwrap_or_default()
             .into_iter()
-            .filter_map(|kv| kv.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())))
+            .filter_map(|kv| {
+                kv.split_once('=')
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+            })
             .collect())
     }
 
@@ -356,7 +363,9 @@ impl Stack {
                 Some(KillContainerOptionsBuilder::new().signal(signal).build()),
             )
             .await
-            .map_err(HarnessError::docker(format!("sending {signal} to {service}")))
+            .map_err(HarnessError::docker(format!(
+                "sending {signal} to {service}"
+            )))
     }
 
     /// `docker pause`: the service hangs (its TCP peers see no answer).
@@ -430,7 +439,13 @@ impl Stack {
 
     /// The last `tail` log lines of `service` (stdout and stderr), redacted.
     pub async fn logs(&self, service: Service, tail: usize) -> Result<String> {
-        logs_of(&self.docker, &self.container_name(service), tail, &self.redactor).await
+        logs_of(
+            &self.docker,
+            &self.container_name(service),
+            tail,
+            &self.redactor,
+        )
+        .await
     }
 
     /// Waits until `service` is ready (typed probe, deadline).
@@ -452,7 +467,10 @@ impl Stack {
     pub async fn refresh_ports(&self, service: Service) -> Result<()> {
         let info = self
             .docker
-            .inspect_container(&self.container_name(service), None::<InspectContainerOptions>)
+            .inspect_container(
+                &self.container_name(service),
+                None::<InspectContainerOptions>,
+            )
             .await
             .map_err(HarnessError::docker(format!("inspecting {service}")))?;
         let ports = info
@@ -648,7 +666,12 @@ fn path_str(p: &Path) -> String {
 }
 
 /// The last `tail` log lines of a container, redacted.
-pub async fn logs_of(docker: &Docker, container: &str, tail: usize, redactor: &Redactor) -> Result<String> {
+pub async fn logs_of(
+    docker: &Docker,
+    container: &str,
+    tail: usize,
+    redactor: &Redactor,
+) -> Result<String> {
     let mut stream = docker.logs(
         container,
         Some(

@@ -52,7 +52,10 @@ pub async fn stack_status(docker: &Docker, stack: &StackSummary) -> Vec<ServiceS
                 .and_then(|s| s.status)
                 .map(|s| s.to_string())
                 .unwrap_or_default();
-            let published = info.network_settings.and_then(|n| n.ports).unwrap_or_default();
+            let published = info
+                .network_settings
+                .and_then(|n| n.ports)
+                .unwrap_or_default();
             for p in service.ports() {
                 if let Some(h) = published
                     .get(&format!("{p}/tcp"))
@@ -66,7 +69,8 @@ pub async fn stack_status(docker: &Docker, stack: &StackSummary) -> Vec<ServiceS
             match service.readiness() {
                 Readiness::Http { port, path } => {
                     if let Some(h) = host(port) {
-                        row.health = get_status(&http, &format!("http://127.0.0.1:{h}/health")).await;
+                        row.health =
+                            get_status(&http, &format!("http://127.0.0.1:{h}/health")).await;
                         row.readiness = if path == "/ready" {
                             ready_summary(&http, &format!("http://127.0.0.1:{h}/ready")).await
                         } else {
@@ -76,7 +80,8 @@ pub async fn stack_status(docker: &Docker, stack: &StackSummary) -> Vec<ServiceS
                 }
                 Readiness::NatsMonitor => {
                     if let Some(h) = host(8222) {
-                        row.health = get_status(&http, &format!("http://127.0.0.1:{h}/healthz")).await;
+                        row.health =
+                            get_status(&http, &format!("http://127.0.0.1:{h}/healthz")).await;
                         row.readiness = get_status(
                             &http,
                             &format!("http://127.0.0.1:{h}/healthz?js-enabled-only=true"),
@@ -87,9 +92,14 @@ pub async fn stack_status(docker: &Docker, stack: &StackSummary) -> Vec<ServiceS
                 }
                 Readiness::Postgres => {
                     if let Some(h) = host(5432) {
-                        let reachable =
-                            tokio::net::TcpStream::connect(("127.0.0.1", h)).await.is_ok();
-                        row.health = if reachable { "ok".into() } else { "down".into() };
+                        let reachable = tokio::net::TcpStream::connect(("127.0.0.1", h))
+                            .await
+                            .is_ok();
+                        row.health = if reachable {
+                            "ok".into()
+                        } else {
+                            "down".into()
+                        };
                         row.readiness = if reachable {
                             "accepting TCP (auth: see verify)".into()
                         } else {

@@ -17,13 +17,18 @@ pub async fn probe(stack: &Stack, service: Service, http: &reqwest::Client) -> R
     match service.readiness() {
         Readiness::Postgres => probe_postgres(stack).await,
         r => {
-            let url = r.http_url(stack, service).expect("http readiness has a url");
+            let url = r
+                .http_url(stack, service)
+                .expect("http readiness has a url");
             match http.get(&url).send().await {
                 Ok(resp) if resp.status().is_success() => Ok(()),
                 Ok(resp) => {
                     let status = resp.status().as_u16();
                     let body = resp.text().await.unwrap_or_default();
-                    Err(format!("readiness answered {status}: {}", stack.redactor().redact(&body)))
+                    Err(format!(
+                        "readiness answered {status}: {}",
+                        stack.redactor().redact(&body)
+                    ))
                 }
                 Err(e) => Err(format!("readiness probe failed: {}", e.without_url())),
             }
@@ -41,7 +46,11 @@ async fn probe_postgres(stack: &Stack) -> Result<(), String> {
         .ok()
         .and_then(|f| f.get("POSTGRES_PASSWORD").map(str::to_string))
         .unwrap_or_default();
-    match stack.pg_config(&password).connect(tokio_postgres::NoTls).await {
+    match stack
+        .pg_config(&password)
+        .connect(tokio_postgres::NoTls)
+        .await
+    {
         Ok((client, conn)) => {
             let task = tokio::spawn(conn);
             let r = client.simple_query("SELECT 1").await.map(|_| ());
@@ -89,7 +98,10 @@ pub async fn until_ready(stack: &Stack, service: Service, deadline: Instant) -> 
 async fn container_exited(stack: &Stack, service: Service) -> Option<String> {
     let info = stack
         .docker()
-        .inspect_container(&stack.container_name(service), None::<InspectContainerOptions>)
+        .inspect_container(
+            &stack.container_name(service),
+            None::<InspectContainerOptions>,
+        )
         .await
         .ok()?;
     let state = info.state?;

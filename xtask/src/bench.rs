@@ -57,7 +57,10 @@ async fn bench_up(args: &[String]) -> anyhow::Result<i32> {
         stack.down().await?;
         let down = started.elapsed().as_secs_f64();
         downs.push(down);
-        progress.say(&format!("run {}/{runs}: up {up:.2}s, down {down:.2}s", i + 1));
+        progress.say(&format!(
+            "run {}/{runs}: up {up:.2}s, down {down:.2}s",
+            i + 1
+        ));
     }
     println!("bench up ({runs} runs, images cached)");
     println!(
@@ -73,7 +76,11 @@ async fn bench_up(args: &[String]) -> anyhow::Result<i32> {
             total as f64 / 1048576.0
         );
         for (service, bytes) in per {
-            println!("    {:<28} {:>6.1} MiB", service.production_name(), bytes as f64 / 1048576.0);
+            println!(
+                "    {:<28} {:>6.1} MiB",
+                service.production_name(),
+                bytes as f64 / 1048576.0
+            );
         }
     }
     Ok(exit_codes::OK)
@@ -85,7 +92,12 @@ async fn idle_memory(stack: &Stack) -> anyhow::Result<(u64, Vec<(Service, u64)>)
     for s in Service::ALL {
         let mut stream = stack.docker().stats(
             &stack.container_name(s),
-            Some(StatsOptionsBuilder::new().stream(false).one_shot(false).build()),
+            Some(
+                StatsOptionsBuilder::new()
+                    .stream(false)
+                    .one_shot(false)
+                    .build(),
+            ),
         );
         if let Some(stats) = stream.next().await {
             let stats = stats?;
@@ -94,7 +106,11 @@ async fn idle_memory(stack: &Stack) -> anyhow::Result<(u64, Vec<(Service, u64)>)
             let cache = m
                 .stats
                 .as_ref()
-                .and_then(|s| s.get("inactive_file").or_else(|| s.get("total_inactive_file")).copied())
+                .and_then(|s| {
+                    s.get("inactive_file")
+                        .or_else(|| s.get("total_inactive_file"))
+                        .copied()
+                })
                 .unwrap_or(0);
             per.push((s, usage.saturating_sub(cache)));
         }

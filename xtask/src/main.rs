@@ -13,12 +13,30 @@ use harness::stack::{new_stack_id, remove_by_id};
 use harness::{HarnessError, Service, Stack, StackOptions};
 
 const TASKS: &[(&str, &str)] = &[
-    ("images", "build the base image (debootstrap, once) and the replica binary"),
-    ("up", "start a replica of the node and leave it running; prints how to reach it"),
-    ("status", "health and readiness of every service of running replicas, as a table"),
-    ("down", "remove running replicas (`down ID`, or all detached ones; `--all`: every stack of ours)"),
-    ("test", "run the test suite (cargo nextest, ci profile), images and binary first"),
-    ("bench", "`bench up`: time `up` to all-ready (median), compose comparison, idle memory"),
+    (
+        "images",
+        "build the base image (debootstrap, once) and the replica binary",
+    ),
+    (
+        "up",
+        "start a replica of the node and leave it running; prints how to reach it",
+    ),
+    (
+        "status",
+        "health and readiness of every service of running replicas, as a table",
+    ),
+    (
+        "down",
+        "remove running replicas (`down ID`, or all detached ones; `--all`: every stack of ours)",
+    ),
+    (
+        "test",
+        "run the test suite (cargo nextest, ci profile), images and binary first",
+    ),
+    (
+        "bench",
+        "`bench up`: time `up` to all-ready (median), compose comparison, idle memory",
+    ),
 ];
 
 fn usage() -> String {
@@ -129,8 +147,11 @@ async fn up(args: &[String]) -> anyhow::Result<i32> {
     );
     println!("replica root   {}", stack.root().dir().display());
     println!("compose file   {}", stack.root().compose_path().display());
-    println!("network        {} (production names resolve inside it)\n", stack.network());
-    println!("{:<28} {:<40} {}", "SERVICE", "CONTAINER", "FROM THE HOST");
+    println!(
+        "network        {} (production names resolve inside it)\n",
+        stack.network()
+    );
+    println!("{:<28} {:<40} FROM THE HOST", "SERVICE", "CONTAINER");
     for s in Service::ALL {
         let reach = match s {
             Service::Postgres => format!(
@@ -144,13 +165,21 @@ async fn up(args: &[String]) -> anyhow::Result<i32> {
             ),
             _ => stack.url(s),
         };
-        println!("{:<28} {:<40} {}", s.production_name(), stack.container_name(s), reach);
+        println!(
+            "{:<28} {:<40} {}",
+            s.production_name(),
+            stack.container_name(s),
+            reach
+        );
     }
     println!(
         "\nexec:   docker exec -it {} psql -U daarion -d daarion_main",
         stack.container_name(Service::Postgres)
     );
-    println!("status: cargo xtask status\nstop:   cargo xtask down {}", stack.id());
+    println!(
+        "status: cargo xtask status\nstop:   cargo xtask down {}",
+        stack.id()
+    );
     stack.detach().await;
     Ok(exit_codes::OK)
 }
@@ -192,8 +221,8 @@ async fn status(args: &[String]) -> anyhow::Result<i32> {
             println!("root  {}", root.display());
         }
         println!(
-            "{:<27} {:<9} {:<22} {:<7} {}",
-            "SERVICE", "STATE", "PORTS (127.0.0.1)", "HEALTH", "READINESS"
+            "{:<27} {:<9} {:<22} {:<7} READINESS",
+            "SERVICE", "STATE", "PORTS (127.0.0.1)", "HEALTH"
         );
         for row in harness::status::stack_status(&docker, stack).await {
             let ports = row
@@ -230,7 +259,7 @@ async fn down(args: &[String]) -> anyhow::Result<i32> {
     let mut removed = 0;
     for stack in stacks {
         // Without ids or --all, only detached stacks and orphans: never a live test's stack.
-        if !everything && !explicit && !(stack.detached() || stack.orphaned()) {
+        if !(everything || explicit || stack.detached() || stack.orphaned()) {
             continue;
         }
         let started = Instant::now();
@@ -271,7 +300,10 @@ async fn test(args: &[String]) -> anyhow::Result<i32> {
         .filter(|s| s.orphaned())
         .collect();
     for s in &leftovers {
-        eprintln!("warning: test stack {} outlived its process; removing it", s.id);
+        eprintln!(
+            "warning: test stack {} outlived its process; removing it",
+            s.id
+        );
         docker::remove_stack(&docker, s).await?;
     }
     Ok(status.code().unwrap_or(exit_codes::FAILURES))

@@ -1,0 +1,176 @@
+//! The replica stack: it starts ready, carries an update through the whole critical flow,
+//! and leaves nothing behind (panic, killed run).
+
+use std::time::{Duration, Instant};
+
+use harness::client::{gateway_jwt, pg_connect, ReplicaClient};
+use harness::docker::{self, LABEL_MANAGED, LABEL_OWNER_PID, LABEL_ROOT, LABEL_STACK};
+use harness::progress::Progress;
+use harness::stack::new_stack_id;
+use harness::{HarnessError, Service, Stack, StackOptions};
+
+async fn start() -> Stack {
+    Stack::start(StackOptions {
+        progress: Progress::stderr(),
+        ..Default::default()
+    })
+    .await
+    .unwrap_or_else(|e| panic!("stack did not start: {e}"))
+}
+
+async fn count(client: &tokio_postgres::Client, sql: &str) -> i64 {
+    client.query_one(sql, &[]).await.expect(sql).get(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_update_goes_gateway_router_memory_telegram_jetstream_worker() {
+    let stack = start().await;
+    let client = ReplicaClient::new(&stack);
+    let agents = [None, Some("helion"), Some("greenfood"), Some("druid")];
+    for id in 1..=20i64 {
+        let agent = agents[(id % 4) as usize];
+        let outcome = client.send_update(agent, id, "hello").await;
+        assert!(
+            outcome.ok(),
+            "update {id} via {agent:?} failed: {outcome:?}"
+        );
+    }
+    let db = pg_connect(&stack, stack.initial_secrets().get("DB_PASSWORD"))
+        .await
+        .expect("db reachable from the host with the node's password");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let processed = count(&db, "SELECT count(*) FROM processed_events").await;
+        if processed == 40 || Instant::now() > deadline {
+            assert_eq!(
+                processed, 40,
+                "each of 20 updates processed by both workers"
+            );
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(count(&db, "SELECT count(*) FROM memories").await, 20);
+    assert_eq!(
+        count(
+            &db,
+            "SELECT count(*) FROM gateway_updates WHERE completed_at IS NOT NULL"
+        )
+        .await,
+        20
+    );
+    assert_eq!(
+        count(&db, "SELECT count(DISTINCT provider) FROM inference_log").await,
+        4,
+        "every agent's provider was called"
+    );
+    assert_eq!(
+        count(
+            &db,
+            "SELECT count(*) FROM processed_events WHERE deliveries > 1"
+        )
+        .await,
+        0,
+        "no duplicate deliveries in a calm run"
+    );
+    let keys = client.upstream_keys().await;
+    assert_eq!(
+        keys["telegram_sent"], 20,
+        "one reply per update through the Bot API"
+    );
+
+    // The gateway's API takes tokens signed with its JWT secret, and only those.
+    let http = reqwest::Client::new();
+    let api = format!("{}/api/v1/agents", stack.url(Service::Gateway));
+    let good = gateway_jwt(stack.initial_secrets().get("JWT_SECRET"), "ops");
+    let bad = gateway_jwt("not-the-secret", "ops");
+    let ok = http.get(&api).bearer_auth(good).send().await.unwrap();
+    assert_eq!(ok.status(), 200);
+    let refused = http.get(&api).bearer_auth(bad).send().await.unwrap();
+    assert_eq!(refused.status(), 401);
+    stack.down().await.expect("stack removed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_test_that_panics_midway_leaves_no_container_or_network() {
+    let id = new_stack_id();
+    let task_id = id.clone();
+    let joined = tokio::spawn(async move {
+        let _stack = Stack::start(StackOptions {
+            id: Some(task_id),
+            progress: Progress::stderr(),
+            ..Default::default()
+        })
+        .await
+        .expect("stack starts");
+        panic!("deliberate panic with a running stack");
+    })
+    .await;
+    assert!(joined.unwrap_err().is_panic());
+    let d = docker::connect().await.unwrap();
+    let left: Vec<_> = docker::list_stacks(&d)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|s| s.id == id)
+        .collect();
+    assert!(left.is_empty(), "stack {id} outlived the panic: {left:?}");
+    let root = std::env::temp_dir().join(format!("rotation-replica-{id}"));
+    assert!(
+        !root.exists(),
+        "replica root {} outlived the panic",
+        root.display()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leftovers_of_a_killed_run_are_swept_by_the_next_start() {
+    use bollard::models::NetworkCreateRequest;
+    let d = docker::connect().await.unwrap();
+    // A run that was killed: its owner process no longer exists.
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let dead_pid = child.id();
+    child.wait().unwrap();
+    let id = new_stack_id();
+    let root = std::env::temp_dir().join(format!("rotation-replica-{id}"));
+    std::fs::create_dir_all(&root).unwrap();
+    let labels = [
+        (LABEL_MANAGED, "true".to_string()),
+        (LABEL_STACK, id.clone()),
+        (LABEL_OWNER_PID, dead_pid.to_string()),
+        (LABEL_ROOT, root.display().to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    d.create_network(NetworkCreateRequest {
+        name: format!("rotation-{id}"),
+        labels: Some(labels),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let swept = docker::sweep_orphans(&d).await.unwrap();
+    assert!(swept.contains(&id), "swept {swept:?}, expected {id}");
+    assert!(!root.exists());
+    assert!(docker::list_stacks(&d)
+        .await
+        .unwrap()
+        .iter()
+        .all(|s| s.id != id));
+}
+
+#[tokio::test]
+async fn no_docker_engine_is_one_clear_error_naming_docker_host() {
+    // Only this test's process sees the variable (nextest runs each test in its own process).
+    std::env::set_var("DOCKER_HOST", "unix:///nonexistent/docker.sock");
+    let err = Stack::start(StackOptions::default()).await.unwrap_err();
+    assert!(matches!(err, HarnessError::NoDocker { .. }), "{err}");
+    let msg = err.to_string();
+    assert!(msg.contains("unix:///nonexistent/docker.sock"), "{msg}");
+    assert!(msg.contains("DOCKER_HOST"), "{msg}");
+    assert_eq!(
+        harness::exit_codes::for_error(&err),
+        harness::exit_codes::NO_DOCKER
+    );
+}

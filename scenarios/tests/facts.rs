@@ -1,0 +1,214 @@
+//! The facts the runbook scenarios rest on (DESIGN §3), shown on the replica: each secret is
+//! really enforced, and env files are read only when a container is created.
+
+use std::time::{Duration, Instant};
+
+use harness::client::{nats_connected_users, pg_connect, ReplicaClient};
+use harness::progress::Progress;
+use harness::replica_root::NodeSecrets;
+use harness::{Service, Stack, StackOptions};
+
+async fn start() -> Stack {
+    Stack::start(StackOptions {
+        progress: Progress::stderr(),
+        ..Default::default()
+    })
+    .await
+    .unwrap_or_else(|e| panic!("stack did not start: {e}"))
+}
+
+/// Polls `probe` every 100 ms until it is true or `within` passes.
+async fn eventually<F, Fut>(within: Duration, mut probe: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if probe().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    false
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn env_edit_then_docker_restart_keeps_the_old_value_and_recreate_takes_the_new() {
+    let stack = start().await;
+    let client = ReplicaClient::new(&stack);
+    let old = stack.initial_secrets().get("QDRANT_API_KEY").to_string();
+    let new = NodeSecrets::generate_one("QDRANT_API_KEY");
+    stack.redactor().add("QDRANT_API_KEY_NEW", &new);
+    assert_eq!(client.issue_key("qdrant", &new).await, 200);
+    stack
+        .edit_env(Service::Memory, |f| f.set("QDRANT_API_KEY", &new))
+        .unwrap();
+
+    stack.restart(Service::Memory).await.unwrap();
+    stack
+        .wait_ready(Service::Memory, Duration::from_secs(30))
+        .await
+        .unwrap();
+    let env = stack.container_env(Service::Memory).await.unwrap();
+    assert!(
+        env.get("QDRANT_API_KEY") == Some(&old),
+        "after `docker restart` the container must still hold the OLD key"
+    );
+
+    stack.recreate(Service::Memory).await.unwrap();
+    stack
+        .wait_ready(Service::Memory, Duration::from_secs(30))
+        .await
+        .unwrap();
+    let env = stack.container_env(Service::Memory).await.unwrap();
+    assert!(
+        env.get("QDRANT_API_KEY") == Some(&new),
+        "after a recreate the container must hold the NEW key from .env"
+    );
+    stack.down().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_db_password_in_memory_env_plus_recreate_fails_its_db_readiness_and_writes() {
+    let stack = start().await;
+    let client = ReplicaClient::new(&stack);
+    assert_eq!(client.store_memory(1).await.0, 200, "writes work before");
+    stack
+        .edit_env(Service::Memory, |f| {
+            f.set("DB_PASSWORD", "definitely-wrong")
+        })
+        .unwrap();
+    stack.recreate(Service::Memory).await.unwrap();
+    // A recreated container publishes new host ports: take a fresh client.
+    let client = ReplicaClient::new(&stack);
+    // The shallow health stays green while the credential is broken, like production's.
+    let up = eventually(Duration::from_secs(10), || async {
+        reqwest::get(format!("{}/health", stack.url(Service::Memory)))
+            .await
+            .map(|r| r.status() == 200)
+            .unwrap_or(false)
+    })
+    .await;
+    assert!(up, "memory's /health answers 200 with a wrong DB password");
+    let (status, body) = client.readiness(&stack, Service::Memory).await;
+    assert_eq!(status, 503, "readiness must fail: {body}");
+    assert_eq!(body["checks"]["db"]["ok"], false, "{body}");
+    let db_error = body["checks"]["db"]["error"].as_str().unwrap_or("");
+    assert!(
+        db_error.starts_with("28P01"),
+        "password authentication failed: {db_error}"
+    );
+    assert_eq!(
+        body["checks"]["qdrant"]["ok"], true,
+        "only the db is broken: {body}"
+    );
+    let (status, body) = client.store_memory(2).await;
+    assert_eq!(status, 500, "{body}");
+    assert_eq!(body["error"], "db");
+    stack.down().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_revoked_at_the_provider_makes_infer_fail_with_upstream_401() {
+    let stack = start().await;
+    let client = ReplicaClient::new(&stack);
+    assert_eq!(client.infer("daarwizz", 1).await.0, 200);
+    let key = stack.initial_secrets().get("DEEPSEEK_API_KEY");
+    assert_eq!(client.revoke_key("deepseek", key).await, 200);
+    let (status, body) = client.infer("daarwizz", 2).await;
+    assert_eq!(status, 502, "{body}");
+    assert_eq!(body["error"], "upstream_401", "{body}");
+    // Other providers are unaffected.
+    assert_eq!(client.infer("helion", 3).await.0, 200);
+    // Through the gateway, the update fails (so Telegram retries it).
+    let outcome = client.send_update(None, 4, "hi").await;
+    assert_eq!(outcome.status, 502);
+    assert!(outcome.detail.contains("upstream_401"), "{outcome:?}");
+    stack.down().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nats_password_changed_in_config_plus_reload_disconnects_the_workers() {
+    let stack = start().await;
+    let users = nats_connected_users(&stack).await.unwrap();
+    assert_eq!(
+        users.iter().filter(|u| *u == "worker").count(),
+        2,
+        "both workers connected as `worker`: {users:?}"
+    );
+    let new = NodeSecrets::generate_one("NATS_PASSWORD_WORKER");
+    let s = stack.initial_secrets();
+    stack
+        .root()
+        .write_nats_conf(&[
+            ("gateway".into(), s.get("NATS_PASSWORD_GATEWAY").into()),
+            ("router".into(), s.get("NATS_PASSWORD_ROUTER").into()),
+            ("worker".into(), new),
+        ])
+        .unwrap();
+    stack.reload_nats().await.unwrap();
+    let gone = eventually(Duration::from_secs(10), || async {
+        nats_connected_users(&stack)
+            .await
+            .map(|u| !u.iter().any(|x| x == "worker"))
+            .unwrap_or(false)
+    })
+    .await;
+    assert!(gone, "workers still connected after the reload");
+    let still = nats_connected_users(&stack).await.unwrap();
+    assert!(
+        still.iter().any(|u| u == "gateway"),
+        "gateway unaffected: {still:?}"
+    );
+    let client = ReplicaClient::new(&stack);
+    let (status, body) = client.readiness(&stack, Service::CrewaiWorker).await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["checks"]["nats"]["ok"], false, "{body}");
+    let logs = stack.logs(Service::CrewaiWorker, 50).await.unwrap();
+    assert!(
+        logs.to_lowercase().contains("authorization"),
+        "worker logs: {logs}"
+    );
+    stack.down().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alter_role_keeps_open_sessions_fails_new_old_password_logins_and_the_trust_socket_proves_nothing(
+) {
+    let stack = start().await;
+    let old = stack.initial_secrets().get("DB_PASSWORD").to_string();
+    let open = pg_connect(&stack, &old)
+        .await
+        .expect("old password works before");
+    let new = NodeSecrets::generate_one("DB_PASSWORD");
+    stack.redactor().add("DB_PASSWORD_NEW", &new);
+    open.batch_execute(&format!("ALTER ROLE daarion WITH PASSWORD '{new}'"))
+        .await
+        .unwrap();
+    // The open session lives on.
+    assert!(open.simple_query("SELECT 1").await.is_ok());
+    // A new connection with the old password fails at once.
+    let err = pg_connect(&stack, &old).await.unwrap_err();
+    assert!(err.starts_with("28P01"), "{err}");
+    assert!(pg_connect(&stack, &new).await.is_ok());
+    // Runbook phase3.step4's check goes over the local socket (trust): it passes no matter
+    // which password is in any .env.
+    let out = stack
+        .exec(
+            Service::Postgres,
+            &[
+                "psql",
+                "-U",
+                "daarion",
+                "-d",
+                "daarion_main",
+                "-c",
+                "SELECT 1;",
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(out.exit_code, 0, "{}", out.stderr);
+    stack.down().await.unwrap();
+}
