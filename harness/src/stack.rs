@@ -45,6 +45,8 @@ pub struct StackOptions {
     pub secrets: Option<NodeSecrets>,
     /// The stack id; generated when absent.
     pub id: Option<String>,
+    /// `.env` edits applied before any container is created: (service, variable, value).
+    pub env_overrides: Vec<(Service, String, String)>,
 }
 
 impl Default for StackOptions {
@@ -56,6 +58,7 @@ impl Default for StackOptions {
             root: RootOptions::default(),
             secrets: None,
             id: None,
+            env_overrides: Vec::new(),
         }
     }
 }
@@ -162,6 +165,9 @@ impl Stack {
             torn_down: AtomicBool::new(false),
         };
         ReplicaRoot::create(&dir, &stack.secrets, &options.root)?;
+        for (service, key, value) in &options.env_overrides {
+            stack.edit_env(*service, |f| f.set(key, value))?;
+        }
         let upstream_env = stack.root.dir().join(".upstream.env");
         let mut f = EnvFile::new(&upstream_env);
         f.comment("The fake outside world's initial keys (not part of the node)");
@@ -456,11 +462,9 @@ impl Stack {
 
     async fn wait_all_ready(&self) -> Result<()> {
         let deadline = Instant::now() + self.ready_timeout;
+        // The first service that fails (exits, or misses the deadline) ends the wait.
         let waits = Service::ALL.map(|s| wait::until_ready(self, s, deadline));
-        for result in futures::future::join_all(waits).await {
-            result?;
-        }
-        Ok(())
+        futures::future::try_join_all(waits).await.map(|_| ())
     }
 
     /// Reads the published host ports of `service` again (they change on restart).

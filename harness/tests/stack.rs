@@ -174,3 +174,27 @@ async fn no_docker_engine_is_one_clear_error_naming_docker_host() {
         harness::exit_codes::NO_DOCKER
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_that_never_gets_ready_is_named_with_its_last_log_lines() {
+    let err = Stack::start(StackOptions {
+        env_overrides: vec![(
+            Service::Router,
+            "AGENT_REGISTRY".into(),
+            "/nonexistent/agents.json".into(),
+        )],
+        ready_timeout: Duration::from_secs(20),
+        ..Default::default()
+    })
+    .await
+    .unwrap_err();
+    let HarnessError::NotReady {
+        service, last_logs, ..
+    } = &err
+    else {
+        panic!("expected NotReady, got {err}");
+    };
+    assert_eq!(service, "dagi-router-node1");
+    assert!(last_logs.contains("cannot read agent registry"), "{last_logs}");
+    assert_eq!(harness::exit_codes::for_error(&err), harness::exit_codes::NOT_READY);
+}
