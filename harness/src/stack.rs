@@ -463,7 +463,15 @@ impl Stack {
     async fn wait_all_ready(&self) -> Result<()> {
         let deadline = Instant::now() + self.ready_timeout;
         // The first service that fails (exits, or misses the deadline) ends the wait.
-        let waits = Service::ALL.map(|s| wait::until_ready(self, s, deadline));
+        let started = Instant::now();
+        let waits = Service::ALL.map(|s| async move {
+            wait::until_ready(self, s, deadline).await?;
+            self.progress.say(&format!(
+                "  {s} ready (+{:.1}s)",
+                started.elapsed().as_secs_f64()
+            ));
+            Ok::<(), HarnessError>(())
+        });
         futures::future::try_join_all(waits).await.map(|_| ())
     }
 

@@ -195,6 +195,12 @@ async fn a_service_that_never_gets_ready_is_named_with_its_last_log_lines() {
         panic!("expected NotReady, got {err}");
     };
     assert_eq!(service, "dagi-router-node1");
-    assert!(last_logs.contains("cannot read agent registry"), "{last_logs}");
-    assert_eq!(harness::exit_codes::for_error(&err), harness::exit_codes::NOT_READY);
+    assert!(
+        last_logs.contains("cannot read agent registry"),
+        "{last_logs}"
+    );
+    assert_eq!(
+        harness::exit_codes::for_error(&err),
+        harness::exit_codes::NOT_READY
+    );
 }

@@ -22,7 +22,10 @@ fn no_arguments_lists_every_task() {
     let (code, stdout, _) = xtask(&[]);
     assert_eq!(code, exit_codes::OK);
     for task in ["images", "up", "status", "down", "test", "bench"] {
-        assert!(stdout.contains(&format!("  {task} ")), "task {task} missing:\n{stdout}");
+        assert!(
+            stdout.contains(&format!("  {task} ")),
+            "task {task} missing:\n{stdout}"
+        );
     }
 }
 
