@@ -464,18 +464,25 @@ pub fn command_for(service: Service) -> Vec<String> {
 pub const POSTGRES_ENTRYPOINT: &str = r#"set -e
 PGBIN=/usr/lib/postgresql/15/bin
 PGDATA=/var/lib/postgresql/data
+TEMPLATE=/var/lib/postgresql/template
 mkdir -p "$PGDATA" /var/run/postgresql
 chown postgres:postgres "$PGDATA" /var/run/postgresql
 if [ ! -s "$PGDATA/PG_VERSION" ]; then
-  umask 077
-  printf '%s\n' "$POSTGRES_PASSWORD" > /tmp/pwfile
-  chown postgres /tmp/pwfile
-  runuser -u postgres -- "$PGBIN/initdb" -D "$PGDATA" -U "$POSTGRES_USER" --pwfile=/tmp/pwfile \
-    --auth-local=trust --auth-host=scram-sha-256 -E UTF8 --no-sync >/dev/null
-  rm -f /tmp/pwfile
-  echo "host all all all scram-sha-256" >> "$PGDATA/pg_hba.conf"
-  echo "CREATE DATABASE \"$POSTGRES_DB\" OWNER \"$POSTGRES_USER\";" \
-    | runuser -u postgres -- "$PGBIN/postgres" --single -D "$PGDATA" -j postgres >/dev/null
+  if [ "$POSTGRES_USER" = daarion ] && [ -s "$TEMPLATE/PG_VERSION" ]; then
+    cp -a "$TEMPLATE/." "$PGDATA/"
+  else
+    umask 077
+    printf '%s\n' "$POSTGRES_PASSWORD" > /tmp/pwfile
+    chown postgres /tmp/pwfile
+    runuser -u postgres -- "$PGBIN/initdb" -D "$PGDATA" -U "$POSTGRES_USER" --pwfile=/tmp/pwfile \
+      --auth-local=trust --auth-host=scram-sha-256 -E UTF8 --no-sync >/dev/null
+    rm -f /tmp/pwfile
+    echo "host all all all scram-sha-256" >> "$PGDATA/pg_hba.conf"
+  fi
+  pw=$(printf '%s' "$POSTGRES_PASSWORD" | sed "s/'/''/g")
+  printf 'ALTER ROLE "%s" PASSWORD '"'"'%s'"'"';\nCREATE DATABASE "%s" OWNER "%s";\n' \
+      "$POSTGRES_USER" "$pw" "$POSTGRES_DB" "$POSTGRES_USER" \
+    | runuser -u postgres -- "$PGBIN/postgres" --single -D "$PGDATA" -c fsync=off postgres >/dev/null
   echo "postgres init: data directory initialised"
 fi
 exec runuser -u postgres -- "$PGBIN/postgres" -D "$PGDATA" -c listen_addresses='*' \

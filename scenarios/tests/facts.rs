@@ -212,3 +212,33 @@ async fn alter_role_keeps_open_sessions_fails_new_old_password_logins_and_the_tr
     assert_eq!(out.exit_code, 0, "{}", out.stderr);
     stack.down().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_db_password_with_quotes_backslashes_dollars_and_spaces_works_end_to_end() {
+    let mut secrets = NodeSecrets::generate();
+    let password = format!(
+        "it's a \"p@ss\" \\ with $HOME & /slashes/ #! `x` {}",
+        NodeSecrets::generate_one("DB_PASSWORD")
+    );
+    secrets.set("DB_PASSWORD", password.clone());
+    let stack = Stack::start(StackOptions {
+        secrets: Some(secrets),
+        progress: Progress::stderr(),
+        ..Default::default()
+    })
+    .await
+    .unwrap_or_else(|e| panic!("stack did not start: {e}"));
+    let client = ReplicaClient::new(&stack);
+    let outcome = client.send_update(None, 1, "hello").await;
+    assert!(outcome.ok(), "{outcome:?}");
+    let db = pg_connect(&stack, &password)
+        .await
+        .expect("the exact password logs in");
+    let rows: i64 = db
+        .query_one("SELECT count(*) FROM memories", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(rows, 1);
+    stack.down().await.unwrap();
+}
