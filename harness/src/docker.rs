@@ -46,6 +46,14 @@ pub async fn connect() -> Result<Docker> {
     }
 }
 
+/// The host port that `container_port`/tcp is published on, from `docker inspect`'s port map.
+pub fn published_port(ports: &bollard::models::PortMap, container_port: u16) -> Option<u16> {
+    ports
+        .get(&format!("{container_port}/tcp"))
+        .and_then(|b| b.as_ref())
+        .and_then(|b| b.iter().find_map(|pb| pb.host_port.as_ref()?.parse().ok()))
+}
+
 /// One stack found on the engine by its labels.
 #[derive(Debug, Clone)]
 pub struct StackSummary {

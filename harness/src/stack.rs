@@ -296,14 +296,7 @@ impl Stack {
     /// The environment the running container of `service` actually has (redaction is the
     /// caller's business: these are secret values).
     pub async fn container_env(&self, service: Service) -> Result<BTreeMap<String, String>> {
-        let info = self
-            .docker
-            .inspect_container(
-                &self.container_name(service),
-                None::<InspectContainerOptions>,
-            )
-            .await
-            .map_err(HarnessError::docker(format!("inspecting {service}")))?;
+        let info = self.inspect(service).await?;
         Ok(info
             .config
             .and_then(|c| c.env)
@@ -475,27 +468,30 @@ impl Stack {
         futures::future::try_join_all(waits).await.map(|_| ())
     }
 
-    /// Reads the published host ports of `service` again (they change on restart).
-    pub async fn refresh_ports(&self, service: Service) -> Result<()> {
-        let info = self
-            .docker
+    /// `docker inspect` of `service`'s container.
+    pub async fn inspect(
+        &self,
+        service: Service,
+    ) -> Result<bollard::models::ContainerInspectResponse> {
+        self.docker
             .inspect_container(
                 &self.container_name(service),
                 None::<InspectContainerOptions>,
             )
             .await
-            .map_err(HarnessError::docker(format!("inspecting {service}")))?;
+            .map_err(HarnessError::docker(format!("inspecting {service}")))
+    }
+
+    /// Reads the published host ports of `service` again (they change on restart).
+    pub async fn refresh_ports(&self, service: Service) -> Result<()> {
+        let info = self.inspect(service).await?;
         let ports = info
             .network_settings
             .and_then(|n| n.ports)
             .unwrap_or_default();
         let mut map = self.ports.lock().expect("ports lock");
         for p in service.ports() {
-            let host = ports
-                .get(&format!("{p}/tcp"))
-                .and_then(|b| b.as_ref())
-                .and_then(|b| b.iter().find_map(|pb| pb.host_port.as_ref()?.parse().ok()));
-            match host {
+            match docker::published_port(&ports, *p) {
                 Some(h) => {
                     map.insert((service, *p), h);
                 }

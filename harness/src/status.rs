@@ -57,11 +57,7 @@ pub async fn stack_status(docker: &Docker, stack: &StackSummary) -> Vec<ServiceS
                 .and_then(|n| n.ports)
                 .unwrap_or_default();
             for p in service.ports() {
-                if let Some(h) = published
-                    .get(&format!("{p}/tcp"))
-                    .and_then(|b| b.as_ref())
-                    .and_then(|b| b.iter().find_map(|pb| pb.host_port.as_ref()?.parse().ok()))
-                {
+                if let Some(h) = crate::docker::published_port(&published, *p) {
                     row.ports.push((*p, h));
                 }
             }
