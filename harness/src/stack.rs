@@ -599,21 +599,14 @@ impl Stack {
     /// Removes every container, the network and the replica root, concurrently.
     pub async fn down(self) -> Result<()> {
         self.torn_down.store(true, Ordering::SeqCst);
-        let containers = std::mem::take(&mut *self.containers.lock().await);
-        // testcontainers would remove each on drop, one by one; remove them all at once instead.
-        for (_, c) in containers {
-            std::mem::forget(c);
-        }
+        release_containers(&mut *self.containers.lock().await);
         remove_by_id(&self.docker, &self.id).await
     }
 
     /// Leaves the stack running after this process exits (`cargo xtask up`).
     pub async fn detach(self) {
         self.torn_down.store(true, Ordering::SeqCst);
-        let containers = std::mem::take(&mut *self.containers.lock().await);
-        for (_, c) in containers {
-            std::mem::forget(c);
-        }
+        release_containers(&mut *self.containers.lock().await);
     }
 }
 
@@ -622,11 +615,8 @@ impl Drop for Stack {
         if self.torn_down.load(Ordering::SeqCst) {
             return;
         }
-        // Ownership of the containers passes to the label sweep below.
         if let Ok(mut map) = self.containers.try_lock() {
-            for (_, c) in std::mem::take(&mut *map) {
-                std::mem::forget(c);
-            }
+            release_containers(&mut map);
         }
         let id = self.id.clone();
         // A thread with its own runtime works whatever runtime (if any) is dropping us.
@@ -647,6 +637,14 @@ impl Drop for Stack {
             })
         })
         .join();
+    }
+}
+
+/// Takes the containers away from testcontainers, whose drop would remove them one by one:
+/// removal by label (`remove_by_id`) takes them all at once, or `detach` keeps them running.
+fn release_containers(containers: &mut BTreeMap<Service, ContainerAsync<GenericImage>>) {
+    for (_, c) in std::mem::take(containers) {
+        std::mem::forget(c);
     }
 }
 
