@@ -9,6 +9,7 @@
 //! | 4 | an image or the replica binary could not be built (debootstrap, root, cargo) |
 //! | 5 | the replica did not become ready (the message names the service and its last logs) |
 //! | 6 | a target is unreachable |
+//! | 7 | the runbook changed since `scenarios/runbook.lock` was accepted (`runbook check`) |
 //! | 101 | internal error (a bug: a panic) |
 
 /// Success.
@@ -25,6 +26,8 @@ pub const BUILD_FAILED: i32 = 4;
 pub const NOT_READY: i32 = 5;
 /// A target is unreachable.
 pub const UNREACHABLE: i32 = 6;
+/// The runbook (or what covers it) changed since its lock was accepted.
+pub const RUNBOOK_CHANGED: i32 = 7;
 
 use crate::error::HarnessError;
 

@@ -11,6 +11,7 @@ pub mod images;
 pub mod progress;
 pub mod redact;
 pub mod replica_root;
+pub mod runbook;
 pub mod services;
 pub mod stack;
 pub mod status;

@@ -1,7 +1,8 @@
-//! `cargo xtask`: the project's commands (images, up, status, down, test, bench). Errors become
+//! `cargo xtask`: the project's commands (images, up, status, down, test, runbook, bench). Errors become
 //! the exit codes documented in `harness::exit_codes`.
 
 mod bench;
+mod runbook;
 
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -32,6 +33,10 @@ const TASKS: &[(&str, &str)] = &[
     (
         "test",
         "run the test suite (cargo nextest, ci profile), images and binary first",
+    ),
+    (
+        "runbook",
+        "`runbook show|check|accept`: the runbook's steps, findings, coverage and lock",
     ),
     (
         "bench",
@@ -67,6 +72,7 @@ fn main() -> ExitCode {
             "down" => down(&rest).await,
             "test" => test(&rest).await,
             "bench" => bench::run(&rest).await,
+            "runbook" => Ok(runbook::run(&rest)),
             "help" | "--help" | "-h" => {
                 print!("{}", usage());
                 Ok(exit_codes::OK)

@@ -21,7 +21,7 @@ fn xtask(args: &[&str]) -> (i32, String, String) {
 fn no_arguments_lists_every_task() {
     let (code, stdout, _) = xtask(&[]);
     assert_eq!(code, exit_codes::OK);
-    for task in ["images", "up", "status", "down", "test", "bench"] {
+    for task in ["images", "up", "status", "down", "test", "runbook", "bench"] {
         assert!(
             stdout.contains(&format!("  {task} ")),
             "task {task} missing:\n{stdout}"
@@ -47,4 +47,99 @@ fn without_a_docker_engine_status_names_docker_host_and_exits_no_docker() {
     assert_eq!(out.status.code(), Some(exit_codes::NO_DOCKER), "{stderr}");
     assert!(stderr.contains("DOCKER_HOST"), "{stderr}");
     assert_eq!(stderr.trim().lines().count(), 1, "one clear line: {stderr}");
+}
+
+/// A copy of the shipped runbook and its lock in a fresh directory.
+fn runbook_copy(dir: &std::path::Path) -> (String, String) {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap();
+    let runbook = dir.join("runbook.md");
+    let lock = dir.join("runbook.lock");
+    std::fs::copy(
+        root.join("fixtures/runbook/SECRETS_ROTATION_RUNBOOK.md"),
+        &runbook,
+    )
+    .unwrap();
+    std::fs::copy(root.join("scenarios/runbook.lock"), &lock).unwrap();
+    (runbook.display().to_string(), lock.display().to_string())
+}
+
+fn temp_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("xtask-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn runbook_check_passes_on_the_shipped_runbook_and_its_lock() {
+    let (code, stdout, stderr) = xtask(&["runbook", "check"]);
+    assert_eq!(code, exit_codes::OK, "{stderr}");
+    assert!(stdout.contains("matches"), "{stdout}");
+}
+
+#[test]
+fn runbook_check_fails_with_its_own_exit_code_naming_the_changed_step_until_accepted() {
+    let dir = temp_dir("check");
+    let (runbook, lock) = runbook_copy(&dir);
+    let text = std::fs::read_to_string(&runbook).unwrap();
+    std::fs::write(&runbook, text.replace("sleep 5", "sleep 10")).unwrap();
+    let (code, _, stderr) = xtask(&["runbook", "check", "--runbook", &runbook, "--lock", &lock]);
+    assert_eq!(code, exit_codes::RUNBOOK_CHANGED, "{stderr}");
+    assert!(stderr.contains("changed  phase3.step3"), "{stderr}");
+    assert!(
+        stderr.contains("scenarios to re-review: facts/"),
+        "{stderr}"
+    );
+
+    let (code, stdout, _) = xtask(&["runbook", "accept", "--runbook", &runbook, "--lock", &lock]);
+    assert_eq!(code, exit_codes::OK);
+    assert!(stdout.contains("updated"), "{stdout}");
+    let (code, _, stderr) = xtask(&["runbook", "check", "--runbook", &runbook, "--lock", &lock]);
+    assert_eq!(code, exit_codes::OK, "{stderr}");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn whitespace_only_runbook_edits_pass_the_check() {
+    let dir = temp_dir("ws");
+    let (runbook, lock) = runbook_copy(&dir);
+    let text = std::fs::read_to_string(&runbook).unwrap();
+    let spaced: String = text.lines().map(|l| format!("{l}  \n")).collect();
+    std::fs::write(&runbook, spaced.replace("sleep 5", "sleep  5")).unwrap();
+    let (code, _, stderr) = xtask(&["runbook", "check", "--runbook", &runbook, "--lock", &lock]);
+    assert_eq!(code, exit_codes::OK, "{stderr}");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn a_malformed_runbook_is_one_line_with_file_and_line_and_a_usage_exit() {
+    let dir = temp_dir("bad");
+    let runbook = dir.join("bad.md");
+    std::fs::write(&runbook, "# Runbook\n\nNo phases here.\n").unwrap();
+    let (code, _, stderr) = xtask(&["runbook", "show", "--runbook", runbook.to_str().unwrap()]);
+    assert_eq!(code, exit_codes::USAGE);
+    assert_eq!(
+        stderr.trim(),
+        format!(
+            "error: {}:1: no phases: expected headings like `### Phase 1: Preparation (5 min)`",
+            runbook.display()
+        )
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn runbook_show_json_has_steps_findings_and_coverage() {
+    let (code, stdout, _) = xtask(&["runbook", "show", "--format", "json"]);
+    assert_eq!(code, exit_codes::OK);
+    let doc: serde_json::Value = serde_json::from_str(&stdout).expect("valid JSON");
+    assert_eq!(doc["runbook"]["phases"].as_array().unwrap().len(), 5);
+    assert!(doc["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|f| f["id"] == "unknown-subcommand@phase4.step1"));
+    assert_eq!(doc["coverage"]["secrets"].as_array().unwrap().len(), 10);
 }

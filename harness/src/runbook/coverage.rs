@@ -1,0 +1,262 @@
+//! What covers the runbook: for each inventory secret, the phase that rotates it, the scenarios
+//! that rehearse it and the checks that verify it; for each step, its scenarios; for each
+//! finding, the scenarios that measure it. Gaps are named, not hidden.
+
+use super::findings::Finding;
+use super::shell;
+use super::{Runbook, Step};
+use serde::Serialize;
+
+/// A scenario as the coverage sees it (the scenario catalogue lives in the `scenarios` crate).
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct ScenarioRef {
+    pub id: &'static str,
+    /// The test function that runs it (tidy checks that it exists).
+    pub test: &'static str,
+    pub summary: &'static str,
+    /// Runbook steps it rehearses or measures.
+    pub steps: &'static [&'static str],
+    /// Environment variable names of the secrets it rotates or measures.
+    pub secrets: &'static [&'static str],
+    /// Finding kinds it confirms or refutes (at the steps above).
+    pub findings: &'static [&'static str],
+}
+
+/// A check as the coverage sees it.
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckRef {
+    pub id: String,
+    /// Environment variable names of the secrets it verifies.
+    pub secrets: Vec<String>,
+}
+
+/// Inventory secret names (matched by keyword) → the variables that hold them on the node, and
+/// the words a command uses when it really rotates them.
+pub const SECRET_VARIABLES: &[(&str, &[&str], &[&str])] = &[
+    (
+        "nats",
+        &[
+            "NATS_PASSWORD_GATEWAY",
+            "NATS_PASSWORD_ROUTER",
+            "NATS_PASSWORD_WORKER",
+        ],
+        &["credentials", "creds", "NATS_PASSWORD", "authorization"],
+    ),
+    ("jwt", &["JWT_SECRET"], &["JWT_SECRET"]),
+    ("deepseek", &["DEEPSEEK_API_KEY"], &["DEEPSEEK_API_KEY"]),
+    ("mistral", &["MISTRAL_API_KEY"], &["MISTRAL_API_KEY"]),
+    ("grok", &["GROK_API_KEY"], &["GROK_API_KEY"]),
+    ("cohere", &["COHERE_API_KEY"], &["COHERE_API_KEY"]),
+    ("qdrant", &["QDRANT_API_KEY"], &["QDRANT_API_KEY"]),
+    (
+        "postgres",
+        &["DB_PASSWORD"],
+        &[
+            "DB_PASSWORD",
+            "ALTER USER",
+            "ALTER ROLE",
+            "POSTGRES_PASSWORD",
+        ],
+    ),
+    (
+        "neo4j",
+        &["NEO4J_PASSWORD"],
+        &["NEO4J_PASSWORD", "NEO4J_AUTH"],
+    ),
+    (
+        "telegram",
+        &[
+            "TELEGRAM_BOT_TOKEN",
+            "TELEGRAM_BOT_TOKEN_HELION",
+            "TELEGRAM_BOT_TOKEN_GREENFOOD",
+            "TELEGRAM_BOT_TOKEN_DRUID",
+        ],
+        &["TELEGRAM_BOT_TOKEN", "revoke", "BotFather"],
+    ),
+];
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PhaseRotation {
+    pub phase: u32,
+    /// `commands` when a command rotates it, `prose only` when only the text names it.
+    pub how: &'static str,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SecretCoverage {
+    pub secret: String,
+    pub line: usize,
+    pub variables: Vec<String>,
+    pub rotated_by: Vec<PhaseRotation>,
+    pub scenarios: Vec<String>,
+    pub checks: Vec<String>,
+    pub gaps: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StepCoverage {
+    pub step: String,
+    pub title: String,
+    pub scenarios: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FindingCoverage {
+    pub finding: String,
+    pub scenarios: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Coverage {
+    pub secrets: Vec<SecretCoverage>,
+    pub steps: Vec<StepCoverage>,
+    pub findings: Vec<FindingCoverage>,
+}
+
+/// The variables an inventory row stands for (empty when no keyword matches).
+pub fn variables_of(secret: &str) -> (&'static [&'static str], &'static [&'static str]) {
+    let lower = secret.to_lowercase();
+    SECRET_VARIABLES
+        .iter()
+        .find(|(k, _, _)| lower.contains(k))
+        .map(|(_, v, w)| (*v, *w))
+        .unwrap_or((&[], &[]))
+}
+
+fn step_commands(step: &Step) -> String {
+    step.code
+        .iter()
+        .filter(|b| b.is_shell())
+        .flat_map(|b| {
+            let script = shell::read(&b.text, b.first_line);
+            script
+                .commands()
+                .map(|c| c.words.join(" "))
+                .chain(script.comments.iter().map(|c| c.text.clone()))
+                .collect::<Vec<_>>()
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+pub fn coverage(
+    runbook: &Runbook,
+    findings: &[Finding],
+    scenarios: &[ScenarioRef],
+    checks: &[CheckRef],
+) -> Coverage {
+    let secrets = runbook
+        .inventory
+        .iter()
+        .map(|row| {
+            let (variables, words) = variables_of(&row.secret);
+            let keyword = SECRET_VARIABLES
+                .iter()
+                .map(|(k, _, _)| *k)
+                .find(|k| row.secret.to_lowercase().contains(k));
+            let mut rotated_by = Vec::new();
+            for phase in &runbook.phases {
+                let commands: String = phase
+                    .steps
+                    .iter()
+                    .map(step_commands)
+                    .collect::<Vec<_>>()
+                    .join("\n");
+                let by_command = words
+                    .iter()
+                    .any(|w| commands.to_lowercase().contains(&w.to_lowercase()));
+                // What a phase says it rotates is in its title and preamble ("For API Keys
+                // (DeepSeek, Mistral, etc.)"); a step's prose mentions services for other reasons.
+                let text = format!("{} {}", phase.title, phase.preamble).to_lowercase();
+                let by_prose = keyword.is_some_and(|k| text.contains(k));
+                if by_command {
+                    rotated_by.push(PhaseRotation {
+                        phase: phase.number,
+                        how: "commands",
+                    });
+                } else if by_prose {
+                    rotated_by.push(PhaseRotation {
+                        phase: phase.number,
+                        how: "prose only",
+                    });
+                }
+            }
+            let touches = |list: &[&str]| list.iter().any(|s| variables.contains(s));
+            let scenario_ids: Vec<String> = scenarios
+                .iter()
+                .filter(|s| touches(s.secrets))
+                .map(|s| s.id.to_string())
+                .collect();
+            let check_ids: Vec<String> = checks
+                .iter()
+                .filter(|c| c.secrets.iter().any(|s| variables.contains(&s.as_str())))
+                .map(|c| c.id.clone())
+                .collect();
+            let mut gaps = Vec::new();
+            if variables.is_empty() {
+                gaps.push("no known variable holds this secret".to_string());
+            }
+            if !rotated_by.iter().any(|r| r.how == "commands") {
+                gaps.push(if rotated_by.is_empty() {
+                    "no phase rotates it".to_string()
+                } else {
+                    "named in prose, but no command rotates it".to_string()
+                });
+            }
+            if scenario_ids.is_empty() {
+                gaps.push("no scenario rehearses it".to_string());
+            }
+            if check_ids.is_empty() {
+                gaps.push("no check verifies it".to_string());
+            }
+            SecretCoverage {
+                secret: row.secret.clone(),
+                line: row.line,
+                variables: variables.iter().map(|v| v.to_string()).collect(),
+                rotated_by,
+                scenarios: scenario_ids,
+                checks: check_ids,
+                gaps,
+            }
+        })
+        .collect();
+
+    let steps = runbook
+        .steps()
+        .map(|step| StepCoverage {
+            step: step.id.clone(),
+            title: step.title.clone(),
+            scenarios: scenarios_for_step(&step.id, scenarios),
+        })
+        .collect();
+
+    let findings = findings
+        .iter()
+        .map(|f| FindingCoverage {
+            finding: f.id.clone(),
+            scenarios: scenarios
+                .iter()
+                .filter(|s| {
+                    s.findings.contains(&f.kind)
+                        && (s.steps.contains(&f.step.as_str()) || s.steps.is_empty())
+                })
+                .map(|s| s.id.to_string())
+                .collect(),
+        })
+        .collect();
+
+    Coverage {
+        secrets,
+        steps,
+        findings,
+    }
+}
+
+/// The ids of the scenarios that cover `step`.
+pub fn scenarios_for_step(step: &str, scenarios: &[ScenarioRef]) -> Vec<String> {
+    scenarios
+        .iter()
+        .filter(|s| s.steps.contains(&step))
+        .map(|s| s.id.to_string())
+        .collect()
+}

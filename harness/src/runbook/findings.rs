@@ -1,0 +1,1160 @@
+//! Static findings on the runbook: every shell block read as commands and checked against rules
+//! that name a consequence. Each finding is a hypothesis that a rehearsal scenario confirms or
+//! refutes by measurement (`coverage` links the two).
+
+use super::shell::{self, invocation, Invocation, Script};
+use super::{Runbook, Step};
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    High,
+    Medium,
+    Low,
+}
+
+impl std::fmt::Display for Severity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Severity::High => "high",
+            Severity::Medium => "medium",
+            Severity::Low => "low",
+        })
+    }
+}
+
+/// The kinds of finding, with their severity and a one-line summary.
+pub const KINDS: &[(&str, Severity, &str)] = &[
+    (
+        "never-terminates",
+        Severity::High,
+        "a command that follows output forever, with no timeout",
+    ),
+    (
+        "unknown-subcommand",
+        Severity::High,
+        "a subcommand the called tool does not have",
+    ),
+    (
+        "restart-keeps-stale-env",
+        Severity::High,
+        "configuration edited, then `restart` instead of a recreate",
+    ),
+    (
+        "unanchored-sed",
+        Severity::Medium,
+        "a `sed` substitution of a secret that is not anchored to the line start",
+    ),
+    (
+        "secret-on-command-line",
+        Severity::Medium,
+        "a secret value written on a command line",
+    ),
+    (
+        "trust-socket-verification",
+        Severity::High,
+        "a verification over a local socket inside a container",
+    ),
+    (
+        "psql-default-database",
+        Severity::Medium,
+        "`psql -U user` without a database connects to a database named after the user",
+    ),
+    (
+        "unencrypted-backup",
+        Severity::High,
+        "a backup of secrets in clear",
+    ),
+    (
+        "backup-same-day-overwrite",
+        Severity::Medium,
+        "a backup name that a second run on the same day overwrites",
+    ),
+    (
+        "backup-retention",
+        Severity::Medium,
+        "a retention stated but never enforced",
+    ),
+    (
+        "placeholder",
+        Severity::Medium,
+        "an unfilled placeholder or an example value written as if real",
+    ),
+    (
+        "no-command",
+        Severity::Medium,
+        "a step with no command at all",
+    ),
+    (
+        "rollback-files-only",
+        Severity::High,
+        "a rollback that restores files but not server-side state",
+    ),
+    (
+        "rollback-wrong-directory",
+        Severity::Medium,
+        "a rollback that restores relative paths from an unknown directory",
+    ),
+    ("no-rollback", Severity::High, "no rollback procedure"),
+    (
+        "logs-stderr-missed",
+        Severity::Medium,
+        "`docker logs … | grep` sees only the container's stdout",
+    ),
+    (
+        "shallow-verification",
+        Severity::Low,
+        "a verification that does not exercise any secret",
+    ),
+    (
+        "selection-not-fallback",
+        Severity::Medium,
+        "key selection that never falls back when the new key is rejected",
+    ),
+];
+
+/// One finding at one place in the runbook.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    /// Stable id: `<kind>@<step>`, with `.2`, `.3` … for repeats in one step.
+    pub id: String,
+    pub kind: &'static str,
+    pub severity: Severity,
+    /// Step id (`phase3.step4`), `notes` or `rollback`.
+    pub step: String,
+    pub line: usize,
+    /// The command (or text) it is about, on one line.
+    pub excerpt: String,
+    /// What goes wrong, and why.
+    pub explanation: String,
+}
+
+/// Real subcommands of the tools runbooks call, so a call that does not exist is found from a
+/// table rather than from a special case. Sources: `docker --help` (24–28), docker-compose v1
+/// and v2, natscli (`cli/*_command.go`).
+const TOOLS: &[(&str, &[&str])] = &[
+    (
+        "docker",
+        &[
+            "attach",
+            "build",
+            "builder",
+            "buildx",
+            "checkpoint",
+            "commit",
+            "compose",
+            "config",
+            "container",
+            "context",
+            "cp",
+            "create",
+            "debug",
+            "diff",
+            "events",
+            "exec",
+            "export",
+            "history",
+            "image",
+            "images",
+            "import",
+            "info",
+            "init",
+            "inspect",
+            "kill",
+            "load",
+            "login",
+            "logout",
+            "logs",
+            "manifest",
+            "network",
+            "node",
+            "pause",
+            "plugin",
+            "port",
+            "ps",
+            "pull",
+            "push",
+            "rename",
+            "restart",
+            "rm",
+            "rmi",
+            "run",
+            "save",
+            "scout",
+            "search",
+            "secret",
+            "service",
+            "stack",
+            "start",
+            "stats",
+            "stop",
+            "swarm",
+            "system",
+            "tag",
+            "top",
+            "trust",
+            "unpause",
+            "update",
+            "version",
+            "volume",
+            "wait",
+        ],
+    ),
+    (
+        "docker-compose",
+        &[
+            "attach", "build", "config", "convert", "cp", "create", "down", "events", "exec",
+            "help", "images", "kill", "logs", "ls", "pause", "port", "ps", "pull", "push",
+            "restart", "rm", "run", "scale", "start", "stats", "stop", "top", "unpause", "up",
+            "version", "wait", "watch",
+        ],
+    ),
+    (
+        "nats",
+        &[
+            "account",
+            "auth",
+            "audit",
+            "backup",
+            "bench",
+            "cheat",
+            "consumer",
+            "context",
+            "counter",
+            "errors",
+            "events",
+            "governor",
+            "jwt",
+            "kv",
+            "latency",
+            "micro",
+            "object",
+            "plugins",
+            "pub",
+            "publish",
+            "reply",
+            "req",
+            "request",
+            "restore",
+            "rtt",
+            "schema",
+            "server",
+            "srv",
+            "stream",
+            "str",
+            "sub",
+            "subscribe",
+            "sys",
+            "system",
+            "trace",
+        ],
+    ),
+    (
+        "nats server",
+        &[
+            "account",
+            "acct",
+            "check",
+            "cluster",
+            "config",
+            "generate",
+            "gen",
+            "graph",
+            "info",
+            "list",
+            "ls",
+            "mapping",
+            "passwd",
+            "pass",
+            "mkpasswd",
+            "ping",
+            "purge",
+            "raft",
+            "report",
+            "request",
+            "req",
+            "run",
+            "stream-check",
+            "watch",
+        ],
+    ),
+];
+
+/// Options of `docker` itself that take a value (before the subcommand).
+const DOCKER_GLOBAL_VALUE_OPTIONS: &[&str] = &[
+    "-H",
+    "--host",
+    "--context",
+    "-c",
+    "--config",
+    "-l",
+    "--log-level",
+];
+
+struct Collector {
+    findings: Vec<Finding>,
+}
+
+impl Collector {
+    fn add(
+        &mut self,
+        kind: &'static str,
+        step: &str,
+        line: usize,
+        excerpt: &str,
+        explanation: String,
+    ) {
+        let severity = KINDS
+            .iter()
+            .find(|(k, _, _)| *k == kind)
+            .map(|(_, s, _)| *s)
+            .expect("every kind is in KINDS");
+        let base = format!("{kind}@{step}");
+        let repeats = self
+            .findings
+            .iter()
+            .filter(|f| f.kind == kind && f.step == step)
+            .count();
+        let id = if repeats == 0 {
+            base
+        } else {
+            format!("{base}.{}", repeats + 1)
+        };
+        self.findings.push(Finding {
+            id,
+            kind,
+            severity,
+            step: step.to_string(),
+            line,
+            excerpt: one_line(excerpt),
+            explanation,
+        });
+    }
+}
+
+fn one_line(text: &str) -> String {
+    let squeezed: Vec<&str> = text.split_whitespace().collect();
+    let joined = squeezed.join(" ");
+    if joined.chars().count() > 100 {
+        let cut: String = joined.chars().take(97).collect();
+        format!("{cut}...")
+    } else {
+        joined
+    }
+}
+
+/// A configuration change that has not been applied to the running containers yet.
+#[derive(Clone)]
+struct PendingEdit {
+    step: String,
+    line: usize,
+    what: String,
+}
+
+/// All findings, in document order.
+pub fn analyse(runbook: &Runbook) -> Vec<Finding> {
+    let mut out = Collector {
+        findings: Vec::new(),
+    };
+    let mut server_side_changes: Vec<(String, usize, String)> = Vec::new();
+    let mut any_backup_pruning = false;
+
+    for phase in &runbook.phases {
+        let mut pending: Option<PendingEdit> = None;
+        for step in &phase.steps {
+            analyse_step(
+                step,
+                &mut pending,
+                &mut out,
+                &mut server_side_changes,
+                &mut any_backup_pruning,
+                false,
+            );
+        }
+    }
+    let mut pending: Option<PendingEdit> = None;
+    for step in &runbook.rollback {
+        analyse_step(
+            step,
+            &mut pending,
+            &mut out,
+            &mut Vec::new(),
+            &mut any_backup_pruning,
+            true,
+        );
+    }
+
+    // Rollback: does it undo what the phases changed on servers?
+    if runbook.rollback.is_empty() {
+        out.add(
+            "no-rollback",
+            "rollback",
+            runbook.rollback_line.unwrap_or(1),
+            "",
+            "the runbook has no numbered rollback procedure: a failed phase has no way back".into(),
+        );
+    } else {
+        let rollback_touches_server = runbook.rollback.iter().any(|s| {
+            s.code.iter().filter(|b| b.is_shell()).any(|b| {
+                shell::read(&b.text, b.first_line)
+                    .commands()
+                    .any(|c| server_side_change(&c.words).is_some())
+            })
+        });
+        if !rollback_touches_server {
+            for (step, line, what) in &server_side_changes {
+                let first = &runbook.rollback[0];
+                out.add(
+                    "rollback-files-only",
+                    &first.id,
+                    first.line,
+                    &first.title,
+                    format!(
+                        "{step} (line {line}) changes {what} on the server; the rollback restores \
+                         files and restarts containers but never changes it back, so after a \
+                         rollback the services present the old secret to a server that expects \
+                         the new one"
+                    ),
+                );
+            }
+        }
+    }
+
+    // Notes: a stated retention that nothing enforces.
+    for note in &runbook.notes {
+        let lower = note.text.to_lowercase();
+        if lower.contains("backup") && lower.contains("days") && !any_backup_pruning {
+            out.add(
+                "backup-retention",
+                "notes",
+                note.line,
+                &note.text,
+                "the notes keep backups for a fixed time, but no step deletes older ones: \
+                 backups of every secret accumulate on the node, in clear, past the retention"
+                    .into(),
+            );
+        }
+    }
+    out.findings.sort_by_key(|f| f.line);
+    out.findings
+}
+
+fn analyse_step(
+    step: &Step,
+    pending: &mut Option<PendingEdit>,
+    out: &mut Collector,
+    server_side_changes: &mut Vec<(String, usize, String)>,
+    any_backup_pruning: &mut bool,
+    in_rollback: bool,
+) {
+    let verification = step.title.to_lowercase().contains("verif")
+        || step.title.to_lowercase().contains("health")
+        || step.title.to_lowercase().contains("check");
+    let scripts: Vec<(Script, &super::CodeBlock)> = step
+        .code
+        .iter()
+        .filter(|b| b.is_shell())
+        .map(|b| (shell::read(&b.text, b.first_line), b))
+        .collect();
+
+    // Prose that edits configuration ("Remove X from .env") counts as an edit.
+    if mentions_config_edit(&step.prose) || mentions_config_edit(&step.title) {
+        *pending = Some(PendingEdit {
+            step: step.id.clone(),
+            line: step.line,
+            what: "the `.env` files".into(),
+        });
+    }
+
+    let runnable = scripts.iter().any(|(s, _)| !s.pipelines.is_empty())
+        || step
+            .code
+            .iter()
+            .any(|b| !b.is_shell() && !b.text.trim().is_empty());
+    if !runnable {
+        let what = if step.code.is_empty() {
+            "only prose".to_string()
+        } else {
+            "a code block with only comments".to_string()
+        };
+        out.add(
+            "no-command",
+            &step.id,
+            step.line,
+            &step.title,
+            format!(
+                "\"{}\" has {what}: every operator does it differently, and nothing can be \
+                 rehearsed or reviewed as written",
+                step.title
+            ),
+        );
+    }
+
+    for block in step.code.iter().filter(|b| !b.is_shell()) {
+        if let Some(line_offset) = selection_not_fallback(&block.text) {
+            out.add(
+                "selection-not-fallback",
+                &step.id,
+                block.first_line + line_offset,
+                block.text.lines().nth(line_offset).unwrap_or(""),
+                "`getenv(NEW) or getenv(OLD)` picks NEW whenever it is set; it is not a fallback: \
+                 a new key the provider rejects is never retried with the old one"
+                    .into(),
+            );
+        }
+    }
+
+    for (script, block) in &scripts {
+        for comment in &script.comments {
+            let lower = comment.text.to_lowercase();
+            if comment.text.starts_with("...") || lower.contains("continue for all") {
+                out.add(
+                    "placeholder",
+                    &step.id,
+                    comment.line,
+                    &format!("# {}", comment.text),
+                    "an elision stands where commands should be: the services it leaves out are \
+                     left to memory, and any one forgotten keeps the old secret"
+                        .into(),
+                );
+            }
+            if mentions_config_edit(&comment.text) {
+                *pending = Some(PendingEdit {
+                    step: step.id.clone(),
+                    line: comment.line,
+                    what: if lower.contains(".yml") || lower.contains("compose") {
+                        "the compose file".into()
+                    } else {
+                        "the `.env` files".into()
+                    },
+                });
+            }
+        }
+        for (line_offset, text_line) in block.text.lines().enumerate() {
+            for placeholder in placeholders(text_line) {
+                out.add(
+                    "placeholder",
+                    &step.id,
+                    block.first_line + line_offset,
+                    text_line,
+                    format!("`{placeholder}` must be filled in by hand; pasted as written, the command fails or writes the placeholder itself"),
+                );
+            }
+        }
+        let has_cd = script
+            .commands()
+            .any(|c| c.words.first().map(String::as_str) == Some("cd"));
+        for pipeline in &script.pipelines {
+            let text = pipeline
+                .commands
+                .iter()
+                .map(|c| c.words.join(" "))
+                .collect::<Vec<_>>()
+                .join(" | ");
+            for (index, command) in pipeline.commands.iter().enumerate() {
+                let Some(inv) = invocation(&command.words) else {
+                    continue;
+                };
+                let line = command.line;
+
+                if follows_forever(&inv) && !inv.bounded {
+                    out.add(
+                        "never-terminates",
+                        &step.id,
+                        line,
+                        &text,
+                        format!(
+                            "`{}` follows the output until interrupted: the step never ends by \
+                             itself, so \"{}\" has no end and no verdict; bound it with \
+                             `timeout` or use `--since`/`--tail`",
+                            command.words.join(" "),
+                            step.title
+                        ),
+                    );
+                }
+                if let Some(unknown) = unknown_subcommand(&inv) {
+                    out.add("unknown-subcommand", &step.id, line, &text, unknown);
+                }
+                if inv.program == "docker"
+                    && docker_subcommand(inv.args) == Some("logs")
+                    && index + 1 < pipeline.commands.len()
+                    && !command.words.iter().any(|w| w == "2>&1" || w == "|&")
+                {
+                    out.add(
+                        "logs-stderr-missed",
+                        &step.id,
+                        line,
+                        &text,
+                        "`docker logs` writes what the container printed on stderr to its own \
+                         stderr, which the pipe does not carry: errors logged on stderr never \
+                         reach the grep (add `2>&1`)"
+                            .into(),
+                    );
+                }
+                if is_restart(&inv) {
+                    if let Some(edit) = pending.as_ref() {
+                        out.add(
+                            "restart-keeps-stale-env",
+                            &step.id,
+                            line,
+                            &text,
+                            format!(
+                                "{} changed {} (line {}), but `restart` reuses the container as \
+                                 created: its environment keeps the old values; only a recreate \
+                                 (`docker compose up -d --force-recreate`) reads the change",
+                                edit.step, edit.what, edit.line
+                            ),
+                        );
+                    }
+                }
+                if is_recreate(&inv) {
+                    *pending = None;
+                }
+                if let Some(edit) = edits_config(&inv) {
+                    *pending = Some(PendingEdit {
+                        step: step.id.clone(),
+                        line,
+                        what: edit,
+                    });
+                }
+                if let Some(expression) = sed_expression(&command.words) {
+                    unanchored_sed(&step.id, line, &text, expression, out);
+                }
+                for (name, value) in secrets_on_command_line(&command.words) {
+                    out.add(
+                        "secret-on-command-line",
+                        &step.id,
+                        line,
+                        &text,
+                        format!(
+                            "the value of {name} is typed on the command line: it lands in shell \
+                             history and is visible in `ps` (and, through `docker exec`, in the \
+                             container's process list) while the command runs"
+                        ),
+                    );
+                    if looks_like_example(&value) {
+                        out.add(
+                            "placeholder",
+                            &step.id,
+                            line,
+                            &text,
+                            format!(
+                                "{name} is set to an example value written as if real: pasted as \
+                                 is, the node's secret becomes a value published in this runbook"
+                            ),
+                        );
+                    }
+                }
+                if inv.program == "psql" {
+                    psql_findings(step, &inv, line, &text, verification, out);
+                }
+                if let Some(what) = server_side_change(&command.words) {
+                    server_side_changes.push((step.id.clone(), line, what));
+                }
+                if inv.program == "tar" {
+                    tar_findings(step, &inv, pipeline, line, &text, in_rollback, has_cd, out);
+                }
+                if (inv.program == "find"
+                    && command.words.iter().any(|w| w == "-delete" || w == "rm"))
+                    || (inv.program == "rm" && inv.args.iter().any(|a| a.contains("backup")))
+                {
+                    *any_backup_pruning = true;
+                }
+                if verification && inv.program == "curl" {
+                    if let Some(url) = inv.args.iter().find(|a| a.starts_with("http")) {
+                        let what = if url.ends_with("/health") {
+                            Some("`/health` is a liveness probe: it answers without using the database, NATS or provider credentials, so it passes with rotated-but-broken secrets")
+                        } else if url.ends_with("/jsz") || url.ends_with("/varz") {
+                            Some("the NATS monitoring port needs no credentials: it shows the server is up, not that any service authenticates with the new ones")
+                        } else {
+                            None
+                        };
+                        if let Some(what) = what {
+                            out.add(
+                                "shallow-verification",
+                                &step.id,
+                                line,
+                                &text,
+                                what.to_string(),
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn mentions_config_edit(text: &str) -> bool {
+    let lower = text.to_lowercase();
+    let file = lower.contains(".env") || lower.contains(".yml") || lower.contains("compose");
+    let verb = [
+        "update", "add", "remove", "edit", "set", "in ", "change", "replace",
+    ]
+    .iter()
+    .any(|v| lower.starts_with(v) || lower.contains(&format!(" {v}")));
+    file && verb && !lower.contains("backup")
+}
+
+fn docker_subcommand(args: &[String]) -> Option<&str> {
+    let mut i = 0;
+    while let Some(a) = args.get(i) {
+        if DOCKER_GLOBAL_VALUE_OPTIONS.contains(&a.as_str()) {
+            i += 2;
+        } else if a.starts_with('-') {
+            i += 1;
+        } else {
+            return Some(a.as_str());
+        }
+    }
+    None
+}
+
+/// The first argument that is not an option, and the rest after it.
+fn subcommand(args: &[String]) -> Option<(&str, &[String])> {
+    let i = args.iter().position(|a| !a.starts_with('-'))?;
+    Some((args[i].as_str(), &args[i + 1..]))
+}
+
+fn follows_forever(inv: &Invocation) -> bool {
+    let follow = |args: &[String]| {
+        args.iter()
+            .any(|a| a == "-f" || a == "--follow" || a == "-F")
+    };
+    match inv.program {
+        "docker" | "docker-compose" => {
+            let logs = docker_subcommand(inv.args) == Some("logs")
+                || (inv.args.first().map(String::as_str) == Some("compose")
+                    && inv.args.iter().any(|a| a == "logs"));
+            logs && follow(inv.args)
+        }
+        "tail" | "journalctl" | "kubectl" => follow(inv.args),
+        "watch" => true,
+        _ => false,
+    }
+}
+
+fn unknown_subcommand(inv: &Invocation) -> Option<String> {
+    let table = |name: &str| TOOLS.iter().find(|(t, _)| *t == name).map(|(_, s)| *s);
+    let (tool, args) = match inv.program {
+        "docker" => match docker_subcommand(inv.args) {
+            Some("compose") => {
+                let at = inv.args.iter().position(|a| a == "compose")?;
+                ("docker-compose", &inv.args[at + 1..])
+            }
+            _ => ("docker", inv.args),
+        },
+        "docker-compose" => {
+            // Skip `-f FILE` / `-p NAME` before the subcommand.
+            let mut i = 0;
+            while let Some(a) = inv.args.get(i) {
+                if matches!(
+                    a.as_str(),
+                    "-f" | "--file" | "-p" | "--project-name" | "--env-file"
+                ) {
+                    i += 2;
+                } else if a.starts_with('-') {
+                    i += 1;
+                } else {
+                    break;
+                }
+            }
+            ("docker-compose", &inv.args[i.min(inv.args.len())..])
+        }
+        "nats" => ("nats", inv.args),
+        _ => return None,
+    };
+    let (sub, rest) = if tool == "docker" {
+        let sub = docker_subcommand(args)?;
+        (sub, &args[0..0])
+    } else {
+        subcommand(args)?
+    };
+    let known = table(tool)?;
+    let where_ = inv
+        .container
+        .map(|c| format!(" (run in container {c})"))
+        .unwrap_or_default();
+    if !known.contains(&sub) {
+        return Some(format!(
+            "`{tool}` has no subcommand `{sub}`{where_}: the command fails with a usage error and \
+             the step does nothing; {tool}'s subcommands are {}",
+            known.join(", ")
+        ));
+    }
+    let nested = format!("{tool} {sub}");
+    let nested = if tool == "nats" && matches!(sub, "srv" | "sys" | "system") {
+        "nats server".to_string()
+    } else {
+        nested
+    };
+    if let Some(known) = table(&nested) {
+        let (inner, _) = subcommand(rest)?;
+        if !known.contains(&inner) {
+            return Some(format!(
+                "`{nested}` has no subcommand `{inner}`{where_}: the command fails with a usage \
+                 error, so nothing it should produce exists; `{nested}` has {}",
+                known.join(", ")
+            ));
+        }
+    }
+    None
+}
+
+fn is_restart(inv: &Invocation) -> bool {
+    match inv.program {
+        "docker" => match docker_subcommand(inv.args) {
+            Some("restart") => true,
+            Some("compose") => subcommand(&inv.args[1..]).is_some_and(|(s, _)| s == "restart"),
+            Some("container") => inv.args.iter().any(|a| a == "restart"),
+            _ => false,
+        },
+        "docker-compose" => inv.args.iter().any(|a| a == "restart"),
+        _ => false,
+    }
+}
+
+fn is_recreate(inv: &Invocation) -> bool {
+    let up = |args: &[String]| args.iter().any(|a| a == "up");
+    match inv.program {
+        "docker" => docker_subcommand(inv.args) == Some("compose") && up(inv.args),
+        "docker-compose" => up(inv.args),
+        _ => false,
+    }
+}
+
+/// What a command changes in the node's configuration files, if anything.
+fn edits_config(inv: &Invocation) -> Option<String> {
+    let env = |a: &String| a.contains(".env");
+    match inv.program {
+        "sed" | "perl"
+            if inv.args.iter().any(|a| a.starts_with("-i")) && inv.args.iter().any(env) =>
+        {
+            Some("the `.env` files".into())
+        }
+        "find" if inv.args.iter().any(|a| a == "sed") && inv.args.iter().any(env) => {
+            Some("every `.env` file".into())
+        }
+        "tar" if tar_mode(inv.args) == Some('x') => {
+            Some("the `.env` files (restored from the backup)".into())
+        }
+        "cp" | "mv" | "install" if inv.args.last().is_some_and(env) => Some("a `.env` file".into()),
+        _ => None,
+    }
+}
+
+/// The `s/pattern/replacement/` argument of a sed, direct or through `find -exec`.
+fn sed_expression(words: &[String]) -> Option<&str> {
+    let at = words.iter().position(|w| w == "sed")?;
+    words[at + 1..]
+        .iter()
+        .map(String::as_str)
+        .find(|w| w.len() > 3 && w.starts_with('s') && !w.chars().nth(1).unwrap().is_alphanumeric())
+}
+
+fn unanchored_sed(step: &str, line: usize, text: &str, expression: &str, out: &mut Collector) {
+    let delimiter = expression
+        .chars()
+        .nth(1)
+        .expect("checked by sed_expression");
+    let mut parts = expression[2..].split(delimiter);
+    let pattern = parts.next().unwrap_or("");
+    let replacement = parts.next().unwrap_or("");
+    let names_a_secret = is_secret_name(pattern.split('=').next().unwrap_or(""));
+    if names_a_secret && !pattern.starts_with('^') {
+        let name = pattern.split('=').next().unwrap_or(pattern);
+        out.add(
+            "unanchored-sed",
+            step,
+            line,
+            text,
+            format!(
+                "`{pattern}` is not anchored (`^{name}=`): it also rewrites every variable whose \
+                 name ends in {name} (OLD_{name}, ANALYTICS_{name}, …) and commented-out lines; \
+                 and a new value containing `&`, `{delimiter}` or `\\` is mangled by sed itself"
+            ),
+        );
+    } else if names_a_secret && replacement.contains('&') {
+        out.add(
+            "unanchored-sed",
+            step,
+            line,
+            text,
+            "the replacement contains `&`, which sed replaces with the whole match".into(),
+        );
+    }
+}
+
+fn is_secret_name(name: &str) -> bool {
+    let upper = name.to_uppercase();
+    !name.is_empty()
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && ["PASSWORD", "SECRET", "TOKEN", "_KEY", "CREDS"]
+            .iter()
+            .any(|s| upper.contains(s))
+}
+
+/// `(name, literal value)` for every secret a command writes out literally: `NAME=value` with a
+/// secret-like name, and SQL `PASSWORD '...'`.
+fn secrets_on_command_line(words: &[String]) -> Vec<(String, String)> {
+    let mut found = Vec::new();
+    for word in words.iter().skip(1) {
+        let upper = word.to_uppercase();
+        if let Some(at) = upper.find("PASSWORD '") {
+            let rest = &word[at + "PASSWORD '".len()..];
+            let value = rest.split('\'').next().unwrap_or("");
+            found.push((
+                "the database password (SQL `PASSWORD '…'`)".to_string(),
+                value.to_string(),
+            ));
+            continue;
+        }
+        // NAME=value anywhere in the word (a sed replacement holds one too).
+        for (i, _) in word.match_indices('=') {
+            let name: String = word[..i]
+                .chars()
+                .rev()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect();
+            let value: String = word[i + 1..]
+                .chars()
+                .take_while(|c| !matches!(c, '/' | ' ' | '"' | '\''))
+                .collect();
+            let literal = !value.is_empty()
+                && !value.starts_with(['$', '.', '<', '*'])
+                && !value.contains(".*");
+            if is_secret_name(&name) && literal {
+                found.push((name, value));
+            }
+        }
+    }
+    found
+}
+
+fn looks_like_example(value: &str) -> bool {
+    let lower = value.to_lowercase();
+    ["password", "123", "changeme", "example", "secret", "xxx"]
+        .iter()
+        .any(|s| lower.contains(s))
+}
+
+/// `<new_key>`-style placeholders and date templates in one line of a code block.
+fn placeholders(line: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut rest = line;
+    while let Some(open) = rest.find('<') {
+        let after = &rest[open + 1..];
+        match after.find('>') {
+            Some(close)
+                if close > 0
+                    && after[..close]
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') =>
+            {
+                found.push(format!("<{}>", &after[..close]));
+                rest = &after[close + 1..];
+            }
+            _ => rest = after,
+        }
+    }
+    for template in ["YYYYMMDD", "YYYY-MM-DD", "CHANGEME"] {
+        if line.contains(template) {
+            found.push(template.to_string());
+        }
+    }
+    found
+}
+
+/// The line (0-based, in the block) of `getenv(A) or getenv(B)`.
+fn selection_not_fallback(text: &str) -> Option<usize> {
+    text.lines().position(|l| {
+        let getenvs = l.matches("getenv(").count() + l.matches("environ.get(").count();
+        getenvs >= 2 && l.contains(" or ")
+    })
+}
+
+/// What a command changes on a server (not in a file), for the rollback rule.
+fn server_side_change(words: &[String]) -> Option<String> {
+    let inv = invocation(words)?;
+    let sql = inv.args.iter().any(|a| {
+        let upper = a.to_uppercase();
+        (upper.contains("ALTER USER") || upper.contains("ALTER ROLE")) && upper.contains("PASSWORD")
+    });
+    if inv.program == "psql" && sql {
+        return Some("the database password".into());
+    }
+    None
+}
+
+fn psql_findings(
+    step: &Step,
+    inv: &Invocation,
+    line: usize,
+    text: &str,
+    verification: bool,
+    out: &mut Collector,
+) {
+    let value_options = [
+        "-U",
+        "-d",
+        "-c",
+        "-h",
+        "-p",
+        "-f",
+        "-v",
+        "--username",
+        "--dbname",
+        "--host",
+        "--port",
+        "--command",
+        "--file",
+    ];
+    let mut i = 0;
+    let mut positional = Vec::new();
+    let mut host = false;
+    let mut database = false;
+    let mut user = None;
+    while let Some(a) = inv.args.get(i) {
+        match a.as_str() {
+            "-h" | "--host" => host = true,
+            "-d" | "--dbname" => database = true,
+            "-U" | "--username" => user = inv.args.get(i + 1).cloned(),
+            _ => {}
+        }
+        if a.starts_with("--host=") || a.starts_with("--dbname=") || a.starts_with("postgres") {
+            host |= a.contains("host");
+            database = true;
+        }
+        if value_options.contains(&a.as_str()) {
+            i += 2;
+            continue;
+        }
+        if !a.starts_with('-') {
+            positional.push(a.clone());
+        }
+        i += 1;
+    }
+    if !positional.is_empty() {
+        database = true;
+    }
+    if let (false, Some(user)) = (database, user.as_ref()) {
+        out.add(
+            "psql-default-database",
+            &step.id,
+            line,
+            text,
+            format!(
+                "no database is named, so psql connects to the database `{user}` (the user's \
+                 name); where the node's database is called something else (POSTGRES_DB), \
+                 psql fails with \"database {user} does not exist\" before running anything"
+            ),
+        );
+    }
+    if let (Some(container), false, true) = (inv.container, host, verification) {
+        let explanation = if container.contains("postgres") {
+            format!(
+                "psql in {container} without -h connects over the local socket, which the \
+                 PostgreSQL image trusts: it succeeds with any password, or none, so it proves \
+                 nothing about the rotated one"
+            )
+        } else {
+            format!(
+                "psql in {container} without -h looks for a PostgreSQL socket inside {container}, \
+                 which runs no server (and may have no psql): it fails whatever the password, and \
+                 a TCP check with the new password (-h, as the services connect) is never made"
+            )
+        };
+        out.add(
+            "trust-socket-verification",
+            &step.id,
+            line,
+            text,
+            explanation,
+        );
+    }
+}
+
+fn tar_mode(args: &[String]) -> Option<char> {
+    let first = args.first()?;
+    if first == "--create" || args.iter().any(|a| a == "--create") {
+        return Some('c');
+    }
+    if args.iter().any(|a| a == "--extract") {
+        return Some('x');
+    }
+    let flags = first.trim_start_matches('-');
+    flags.chars().find(|c| matches!(c, 'c' | 'x' | 't'))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn tar_findings(
+    step: &Step,
+    inv: &Invocation,
+    pipeline: &shell::Pipeline,
+    line: usize,
+    text: &str,
+    in_rollback: bool,
+    has_cd: bool,
+    out: &mut Collector,
+) {
+    let encrypted = pipeline.commands.iter().any(|c| {
+        c.words
+            .first()
+            .is_some_and(|p| matches!(p.as_str(), "gpg" | "age" | "openssl" | "ccrypt" | "sops"))
+    });
+    match tar_mode(inv.args) {
+        Some('c') if inv.args.iter().any(|a| a.contains(".env")) => {
+            if !encrypted {
+                out.add(
+                    "unencrypted-backup",
+                    &step.id,
+                    line,
+                    text,
+                    "the archive holds every secret of the node in clear, written with the \
+                     default umask (usually mode 0644: readable by every local user) next to the \
+                     node's own files"
+                        .into(),
+                );
+            }
+            if inv
+                .args
+                .iter()
+                .any(|a| a.contains("%Y%m%d") && !a.contains("%H"))
+            {
+                out.add(
+                    "backup-same-day-overwrite",
+                    &step.id,
+                    line,
+                    text,
+                    "the name has the date but not the time: a second run on the same day (a retry \
+                     after a rollback) overwrites the only copy of the old secrets with the \
+                     already-rotated ones"
+                        .into(),
+                );
+            }
+        }
+        Some('x') if in_rollback && !has_cd => {
+            let archive_relative = inv
+                .args
+                .iter()
+                .any(|a| a.contains(".tar") && !a.starts_with('/'));
+            if archive_relative {
+                out.add(
+                    "rollback-wrong-directory",
+                    &step.id,
+                    line,
+                    text,
+                    "no `cd` precedes it and the archive is a relative path: run from any \
+                     directory but the node's root, it finds no backup, or restores the `.env` \
+                     files beneath the wrong directory, and the services keep the new secrets"
+                        .into(),
+                );
+            }
+        }
+        _ => {}
+    }
+}

@@ -1,0 +1,211 @@
+//! `scenarios/runbook.lock`: each step's fingerprint and the scenarios that cover it, as last
+//! reviewed. A runbook that no longer matches its lock is a change nobody has re-rehearsed.
+
+use super::coverage::{scenarios_for_step, ScenarioRef};
+use super::Runbook;
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// Where the lock lives, relative to the workspace root.
+pub const DEFAULT_LOCK: &str = "scenarios/runbook.lock";
+const FORMAT_VERSION: u32 = 1;
+const HEADER: &str =
+    "# The runbook as last reviewed: each step's fingerprint and the scenarios that cover it.\n\
+# Written by `cargo xtask runbook accept`; `cargo xtask runbook check` fails when the runbook\n\
+# or its coverage no longer matches. Do not edit by hand.\n\n";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lock {
+    pub version: u32,
+    #[serde(rename = "step", default)]
+    pub steps: Vec<LockedStep>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LockedStep {
+    pub id: String,
+    pub title: String,
+    pub fingerprint: String,
+    #[serde(default)]
+    pub scenarios: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    #[error("{file}: cannot read the lock: {source}")]
+    Io {
+        file: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{file}:{line}: malformed lock: {message}")]
+    Malformed {
+        file: String,
+        line: usize,
+        message: String,
+    },
+}
+
+/// How the runbook differs from its lock.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct LockDiff {
+    pub added: Vec<LockedStep>,
+    pub removed: Vec<LockedStep>,
+    /// (as locked, as now) for steps whose text changed.
+    pub changed: Vec<(LockedStep, LockedStep)>,
+    /// (as locked, as now) for steps whose text is the same but whose scenarios changed.
+    pub recovered: Vec<(LockedStep, LockedStep)>,
+}
+
+impl Lock {
+    /// The lock that matches `runbook` and `scenarios` now.
+    pub fn of(runbook: &Runbook, scenarios: &[ScenarioRef]) -> Lock {
+        Lock {
+            version: FORMAT_VERSION,
+            steps: runbook
+                .steps()
+                .map(|s| LockedStep {
+                    id: s.id.clone(),
+                    title: s.title.clone(),
+                    fingerprint: s.fingerprint.clone(),
+                    scenarios: scenarios_for_step(&s.id, scenarios),
+                })
+                .collect(),
+        }
+    }
+
+    pub fn load(path: &Path) -> Result<Lock, LockError> {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| LockError::Io {
+            file: file.clone(),
+            source,
+        })?;
+        Self::parse(&file, &text)
+    }
+
+    pub fn parse(file: &str, text: &str) -> Result<Lock, LockError> {
+        toml::from_str::<Lock>(text).map_err(|e| {
+            let line = e
+                .span()
+                .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1)
+                .unwrap_or(0);
+            LockError::Malformed {
+                file: file.to_string(),
+                line,
+                message: e.message().to_string(),
+            }
+        })
+    }
+
+    pub fn render(&self) -> String {
+        let body = toml::to_string(self).expect("a lock always serialises");
+        format!("{HEADER}{body}")
+    }
+
+    /// Writes the lock through a temporary file, so a crash never leaves half a lock.
+    pub fn write(&self, path: &Path) -> std::io::Result<()> {
+        let tmp = path.with_extension("lock.tmp");
+        std::fs::write(&tmp, self.render())?;
+        std::fs::rename(&tmp, path)
+    }
+
+    /// What changed from `self` (the lock) to `now`.
+    pub fn diff(&self, now: &Lock) -> LockDiff {
+        let mut diff = LockDiff::default();
+        for step in &now.steps {
+            match self.steps.iter().find(|s| s.id == step.id) {
+                None => diff.added.push(step.clone()),
+                Some(old) if old.fingerprint != step.fingerprint => {
+                    diff.changed.push((old.clone(), step.clone()))
+                }
+                Some(old) if old.scenarios != step.scenarios => {
+                    diff.recovered.push((old.clone(), step.clone()))
+                }
+                Some(_) => {}
+            }
+        }
+        for old in &self.steps {
+            if !now.steps.iter().any(|s| s.id == old.id) {
+                diff.removed.push(old.clone());
+            }
+        }
+        diff
+    }
+}
+
+impl LockDiff {
+    pub fn is_clean(&self) -> bool {
+        self.added.is_empty()
+            && self.removed.is_empty()
+            && self.changed.is_empty()
+            && self.recovered.is_empty()
+    }
+
+    /// Every scenario a reviewer should re-run or re-read, without repeats.
+    pub fn scenarios_to_review(&self) -> Vec<String> {
+        let mut all: Vec<String> = self
+            .changed
+            .iter()
+            .chain(self.recovered.iter())
+            .flat_map(|(a, b)| a.scenarios.iter().chain(b.scenarios.iter()))
+            .chain(self.removed.iter().flat_map(|s| s.scenarios.iter()))
+            .chain(self.added.iter().flat_map(|s| s.scenarios.iter()))
+            .cloned()
+            .collect();
+        all.sort();
+        all.dedup();
+        all
+    }
+
+    /// A human report: one line per difference, then the scenarios to review.
+    pub fn report(&self) -> String {
+        let mut out = String::new();
+        let scenarios = |s: &[String]| {
+            if s.is_empty() {
+                "no scenario covers it".to_string()
+            } else {
+                s.join(", ")
+            }
+        };
+        for s in &self.added {
+            out.push_str(&format!(
+                "  added    {:<16} {} ({})\n",
+                s.id,
+                s.title,
+                scenarios(&s.scenarios)
+            ));
+        }
+        for s in &self.removed {
+            out.push_str(&format!(
+                "  removed  {:<16} {} (was covered by: {})\n",
+                s.id,
+                s.title,
+                scenarios(&s.scenarios)
+            ));
+        }
+        for (old, new) in &self.changed {
+            out.push_str(&format!(
+                "  changed  {:<16} {} (fingerprint {} -> {}; review: {})\n",
+                new.id,
+                new.title,
+                old.fingerprint,
+                new.fingerprint,
+                scenarios(&new.scenarios)
+            ));
+        }
+        for (old, new) in &self.recovered {
+            out.push_str(&format!(
+                "  coverage {:<16} {} (scenarios [{}] -> [{}])\n",
+                new.id,
+                new.title,
+                old.scenarios.join(", "),
+                new.scenarios.join(", ")
+            ));
+        }
+        let review = self.scenarios_to_review();
+        if !review.is_empty() {
+            out.push_str(&format!("scenarios to re-review: {}\n", review.join(", ")));
+        }
+        out
+    }
+}
