@@ -2,6 +2,7 @@
 //! its `.env` files and secrets, readiness waits, and the redactor every output goes through.
 
 pub mod binary;
+pub mod checks;
 pub mod client;
 pub mod docker;
 pub mod envfile;

@@ -1,8 +1,9 @@
-//! `cargo xtask`: the project's commands (images, up, status, down, test, runbook, bench). Errors become
+//! `cargo xtask`: the project's commands (images, up, status, down, test, verify, runbook, bench). Errors become
 //! the exit codes documented in `harness::exit_codes`.
 
 mod bench;
 mod runbook;
+mod verify;
 
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -33,6 +34,10 @@ const TASKS: &[(&str, &str)] = &[
     (
         "test",
         "run the test suite (cargo nextest, ci profile), images and binary first",
+    ),
+    (
+        "verify",
+        "run the read-only production checks against nodes (--target FILE) or a replica (--replica)",
     ),
     (
         "runbook",
@@ -73,6 +78,7 @@ fn main() -> ExitCode {
             "test" => test(&rest).await,
             "bench" => bench::run(&rest).await,
             "runbook" => Ok(runbook::run(&rest)),
+            "verify" => verify::run(&rest).await,
             "help" | "--help" | "-h" => {
                 print!("{}", usage());
                 Ok(exit_codes::OK)

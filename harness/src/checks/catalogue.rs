@@ -1,0 +1,1002 @@
+//! The check catalogue: health and readiness, PostgreSQL, NATS, providers, env, backups, git and
+//! logs. Ids are stable; per-service and per-provider checks carry the name as their last part.
+
+use super::node::{address_of, Auth, LoginError, Node};
+use super::secrets::{is_secret_name, SecretSet};
+use super::target::{PROVIDERS, SERVICE_KEYS};
+use super::{Check, Verdict};
+use futures::FutureExt;
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Services whose `.env` holds DB_PASSWORD, and NATS credentials.
+const DB_SERVICES: &[&str] = SERVICE_KEYS;
+const NATS_SERVICES: &[&str] = &["gateway", "router", "crewai-nats-worker", "parser-pipeline"];
+/// Log lines that mean an authentication failed, in any of the node's services or servers.
+const AUTH_ERROR_PATTERNS: &[&str] = &[
+    "28P01",
+    "password authentication failed",
+    "authorization violation",
+    "authentication error",
+    "upstream_401",
+    "401 unauthorized",
+    "invalid api key",
+    "invalid_token",
+];
+/// Without a rotation time, logs are read over this window.
+const DEFAULT_LOG_WINDOW: Duration = Duration::from_secs(15 * 60);
+
+/// The inventory variables a service's `.env` holds secrets for (for coverage).
+fn service_secrets(service: &str) -> Vec<&'static str> {
+    match service {
+        "gateway" => vec![
+            "TELEGRAM_BOT_TOKEN",
+            "TELEGRAM_BOT_TOKEN_HELION",
+            "TELEGRAM_BOT_TOKEN_GREENFOOD",
+            "TELEGRAM_BOT_TOKEN_DRUID",
+            "JWT_SECRET",
+            "NATS_PASSWORD_GATEWAY",
+            "DB_PASSWORD",
+        ],
+        "router" => vec![
+            "DEEPSEEK_API_KEY",
+            "MISTRAL_API_KEY",
+            "GROK_API_KEY",
+            "COHERE_API_KEY",
+            "NEO4J_PASSWORD",
+            "NATS_PASSWORD_ROUTER",
+            "DB_PASSWORD",
+        ],
+        "memory-service" => vec!["DB_PASSWORD", "QDRANT_API_KEY", "NEO4J_PASSWORD"],
+        "crewai-nats-worker" | "parser-pipeline" => vec!["NATS_PASSWORD_WORKER", "DB_PASSWORD"],
+        "postgres" => vec!["DB_PASSWORD"],
+        _ => vec![],
+    }
+}
+
+fn nats_inventory_var(service: &str) -> &'static str {
+    match service {
+        "gateway" => "NATS_PASSWORD_GATEWAY",
+        "router" => "NATS_PASSWORD_ROUTER",
+        _ => "NATS_PASSWORD_WORKER",
+    }
+}
+
+/// Every check, in a stable order.
+pub fn catalogue() -> Vec<Check> {
+    let mut all = Vec::new();
+    for &svc in SERVICE_KEYS {
+        all.push(Check::read_only(
+            format!("health.{svc}"),
+            format!("{svc} answers /health"),
+            svc,
+            vec![],
+            move |node| health(node, svc, "/health").boxed(),
+        ));
+    }
+    for &svc in SERVICE_KEYS {
+        all.push(Check::read_only(
+            format!("ready.{svc}"),
+            format!("{svc} answers /ready: every dependency reachable with its current secret"),
+            svc,
+            service_secrets(svc),
+            move |node| health(node, svc, "/ready").boxed(),
+        ));
+    }
+    for &svc in DB_SERVICES {
+        all.push(Check::read_only(
+            format!("postgres.auth.current.{svc}"),
+            format!("DB_PASSWORD in {svc}'s .env logs in on a new TCP connection from outside"),
+            svc,
+            vec!["DB_PASSWORD"],
+            move |node| pg_current(node, svc).boxed(),
+        ));
+    }
+    all.push(Check::read_only(
+        "postgres.auth.previous",
+        "the previous DB_PASSWORD is rejected on a new TCP connection",
+        "postgres",
+        vec!["DB_PASSWORD"],
+        |node| pg_previous(node).boxed(),
+    ));
+    for &svc in NATS_SERVICES {
+        all.push(Check::read_only(
+            format!("nats.auth.current.{svc}"),
+            format!("NATS_USER/NATS_PASSWORD in {svc}'s .env connect to NATS"),
+            svc,
+            vec![nats_inventory_var(svc)],
+            move |node| nats_current(node, svc).boxed(),
+        ));
+        all.push(Check::read_only(
+            format!("nats.auth.previous.{svc}"),
+            format!("{svc}'s previous NATS password is rejected"),
+            svc,
+            vec![nats_inventory_var(svc)],
+            move |node| nats_previous(node, svc).boxed(),
+        ));
+    }
+    all.push(
+        Check::read_only(
+            "nats.jetstream.healthy",
+            "the JetStream stream and its consumers exist and are not stalled (/jsz)",
+            "nats",
+            vec![],
+            |node| jetstream(node).boxed(),
+        )
+        .with_timeout(Duration::from_secs(8)),
+    );
+    all.push(Check::read_only(
+        "nats.clients.users",
+        "every service's NATS user has a connected client, and no other user does (/connz?auth=true)",
+        "nats",
+        vec!["NATS_PASSWORD_GATEWAY", "NATS_PASSWORD_ROUTER", "NATS_PASSWORD_WORKER"],
+        |node| nats_users(node).boxed(),
+    ));
+    all.push(Check::read_only(
+        "gateway.jwt.current",
+        "a token signed with the gateway's JWT_SECRET is accepted by its API",
+        "gateway",
+        vec!["JWT_SECRET"],
+        |node| jwt(node, false).boxed(),
+    ));
+    all.push(Check::read_only(
+        "gateway.jwt.previous",
+        "a token signed with the previous JWT_SECRET is rejected",
+        "gateway",
+        vec!["JWT_SECRET"],
+        |node| jwt(node, true).boxed(),
+    ));
+    for &(provider, var) in PROVIDERS {
+        all.push(Check::read_only(
+            format!("provider.key.current.{provider}"),
+            format!("{var} in the router's .env is accepted by {provider} (read-only call)"),
+            "router",
+            vec![var],
+            move |node| provider_key(node, provider, false).boxed(),
+        ));
+        all.push(Check::read_only(
+            format!("provider.key.previous.{provider}"),
+            format!("the previous {var} is rejected by {provider}"),
+            "router",
+            vec![var],
+            move |node| provider_key(node, provider, true).boxed(),
+        ));
+    }
+    all.push(Check::read_only(
+        "provider.usage.current-only",
+        "since the rotation, the upstream saw only the router's current keys (replica)",
+        "router",
+        PROVIDERS.iter().map(|(_, v)| *v).collect(),
+        |node| provider_usage(node).boxed(),
+    ));
+    for &svc in SERVICE_KEYS.iter().chain(&["postgres"]) {
+        all.push(Check::read_only(
+            format!("env.container-matches-file.{svc}"),
+            format!("{svc}'s running container has the env of its .env file (no restart without recreate)"),
+            svc,
+            service_secrets(svc),
+            move |node| container_matches(node, svc).boxed(),
+        ));
+    }
+    all.push(Check::read_only(
+        "env.shared-secrets-agree",
+        "secrets held by several .env files have one value",
+        "node",
+        vec!["DB_PASSWORD", "NEO4J_PASSWORD", "NATS_PASSWORD_WORKER"],
+        |node| shared_agree(node).boxed(),
+    ));
+    all.push(Check::read_only(
+        "env.file-mode",
+        "every .env file is mode 0600",
+        "node",
+        vec![],
+        |node| file_modes(node).boxed(),
+    ));
+    all.push(Check::read_only(
+        "env.no-old-keys",
+        "no *_OLD (or *_NEW) variable is left in any .env",
+        "node",
+        vec![],
+        |node| no_old_keys(node).boxed(),
+    ));
+    all.push(Check::read_only(
+        "backups.retention",
+        "no secrets backup is older than the retention",
+        "node",
+        vec![],
+        |node| backups_retention(node).boxed(),
+    ));
+    all.push(Check::read_only(
+        "backups.encrypted",
+        "no backup holds .env files in clear",
+        "node",
+        vec![],
+        |node| backups_encrypted(node).boxed(),
+    ));
+    all.push(
+        Check::read_only(
+            "git.no-secrets-tracked",
+            "no current or previous secret value is in a file tracked by the node's git repository",
+            "node",
+            vec![],
+            |node| git_tracked(node).boxed(),
+        )
+        .with_timeout(Duration::from_secs(20)),
+    );
+    for &svc in SERVICE_KEYS.iter().chain(&["postgres", "nats"]) {
+        all.push(Check::read_only(
+            format!("logs.auth-errors.{svc}"),
+            format!("no authentication error in {svc}'s logs since the rotation"),
+            svc,
+            vec![],
+            move |node| auth_errors(node, svc).boxed(),
+        ));
+    }
+    all
+}
+
+async fn health(node: &Node, svc: &str, path: &str) -> Verdict {
+    let Some(s) = node.target().services.get(svc) else {
+        return Verdict::skip(format!("the target has no [services.{svc}]"));
+    };
+    let url = format!("{}{path}", s.url.trim_end_matches('/'));
+    match node.get(&url, Auth::None).await {
+        Err(v) => v,
+        Ok((200, _)) => Verdict::pass(format!("{svc} {path}: 200")),
+        Ok((status, body)) => {
+            let failing = serde_json::from_str::<Value>(&body)
+                .ok()
+                .and_then(|v| {
+                    v["checks"].as_object().map(|m| {
+                        m.iter()
+                            .filter(|(_, c)| c["ok"] == false)
+                            .map(|(k, c)| {
+                                format!("{k}: {}", c["error"].as_str().unwrap_or("not ok"))
+                            })
+                            .collect::<Vec<_>>()
+                            .join("; ")
+                    })
+                })
+                .unwrap_or_default();
+            Verdict::fail(
+                format!("{svc} {path}: HTTP {status} {failing}")
+                    .trim()
+                    .to_string(),
+            )
+        }
+    }
+}
+
+async fn pg_current(node: &Node, svc: &str) -> Verdict {
+    let Some(rel) = node.env_rel(svc) else {
+        return Verdict::skip(format!("the target has no [services.{svc}]"));
+    };
+    let Some(password) = node.var(svc, "DB_PASSWORD") else {
+        return Verdict::fail(format!("{} has no DB_PASSWORD", rel.display()));
+    };
+    let pg = &node.target().postgres;
+    match node.pg_login(password).await {
+        Ok(()) => Verdict::pass(format!(
+            "DB_PASSWORD of {svc} logs in as {} at {}:{} on a new connection",
+            pg.user, pg.host, pg.port
+        )),
+        Err(e) => e.as_failure(&format!("DB_PASSWORD in {} ({svc})", rel.display())),
+    }
+}
+
+async fn pg_previous(node: &Node) -> Verdict {
+    let Some(previous) = node.previous() else {
+        return Verdict::skip("no previous secrets given (--previous FILE)");
+    };
+    let Some(old) = previous
+        .secret_values()
+        .into_iter()
+        .find(|(k, _)| k == "DB_PASSWORD")
+        .map(|(_, v)| v)
+    else {
+        return Verdict::skip("the previous secrets hold no DB_PASSWORD");
+    };
+    let still_current: Vec<&str> = DB_SERVICES
+        .iter()
+        .copied()
+        .filter(|s| node.var(s, "DB_PASSWORD") == Some(old.as_str()))
+        .collect();
+    if !still_current.is_empty() {
+        return Verdict::fail(format!(
+            "the previous DB_PASSWORD is still the current one in {} (not rotated)",
+            still_current.join(", ")
+        ));
+    }
+    match node.pg_login(&old).await {
+        Ok(()) => Verdict::fail(
+            "the previous DB_PASSWORD still logs in on a new connection: the server-side password was not changed",
+        ),
+        Err(LoginError::Rejected(why)) => Verdict::pass(format!("the previous DB_PASSWORD is rejected ({why})")),
+        Err(e) => e.as_failure("login with the previous DB_PASSWORD"),
+    }
+}
+
+fn nats_credentials<'a>(node: &'a Node, svc: &str) -> Result<(&'a str, &'a str), Verdict> {
+    let Some(rel) = node.env_rel(svc) else {
+        return Err(Verdict::skip(format!("the target has no [services.{svc}]")));
+    };
+    match (node.var(svc, "NATS_USER"), node.var(svc, "NATS_PASSWORD")) {
+        (Some(u), Some(p)) => Ok((u, p)),
+        _ => Err(Verdict::fail(format!(
+            "{} lacks NATS_USER or NATS_PASSWORD",
+            rel.display()
+        ))),
+    }
+}
+
+async fn nats_current(node: &Node, svc: &str) -> Verdict {
+    let (user, password) = match nats_credentials(node, svc) {
+        Ok(c) => c,
+        Err(v) => return v,
+    };
+    match node.nats_login(user, password).await {
+        Ok(()) => Verdict::pass(format!("{svc} connects to NATS as `{user}`")),
+        Err(e) => e.as_failure(&format!("NATS_PASSWORD of {svc} (user `{user}`)")),
+    }
+}
+
+async fn nats_previous(node: &Node, svc: &str) -> Verdict {
+    let (user, current) = match nats_credentials(node, svc) {
+        Ok(c) => c,
+        Err(v) => return v,
+    };
+    if node.previous().is_none() {
+        return Verdict::skip("no previous secrets given (--previous FILE)");
+    }
+    let Some(old) = node.previous_var(svc, "NATS_PASSWORD") else {
+        return Verdict::skip(format!(
+            "the previous secrets hold no NATS_PASSWORD for {svc}"
+        ));
+    };
+    let old_user = node.previous_var(svc, "NATS_USER").unwrap_or(user);
+    if old == current && old_user == user {
+        return Verdict::fail(format!(
+            "{svc}'s NATS_PASSWORD is still the previous one (not rotated)"
+        ));
+    }
+    match node.nats_login(old_user, old).await {
+        Ok(()) => Verdict::fail(format!(
+            "{svc}'s previous NATS password still connects as `{old_user}`: the server still accepts it"
+        )),
+        Err(LoginError::Rejected(_)) => Verdict::pass(format!("{svc}'s previous NATS password is rejected")),
+        Err(e) => e.as_failure(&format!("login with {svc}'s previous NATS password")),
+    }
+}
+
+async fn monitor(node: &Node, path: &str) -> Result<Value, Verdict> {
+    let url = format!(
+        "{}{path}",
+        node.target().nats.monitoring.trim_end_matches('/')
+    );
+    let (status, body) = node.get(&url, Auth::None).await?;
+    if status != 200 {
+        return Err(Verdict::fail(format!("{path}: HTTP {status}")));
+    }
+    serde_json::from_str(&body).map_err(|e| Verdict::error(format!("{path}: not JSON: {e}")))
+}
+
+/// One consumer as `/jsz` shows it.
+struct ConsumerState {
+    name: String,
+    pending: u64,
+    delivered: u64,
+    ack_pending: u64,
+}
+
+/// The consumers of `stream`, or `None` when the stream does not exist.
+fn consumers(jsz: &Value, stream: &str) -> Option<Vec<ConsumerState>> {
+    let details = jsz["account_details"].as_array()?;
+    let stream = details
+        .iter()
+        .flat_map(|a| a["stream_detail"].as_array().cloned().unwrap_or_default())
+        .find(|s| s["name"] == stream)?;
+    Some(
+        stream["consumer_detail"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .iter()
+            .map(|c| ConsumerState {
+                name: c["name"].as_str().unwrap_or("").to_string(),
+                pending: c["num_pending"].as_u64().unwrap_or(0),
+                delivered: c["delivered"]["consumer_seq"].as_u64().unwrap_or(0),
+                ack_pending: c["num_ack_pending"].as_u64().unwrap_or(0),
+            })
+            .collect(),
+    )
+}
+
+async fn jetstream(node: &Node) -> Verdict {
+    let nats = &node.target().nats;
+    let path = "/jsz?streams=true&consumers=true";
+    let first = match monitor(node, path).await {
+        Ok(v) => v,
+        Err(v) => return v,
+    };
+    let Some(now) = consumers(&first, &nats.stream) else {
+        return Verdict::fail(format!("stream {} does not exist", nats.stream));
+    };
+    let names: BTreeSet<&str> = now.iter().map(|c| c.name.as_str()).collect();
+    let missing: Vec<&str> = nats
+        .consumers
+        .iter()
+        .map(String::as_str)
+        .filter(|c| !names.contains(c))
+        .collect();
+    if !missing.is_empty() {
+        return Verdict::fail(format!(
+            "stream {}: consumer(s) {} missing",
+            nats.stream,
+            missing.join(", ")
+        ));
+    }
+    // A consumer with messages pending is stalled when its delivered sequence does not move.
+    let waiting: Vec<&ConsumerState> = now
+        .iter()
+        .filter(|c| c.pending > 0 || c.ack_pending > 0)
+        .collect();
+    if !waiting.is_empty() {
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let later = match monitor(node, path).await {
+            Ok(v) => consumers(&v, &nats.stream).unwrap_or_default(),
+            Err(v) => return v,
+        };
+        let stalled: Vec<String> = waiting
+            .iter()
+            .filter(|c| {
+                later.iter().any(|l| {
+                    l.name == c.name
+                        && l.delivered == c.delivered
+                        && (l.pending > 0 || l.ack_pending > 0)
+                })
+            })
+            .map(|c| {
+                format!(
+                    "{} ({} pending, {} unacked, delivered seq stuck at {})",
+                    c.name, c.pending, c.ack_pending, c.delivered
+                )
+            })
+            .collect();
+        if !stalled.is_empty() {
+            return Verdict::fail(format!("stalled consumer(s): {}", stalled.join("; ")));
+        }
+    }
+    Verdict::pass(format!(
+        "stream {} with consumers {}: none stalled",
+        nats.stream,
+        names.into_iter().collect::<Vec<_>>().join(", ")
+    ))
+}
+
+async fn nats_users(node: &Node) -> Verdict {
+    let connz = match monitor(node, "/connz?auth=true&limit=1024").await {
+        Ok(v) => v,
+        Err(v) => return v,
+    };
+    let mut connected: BTreeMap<String, usize> = BTreeMap::new();
+    for c in connz["connections"].as_array().cloned().unwrap_or_default() {
+        if c["name"] == "rotation-verify" || c["name"] == "readiness-probe" {
+            continue;
+        }
+        let user = c["authorized_user"]
+            .as_str()
+            .unwrap_or("(none)")
+            .to_string();
+        *connected.entry(user).or_default() += 1;
+    }
+    let mut expected: BTreeMap<String, Vec<&str>> = BTreeMap::new();
+    for &svc in NATS_SERVICES {
+        if let Some(user) = node.var(svc, "NATS_USER") {
+            expected.entry(user.to_string()).or_default().push(svc);
+        }
+    }
+    let missing: Vec<String> = expected
+        .iter()
+        .filter(|(u, _)| !connected.contains_key(*u))
+        .map(|(u, s)| {
+            format!(
+                "no client connected as `{u}` (the user of {})",
+                s.join(", ")
+            )
+        })
+        .collect();
+    let unexpected: Vec<String> = connected
+        .iter()
+        .filter(|(u, _)| !expected.contains_key(*u))
+        .map(|(u, n)| format!("{n} client(s) connected as `{u}`, which no .env names"))
+        .collect();
+    let seen = connected
+        .iter()
+        .map(|(u, n)| format!("{u}×{n}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    if missing.is_empty() && unexpected.is_empty() {
+        Verdict::pass(format!("connected users: {seen}"))
+    } else {
+        Verdict::fail(format!(
+            "{} (connected: {seen})",
+            missing
+                .into_iter()
+                .chain(unexpected)
+                .collect::<Vec<_>>()
+                .join("; ")
+        ))
+    }
+}
+
+async fn jwt(node: &Node, previous: bool) -> Verdict {
+    let Some(gw) = node.target().services.get("gateway") else {
+        return Verdict::skip("the target has no [services.gateway]");
+    };
+    let current = node.var("gateway", "JWT_SECRET");
+    let secret = if previous {
+        if node.previous().is_none() {
+            return Verdict::skip("no previous secrets given (--previous FILE)");
+        }
+        match node.previous_var("gateway", "JWT_SECRET") {
+            Some(old) if Some(old) == current => {
+                return Verdict::fail(
+                    "the gateway's JWT_SECRET is still the previous one (not rotated)",
+                )
+            }
+            Some(old) => old,
+            None => return Verdict::skip("the previous secrets hold no JWT_SECRET"),
+        }
+    } else {
+        match current {
+            Some(c) => c,
+            None => return Verdict::fail("the gateway's .env has no JWT_SECRET"),
+        }
+    };
+    let exp = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() + 300)
+        .unwrap_or(0);
+    let token = fixtures::jwt::sign(
+        secret,
+        &serde_json::json!({"sub": "rotation-verify", "exp": exp}),
+    );
+    let url = format!("{}/api/v1/agents", gw.url.trim_end_matches('/'));
+    match (node.get(&url, Auth::Bearer(&token)).await, previous) {
+        (Err(v), _) => v,
+        (Ok((200, _)), false) => Verdict::pass("a token signed with the current JWT_SECRET is accepted"),
+        (Ok((status, _)), false) => Verdict::fail(format!(
+            "a token signed with JWT_SECRET from the gateway's .env gets HTTP {status}: the running gateway uses another secret"
+        )),
+        (Ok((401 | 403, _)), true) => Verdict::pass("a token signed with the previous JWT_SECRET is rejected"),
+        (Ok((status, _)), true) => Verdict::fail(format!(
+            "a token signed with the previous JWT_SECRET gets HTTP {status}: the gateway still accepts it"
+        )),
+    }
+}
+
+async fn provider_key(node: &Node, provider: &str, previous: bool) -> Verdict {
+    let Some(p) = node.target().providers.get(provider) else {
+        return Verdict::skip(format!("the target has no [providers.{provider}]"));
+    };
+    let current = node.var("router", &p.env);
+    let key = if previous {
+        if node.previous().is_none() {
+            return Verdict::skip("no previous secrets given (--previous FILE)");
+        }
+        match node.previous_var("router", &p.env) {
+            Some(old) if Some(old) == current => {
+                return Verdict::fail(format!("{} is still the previous key (not rotated)", p.env))
+            }
+            Some(old) => old,
+            None => return Verdict::skip(format!("the previous secrets hold no {}", p.env)),
+        }
+    } else {
+        match current {
+            Some(c) => c,
+            None => return Verdict::fail(format!("the router's .env has no {}", p.env)),
+        }
+    };
+    match (node.get(&p.url, Auth::Bearer(key)).await, previous) {
+        (Err(v), _) => v,
+        (Ok((200, _)), false) => Verdict::pass(format!("{provider} accepts {}", p.env)),
+        (Ok((status, _)), false) => Verdict::fail(format!(
+            "{provider} rejects {} from the router's .env (HTTP {status})",
+            p.env
+        )),
+        (Ok((401 | 403, _)), true) => {
+            Verdict::pass(format!("{provider} rejects the previous {}", p.env))
+        }
+        (Ok((status, _)), true) => Verdict::fail(format!(
+            "{provider} still accepts the previous {} (HTTP {status}): revoke it",
+            p.env
+        )),
+    }
+}
+
+async fn provider_usage(node: &Node) -> Verdict {
+    let Some(admin) = node.target().upstream_admin.clone() else {
+        return Verdict::skip("no upstream admin API (only the replica has one)");
+    };
+    let Some(since) = node.target().since else {
+        return Verdict::skip("no rotation time given (`since` in the target, or --since)");
+    };
+    let since_ms = since
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    let body = match node.get(&admin, Auth::None).await {
+        Ok((200, body)) => body,
+        Ok((status, _)) => return Verdict::error(format!("{}: HTTP {status}", address_of(&admin))),
+        Err(v) => return v,
+    };
+    let keys: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+    let mut stale = Vec::new();
+    for &(provider, var) in PROVIDERS {
+        let current = node.var("router", var).map(fixtures::common::fingerprint);
+        for k in keys["keys"].as_array().cloned().unwrap_or_default() {
+            if k["provider"] != provider
+                || Some(k["fingerprint"].as_str().unwrap_or("")) == current.as_deref()
+            {
+                continue;
+            }
+            if k["last_used_ms"].as_u64().unwrap_or(0) >= since_ms {
+                stale.push(format!(
+                    "{provider}: key {} (not the router's {var}) was used after the rotation",
+                    k["fingerprint"].as_str().unwrap_or("?")
+                ));
+            }
+        }
+    }
+    if stale.is_empty() {
+        Verdict::pass("since the rotation only the router's current keys were used")
+    } else {
+        Verdict::fail(stale.join("; "))
+    }
+}
+
+async fn container_matches(node: &Node, svc: &str) -> Verdict {
+    let container = if svc == "postgres" {
+        node.target().postgres.container.clone()
+    } else {
+        node.target()
+            .services
+            .get(svc)
+            .and_then(|s| s.container.clone())
+    };
+    let Some(container) = container else {
+        return Verdict::skip(format!("no container named for {svc}"));
+    };
+    let Some(rel) = node.env_rel(svc) else {
+        return Verdict::skip(format!("no .env for {svc}"));
+    };
+    let Some(file) = node.current().files.get(rel) else {
+        return Verdict::fail(format!("{} cannot be read", rel.display()));
+    };
+    let env = match node.container_env(&container).await {
+        Ok(e) => e,
+        Err(v) => return v,
+    };
+    let in_container: BTreeMap<&str, &str> =
+        env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let in_file: BTreeMap<&str, &str> =
+        file.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let mut problems = Vec::new();
+    for (k, v) in &in_file {
+        match in_container.get(k) {
+            Some(c) if c == v => {}
+            Some(_) => problems.push(format!("{k} differs from {}", rel.display())),
+            None => problems.push(format!(
+                "{k} is in {} but not in the container",
+                rel.display()
+            )),
+        }
+    }
+    for k in in_container.keys() {
+        if is_secret_name(k) && !in_file.contains_key(k) {
+            problems.push(format!(
+                "{k} is in the container but not in {}",
+                rel.display()
+            ));
+        }
+    }
+    if problems.is_empty() {
+        Verdict::pass(format!(
+            "{container}: env equals {} ({} variables)",
+            rel.display(),
+            in_file.len()
+        ))
+    } else {
+        Verdict::fail(format!(
+            "{container} ({svc}): {} — recreate it (a restart keeps the env it was created with)",
+            problems.join("; ")
+        ))
+    }
+}
+
+async fn shared_agree(node: &Node) -> Verdict {
+    let files = &node.current().files;
+    let mut groups: BTreeMap<String, BTreeMap<&str, Vec<String>>> = BTreeMap::new();
+    for (rel, vars) in files {
+        let user = vars
+            .iter()
+            .find(|(k, _)| k == "NATS_USER")
+            .map(|(_, v)| v.as_str());
+        for (k, v) in vars {
+            let group = match k.as_str() {
+                "DB_PASSWORD" | "POSTGRES_PASSWORD" => {
+                    "DB_PASSWORD (and PostgreSQL's POSTGRES_PASSWORD)".to_string()
+                }
+                "NATS_PASSWORD" => format!("NATS_PASSWORD of user `{}`", user.unwrap_or("?")),
+                k if is_secret_name(k) => k.to_string(),
+                _ => continue,
+            };
+            groups
+                .entry(group)
+                .or_default()
+                .entry(v.as_str())
+                .or_default()
+                .push(format!("{}:{k}", rel.display()));
+        }
+    }
+    let disagreements: Vec<String> = groups
+        .iter()
+        .filter(|(_, values)| values.len() > 1)
+        .map(|(group, values)| {
+            let mut sides: Vec<&Vec<String>> = values.values().collect();
+            sides.sort_by_key(|s| std::cmp::Reverse(s.len()));
+            let odd: Vec<String> = sides[1..].iter().flat_map(|s| s.iter().cloned()).collect();
+            format!(
+                "{group}: {} differ from {}",
+                odd.join(", "),
+                sides[0].join(", ")
+            )
+        })
+        .collect();
+    let shared = groups
+        .values()
+        .filter(|v| v.values().map(Vec::len).sum::<usize>() > 1)
+        .count();
+    if disagreements.is_empty() {
+        Verdict::pass(format!(
+            "{shared} shared secrets agree across {} files",
+            files.len()
+        ))
+    } else {
+        Verdict::fail(disagreements.join("; "))
+    }
+}
+
+async fn file_modes(node: &Node) -> Verdict {
+    use std::os::unix::fs::PermissionsExt;
+    let mut bad = Vec::new();
+    for path in node.target().env_paths() {
+        match std::fs::metadata(&path) {
+            Ok(m) if m.permissions().mode() & 0o077 != 0 => bad.push(format!(
+                "{} is mode {:04o}",
+                path.display(),
+                m.permissions().mode() & 0o7777
+            )),
+            Ok(_) => {}
+            Err(e) => bad.push(format!("{}: {e}", path.display())),
+        }
+    }
+    if bad.is_empty() {
+        Verdict::pass(format!(
+            "{} .env files, all 0600 or stricter",
+            node.target().env_paths().len()
+        ))
+    } else {
+        Verdict::fail(format!("{} (want 0600)", bad.join("; ")))
+    }
+}
+
+async fn no_old_keys(node: &Node) -> Verdict {
+    let left: Vec<String> = node
+        .current()
+        .files
+        .iter()
+        .flat_map(|(rel, vars)| {
+            vars.iter()
+                .filter(|(k, _)| k.ends_with("_OLD") || k.ends_with("_NEW"))
+                .map(move |(k, _)| format!("{} still has {k}", rel.display()))
+        })
+        .collect();
+    if left.is_empty() {
+        Verdict::pass("no *_OLD or *_NEW variable in any .env")
+    } else {
+        Verdict::fail(left.join("; "))
+    }
+}
+
+fn backup_files(node: &Node) -> Result<Vec<std::path::PathBuf>, Verdict> {
+    let Some(dir) = node.target().backups.clone() else {
+        return Err(Verdict::skip("no backups directory in the target"));
+    };
+    let entries =
+        std::fs::read_dir(&dir).map_err(|e| Verdict::error(format!("{}: {e}", dir.display())))?;
+    Ok(entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.is_file()
+                && p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.contains("backup"))
+        })
+        .collect())
+}
+
+async fn backups_retention(node: &Node) -> Verdict {
+    let files = match backup_files(node) {
+        Ok(f) => f,
+        Err(v) => return v,
+    };
+    let retention = Duration::from_secs(node.target().backup_retention_days * 86_400);
+    let now = SystemTime::now();
+    let old: Vec<String> = files
+        .iter()
+        .filter_map(|p| {
+            let age = now
+                .duration_since(std::fs::metadata(p).ok()?.modified().ok()?)
+                .ok()?;
+            (age > retention)
+                .then(|| format!("{} is {} days old", p.display(), age.as_secs() / 86_400))
+        })
+        .collect();
+    if old.is_empty() {
+        Verdict::pass(format!(
+            "{} backup(s), none older than {} days",
+            files.len(),
+            node.target().backup_retention_days
+        ))
+    } else {
+        Verdict::fail(format!(
+            "{} (retention {} days)",
+            old.join("; "),
+            node.target().backup_retention_days
+        ))
+    }
+}
+
+async fn backups_encrypted(node: &Node) -> Verdict {
+    use std::os::unix::fs::PermissionsExt;
+    let files = match backup_files(node) {
+        Ok(f) => f,
+        Err(v) => return v,
+    };
+    let mut clear = Vec::new();
+    for p in &files {
+        if let Ok(set) = SecretSet::previous(p) {
+            let secrets = set.secret_values().len();
+            let mode = std::fs::metadata(p)
+                .map(|m| m.permissions().mode() & 0o7777)
+                .unwrap_or(0);
+            clear.push(format!(
+                "{} holds {} .env file(s) with {secrets} secret value(s) in clear (mode {mode:04o})",
+                p.display(),
+                set.files.len()
+            ));
+        }
+    }
+    if clear.is_empty() {
+        Verdict::pass(format!(
+            "{} backup(s), none readable as a plain archive of .env files",
+            files.len()
+        ))
+    } else {
+        Verdict::fail(clear.join("; "))
+    }
+}
+
+async fn git_tracked(node: &Node) -> Verdict {
+    let Some(repo) = node.target().repo.clone() else {
+        return Verdict::skip("no git repository in the target (`repo`)");
+    };
+    let out = tokio::process::Command::new("git")
+        .arg("-C")
+        .arg(&repo)
+        .args(["ls-files", "-z"])
+        .output()
+        .await;
+    let out = match out {
+        Ok(o) if o.status.success() => o,
+        Ok(o) => {
+            return Verdict::error(format!(
+                "git ls-files in {}: {}",
+                repo.display(),
+                String::from_utf8_lossy(&o.stderr).trim()
+            ))
+        }
+        Err(e) => return Verdict::error(format!("git: {e}")),
+    };
+    let mut secrets = node.current().secret_values();
+    if let Some(p) = node.previous() {
+        secrets.extend(
+            p.secret_values()
+                .into_iter()
+                .map(|(k, v)| (format!("previous {k}"), v)),
+        );
+    }
+    let mut found = Vec::new();
+    let tracked: Vec<&[u8]> = out
+        .stdout
+        .split(|b| *b == 0)
+        .filter(|s| !s.is_empty())
+        .collect();
+    for name in &tracked {
+        let rel = Path::new(std::str::from_utf8(name).unwrap_or(""));
+        if rel.file_name().is_some_and(|n| n == ".env") {
+            found.push(format!("{} is tracked", rel.display()));
+            continue;
+        }
+        let path = repo.join(rel);
+        let Ok(meta) = std::fs::metadata(&path) else {
+            continue;
+        };
+        if meta.len() > 4 * 1024 * 1024 {
+            continue;
+        }
+        let Ok(bytes) = std::fs::read(&path) else {
+            continue;
+        };
+        let text = String::from_utf8_lossy(&bytes);
+        for (name, value) in &secrets {
+            if value.len() >= 6 && text.contains(value.as_str()) {
+                found.push(format!("{} contains the value of {name}", rel.display()));
+            }
+        }
+    }
+    if found.is_empty() {
+        Verdict::pass(format!(
+            "{} tracked files, none holds a secret value",
+            tracked.len()
+        ))
+    } else {
+        Verdict::fail(found.join("; "))
+    }
+}
+
+async fn auth_errors(node: &Node, svc: &str) -> Verdict {
+    let t = node.target();
+    let container = match svc {
+        "postgres" => t.postgres.container.clone(),
+        "nats" => t.nats.container.clone(),
+        s => t.services.get(s).and_then(|s| s.container.clone()),
+    };
+    let Some(container) = container else {
+        return Verdict::skip(format!("no container named for {svc}"));
+    };
+    let (since, window) = match t.since {
+        Some(s) => (s, "since the rotation".to_string()),
+        None => (
+            SystemTime::now() - DEFAULT_LOG_WINDOW,
+            format!(
+                "in the last {} min (no rotation time given)",
+                DEFAULT_LOG_WINDOW.as_secs() / 60
+            ),
+        ),
+    };
+    let logs = match node.container_logs(&container, since).await {
+        Ok(l) => l,
+        Err(v) => return v,
+    };
+    let hits: Vec<&str> = logs
+        .lines()
+        .filter(|l| {
+            let lower = l.to_lowercase();
+            AUTH_ERROR_PATTERNS.iter().any(|p| lower.contains(p))
+        })
+        .collect();
+    match hits.first() {
+        None => Verdict::pass(format!(
+            "no authentication error in {container}'s logs {window}"
+        )),
+        Some(first) => Verdict::fail(format!(
+            "{} authentication error line(s) in {container}'s logs {window}; first: {}",
+            hits.len(),
+            first.trim()
+        )),
+    }
+}

@@ -1,0 +1,342 @@
+//! Production checks: one catalogue of read-only checks, each with a stable dotted id, run
+//! against a `Target` (a real node or the replica) and returning pass / fail / skip / error with
+//! redacted evidence. The same checks are the post-conditions of rehearsal scenarios and the
+//! body of `cargo xtask verify`.
+//!
+//! Read-only is a property of the types: a check's body receives only a `Node`, whose methods
+//! are HTTP GETs, login attempts that run no statement, container inspection and log reads, and
+//! file reads. Nothing in a `Node` can write, so every check in the catalogue can be promoted.
+
+mod catalogue;
+mod node;
+pub mod report;
+pub mod secrets;
+pub mod target;
+
+pub use catalogue::catalogue;
+pub use node::{Auth, LoginError, Node};
+pub use target::{Target, TargetError};
+
+use futures::future::BoxFuture;
+use serde::Serialize;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// What a check found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    Pass,
+    Fail,
+    /// The check does not apply to this target (no container given, no previous secrets…).
+    Skip,
+    /// The check could not decide (unreachable, timed out, no Docker engine…).
+    Error,
+}
+
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Outcome::Pass => "pass",
+            Outcome::Fail => "fail",
+            Outcome::Skip => "skip",
+            Outcome::Error => "error",
+        })
+    }
+}
+
+/// A check's result before redaction and timing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verdict {
+    pub outcome: Outcome,
+    pub evidence: String,
+    /// Set when the check could not reach an address (for the exit code).
+    pub unreachable: bool,
+}
+
+impl Verdict {
+    pub fn pass(evidence: impl Into<String>) -> Self {
+        Self::of(Outcome::Pass, evidence)
+    }
+    pub fn fail(evidence: impl Into<String>) -> Self {
+        Self::of(Outcome::Fail, evidence)
+    }
+    pub fn skip(evidence: impl Into<String>) -> Self {
+        Self::of(Outcome::Skip, evidence)
+    }
+    pub fn error(evidence: impl Into<String>) -> Self {
+        Self::of(Outcome::Error, evidence)
+    }
+    pub fn unreachable(address: &str, detail: &str) -> Self {
+        Verdict {
+            outcome: Outcome::Error,
+            evidence: format!("unreachable {address}: {detail}"),
+            unreachable: true,
+        }
+    }
+    fn of(outcome: Outcome, evidence: impl Into<String>) -> Self {
+        Verdict {
+            outcome,
+            evidence: evidence.into(),
+            unreachable: false,
+        }
+    }
+}
+
+/// How a check may touch the node. Only `ReadOnly` exists in the catalogue, and `verify` takes
+/// only checks built by `Check::read_only`, whose bodies receive nothing but a `Node`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SafetyClass {
+    ReadOnly,
+}
+
+type Body = Arc<dyn for<'a> Fn(&'a Node) -> BoxFuture<'a, Verdict> + Send + Sync>;
+
+/// One check of the catalogue.
+#[derive(Clone)]
+pub struct Check {
+    /// Stable dotted id: `postgres.auth.current.router`.
+    pub id: String,
+    pub description: String,
+    /// The service it concerns (`router`, `postgres`, `nats`, `node`).
+    pub service: String,
+    /// The node variables (inventory names) whose secrets it verifies.
+    pub secrets: Vec<&'static str>,
+    pub safety: SafetyClass,
+    /// Its own timeout, when it needs one other than the target's.
+    pub timeout: Option<Duration>,
+    body: Body,
+}
+
+impl std::fmt::Debug for Check {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Check").field("id", &self.id).finish()
+    }
+}
+
+impl Check {
+    /// A check whose body gets only read-only handles.
+    pub fn read_only(
+        id: impl Into<String>,
+        description: impl Into<String>,
+        service: impl Into<String>,
+        secrets: Vec<&'static str>,
+        body: impl for<'a> Fn(&'a Node) -> BoxFuture<'a, Verdict> + Send + Sync + 'static,
+    ) -> Check {
+        Check {
+            id: id.into(),
+            description: description.into(),
+            service: service.into(),
+            secrets,
+            safety: SafetyClass::ReadOnly,
+            timeout: None,
+            body: Arc::new(body),
+        }
+    }
+
+    pub fn with_timeout(mut self, timeout: Duration) -> Check {
+        self.timeout = Some(timeout);
+        self
+    }
+}
+
+/// The result of one check on one target, redacted.
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckResult {
+    pub target: String,
+    pub id: String,
+    pub service: String,
+    pub outcome: Outcome,
+    pub evidence: String,
+    pub duration_ms: u64,
+    #[serde(skip)]
+    pub unreachable: bool,
+}
+
+/// Runs `checks` against `node` concurrently, each within its timeout; evidence is redacted.
+pub async fn run(node: &Node, checks: &[&Check]) -> Vec<CheckResult> {
+    let default_timeout = Duration::from_millis(node.target().timeout_ms);
+    let runs = checks.iter().map(|check| async move {
+        let started = Instant::now();
+        let timeout = check.timeout.unwrap_or(default_timeout);
+        let verdict = match tokio::time::timeout(timeout, (check.body)(node)).await {
+            Ok(v) => v,
+            Err(_) => Verdict::error(format!("timed out after {} ms", timeout.as_millis())),
+        };
+        CheckResult {
+            target: node.target().name.clone(),
+            id: check.id.clone(),
+            service: check.service.clone(),
+            outcome: verdict.outcome,
+            evidence: node.redactor().redact(&verdict.evidence),
+            duration_ms: started.elapsed().as_millis() as u64,
+            unreachable: verdict.unreachable,
+        }
+    });
+    futures::future::join_all(runs).await
+}
+
+/// Runs `checks` on every node at once (a fleet runs concurrently) and times the whole run.
+pub async fn verify(nodes: &[Node], checks: &[&Check]) -> report::Report {
+    let started = std::time::SystemTime::now();
+    let clock = Instant::now();
+    let per_node = futures::future::join_all(nodes.iter().map(|n| run(n, checks))).await;
+    report::Report {
+        version: report::REPORT_VERSION,
+        started: humantime::format_rfc3339_seconds(started).to_string(),
+        wall_ms: clock.elapsed().as_millis() as u64,
+        targets: nodes
+            .iter()
+            .zip(per_node)
+            .map(|(n, results)| report::TargetReport {
+                name: n.target().name.clone(),
+                results,
+            })
+            .collect(),
+    }
+}
+
+/// Checks selected by `--only` / `--skip` globs (`*` any run of characters, `?` one).
+pub fn select<'a>(
+    catalogue: &'a [Check],
+    only: &[String],
+    skip: &[String],
+) -> Result<Vec<&'a Check>, SelectionError> {
+    for pattern in only.iter().chain(skip) {
+        if !catalogue.iter().any(|c| glob_match(pattern, &c.id)) {
+            return Err(SelectionError {
+                pattern: pattern.clone(),
+                close: close_matches(pattern, catalogue),
+            });
+        }
+    }
+    Ok(catalogue
+        .iter()
+        .filter(|c| only.is_empty() || only.iter().any(|p| glob_match(p, &c.id)))
+        .filter(|c| !skip.iter().any(|p| glob_match(p, &c.id)))
+        .collect())
+}
+
+/// An `--only`/`--skip` pattern that matches no check.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("no check matches `{pattern}`{}", if close.is_empty() { " (see `--list`)".to_string() } else { format!("; did you mean {}?", close.join(", ")) })]
+pub struct SelectionError {
+    pub pattern: String,
+    pub close: Vec<String>,
+}
+
+/// `*` matches any run of characters (dots included), `?` one character.
+pub fn glob_match(pattern: &str, text: &str) -> bool {
+    let p: Vec<char> = pattern.chars().collect();
+    let t: Vec<char> = text.chars().collect();
+    let (mut pi, mut ti, mut star, mut mark) = (0, 0, None, 0);
+    while ti < t.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some(pi);
+            mark = ti;
+            pi += 1;
+        } else if let Some(s) = star {
+            pi = s + 1;
+            mark += 1;
+            ti = mark;
+        } else {
+            return false;
+        }
+    }
+    while pi < p.len() && p[pi] == '*' {
+        pi += 1;
+    }
+    pi == p.len()
+}
+
+fn close_matches(pattern: &str, catalogue: &[Check]) -> Vec<String> {
+    let bare = pattern.replace(['*', '?'], "");
+    let mut scored: Vec<(usize, &str)> = catalogue
+        .iter()
+        .map(|c| (edit_distance(&bare, &c.id), c.id.as_str()))
+        .collect();
+    scored.sort();
+    let best = scored.first().map(|s| s.0).unwrap_or(0);
+    let mut close: Vec<String> = scored
+        .iter()
+        .filter(|(d, _)| *d <= best + 2 && *d <= bare.len().max(4))
+        .take(5)
+        .map(|(_, id)| id.to_string())
+        .collect();
+    // Ids sharing the pattern's first segment are close too.
+    let head = bare.split('.').next().unwrap_or("");
+    for c in catalogue {
+        if close.len() < 5 && !head.is_empty() && c.id.starts_with(head) && !close.contains(&c.id) {
+            close.push(c.id.clone());
+        }
+    }
+    close
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for i in 1..=a.len() {
+        let mut cur = vec![i; b.len() + 1];
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            cur[j] = (prev[j] + 1).min(cur[j - 1] + 1).min(prev[j - 1] + cost);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs_match_dotted_ids() {
+        assert!(glob_match("postgres.*", "postgres.auth.current.router"));
+        assert!(glob_match("*.previous*", "nats.auth.previous.gateway"));
+        assert!(glob_match("health.?outer", "health.router"));
+        assert!(!glob_match("postgres.*", "nats.auth.current.router"));
+        assert!(glob_match("*", ""));
+    }
+
+    #[test]
+    fn an_unknown_only_id_lists_close_matches() {
+        let all = catalogue();
+        let e = select(&all, &["postgres.auth.curent.router".into()], &[]).unwrap_err();
+        assert!(
+            e.close
+                .contains(&"postgres.auth.current.router".to_string()),
+            "{e}"
+        );
+        assert!(e.to_string().contains("did you mean"), "{e}");
+    }
+
+    #[test]
+    fn skip_removes_what_only_selected() {
+        let all = catalogue();
+        let chosen = select(&all, &["postgres.*".into()], &["*.previous".into()]).unwrap();
+        assert!(!chosen.is_empty());
+        assert!(chosen
+            .iter()
+            .all(|c| c.id.starts_with("postgres.") && !c.id.ends_with(".previous")));
+    }
+
+    #[test]
+    fn check_ids_are_unique_and_dotted() {
+        let all = catalogue();
+        let mut ids: Vec<&str> = all.iter().map(|c| c.id.as_str()).collect();
+        ids.sort();
+        let n = ids.len();
+        ids.dedup();
+        assert_eq!(ids.len(), n);
+        assert!(all
+            .iter()
+            .all(|c| c.id.contains('.') && !c.description.is_empty()));
+    }
+}

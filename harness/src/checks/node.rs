@@ -1,0 +1,268 @@
+//! `Node`: the only handle a check receives, and everything it can do to a node — HTTP GETs,
+//! login attempts that run no statement, container inspection and log reads, file reads. No
+//! method writes; that is what makes every check of the catalogue safe to promote to `verify`.
+
+use super::secrets::SecretSet;
+use super::target::Target;
+use super::Verdict;
+use crate::redact::Redactor;
+use bollard::query_parameters::{InspectContainerOptions, LogsOptionsBuilder};
+use bollard::Docker;
+use futures::StreamExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::sync::OnceCell;
+
+/// How an HTTP GET authenticates.
+#[derive(Clone, Copy, Debug)]
+pub enum Auth<'a> {
+    None,
+    Bearer(&'a str),
+    Header(&'static str, &'a str),
+}
+
+/// A login attempt that did not succeed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LoginError {
+    /// The server answered and refused the credentials (what it said, never the secret).
+    Rejected(String),
+    /// Nothing answered at the address.
+    Unreachable { address: String, detail: String },
+    /// Anything else.
+    Other(String),
+}
+
+impl LoginError {
+    /// The verdict for a login that had to succeed.
+    pub fn as_failure(&self, what: &str) -> Verdict {
+        match self {
+            LoginError::Rejected(why) => Verdict::fail(format!("{what} is rejected: {why}")),
+            LoginError::Unreachable { address, detail } => Verdict::unreachable(address, detail),
+            LoginError::Other(e) => Verdict::error(format!("{what}: {e}")),
+        }
+    }
+}
+
+/// One node as the checks see it: its target, its current and previous secrets, read-only
+/// handles.
+pub struct Node {
+    target: Target,
+    current: SecretSet,
+    previous: Option<SecretSet>,
+    redactor: Redactor,
+    http: reqwest::Client,
+    docker: OnceCell<Result<Docker, String>>,
+}
+
+impl Node {
+    /// Reads the target's `.env` files (and `previous`, a backup tarball or directory) and
+    /// registers every secret with a fresh redactor shared by all outputs.
+    pub fn new(target: Target, previous: Option<SecretSet>, redactor: Redactor) -> Node {
+        let relative: Vec<PathBuf> = target
+            .services
+            .values()
+            .map(|s| s.env.clone())
+            .chain(target.postgres.env.iter().cloned())
+            .collect();
+        let current = SecretSet::read(&target.root, &relative);
+        current.register(&redactor, "");
+        if let Some(p) = &previous {
+            p.register(&redactor, "PREVIOUS_");
+        }
+        let connect = Duration::from_millis(target.timeout_ms.min(2000));
+        let http = reqwest::Client::builder()
+            .connect_timeout(connect)
+            .timeout(Duration::from_millis(target.timeout_ms))
+            .build()
+            .expect("an HTTP client with timeouts");
+        Node {
+            target,
+            current,
+            previous,
+            redactor,
+            http,
+            docker: OnceCell::new(),
+        }
+    }
+
+    pub fn target(&self) -> &Target {
+        &self.target
+    }
+    pub fn redactor(&self) -> &Redactor {
+        &self.redactor
+    }
+    pub fn current(&self) -> &SecretSet {
+        &self.current
+    }
+    pub fn previous(&self) -> Option<&SecretSet> {
+        self.previous.as_ref()
+    }
+
+    /// The `.env` path of `service` relative to the root, as the target names it.
+    pub fn env_rel(&self, service: &str) -> Option<&Path> {
+        if service == "postgres" {
+            return self.target.postgres.env.as_deref();
+        }
+        self.target.services.get(service).map(|s| s.env.as_path())
+    }
+
+    /// `var` from `service`'s current `.env`.
+    pub fn var(&self, service: &str, var: &str) -> Option<&str> {
+        self.current.value(self.env_rel(service)?, var)
+    }
+
+    /// `var` as it was before the rotation, for `service`.
+    pub fn previous_var(&self, service: &str, var: &str) -> Option<&str> {
+        self.previous
+            .as_ref()?
+            .value_anywhere(self.env_rel(service)?, var)
+    }
+
+    /// `GET url`: the status and the body, or the unreachable verdict.
+    pub async fn get(&self, url: &str, auth: Auth<'_>) -> Result<(u16, String), Verdict> {
+        let mut req = self.http.get(url);
+        match auth {
+            Auth::None => {}
+            Auth::Bearer(token) => req = req.bearer_auth(token),
+            Auth::Header(name, value) => req = req.header(name, value),
+        }
+        match req.send().await {
+            Ok(r) => {
+                let status = r.status().as_u16();
+                Ok((status, r.text().await.unwrap_or_default()))
+            }
+            Err(e) => Err(Verdict::unreachable(
+                &address_of(url),
+                &e.without_url().to_string(),
+            )),
+        }
+    }
+
+    /// A new TCP connection to PostgreSQL as the target's user, with `password`. It runs no
+    /// statement and is closed at once.
+    pub async fn pg_login(&self, password: &str) -> Result<(), LoginError> {
+        let pg = &self.target.postgres;
+        let mut config = tokio_postgres::Config::new();
+        config
+            .host(&pg.host)
+            .port(pg.port)
+            .user(&pg.user)
+            .dbname(&pg.database)
+            .password(password)
+            .application_name("rotation-verify")
+            .connect_timeout(Duration::from_millis(self.target.timeout_ms.min(3000)));
+        match config.connect(tokio_postgres::NoTls).await {
+            Ok((client, connection)) => {
+                drop(client);
+                let _ = connection.await;
+                Ok(())
+            }
+            Err(e) => Err(match e.as_db_error() {
+                Some(db) if matches!(db.code().code(), "28P01" | "28000") => {
+                    LoginError::Rejected(format!("{} {}", db.code().code(), db.message()))
+                }
+                Some(db) => LoginError::Other(format!("{} {}", db.code().code(), db.message())),
+                None => LoginError::Unreachable {
+                    address: format!("{}:{}", pg.host, pg.port),
+                    detail: e.to_string(),
+                },
+            }),
+        }
+    }
+
+    /// A new NATS connection as `user` with `password`; closed at once, nothing published.
+    pub async fn nats_login(&self, user: &str, password: &str) -> Result<(), LoginError> {
+        let url = &self.target.nats.url;
+        let options =
+            async_nats::ConnectOptions::with_user_and_password(user.into(), password.into())
+                .connection_timeout(Duration::from_millis(self.target.timeout_ms.min(3000)))
+                .name("rotation-verify");
+        match options.connect(url.as_str()).await {
+            Ok(client) => {
+                drop(client);
+                Ok(())
+            }
+            Err(e) => Err(match e.kind() {
+                async_nats::ConnectErrorKind::AuthorizationViolation
+                | async_nats::ConnectErrorKind::Authentication => {
+                    LoginError::Rejected(format!("authorization violation for user `{user}`"))
+                }
+                async_nats::ConnectErrorKind::Io
+                | async_nats::ConnectErrorKind::TimedOut
+                | async_nats::ConnectErrorKind::Dns => LoginError::Unreachable {
+                    address: address_of(url),
+                    detail: e.to_string(),
+                },
+                _ => LoginError::Other(e.to_string()),
+            }),
+        }
+    }
+
+    async fn docker(&self) -> Result<&Docker, Verdict> {
+        let docker = self
+            .docker
+            .get_or_init(|| async { crate::docker::connect().await.map_err(|e| e.to_string()) })
+            .await;
+        docker.as_ref().map_err(|e| Verdict::error(e.clone()))
+    }
+
+    /// The environment a container was created with (`docker inspect`).
+    pub async fn container_env(&self, container: &str) -> Result<Vec<(String, String)>, Verdict> {
+        let docker = self.docker().await?;
+        let inspect = docker
+            .inspect_container(container, None::<InspectContainerOptions>)
+            .await
+            .map_err(|e| Verdict::error(format!("cannot inspect container {container}: {e}")))?;
+        Ok(inspect
+            .config
+            .and_then(|c| c.env)
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|kv| {
+                kv.split_once('=')
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+            })
+            .collect())
+    }
+
+    /// A container's log lines (stdout and stderr) since `since`.
+    pub async fn container_logs(
+        &self,
+        container: &str,
+        since: SystemTime,
+    ) -> Result<String, Verdict> {
+        let docker = self.docker().await?;
+        let since = since
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs() as i32)
+            .unwrap_or(0);
+        let mut stream = docker.logs(
+            container,
+            Some(
+                LogsOptionsBuilder::new()
+                    .stdout(true)
+                    .stderr(true)
+                    .since(since)
+                    .build(),
+            ),
+        );
+        let mut out = String::new();
+        while let Some(item) = stream.next().await {
+            match item {
+                Ok(chunk) => out.push_str(&String::from_utf8_lossy(&chunk.into_bytes())),
+                Err(e) => {
+                    return Err(Verdict::error(format!(
+                        "cannot read the logs of {container}: {e}"
+                    )))
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// `host:port` of a URL, for "unreachable" messages.
+pub fn address_of(url: &str) -> String {
+    let rest = url.split_once("://").map(|(_, r)| r).unwrap_or(url);
+    rest.split(['/', '?']).next().unwrap_or(rest).to_string()
+}

@@ -1,0 +1,335 @@
+//! A `Target`: everything the checks need to know about one node (URLs, PostgreSQL, NATS,
+//! `.env` paths, containers, providers, backups), loaded from TOML or produced by a running
+//! replica. The TOML schema is documented on the structs and in `fixtures/targets/`.
+
+use crate::services::Service;
+use crate::stack::Stack;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+/// The node's own services, by the key used in target files (and in check ids).
+pub const SERVICE_KEYS: &[&str] = &[
+    "gateway",
+    "router",
+    "memory-service",
+    "crewai-nats-worker",
+    "parser-pipeline",
+];
+
+/// The providers the router holds keys for: name → the router variable holding the key.
+pub const PROVIDERS: &[(&str, &str)] = &[
+    ("deepseek", "DEEPSEEK_API_KEY"),
+    ("mistral", "MISTRAL_API_KEY"),
+    ("grok", "GROK_API_KEY"),
+    ("cohere", "COHERE_API_KEY"),
+];
+
+/// One node to verify.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Target {
+    /// A name for reports (`node1`).
+    pub name: String,
+    /// The node's root directory (`/opt/microdao-daarion`); `.env` paths are relative to it.
+    pub root: PathBuf,
+    /// When the rotation happened (RFC 3339): logs and upstream usage are read from then on.
+    #[serde(default, with = "rfc3339_opt")]
+    pub since: Option<SystemTime>,
+    /// A git repository to scan for tracked secrets.
+    #[serde(default)]
+    pub repo: Option<PathBuf>,
+    /// Where `secrets_backup_*` files are kept.
+    #[serde(default)]
+    pub backups: Option<PathBuf>,
+    #[serde(default = "default_retention")]
+    pub backup_retention_days: u64,
+    /// The Phase 1 backup tarball (or a directory laid out like the root) holding the
+    /// previous secrets; `--previous` overrides it.
+    #[serde(default)]
+    pub previous: Option<PathBuf>,
+    /// Per-check timeout in milliseconds.
+    #[serde(default = "default_timeout_ms")]
+    pub timeout_ms: u64,
+    #[serde(default)]
+    pub services: BTreeMap<String, ServiceTarget>,
+    pub postgres: PostgresTarget,
+    pub nats: NatsTarget,
+    /// Provider name → a read-only URL and the router variable that holds its key.
+    #[serde(default)]
+    pub providers: BTreeMap<String, ProviderTarget>,
+    /// The replica's fake upstream admin API (`…/admin/keys`), for per-key use counts.
+    #[serde(default)]
+    pub upstream_admin: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceTarget {
+    /// Base URL (`http://127.0.0.1:9300`); `/health` and `/ready` are appended.
+    pub url: String,
+    /// The service's `.env`, relative to the root.
+    pub env: PathBuf,
+    /// Its container, for env and log checks through the local engine (or DOCKER_HOST).
+    #[serde(default)]
+    pub container: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PostgresTarget {
+    pub host: String,
+    pub port: u16,
+    pub user: String,
+    pub database: String,
+    /// The PostgreSQL service's own `.env` (POSTGRES_PASSWORD), relative to the root.
+    #[serde(default)]
+    pub env: Option<PathBuf>,
+    #[serde(default)]
+    pub container: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NatsTarget {
+    pub url: String,
+    /// The monitoring endpoint (`http://127.0.0.1:8222`).
+    pub monitoring: String,
+    #[serde(default)]
+    pub container: Option<String>,
+    #[serde(default = "default_stream")]
+    pub stream: String,
+    #[serde(default = "default_consumers")]
+    pub consumers: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderTarget {
+    /// A read-only call (`GET …/v1/models`) answered 200 for a valid key, 401 otherwise.
+    pub url: String,
+    /// The router variable holding the key.
+    pub env: String,
+}
+
+fn default_retention() -> u64 {
+    30
+}
+fn default_timeout_ms() -> u64 {
+    5000
+}
+fn default_stream() -> String {
+    "EVENTS".into()
+}
+fn default_consumers() -> Vec<String> {
+    vec!["crewai-nats-worker".into(), "parser-pipeline".into()]
+}
+
+/// A target file that cannot be used: the file, the line and what is wrong (naming the field).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{file}:{line}: {message}")]
+pub struct TargetError {
+    pub file: String,
+    pub line: usize,
+    pub message: String,
+}
+
+impl Target {
+    pub fn load(path: &Path) -> Result<Target, TargetError> {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| TargetError {
+            file: file.clone(),
+            line: 0,
+            message: format!("cannot read the target file: {e}"),
+        })?;
+        let mut target = Self::parse(&file, &text)?;
+        // Relative paths in a target file are relative to the file.
+        let base = path.parent().unwrap_or(Path::new("."));
+        target.root = base.join(&target.root);
+        for p in [&mut target.repo, &mut target.backups, &mut target.previous]
+            .into_iter()
+            .flatten()
+        {
+            *p = base.join(&*p);
+        }
+        Ok(target)
+    }
+
+    pub fn parse(file: &str, text: &str) -> Result<Target, TargetError> {
+        let target: Target = toml::from_str(text).map_err(|e| TargetError {
+            file: file.to_string(),
+            line: e
+                .span()
+                .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1)
+                .unwrap_or(0),
+            message: e.message().trim().to_string(),
+        })?;
+        for key in target.services.keys() {
+            if !SERVICE_KEYS.contains(&key.as_str()) {
+                let line = text
+                    .lines()
+                    .position(|l| l.contains(&format!("services.{key}")))
+                    .map(|i| i + 1)
+                    .unwrap_or(0);
+                return Err(TargetError {
+                    file: file.to_string(),
+                    line,
+                    message: format!(
+                        "unknown service `{key}` in [services]: expected one of {}",
+                        SERVICE_KEYS.join(", ")
+                    ),
+                });
+            }
+        }
+        Ok(target)
+    }
+
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self).expect("a target always serialises")
+    }
+
+    /// The `.env` path of a service, absolute.
+    pub fn env_path(&self, service: &str) -> Option<PathBuf> {
+        self.services.get(service).map(|s| self.root.join(&s.env))
+    }
+
+    /// Every `.env` file of the node (services, then PostgreSQL's), absolute, without repeats.
+    pub fn env_paths(&self) -> Vec<PathBuf> {
+        let mut paths: Vec<PathBuf> = self
+            .services
+            .values()
+            .map(|s| self.root.join(&s.env))
+            .chain(self.postgres.env.iter().map(|e| self.root.join(e)))
+            .collect();
+        paths.dedup();
+        paths
+    }
+
+    /// The target of a replica stack this process started.
+    pub fn from_stack(stack: &Stack) -> Target {
+        Self::replica(stack.id(), stack.root().dir(), |s, port| {
+            stack.host_port(s, port).unwrap_or(0)
+        })
+    }
+
+    /// The target of a replica stack running on the engine (from `cargo xtask up`), by its id:
+    /// the replica root from the labels, the host ports from `docker inspect`.
+    pub async fn from_running(docker: &bollard::Docker, id: &str) -> crate::Result<Target> {
+        let stacks = crate::docker::list_stacks(docker).await?;
+        let stack = stacks
+            .iter()
+            .find(|s| s.id == id)
+            .ok_or_else(|| crate::HarnessError::NoSuchStack(id.to_string()))?;
+        let root = stack.root.clone().ok_or_else(|| {
+            crate::HarnessError::NoSuchStack(format!("{id} (no replica root label)"))
+        })?;
+        let mut ports = BTreeMap::new();
+        for service in Service::ALL {
+            let name = format!("{}-{id}", service.production_name());
+            let inspect = docker
+                .inspect_container(
+                    &name,
+                    None::<bollard::query_parameters::InspectContainerOptions>,
+                )
+                .await
+                .map_err(crate::HarnessError::docker(format!("inspecting {name}")))?;
+            let map = inspect
+                .network_settings
+                .and_then(|n| n.ports)
+                .unwrap_or_default();
+            for &port in service.ports() {
+                if let Some(host) = crate::docker::published_port(&map, port) {
+                    ports.insert((service, port), host);
+                }
+            }
+        }
+        Ok(Self::replica(id, &root, |s, port| {
+            ports.get(&(s, port)).copied().unwrap_or(0)
+        }))
+    }
+
+    fn replica(id: &str, root: &Path, port: impl Fn(Service, u16) -> u16) -> Target {
+        let url = |s: Service| format!("http://127.0.0.1:{}", port(s, s.ports()[0]));
+        let container = |s: Service| Some(format!("{}-{id}", s.production_name()));
+        let services = [
+            Service::Gateway,
+            Service::Router,
+            Service::Memory,
+            Service::CrewaiWorker,
+            Service::ParserPipeline,
+        ]
+        .into_iter()
+        .map(|s| {
+            (
+                s.key().to_string(),
+                ServiceTarget {
+                    url: url(s),
+                    env: PathBuf::from(s.env_file().expect("node services have a .env")),
+                    container: container(s),
+                },
+            )
+        })
+        .collect();
+        let upstream = url(Service::Upstream);
+        Target {
+            name: format!("replica-{id}"),
+            root: root.to_path_buf(),
+            since: None,
+            repo: None,
+            backups: Some(root.to_path_buf()),
+            backup_retention_days: default_retention(),
+            previous: None,
+            timeout_ms: default_timeout_ms(),
+            services,
+            postgres: PostgresTarget {
+                host: "127.0.0.1".into(),
+                port: port(Service::Postgres, 5432),
+                user: "daarion".into(),
+                database: "daarion_main".into(),
+                env: Service::Postgres.env_file().map(PathBuf::from),
+                container: container(Service::Postgres),
+            },
+            nats: NatsTarget {
+                url: format!("nats://127.0.0.1:{}", port(Service::Nats, 4222)),
+                monitoring: format!("http://127.0.0.1:{}", port(Service::Nats, 8222)),
+                container: container(Service::Nats),
+                stream: default_stream(),
+                consumers: default_consumers(),
+            },
+            providers: PROVIDERS
+                .iter()
+                .map(|(p, var)| {
+                    (
+                        p.to_string(),
+                        ProviderTarget {
+                            url: format!("{upstream}/{p}/v1/models"),
+                            env: var.to_string(),
+                        },
+                    )
+                })
+                .collect(),
+            upstream_admin: Some(format!("{upstream}/admin/keys")),
+        }
+    }
+}
+
+/// RFC 3339 times (`2026-11-25T10:00:00Z`) as `SystemTime`, optional.
+mod rfc3339_opt {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::time::SystemTime;
+
+    pub fn serialize<S: Serializer>(t: &Option<SystemTime>, s: S) -> Result<S::Ok, S::Error> {
+        match t {
+            Some(t) => s.serialize_str(&humantime::format_rfc3339_seconds(*t).to_string()),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<SystemTime>, D::Error> {
+        let text = String::deserialize(d)?;
+        humantime::parse_rfc3339_weak(&text)
+            .map(Some)
+            .map_err(|e| serde::de::Error::custom(format!("`{text}` is not an RFC 3339 time: {e}")))
+    }
+}
