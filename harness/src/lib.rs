@@ -16,6 +16,7 @@ pub mod runbook;
 pub mod services;
 pub mod stack;
 pub mod status;
+pub mod testing;
 pub mod wait;
 
 pub use error::{HarnessError, Result};

@@ -9,14 +9,7 @@ use harness::progress::Progress;
 use harness::stack::new_stack_id;
 use harness::{HarnessError, Service, Stack, StackOptions};
 
-async fn start() -> Stack {
-    Stack::start(StackOptions {
-        progress: Progress::stderr(),
-        ..Default::default()
-    })
-    .await
-    .unwrap_or_else(|e| panic!("stack did not start: {e}"))
-}
+use harness::testing::start;
 
 async fn count(client: &tokio_postgres::Client, sql: &str) -> i64 {
     client.query_one(sql, &[]).await.expect(sql).get(0)

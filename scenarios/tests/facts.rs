@@ -8,14 +8,7 @@ use harness::progress::Progress;
 use harness::replica_root::NodeSecrets;
 use harness::{Service, Stack, StackOptions};
 
-async fn start() -> Stack {
-    Stack::start(StackOptions {
-        progress: Progress::stderr(),
-        ..Default::default()
-    })
-    .await
-    .unwrap_or_else(|e| panic!("stack did not start: {e}"))
-}
+use harness::testing::start;
 
 /// Polls `probe` every 100 ms until it is true or `within` passes.
 async fn eventually<F, Fut>(within: Duration, mut probe: F) -> bool

@@ -1,5 +1,7 @@
 //! `cargo xtask bench up`: measures a replica's start to all-ready (median of N runs), its
-//! removal time and its idle memory (docker stats). Numbers, not assertions.
+//! removal time and its idle memory (docker stats). `cargo xtask bench verify`: the wall time
+//! of every check against one healthy replica (median of N runs) and against a fleet of replicas
+//! at once. Numbers, not assertions.
 
 use std::time::{Duration, Instant};
 
@@ -12,8 +14,9 @@ use harness::{Service, Stack, StackOptions};
 pub async fn run(args: &[String]) -> anyhow::Result<i32> {
     match args.first().map(String::as_str) {
         Some("up") => bench_up(&args[1..]).await,
+        Some("verify") => bench_verify(&args[1..]).await,
         _ => {
-            eprintln!("usage: cargo xtask bench up [--runs N]");
+            eprintln!("usage: cargo xtask bench up [--runs N]\n       cargo xtask bench verify [--runs N] [--targets N]");
             Ok(exit_codes::USAGE)
         }
     }
@@ -82,6 +85,98 @@ async fn bench_up(args: &[String]) -> anyhow::Result<i32> {
                 bytes as f64 / 1048576.0
             );
         }
+    }
+    Ok(exit_codes::OK)
+}
+
+fn count_flag(args: &[String], name: &str, default: usize) -> anyhow::Result<usize> {
+    crate::flag_value(args, name)
+        .map(|r| r.parse())
+        .transpose()
+        .map_err(|_| anyhow::anyhow!("{name} takes a whole number"))
+        .map(|n| n.unwrap_or(default))
+}
+
+async fn bench_verify(args: &[String]) -> anyhow::Result<i32> {
+    use harness::checks::{self, catalogue, Node, Target};
+    let runs = count_flag(args, "--runs", 5)?;
+    let fleet = count_flag(args, "--targets", 5)?;
+    let progress = Progress::stderr();
+    let all = catalogue();
+    let selected: Vec<&checks::Check> = all.iter().collect();
+    progress.say(&format!("starting {fleet} replicas (one at a time)"));
+    let mut stacks = Vec::new();
+    for _ in 0..fleet.max(1) {
+        stacks.push(Stack::start(StackOptions::default()).await?);
+    }
+    let node_of = |stack: &Stack| {
+        let redactor = stack.redactor().clone();
+        Node::new(Target::from_stack(stack), None, redactor)
+    };
+    // One warm-up run (connection setup, DNS), then the timed ones.
+    let one = [node_of(&stacks[0])];
+    checks::verify(&one, &selected).await;
+    let mut singles = Vec::new();
+    let mut failed = 0;
+    for i in 0..runs {
+        let report = checks::verify(&one, &selected).await;
+        failed += report.counts().fail + report.counts().error;
+        singles.push(report.wall_ms as f64);
+        progress.say(&format!(
+            "run {}/{runs}: {} checks, 1 target, {} ms",
+            i + 1,
+            selected.len(),
+            report.wall_ms
+        ));
+    }
+    let nodes: Vec<Node> = stacks.iter().map(node_of).collect();
+    let mut fleets = Vec::new();
+    for i in 0..runs {
+        let report = checks::verify(&nodes, &selected).await;
+        failed += report.counts().fail + report.counts().error;
+        fleets.push(report.wall_ms as f64);
+        if i + 1 == runs {
+            let mut all: Vec<_> = report.results().collect();
+            all.sort_by_key(|r| std::cmp::Reverse(r.duration_ms));
+            let slowest: Vec<String> = all
+                .iter()
+                .take(8)
+                .map(|r| format!("{} {} ms", r.id, r.duration_ms))
+                .collect();
+            progress.say(&format!(
+                "slowest in the last fleet run: {}",
+                slowest.join(", ")
+            ));
+        }
+        progress.say(&format!(
+            "run {}/{runs}: {} checks x {} targets, {} ms",
+            i + 1,
+            selected.len(),
+            nodes.len(),
+            report.wall_ms
+        ));
+    }
+    for stack in stacks {
+        stack.down().await?;
+    }
+    println!(
+        "bench verify ({runs} runs, {} checks, healthy replicas)",
+        selected.len()
+    );
+    println!(
+        "  1 target:          median {:.0} ms  min {:.0}  max {:.0}",
+        median(singles.clone()),
+        singles.iter().cloned().fold(f64::INFINITY, f64::min),
+        singles.iter().cloned().fold(0.0, f64::max)
+    );
+    println!(
+        "  {fleet} targets at once: median {:.0} ms  min {:.0}  max {:.0}",
+        median(fleets.clone()),
+        fleets.iter().cloned().fold(f64::INFINITY, f64::min),
+        fleets.iter().cloned().fold(0.0, f64::max)
+    );
+    if failed > 0 {
+        println!("  note: {failed} check results were fail/error during the runs");
     }
     Ok(exit_codes::OK)
 }

@@ -143,3 +143,101 @@ fn runbook_show_json_has_steps_findings_and_coverage() {
         .any(|f| f["id"] == "unknown-subcommand@phase4.step1"));
     assert_eq!(doc["coverage"]["secrets"].as_array().unwrap().len(), 10);
 }
+
+#[test]
+fn verify_with_an_unknown_only_id_is_a_usage_error_listing_close_matches() {
+    let (code, _, stderr) = xtask(&["verify", "--replica", "--only", "postgres.auth.curent.*"]);
+    assert_eq!(code, exit_codes::USAGE);
+    assert!(
+        stderr.contains("did you mean postgres.auth.current."),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn verify_with_a_missing_target_file_names_it() {
+    let (code, _, stderr) = xtask(&["verify", "--target", "/nonexistent/node.toml"]);
+    assert_eq!(code, exit_codes::USAGE);
+    assert!(stderr.contains("/nonexistent/node.toml"), "{stderr}");
+}
+
+#[test]
+fn verify_against_an_unreachable_node_reports_unreachable_per_check_within_the_timeout() {
+    let dir = temp_dir("unreachable");
+    harness::replica_root::ReplicaRoot::create(
+        dir.join("root"),
+        &harness::replica_root::NodeSecrets::generate(),
+        &harness::replica_root::RootOptions::default(),
+    )
+    .unwrap();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap();
+    let example = std::fs::read_to_string(root.join("fixtures/targets/node1.toml")).unwrap();
+    let mut target = String::new();
+    for line in example.lines() {
+        let line = if line.starts_with("root = ") {
+            "root = \"root\"".to_string()
+        } else if line.starts_with("repo = ")
+            || line.starts_with("previous = ")
+            || line.starts_with("backups = ")
+            || line.starts_with("container = ")
+        {
+            continue;
+        } else if line.starts_with("timeout_ms") {
+            "timeout_ms = 1500".to_string()
+        } else if line.starts_with("port = ") {
+            "port = 1".to_string()
+        } else {
+            line.replace(":9300", ":1")
+                .replace(":9102", ":1")
+                .replace(":8000", ":1")
+                .replace(":9090", ":1")
+                .replace(":9091", ":1")
+                .replace(":4222", ":1")
+                .replace(":8222", ":1")
+                .replace("https://api.deepseek.com", "http://127.0.0.1:1")
+                .replace("https://api.mistral.ai", "http://127.0.0.1:1")
+                .replace("https://api.x.ai", "http://127.0.0.1:1")
+                .replace("https://api.cohere.com", "http://127.0.0.1:1")
+        };
+        target.push_str(&line);
+        target.push('\n');
+    }
+    let file = dir.join("down.toml");
+    std::fs::write(&file, target).unwrap();
+    let json = dir.join("out.json");
+    let (code, _, stderr) = xtask(&[
+        "verify",
+        "--target",
+        file.to_str().unwrap(),
+        "--format",
+        &format!("json={}", json.display()),
+    ]);
+    assert_eq!(code, exit_codes::UNREACHABLE, "{stderr}");
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let results = doc["targets"][0]["results"].as_array().unwrap();
+    for id in [
+        "health.gateway",
+        "postgres.auth.current.router",
+        "nats.auth.current.gateway",
+        "nats.jetstream.healthy",
+        "provider.key.current.grok",
+    ] {
+        let r = results.iter().find(|r| r["id"] == id).unwrap();
+        assert_eq!(r["outcome"], "error", "{r}");
+        assert!(
+            r["evidence"]
+                .as_str()
+                .unwrap()
+                .starts_with("unreachable 127.0.0.1:1"),
+            "{r}"
+        );
+        assert!(
+            r["duration_ms"].as_u64().unwrap() <= 1600,
+            "within its timeout: {r}"
+        );
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}

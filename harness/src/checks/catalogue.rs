@@ -1,7 +1,7 @@
 //! The check catalogue: health and readiness, PostgreSQL, NATS, providers, env, backups, git and
 //! logs. Ids are stable; per-service and per-provider checks carry the name as their last part.
 
-use super::node::{address_of, Auth, LoginError, Node};
+use super::node::{address_of, Auth, LoginError, Node, PROBE_NAME};
 use super::secrets::{is_secret_name, SecretSet};
 use super::target::{PROVIDERS, SERVICE_KEYS};
 use super::{Check, Verdict};
@@ -225,7 +225,9 @@ pub fn catalogue() -> Vec<Check> {
         )
         .with_timeout(Duration::from_secs(20)),
     );
-    for &svc in SERVICE_KEYS.iter().chain(&["postgres", "nats"]) {
+    // PostgreSQL's own log is not read: without `%a` in its log_line_prefix it cannot tell this
+    // tool's probe of the previous password from a client's failure. The clients' logs can.
+    for &svc in SERVICE_KEYS.iter().chain(&["nats"]) {
         all.push(Check::read_only(
             format!("logs.auth-errors.{svc}"),
             format!("no authentication error in {svc}'s logs since the rotation"),
@@ -481,15 +483,17 @@ async fn nats_users(node: &Node) -> Verdict {
         Err(v) => return v,
     };
     let mut connected: BTreeMap<String, usize> = BTreeMap::new();
+    let mut pending = 0;
     for c in connz["connections"].as_array().cloned().unwrap_or_default() {
-        if c["name"] == "rotation-verify" || c["name"] == "readiness-probe" {
+        if c["name"] == PROBE_NAME || c["name"] == "readiness-probe" {
             continue;
         }
-        let user = c["authorized_user"]
-            .as_str()
-            .unwrap_or("(none)")
-            .to_string();
-        *connected.entry(user).or_default() += 1;
+        // A connection still authenticating (or being refused) is connected as nobody yet.
+        let Some(user) = c["authorized_user"].as_str().filter(|u| !u.is_empty()) else {
+            pending += 1;
+            continue;
+        };
+        *connected.entry(user.to_string()).or_default() += 1;
     }
     let mut expected: BTreeMap<String, Vec<&str>> = BTreeMap::new();
     for &svc in NATS_SERVICES {
@@ -512,11 +516,14 @@ async fn nats_users(node: &Node) -> Verdict {
         .filter(|(u, _)| !expected.contains_key(*u))
         .map(|(u, n)| format!("{n} client(s) connected as `{u}`, which no .env names"))
         .collect();
-    let seen = connected
+    let mut seen = connected
         .iter()
         .map(|(u, n)| format!("{u}×{n}"))
         .collect::<Vec<_>>()
         .join(", ");
+    if pending > 0 {
+        seen.push_str(&format!("; {pending} not (yet) authenticated"));
+    }
     if missing.is_empty() && unexpected.is_empty() {
         Verdict::pass(format!("connected users: {seen}"))
     } else {
@@ -984,6 +991,8 @@ async fn auth_errors(node: &Node, svc: &str) -> Verdict {
     };
     let hits: Vec<&str> = logs
         .lines()
+        // This tool's own login attempts (the previous credentials) carry its client name.
+        .filter(|l| !l.contains(PROBE_NAME))
         .filter(|l| {
             let lower = l.to_lowercase();
             AUTH_ERROR_PATTERNS.iter().any(|p| lower.contains(p))

@@ -13,6 +13,9 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::OnceCell;
 
+/// The client name of every connection this tool opens (NATS logs it; checks skip it).
+pub const PROBE_NAME: &str = "rotation-verify";
+
 /// How an HTTP GET authenticates.
 #[derive(Clone, Copy, Debug)]
 pub enum Auth<'a> {
@@ -149,7 +152,7 @@ impl Node {
             .user(&pg.user)
             .dbname(&pg.database)
             .password(password)
-            .application_name("rotation-verify")
+            .application_name(PROBE_NAME)
             .connect_timeout(Duration::from_millis(self.target.timeout_ms.min(3000)));
         match config.connect(tokio_postgres::NoTls).await {
             Ok((client, connection)) => {
@@ -176,7 +179,7 @@ impl Node {
         let options =
             async_nats::ConnectOptions::with_user_and_password(user.into(), password.into())
                 .connection_timeout(Duration::from_millis(self.target.timeout_ms.min(3000)))
-                .name("rotation-verify");
+                .name(PROBE_NAME);
         match options.connect(url.as_str()).await {
             Ok(client) => {
                 drop(client);

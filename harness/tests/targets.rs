@@ -1,0 +1,105 @@
+//! Target files as a user writes them: the shipped example loads, and bad input gives an error
+//! naming the file, the line and the field, never a panic.
+
+use harness::checks::Target;
+use proptest::prelude::*;
+use std::path::Path;
+
+fn example() -> String {
+    std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/targets/node1.toml"),
+    )
+    .unwrap()
+}
+
+#[test]
+fn the_shipped_example_target_loads_with_every_service_and_provider() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/targets/node1.toml");
+    let t = Target::load(&path).unwrap();
+    assert_eq!(t.name, "node1");
+    assert_eq!(t.services.len(), 5);
+    assert_eq!(t.providers.len(), 4);
+    assert_eq!(t.postgres.database, "daarion_main");
+    assert!(t.since.is_some());
+    assert_eq!(t.env_paths().len(), 6);
+}
+
+#[test]
+fn a_missing_target_file_names_the_file() {
+    let e = Target::load(Path::new("/nonexistent/node.toml")).unwrap_err();
+    assert!(
+        e.to_string()
+            .starts_with("/nonexistent/node.toml:0: cannot read the target file"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_missing_field_names_the_field_and_the_table_line() {
+    let text = example().replace("port = 5432\n", "");
+    let e = Target::parse("node.toml", &text).unwrap_err();
+    assert!(e.message.contains("missing field `port`"), "{e}");
+    let line = text.lines().position(|l| l == "[postgres]").unwrap() + 1;
+    assert_eq!(e.line, line, "{e}");
+}
+
+#[test]
+fn a_misspelt_field_is_named_with_its_line() {
+    let text = example().replace("monitoring = ", "monitor = ");
+    let e = Target::parse("node.toml", &text).unwrap_err();
+    assert!(e.message.contains("unknown field `monitor`"), "{e}");
+    let line = text
+        .lines()
+        .position(|l| l.starts_with("monitor = "))
+        .unwrap()
+        + 1;
+    assert_eq!(e.line, line);
+}
+
+#[test]
+fn a_wrongly_typed_value_and_a_bad_time_are_errors_at_their_line() {
+    let e = Target::parse(
+        "node.toml",
+        &example().replace("port = 5432", "port = \"5432\""),
+    )
+    .unwrap_err();
+    assert!(e.message.contains("invalid type"), "{e}");
+    let e = Target::parse(
+        "node.toml",
+        &example().replace("2026-11-25T10:00:00Z", "yesterday"),
+    )
+    .unwrap_err();
+    assert!(e.message.contains("not an RFC 3339 time"), "{e}");
+    assert_eq!(e.line, 8, "{e}");
+}
+
+#[test]
+fn an_unknown_service_is_named_with_the_known_ones() {
+    let e = Target::parse(
+        "node.toml",
+        &example().replace("[services.router]", "[services.routr]"),
+    )
+    .unwrap_err();
+    assert!(e.message.contains("unknown service `routr`"), "{e}");
+    assert!(e.message.contains("router"), "{e}");
+}
+
+proptest! {
+    #[test]
+    fn any_text_is_a_target_or_an_error_never_a_panic(text in "\\PC{0,300}") {
+        let _ = Target::parse("gen.toml", &text);
+    }
+
+    #[test]
+    fn the_example_with_any_line_broken_is_a_target_or_an_error(line in 0usize..80, junk in "[ -~]{0,12}") {
+        let text: String = example()
+            .lines()
+            .enumerate()
+            .map(|(i, l)| if i == line { format!("{junk}\n") } else { format!("{l}\n") })
+            .collect();
+        if let Err(e) = Target::parse("gen.toml", &text) {
+            prop_assert!(e.line <= text.lines().count() + 1);
+            prop_assert!(!e.message.is_empty());
+        }
+    }
+}
