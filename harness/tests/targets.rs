@@ -103,3 +103,43 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn previous_secrets_load_from_the_phase1_backup_tarball_made_by_the_runbooks_own_command() {
+    use harness::checks::secrets::SecretSet;
+    use harness::replica_root::{NodeSecrets, ReplicaRoot, RootOptions};
+    let dir = std::env::temp_dir().join(format!("previous-tarball-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let secrets = NodeSecrets::generate();
+    ReplicaRoot::create(&dir, &secrets, &RootOptions::default()).unwrap();
+    std::fs::write(dir.join("docker-compose.node1.yml"), "services: {}\n").unwrap();
+    // Phase 1 step 1, as written (with a fixed name instead of the date).
+    let status = std::process::Command::new("sh")
+        .current_dir(&dir)
+        .args(["-c", "tar -czf secrets_backup.tar.gz gateway-bot/.env services/*/.env docker-compose.node1.yml"])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let set = SecretSet::previous(&dir.join("secrets_backup.tar.gz")).unwrap();
+    assert_eq!(
+        set.files.len(),
+        6,
+        "{:?}",
+        set.files.keys().collect::<Vec<_>>()
+    );
+    assert_eq!(
+        set.value(Path::new("services/router/.env"), "DEEPSEEK_API_KEY"),
+        Some(secrets.get("DEEPSEEK_API_KEY"))
+    );
+    let not_tar = dir.join("gateway-bot/.env");
+    let e = SecretSet::previous(&not_tar).unwrap_err();
+    assert!(
+        e.to_string().starts_with(&not_tar.display().to_string()),
+        "{e}"
+    );
+    assert!(
+        !e.to_string().contains(secrets.get("JWT_SECRET")),
+        "the error never holds a value"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
