@@ -11,6 +11,7 @@ pub mod exit_codes;
 pub mod images;
 pub mod progress;
 pub mod redact;
+pub mod rehearsal;
 pub mod replica_root;
 pub mod runbook;
 pub mod services;

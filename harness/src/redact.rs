@@ -53,6 +53,17 @@ impl Redactor {
         out
     }
 
+    /// Registers every secret `other` knows (a run's redactor collects each scenario's).
+    pub fn absorb(&self, other: &Redactor) {
+        if Arc::ptr_eq(&self.secrets, &other.secrets) {
+            return;
+        }
+        let theirs = other.secrets.read().expect("redactor lock").clone();
+        for (name, value) in theirs {
+            self.add(&name, &value);
+        }
+    }
+
     /// The first registered secret that occurs in `text`, by name (for leak scans).
     pub fn find_leak(&self, text: &str) -> Option<String> {
         let s = self.secrets.read().expect("redactor lock");

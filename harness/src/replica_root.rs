@@ -485,8 +485,15 @@ if [ ! -s "$PGDATA/PG_VERSION" ]; then
     | runuser -u postgres -- "$PGBIN/postgres" --single -D "$PGDATA" -c fsync=off postgres >/dev/null
   echo "postgres init: data directory initialised"
 fi
-exec runuser -u postgres -- "$PGBIN/postgres" -D "$PGDATA" -c listen_addresses='*' \
-  -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200
+# `docker stop` sends TERM; like the official image (STOPSIGNAL SIGINT), shut down fast.
+setpriv --reuid=postgres --regid=postgres --init-groups "$PGBIN/postgres" -D "$PGDATA" \
+  -c listen_addresses='*' -c fsync=off -c synchronous_commit=off -c full_page_writes=off \
+  -c max_connections=200 &
+pid=$!
+trap 'kill -INT $pid' TERM INT
+wait $pid
+trap - TERM INT
+wait $pid
 "#;
 
 /// Quotes a string for the NATS config (double quotes, `\` and `"` escaped).

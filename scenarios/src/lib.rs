@@ -4,8 +4,99 @@
 
 use harness::runbook::coverage::ScenarioRef;
 
+mod rehearsals;
+pub use rehearsals::rehearsals;
+
 /// Every scenario, by id. A tidy test checks that each `test` names a test function that exists.
 pub const CATALOGUE: &[ScenarioRef] = &[
+    ScenarioRef {
+        id: "phase1/as-written",
+        test: "phase1_preparation_backup_new_secrets_and_preflight_hold_under_traffic",
+        summary: "Phase 1 as written under traffic, measured by the promoted checks",
+        steps: &["phase1.step1", "phase1.step2", "phase1.step3"],
+        secrets: &[],
+        findings: &["unencrypted-backup"],
+    },
+    ScenarioRef {
+        id: "phase2/as-written",
+        test: "phase2_deepseek_dual_validity_as_written_leaves_the_new_key_unused",
+        summary: "Phase 2 as written under traffic, measured by the promoted checks",
+        steps: &["phase1.step1", "phase1.step2", "phase1.step3", "phase2.step1", "phase2.step2", "phase2.step3", "phase2.step4", "phase2.step5"],
+        secrets: &["DEEPSEEK_API_KEY"],
+        findings: &["unencrypted-backup", "restart-keeps-stale-env", "never-terminates"],
+    },
+    ScenarioRef {
+        id: "phase3/as-written",
+        test: "phase3_db_password_as_written_fails_at_step1_and_leaves_env_files_the_server_rejects",
+        summary: "Phase 3 as written under traffic, measured by the promoted checks",
+        steps: &["phase1.step1", "phase1.step2", "phase1.step3", "phase3.step1", "phase3.step2", "phase3.step3", "phase3.step4"],
+        secrets: &["DB_PASSWORD"],
+        findings: &["unencrypted-backup", "psql-default-database", "restart-keeps-stale-env", "trust-socket-verification", "unanchored-sed"],
+    },
+    ScenarioRef {
+        id: "phase4/as-written",
+        test: "phase4_nats_credentials_as_written_rotates_nothing_after_its_first_command_fails",
+        summary: "Phase 4 as written under traffic, measured by the promoted checks",
+        steps: &["phase1.step1", "phase1.step2", "phase1.step3", "phase4.step1", "phase4.step2", "phase4.step3", "phase4.step4"],
+        secrets: &["NATS_PASSWORD_GATEWAY", "NATS_PASSWORD_ROUTER", "NATS_PASSWORD_WORKER"],
+        findings: &["unencrypted-backup", "unknown-subcommand", "restart-keeps-stale-env"],
+    },
+    ScenarioRef {
+        id: "phase5/as-written",
+        test: "phase5_verification_holds_on_an_unrotated_node",
+        summary: "Phase 5 as written under traffic, measured by the promoted checks",
+        steps: &["phase1.step1", "phase1.step2", "phase1.step3", "phase5.step1", "phase5.step2", "phase5.step3"],
+        secrets: &[],
+        findings: &["unencrypted-backup", "shallow-verification"],
+    },
+    ScenarioRef {
+        id: "rotation/as-written",
+        test: "the_whole_rotation_as_written_passes_its_own_verification_and_fails_the_promoted_checks",
+        summary: "phases 1 to 5 in order, as written, under traffic",
+        steps: &["phase1.step1", "phase1.step2", "phase1.step3", "phase2.step1", "phase2.step2", "phase2.step3", "phase2.step4", "phase2.step5", "phase3.step1", "phase3.step2", "phase3.step3", "phase3.step4", "phase4.step1", "phase4.step2", "phase4.step3", "phase4.step4", "phase5.step1", "phase5.step2", "phase5.step3"],
+        secrets: &["DEEPSEEK_API_KEY", "DB_PASSWORD", "NATS_PASSWORD_GATEWAY", "NATS_PASSWORD_ROUTER", "NATS_PASSWORD_WORKER"],
+        findings: &["unencrypted-backup", "restart-keeps-stale-env", "never-terminates", "psql-default-database", "restart-keeps-stale-env", "trust-socket-verification", "unanchored-sed", "unknown-subcommand", "restart-keeps-stale-env", "shallow-verification"],
+    },
+    ScenarioRef {
+        id: "rollback/after-phase1",
+        test: "rollback_after_phase1_restarts_the_whole_node_and_loses_the_events_accepted_just_before",
+        summary: "Phase 1 as written, then the rollback procedure as written",
+        steps: &["phase1.step1", "phase1.step2", "phase1.step3", "rollback.step1", "rollback.step2", "rollback.step3"],
+        secrets: &[],
+        findings: &["unencrypted-backup", "placeholder", "restart-keeps-stale-env"],
+    },
+    ScenarioRef {
+        id: "rollback/after-phase2",
+        test: "rollback_after_phase2_restarts_the_whole_node_and_loses_events",
+        summary: "Phase 2 as written, then the rollback procedure as written",
+        steps: &["phase1.step1", "phase1.step2", "phase1.step3", "phase2.step1", "phase2.step2", "phase2.step3", "phase2.step4", "phase2.step5", "rollback.step1", "rollback.step2", "rollback.step3"],
+        secrets: &["DEEPSEEK_API_KEY"],
+        findings: &["unencrypted-backup", "restart-keeps-stale-env", "never-terminates", "placeholder", "restart-keeps-stale-env"],
+    },
+    ScenarioRef {
+        id: "rollback/after-phase3",
+        test: "rollback_after_phase3_restores_env_files_the_server_still_accepts_but_loses_events",
+        summary: "Phase 3 as written, then the rollback procedure as written",
+        steps: &["phase1.step1", "phase1.step2", "phase1.step3", "phase3.step1", "phase3.step2", "phase3.step3", "phase3.step4", "rollback.step1", "rollback.step2", "rollback.step3"],
+        secrets: &["DB_PASSWORD"],
+        findings: &["unencrypted-backup", "psql-default-database", "restart-keeps-stale-env", "trust-socket-verification", "unanchored-sed", "placeholder", "restart-keeps-stale-env"],
+    },
+    ScenarioRef {
+        id: "rollback/after-phase4",
+        test: "rollback_after_phase4_restarts_the_whole_node_and_loses_events",
+        summary: "Phase 4 as written, then the rollback procedure as written",
+        steps: &["phase1.step1", "phase1.step2", "phase1.step3", "phase4.step1", "phase4.step2", "phase4.step3", "phase4.step4", "rollback.step1", "rollback.step2", "rollback.step3"],
+        secrets: &["NATS_PASSWORD_GATEWAY", "NATS_PASSWORD_ROUTER", "NATS_PASSWORD_WORKER"],
+        findings: &["unencrypted-backup", "unknown-subcommand", "restart-keeps-stale-env", "placeholder", "restart-keeps-stale-env"],
+    },
+    ScenarioRef {
+        id: "rollback/after-phase5",
+        test: "rollback_after_phase5_restarts_the_whole_node_and_loses_events",
+        summary: "Phase 5 as written, then the rollback procedure as written",
+        steps: &["phase1.step1", "phase1.step2", "phase1.step3", "phase5.step1", "phase5.step2", "phase5.step3", "rollback.step1", "rollback.step2", "rollback.step3"],
+        secrets: &[],
+        findings: &["unencrypted-backup", "shallow-verification", "placeholder", "restart-keeps-stale-env"],
+    },
     ScenarioRef {
         id: "facts/restart-keeps-old-env",
         test: "env_edit_then_docker_restart_keeps_the_old_value_and_recreate_takes_the_new",

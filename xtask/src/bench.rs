@@ -15,8 +15,9 @@ pub async fn run(args: &[String]) -> anyhow::Result<i32> {
     match args.first().map(String::as_str) {
         Some("up") => bench_up(&args[1..]).await,
         Some("verify") => bench_verify(&args[1..]).await,
+        Some("probe") => bench_probe(&args[1..]).await,
         _ => {
-            eprintln!("usage: cargo xtask bench up [--runs N]\n       cargo xtask bench verify [--runs N] [--targets N]");
+            eprintln!("usage: cargo xtask bench up [--runs N]\n       cargo xtask bench verify [--runs N] [--targets N]\n       cargo xtask bench probe [--seconds N]");
             Ok(exit_codes::USAGE)
         }
     }
@@ -85,6 +86,67 @@ async fn bench_up(args: &[String]) -> anyhow::Result<i32> {
                 bytes as f64 / 1048576.0
             );
         }
+    }
+    Ok(exit_codes::OK)
+}
+
+/// The highest rate of Telegram updates the critical flow sustains on one replica with fewer
+/// than 0.1 % failed attempts: the probe at rising rates, each for `--seconds` (default 10).
+async fn bench_probe(args: &[String]) -> anyhow::Result<i32> {
+    use harness::rehearsal::probe::{self, ProbeConfig};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let seconds = count_flag(args, "--seconds", 10)?;
+    let progress = Progress::stderr();
+    let stack = Stack::start(StackOptions::default()).await?;
+    let secrets = stack.initial_secrets().clone();
+    let db = [secrets.get("DB_PASSWORD").to_string()];
+    let mut best = None;
+    let mut offset = 0;
+    for rate in [25.0, 50.0, 100.0, 150.0, 200.0, 300.0, 400.0] {
+        let config = ProbeConfig {
+            rate,
+            api_rate: 0.0,
+            jetstream_rate: 0.0,
+            id_offset: offset,
+            ..ProbeConfig::default()
+        };
+        offset += 10_000_000;
+        let stop = AtomicBool::new(false);
+        let run = probe::run(
+            &stack,
+            &config,
+            &stop,
+            secrets.get("JWT_SECRET"),
+            secrets.get("NATS_PASSWORD_GATEWAY"),
+            &db,
+        );
+        let timer = async {
+            tokio::time::sleep(Duration::from_secs(seconds as u64)).await;
+            stop.store(true, Ordering::SeqCst);
+        };
+        let (report, ()) = tokio::join!(run, timer);
+        let w = &report.flows["webhook"];
+        let failed_attempts = w.attempts - w.ok;
+        let failure = failed_attempts as f64 / w.attempts.max(1) as f64;
+        progress.say(&format!(
+            "rate {rate}/s: achieved {:.1}/s, {} attempts, {:.3} % failed, {} delayed, {} lost, processed missing {:?}",
+            w.achieved_rate,
+            w.attempts,
+            failure * 100.0,
+            report.updates_delayed,
+            report.updates_lost,
+            report.data.missing_processed
+        ));
+        let sustained = failure < 0.001 && w.achieved_rate >= rate * 0.95 && report.clean();
+        if !sustained {
+            break;
+        }
+        best = Some((rate, w.achieved_rate));
+    }
+    stack.down().await?;
+    match best {
+        Some((rate, achieved)) => println!("bench probe: the critical flow sustains {rate}/s (achieved {achieved:.1}/s) with < 0.1 % failures over {seconds} s"),
+        None => println!("bench probe: not even 25/s was sustained with < 0.1 % failures"),
     }
     Ok(exit_codes::OK)
 }

@@ -1,7 +1,8 @@
-//! `cargo xtask`: the project's commands (images, up, status, down, test, verify, runbook, bench). Errors become
+//! `cargo xtask`: the project's commands (images, up, status, down, test, rehearse, verify, runbook, bench). Errors become
 //! the exit codes documented in `harness::exit_codes`.
 
 mod bench;
+mod rehearse;
 mod runbook;
 mod verify;
 
@@ -34,6 +35,10 @@ const TASKS: &[(&str, &str)] = &[
     (
         "test",
         "run the test suite (cargo nextest, ci profile), images and binary first",
+    ),
+    (
+        "rehearse",
+        "the main job: rehearse the runbook on fresh replicas under traffic, reports in target/rehearsal",
     ),
     (
         "verify",
@@ -79,6 +84,7 @@ fn main() -> ExitCode {
             "bench" => bench::run(&rest).await,
             "runbook" => Ok(runbook::run(&rest)),
             "verify" => verify::run(&rest).await,
+            "rehearse" => rehearse::run(&rest).await,
             "help" | "--help" | "-h" => {
                 print!("{}", usage());
                 Ok(exit_codes::OK)

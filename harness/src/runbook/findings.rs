@@ -935,6 +935,29 @@ fn secrets_on_command_line(words: &[String]) -> Vec<(String, String)> {
     found
 }
 
+/// Secret values the runbook writes literally in its commands (`PASSWORD '…'`, `NAME=value`):
+/// running those commands makes them the node's secrets, so the harness redacts them too.
+pub fn literal_secrets(runbook: &Runbook) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for step in runbook.steps() {
+        for block in step.code.iter().filter(|b| b.is_shell()) {
+            for command in shell::read(&block.text, block.first_line).commands() {
+                for (name, value) in secrets_on_command_line(&command.words) {
+                    let name = if name.starts_with("the database password") {
+                        "DB_PASSWORD".to_string()
+                    } else {
+                        name
+                    };
+                    if !out.iter().any(|(_, v)| v == &value) {
+                        out.push((format!("RUNBOOK_{name}"), value));
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
 fn looks_like_example(value: &str) -> bool {
     let lower = value.to_lowercase();
     ["password", "123", "changeme", "example", "secret", "xxx"]

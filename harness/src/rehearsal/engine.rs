@@ -1,0 +1,718 @@
+//! The scenario engine: a fresh replica, the steady-state hypothesis checked before, the
+//! runbook's steps (its shell blocks, and an operator's hand for the steps that are prose or
+//! file edits) under live traffic, faults at step boundaries, post-conditions checked after,
+//! the runbook's rollback when the hypothesis deviates (or always, for rollback scenarios), and
+//! a measured outcome: holds, detected or breaks.
+
+use super::journal::{ActionRecord, CheckRecord, FindingVerdict, ScenarioRecord, StepRecord};
+use super::probe::{self, ProbeConfig};
+use super::shell;
+use crate::checks::secrets::SecretSet;
+use crate::checks::{self, catalogue, glob_match, Node, Outcome as CheckOutcome, Target};
+use crate::redact::Redactor;
+use crate::replica_root::{NodeSecrets, SECRET_NAMES};
+use crate::runbook::{Runbook, Step};
+use crate::services::Service;
+use crate::stack::{Stack, StackOptions};
+use futures::future::BoxFuture;
+use serde::Serialize;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+/// What a scenario's test expects, and what the run measured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Expected {
+    /// Nothing failed, nothing was lost, the rotation took effect.
+    Holds,
+    /// It deviated, and the rollback restored the steady state.
+    Detected,
+    /// The runbook as written fails in a measured way.
+    Breaks,
+}
+
+impl std::fmt::Display for Expected {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Expected::Holds => "holds",
+            Expected::Detected => "detected",
+            Expected::Breaks => "breaks",
+        })
+    }
+}
+
+/// When the runbook's rollback runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Rollback {
+    /// Only when the hypothesis deviates.
+    OnDeviation,
+    /// Always after the phases (a rollback scenario).
+    Always,
+}
+
+/// A fault attached to a step boundary (the fault catalogue fills these in).
+pub trait Fault: Send + Sync {
+    fn name(&self) -> String;
+    /// Injects the fault; returns what it did, for the journal.
+    fn inject<'a>(&'a self, stack: &'a Stack) -> BoxFuture<'a, Result<String, String>>;
+    /// Removes it; must be safe to call even if `inject` failed.
+    fn teardown<'a>(&'a self, stack: &'a Stack) -> BoxFuture<'a, Result<String, String>>;
+}
+
+/// A fault and the step boundary it attaches to (`before phase3.step3`).
+pub struct FaultAt {
+    pub before_step: String,
+    pub fault: Box<dyn Fault>,
+}
+
+/// One scenario: which phases of the runbook run, what must hold after, what is expected.
+pub struct Scenario {
+    pub id: String,
+    pub title: String,
+    /// Runbook phases run in order (a rollback scenario runs phase 1 first for its backup).
+    pub phases: Vec<u32>,
+    pub rollback: Rollback,
+    /// Check globs that say the rotation took effect (beyond the steady state).
+    pub postconditions: Vec<&'static str>,
+    pub expected: Expected,
+    pub faults: Vec<FaultAt>,
+}
+
+/// How the rehearsal runs.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Runbook minutes → rehearsal seconds: 0.1 runs a 10-minute phase in 60 s.
+    pub time_scale: f64,
+    pub probe: ProbeConfig,
+    /// The whole scenario's deadline (start, steps, checks, rollback).
+    pub deadline: Duration,
+    /// Quiet time after the last step, so the probe sees the aftermath.
+    pub settle: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            time_scale: 0.02,
+            probe: ProbeConfig {
+                rate: 20.0,
+                api_rate: 5.0,
+                jetstream_rate: 5.0,
+                retry_window: Duration::from_secs(60),
+                ..ProbeConfig::default()
+            },
+            deadline: Duration::from_secs(240),
+            settle: Duration::from_secs(3),
+        }
+    }
+}
+
+/// The steady-state hypothesis: the node works and is consistent.
+pub const STEADY_STATE: &[&str] = &[
+    "health.*",
+    "ready.*",
+    "postgres.auth.current.*",
+    "nats.auth.current.*",
+    "nats.jetstream.healthy",
+    "nats.clients.users",
+    "gateway.jwt.current",
+    "provider.key.current.*",
+    "env.container-matches-file.*",
+    "env.shared-secrets-agree",
+];
+
+struct Ctx<'a> {
+    stack: &'a Stack,
+    options: &'a Options,
+    redactor: Redactor,
+    old: NodeSecrets,
+    new: NodeSecrets,
+    cwd: PathBuf,
+    backup: Option<PathBuf>,
+    current_step: Arc<Mutex<String>>,
+}
+
+/// Runs one scenario on a fresh replica and records everything in its journal entry.
+///
+/// Every secret the scenario saw is added to `journal_redactor`, which the reports go through.
+pub async fn run(
+    scenario: &Scenario,
+    runbook: &Runbook,
+    options: &Options,
+    progress: &crate::progress::Progress,
+    journal_redactor: &Redactor,
+) -> ScenarioRecord {
+    let started = SystemTime::now();
+    let clock = Instant::now();
+    let mut record = ScenarioRecord::new(&scenario.id, &scenario.title, scenario.expected, started);
+    progress.say(&format!("{}: starting a fresh replica", scenario.id));
+    let stack = match Stack::start(StackOptions {
+        progress: progress.clone(),
+        ..Default::default()
+    })
+    .await
+    {
+        Ok(s) => s,
+        Err(e) => {
+            record.error = Some(format!("the replica did not start: {e}"));
+            record.wall_ms = clock.elapsed().as_millis() as u64;
+            return record;
+        }
+    };
+    let current_step = Arc::new(Mutex::new("start".to_string()));
+    let body = run_on(
+        &stack,
+        scenario,
+        runbook,
+        options,
+        progress,
+        &mut record,
+        current_step.clone(),
+    );
+    if tokio::time::timeout(options.deadline, body).await.is_err() {
+        let at = current_step.lock().map(|s| s.clone()).unwrap_or_default();
+        record.error = Some(format!(
+            "deadline of {} s reached during {at}",
+            options.deadline.as_secs()
+        ));
+        record.aborted_at = Some(at);
+    }
+    // Faults attached to this scenario are torn down whatever happened.
+    for f in &scenario.faults {
+        let _ = f.fault.teardown(&stack).await;
+    }
+    journal_redactor.absorb(stack.redactor());
+    if let Err(e) = stack.down().await {
+        record
+            .error
+            .get_or_insert(format!("removing the replica: {e}"));
+    }
+    record.wall_ms = clock.elapsed().as_millis() as u64;
+    record.met = record.error.is_none() && record.actual == Some(scenario.expected);
+    progress.say(&format!(
+        "{}: {} (expected {}) in {:.1} s",
+        scenario.id,
+        record
+            .actual
+            .map(|a| a.to_string())
+            .unwrap_or_else(|| "error".into()),
+        scenario.expected,
+        record.wall_ms as f64 / 1000.0
+    ));
+    record
+}
+
+async fn checks_on(
+    stack: &Stack,
+    globs: &[&str],
+    since: Option<SystemTime>,
+    previous: Option<SecretSet>,
+    redactor: &Redactor,
+) -> Vec<CheckRecord> {
+    let all = catalogue();
+    let selected: Vec<&checks::Check> = all
+        .iter()
+        .filter(|c| globs.iter().any(|g| glob_match(g, &c.id)))
+        .collect();
+    let mut target = Target::from_stack(stack);
+    target.since = since;
+    let node = Node::new(target, previous, redactor.clone());
+    let report = checks::verify(std::slice::from_ref(&node), &selected).await;
+    report.targets[0]
+        .results
+        .iter()
+        .map(|r| CheckRecord {
+            id: r.id.clone(),
+            outcome: r.outcome,
+            evidence: r.evidence.clone(),
+        })
+        .collect()
+}
+
+fn all_pass(checks: &[CheckRecord]) -> bool {
+    checks
+        .iter()
+        .all(|c| matches!(c.outcome, CheckOutcome::Pass | CheckOutcome::Skip))
+}
+
+async fn run_on(
+    stack: &Stack,
+    scenario: &Scenario,
+    runbook: &Runbook,
+    options: &Options,
+    progress: &crate::progress::Progress,
+    record: &mut ScenarioRecord,
+    current_step: Arc<Mutex<String>>,
+) {
+    let redactor = stack.redactor().clone();
+    let home = stack.root().dir().with_extension("operator");
+    let _ = std::fs::create_dir_all(&home);
+    let mut ctx = Ctx {
+        stack,
+        options,
+        redactor: redactor.clone(),
+        old: stack.initial_secrets().clone(),
+        new: NodeSecrets::generate(),
+        cwd: home.clone(),
+        backup: None,
+        current_step,
+    };
+    for name in SECRET_NAMES {
+        redactor.add(&format!("NEW_{name}"), ctx.new.get(name));
+    }
+    // Values the runbook writes literally become the node's secrets when its commands run.
+    for (name, value) in crate::runbook::findings::literal_secrets(runbook) {
+        redactor.add(&name, &value);
+    }
+    // Steady state before.
+    record.checks_before = checks_on(stack, STEADY_STATE, None, None, &redactor).await;
+    if !all_pass(&record.checks_before) {
+        record.error = Some("the steady state did not hold before the first step".into());
+        return;
+    }
+    let rotation_started = SystemTime::now();
+    let stop = AtomicBool::new(false);
+    // The accounting logs in with whichever password the server holds by then.
+    let mut passwords = vec![stack.initial_secrets().get("DB_PASSWORD").to_string()];
+    passwords.extend(
+        crate::runbook::findings::literal_secrets(runbook)
+            .into_iter()
+            .map(|(_, v)| v),
+    );
+    let (probe_report, steps) = {
+        let old = stack.initial_secrets();
+        let probe = probe::run(
+            stack,
+            &options.probe,
+            &stop,
+            old.get("JWT_SECRET"),
+            old.get("NATS_PASSWORD_GATEWAY"),
+            &passwords,
+        );
+        let method = async {
+            let mut steps = Vec::new();
+            for phase in &scenario.phases {
+                let Some(p) = runbook.phases.iter().find(|p| p.number == *phase) else {
+                    steps.push(StepRecord::missing(&format!("phase{phase}")));
+                    continue;
+                };
+                progress.say(&format!(
+                    "{}: phase {} ({})",
+                    scenario.id, p.number, p.title
+                ));
+                for step in &p.steps {
+                    for f in scenario.faults.iter().filter(|f| f.before_step == step.id) {
+                        let what = f.fault.inject(stack).await;
+                        record_fault(&mut steps, &step.id, &f.fault.name(), what);
+                    }
+                    steps.push(run_step(&mut ctx, step, p.budget_minutes.unwrap_or(5)).await);
+                }
+            }
+            tokio::time::sleep(options.settle).await;
+            stop.store(true, Ordering::SeqCst);
+            steps
+        };
+        tokio::join!(probe, method)
+    };
+    record.steps = steps;
+    record.probe = Some(probe_report);
+    record.ready_after_ms = wait_all_ready(stack).await;
+    // Post-conditions: the steady state, and the rotation's own intent, against the previous
+    // secrets from the Phase 1 backup when there is one.
+    let previous = match &ctx.backup {
+        Some(path) => SecretSet::previous(path).ok(),
+        None => None,
+    };
+    let mut globs: Vec<&str> = STEADY_STATE.to_vec();
+    globs.extend(scenario.postconditions.iter().copied());
+    record.checks_after =
+        checks_on(stack, &globs, Some(rotation_started), previous, &redactor).await;
+    let deviated =
+        !record.probe.as_ref().is_some_and(|p| p.clean()) || !all_pass(&record.checks_after);
+    record.deviated = deviated;
+
+    let actual = if scenario.rollback == Rollback::Always || deviated {
+        progress.say(&format!("{}: running the runbook's rollback", scenario.id));
+        let stop = AtomicBool::new(false);
+        let old = stack.initial_secrets();
+        let rollback_probe_config = ProbeConfig {
+            id_offset: 500_000,
+            ..options.probe.clone()
+        };
+        let probe = probe::run(
+            stack,
+            &rollback_probe_config,
+            &stop,
+            old.get("JWT_SECRET"),
+            old.get("NATS_PASSWORD_GATEWAY"),
+            &passwords,
+        );
+        let method = async {
+            let mut steps = Vec::new();
+            for step in &runbook.rollback {
+                steps.push(run_step(&mut ctx, step, 5).await);
+            }
+            tokio::time::sleep(options.settle).await;
+            stop.store(true, Ordering::SeqCst);
+            steps
+        };
+        let (rollback_probe, rollback_steps) = tokio::join!(probe, method);
+        record.rollback_steps = rollback_steps;
+        record.ready_after_rollback_ms = wait_all_ready(stack).await;
+        // Downtime during a rollback is measured (and reported); loss is what fails it.
+        let restored_traffic = rollback_probe.updates_lost == 0
+            && rollback_probe.data.missing_gateway_rows == 0
+            && rollback_probe
+                .data
+                .missing_processed
+                .values()
+                .all(|n| *n == 0);
+        record.rollback_probe = Some(rollback_probe);
+        record.checks_after_rollback = checks_on(stack, STEADY_STATE, None, None, &redactor).await;
+        let restored = all_pass(&record.checks_after_rollback) && restored_traffic;
+        if !deviated && scenario.rollback == Rollback::Always && restored {
+            // Nothing deviated, and the rollback left the node working.
+            Expected::Holds
+        } else if restored {
+            Expected::Detected
+        } else {
+            Expected::Breaks
+        }
+    } else {
+        Expected::Holds
+    };
+    record.actual = Some(actual);
+    record.findings = dedup(measure_findings(record));
+    let _ = std::fs::remove_dir_all(&home);
+}
+
+/// Waits (at most 30 s) until every service answers its readiness probe, as an operator waits
+/// after restarts before checking; returns how long that took, `None` when some never did.
+async fn wait_all_ready(stack: &Stack) -> Option<u64> {
+    let started = Instant::now();
+    for s in Service::ALL {
+        let _ = stack.refresh_ports(s).await;
+    }
+    let waits = Service::ALL.map(|s| stack.wait_ready(s, Duration::from_secs(30)));
+    let ok = futures::future::join_all(waits)
+        .await
+        .iter()
+        .all(|r| r.is_ok());
+    ok.then(|| started.elapsed().as_millis() as u64)
+}
+
+fn record_fault(
+    steps: &mut Vec<StepRecord>,
+    before: &str,
+    name: &str,
+    what: Result<String, String>,
+) {
+    let mut r = StepRecord::missing(&format!("fault before {before}"));
+    r.title = name.to_string();
+    r.ok = what.is_ok();
+    r.actions.push(ActionRecord::operator(
+        &what.unwrap_or_else(|e| format!("failed: {e}")),
+    ));
+    steps.push(r);
+}
+
+/// Runs one runbook step: an operator's hand where the step is prose or a file edit, its shell
+/// blocks as written otherwise.
+async fn run_step(ctx: &mut Ctx<'_>, step: &Step, phase_minutes: u32) -> StepRecord {
+    if let Ok(mut s) = ctx.current_step.lock() {
+        *s = step.id.clone();
+    }
+    let started = Instant::now();
+    let mut record = StepRecord::new(&step.id, &step.title);
+    record.started_ms = 0;
+    for note in super::operator::act(ctx.stack, step, &ctx.new, &ctx.old).await {
+        record
+            .actions
+            .push(ActionRecord::operator(&ctx.redactor.redact(&note)));
+    }
+    let env_before = ctx.stack.current_env().ok();
+    let had_backup = ctx.backup.is_some();
+    // A step's deadline: its phase's budget, compressed, but at least 30 s: a command that is
+    // merely slow (eight `docker restart`s in a row) must not pass for one that never ends.
+    let deadline =
+        Duration::from_secs_f64((phase_minutes as f64 * 60.0 * ctx.options.time_scale).max(30.0));
+    for block in step.code.iter().filter(|b| b.is_shell()) {
+        let script = shell::rewrite(&block.text, ctx.stack, ctx.options.time_scale);
+        if script
+            .lines()
+            .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'))
+        {
+            record.actions.push(ActionRecord::operator(
+                "the block holds only comments: nothing to run",
+            ));
+            continue;
+        }
+        let date = humantime::format_rfc3339(SystemTime::now()).to_string()[..10].replace('-', "");
+        let filled = script.replace("YYYYMMDD", &date);
+        if filled != script {
+            // Run it as written first: that is what a pasted placeholder does.
+            let (literal, _) =
+                shell::run(&block.text, &script, &ctx.cwd, deadline, &ctx.redactor).await;
+            record.actions.push(ActionRecord::shell(
+                literal,
+                "as written (placeholder unfilled)",
+            ));
+        }
+        let (run, cwd) = shell::run(&block.text, &filled, &ctx.cwd, deadline, &ctx.redactor).await;
+        ctx.cwd = cwd;
+        let note = if filled != script {
+            "with the placeholder filled in"
+        } else {
+            ""
+        };
+        record.ok &= run.exit_code == Some(0);
+        record.actions.push(ActionRecord::shell(run, note));
+        // Lifecycle commands move the replica's ports.
+        for s in Service::ALL {
+            let _ = ctx.stack.refresh_ports(s).await;
+        }
+        if let Some(backup) = find_backup(&ctx.cwd).or_else(|| find_backup(ctx.stack.root().dir()))
+        {
+            ctx.backup.get_or_insert(backup);
+        }
+    }
+    // Measurements a finding needs: what the backup holds, what a sed really changed.
+    if let (false, Some(path)) = (had_backup, ctx.backup.as_ref()) {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path)
+            .map(|m| m.permissions().mode() & 0o7777)
+            .unwrap_or(0);
+        let note = match SecretSet::previous(path) {
+            Ok(set) => format!(
+                "measured backup: {} holds {} .env files with {} secret values in clear, mode {mode:04o}",
+                path.file_name().and_then(|n| n.to_str()).unwrap_or("?"),
+                set.files.len(),
+                set.secret_values().len()
+            ),
+            Err(e) => format!("backup {} is not a plain archive: {e}", path.display()),
+        };
+        record.actions.push(ActionRecord::operator(&note));
+    }
+    if step.code.iter().any(|b| b.text.contains("sed ")) {
+        if let (Some(before), Ok(after)) = (env_before, ctx.stack.current_env()) {
+            let mut changed: std::collections::BTreeMap<String, usize> = Default::default();
+            for (s, file) in &after {
+                let old: std::collections::BTreeMap<String, String> = before
+                    .get(s)
+                    .map(|f| f.vars().into_iter().collect())
+                    .unwrap_or_default();
+                for (k, v) in file.vars() {
+                    if old.get(&k) != Some(&v) {
+                        *changed.entry(k).or_default() += 1;
+                    }
+                }
+            }
+            let summary = changed
+                .iter()
+                .map(|(k, n)| format!("{k} in {n} file(s)"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let note = if changed.keys().all(|k| k == "DB_PASSWORD") {
+                format!("measured sed: it changed {summary}; no other variable was touched on this node")
+            } else {
+                format!("sed changed more than DB_PASSWORD: {summary}")
+            };
+            record.actions.push(ActionRecord::operator(&note));
+        }
+    }
+    // After a restart, compare every container with its file: the measurement behind
+    // `restart-keeps-stale-env`.
+    if step.code.iter().any(|b| b.text.contains("restart")) {
+        for s in [
+            Service::Gateway,
+            Service::Router,
+            Service::Memory,
+            Service::CrewaiWorker,
+            Service::ParserPipeline,
+        ] {
+            if let (Ok(env), Ok(files)) =
+                (ctx.stack.container_env(s).await, ctx.stack.current_env())
+            {
+                if let Some(file) = files.get(&s) {
+                    let stale: Vec<String> = file
+                        .vars()
+                        .into_iter()
+                        .filter(|(k, v)| env.get(k) != Some(v))
+                        .map(|(k, _)| k)
+                        .collect();
+                    if !stale.is_empty() {
+                        record.stale_env.push(format!(
+                            "{}: {}",
+                            s.production_name(),
+                            stale.join(", ")
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    record.ended_ms = started.elapsed().as_millis() as u64;
+    if step.code.is_empty() && record.actions.is_empty() {
+        record.actions.push(ActionRecord::operator(
+            "no command in the runbook; nothing was done",
+        ));
+    }
+    record
+}
+
+fn find_backup(dir: &std::path::Path) -> Option<PathBuf> {
+    std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("secrets_backup_") && n.ends_with(".tar.gz"))
+        })
+}
+
+/// Each static finding this run could measure: confirmed or refuted, with the number.
+fn measure_findings(record: &ScenarioRecord) -> Vec<FindingVerdict> {
+    let mut out = Vec::new();
+    let steps = record.steps.iter().chain(record.rollback_steps.iter());
+    for step in steps {
+        for a in &step.actions {
+            let Some(shell) = &a.shell else { continue };
+            let id = &step.id;
+            let out_lower = shell.output_tail.to_lowercase();
+            let follows = shell.command.contains(" -f ") || shell.command.contains("--follow");
+            if shell.killed_at_deadline && follows {
+                out.push(FindingVerdict::confirmed(
+                    &format!("never-terminates@{id}"),
+                    &format!(
+                        "still running after {} ms; killed at the step's deadline",
+                        shell.duration_ms
+                    ),
+                ));
+            }
+            if shell.command.contains("nats ") && shell.exit_code.is_some_and(|c| c != 0) {
+                out.push(FindingVerdict::confirmed(
+                    &format!("unknown-subcommand@{id}"),
+                    &format!(
+                        "exit {}: {}",
+                        shell.exit_code.unwrap_or(-1),
+                        first_line(&shell.output_tail)
+                    ),
+                ));
+            }
+            if shell.command.contains("psql") && out_lower.contains("does not exist") {
+                out.push(FindingVerdict::confirmed(
+                    &format!("psql-default-database@{id}"),
+                    &format!(
+                        "exit {}: {}",
+                        shell.exit_code.unwrap_or(-1),
+                        first_line(&shell.output_tail)
+                    ),
+                ));
+            }
+            if shell.command.contains("psql") && step.title.to_lowercase().contains("verif") {
+                let real = record
+                    .checks_after
+                    .iter()
+                    .filter(|c| c.id.starts_with("postgres.auth.current."))
+                    .filter(|c| c.outcome != CheckOutcome::Pass)
+                    .count();
+                out.push(FindingVerdict::confirmed(
+                    &format!("trust-socket-verification@{id}"),
+                    &format!("the runbook's check exited {} while {real} of 5 real TCP logins with the .env passwords failed", shell.exit_code.unwrap_or(-1)),
+                ));
+            }
+            if a.note.contains("placeholder unfilled") && shell.exit_code != Some(0) {
+                out.push(FindingVerdict::confirmed(
+                    &format!("placeholder@{id}"),
+                    &format!(
+                        "as written it exits {}: {}",
+                        shell.exit_code.unwrap_or(-1),
+                        first_line(&shell.output_tail)
+                    ),
+                ));
+            }
+        }
+        for stale in &step.stale_env {
+            out.push(FindingVerdict::confirmed(
+                &format!("restart-keeps-stale-env@{}", step.id),
+                &format!("after the restart the container differs from its .env: {stale}"),
+            ));
+        }
+        for note in step.actions.iter().filter_map(|a| a.operator.as_ref()) {
+            if let Some(rest) = note.strip_prefix("measured backup: ") {
+                out.push(FindingVerdict::confirmed(
+                    &format!("unencrypted-backup@{}", step.id),
+                    rest,
+                ));
+            }
+            if let Some(rest) = note.strip_prefix("measured sed: ") {
+                out.push(FindingVerdict::refuted(
+                    &format!("unanchored-sed@{}", step.id),
+                    rest,
+                ));
+            }
+        }
+    }
+    if let Some(health) = record.steps.iter().find(|s| {
+        s.actions.iter().any(|a| {
+            a.shell
+                .as_ref()
+                .is_some_and(|sh| sh.command.contains("/health"))
+        })
+    }) {
+        let failing = record
+            .checks_after
+            .iter()
+            .filter(|c| c.outcome == CheckOutcome::Fail)
+            .count();
+        let ok = health.ok;
+        let verdict = format!(
+            "the runbook's health checks {} while {failing} promoted checks failed",
+            if ok { "passed" } else { "failed" }
+        );
+        if ok && failing > 0 {
+            out.push(FindingVerdict::confirmed(
+                &format!("shallow-verification@{}", health.id),
+                &verdict,
+            ));
+        } else {
+            out.push(FindingVerdict::refuted(
+                &format!("shallow-verification@{}", health.id),
+                &verdict,
+            ));
+        }
+    }
+    out
+}
+
+/// One verdict per finding and scenario: repeats (several restarts in one step) are merged.
+fn dedup(verdicts: Vec<FindingVerdict>) -> Vec<FindingVerdict> {
+    let mut out: Vec<FindingVerdict> = Vec::new();
+    for v in verdicts {
+        match out
+            .iter_mut()
+            .find(|o| o.finding == v.finding && o.verdict == v.verdict)
+        {
+            Some(o) => {
+                if !o.evidence.contains(&v.evidence) {
+                    o.evidence.push_str("; ");
+                    o.evidence.push_str(&v.evidence);
+                }
+            }
+            None => out.push(v),
+        }
+    }
+    out
+}
+
+fn first_line(text: &str) -> String {
+    text.lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("")
+        .trim()
+        .to_string()
+}

@@ -1,0 +1,238 @@
+//! The rehearsal journal: a versioned JSON record of every scenario — steps and what each did,
+//! faults, checks before and after, the probe's bucketed timeline and accounting, the findings
+//! measured, and the verdict. Every report renders from it.
+//!
+//! Schema `rotation-rehearsal/journal`, version 1:
+//! - `schema`, `version`, `runbook` (file), `started` (RFC 3339), `wall_ms`, `time_scale`;
+//! - `scenarios[]`: `id`, `title`, `expected`, `actual` (`holds`|`detected`|`breaks`, absent on
+//!   error), `met`, `error`, `aborted_at` (the step a deadline ended), `wall_ms`, `deviated`,
+//!   `checks_before[]` / `checks_after[]` / `checks_after_rollback[]` (`id`, `outcome`,
+//!   `evidence`), `steps[]` and `rollback_steps[]` (`id`, `title`, `ok`, `ended_ms`,
+//!   `actions[]` with `operator` or `shell` {`command`, `ran`, `exit_code`,
+//!   `killed_at_deadline`, `duration_ms`, `output_tail`}, `stale_env[]`), `probe` and
+//!   `rollback_probe` (see `probe::ProbeReport`: per-flow counts, outages, the 50 ms
+//!   `timeline`, the data accounting), `findings[]` (`finding`, `verdict`, `evidence`);
+//! - `findings[]`: every static finding of the runbook with the scenarios that measured it.
+
+use super::engine::Expected;
+use super::probe::ProbeReport;
+use super::shell::ShellRun;
+use crate::checks::Outcome;
+use serde::Serialize;
+use std::time::SystemTime;
+
+pub const SCHEMA: &str = "rotation-rehearsal/journal";
+pub const VERSION: u32 = 1;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Journal {
+    pub schema: &'static str,
+    pub version: u32,
+    pub runbook: String,
+    pub started: String,
+    pub wall_ms: u64,
+    pub time_scale: f64,
+    pub scenarios: Vec<ScenarioRecord>,
+    pub findings: Vec<FindingSummary>,
+}
+
+/// A static finding and what the scenarios measured about it.
+#[derive(Debug, Clone, Serialize)]
+pub struct FindingSummary {
+    pub id: String,
+    pub severity: String,
+    pub line: usize,
+    pub explanation: String,
+    /// (scenario, verdict, evidence)
+    pub measured: Vec<(String, String, String)>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ScenarioRecord {
+    pub id: String,
+    pub title: String,
+    pub expected: Expected,
+    pub actual: Option<Expected>,
+    pub met: bool,
+    pub error: Option<String>,
+    pub aborted_at: Option<String>,
+    pub started: String,
+    pub wall_ms: u64,
+    pub deviated: bool,
+    /// How long after the last step every service was ready again (None: not within 30 s).
+    pub ready_after_ms: Option<u64>,
+    pub ready_after_rollback_ms: Option<u64>,
+    pub checks_before: Vec<CheckRecord>,
+    pub steps: Vec<StepRecord>,
+    pub checks_after: Vec<CheckRecord>,
+    pub rollback_steps: Vec<StepRecord>,
+    pub checks_after_rollback: Vec<CheckRecord>,
+    pub probe: Option<ProbeReport>,
+    pub rollback_probe: Option<ProbeReport>,
+    pub findings: Vec<FindingVerdict>,
+}
+
+impl ScenarioRecord {
+    pub fn new(id: &str, title: &str, expected: Expected, started: SystemTime) -> Self {
+        ScenarioRecord {
+            id: id.into(),
+            title: title.into(),
+            expected,
+            actual: None,
+            met: false,
+            error: None,
+            aborted_at: None,
+            started: humantime::format_rfc3339_seconds(started).to_string(),
+            wall_ms: 0,
+            deviated: false,
+            ready_after_ms: None,
+            ready_after_rollback_ms: None,
+            checks_before: Vec::new(),
+            steps: Vec::new(),
+            checks_after: Vec::new(),
+            rollback_steps: Vec::new(),
+            checks_after_rollback: Vec::new(),
+            probe: None,
+            rollback_probe: None,
+            findings: Vec::new(),
+        }
+    }
+
+    /// Promoted checks that failed after the steps.
+    pub fn failed_after(&self) -> Vec<&CheckRecord> {
+        self.checks_after
+            .iter()
+            .filter(|c| c.outcome == Outcome::Fail || c.outcome == Outcome::Error)
+            .collect()
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckRecord {
+    pub id: String,
+    pub outcome: Outcome,
+    pub evidence: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StepRecord {
+    pub id: String,
+    pub title: String,
+    pub ok: bool,
+    pub started_ms: u64,
+    pub ended_ms: u64,
+    pub actions: Vec<ActionRecord>,
+    /// Containers whose env differs from their `.env` after this step's restart.
+    pub stale_env: Vec<String>,
+}
+
+impl StepRecord {
+    pub fn new(id: &str, title: &str) -> Self {
+        StepRecord {
+            id: id.into(),
+            title: title.into(),
+            ok: true,
+            started_ms: 0,
+            ended_ms: 0,
+            actions: Vec::new(),
+            stale_env: Vec::new(),
+        }
+    }
+    pub fn missing(id: &str) -> Self {
+        let mut s = Self::new(id, "not in the runbook");
+        s.ok = false;
+        s
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ActionRecord {
+    pub operator: Option<String>,
+    pub shell: Option<ShellRun>,
+    pub note: String,
+}
+
+impl ActionRecord {
+    pub fn operator(note: &str) -> Self {
+        ActionRecord {
+            operator: Some(note.to_string()),
+            shell: None,
+            note: String::new(),
+        }
+    }
+    pub fn shell(run: ShellRun, note: &str) -> Self {
+        ActionRecord {
+            operator: None,
+            shell: Some(run),
+            note: note.to_string(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FindingVerdict {
+    pub finding: String,
+    /// `confirmed` or `refuted`.
+    pub verdict: String,
+    pub evidence: String,
+}
+
+impl FindingVerdict {
+    pub fn confirmed(finding: &str, evidence: &str) -> Self {
+        FindingVerdict {
+            finding: finding.into(),
+            verdict: "confirmed".into(),
+            evidence: evidence.into(),
+        }
+    }
+    pub fn refuted(finding: &str, evidence: &str) -> Self {
+        FindingVerdict {
+            finding: finding.into(),
+            verdict: "refuted".into(),
+            evidence: evidence.into(),
+        }
+    }
+}
+
+/// The journal of a run: the scenarios' records and, for every static finding of the runbook,
+/// what the scenarios measured about it.
+pub fn assemble(
+    runbook: &crate::runbook::Runbook,
+    started: SystemTime,
+    wall_ms: u64,
+    time_scale: f64,
+    scenarios: Vec<ScenarioRecord>,
+) -> Journal {
+    let findings = crate::runbook::findings::analyse(runbook)
+        .into_iter()
+        .map(|f| {
+            let base = format!("{}@{}", f.kind, f.step);
+            let mut measured: Vec<(String, String, String)> = Vec::new();
+            for s in &scenarios {
+                for v in s.findings.iter().filter(|v| v.finding == base) {
+                    let entry = (s.id.clone(), v.verdict.clone(), v.evidence.clone());
+                    if !measured.contains(&entry) {
+                        measured.push(entry);
+                    }
+                }
+            }
+            FindingSummary {
+                id: f.id,
+                severity: f.severity.to_string(),
+                line: f.line,
+                explanation: f.explanation,
+                measured,
+            }
+        })
+        .collect();
+    Journal {
+        schema: SCHEMA,
+        version: VERSION,
+        runbook: runbook.file.clone(),
+        started: humantime::format_rfc3339_seconds(started).to_string(),
+        wall_ms,
+        time_scale,
+        scenarios,
+        findings,
+    }
+}

@@ -1,0 +1,13 @@
+//! Rehearsing the runbook: the traffic probe, the scenario engine that runs the runbook's own
+//! steps on a fresh replica under that traffic, the journal every run writes, and the reports
+//! rendered from it.
+
+pub mod engine;
+pub mod journal;
+mod operator;
+pub mod probe;
+pub mod render;
+pub mod shell;
+
+pub use engine::{Expected, Options, Rollback, Scenario};
+pub use journal::Journal;

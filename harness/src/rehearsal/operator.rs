@@ -1,0 +1,165 @@
+//! The operator's hand: what a person does at the steps whose runbook text is prose, a file's
+//! content or a comment rather than a command. Each action says what it did; none of them
+//! touches anything the runbook does not ask for.
+
+use crate::client::ReplicaClient;
+use crate::replica_root::NodeSecrets;
+use crate::runbook::shell;
+use crate::runbook::Step;
+use crate::services::Service;
+use crate::stack::Stack;
+
+/// The providers whose keys the operator creates in their consoles at "Create new secrets".
+const PROVIDER_KEYS: &[(&str, &str)] = &[
+    ("deepseek", "DEEPSEEK_API_KEY"),
+    ("mistral", "MISTRAL_API_KEY"),
+    ("grok", "GROK_API_KEY"),
+    ("cohere", "COHERE_API_KEY"),
+];
+
+fn service_named(text: &str) -> Option<Service> {
+    let lower = text.to_lowercase();
+    [
+        ("router", Service::Router),
+        ("gateway", Service::Gateway),
+        ("memory", Service::Memory),
+    ]
+    .into_iter()
+    .find(|(k, _)| lower.contains(k))
+    .map(|(_, s)| s)
+}
+
+/// What the operator does at `step`; returns one note per action.
+pub async fn act(stack: &Stack, step: &Step, new: &NodeSecrets, old: &NodeSecrets) -> Vec<String> {
+    let mut notes = Vec::new();
+    let title = step.title.to_lowercase();
+    let prose = step.prose.to_lowercase();
+
+    if title.contains("create new secrets") || prose.contains("generate new passwords") {
+        let client = ReplicaClient::new(stack);
+        let mut issued = Vec::new();
+        for (provider, var) in PROVIDER_KEYS {
+            if client.issue_key(provider, new.get(var)).await == 200 {
+                issued.push(*provider);
+            }
+        }
+        notes.push(format!(
+            "generated new values for every secret (kept by the harness, not in git); created new keys at {}",
+            issued.join(", ")
+        ));
+    }
+
+    for block in &step.code {
+        if block.is_shell() {
+            let script = shell::read(&block.text, block.first_line);
+            // A block that is a file's content: `# In Router .env` then KEY=VALUE lines.
+            let target = script
+                .comments
+                .iter()
+                .find(|c| c.text.to_lowercase().starts_with("in ") && c.text.contains(".env"))
+                .and_then(|c| service_named(&c.text));
+            if let Some(service) = target {
+                let assignments: Vec<(String, String)> = block
+                    .text
+                    .lines()
+                    .map(str::trim)
+                    .filter(|l| !l.starts_with('#'))
+                    .filter_map(|l| l.split_once('='))
+                    .filter(|(k, _)| shell::is_assignment(&format!("{k}=")))
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect();
+                let mut written = Vec::new();
+                let edit = stack.edit_env(service, |f| {
+                    for (k, v) in &assignments {
+                        let base = k.trim_end_matches("_NEW").trim_end_matches("_OLD");
+                        let value = if let Some(var) = v.strip_prefix('$') {
+                            f.get(var).unwrap_or_default().to_string()
+                        } else if v.starts_with('<') && v.ends_with('>') {
+                            if crate::replica_root::SECRET_NAMES.contains(&base) {
+                                new.get(base).to_string()
+                            } else {
+                                v.clone()
+                            }
+                        } else {
+                            v.clone()
+                        };
+                        f.set(k, &value);
+                        written.push(k.clone());
+                    }
+                });
+                notes.push(match edit {
+                    Ok(()) => format!(
+                        "edited {}'s .env as the block shows: {} (`$VAR` taken from the file, `<new_key>` filled with the new key)",
+                        service.production_name(),
+                        written.join(", ")
+                    ),
+                    Err(e) => format!("could not edit {}'s .env: {e}", service.production_name()),
+                });
+            }
+            // `# Remove X from .env`
+            for c in &script.comments {
+                let words: Vec<&str> = c.text.split_whitespace().collect();
+                if words
+                    .first()
+                    .is_some_and(|w| w.eq_ignore_ascii_case("remove"))
+                    && c.text.contains(".env")
+                {
+                    if let Some(var) = words.get(1) {
+                        let mut from = Vec::new();
+                        for s in Service::ALL {
+                            if s.env_file().is_some()
+                                && stack
+                                    .edit_env(s, |f| {
+                                        if f.remove(var) {
+                                            from.push(s.production_name())
+                                        }
+                                    })
+                                    .is_err()
+                            {
+                                notes
+                                    .push(format!("could not edit {}'s .env", s.production_name()));
+                            }
+                        }
+                        notes.push(format!(
+                            "removed {var} from the .env of {}",
+                            if from.is_empty() {
+                                "no service (it was not there)".into()
+                            } else {
+                                from.join(", ")
+                            }
+                        ));
+                    }
+                }
+            }
+        } else if block.text.contains("getenv(") && block.text.contains(" or ") {
+            // "Update code to try new key first": the replica's router implements exactly this
+            // line as a mode, switched on in its .env (like a redeploy, it needs a new container).
+            let edit = stack.edit_env(Service::Router, |f| {
+                f.set("ROUTER_KEY_SELECTION", "new-or-old")
+            });
+            notes.push(match edit {
+                Ok(()) => "deployed the code change: the router's NEW-or-OLD key selection (ROUTER_KEY_SELECTION=new-or-old)".into(),
+                Err(e) => format!("could not deploy the code change: {e}"),
+            });
+        }
+    }
+
+    let critical_flow = prose.contains("critical flow")
+        || title.contains("critical flow")
+        || step
+            .code
+            .iter()
+            .any(|b| b.text.to_lowercase().contains("test critical flows"));
+    if critical_flow {
+        let client = ReplicaClient::new(stack);
+        let id = 900_000_000 + (std::process::id() as i64 % 1000) * 1000 + step.number as i64;
+        let outcome = client.send_update(None, id, "rotation check").await;
+        notes.push(if outcome.ok() {
+            format!("sent a test message through the Telegram webhook: the agent answered and memory stored it (update {id})")
+        } else {
+            format!("sent a test message: it failed with HTTP {} {} ({})", outcome.status, outcome.error, outcome.detail)
+        });
+    }
+    let _ = old;
+    notes
+}

@@ -1,0 +1,169 @@
+//! Runs the runbook's own shell blocks against the replica, as an operator would paste them:
+//! production names, paths and ports rewritten to the replica's, `sleep` compressed by the time
+//! scale, one working directory carried from block to block, a deadline on every block (a command
+//! that never ends is killed and recorded as such), output kept short and redacted.
+
+use crate::redact::Redactor;
+use crate::services::Service;
+use crate::stack::Stack;
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// What one shell block did.
+#[derive(Debug, Clone, Serialize)]
+pub struct ShellRun {
+    /// The block as the runbook has it (redacted).
+    pub command: String,
+    /// What ran on the replica (redacted).
+    pub ran: String,
+    pub exit_code: Option<i32>,
+    /// It was still running at its deadline and was killed.
+    pub killed_at_deadline: bool,
+    pub duration_ms: u64,
+    /// The last lines of stdout and stderr (redacted).
+    pub output_tail: String,
+}
+
+/// Production port → the service whose replica port replaces it.
+const PORTS: &[(u16, Service, u16)] = &[
+    (9300, Service::Gateway, 9300),
+    (9102, Service::Router, 9102),
+    (8000, Service::Memory, 8000),
+    (8222, Service::Nats, 8222),
+    (4222, Service::Nats, 4222),
+    (5432, Service::Postgres, 5432),
+];
+
+/// The block rewritten for the replica: names, root, ports, compose restarts, sleeps.
+pub fn rewrite(block: &str, stack: &Stack, scale: f64) -> String {
+    let root = stack.root().dir().display().to_string();
+    let mut out = String::new();
+    for line in block.lines() {
+        let mut line = line.replace("/opt/microdao-daarion", &root);
+        for &(port, service, container_port) in PORTS {
+            let mapped = stack.host_port(service, container_port).unwrap_or(0);
+            for host in ["localhost", "127.0.0.1"] {
+                line = line.replace(&format!("{host}:{port}"), &format!("127.0.0.1:{mapped}"));
+            }
+        }
+        let words: Vec<&str> = line.split_whitespace().collect();
+        // `docker-compose -f FILE restart` restarts every service of the node.
+        if words.first() == Some(&"docker-compose") && words.contains(&"restart") {
+            let names: Vec<String> = Service::ALL
+                .iter()
+                .map(|s| stack.container_name(*s))
+                .collect();
+            out.push_str(&format!("docker restart {}\n", names.join(" ")));
+            continue;
+        }
+        // Container names, as whole words only (paths like services/parser-pipeline/ stay).
+        let mut rebuilt = String::new();
+        let mut word = String::new();
+        let flush = |word: &mut String, rebuilt: &mut String| {
+            let replaced = Service::ALL
+                .iter()
+                .find(|s| s.production_name() == word.as_str())
+                .map(|s| stack.container_name(*s));
+            rebuilt.push_str(replaced.as_deref().unwrap_or(word));
+            word.clear();
+        };
+        for c in line.chars() {
+            if c.is_whitespace() {
+                flush(&mut word, &mut rebuilt);
+                rebuilt.push(c);
+            } else {
+                word.push(c);
+            }
+        }
+        flush(&mut word, &mut rebuilt);
+        // `sleep N` compressed by the time scale.
+        let words: Vec<&str> = rebuilt.split_whitespace().collect();
+        if words.len() == 2 && words[0] == "sleep" {
+            if let Ok(n) = words[1].parse::<f64>() {
+                out.push_str(&format!("sleep {:.2}\n", n * scale));
+                continue;
+            }
+        }
+        out.push_str(&rebuilt);
+        out.push('\n');
+    }
+    out
+}
+
+/// Runs `script` with bash in `cwd`; returns the run and the working directory it ended in.
+pub async fn run(
+    original: &str,
+    script: &str,
+    cwd: &Path,
+    deadline: Duration,
+    redactor: &Redactor,
+) -> (ShellRun, PathBuf) {
+    let cwd_file = std::env::temp_dir().join(format!(
+        "rehearsal-cwd-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0)
+    ));
+    let full = format!(
+        "cd '{}' || exit 97\n{script}\n__status=$?\npwd > '{}'\nexit $__status\n",
+        cwd.display(),
+        cwd_file.display()
+    );
+    let started = Instant::now();
+    let mut command = tokio::process::Command::new("bash");
+    command
+        .arg("-c")
+        .arg(&full)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true);
+    let child = command.spawn();
+    let (exit_code, killed, output) = match child {
+        Err(e) => (None, false, format!("cannot start bash: {e}")),
+        Ok(child) => {
+            let pid = child.id();
+            match tokio::time::timeout(deadline, child.wait_with_output()).await {
+                Ok(Ok(out)) => {
+                    let text = format!(
+                        "{}{}",
+                        String::from_utf8_lossy(&out.stdout),
+                        String::from_utf8_lossy(&out.stderr)
+                    );
+                    (out.status.code(), false, text)
+                }
+                Ok(Err(e)) => (None, false, e.to_string()),
+                Err(_) => {
+                    // Kill the whole process group: `docker logs -f | grep` has children.
+                    if let Some(pid) = pid {
+                        unsafe {
+                            libc::kill(-(pid as i32), libc::SIGKILL);
+                        }
+                    }
+                    (None, true, String::new())
+                }
+            }
+        }
+    };
+    let new_cwd = std::fs::read_to_string(&cwd_file)
+        .map(|s| PathBuf::from(s.trim()))
+        .unwrap_or_else(|_| cwd.to_path_buf());
+    let _ = std::fs::remove_file(&cwd_file);
+    let tail: Vec<&str> = output.lines().rev().take(8).collect();
+    let tail: Vec<&str> = tail.into_iter().rev().collect();
+    (
+        ShellRun {
+            command: redactor.redact(original.trim()),
+            ran: redactor.redact(script.trim()),
+            exit_code,
+            killed_at_deadline: killed,
+            duration_ms: started.elapsed().as_millis() as u64,
+            output_tail: redactor.redact(&tail.join("\n")),
+        },
+        new_cwd,
+    )
+}

@@ -1,0 +1,94 @@
+//! The rehearsals of the runbook as written: one per phase (after Phase 1's preparation, which
+//! every rotation starts with), one for the whole rotation, and the rollback procedure after each
+//! phase. Each has the outcome measured on the replica as its expected outcome; a runbook change
+//! that alters an outcome fails its test until the change is reviewed.
+//!
+//! Measured (2026-11-25): phases 2, 3 and 4 break (the new secret is not live, the old one is not
+//! dead, or the `.env` files hold a password the server rejects); every rollback breaks because
+//! its `docker-compose restart` of the whole node loses the events accepted just before it
+//! (the first updates of the rollback window are never processed by the workers).
+
+use harness::rehearsal::{Expected, Rollback, Scenario};
+
+/// Post-conditions that say each phase's rotation took effect (beyond the steady state).
+fn postconditions(phase: u32) -> Vec<&'static str> {
+    match phase {
+        2 => vec![
+            "env.no-old-keys",
+            "provider.usage.current-only",
+            "provider.key.previous.deepseek",
+        ],
+        3 => vec!["postgres.auth.previous"],
+        4 => vec!["nats.auth.previous.*"],
+        _ => vec![],
+    }
+}
+
+fn phase(n: u32, expected: Expected, title: &str) -> Scenario {
+    Scenario {
+        id: format!("phase{n}/as-written"),
+        title: title.to_string(),
+        phases: if n == 1 { vec![1] } else { vec![1, n] },
+        rollback: Rollback::OnDeviation,
+        postconditions: postconditions(n),
+        expected,
+        faults: Vec::new(),
+    }
+}
+
+fn rollback_after(n: u32, expected: Expected) -> Scenario {
+    Scenario {
+        id: format!("rollback/after-phase{n}"),
+        title: format!("Phase {n} as written, then the rollback procedure as written"),
+        phases: if n == 1 { vec![1] } else { vec![1, n] },
+        rollback: Rollback::Always,
+        postconditions: postconditions(n),
+        expected,
+        faults: Vec::new(),
+    }
+}
+
+/// Every rehearsal, in a stable order.
+pub fn rehearsals() -> Vec<Scenario> {
+    vec![
+        phase(
+            1,
+            Expected::Holds,
+            "Phase 1 (preparation): the backup tarball, new secrets, the preflight health check",
+        ),
+        phase(
+            2,
+            Expected::Breaks,
+            "Phase 2 (DeepSeek dual validity) as written, under traffic",
+        ),
+        phase(
+            3,
+            Expected::Breaks,
+            "Phase 3 (database password) as written, under traffic",
+        ),
+        phase(
+            4,
+            Expected::Breaks,
+            "Phase 4 (NATS credentials) as written, under traffic",
+        ),
+        phase(
+            5,
+            Expected::Holds,
+            "Phase 5 (verification) as written, beside the promoted checks",
+        ),
+        Scenario {
+            id: "rotation/as-written".into(),
+            title: "The whole rotation, phases 1 to 5 in order, as written".into(),
+            phases: vec![1, 2, 3, 4, 5],
+            rollback: Rollback::OnDeviation,
+            postconditions: [2, 3, 4].into_iter().flat_map(postconditions).collect(),
+            expected: Expected::Breaks,
+            faults: Vec::new(),
+        },
+        rollback_after(1, Expected::Breaks),
+        rollback_after(2, Expected::Breaks),
+        rollback_after(3, Expected::Breaks),
+        rollback_after(4, Expected::Breaks),
+        rollback_after(5, Expected::Breaks),
+    ]
+}

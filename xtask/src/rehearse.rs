@@ -1,0 +1,149 @@
+//! `cargo xtask rehearse`: every rehearsal of the runbook on fresh replicas under live traffic,
+//! the journal and the reports under `target/rehearsal/`, and an exit code that says whether
+//! every scenario met its expected outcome.
+
+use futures::StreamExt;
+use harness::exit_codes;
+use harness::progress::Progress;
+use harness::redact::Redactor;
+use harness::rehearsal::{engine, journal, render, Options};
+use harness::runbook::{workspace_path, Runbook, DEFAULT_RUNBOOK};
+use std::path::PathBuf;
+use std::time::{Duration, Instant, SystemTime};
+
+const USAGE: &str = "usage: cargo xtask rehearse [--runbook FILE] [--only GLOB]... [--list]
+       [--rate N] [--time-scale F] [--parallel N] [--out DIR]
+  --runbook FILE   rehearse this runbook (default fixtures/runbook/SECRETS_ROTATION_RUNBOOK.md)
+  --only GLOB      scenarios by id glob (`phase3/*`, `rollback/*`)
+  --rate N         Telegram updates per second through the gateway (default 20)
+  --time-scale F   runbook minutes to rehearsal time (default 0.02: a 10-minute phase in 12 s)
+  --parallel N     scenarios at once (default 2)
+  --out DIR        where the journal and reports go (default target/rehearsal)
+exit codes: 0 every scenario met its expected outcome, 1 some did not, 2 usage or a runbook that
+            does not parse (nothing started), 3 no Docker engine, 4 image or binary build failed
+";
+
+pub async fn run(args: &[String]) -> anyhow::Result<i32> {
+    let mut runbook_path = workspace_path(DEFAULT_RUNBOOK);
+    let mut only: Vec<String> = Vec::new();
+    let mut list = false;
+    let mut options = Options::default();
+    let mut parallel = 2usize;
+    let mut out = workspace_path("target/rehearsal");
+    let mut i = 0;
+    while i < args.len() {
+        let value = args.get(i + 1).cloned();
+        let need =
+            |v: Option<String>| v.ok_or_else(|| anyhow::anyhow!("{} needs a value", args[i]));
+        match args[i].as_str() {
+            "--runbook" => runbook_path = PathBuf::from(need(value)?),
+            "--only" => only.push(need(value)?),
+            "--out" => out = PathBuf::from(need(value)?),
+            "--rate" => {
+                options.probe.rate = need(value)?
+                    .parse()
+                    .map_err(|_| anyhow::anyhow!("--rate takes a number"))?
+            }
+            "--time-scale" => {
+                options.time_scale = need(value)?
+                    .parse()
+                    .map_err(|_| anyhow::anyhow!("--time-scale takes a number"))?
+            }
+            "--parallel" => {
+                parallel = need(value)?
+                    .parse()
+                    .map_err(|_| anyhow::anyhow!("--parallel takes a number"))?
+            }
+            "--list" => {
+                list = true;
+                i += 1;
+                continue;
+            }
+            other => {
+                eprintln!("error: unknown option `{other}`\n\n{USAGE}");
+                return Ok(exit_codes::USAGE);
+            }
+        }
+        i += 2;
+    }
+    let runbook = match Runbook::load(&runbook_path) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}\nnothing was started");
+            return Ok(exit_codes::USAGE);
+        }
+    };
+    let all = scenarios::rehearsals();
+    let chosen: Vec<_> = all
+        .into_iter()
+        .filter(|s| only.is_empty() || only.iter().any(|g| harness::checks::glob_match(g, &s.id)))
+        .collect();
+    if list {
+        for s in &chosen {
+            println!(
+                "{:<24} expected {:<8} phases {:?}  {}",
+                s.id,
+                s.expected.to_string(),
+                s.phases,
+                s.title
+            );
+        }
+        return Ok(exit_codes::OK);
+    }
+    if chosen.is_empty() {
+        eprintln!(
+            "error: no scenario matches {}; see `cargo xtask rehearse --list`",
+            only.join(", ")
+        );
+        return Ok(exit_codes::USAGE);
+    }
+    let progress = Progress::stderr();
+    let docker = harness::docker::connect().await?;
+    harness::images::ensure_base_image(&docker, &progress).await?;
+    harness::binary::ensure_replica_binary(&progress).await?;
+    progress.say(&format!(
+        "rehearsing {} scenario(s) of {} ({} at a time, {} updates/s, time scale {})",
+        chosen.len(),
+        runbook.file,
+        parallel,
+        options.probe.rate,
+        options.time_scale
+    ));
+    let started = SystemTime::now();
+    let clock = Instant::now();
+    let redactor = Redactor::new();
+    let records: Vec<_> = futures::stream::iter(chosen.iter())
+        .map(|s| engine::run(s, &runbook, &options, &progress, &redactor))
+        .buffered(parallel.max(1))
+        .collect()
+        .await;
+    let journal = journal::assemble(
+        &runbook,
+        started,
+        clock.elapsed().as_millis() as u64,
+        options.time_scale,
+        records,
+    );
+    std::fs::create_dir_all(&out)?;
+    let json = redactor.redact(&serde_json::to_string_pretty(&journal)?);
+    let files = [
+        ("journal.json", json),
+        ("junit.xml", render::junit(&journal, &redactor)),
+        ("report.md", render::markdown(&journal, &redactor)),
+        ("report.html", render::html(&journal, &redactor)),
+    ];
+    for (name, text) in &files {
+        std::fs::write(out.join(name), text)?;
+    }
+    print!("{}", render::summary(&journal, &redactor));
+    println!(
+        "reports: {}/{{journal.json,report.html,report.md,junit.xml}}",
+        out.display()
+    );
+    let _ = Duration::ZERO;
+    Ok(if journal.scenarios.iter().all(|s| s.met) {
+        exit_codes::OK
+    } else {
+        exit_codes::FAILURES
+    })
+}
