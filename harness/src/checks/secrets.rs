@@ -8,12 +8,13 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-/// Whether a variable holds a secret (by name).
+/// Whether a variable holds a secret (by name): `ROUTER_KEY_SELECTION` does not.
 pub fn is_secret_name(name: &str) -> bool {
     let upper = name.to_uppercase();
-    ["PASSWORD", "SECRET", "TOKEN", "API_KEY", "_KEY", "CREDS"]
+    ["PASSWORD", "SECRET", "TOKEN", "API_KEY", "CREDS"]
         .iter()
         .any(|s| upper.contains(s))
+        || upper.ends_with("_KEY")
 }
 
 /// `.env` files by path relative to the node's root, each as its variables.
@@ -148,4 +149,31 @@ fn collect_dir(root: &Path, dir: &Path, set: &mut SecretSet) -> std::io::Result<
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_secret_name;
+
+    #[test]
+    fn secret_names_are_recognised_and_settings_are_not() {
+        for secret in [
+            "DB_PASSWORD",
+            "JWT_SECRET",
+            "TELEGRAM_BOT_TOKEN_DRUID",
+            "DEEPSEEK_API_KEY_OLD",
+            "QDRANT_API_KEY",
+            "SIGNING_KEY",
+        ] {
+            assert!(is_secret_name(secret), "{secret}");
+        }
+        for setting in [
+            "ROUTER_KEY_SELECTION",
+            "NATS_USER",
+            "POSTGRES_DB",
+            "KEYCLOAK_URL",
+        ] {
+            assert!(!is_secret_name(setting), "{setting}");
+        }
+    }
 }
