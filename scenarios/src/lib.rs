@@ -19,7 +19,7 @@ pub const CATALOGUE: &[ScenarioRef] = &[
     },
     ScenarioRef {
         id: "phase2/as-written",
-        test: "phase2_deepseek_dual_validity_as_written_leaves_the_new_key_unused",
+        test: "phase2_deepseek_dual_validity_as_written_leaves_the_new_key_unused_and_is_rolled_back",
         summary: "Phase 2 as written under traffic, measured by the promoted checks",
         steps: &["phase1.step1", "phase1.step2", "phase1.step3", "phase2.step1", "phase2.step2", "phase2.step3", "phase2.step4", "phase2.step5"],
         secrets: &["DEEPSEEK_API_KEY"],
@@ -27,7 +27,7 @@ pub const CATALOGUE: &[ScenarioRef] = &[
     },
     ScenarioRef {
         id: "phase3/as-written",
-        test: "phase3_db_password_as_written_fails_at_step1_and_leaves_env_files_the_server_rejects",
+        test: "phase3_db_password_as_written_fails_at_step1_and_leaves_env_files_the_server_rejects_until_rolled_back",
         summary: "Phase 3 as written under traffic, measured by the promoted checks",
         steps: &["phase1.step1", "phase1.step2", "phase1.step3", "phase3.step1", "phase3.step2", "phase3.step3", "phase3.step4"],
         secrets: &["DB_PASSWORD"],
@@ -35,7 +35,7 @@ pub const CATALOGUE: &[ScenarioRef] = &[
     },
     ScenarioRef {
         id: "phase4/as-written",
-        test: "phase4_nats_credentials_as_written_rotates_nothing_after_its_first_command_fails",
+        test: "phase4_nats_credentials_as_written_rotates_nothing_and_is_rolled_back",
         summary: "Phase 4 as written under traffic, measured by the promoted checks",
         steps: &["phase1.step1", "phase1.step2", "phase1.step3", "phase4.step1", "phase4.step2", "phase4.step3", "phase4.step4"],
         secrets: &["NATS_PASSWORD_GATEWAY", "NATS_PASSWORD_ROUTER", "NATS_PASSWORD_WORKER"],
@@ -51,7 +51,7 @@ pub const CATALOGUE: &[ScenarioRef] = &[
     },
     ScenarioRef {
         id: "rotation/as-written",
-        test: "the_whole_rotation_as_written_passes_its_own_verification_and_fails_the_promoted_checks",
+        test: "the_whole_rotation_as_written_passes_its_own_verification_but_not_the_promoted_checks",
         summary: "phases 1 to 5 in order, as written, under traffic",
         steps: &["phase1.step1", "phase1.step2", "phase1.step3", "phase2.step1", "phase2.step2", "phase2.step3", "phase2.step4", "phase2.step5", "phase3.step1", "phase3.step2", "phase3.step3", "phase3.step4", "phase4.step1", "phase4.step2", "phase4.step3", "phase4.step4", "phase5.step1", "phase5.step2", "phase5.step3"],
         secrets: &["DEEPSEEK_API_KEY", "DB_PASSWORD", "NATS_PASSWORD_GATEWAY", "NATS_PASSWORD_ROUTER", "NATS_PASSWORD_WORKER"],
@@ -59,7 +59,7 @@ pub const CATALOGUE: &[ScenarioRef] = &[
     },
     ScenarioRef {
         id: "rollback/after-phase1",
-        test: "rollback_after_phase1_restarts_the_whole_node_and_loses_the_events_accepted_just_before",
+        test: "rollback_after_phase1_restarts_the_whole_node_with_downtime_and_no_loss",
         summary: "Phase 1 as written, then the rollback procedure as written",
         steps: &["phase1.step1", "phase1.step2", "phase1.step3", "rollback.step1", "rollback.step2", "rollback.step3"],
         secrets: &[],
@@ -67,7 +67,7 @@ pub const CATALOGUE: &[ScenarioRef] = &[
     },
     ScenarioRef {
         id: "rollback/after-phase2",
-        test: "rollback_after_phase2_restarts_the_whole_node_and_loses_events",
+        test: "rollback_after_phase2_restores_the_old_key_setup",
         summary: "Phase 2 as written, then the rollback procedure as written",
         steps: &["phase1.step1", "phase1.step2", "phase1.step3", "phase2.step1", "phase2.step2", "phase2.step3", "phase2.step4", "phase2.step5", "rollback.step1", "rollback.step2", "rollback.step3"],
         secrets: &["DEEPSEEK_API_KEY"],
@@ -75,7 +75,7 @@ pub const CATALOGUE: &[ScenarioRef] = &[
     },
     ScenarioRef {
         id: "rollback/after-phase3",
-        test: "rollback_after_phase3_restores_env_files_the_server_still_accepts_but_loses_events",
+        test: "rollback_after_phase3_restores_env_files_the_server_still_accepts",
         summary: "Phase 3 as written, then the rollback procedure as written",
         steps: &["phase1.step1", "phase1.step2", "phase1.step3", "phase3.step1", "phase3.step2", "phase3.step3", "phase3.step4", "rollback.step1", "rollback.step2", "rollback.step3"],
         secrets: &["DB_PASSWORD"],
@@ -83,7 +83,7 @@ pub const CATALOGUE: &[ScenarioRef] = &[
     },
     ScenarioRef {
         id: "rollback/after-phase4",
-        test: "rollback_after_phase4_restarts_the_whole_node_and_loses_events",
+        test: "rollback_after_phase4_restores_the_steady_state",
         summary: "Phase 4 as written, then the rollback procedure as written",
         steps: &["phase1.step1", "phase1.step2", "phase1.step3", "phase4.step1", "phase4.step2", "phase4.step3", "phase4.step4", "rollback.step1", "rollback.step2", "rollback.step3"],
         secrets: &["NATS_PASSWORD_GATEWAY", "NATS_PASSWORD_ROUTER", "NATS_PASSWORD_WORKER"],
@@ -91,7 +91,7 @@ pub const CATALOGUE: &[ScenarioRef] = &[
     },
     ScenarioRef {
         id: "rollback/after-phase5",
-        test: "rollback_after_phase5_restarts_the_whole_node_and_loses_events",
+        test: "rollback_after_phase5_restarts_the_whole_node_with_downtime_and_no_loss",
         summary: "Phase 5 as written, then the rollback procedure as written",
         steps: &["phase1.step1", "phase1.step2", "phase1.step3", "phase5.step1", "phase5.step2", "phase5.step3", "rollback.step1", "rollback.step2", "rollback.step3"],
         secrets: &[],

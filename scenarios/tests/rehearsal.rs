@@ -48,17 +48,18 @@ async fn phase1_preparation_backup_new_secrets_and_preflight_hold_under_traffic(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn phase2_deepseek_dual_validity_as_written_leaves_the_new_key_unused() {
+async fn phase2_deepseek_dual_validity_as_written_leaves_the_new_key_unused_and_is_rolled_back() {
     rehearse("phase2/as-written").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn phase3_db_password_as_written_fails_at_step1_and_leaves_env_files_the_server_rejects() {
+async fn phase3_db_password_as_written_fails_at_step1_and_leaves_env_files_the_server_rejects_until_rolled_back(
+) {
     rehearse("phase3/as-written").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn phase4_nats_credentials_as_written_rotates_nothing_after_its_first_command_fails() {
+async fn phase4_nats_credentials_as_written_rotates_nothing_and_is_rolled_back() {
     rehearse("phase4/as-written").await;
 }
 
@@ -68,31 +69,69 @@ async fn phase5_verification_holds_on_an_unrotated_node() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_whole_rotation_as_written_passes_its_own_verification_and_fails_the_promoted_checks() {
+async fn the_whole_rotation_as_written_passes_its_own_verification_but_not_the_promoted_checks() {
     rehearse("rotation/as-written").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn rollback_after_phase1_restarts_the_whole_node_and_loses_the_events_accepted_just_before() {
+async fn rollback_after_phase1_restarts_the_whole_node_with_downtime_and_no_loss() {
     rehearse("rollback/after-phase1").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn rollback_after_phase2_restarts_the_whole_node_and_loses_events() {
+async fn rollback_after_phase2_restores_the_old_key_setup() {
     rehearse("rollback/after-phase2").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn rollback_after_phase3_restores_env_files_the_server_still_accepts_but_loses_events() {
+async fn rollback_after_phase3_restores_env_files_the_server_still_accepts() {
     rehearse("rollback/after-phase3").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn rollback_after_phase4_restarts_the_whole_node_and_loses_events() {
+async fn rollback_after_phase4_restores_the_steady_state() {
     rehearse("rollback/after-phase4").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn rollback_after_phase5_restarts_the_whole_node_and_loses_events() {
+async fn rollback_after_phase5_restarts_the_whole_node_with_downtime_and_no_loss() {
     rehearse("rollback/after-phase5").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scenario_past_its_deadline_stops_at_its_step_and_leaves_no_container() {
+    let runbook = Runbook::load(&workspace_path(DEFAULT_RUNBOOK)).unwrap();
+    let scenario = scenarios::rehearsals()
+        .into_iter()
+        .find(|s| s.id == "phase2/as-written")
+        .unwrap();
+    // Phase 2 step 4 (`docker logs -f … | grep`) runs until its own 30 s deadline; the scenario's
+    // deadline ends it first.
+    let options = Options {
+        deadline: std::time::Duration::from_secs(25),
+        ..Options::default()
+    };
+    let record = engine::run(
+        &scenario,
+        &runbook,
+        &options,
+        &Progress::stderr(),
+        &Redactor::new(),
+    )
+    .await;
+    assert_eq!(
+        record.aborted_at.as_deref(),
+        Some("phase2.step4"),
+        "{:?}",
+        record.error
+    );
+    assert!(!record.met);
+    let docker = harness::docker::connect().await.unwrap();
+    let mine: Vec<_> = harness::docker::list_stacks(&docker)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|s| s.owner_pid == std::process::id())
+        .collect();
+    assert!(mine.is_empty(), "containers left behind: {mine:?}");
 }

@@ -241,3 +241,43 @@ fn verify_against_an_unreachable_node_reports_unreachable_per_check_within_the_t
     }
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[test]
+fn rehearse_list_names_every_scenario_with_its_expected_outcome() {
+    let (code, stdout, _) = xtask(&["rehearse", "--list"]);
+    assert_eq!(code, exit_codes::OK);
+    for id in [
+        "phase1/as-written",
+        "phase3/as-written",
+        "rotation/as-written",
+        "rollback/after-phase4",
+    ] {
+        assert!(stdout.contains(id), "{id} missing:\n{stdout}");
+    }
+    assert_eq!(stdout.lines().count(), 11, "{stdout}");
+}
+
+#[test]
+fn rehearse_with_a_runbook_that_does_not_parse_starts_nothing() {
+    let dir = temp_dir("rehearse-bad");
+    let runbook = dir.join("bad.md");
+    std::fs::write(
+        &runbook,
+        "## Rotation Procedure\n\n### Phase 1: P (5 min)\n\n- **Backup:** no number\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(["rehearse", "--runbook", runbook.to_str().unwrap()])
+        // No engine either: a parse error must come first, before anything is started.
+        .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(exit_codes::USAGE), "{stderr}");
+    assert!(
+        stderr.contains("bad.md:5: step without a number"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("nothing was started"), "{stderr}");
+    std::fs::remove_dir_all(dir).unwrap();
+}

@@ -124,6 +124,8 @@ pub struct StepRecord {
     pub actions: Vec<ActionRecord>,
     /// Containers whose env differs from their `.env` after this step's restart.
     pub stale_env: Vec<String>,
+    /// Whether containers were compared with their files after this step's restart.
+    pub env_compared: bool,
 }
 
 impl StepRecord {
@@ -136,6 +138,7 @@ impl StepRecord {
             ended_ms: 0,
             actions: Vec::new(),
             stale_env: Vec::new(),
+            env_compared: false,
         }
     }
     pub fn missing(id: &str) -> Self {

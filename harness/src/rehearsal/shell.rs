@@ -91,6 +91,19 @@ pub fn rewrite(block: &str, stack: &Stack, scale: f64) -> String {
     out
 }
 
+/// Kills a process group when dropped (`docker logs -f | grep` leaves children otherwise).
+struct ProcessGroup(u32);
+
+impl Drop for ProcessGroup {
+    fn drop(&mut self) {
+        // SAFETY: kill(2) with a negative pid signals the group the child leads; the group was
+        // created for it (`process_group(0)`), and signalling a finished group is harmless.
+        unsafe {
+            libc::kill(-(self.0 as i32), libc::SIGKILL);
+        }
+    }
+}
+
 /// Runs `script` with bash in `cwd`; returns the run and the working directory it ended in.
 pub async fn run(
     original: &str,
@@ -127,6 +140,8 @@ pub async fn run(
         Err(e) => (None, false, format!("cannot start bash: {e}")),
         Ok(child) => {
             let pid = child.id();
+            // If the scenario's own deadline drops this future, the whole group still dies.
+            let _group = pid.map(ProcessGroup);
             match tokio::time::timeout(deadline, child.wait_with_output()).await {
                 Ok(Ok(out)) => {
                     let text = format!(
@@ -138,12 +153,7 @@ pub async fn run(
                 }
                 Ok(Err(e)) => (None, false, e.to_string()),
                 Err(_) => {
-                    // Kill the whole process group: `docker logs -f | grep` has children.
-                    if let Some(pid) = pid {
-                        unsafe {
-                            libc::kill(-(pid as i32), libc::SIGKILL);
-                        }
-                    }
+                    // `_group` kills the whole process group when this arm returns.
                     (None, true, String::new())
                 }
             }
