@@ -127,6 +127,22 @@ impl ReplicaClient {
         .0
     }
 
+    /// Makes `provider` answer `status` and/or wait `delay_ms` (both `None`: behave again).
+    pub async fn set_behaviour(
+        &self,
+        provider: &str,
+        status: Option<u16>,
+        delay_ms: Option<u64>,
+    ) -> u16 {
+        self.json_call(
+            self.http
+                .post(format!("{}/admin/behaviour", self.upstream))
+                .json(&json!({"provider": provider, "status": status, "delay_ms": delay_ms})),
+        )
+        .await
+        .0
+    }
+
     /// Revokes `key` for `provider` at the fake upstream.
     pub async fn revoke_key(&self, provider: &str, key: &str) -> u16 {
         self.json_call(

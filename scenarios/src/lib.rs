@@ -5,7 +5,7 @@
 use harness::runbook::coverage::ScenarioRef;
 
 mod rehearsals;
-pub use rehearsals::rehearsals;
+pub use rehearsals::{fault_rehearsals, rehearsals};
 
 /// Every scenario, by id. A tidy test checks that each `test` names a test function that exists.
 pub const CATALOGUE: &[ScenarioRef] = &[

@@ -9,7 +9,9 @@
 //! NATS credential changed), and the runbook's rollback restores the steady state, with about
 //! 4–6 s of downtime from its `docker-compose restart` of the whole node and no loss.
 
-use harness::rehearsal::{Expected, Rollback, Scenario};
+use harness::rehearsal::faults::{ContainerFault, UpstreamFault};
+use harness::rehearsal::{Expected, Fault, FaultAt, Rollback, Scenario};
+use harness::Service;
 
 /// Post-conditions that say each phase's rotation took effect (beyond the steady state).
 fn postconditions(phase: u32) -> Vec<&'static str> {
@@ -91,5 +93,74 @@ pub fn rehearsals() -> Vec<Scenario> {
         rollback_after(3, Expected::Detected),
         rollback_after(4, Expected::Detected),
         rollback_after(5, Expected::Holds),
+    ]
+}
+
+fn with_fault(
+    id: &str,
+    phase_n: u32,
+    before: &str,
+    fault: Box<dyn Fault>,
+    expected: Expected,
+) -> Scenario {
+    let mut s = phase(phase_n, expected, "");
+    s.id = format!("faults/{id}");
+    s.title = format!(
+        "Phase {phase_n} as written, with `{}` before {before}",
+        fault.name()
+    );
+    s.faults = vec![FaultAt {
+        before_step: before.to_string(),
+        fault,
+    }];
+    s
+}
+
+/// The fault matrix, started (issue 6 adds the rest). Measured 2026-11-25: every one is
+/// `detected`; the DeepSeek faults cost 7–9 s of outage (all updates delayed, none lost), the
+/// NATS crash 3.7 s with API and JetStream failures, the PostgreSQL hang nothing measurable.
+pub fn fault_rehearsals() -> Vec<Scenario> {
+    vec![
+        with_fault(
+            "phase2-deepseek-revokes-the-old-key-early",
+            2,
+            "phase2.step3",
+            Box::new(UpstreamFault::RevokeCurrentKey {
+                provider: "deepseek",
+                var: "DEEPSEEK_API_KEY",
+            }),
+            Expected::Detected,
+        ),
+        with_fault(
+            "phase2-deepseek-answers-429",
+            2,
+            "phase2.step4",
+            Box::new(UpstreamFault::Status {
+                provider: "deepseek",
+                status: 429,
+            }),
+            Expected::Detected,
+        ),
+        with_fault(
+            "phase3-memory-crashes-before-the-rolling-restart",
+            3,
+            "phase3.step3",
+            Box::new(ContainerFault::Kill(Service::Memory)),
+            Expected::Detected,
+        ),
+        with_fault(
+            "phase3-postgres-hangs-during-the-env-update",
+            3,
+            "phase3.step2",
+            Box::new(ContainerFault::Pause(Service::Postgres)),
+            Expected::Detected,
+        ),
+        with_fault(
+            "phase4-nats-crashes-before-the-rolling-restart",
+            4,
+            "phase4.step3",
+            Box::new(ContainerFault::Kill(Service::Nats)),
+            Expected::Detected,
+        ),
     ]
 }

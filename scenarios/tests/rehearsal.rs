@@ -11,6 +11,7 @@ async fn rehearse(id: &str) {
     let runbook = Runbook::load(&workspace_path(DEFAULT_RUNBOOK)).unwrap();
     let scenario = scenarios::rehearsals()
         .into_iter()
+        .chain(scenarios::fault_rehearsals())
         .find(|s| s.id == id)
         .unwrap_or_else(|| panic!("no rehearsal {id}"));
     let redactor = Redactor::new();
@@ -134,4 +135,29 @@ async fn a_scenario_past_its_deadline_stops_at_its_step_and_leaves_no_container(
         .filter(|s| s.owner_pid == std::process::id())
         .collect();
     assert!(mine.is_empty(), "containers left behind: {mine:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fault_deepseek_revokes_the_old_key_early_in_phase2_delays_updates_and_is_rolled_back() {
+    rehearse("faults/phase2-deepseek-revokes-the-old-key-early").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fault_deepseek_answers_429_in_phase2_delays_updates_and_is_rolled_back() {
+    rehearse("faults/phase2-deepseek-answers-429").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fault_memory_crashes_before_phase3_step3_is_restarted_by_the_rolling_restart() {
+    rehearse("faults/phase3-memory-crashes-before-the-rolling-restart").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fault_postgres_hangs_before_phase3_step2_costs_nothing_measurable() {
+    rehearse("faults/phase3-postgres-hangs-during-the-env-update").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fault_nats_crashes_before_phase4_step3_fails_api_and_jetstream_for_seconds() {
+    rehearse("faults/phase4-nats-crashes-before-the-rolling-restart").await;
 }

@@ -9,7 +9,7 @@ use harness::redact::Redactor;
 use harness::rehearsal::{engine, journal, render, Options};
 use harness::runbook::{workspace_path, Runbook, DEFAULT_RUNBOOK};
 use std::path::PathBuf;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Instant, SystemTime};
 
 const USAGE: &str = "usage: cargo xtask rehearse [--runbook FILE] [--only GLOB]... [--list]
        [--rate N] [--time-scale F] [--parallel N] [--out DIR]
@@ -76,6 +76,7 @@ pub async fn run(args: &[String]) -> anyhow::Result<i32> {
     let all = scenarios::rehearsals();
     let chosen: Vec<_> = all
         .into_iter()
+        .chain(scenarios::fault_rehearsals())
         .filter(|s| only.is_empty() || only.iter().any(|g| harness::checks::glob_match(g, &s.id)))
         .collect();
     if list {
@@ -112,11 +113,23 @@ pub async fn run(args: &[String]) -> anyhow::Result<i32> {
     let started = SystemTime::now();
     let clock = Instant::now();
     let redactor = Redactor::new();
-    let records: Vec<_> = futures::stream::iter(chosen.iter())
+    let all = futures::stream::iter(chosen.iter())
         .map(|s| engine::run(s, &runbook, &options, &progress, &redactor))
         .buffered(parallel.max(1))
-        .collect()
-        .await;
+        .collect::<Vec<_>>();
+    let records = tokio::select! {
+        records = all => records,
+        _ = tokio::signal::ctrl_c() => {
+            // Nothing the rehearsal started outlives it: remove this process's stacks now.
+            progress.say("interrupted: removing this run's replicas");
+            for stack in harness::docker::list_stacks(&docker).await? {
+                if stack.owner_pid == std::process::id() {
+                    harness::docker::remove_stack(&docker, &stack).await?;
+                }
+            }
+            return Ok(130);
+        }
+    };
     let journal = journal::assemble(
         &runbook,
         started,
@@ -140,7 +153,6 @@ pub async fn run(args: &[String]) -> anyhow::Result<i32> {
         "reports: {}/{{journal.json,report.html,report.md,junit.xml}}",
         out.display()
     );
-    let _ = Duration::ZERO;
     Ok(if journal.scenarios.iter().all(|s| s.met) {
         exit_codes::OK
     } else {

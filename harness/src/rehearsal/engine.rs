@@ -311,6 +311,16 @@ async fn run_on(
                     steps.push(run_step(&mut ctx, step, p.budget_minutes.unwrap_or(5)).await);
                 }
             }
+            // Faults are bounded by the phases they were attached to.
+            for f in &scenario.faults {
+                let what = f.fault.teardown(stack).await;
+                record_fault(
+                    &mut steps,
+                    "the end of the phases",
+                    &format!("undo {}", f.fault.name()),
+                    what,
+                );
+            }
             tokio::time::sleep(options.settle).await;
             stop.store(true, Ordering::SeqCst);
             steps
@@ -333,6 +343,11 @@ async fn run_on(
     let deviated =
         !record.probe.as_ref().is_some_and(|p| p.clean()) || !all_pass(&record.checks_after);
     record.deviated = deviated;
+    let lost_during_method = record.probe.as_ref().is_some_and(|p| {
+        p.updates_lost > 0
+            || p.data.missing_gateway_rows > 0
+            || p.data.missing_processed.values().any(|n| *n > 0)
+    });
 
     let actual = if scenario.rollback == Rollback::Always || deviated {
         progress.say(&format!("{}: running the runbook's rollback", scenario.id));
@@ -373,7 +388,10 @@ async fn run_on(
         record.rollback_probe = Some(rollback_probe);
         record.checks_after_rollback = checks_on(stack, STEADY_STATE, None, None, &redactor).await;
         let restored = all_pass(&record.checks_after_rollback) && restored_traffic;
-        if !deviated && scenario.rollback == Rollback::Always && restored {
+        if lost_during_method {
+            // Accepted work lost while the steps ran is not restored by any rollback.
+            Expected::Breaks
+        } else if !deviated && scenario.rollback == Rollback::Always && restored {
             // Nothing deviated, and the rollback left the node working.
             Expected::Holds
         } else if restored {
@@ -435,10 +453,15 @@ async fn run_step(ctx: &mut Ctx<'_>, step: &Step, phase_minutes: u32) -> StepRec
     }
     let env_before = ctx.stack.current_env().ok();
     let had_backup = ctx.backup.is_some();
-    // A step's deadline: its phase's budget, compressed, but at least 30 s: a command that is
-    // merely slow (eight `docker restart`s in a row) must not pass for one that never ends.
-    let deadline =
-        Duration::from_secs_f64((phase_minutes as f64 * 60.0 * ctx.options.time_scale).max(30.0));
+    // A step's deadline: the time its own title gives ("Monitor for 5 minutes"), compressed;
+    // otherwise its phase's budget, compressed, but at least 30 s, so that a command that is
+    // merely slow (eight `docker restart`s in a row) does not pass for one that never ends.
+    let deadline = match minutes_in(&step.title) {
+        Some(m) => Duration::from_secs_f64((m * 60.0 * ctx.options.time_scale).max(1.0)),
+        None => Duration::from_secs_f64(
+            (phase_minutes as f64 * 60.0 * ctx.options.time_scale).max(30.0),
+        ),
+    };
     for block in step.code.iter().filter(|b| b.is_shell()) {
         let script = shell::rewrite(&block.text, ctx.stack, ctx.options.time_scale);
         if script
@@ -562,6 +585,19 @@ async fn run_step(ctx: &mut Ctx<'_>, step: &Step, phase_minutes: u32) -> StepRec
         ));
     }
     record
+}
+
+/// `5` from "Monitor for 5 minutes".
+fn minutes_in(title: &str) -> Option<f64> {
+    let words: Vec<&str> = title.split_whitespace().collect();
+    words.windows(2).find_map(|w| {
+        let unit = w[1].trim_end_matches([':', '.', ')', ',']).to_lowercase();
+        if unit.starts_with("minute") || unit == "min" {
+            w[0].parse().ok()
+        } else {
+            None
+        }
+    })
 }
 
 fn find_backup(dir: &std::path::Path) -> Option<PathBuf> {

@@ -3,11 +3,12 @@
 //! rendered from it.
 
 pub mod engine;
+pub mod faults;
 pub mod journal;
 mod operator;
 pub mod probe;
 pub mod render;
 pub mod shell;
 
-pub use engine::{Expected, Options, Rollback, Scenario};
+pub use engine::{Expected, Fault, FaultAt, Options, Rollback, Scenario};
 pub use journal::Journal;
