@@ -106,10 +106,11 @@ async fn a_scenario_past_its_deadline_stops_at_its_step_and_leaves_no_container(
         .into_iter()
         .find(|s| s.id == "phase2/as-written")
         .unwrap();
-    // Phase 2 step 4 (`docker logs -f … | grep`) runs until its own 30 s deadline; the scenario's
-    // deadline ends it first.
+    // Uncompressed, Phase 2 step 4 (`docker logs -f … | grep`, "Monitor for 5 minutes") would
+    // run 5 minutes; the scenario's 25 s deadline ends it first.
     let options = Options {
         deadline: std::time::Duration::from_secs(25),
+        time_scale: 1.0,
         ..Options::default()
     };
     let record = engine::run(
