@@ -10,7 +10,7 @@
 //! 4–6 s of downtime from its `docker-compose restart` of the whole node and no loss.
 
 use harness::rehearsal::faults::{ContainerFault, UpstreamFault};
-use harness::rehearsal::{Expected, Fault, FaultAt, Rollback, Scenario};
+use harness::rehearsal::{Expected, Fault, FaultAt, Rollback, Safeguard, Scenario};
 use harness::Service;
 
 /// Post-conditions that say each phase's rotation took effect (beyond the steady state).
@@ -36,6 +36,7 @@ fn phase(n: u32, expected: Expected, title: &str) -> Scenario {
         postconditions: postconditions(n),
         expected,
         faults: Vec::new(),
+        safeguard: None,
     }
 }
 
@@ -48,6 +49,7 @@ fn rollback_after(n: u32, expected: Expected) -> Scenario {
         postconditions: postconditions(n),
         expected,
         faults: Vec::new(),
+        safeguard: None,
     }
 }
 
@@ -87,6 +89,7 @@ pub fn rehearsals() -> Vec<Scenario> {
             postconditions: [2, 3, 4].into_iter().flat_map(postconditions).collect(),
             expected: Expected::Detected,
             faults: Vec::new(),
+            safeguard: None,
         },
         rollback_after(1, Expected::Holds),
         rollback_after(2, Expected::Detected),
@@ -162,5 +165,21 @@ pub fn fault_rehearsals() -> Vec<Scenario> {
             Box::new(ContainerFault::Kill(Service::Nats)),
             Expected::Detected,
         ),
+        {
+            // The gateway goes down at the start of Phase 2: the safeguard sees the failure rate
+            // and aborts before the next step; the runbook's rollback then runs.
+            let mut s = with_fault(
+                "phase2-gateway-down-trips-the-safeguard",
+                2,
+                "phase2.step1",
+                Box::new(ContainerFault::Stop(Service::Gateway)),
+                Expected::Detected,
+            );
+            s.safeguard = Some(Safeguard {
+                window: std::time::Duration::from_secs(2),
+                max_failure_rate: 0.5,
+            });
+            s
+        },
     ]
 }

@@ -162,3 +162,8 @@ async fn fault_postgres_hangs_before_phase3_step2_costs_nothing_measurable() {
 async fn fault_nats_crashes_before_phase4_step3_fails_api_and_jetstream_for_seconds() {
     rehearse("faults/phase4-nats-crashes-before-the-rolling-restart").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fault_gateway_down_in_phase2_trips_the_safeguard_which_aborts_and_rolls_back() {
+    rehearse("faults/phase2-gateway-down-trips-the-safeguard").await;
+}

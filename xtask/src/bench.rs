@@ -112,10 +112,12 @@ async fn bench_probe(args: &[String]) -> anyhow::Result<i32> {
         };
         offset += 10_000_000;
         let stop = AtomicBool::new(false);
+        let live = probe::Live::default();
         let run = probe::run(
             &stack,
             &config,
             &stop,
+            &live,
             secrets.get("JWT_SECRET"),
             secrets.get("NATS_PASSWORD_GATEWAY"),
             &db,

@@ -68,6 +68,14 @@ pub struct FaultAt {
     pub fault: Box<dyn Fault>,
 }
 
+/// Abort the steps (and roll back) when the live failure rate over `window` exceeds
+/// `max_failure_rate`; checked before every step.
+#[derive(Debug, Clone, Copy)]
+pub struct Safeguard {
+    pub window: Duration,
+    pub max_failure_rate: f64,
+}
+
 /// One scenario: which phases of the runbook run, what must hold after, what is expected.
 pub struct Scenario {
     pub id: String,
@@ -79,6 +87,7 @@ pub struct Scenario {
     pub postconditions: Vec<&'static str>,
     pub expected: Expected,
     pub faults: Vec<FaultAt>,
+    pub safeguard: Option<Safeguard>,
 }
 
 /// How the rehearsal runs.
@@ -282,19 +291,23 @@ async fn run_on(
             .into_iter()
             .map(|(_, v)| v),
     );
-    let (probe_report, steps) = {
+    let live = probe::Live::default();
+    let started_steps = Instant::now();
+    let (probe_report, (steps, tripped)) = {
         let old = stack.initial_secrets();
         let probe = probe::run(
             stack,
             &options.probe,
             &stop,
+            &live,
             old.get("JWT_SECRET"),
             old.get("NATS_PASSWORD_GATEWAY"),
             &passwords,
         );
         let method = async {
             let mut steps = Vec::new();
-            for phase in &scenario.phases {
+            let mut tripped: Option<String> = None;
+            'phases: for phase in &scenario.phases {
                 let Some(p) = runbook.phases.iter().find(|p| p.number == *phase) else {
                     steps.push(StepRecord::missing(&format!("phase{phase}")));
                     continue;
@@ -304,6 +317,22 @@ async fn run_on(
                     scenario.id, p.number, p.title
                 ));
                 for step in &p.steps {
+                    if let Some(guard) = scenario.safeguard {
+                        let (rate, n) = live.failure_rate(guard.window);
+                        if n >= 5 && rate > guard.max_failure_rate {
+                            let why = format!(
+                                "safeguard: {:.0} % of {n} requests failed over the last {} ms (tolerance {:.0} %), {} ms into the steps; aborted before {}",
+                                rate * 100.0,
+                                guard.window.as_millis(),
+                                guard.max_failure_rate * 100.0,
+                                started_steps.elapsed().as_millis(),
+                                step.id
+                            );
+                            progress.say(&format!("{}: {why}", scenario.id));
+                            tripped = Some(why);
+                            break 'phases;
+                        }
+                    }
                     for f in scenario.faults.iter().filter(|f| f.before_step == step.id) {
                         let what = f.fault.inject(stack).await;
                         record_fault(&mut steps, &step.id, &f.fault.name(), what);
@@ -323,11 +352,12 @@ async fn run_on(
             }
             tokio::time::sleep(options.settle).await;
             stop.store(true, Ordering::SeqCst);
-            steps
+            (steps, tripped)
         };
         tokio::join!(probe, method)
     };
     record.steps = steps;
+    record.safeguard = tripped;
     record.probe = Some(probe_report);
     record.ready_after_ms = wait_all_ready(stack).await;
     // Post-conditions: the steady state, and the rotation's own intent, against the previous
@@ -340,8 +370,9 @@ async fn run_on(
     globs.extend(scenario.postconditions.iter().copied());
     record.checks_after =
         checks_on(stack, &globs, Some(rotation_started), previous, &redactor).await;
-    let deviated =
-        !record.probe.as_ref().is_some_and(|p| p.clean()) || !all_pass(&record.checks_after);
+    let deviated = record.safeguard.is_some()
+        || !record.probe.as_ref().is_some_and(|p| p.clean())
+        || !all_pass(&record.checks_after);
     record.deviated = deviated;
     let lost_during_method = record.probe.as_ref().is_some_and(|p| {
         p.updates_lost > 0
@@ -357,10 +388,12 @@ async fn run_on(
             id_offset: 500_000,
             ..options.probe.clone()
         };
+        let live = probe::Live::default();
         let probe = probe::run(
             stack,
             &rollback_probe_config,
             &stop,
+            &live,
             old.get("JWT_SECRET"),
             old.get("NATS_PASSWORD_GATEWAY"),
             &passwords,

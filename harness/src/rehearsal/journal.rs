@@ -56,6 +56,8 @@ pub struct ScenarioRecord {
     pub met: bool,
     pub error: Option<String>,
     pub aborted_at: Option<String>,
+    /// Why and when a safeguard stopped the steps (then the rollback ran).
+    pub safeguard: Option<String>,
     pub started: String,
     pub wall_ms: u64,
     pub deviated: bool,
@@ -82,6 +84,7 @@ impl ScenarioRecord {
             met: false,
             error: None,
             aborted_at: None,
+            safeguard: None,
             started: humantime::format_rfc3339_seconds(started).to_string(),
             wall_ms: 0,
             deviated: false,

@@ -10,5 +10,5 @@ pub mod probe;
 pub mod render;
 pub mod shell;
 
-pub use engine::{Expected, Fault, FaultAt, Options, Rollback, Scenario};
+pub use engine::{Expected, Fault, FaultAt, Options, Rollback, Safeguard, Scenario};
 pub use journal::Journal;

@@ -12,6 +12,44 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+/// The probe's recent outcomes, readable while it runs (safeguards read it between steps).
+#[derive(Debug, Default)]
+pub struct Live {
+    recent: std::sync::Mutex<std::collections::VecDeque<(Instant, bool)>>,
+}
+
+impl Live {
+    fn record(&self, ok: bool) {
+        let mut r = self.recent.lock().expect("live lock");
+        r.push_back((Instant::now(), ok));
+        while r.len() > 10_000 {
+            r.pop_front();
+        }
+    }
+
+    /// The failure rate of all flows over the last `window`, and how many attempts it rests on.
+    pub fn failure_rate(&self, window: Duration) -> (f64, usize) {
+        let r = self.recent.lock().expect("live lock");
+        let since = Instant::now() - window;
+        let (mut n, mut failed) = (0, 0);
+        for (at, ok) in r.iter().rev().take_while(|(at, _)| *at >= since) {
+            let _ = at;
+            n += 1;
+            if !ok {
+                failed += 1;
+            }
+        }
+        (
+            if n == 0 {
+                0.0
+            } else {
+                failed as f64 / n as f64
+            },
+            n,
+        )
+    }
+}
+
 /// Width of a timeline bucket.
 pub const BUCKET_MS: u64 = 50;
 /// JetStream probe ids start here, apart from webhook update ids.
@@ -202,6 +240,7 @@ pub async fn run(
     stack: &Stack,
     config: &ProbeConfig,
     stop: &AtomicBool,
+    live: &Live,
     jwt_secret: &str,
     nats_password: &str,
     db_passwords: &[String],
@@ -333,6 +372,7 @@ pub async fn run(
             Some(event) = inflight.next(), if !inflight.is_empty() => match event {
                 Event::Webhook { id, attempt, ok, at } => {
                     rec.mark("webhook", at, ok);
+                    live.record(ok);
                     let entry = rec.updates.entry(id).or_default();
                     entry.0 = attempt;
                     entry.1 = ok;
@@ -346,10 +386,12 @@ pub async fn run(
                 }
                 Event::Api { ok, at } => {
                     rec.mark("api", at, ok);
+                    live.record(ok);
                     if ok { rec.api.0 += 1 } else { rec.api.1 += 1 }
                 }
                 Event::Jetstream { id, ok, at } => {
                     rec.mark("jetstream", at, ok);
+                    live.record(ok);
                     rec.jetstream.insert(id, ok);
                 }
             },
