@@ -37,6 +37,7 @@ fn phase(n: u32, expected: Expected, title: &str) -> Scenario {
         expected,
         faults: Vec::new(),
         safeguard: None,
+        edit: None,
     }
 }
 
@@ -50,6 +51,7 @@ fn rollback_after(n: u32, expected: Expected) -> Scenario {
         expected,
         faults: Vec::new(),
         safeguard: None,
+        edit: None,
     }
 }
 
@@ -90,6 +92,7 @@ pub fn rehearsals() -> Vec<Scenario> {
             expected: Expected::Detected,
             faults: Vec::new(),
             safeguard: None,
+            edit: None,
         },
         rollback_after(1, Expected::Holds),
         rollback_after(2, Expected::Detected),
@@ -123,7 +126,25 @@ fn with_fault(
 /// `detected`; the DeepSeek faults cost 7–9 s of outage (all updates delayed, none lost), the
 /// NATS crash 3.7 s with API and JetStream failures, the PostgreSQL hang nothing measurable.
 pub fn fault_rehearsals() -> Vec<Scenario> {
+    let password = |id: &str, to: &'static str, expected: Expected| {
+        let mut s = phase(3, expected, "");
+        s.id = format!("faults/{id}");
+        s.title =
+            format!("Phase 3 as written, with the runbook's example password replaced by `{to}`");
+        s.edit = Some(("NewPassword123!", to));
+        s
+    };
     vec![
+        password(
+            "phase3-new-password-with-an-ampersand",
+            "N3w&Pass123",
+            Expected::Detected,
+        ),
+        password(
+            "phase3-new-password-with-a-slash",
+            "N3w/Pass123",
+            Expected::Detected,
+        ),
         with_fault(
             "phase2-deepseek-revokes-the-old-key-early",
             2,

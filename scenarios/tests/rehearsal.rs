@@ -167,3 +167,14 @@ async fn fault_nats_crashes_before_phase4_step3_fails_api_and_jetstream_for_seco
 async fn fault_gateway_down_in_phase2_trips_the_safeguard_which_aborts_and_rolls_back() {
     rehearse("faults/phase2-gateway-down-trips-the-safeguard").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fault_a_new_db_password_with_an_ampersand_is_mangled_by_the_runbooks_sed_in_every_env_file(
+) {
+    rehearse("faults/phase3-new-password-with-an-ampersand").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fault_a_new_db_password_with_a_slash_makes_the_runbooks_sed_fail_silently() {
+    rehearse("faults/phase3-new-password-with-a-slash").await;
+}

@@ -88,6 +88,8 @@ pub struct Scenario {
     pub expected: Expected,
     pub faults: Vec<FaultAt>,
     pub safeguard: Option<Safeguard>,
+    /// An edit of the runbook's code blocks (`from` → `to`) this scenario rehearses instead.
+    pub edit: Option<(&'static str, &'static str)>,
 }
 
 /// How the rehearsal runs.
@@ -170,6 +172,22 @@ pub async fn run(
             record.wall_ms = clock.elapsed().as_millis() as u64;
             return record;
         }
+    };
+    let edited;
+    let runbook = match scenario.edit {
+        Some((from, to)) => {
+            let mut r = runbook.clone();
+            for phase in &mut r.phases {
+                for step in &mut phase.steps {
+                    for block in &mut step.code {
+                        block.text = block.text.replace(from, to);
+                    }
+                }
+            }
+            edited = r;
+            &edited
+        }
+        None => runbook,
     };
     let current_step = Arc::new(Mutex::new("start".to_string()));
     let body = run_on(
@@ -571,12 +589,38 @@ async fn run_step(ctx: &mut Ctx<'_>, step: &Step, phase_minutes: u32) -> StepRec
                 .map(|(k, n)| format!("{k} in {n} file(s)"))
                 .collect::<Vec<_>>()
                 .join(", ");
-            let note = if changed.keys().all(|k| k == "DB_PASSWORD") {
-                format!("measured sed: it changed {summary}; no other variable was touched on this node")
+            let note = if changed.is_empty() {
+                "measured sed: it changed no variable in any file".to_string()
+            } else if changed.keys().all(|k| k == "DB_PASSWORD") {
+                format!("measured sed: it changed {summary}; no other variable was touched on this node (no collateral rewrite)")
             } else {
                 format!("sed changed more than DB_PASSWORD: {summary}")
             };
             record.actions.push(ActionRecord::operator(&note));
+            // What the command means to write against what is in the files now.
+            let intended: Vec<(String, String)> = step
+                .code
+                .iter()
+                .flat_map(|b| crate::runbook::findings::sed_assignments(&b.text))
+                .collect();
+            for (name, value) in intended {
+                let holding: Vec<bool> = after
+                    .values()
+                    .filter_map(|f| f.get(&name).map(|v| v == value))
+                    .collect();
+                let wrong = holding.iter().filter(|ok| !**ok).count();
+                if wrong > 0 {
+                    let why = if changed.contains_key(&name) {
+                        "sed rewrote it, but not to the value its command gives"
+                    } else {
+                        "sed changed nothing (its error is hidden by `find -exec`)"
+                    };
+                    record.actions.push(ActionRecord::operator(&format!(
+                        "measured sed mangled: {name} differs from the command's value in {wrong} of {} files: {why}",
+                        holding.len()
+                    )));
+                }
+            }
         }
     }
     // After a restart, compare every container with its file: the measurement behind
@@ -718,6 +762,12 @@ fn measure_findings(record: &ScenarioRecord) -> Vec<FindingVerdict> {
             if let Some(rest) = note.strip_prefix("measured backup: ") {
                 out.push(FindingVerdict::confirmed(
                     &format!("unencrypted-backup@{}", step.id),
+                    rest,
+                ));
+            }
+            if let Some(rest) = note.strip_prefix("measured sed mangled: ") {
+                out.push(FindingVerdict::confirmed(
+                    &format!("unanchored-sed@{}", step.id),
                     rest,
                 ));
             }

@@ -844,6 +844,28 @@ fn edits_config(inv: &Invocation) -> Option<String> {
     }
 }
 
+/// `(NAME, value)` for every `NAME=value` a sed in `block` writes (its replacement part): what the
+/// command means to put in the file, to compare with what it really wrote.
+pub fn sed_assignments(block: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for command in shell::read(block, 1).commands() {
+        let Some(expression) = sed_expression(&command.words) else {
+            continue;
+        };
+        let delimiter = expression
+            .chars()
+            .nth(1)
+            .expect("checked by sed_expression");
+        let replacement = expression[2..].split(delimiter).nth(1).unwrap_or("");
+        if let Some((name, value)) = replacement.split_once('=') {
+            if is_secret_name(name) {
+                out.push((name.to_string(), value.to_string()));
+            }
+        }
+    }
+    out
+}
+
 /// The `s/pattern/replacement/` argument of a sed, direct or through `find -exec`.
 fn sed_expression(words: &[String]) -> Option<&str> {
     let at = words.iter().position(|w| w == "sed")?;
