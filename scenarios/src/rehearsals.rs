@@ -126,22 +126,26 @@ fn with_fault(
 /// `detected`; the DeepSeek faults cost 7–9 s of outage (all updates delayed, none lost), the
 /// NATS crash 3.7 s with API and JetStream failures, the PostgreSQL hang nothing measurable.
 pub fn fault_rehearsals() -> Vec<Scenario> {
-    let password = |id: &str, to: &'static str, expected: Expected| {
+    // The title names the character, never the password: it becomes the node's secret.
+    let password = |id: &str, what: &str, to: &'static str, expected: Expected| {
         let mut s = phase(3, expected, "");
         s.id = format!("faults/{id}");
-        s.title =
-            format!("Phase 3 as written, with the runbook's example password replaced by `{to}`");
+        s.title = format!(
+            "Phase 3 as written, with a new password holding {what} instead of the runbook's example"
+        );
         s.edit = Some(("NewPassword123!", to));
         s
     };
     vec![
         password(
             "phase3-new-password-with-an-ampersand",
+            "`&`",
             "N3w&Pass123",
             Expected::Detected,
         ),
         password(
             "phase3-new-password-with-a-slash",
+            "`/`",
             "N3w/Pass123",
             Expected::Detected,
         ),
