@@ -46,6 +46,21 @@ pub async fn connect() -> Result<Docker> {
     }
 }
 
+/// The environment a container was created with, from `docker inspect` (secret values: redact
+/// before showing).
+pub fn env_of(inspect: bollard::models::ContainerInspectResponse) -> Vec<(String, String)> {
+    inspect
+        .config
+        .and_then(|c| c.env)
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|kv| {
+            kv.split_once('=')
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+        })
+        .collect()
+}
+
 /// The host port that `container_port`/tcp is published on, from `docker inspect`'s port map.
 pub fn published_port(ports: &bollard::models::PortMap, container_port: u16) -> Option<u16> {
     ports

@@ -38,6 +38,15 @@ impl Service {
         Service::ParserPipeline,
     ];
 
+    /// The node's own services: each has a `.env`, an HTTP port and a container to verify.
+    pub const NODE: [Service; 5] = [
+        Service::Gateway,
+        Service::Router,
+        Service::Memory,
+        Service::CrewaiWorker,
+        Service::ParserPipeline,
+    ];
+
     /// The short key used in labels, CLI arguments and the compose file.
     pub fn key(self) -> &'static str {
         match self {

@@ -296,16 +296,8 @@ impl Stack {
     /// The environment the running container of `service` actually has (redaction is the
     /// caller's business: these are secret values).
     pub async fn container_env(&self, service: Service) -> Result<BTreeMap<String, String>> {
-        let info = self.inspect(service).await?;
-        Ok(info
-            .config
-            .and_then(|c| c.env)
-            .unwrap_or_default()
+        Ok(docker::env_of(self.inspect(service).await?)
             .into_iter()
-            .filter_map(|kv| {
-                kv.split_once('=')
-                    .map(|(k, v)| (k.to_string(), v.to_string()))
-            })
             .collect())
     }
 

@@ -216,16 +216,7 @@ impl Node {
             .inspect_container(container, None::<InspectContainerOptions>)
             .await
             .map_err(|e| Verdict::error(format!("cannot inspect container {container}: {e}")))?;
-        Ok(inspect
-            .config
-            .and_then(|c| c.env)
-            .unwrap_or_default()
-            .into_iter()
-            .filter_map(|kv| {
-                kv.split_once('=')
-                    .map(|(k, v)| (k.to_string(), v.to_string()))
-            })
-            .collect())
+        Ok(crate::docker::env_of(inspect))
     }
 
     /// A container's log lines (stdout and stderr) since `since`.

@@ -252,25 +252,19 @@ impl Target {
     fn replica(id: &str, root: &Path, port: impl Fn(Service, u16) -> u16) -> Target {
         let url = |s: Service| format!("http://127.0.0.1:{}", port(s, s.ports()[0]));
         let container = |s: Service| Some(format!("{}-{id}", s.production_name()));
-        let services = [
-            Service::Gateway,
-            Service::Router,
-            Service::Memory,
-            Service::CrewaiWorker,
-            Service::ParserPipeline,
-        ]
-        .into_iter()
-        .map(|s| {
-            (
-                s.key().to_string(),
-                ServiceTarget {
-                    url: url(s),
-                    env: PathBuf::from(s.env_file().expect("node services have a .env")),
-                    container: container(s),
-                },
-            )
-        })
-        .collect();
+        let services = Service::NODE
+            .into_iter()
+            .map(|s| {
+                (
+                    s.key().to_string(),
+                    ServiceTarget {
+                        url: url(s),
+                        env: PathBuf::from(s.env_file().expect("node services have a .env")),
+                        container: container(s),
+                    },
+                )
+            })
+            .collect();
         let upstream = url(Service::Upstream);
         Target {
             name: format!("replica-{id}"),

@@ -139,7 +139,6 @@ struct Ctx<'a> {
     stack: &'a Stack,
     options: &'a Options,
     redactor: Redactor,
-    old: NodeSecrets,
     new: NodeSecrets,
     cwd: PathBuf,
     backup: Option<PathBuf>,
@@ -281,7 +280,6 @@ async fn run_on(
         stack,
         options,
         redactor: redactor.clone(),
-        old: stack.initial_secrets().clone(),
         new: NodeSecrets::generate(),
         cwd: home.clone(),
         backup: None,
@@ -497,7 +495,7 @@ async fn run_step(ctx: &mut Ctx<'_>, step: &Step, phase_minutes: u32) -> StepRec
     let started = Instant::now();
     let mut record = StepRecord::new(&step.id, &step.title);
     record.started_ms = 0;
-    for note in super::operator::act(ctx.stack, step, &ctx.new, &ctx.old).await {
+    for note in super::operator::act(ctx.stack, step, &ctx.new).await {
         record
             .actions
             .push(ActionRecord::operator(&ctx.redactor.redact(&note)));
@@ -627,13 +625,7 @@ async fn run_step(ctx: &mut Ctx<'_>, step: &Step, phase_minutes: u32) -> StepRec
     // `restart-keeps-stale-env`.
     if step.code.iter().any(|b| b.text.contains("restart")) {
         record.env_compared = true;
-        for s in [
-            Service::Gateway,
-            Service::Router,
-            Service::Memory,
-            Service::CrewaiWorker,
-            Service::ParserPipeline,
-        ] {
+        for s in Service::NODE {
             if let (Ok(env), Ok(files)) =
                 (ctx.stack.container_env(s).await, ctx.stack.current_env())
             {

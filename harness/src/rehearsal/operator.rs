@@ -30,7 +30,7 @@ fn service_named(text: &str) -> Option<Service> {
 }
 
 /// What the operator does at `step`; returns one note per action.
-pub async fn act(stack: &Stack, step: &Step, new: &NodeSecrets, old: &NodeSecrets) -> Vec<String> {
+pub async fn act(stack: &Stack, step: &Step, new: &NodeSecrets) -> Vec<String> {
     let mut notes = Vec::new();
     let title = step.title.to_lowercase();
     let prose = step.prose.to_lowercase();
@@ -160,6 +160,5 @@ pub async fn act(stack: &Stack, step: &Step, new: &NodeSecrets, old: &NodeSecret
             format!("sent a test message: it failed with HTTP {} {} ({})", outcome.status, outcome.error, outcome.detail)
         });
     }
-    let _ = old;
     notes
 }

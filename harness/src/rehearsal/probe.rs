@@ -186,7 +186,6 @@ enum Event {
 }
 
 struct Recorder {
-    start: Instant,
     timeline: BTreeMap<&'static str, Vec<Bucket>>,
     attempts: BTreeMap<&'static str, Vec<(u64, bool)>>,
     updates: BTreeMap<i64, (u32, bool)>,
@@ -270,7 +269,6 @@ pub async fn run(
     let token = gateway_jwt(jwt_secret, "rehearsal-probe");
     let start = Instant::now();
     let mut rec = Recorder {
-        start,
         timeline: BTreeMap::new(),
         attempts: BTreeMap::new(),
         updates: BTreeMap::new(),
@@ -466,7 +464,6 @@ pub async fn run(
         .map(|(id, _)| *id)
         .collect();
     let data = account(stack, db_passwords, &accepted, &published, config.drain).await;
-    let _ = rec.start;
     ProbeReport {
         config: config.clone(),
         duration_ms: end,
