@@ -20,6 +20,9 @@ pub fn static_target() -> String {
     format!("{}-unknown-linux-gnu", std::env::consts::ARCH)
 }
 
+/// The cargo profile the replica is built with (optimised; see the root `Cargo.toml`).
+pub const REPLICA_PROFILE: &str = "replica";
+
 /// Where cargo puts the static binary.
 pub fn replica_binary_path() -> PathBuf {
     let target_dir = std::env::var_os("CARGO_TARGET_DIR")
@@ -27,7 +30,7 @@ pub fn replica_binary_path() -> PathBuf {
         .unwrap_or_else(|| workspace_root().join("target"));
     target_dir
         .join(static_target())
-        .join("debug")
+        .join(REPLICA_PROFILE)
         .join("replica")
 }
 
@@ -47,28 +50,46 @@ pub async fn ensure_replica_binary(progress: &Progress) -> Result<PathBuf> {
     }
     progress.say("building the replica services (static binary; cached after the first time)");
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let output = tokio::process::Command::new(cargo)
+    let mut child = tokio::process::Command::new(cargo)
         .current_dir(workspace_root())
         .args([
             "build",
-            "--quiet",
             "--package",
             "fixtures",
             "--bin",
             "replica",
+            "--profile",
+            REPLICA_PROFILE,
             "--target",
         ])
         .arg(static_target())
         .env("RUSTFLAGS", "-C target-feature=+crt-static")
         .stdin(Stdio::null())
-        .output()
-        .await
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
         .map_err(|e| HarnessError::BinaryBuild(format!("cannot run cargo: {e}")))?;
-    if !output.status.success() {
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        let tail: Vec<&str> = stderr.lines().rev().take(30).collect();
+    // Cargo's own progress ("Compiling …") is shown, so a first build is never silent.
+    let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(
+        child.stderr.take().expect("piped stderr"),
+    ));
+    let mut tail: std::collections::VecDeque<String> = Default::default();
+    while let Ok(Some(line)) = lines.next_line().await {
+        if line.trim_start().starts_with("Compiling") {
+            progress.say(&format!("  {}", line.trim()));
+        }
+        tail.push_back(line);
+        if tail.len() > 30 {
+            tail.pop_front();
+        }
+    }
+    let status = child
+        .wait()
+        .await
+        .map_err(|e| HarnessError::BinaryBuild(format!("cargo did not finish: {e}")))?;
+    if !status.success() {
         return Err(HarnessError::BinaryBuild(
-            tail.into_iter().rev().collect::<Vec<_>>().join("\n"),
+            tail.into_iter().collect::<Vec<_>>().join("\n"),
         ));
     }
     let path = replica_binary_path();

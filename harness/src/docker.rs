@@ -92,6 +92,27 @@ impl StackSummary {
     }
 }
 
+/// What of the stacks `ids` still exists: containers, networks (by label), replica roots and
+/// the operator directories beside them. Empty when everything was removed.
+pub async fn leftovers_of(docker: &Docker, ids: &[String]) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    for stack in list_stacks(docker).await? {
+        if ids.contains(&stack.id) {
+            out.extend(stack.containers.keys().map(|c| format!("container {c}")));
+            out.extend(stack.networks.iter().map(|n| format!("network {n}")));
+        }
+    }
+    for id in ids {
+        let root = std::env::temp_dir().join(format!("rotation-replica-{id}"));
+        for dir in [root.clone(), root.with_extension("operator")] {
+            if dir.exists() {
+                out.push(format!("directory {}", dir.display()));
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// Every stack of ours on the engine, from container and network labels.
 pub async fn list_stacks(docker: &Docker) -> Result<Vec<StackSummary>> {
     let filter = BTreeMap::from([("label", vec![LABEL_MANAGED])]);

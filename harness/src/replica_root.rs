@@ -397,9 +397,7 @@ impl ReplicaRoot {
                 y.push_str(&format!("      - {}\n", yaml_quote(&arg)));
             }
             let mut volumes = Vec::new();
-            if s.runs_replica_binary() {
-                volumes.push(format!("{}:/usr/local/bin/replica:ro", binary.display()));
-            }
+            volumes.push(format!("{}:/usr/local/bin/replica:ro", binary.display()));
             if s == Service::Router {
                 volumes.push("./services/router:/etc/router:ro".into());
             }
@@ -443,11 +441,7 @@ impl Default for RootOptions {
 pub fn command_for(service: Service) -> Vec<String> {
     match service {
         Service::Postgres => vec!["sh".into(), "-c".into(), POSTGRES_ENTRYPOINT.into()],
-        Service::Nats => vec![
-            "nats-server".into(),
-            "-c".into(),
-            "/etc/nats/nats-server.conf".into(),
-        ],
+        Service::Nats => vec!["sh".into(), "-c".into(), NATS_ENTRYPOINT.into()],
         Service::Upstream => vec!["/usr/local/bin/replica".into(), "upstream".into()],
         Service::Router => vec!["/usr/local/bin/replica".into(), "router".into()],
         Service::Memory => vec!["/usr/local/bin/replica".into(), "memory".into()],
@@ -461,12 +455,18 @@ pub fn command_for(service: Service) -> Vec<String> {
 /// PostgreSQL's start script, with the official image's semantics: on first start, initialise
 /// the data directory with POSTGRES_USER as superuser and POSTGRES_PASSWORD, create
 /// POSTGRES_DB, `trust` on the local socket and scram-sha-256 over TCP; then run the server.
+///
+/// Clients reach the server through the fault proxy on 5432 (the server itself listens on
+/// loopback 5433); the socket `.s.PGSQL.5432` is a link to the server's, so `docker exec …
+/// psql` works as in production.
 pub const POSTGRES_ENTRYPOINT: &str = r#"set -e
 PGBIN=/usr/lib/postgresql/15/bin
 PGDATA=/var/lib/postgresql/data
 TEMPLATE=/var/lib/postgresql/template
 mkdir -p "$PGDATA" /var/run/postgresql
 chown postgres:postgres "$PGDATA" /var/run/postgresql
+ln -sfn .s.PGSQL.5433 /var/run/postgresql/.s.PGSQL.5432
+/usr/local/bin/replica faultproxy 0.0.0.0:5432 127.0.0.1:5433 127.0.0.1:9199 &
 if [ ! -s "$PGDATA/PG_VERSION" ]; then
   if [ "$POSTGRES_USER" = daarion ] && [ -s "$TEMPLATE/PG_VERSION" ]; then
     cp -a "$TEMPLATE/." "$PGDATA/"
@@ -490,13 +490,19 @@ fi
 # fsync is off for speed (the host does not crash in a rehearsal); synchronous_commit stays on,
 # so a committed row survives a killed server, as it does in production.
 setpriv --reuid=postgres --regid=postgres --init-groups "$PGBIN/postgres" -D "$PGDATA" \
-  -c listen_addresses='*' -c fsync=off -c full_page_writes=off -c max_connections=200 &
+  -c listen_addresses=127.0.0.1 -c port=5433 -c fsync=off -c full_page_writes=off -c max_connections=200 &
 pid=$!
 set +e
 trap 'kill -INT $pid' TERM INT
 wait $pid
 trap - TERM INT
 wait $pid
+"#;
+
+/// NATS's start script: the fault proxy on the client port 4222, the server on 4223 (a flag,
+/// which overrides the config file's `port: 4222` and survives a reload), PID 1 the server.
+pub const NATS_ENTRYPOINT: &str = r#"/usr/local/bin/replica faultproxy 0.0.0.0:4222 127.0.0.1:4223 127.0.0.1:9199 &
+exec nats-server -c /etc/nats/nats-server.conf -p 4223
 "#;
 
 /// Quotes a string for the NATS config (double quotes, `\` and `"` escaped).

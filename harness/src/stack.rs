@@ -8,7 +8,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use bollard::models::{EndpointSettings, NetworkConnectRequest, NetworkCreateRequest, PortBinding};
+use bollard::models::{
+    EndpointSettings, NetworkConnectRequest, NetworkCreateRequest, NetworkDisconnectRequest,
+    PortBinding, RestartPolicy, RestartPolicyNameEnum,
+};
 use bollard::query_parameters::{
     InspectContainerOptions, KillContainerOptionsBuilder, LogsOptionsBuilder,
     RestartContainerOptionsBuilder, StartContainerOptions, StopContainerOptionsBuilder,
@@ -439,6 +442,30 @@ impl Stack {
         .await
     }
 
+    /// The last `tail` lines `service` wrote on stdout and on stderr, apart (redacted).
+    pub async fn logs_by_stream(&self, service: Service, tail: usize) -> Result<(String, String)> {
+        let mut stream = self.docker.logs(
+            &self.container_name(service),
+            Some(
+                LogsOptionsBuilder::new()
+                    .stdout(true)
+                    .stderr(true)
+                    .tail(&tail.to_string())
+                    .build(),
+            ),
+        );
+        let (mut stdout, mut stderr) = (String::new(), String::new());
+        while let Some(item) = stream.next().await {
+            match item.map_err(HarnessError::docker(format!("reading logs of {service}")))? {
+                bollard::container::LogOutput::StdErr { message } => {
+                    stderr.push_str(&String::from_utf8_lossy(&message))
+                }
+                other => stdout.push_str(&String::from_utf8_lossy(&other.into_bytes())),
+            }
+        }
+        Ok((self.redactor.redact(&stdout), self.redactor.redact(&stderr)))
+    }
+
     /// Waits until `service` is ready (typed probe, deadline).
     pub async fn wait_ready(&self, service: Service, timeout: Duration) -> Result<()> {
         let deadline = Instant::now() + timeout;
@@ -496,13 +523,26 @@ impl Stack {
     }
 
     async fn create_service(&self, service: Service) -> Result<()> {
-        let env: Vec<(String, String)> = match service {
+        self.create_service_with(service, None).await
+    }
+
+    /// Creates `service`'s container from its `.env`; with `left_out`, without that variable
+    /// and with the restart policy `on-failure` (how a crash loop looks in production).
+    async fn create_service_with(&self, service: Service, left_out: Option<&str>) -> Result<()> {
+        let mut env: Vec<(String, String)> = match service {
             Service::Upstream => self.secrets.upstream_seed_env(),
             s => match self.root.env_path(s) {
                 Some(path) => EnvFile::read(path)?.vars(),
                 None => Vec::new(),
             },
         };
+        if let Some(var) = left_out {
+            env.retain(|(k, _)| k != var);
+        }
+        let restart_policy = left_out.map(|_| RestartPolicy {
+            name: Some(RestartPolicyNameEnum::ON_FAILURE),
+            maximum_retry_count: None,
+        });
         let mut image = GenericImage::new(self.image.0.clone(), self.image.1.clone());
         for p in service.ports() {
             image = image.with_exposed_port(ContainerPort::Tcp(*p));
@@ -539,16 +579,17 @@ impl Stack {
                 // Loopback only, random ports: a busy port never fails a stack.
                 hc.publish_all_ports = Some(false);
                 hc.port_bindings = Some(bindings.clone());
+                hc.restart_policy = restart_policy.clone();
             });
         for (k, v) in env {
             request = request.with_env_var(k, v);
         }
-        if service.runs_replica_binary() {
-            request = request.with_mount(
-                Mount::bind_mount(path_str(&self.binary), "/usr/local/bin/replica")
-                    .with_access_mode(AccessMode::ReadOnly),
-            );
-        }
+        // Every container has the binary: the services run it, PostgreSQL and NATS run its
+        // fault proxy in front of them.
+        request = request.with_mount(
+            Mount::bind_mount(path_str(&self.binary), "/usr/local/bin/replica")
+                .with_access_mode(AccessMode::ReadOnly),
+        );
         if service == Service::Router {
             request = request.with_mount(
                 Mount::bind_mount(path_str(&self.root.router_dir()), "/etc/router")
@@ -569,6 +610,12 @@ impl Stack {
                 source,
             })?;
         self.containers.lock().await.insert(service, container);
+        self.reconnect(service).await?;
+        self.refresh_ports(service).await
+    }
+
+    /// Connects `service` to the stack's network under its production names.
+    pub async fn reconnect(&self, service: Service) -> Result<()> {
         self.docker
             .connect_network(
                 &self.network,
@@ -584,8 +631,94 @@ impl Stack {
             .map_err(HarnessError::docker(format!(
                 "connecting {service} to {}",
                 self.network
-            )))?;
-        self.refresh_ports(service).await
+            )))
+    }
+
+    /// `docker network disconnect --force`: `service` is cut off from every other service
+    /// (the host still reaches its published ports, which go through another network).
+    pub async fn disconnect(&self, service: Service) -> Result<()> {
+        self.docker
+            .disconnect_network(
+                &self.network,
+                NetworkDisconnectRequest {
+                    container: self.container_name(service),
+                    force: Some(true),
+                },
+            )
+            .await
+            .map_err(HarnessError::docker(format!(
+                "disconnecting {service} from {}",
+                self.network
+            )))
+    }
+
+    /// `service`'s address on the stack's network (the peer address its connections carry).
+    pub async fn network_ip(&self, service: Service) -> Result<std::net::IpAddr> {
+        let info = self.inspect(service).await?;
+        info.network_settings
+            .and_then(|n| n.networks)
+            .and_then(|n| n.get(&self.network).cloned())
+            .and_then(|e| e.ip_address)
+            .and_then(|ip| ip.parse().ok())
+            .ok_or_else(|| HarnessError::Exec {
+                container: self.container_name(service),
+                detail: format!("it has no address on {}", self.network),
+            })
+    }
+
+    /// A call to the fault proxy in front of `service` (PostgreSQL or NATS), made inside its
+    /// container: `PUT /rule` with a JSON rule, `POST /reset`, `GET /rule`. Returns the answer.
+    pub async fn fault_proxy(
+        &self,
+        service: Service,
+        method: &str,
+        path: &str,
+        body: &str,
+    ) -> Result<String> {
+        let url = format!("http://127.0.0.1:9199{path}");
+        let out = self
+            .exec(
+                service,
+                &[
+                    "curl",
+                    "-sS",
+                    "-f",
+                    "-X",
+                    method,
+                    "-H",
+                    "content-type: application/json",
+                    "--data-binary",
+                    body,
+                    &url,
+                ],
+            )
+            .await?;
+        if out.exit_code == 0 {
+            Ok(out.stdout)
+        } else {
+            Err(HarnessError::Exec {
+                container: self.container_name(service),
+                detail: format!(
+                    "the fault proxy answered exit {}: {}",
+                    out.exit_code,
+                    out.stderr.trim()
+                ),
+            })
+        }
+    }
+
+    /// Recreates `service` without `var` in its environment and with the restart policy
+    /// `on-failure`: it exits at start and Docker restarts it, again and again. `recreate`
+    /// ends the loop.
+    pub async fn crash_loop(&self, service: Service, var: &str) -> Result<()> {
+        let old = self.containers.lock().await.remove(&service);
+        if let Some(c) = old {
+            c.rm().await.map_err(|source| HarnessError::Start {
+                service: service.to_string(),
+                source,
+            })?;
+        }
+        self.create_service_with(service, Some(var)).await
     }
 
     /// Removes every container, the network and the replica root, concurrently.

@@ -1,17 +1,21 @@
-//! The rehearsals of the runbook as written: one per phase (after Phase 1's preparation, which
-//! every rotation starts with), one for the whole rotation, and the rollback procedure after each
-//! phase. Each has the outcome measured on the replica as its expected outcome; a runbook change
-//! that alters an outcome fails its test until the change is reviewed.
+//! The rehearsals of the runbook as written (one per phase, after Phase 1's preparation, which
+//! every rotation starts with; one for the whole rotation; the rollback procedure after each
+//! phase) and the fault matrix. Each has the outcome measured on the replica as its expected
+//! outcome; a runbook change that alters an outcome fails its test until the change is reviewed.
 //!
-//! Measured (2026-11-25): phases 2, 3 and 4 as written are `detected`: nothing is lost under
-//! traffic, but the promoted checks find the rotation did not take effect (the new DeepSeek key
-//! is not live and `_OLD` is left; the `.env` files hold a DB password the server rejects; no
-//! NATS credential changed), and the runbook's rollback restores the steady state, with about
-//! 4–6 s of downtime from its `docker-compose restart` of the whole node and no loss.
+//! Measured (2026-11-26, 100 updates/s): phases 2, 3 and 4 as written are `detected`: nothing is
+//! lost under traffic, but the promoted checks find the rotation did not take effect (the new
+//! DeepSeek key is not live and `_OLD` is left; the `.env` files hold a DB password the server
+//! rejects; no NATS credential changed), and the runbook's rollback restores the steady state,
+//! with 5–10 s of downtime from its `docker-compose restart` of the whole node and no loss.
 
-use harness::rehearsal::faults::{ContainerFault, UpstreamFault};
-use harness::rehearsal::{Expected, Fault, FaultAt, Rollback, Safeguard, Scenario};
+use harness::rehearsal::faults::{
+    ConfigFault, ContainerFault, NatsReload, NetworkFault, PostgresConnectionsExhausted,
+    ProxyEffect, UpstreamFault,
+};
+use harness::rehearsal::{Expected, FaultAt, Rollback, Safeguard, Scenario};
 use harness::Service;
+use std::time::Duration;
 
 /// Post-conditions that say each phase's rotation took effect (beyond the steady state).
 fn postconditions(phase: u32) -> Vec<&'static str> {
@@ -37,7 +41,8 @@ fn phase(n: u32, expected: Expected, title: &str) -> Scenario {
         expected,
         faults: Vec::new(),
         safeguard: None,
-        edit: None,
+        edits: Vec::new(),
+        seed: None,
     }
 }
 
@@ -51,7 +56,8 @@ fn rollback_after(n: u32, expected: Expected) -> Scenario {
         expected,
         faults: Vec::new(),
         safeguard: None,
-        edit: None,
+        edits: Vec::new(),
+        seed: None,
     }
 }
 
@@ -92,7 +98,8 @@ pub fn rehearsals() -> Vec<Scenario> {
             expected: Expected::Detected,
             faults: Vec::new(),
             safeguard: None,
-            edit: None,
+            edits: Vec::new(),
+            seed: None,
         },
         rollback_after(1, Expected::Holds),
         rollback_after(2, Expected::Detected),
@@ -102,109 +109,524 @@ pub fn rehearsals() -> Vec<Scenario> {
     ]
 }
 
-fn with_fault(
-    id: &str,
-    phase_n: u32,
-    before: &str,
-    fault: Box<dyn Fault>,
-    expected: Expected,
-) -> Scenario {
+/// The runbook's Phase 3 `psql` fixed to name the database that exists: then its `ALTER USER`
+/// really runs (as written it fails, and the password never changes on the server).
+pub const ALTER_FIXED: (&str, &str) = ("psql -U daarion -c", "psql -U daarion -d daarion_main -c");
+
+fn secs(s: f64) -> Duration {
+    Duration::from_secs_f64(s)
+}
+
+/// A fault scenario: `phases` as written (phase 1 first), `faults` attached, `id` under
+/// `faults/`.
+fn faulted(id: &str, phase_n: u32, faults: Vec<FaultAt>, expected: Expected) -> Scenario {
     let mut s = phase(phase_n, expected, "");
+    let what: Vec<String> = faults
+        .iter()
+        .map(|f| format!("`{}` {}", f.fault.name(), f.describe_at()))
+        .collect();
     s.id = format!("faults/{id}");
-    s.title = format!(
-        "Phase {phase_n} as written, with `{}` before {before}",
-        fault.name()
-    );
-    s.faults = vec![FaultAt {
-        before_step: before.to_string(),
-        fault,
-    }];
+    s.title = format!("Phase {phase_n} as written, with {}", what.join(" and "));
+    s.faults = faults;
     s
 }
 
-/// The fault matrix, started (issue 6 adds the rest). Measured 2026-11-25: every one is
-/// `detected`; the DeepSeek faults cost 7–9 s of outage (all updates delayed, none lost), the
-/// NATS crash 3.7 s with API and JetStream failures, the PostgreSQL hang nothing measurable.
+/// A fault during the runbook's rollback procedure, after phase `after` as written.
+fn rollback_faulted(id: &str, after: u32, faults: Vec<FaultAt>, expected: Expected) -> Scenario {
+    let mut s = rollback_after(after, expected);
+    let what: Vec<String> = faults
+        .iter()
+        .map(|f| format!("`{}` {}", f.fault.name(), f.describe_at()))
+        .collect();
+    s.id = format!("faults/{id}");
+    s.title = format!(
+        "Phase {after} as written, then the rollback as written, with {}",
+        what.join(" and ")
+    );
+    s.faults = faults;
+    s
+}
+
+/// Phase 3 with a new password holding `what` instead of the runbook's example; with the
+/// `ALTER` fixed when `alter_fixed`. The title names the character, never the password: it
+/// becomes the node's secret.
+fn password(
+    id: &str,
+    what: &str,
+    to: &'static str,
+    alter_fixed: bool,
+    expected: Expected,
+) -> Scenario {
+    let mut s = phase(3, expected, "");
+    s.id = format!("faults/{id}");
+    s.title =
+        format!(
+        "Phase 3 as written{}, with a new password holding {what} instead of the runbook's example",
+        if alter_fixed { " but its `psql` fixed" } else { "" }
+    );
+    if alter_fixed {
+        s.edits.push(ALTER_FIXED);
+    }
+    s.edits.push(("NewPassword123!", to));
+    s
+}
+
+fn proxy(to: Service, from: Option<Service>, effect: ProxyEffect) -> NetworkFault {
+    NetworkFault::Proxy { to, from, effect }
+}
+
+/// The fault matrix: at least five faults for each phase and for the rollback, each with the
+/// outcome measured on the replica (2026-11-26, 100 updates/s, two scenarios at a time) as its
+/// expected outcome. In short: transient faults in Phases 1 and 5 are survived with delays and
+/// no loss (`holds`); in Phases 2–4 and the rollback every fault is `detected` (the phases as
+/// written never take effect, and the rollback restores the steady state with nothing lost);
+/// `breaks` (accepted updates lost) wherever the database password really changes on the server
+/// (the runbook's `psql` fixed) and the files do not follow: a `$`, `\`, `#`-and-space password
+/// mangled by the runbook's quoting, one `.env` missed, a rollback or a same-day rerun that
+/// cannot bring the old password back; and wherever a fault persists (a crash loop, a revoked
+/// key) through the checks.
 pub fn fault_rehearsals() -> Vec<Scenario> {
-    // The title names the character, never the password: it becomes the node's secret.
-    let password = |id: &str, what: &str, to: &'static str, expected: Expected| {
-        let mut s = phase(3, expected, "");
-        s.id = format!("faults/{id}");
-        s.title = format!(
-            "Phase 3 as written, with a new password holding {what} instead of the runbook's example"
-        );
-        s.edit = Some(("NewPassword123!", to));
-        s
-    };
-    vec![
+    use Expected::*;
+    use Service::*;
+    let mut out = Vec::new();
+
+    // Phase 1: the backup, the new secrets, the preflight health check.
+    out.extend([
+        faulted(
+            "phase1-gateway-down-at-the-preflight-check",
+            1,
+            vec![FaultAt::before("phase1.step3", ContainerFault::Stop(Gateway))],
+            Detected,
+        ),
+        faulted(
+            "phase1-postgres-restarts-during-the-backup",
+            1,
+            vec![FaultAt::before("phase1.step1", ContainerFault::Restart(Postgres))],
+            Holds,
+        ),
+        faulted(
+            "phase1-nats-crashes-for-3s",
+            1,
+            vec![FaultAt::before("phase1.step1", ContainerFault::Kill(Nats)).lasting(secs(3.0))],
+            Detected,
+        ),
+        faulted(
+            "phase1-deepseek-answers-429-for-3s-at-the-preflight-check",
+            1,
+            vec![FaultAt::before(
+                "phase1.step3",
+                UpstreamFault::Status {
+                    provider: "deepseek",
+                    status: 429,
+                },
+            )
+            .lasting(secs(3.0))],
+            Holds,
+        ),
+        faulted(
+            "phase1-memory-crash-loops",
+            1,
+            vec![FaultAt::before(
+                "phase1.step3",
+                ContainerFault::CrashLoop(Memory, "DB_PASSWORD"),
+            )
+            .through_checks()],
+            Breaks,
+        ),
+        {
+            // Phase 1 again the same day, after Phase 3 really changed the password (its `psql`
+            // fixed): a retry overwrites the only backup; then the rollback restores from it.
+            let mut s = rollback_after(3, Breaks);
+            s.id = "faults/phase1-rerun-the-same-day-after-phase3-with-the-alter-fixed".into();
+            s.title = "Phases 1 and 3 (its `psql` fixed), Phase 1 again the same day, then the rollback as written".into();
+            s.phases = vec![1, 3, 1];
+            s.edits.push(ALTER_FIXED);
+            s
+        },
+        faulted(
+            "phase1-memory-to-postgres-300ms-latency-for-4s",
+            1,
+            vec![FaultAt::before(
+                "phase1.step1",
+                proxy(Postgres, Some(Memory), ProxyEffect::Latency { ms: 300 }),
+            )
+            .lasting(secs(4.0))],
+            Holds,
+        ),
+    ]);
+
+    // Phase 2: DeepSeek's dual validity.
+    out.extend([
+        faulted(
+            "phase2-deepseek-revokes-the-old-key-early",
+            2,
+            vec![FaultAt::before(
+                "phase2.step3",
+                UpstreamFault::RevokeCurrentKey {
+                    provider: "deepseek",
+                    var: "DEEPSEEK_API_KEY",
+                },
+            )],
+            Detected,
+        ),
+        faulted(
+            "phase2-deepseek-rejects-the-new-key",
+            2,
+            vec![FaultAt::before(
+                "phase2.step3",
+                UpstreamFault::reject_new_key("deepseek", "DEEPSEEK_API_KEY_NEW"),
+            )],
+            Detected,
+        ),
+        faulted(
+            "phase2-deepseek-answers-429",
+            2,
+            vec![FaultAt::before(
+                "phase2.step4",
+                UpstreamFault::Status {
+                    provider: "deepseek",
+                    status: 429,
+                },
+            )],
+            Detected,
+        ),
+        faulted(
+            "phase2-deepseek-answers-after-2s",
+            2,
+            vec![FaultAt::before(
+                "phase2.step4",
+                UpstreamFault::Slow {
+                    provider: "deepseek",
+                    delay_ms: 2000,
+                },
+            )],
+            Detected,
+        ),
+        faulted(
+            "phase2-router-cut-off-for-3s",
+            2,
+            vec![
+                FaultAt::before("phase2.step4", NetworkFault::Disconnect(Router))
+                    .lasting(secs(3.0)),
+            ],
+            Detected,
+        ),
+        {
+            // The gateway goes down at the start of Phase 2: the safeguard sees the failure rate
+            // and aborts before the next step; the runbook's rollback then runs.
+            let mut s = faulted(
+                "phase2-gateway-down-trips-the-safeguard",
+                2,
+                vec![FaultAt::before(
+                    "phase2.step1",
+                    ContainerFault::Stop(Gateway),
+                )],
+                Detected,
+            );
+            s.safeguard = Some(Safeguard {
+                window: Duration::from_secs(2),
+                max_failure_rate: 0.5,
+            });
+            s
+        },
+    ]);
+
+    // Phase 3: the database password.
+    out.extend([
         password(
             "phase3-new-password-with-an-ampersand",
             "`&`",
             "N3w&Pass123",
-            Expected::Detected,
+            false,
+            Detected,
         ),
         password(
             "phase3-new-password-with-a-slash",
             "`/`",
             "N3w/Pass123",
-            Expected::Detected,
+            false,
+            Detected,
         ),
-        with_fault(
-            "phase2-deepseek-revokes-the-old-key-early",
-            2,
-            "phase2.step3",
-            Box::new(UpstreamFault::RevokeCurrentKey {
-                provider: "deepseek",
-                var: "DEEPSEEK_API_KEY",
-            }),
-            Expected::Detected,
+        password(
+            "phase3-alter-fixed-new-password-with-a-dollar",
+            "`$`",
+            "N3w$HOME123",
+            true,
+            Breaks,
         ),
-        with_fault(
-            "phase2-deepseek-answers-429",
-            2,
-            "phase2.step4",
-            Box::new(UpstreamFault::Status {
-                provider: "deepseek",
-                status: 429,
-            }),
-            Expected::Detected,
+        password(
+            "phase3-alter-fixed-new-password-with-a-quote",
+            "`'`",
+            "N3w'Pass123",
+            true,
+            Detected,
         ),
-        with_fault(
-            "phase3-memory-crashes-before-the-rolling-restart",
-            3,
-            "phase3.step3",
-            Box::new(ContainerFault::Kill(Service::Memory)),
-            Expected::Detected,
+        password(
+            "phase3-alter-fixed-new-password-with-a-backslash",
+            "`\\`",
+            "N3w\\Pass123",
+            true,
+            Breaks,
         ),
-        with_fault(
-            "phase3-postgres-hangs-during-the-env-update",
-            3,
-            "phase3.step2",
-            Box::new(ContainerFault::Pause(Service::Postgres)),
-            Expected::Detected,
+        password(
+            "phase3-alter-fixed-new-password-with-a-hash-and-a-space",
+            "`#` and a space",
+            "N3w #Pass123",
+            true,
+            Breaks,
         ),
-        with_fault(
-            "phase4-nats-crashes-before-the-rolling-restart",
-            4,
-            "phase4.step3",
-            Box::new(ContainerFault::Kill(Service::Nats)),
-            Expected::Detected,
+        password(
+            "phase3-alter-fixed-new-password-with-a-backtick-and-a-double-quote",
+            "`` ` `` and `\"`",
+            "N3w`\"Pass123",
+            true,
+            Detected,
         ),
         {
-            // The gateway goes down at the start of Phase 2: the safeguard sees the failure rate
-            // and aborts before the next step; the runbook's rollback then runs.
-            let mut s = with_fault(
-                "phase2-gateway-down-trips-the-safeguard",
-                2,
-                "phase2.step1",
-                Box::new(ContainerFault::Stop(Service::Gateway)),
-                Expected::Detected,
+            let mut s = faulted(
+                "phase3-alter-fixed-memory-env-missed",
+                3,
+                vec![FaultAt::before(
+                    "phase3.step3",
+                    ConfigFault::EnvMissed {
+                        service: Memory,
+                        var: "DB_PASSWORD",
+                    },
+                )],
+                Breaks,
             );
-            s.safeguard = Some(Safeguard {
-                window: std::time::Duration::from_secs(2),
-                max_failure_rate: 0.5,
-            });
+            s.title = format!("{} (with the runbook's `psql` fixed)", s.title);
+            s.edits.push(ALTER_FIXED);
             s
         },
-    ]
+        faulted(
+            "phase3-memory-crashes-before-the-rolling-restart",
+            3,
+            vec![FaultAt::before(
+                "phase3.step3",
+                ContainerFault::Kill(Memory),
+            )],
+            Detected,
+        ),
+        faulted(
+            "phase3-postgres-hangs-during-the-env-update",
+            3,
+            vec![FaultAt::before(
+                "phase3.step2",
+                ContainerFault::Pause(Postgres),
+            )],
+            Detected,
+        ),
+        faulted(
+            "phase3-postgres-max-connections-for-5s",
+            3,
+            vec![
+                FaultAt::before("phase3.step3", PostgresConnectionsExhausted::default())
+                    .lasting(secs(5.0)),
+            ],
+            Detected,
+        ),
+        faulted(
+            "phase3-postgres-500ms-latency-for-5s",
+            3,
+            vec![FaultAt::before(
+                "phase3.step3",
+                proxy(Postgres, None, ProxyEffect::Latency { ms: 500 }),
+            )
+            .lasting(secs(5.0))],
+            Detected,
+        ),
+        faulted(
+            "phase3-postgres-connections-reset",
+            3,
+            vec![FaultAt::before(
+                "phase3.step4",
+                proxy(Postgres, None, ProxyEffect::Reset),
+            )],
+            Detected,
+        ),
+    ]);
+
+    // Phase 4: NATS credentials.
+    out.extend([
+        faulted(
+            "phase4-nats-crashes-before-the-rolling-restart",
+            4,
+            vec![FaultAt::before("phase4.step3", ContainerFault::Kill(Nats))],
+            Detected,
+        ),
+        faulted(
+            "phase4-nats-reloads-during-publishing",
+            4,
+            vec![FaultAt::after(secs(1.0), NatsReload)],
+            Detected,
+        ),
+        faulted(
+            "phase4-nats-restarts-before-the-rolling-restart",
+            4,
+            vec![FaultAt::before(
+                "phase4.step3",
+                ContainerFault::Restart(Nats),
+            )],
+            Detected,
+        ),
+        faulted(
+            "phase4-nats-300ms-latency-for-5s",
+            4,
+            vec![FaultAt::before(
+                "phase4.step3",
+                proxy(Nats, None, ProxyEffect::Latency { ms: 300 }),
+            )
+            .lasting(secs(5.0))],
+            Detected,
+        ),
+        faulted(
+            "phase4-nats-connections-reset",
+            4,
+            vec![FaultAt::before(
+                "phase4.step4",
+                proxy(Nats, None, ProxyEffect::Reset),
+            )],
+            Detected,
+        ),
+        faulted(
+            "phase4-crewai-worker-cut-off-for-4s",
+            4,
+            vec![
+                FaultAt::before("phase4.step3", NetworkFault::Disconnect(CrewaiWorker))
+                    .lasting(secs(4.0)),
+            ],
+            Detected,
+        ),
+    ]);
+
+    // Phase 5: verification. Its steps take well under a second: a fault lasts its own time, or
+    // stays through the checks (does the runbook's verification notice what the promoted checks
+    // notice?).
+    out.extend([
+        faulted(
+            "phase5-memory-crash-loops",
+            5,
+            vec![FaultAt::before(
+                "phase5.step1",
+                ContainerFault::CrashLoop(Memory, "DB_PASSWORD"),
+            )
+            .through_checks()],
+            Breaks,
+        ),
+        faulted(
+            "phase5-deepseek-revokes-the-current-key",
+            5,
+            vec![FaultAt::before(
+                "phase5.step1",
+                UpstreamFault::RevokeCurrentKey {
+                    provider: "deepseek",
+                    var: "DEEPSEEK_API_KEY",
+                },
+            )
+            .through_checks()],
+            Breaks,
+        ),
+        faulted(
+            "phase5-postgres-stalls-for-4s",
+            5,
+            vec![
+                FaultAt::before("phase5.step1", proxy(Postgres, None, ProxyEffect::Stall))
+                    .lasting(secs(4.0)),
+            ],
+            Holds,
+        ),
+        faulted(
+            "phase5-postgres-max-connections",
+            5,
+            vec![
+                FaultAt::before("phase5.step1", PostgresConnectionsExhausted::default())
+                    .through_checks(),
+            ],
+            Detected,
+        ),
+        faulted(
+            "phase5-router-hangs-for-4s",
+            5,
+            vec![FaultAt::before("phase5.step1", ContainerFault::Pause(Router)).lasting(secs(4.0))],
+            Holds,
+        ),
+        faulted(
+            "phase5-half-of-new-nats-connections-refused",
+            5,
+            vec![
+                FaultAt::before("phase5.step1", proxy(Nats, None, ProxyEffect::Reset)),
+                FaultAt::before(
+                    "phase5.step1",
+                    proxy(Nats, None, ProxyEffect::Refuse { fraction: 0.5 }),
+                )
+                .through_checks(),
+            ],
+            Holds,
+        ),
+    ]);
+
+    // The rollback procedure.
+    out.extend([
+        rollback_faulted(
+            "rollback-memory-crashes-before-the-restart",
+            3,
+            vec![FaultAt::before(
+                "rollback.step2",
+                ContainerFault::Kill(Memory),
+            )],
+            Detected,
+        ),
+        rollback_faulted(
+            "rollback-postgres-hangs-for-5s",
+            3,
+            vec![
+                FaultAt::before("rollback.step2", ContainerFault::Pause(Postgres))
+                    .lasting(secs(5.0)),
+            ],
+            Detected,
+        ),
+        rollback_faulted(
+            "rollback-nats-crashes-before-the-verification",
+            4,
+            vec![FaultAt::before(
+                "rollback.step3",
+                ContainerFault::Kill(Nats),
+            )],
+            Detected,
+        ),
+        rollback_faulted(
+            "rollback-deepseek-answers-429",
+            2,
+            vec![FaultAt::before(
+                "rollback.step2",
+                UpstreamFault::Status {
+                    provider: "deepseek",
+                    status: 429,
+                },
+            )],
+            Detected,
+        ),
+        rollback_faulted(
+            "rollback-postgres-300ms-latency",
+            3,
+            vec![FaultAt::before(
+                "rollback.step2",
+                proxy(Postgres, None, ProxyEffect::Latency { ms: 300 }),
+            )],
+            Detected,
+        ),
+        {
+            // No fault: the runbook's Phase 3 `psql` fixed, so that the password really changes
+            // on the server; the rollback restores the files only.
+            let mut s = rollback_after(3, Breaks);
+            s.id = "faults/rollback-after-phase3-with-the-alter-fixed".into();
+            s.title =
+                "Phase 3 with its `psql` fixed (the ALTER runs), then the rollback as written"
+                    .into();
+            s.edits.push(ALTER_FIXED);
+            s
+        },
+    ]);
+    out
 }

@@ -1,6 +1,8 @@
-//! Every rehearsal of the runbook as written is one test: it runs on a fresh replica under
-//! traffic and asserts the outcome measured so far. A runbook change that changes an outcome
-//! fails here, with the scenario's summary, until the expectation is reviewed.
+//! Every rehearsal is one test: the runbook as written, and every scenario of the fault matrix.
+//! Each runs on a fresh replica under traffic and asserts the outcome measured so far, and that
+//! nothing of its replica (container, network, replica root, operator directory) remains after
+//! it. A runbook change that changes an outcome fails here, with the scenario's summary, until
+//! the expectation is reviewed.
 
 use harness::progress::Progress;
 use harness::redact::Redactor;
@@ -41,6 +43,15 @@ async fn rehearse(id: &str) {
         j.scenarios[0].met,
         "{id}: expected outcome not met\n{summary}"
     );
+    let stack = j.scenarios[0]
+        .stack
+        .clone()
+        .expect("the scenario had a replica");
+    let docker = harness::docker::connect().await.unwrap();
+    let left = harness::docker::leftovers_of(&docker, &[stack])
+        .await
+        .unwrap();
+    assert_eq!(left, Vec::<String>::new(), "{id}: left behind");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -138,43 +149,71 @@ async fn a_scenario_past_its_deadline_stops_at_its_step_and_leaves_no_container(
     assert!(mine.is_empty(), "containers left behind: {mine:?}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn fault_deepseek_revokes_the_old_key_early_in_phase2_delays_updates_and_is_rolled_back() {
-    rehearse("faults/phase2-deepseek-revokes-the-old-key-early").await;
+/// One test per scenario of the fault matrix, named after its id (phase, fault, step).
+macro_rules! fault_matrix {
+    ($($name:ident => $id:literal,)*) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                rehearse(concat!("faults/", $id)).await;
+            }
+        )*
+
+        #[test]
+        fn every_scenario_of_the_fault_matrix_is_a_test() {
+            let tested: Vec<&str> = vec![$($id),*];
+            let matrix: Vec<String> = scenarios::fault_rehearsals()
+                .into_iter()
+                .map(|s| s.id.trim_start_matches("faults/").to_string())
+                .collect();
+            assert_eq!(matrix, tested);
+        }
+    };
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn fault_deepseek_answers_429_in_phase2_delays_updates_and_is_rolled_back() {
-    rehearse("faults/phase2-deepseek-answers-429").await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn fault_memory_crashes_before_phase3_step3_is_restarted_by_the_rolling_restart() {
-    rehearse("faults/phase3-memory-crashes-before-the-rolling-restart").await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn fault_postgres_hangs_before_phase3_step2_costs_nothing_measurable() {
-    rehearse("faults/phase3-postgres-hangs-during-the-env-update").await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn fault_nats_crashes_before_phase4_step3_fails_api_and_jetstream_for_seconds() {
-    rehearse("faults/phase4-nats-crashes-before-the-rolling-restart").await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn fault_gateway_down_in_phase2_trips_the_safeguard_which_aborts_and_rolls_back() {
-    rehearse("faults/phase2-gateway-down-trips-the-safeguard").await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn fault_a_new_db_password_with_an_ampersand_is_mangled_by_the_runbooks_sed_in_every_env_file(
-) {
-    rehearse("faults/phase3-new-password-with-an-ampersand").await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn fault_a_new_db_password_with_a_slash_makes_the_runbooks_sed_fail_silently() {
-    rehearse("faults/phase3-new-password-with-a-slash").await;
+fault_matrix! {
+    fault_phase1_gateway_down_at_the_preflight_check => "phase1-gateway-down-at-the-preflight-check",
+    fault_phase1_postgres_restarts_during_the_backup => "phase1-postgres-restarts-during-the-backup",
+    fault_phase1_nats_crashes_for_3s => "phase1-nats-crashes-for-3s",
+    fault_phase1_deepseek_answers_429_for_3s_at_the_preflight_check => "phase1-deepseek-answers-429-for-3s-at-the-preflight-check",
+    fault_phase1_memory_crash_loops => "phase1-memory-crash-loops",
+    fault_phase1_rerun_the_same_day_after_phase3_with_the_alter_fixed => "phase1-rerun-the-same-day-after-phase3-with-the-alter-fixed",
+    fault_phase1_memory_to_postgres_300ms_latency_for_4s => "phase1-memory-to-postgres-300ms-latency-for-4s",
+    fault_phase2_deepseek_revokes_the_old_key_early => "phase2-deepseek-revokes-the-old-key-early",
+    fault_phase2_deepseek_rejects_the_new_key => "phase2-deepseek-rejects-the-new-key",
+    fault_phase2_deepseek_answers_429 => "phase2-deepseek-answers-429",
+    fault_phase2_deepseek_answers_after_2s => "phase2-deepseek-answers-after-2s",
+    fault_phase2_router_cut_off_for_3s => "phase2-router-cut-off-for-3s",
+    fault_phase2_gateway_down_trips_the_safeguard => "phase2-gateway-down-trips-the-safeguard",
+    fault_phase3_new_password_with_an_ampersand => "phase3-new-password-with-an-ampersand",
+    fault_phase3_new_password_with_a_slash => "phase3-new-password-with-a-slash",
+    fault_phase3_alter_fixed_new_password_with_a_dollar => "phase3-alter-fixed-new-password-with-a-dollar",
+    fault_phase3_alter_fixed_new_password_with_a_quote => "phase3-alter-fixed-new-password-with-a-quote",
+    fault_phase3_alter_fixed_new_password_with_a_backslash => "phase3-alter-fixed-new-password-with-a-backslash",
+    fault_phase3_alter_fixed_new_password_with_a_hash_and_a_space => "phase3-alter-fixed-new-password-with-a-hash-and-a-space",
+    fault_phase3_alter_fixed_new_password_with_a_backtick_and_a_double_quote => "phase3-alter-fixed-new-password-with-a-backtick-and-a-double-quote",
+    fault_phase3_alter_fixed_memory_env_missed => "phase3-alter-fixed-memory-env-missed",
+    fault_phase3_memory_crashes_before_the_rolling_restart => "phase3-memory-crashes-before-the-rolling-restart",
+    fault_phase3_postgres_hangs_during_the_env_update => "phase3-postgres-hangs-during-the-env-update",
+    fault_phase3_postgres_max_connections_for_5s => "phase3-postgres-max-connections-for-5s",
+    fault_phase3_postgres_500ms_latency_for_5s => "phase3-postgres-500ms-latency-for-5s",
+    fault_phase3_postgres_connections_reset => "phase3-postgres-connections-reset",
+    fault_phase4_nats_crashes_before_the_rolling_restart => "phase4-nats-crashes-before-the-rolling-restart",
+    fault_phase4_nats_reloads_during_publishing => "phase4-nats-reloads-during-publishing",
+    fault_phase4_nats_restarts_before_the_rolling_restart => "phase4-nats-restarts-before-the-rolling-restart",
+    fault_phase4_nats_300ms_latency_for_5s => "phase4-nats-300ms-latency-for-5s",
+    fault_phase4_nats_connections_reset => "phase4-nats-connections-reset",
+    fault_phase4_crewai_worker_cut_off_for_4s => "phase4-crewai-worker-cut-off-for-4s",
+    fault_phase5_memory_crash_loops => "phase5-memory-crash-loops",
+    fault_phase5_deepseek_revokes_the_current_key => "phase5-deepseek-revokes-the-current-key",
+    fault_phase5_postgres_stalls_for_4s => "phase5-postgres-stalls-for-4s",
+    fault_phase5_postgres_max_connections => "phase5-postgres-max-connections",
+    fault_phase5_router_hangs_for_4s => "phase5-router-hangs-for-4s",
+    fault_phase5_half_of_new_nats_connections_refused => "phase5-half-of-new-nats-connections-refused",
+    fault_rollback_memory_crashes_before_the_restart => "rollback-memory-crashes-before-the-restart",
+    fault_rollback_postgres_hangs_for_5s => "rollback-postgres-hangs-for-5s",
+    fault_rollback_nats_crashes_before_the_verification => "rollback-nats-crashes-before-the-verification",
+    fault_rollback_deepseek_answers_429 => "rollback-deepseek-answers-429",
+    fault_rollback_postgres_300ms_latency => "rollback-postgres-300ms-latency",
+    fault_rollback_after_phase3_with_the_alter_fixed => "rollback-after-phase3-with-the-alter-fixed",
 }

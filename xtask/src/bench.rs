@@ -102,7 +102,7 @@ async fn bench_probe(args: &[String]) -> anyhow::Result<i32> {
     let db = [secrets.get("DB_PASSWORD").to_string()];
     let mut best = None;
     let mut offset = 0;
-    for rate in [25.0, 50.0, 100.0, 150.0, 200.0, 300.0, 400.0] {
+    for rate in [25.0, 50.0, 100.0, 200.0, 300.0, 400.0, 600.0, 800.0] {
         let config = ProbeConfig {
             rate,
             api_rate: 0.0,

@@ -12,10 +12,15 @@ use std::path::PathBuf;
 use std::time::{Instant, SystemTime};
 
 const USAGE: &str = "usage: cargo xtask rehearse [--runbook FILE] [--only GLOB]... [--list]
-       [--rate N] [--time-scale F] [--parallel N] [--out DIR]
+       [--random N [--seed S]] [--rate N] [--time-scale F] [--parallel N] [--out DIR]
   --runbook FILE   rehearse this runbook (default fixtures/runbook/SECRETS_ROTATION_RUNBOOK.md)
-  --only GLOB      scenarios by id glob (`phase3/*`, `rollback/*`)
-  --rate N         Telegram updates per second through the gateway (default 20)
+  --only GLOB      scenarios by id glob (`phase3/*`, `rollback/*`, `faults/*` the fault matrix,
+                   `*` everything); default: the runbook as written (phases, rotation, rollbacks)
+  --random N       add N random fault schedules (only these when no --only is given), held to
+                   the invariants: nothing accepted lost, the steady state after the rollback
+  --seed S         the seed random schedules are drawn from (default: the time); a journal's
+                   `seed` replays its schedules
+  --rate N         Telegram updates per second through the gateway (default 100)
   --time-scale F   runbook minutes to rehearsal time (default 0.02: a 10-minute phase in 12 s)
   --parallel N     scenarios at once (default 2)
   --out DIR        where the journal and reports go (default target/rehearsal)
@@ -29,6 +34,8 @@ pub async fn run(args: &[String]) -> anyhow::Result<i32> {
     let mut list = false;
     let mut options = Options::default();
     let mut parallel = 2usize;
+    let mut random = 0usize;
+    let mut seed: Option<u64> = None;
     let mut out = workspace_path("target/rehearsal");
     let mut i = 0;
     while i < args.len() {
@@ -48,6 +55,18 @@ pub async fn run(args: &[String]) -> anyhow::Result<i32> {
                 options.time_scale = need(value)?
                     .parse()
                     .map_err(|_| anyhow::anyhow!("--time-scale takes a number"))?
+            }
+            "--random" => {
+                random = need(value)?
+                    .parse()
+                    .map_err(|_| anyhow::anyhow!("--random takes a number of schedules"))?
+            }
+            "--seed" => {
+                seed = Some(
+                    need(value)?
+                        .parse()
+                        .map_err(|_| anyhow::anyhow!("--seed takes a number"))?,
+                )
             }
             "--parallel" => {
                 parallel = need(value)?
@@ -74,12 +93,40 @@ pub async fn run(args: &[String]) -> anyhow::Result<i32> {
         }
     };
     let all = scenarios::rehearsals();
-    let chosen: Vec<_> = all
-        .into_iter()
-        .chain(scenarios::fault_rehearsals())
-        .filter(|s| only.is_empty() || only.iter().any(|g| harness::checks::glob_match(g, &s.id)))
-        .collect();
+    // By default the runbook as written (its phases, the whole rotation, the rollback after
+    // each); the fault matrix by `--only 'faults/*'`, everything by `--only '*'`.
+    let mut chosen: Vec<_> = if only.is_empty() {
+        if random == 0 {
+            all
+        } else {
+            Vec::new()
+        }
+    } else {
+        all.into_iter()
+            .chain(scenarios::fault_rehearsals())
+            .filter(|s| only.iter().any(|g| harness::checks::glob_match(g, &s.id)))
+            .collect()
+    };
+    if random > 0 {
+        let seed = seed.unwrap_or_else(|| {
+            SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0)
+        });
+        for (case, tree) in scenarios::random::schedules(seed, random)
+            .iter()
+            .enumerate()
+        {
+            use proptest::strategy::ValueTree;
+            chosen.push(tree.current().scenario(seed, case));
+        }
+    }
     if list {
+        // Everything there is to choose from, when nothing was chosen.
+        if only.is_empty() {
+            chosen.extend(scenarios::fault_rehearsals());
+        }
         for s in &chosen {
             println!(
                 "{:<24} expected {:<8} phases {:?}  {}",
@@ -118,7 +165,20 @@ pub async fn run(args: &[String]) -> anyhow::Result<i32> {
         .buffered(parallel.max(1))
         .collect::<Vec<_>>();
     let records = tokio::select! {
-        records = all => records,
+        records = all => records
+            .into_iter()
+            .map(|mut r| {
+                // A random schedule is held to the invariants, not to an outcome.
+                if r.seed.is_some() {
+                    let broken = scenarios::random::violations(&r);
+                    r.met = broken.is_empty();
+                    if !broken.is_empty() {
+                        r.error.get_or_insert(broken.join("; "));
+                    }
+                }
+                r
+            })
+            .collect::<Vec<_>>(),
         _ = tokio::signal::ctrl_c() => {
             // Nothing the rehearsal started outlives it: remove this process's stacks now.
             progress.say("interrupted: removing this run's replicas");
@@ -130,13 +190,16 @@ pub async fn run(args: &[String]) -> anyhow::Result<i32> {
             return Ok(130);
         }
     };
-    let journal = journal::assemble(
+    let stacks: Vec<String> = records.iter().filter_map(|r| r.stack.clone()).collect();
+    let mut journal = journal::assemble(
         &runbook,
         started,
         clock.elapsed().as_millis() as u64,
         options.time_scale,
         records,
     );
+    // Nothing of ours may remain: containers, networks, replica roots, operator directories.
+    journal.leftovers = harness::docker::leftovers_of(&docker, &stacks).await?;
     std::fs::create_dir_all(&out)?;
     let json = redactor.redact(&serde_json::to_string_pretty(&journal)?);
     let files = [
@@ -153,9 +216,14 @@ pub async fn run(args: &[String]) -> anyhow::Result<i32> {
         "reports: {}/{{journal.json,report.html,report.md,junit.xml}}",
         out.display()
     );
-    Ok(if journal.scenarios.iter().all(|s| s.met) {
-        exit_codes::OK
-    } else {
-        exit_codes::FAILURES
-    })
+    if !journal.leftovers.is_empty() {
+        eprintln!("error: left behind: {}", journal.leftovers.join(", "));
+    }
+    Ok(
+        if journal.scenarios.iter().all(|s| s.met) && journal.leftovers.is_empty() {
+            exit_codes::OK
+        } else {
+            exit_codes::FAILURES
+        },
+    )
 }

@@ -6,6 +6,7 @@
 
 use super::journal::{ActionRecord, CheckRecord, FindingVerdict, ScenarioRecord, StepRecord};
 use super::probe::{self, ProbeConfig};
+use super::schedule::{FaultAt, Scheduler, Undo};
 use super::shell;
 use crate::checks::secrets::SecretSet;
 use crate::checks::{self, catalogue, glob_match, Node, Outcome as CheckOutcome, Target};
@@ -62,12 +63,6 @@ pub trait Fault: Send + Sync {
     fn teardown<'a>(&'a self, stack: &'a Stack) -> BoxFuture<'a, Result<String, String>>;
 }
 
-/// A fault and the step boundary it attaches to (`before phase3.step3`).
-pub struct FaultAt {
-    pub before_step: String,
-    pub fault: Box<dyn Fault>,
-}
-
 /// Abort the steps (and roll back) when the live failure rate over `window` exceeds
 /// `max_failure_rate`; checked before every step.
 #[derive(Debug, Clone, Copy)]
@@ -88,8 +83,11 @@ pub struct Scenario {
     pub expected: Expected,
     pub faults: Vec<FaultAt>,
     pub safeguard: Option<Safeguard>,
-    /// An edit of the runbook's code blocks (`from` → `to`) this scenario rehearses instead.
-    pub edit: Option<(&'static str, &'static str)>,
+    /// The seed a random fault schedule was drawn from (replay it with this seed).
+    pub seed: Option<u64>,
+    /// Edits of the runbook's code blocks (`from` → `to`, in order) this scenario rehearses
+    /// instead of the runbook as written.
+    pub edits: Vec<(&'static str, &'static str)>,
 }
 
 /// How the rehearsal runs.
@@ -109,7 +107,7 @@ impl Default for Options {
         Options {
             time_scale: 0.02,
             probe: ProbeConfig {
-                rate: 20.0,
+                rate: 100.0,
                 api_rate: 5.0,
                 jetstream_rate: 5.0,
                 retry_window: Duration::from_secs(60),
@@ -143,6 +141,8 @@ struct Ctx<'a> {
     cwd: PathBuf,
     backup: Option<PathBuf>,
     current_step: Arc<Mutex<String>>,
+    /// When the first step (or the rollback) began: step times are counted from here.
+    t0: Instant,
 }
 
 /// Runs one scenario on a fresh replica and records everything in its journal entry.
@@ -158,6 +158,7 @@ pub async fn run(
     let started = SystemTime::now();
     let clock = Instant::now();
     let mut record = ScenarioRecord::new(&scenario.id, &scenario.title, scenario.expected, started);
+    record.seed = scenario.seed;
     progress.say(&format!("{}: starting a fresh replica", scenario.id));
     let stack = match Stack::start(StackOptions {
         progress: progress.clone(),
@@ -172,10 +173,20 @@ pub async fn run(
             return record;
         }
     };
+    // A value an edit puts in place of one of the runbook's literal secrets is a secret too.
+    let literal = crate::runbook::findings::literal_secrets(runbook);
+    for (from, to) in &scenario.edits {
+        if let Some((name, _)) = literal.iter().find(|(_, v)| v == from) {
+            stack.redactor().add(name, to);
+        }
+    }
+    record.stack = Some(stack.id().to_string());
     let edited;
-    let runbook = match scenario.edit {
-        Some((from, to)) => {
-            let mut r = runbook.clone();
+    let runbook = if scenario.edits.is_empty() {
+        runbook
+    } else {
+        let mut r = runbook.clone();
+        for (from, to) in &scenario.edits {
             for phase in &mut r.phases {
                 for step in &mut phase.steps {
                     for block in &mut step.code {
@@ -183,10 +194,9 @@ pub async fn run(
                     }
                 }
             }
-            edited = r;
-            &edited
         }
-        None => runbook,
+        edited = r;
+        &edited
     };
     let current_step = Arc::new(Mutex::new("start".to_string()));
     let body = run_on(
@@ -211,6 +221,8 @@ pub async fn run(
         let _ = f.fault.teardown(&stack).await;
     }
     journal_redactor.absorb(stack.redactor());
+    // The operator's working directory, also when a deadline cut the scenario short.
+    let _ = std::fs::remove_dir_all(stack.root().dir().with_extension("operator"));
     if let Err(e) = stack.down().await {
         record
             .error
@@ -284,6 +296,7 @@ async fn run_on(
         cwd: home.clone(),
         backup: None,
         current_step,
+        t0: Instant::now(),
     };
     for name in SECRET_NAMES {
         redactor.add(&format!("NEW_{name}"), ctx.new.get(name));
@@ -309,6 +322,9 @@ async fn run_on(
     );
     let live = probe::Live::default();
     let started_steps = Instant::now();
+    ctx.t0 = started_steps;
+    let scheduler = Scheduler::new(stack, &scenario.faults, started_steps);
+    let stop_timers = AtomicBool::new(false);
     let (probe_report, (steps, tripped)) = {
         let old = stack.initial_secrets();
         let probe = probe::run(
@@ -349,28 +365,20 @@ async fn run_on(
                             break 'phases;
                         }
                     }
-                    for f in scenario.faults.iter().filter(|f| f.before_step == step.id) {
-                        let what = f.fault.inject(stack).await;
-                        record_fault(&mut steps, &step.id, &f.fault.name(), what);
-                    }
+                    scheduler.before_step(&step.id).await;
                     steps.push(run_step(&mut ctx, step, p.budget_minutes.unwrap_or(5)).await);
                 }
             }
             // Faults are bounded by the phases they were attached to.
-            for f in &scenario.faults {
-                let what = f.fault.teardown(stack).await;
-                record_fault(
-                    &mut steps,
-                    "the end of the phases",
-                    &format!("undo {}", f.fault.name()),
-                    what,
-                );
-            }
+            stop_timers.store(true, Ordering::SeqCst);
+            scheduler.undo(Undo::EndOfPhases).await;
             tokio::time::sleep(options.settle).await;
             stop.store(true, Ordering::SeqCst);
             (steps, tripped)
         };
-        tokio::join!(probe, method)
+        let (probe_report, result, ()) =
+            tokio::join!(probe, method, scheduler.run_timers(&stop_timers));
+        (probe_report, result)
     };
     record.steps = steps;
     record.safeguard = tripped;
@@ -386,6 +394,7 @@ async fn run_on(
     globs.extend(scenario.postconditions.iter().copied());
     record.checks_after =
         checks_on(stack, &globs, Some(rotation_started), previous, &redactor).await;
+    scheduler.undo(Undo::AfterChecks).await;
     let deviated = record.safeguard.is_some()
         || !record.probe.as_ref().is_some_and(|p| p.clean())
         || !all_pass(&record.checks_after);
@@ -414,11 +423,14 @@ async fn run_on(
             old.get("NATS_PASSWORD_GATEWAY"),
             &passwords,
         );
+        ctx.t0 = Instant::now();
         let method = async {
             let mut steps = Vec::new();
             for step in &runbook.rollback {
+                scheduler.before_step(&step.id).await;
                 steps.push(run_step(&mut ctx, step, 5).await);
             }
+            scheduler.undo(Undo::EndOfRollback).await;
             tokio::time::sleep(options.settle).await;
             stop.store(true, Ordering::SeqCst);
             steps
@@ -452,38 +464,38 @@ async fn run_on(
         Expected::Holds
     };
     record.actual = Some(actual);
+    record.faults = scheduler.records();
     record.findings = dedup(measure_findings(record));
+    // Retention: what the runbook leaves on the node when the scenario is over.
+    if let Some(path) = ctx.backup.as_ref().filter(|p| p.exists()) {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path)
+            .map(|m| m.permissions().mode() & 0o7777)
+            .unwrap_or(0);
+        record.findings.push(FindingVerdict::confirmed(
+            "backup-retention@notes",
+            &format!(
+                "after the scenario {} (mode {mode:04o}, unencrypted) is still on the node; no step of the runbook removes or expires a backup",
+                path.file_name().and_then(|n| n.to_str()).unwrap_or("?")
+            ),
+        ));
+    }
     let _ = std::fs::remove_dir_all(&home);
 }
 
-/// Waits (at most 30 s) until every service answers its readiness probe, as an operator waits
+/// Waits (at most 20 s) until every service answers its readiness probe, as an operator waits
 /// after restarts before checking; returns how long that took, `None` when some never did.
 async fn wait_all_ready(stack: &Stack) -> Option<u64> {
     let started = Instant::now();
     for s in Service::ALL {
         let _ = stack.refresh_ports(s).await;
     }
-    let waits = Service::ALL.map(|s| stack.wait_ready(s, Duration::from_secs(30)));
+    let waits = Service::ALL.map(|s| stack.wait_ready(s, Duration::from_secs(20)));
     let ok = futures::future::join_all(waits)
         .await
         .iter()
         .all(|r| r.is_ok());
     ok.then(|| started.elapsed().as_millis() as u64)
-}
-
-fn record_fault(
-    steps: &mut Vec<StepRecord>,
-    before: &str,
-    name: &str,
-    what: Result<String, String>,
-) {
-    let mut r = StepRecord::missing(&format!("fault before {before}"));
-    r.title = name.to_string();
-    r.ok = what.is_ok();
-    r.actions.push(ActionRecord::operator(
-        &what.unwrap_or_else(|e| format!("failed: {e}")),
-    ));
-    steps.push(r);
 }
 
 /// Runs one runbook step: an operator's hand where the step is prose or a file edit, its shell
@@ -492,9 +504,8 @@ async fn run_step(ctx: &mut Ctx<'_>, step: &Step, phase_minutes: u32) -> StepRec
     if let Ok(mut s) = ctx.current_step.lock() {
         *s = step.id.clone();
     }
-    let started = Instant::now();
     let mut record = StepRecord::new(&step.id, &step.title);
-    record.started_ms = 0;
+    record.started_ms = ctx.t0.elapsed().as_millis() as u64;
     for note in super::operator::act(ctx.stack, step, &ctx.new).await {
         record
             .actions
@@ -502,6 +513,7 @@ async fn run_step(ctx: &mut Ctx<'_>, step: &Step, phase_minutes: u32) -> StepRec
     }
     let env_before = ctx.stack.current_env().ok();
     let had_backup = ctx.backup.is_some();
+    let backup_before = ctx.backup.as_ref().and_then(|p| std::fs::read(p).ok());
     // A step's deadline: the time its own title gives ("Monitor for 5 minutes"), compressed;
     // otherwise its phase's budget, compressed, but at least 30 s, so that a command that is
     // merely slow (eight `docker restart`s in a row) does not pass for one that never ends.
@@ -533,8 +545,42 @@ async fn run_step(ctx: &mut Ctx<'_>, step: &Step, phase_minutes: u32) -> StepRec
                 "as written (placeholder unfilled)",
             ));
         }
+        let ran_in = ctx.cwd.clone();
+        let reads_logs = block.text.contains("docker logs")
+            && block.text.contains("grep")
+            && !block.text.contains("2>&1");
         let (run, cwd) = shell::run(&block.text, &filled, &ctx.cwd, deadline, &ctx.redactor).await;
         ctx.cwd = cwd;
+        if reads_logs {
+            // What the pipe carried (stdout) against what it never sees (stderr).
+            for service in Service::NODE
+                .into_iter()
+                .filter(|s| block.text.contains(s.production_name()))
+            {
+                if let Ok((out, err)) = ctx.stack.logs_by_stream(service, 100).await {
+                    let errors = |t: &str| {
+                        t.lines()
+                            .filter(|l| l.to_lowercase().contains("error"))
+                            .count()
+                    };
+                    record.actions.push(ActionRecord::operator(&format!(
+                        "measured log streams: {}: {} lines with \"error\" on stdout, which the pipe carries; {} on stderr, which it never sees",
+                        service.production_name(),
+                        errors(&out),
+                        errors(&err)
+                    )));
+                }
+            }
+        }
+        if block.text.contains("tar -x") {
+            let root = ctx.stack.root().dir();
+            let note = if ran_in == root {
+                format!("measured restore directory: `tar -x` ran in the node's directory (the shell was still there from an earlier `cd`), exit {}", run.exit_code.unwrap_or(-1))
+            } else {
+                format!("measured restore directory: `tar -x` ran in {}, not the node's directory, exit {}", ran_in.display(), run.exit_code.unwrap_or(-1))
+            };
+            record.actions.push(ActionRecord::operator(&note));
+        }
         let note = if filled != script {
             "with the placeholder filled in"
         } else {
@@ -549,6 +595,35 @@ async fn run_step(ctx: &mut Ctx<'_>, step: &Step, phase_minutes: u32) -> StepRec
         if let Some(backup) = find_backup(&ctx.cwd).or_else(|| find_backup(ctx.stack.root().dir()))
         {
             ctx.backup.get_or_insert(backup);
+        }
+    }
+    // A backup overwritten by a rerun the same day: which of its values are no longer the
+    // pre-rotation ones.
+    if let (Some(before), Some(path)) = (backup_before, ctx.backup.as_ref()) {
+        if std::fs::read(path).ok().is_some_and(|now| now != before) {
+            let initial = ctx.stack.initial_secrets();
+            let rotated: std::collections::BTreeSet<String> = SecretSet::previous(path)
+                .map(|set| {
+                    set.files
+                        .values()
+                        .flatten()
+                        .filter(|(k, v)| {
+                            SECRET_NAMES.contains(&k.as_str()) && initial.get(k) != v.as_str()
+                        })
+                        .map(|(k, _)| k.clone())
+                        .collect()
+                })
+                .unwrap_or_default();
+            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("?");
+            let note = if rotated.is_empty() {
+                format!("measured backup overwrite: {name} was written again; it still holds only pre-rotation values")
+            } else {
+                format!(
+                    "measured backup overwrite: {name} was written again the same day and now holds rotated values of {}; the pre-rotation values of those are in no backup",
+                    rotated.into_iter().collect::<Vec<_>>().join(", ")
+                )
+            };
+            record.actions.push(ActionRecord::operator(&note));
         }
     }
     // Measurements a finding needs: what the backup holds, what a sed really changed.
@@ -647,7 +722,7 @@ async fn run_step(ctx: &mut Ctx<'_>, step: &Step, phase_minutes: u32) -> StepRec
             }
         }
     }
-    record.ended_ms = started.elapsed().as_millis() as u64;
+    record.ended_ms = ctx.t0.elapsed().as_millis() as u64;
     if step.code.is_empty() && record.actions.is_empty() {
         record.actions.push(ActionRecord::operator(
             "no command in the runbook; nothing was done",
@@ -742,6 +817,37 @@ fn measure_findings(record: &ScenarioRecord) -> Vec<FindingVerdict> {
                 ));
             }
         }
+        for a in &step.actions {
+            let Some(shell) = &a.shell else { continue };
+            if !shell.secrets_in_argv.is_empty() {
+                out.push(FindingVerdict::confirmed(
+                    &format!("secret-on-command-line@{}", step.id),
+                    &format!(
+                        "{} seen in a process's argv on the host while the command ran (readable by every local user through `ps`)",
+                        shell.secrets_in_argv.join(", ")
+                    ),
+                ));
+            }
+        }
+        if !step.actions.iter().any(|a| a.shell.is_some()) {
+            let did: Vec<&str> = step
+                .actions
+                .iter()
+                .filter_map(|a| a.operator.as_deref())
+                .filter(|o| !o.starts_with("measured"))
+                .collect();
+            let evidence = match did.first() {
+                Some(first) if !first.starts_with("no command") => format!(
+                    "no command to run: the rehearsal acted for the operator ({} action(s): {first})",
+                    did.len()
+                ),
+                _ => "no command to run: nothing was done at this step".to_string(),
+            };
+            out.push(FindingVerdict::confirmed(
+                &format!("no-command@{}", step.id),
+                &evidence,
+            ));
+        }
         // No stale env after a restart proves nothing when no value had changed since the
         // containers were created (the rollback restores exactly those): no verdict then.
         for stale in &step.stale_env {
@@ -763,6 +869,31 @@ fn measure_findings(record: &ScenarioRecord) -> Vec<FindingVerdict> {
                     rest,
                 ));
             }
+            if let Some(rest) = note.strip_prefix("measured log streams: ") {
+                // Only errors on stderr show what the pipe misses.
+                if !rest.contains("; 0 on stderr") {
+                    out.push(FindingVerdict::confirmed(
+                        &format!("logs-stderr-missed@{}", step.id),
+                        rest,
+                    ));
+                }
+            }
+            if let Some(rest) = note.strip_prefix("measured restore directory: ") {
+                let id = format!("rollback-wrong-directory@{}", step.id);
+                out.push(if rest.contains("not the node's directory") {
+                    FindingVerdict::confirmed(&id, rest)
+                } else {
+                    FindingVerdict::refuted(&id, rest)
+                });
+            }
+            if let Some(rest) = note.strip_prefix("measured backup overwrite: ") {
+                let id = format!("backup-same-day-overwrite@{}", step.id);
+                out.push(if rest.contains("rotated values") {
+                    FindingVerdict::confirmed(&id, rest)
+                } else {
+                    FindingVerdict::refuted(&id, rest)
+                });
+            }
             if let Some(rest) = note.strip_prefix("measured sed: ") {
                 out.push(FindingVerdict::refuted(
                     &format!("unanchored-sed@{}", step.id),
@@ -770,6 +901,56 @@ fn measure_findings(record: &ScenarioRecord) -> Vec<FindingVerdict> {
                 ));
             }
         }
+    }
+    // The provider rejects the new key: does the router fall back to the old one?
+    let rejected = record
+        .faults
+        .iter()
+        .find(|f| f.name.contains("rejects the new key") && f.injected_ms.is_some());
+    let selection = record.steps.iter().find(|s| {
+        s.actions.iter().any(|a| {
+            a.operator
+                .as_deref()
+                .is_some_and(|o| o.contains("new-or-old"))
+        })
+    });
+    if let (Some(fault), Some(step), Some(p)) = (rejected, selection, record.probe.as_ref()) {
+        let hurt = p.updates_delayed + p.updates_lost;
+        let evidence = format!(
+            "with the new key rejected from {} ms and the old key still valid: {} updates delayed, {} lost, {} API calls failed",
+            fault.injected_ms.unwrap_or(0),
+            p.updates_delayed,
+            p.updates_lost,
+            p.flows.get("api").map(|f| f.failed).unwrap_or(0)
+        );
+        let id = format!("selection-not-fallback@{}", step.id);
+        out.push(if hurt > 0 {
+            FindingVerdict::confirmed(&id, &format!("{evidence}: the router never fell back"))
+        } else {
+            FindingVerdict::refuted(&id, &evidence)
+        });
+    }
+    // The rollback restores files; did the server's password come back with them?
+    let altered = record.steps.iter().any(|s| {
+        s.actions.iter().any(|a| {
+            a.shell
+                .as_ref()
+                .is_some_and(|sh| sh.command.contains("ALTER USER") && sh.exit_code == Some(0))
+        })
+    });
+    if let (true, Some(first)) = (altered, record.rollback_steps.first()) {
+        let rejected = record
+            .checks_after_rollback
+            .iter()
+            .filter(|c| c.id.starts_with("postgres.auth.current."))
+            .filter(|c| c.outcome != CheckOutcome::Pass)
+            .count();
+        let id = format!("rollback-files-only@{}", first.id);
+        out.push(if rejected > 0 {
+            FindingVerdict::confirmed(&id, &format!("the ALTER had run; after the rollback {rejected} of 5 services' logins with the restored .env passwords are rejected: the server kept the rotated password"))
+        } else {
+            FindingVerdict::refuted(&id, "the ALTER had run, and after the rollback every service's login with the restored .env password works")
+        });
     }
     if let Some(health) = record.steps.iter().find(|s| {
         s.actions.iter().any(|a| {

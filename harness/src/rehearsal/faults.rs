@@ -1,7 +1,10 @@
-//! Faults a scenario attaches to a step boundary: container faults through the engine
-//! (kill -9, stop, pause, restart) and upstream faults through the fake provider's admin API
-//! (a key revoked early, 429s). Each is torn down by the engine at the end of the phase or of
-//! the scenario, whatever happened.
+//! The fault catalogue a scenario attaches to a step boundary or a time: container faults
+//! (kill -9, stop, pause, restart, a crash loop), network faults (a service cut off from the
+//! stack's network; latency, stalls, refused connections and resets through the fault proxy in
+//! front of PostgreSQL and NATS), configuration faults (an `.env` the update missed), upstream
+//! faults (a key revoked early, the new key rejected, 429s, slow answers), NATS reloads and
+//! PostgreSQL's connection limit. Each one is undone by its `teardown`, which the engine calls
+//! when the fault's time is up, at the end of the phases, and again whatever happened.
 
 use super::engine::Fault;
 use crate::client::ReplicaClient;
@@ -9,6 +12,11 @@ use crate::services::Service;
 use crate::stack::Stack;
 use futures::future::BoxFuture;
 use futures::FutureExt;
+use std::sync::Mutex;
+
+fn done(name: String, r: crate::error::Result<()>) -> Result<String, String> {
+    r.map(|()| name).map_err(|e| e.to_string())
+}
 
 /// A container fault.
 #[derive(Debug, Clone, Copy)]
@@ -21,6 +29,10 @@ pub enum ContainerFault {
     Pause(Service),
     /// `docker restart`.
     Restart(Service),
+    /// Recreated with a variable missing from its environment and restart policy
+    /// `on-failure`: it exits at start and Docker restarts it, again and again. Undone by a
+    /// recreate from its `.env`.
+    CrashLoop(Service, &'static str),
 }
 
 impl Fault for ContainerFault {
@@ -30,6 +42,12 @@ impl Fault for ContainerFault {
             ContainerFault::Stop(s) => format!("stop {}", s.production_name()),
             ContainerFault::Pause(s) => format!("pause {}", s.production_name()),
             ContainerFault::Restart(s) => format!("restart {}", s.production_name()),
+            ContainerFault::CrashLoop(s, var) => {
+                format!(
+                    "{} crash-loops (recreated without {var})",
+                    s.production_name()
+                )
+            }
         }
     }
 
@@ -40,9 +58,9 @@ impl Fault for ContainerFault {
                 ContainerFault::Stop(s) => stack.stop(s).await,
                 ContainerFault::Pause(s) => stack.pause(s).await,
                 ContainerFault::Restart(s) => stack.restart(s).await,
+                ContainerFault::CrashLoop(s, var) => stack.crash_loop(s, var).await,
             };
-            r.map(|()| format!("{} done", self.name()))
-                .map_err(|e| e.to_string())
+            done(format!("{} done", self.name()), r)
         }
         .boxed()
     }
@@ -56,24 +74,218 @@ impl Fault for ContainerFault {
                 },
                 ContainerFault::Pause(s) => stack.unpause(s).await.or(Ok(())),
                 ContainerFault::Restart(_) => Ok(()),
+                ContainerFault::CrashLoop(s, _) => stack.recreate(s).await,
             };
-            r.map(|()| format!("{} undone", self.name()))
-                .map_err(|e| e.to_string())
+            done(format!("{} undone", self.name()), r)
+        }
+        .boxed()
+    }
+}
+
+/// What the fault proxy does to connections.
+#[derive(Debug, Clone, Copy)]
+pub enum ProxyEffect {
+    /// Each chunk held this long, each way.
+    Latency { ms: u64 },
+    /// Every byte held until the fault ends (connections stay open).
+    Stall,
+    /// This fraction of new connections reset at accept (packet loss, as a client sees it
+    /// once TCP gives up).
+    Refuse { fraction: f64 },
+    /// Every current connection reset once (RST).
+    Reset,
+}
+
+/// A network fault.
+#[derive(Debug, Clone, Copy)]
+pub enum NetworkFault {
+    /// `docker network disconnect`: cut off from every other service until reconnected.
+    Disconnect(Service),
+    /// Through the fault proxy in front of `to` (PostgreSQL or NATS), for connections from
+    /// `from` (every client when `None`).
+    Proxy {
+        to: Service,
+        from: Option<Service>,
+        effect: ProxyEffect,
+    },
+}
+
+impl NetworkFault {
+    async fn rule(&self, stack: &Stack) -> Result<(Service, String, Option<String>), String> {
+        let NetworkFault::Proxy { to, from, effect } = *self else {
+            unreachable!("only proxy faults have a rule");
+        };
+        let from_ips = match from {
+            Some(s) => vec![stack
+                .network_ip(s)
+                .await
+                .map_err(|e| e.to_string())?
+                .to_string()],
+            None => Vec::new(),
+        };
+        let rule = match effect {
+            ProxyEffect::Latency { ms } => serde_json::json!({"latency_ms": ms, "from": from_ips}),
+            ProxyEffect::Stall => serde_json::json!({"stall": true, "from": from_ips}),
+            ProxyEffect::Refuse { fraction } => {
+                serde_json::json!({"refuse": fraction, "from": from_ips})
+            }
+            ProxyEffect::Reset => {
+                return Ok((
+                    to,
+                    String::new(),
+                    Some(serde_json::json!({ "from": from_ips }).to_string()),
+                ))
+            }
+        };
+        Ok((to, rule.to_string(), None))
+    }
+}
+
+impl Fault for NetworkFault {
+    fn name(&self) -> String {
+        match self {
+            NetworkFault::Disconnect(s) => {
+                format!("{} cut off from the network", s.production_name())
+            }
+            NetworkFault::Proxy { to, from, effect } => {
+                let link = format!(
+                    "{} → {}",
+                    from.map(|s| s.production_name()).unwrap_or("every client"),
+                    to.production_name()
+                );
+                match effect {
+                    ProxyEffect::Latency { ms } => format!("{ms} ms latency {link}"),
+                    ProxyEffect::Stall => format!("stalled connections {link}"),
+                    ProxyEffect::Refuse { fraction } => {
+                        format!(
+                            "{:.0} % of new connections refused {link}",
+                            fraction * 100.0
+                        )
+                    }
+                    ProxyEffect::Reset => format!("connections reset {link}"),
+                }
+            }
+        }
+    }
+
+    fn inject<'a>(&'a self, stack: &'a Stack) -> BoxFuture<'a, Result<String, String>> {
+        async move {
+            match self {
+                NetworkFault::Disconnect(s) => done(self.name(), stack.disconnect(*s).await),
+                NetworkFault::Proxy { .. } => {
+                    let (to, rule, reset) = self.rule(stack).await?;
+                    let answer = match reset {
+                        Some(body) => stack.fault_proxy(to, "POST", "/reset", &body).await,
+                        None => stack.fault_proxy(to, "PUT", "/rule", &rule).await,
+                    }
+                    .map_err(|e| e.to_string())?;
+                    Ok(format!("{}: proxy answered {}", self.name(), answer.trim()))
+                }
+            }
+        }
+        .boxed()
+    }
+
+    fn teardown<'a>(&'a self, stack: &'a Stack) -> BoxFuture<'a, Result<String, String>> {
+        async move {
+            match self {
+                NetworkFault::Disconnect(s) => {
+                    let connected = stack.network_ip(*s).await.is_ok();
+                    if connected {
+                        return Ok(format!("{} undone (was connected)", self.name()));
+                    }
+                    let r = stack.reconnect(*s).await;
+                    let _ = stack.refresh_ports(*s).await;
+                    done(format!("{} undone", self.name()), r)
+                }
+                NetworkFault::Proxy { to, .. } => stack
+                    .fault_proxy(*to, "PUT", "/rule", "{}")
+                    .await
+                    .map(|_| format!("{} undone", self.name()))
+                    .map_err(|e| e.to_string()),
+            }
+        }
+        .boxed()
+    }
+}
+
+/// A configuration fault.
+#[derive(Debug, Clone, Copy)]
+pub enum ConfigFault {
+    /// The update missed this service's `.env`: `var` holds its value from before the
+    /// rotation again. Not undone: the missed file is what the scenario measures.
+    EnvMissed { service: Service, var: &'static str },
+}
+
+impl Fault for ConfigFault {
+    fn name(&self) -> String {
+        match self {
+            ConfigFault::EnvMissed { service, var } => {
+                format!(
+                    "the update misses {}'s .env ({var})",
+                    service.production_name()
+                )
+            }
+        }
+    }
+
+    fn inject<'a>(&'a self, stack: &'a Stack) -> BoxFuture<'a, Result<String, String>> {
+        async move {
+            match *self {
+                ConfigFault::EnvMissed { service, var } => {
+                    let old = stack.initial_secrets().get(var).to_string();
+                    done(
+                        format!("{}: done", self.name()),
+                        stack.edit_env(service, |f| f.set(var, &old)),
+                    )
+                }
+            }
+        }
+        .boxed()
+    }
+
+    fn teardown<'a>(&'a self, _stack: &'a Stack) -> BoxFuture<'a, Result<String, String>> {
+        async move {
+            Ok(format!(
+                "{}: left as it is (the scenario measures it)",
+                self.name()
+            ))
         }
         .boxed()
     }
 }
 
 /// A provider fault, through the fake upstream's admin API.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub enum UpstreamFault {
     /// The provider revokes the router's current key (early, before the rotation is done).
     RevokeCurrentKey {
         provider: &'static str,
         var: &'static str,
     },
+    /// The provider rejects the new key the router's `.env` holds in `var` at injection.
+    RejectNewKey {
+        provider: &'static str,
+        var: &'static str,
+        revoked: Mutex<Option<String>>,
+    },
     /// The provider answers every call with `status` (429: rate limited).
     Status { provider: &'static str, status: u16 },
+    /// The provider answers, but only after `delay_ms`.
+    Slow {
+        provider: &'static str,
+        delay_ms: u64,
+    },
+}
+
+impl UpstreamFault {
+    pub fn reject_new_key(provider: &'static str, var: &'static str) -> Self {
+        UpstreamFault::RejectNewKey {
+            provider,
+            var,
+            revoked: Mutex::new(None),
+        }
+    }
 }
 
 impl Fault for UpstreamFault {
@@ -82,7 +294,13 @@ impl Fault for UpstreamFault {
             UpstreamFault::RevokeCurrentKey { provider, .. } => {
                 format!("{provider} revokes the current key early")
             }
+            UpstreamFault::RejectNewKey { provider, var, .. } => {
+                format!("{provider} rejects the new key ({var})")
+            }
             UpstreamFault::Status { provider, status } => format!("{provider} answers {status}"),
+            UpstreamFault::Slow { provider, delay_ms } => {
+                format!("{provider} answers after {delay_ms} ms")
+            }
         }
     }
 
@@ -95,8 +313,25 @@ impl Fault for UpstreamFault {
                         .revoke_key(provider, stack.initial_secrets().get(var))
                         .await
                 }
+                UpstreamFault::RejectNewKey {
+                    provider,
+                    var,
+                    revoked,
+                } => {
+                    let files = stack.current_env().map_err(|e| e.to_string())?;
+                    let Some(key) = files.get(&Service::Router).and_then(|f| f.get(var)) else {
+                        return Err(format!("{}: the router's .env has no {var}", self.name()));
+                    };
+                    let key = key.to_string();
+                    let status = client.revoke_key(provider, &key).await;
+                    *revoked.lock().expect("revoked lock") = Some(key);
+                    status
+                }
                 UpstreamFault::Status { provider, status } => {
                     client.set_behaviour(provider, Some(*status), None).await
+                }
+                UpstreamFault::Slow { provider, delay_ms } => {
+                    client.set_behaviour(provider, None, Some(*delay_ms)).await
                 }
             };
             if status == 200 {
@@ -117,7 +352,16 @@ impl Fault for UpstreamFault {
                         .issue_key(provider, stack.initial_secrets().get(var))
                         .await
                 }
-                UpstreamFault::Status { provider, .. } => {
+                UpstreamFault::RejectNewKey {
+                    provider, revoked, ..
+                } => {
+                    let key = revoked.lock().expect("revoked lock").take();
+                    match key {
+                        Some(key) => client.issue_key(provider, &key).await,
+                        None => 200,
+                    }
+                }
+                UpstreamFault::Status { provider, .. } | UpstreamFault::Slow { provider, .. } => {
                     client.set_behaviour(provider, None, None).await
                 }
             };
@@ -126,6 +370,101 @@ impl Fault for UpstreamFault {
             } else {
                 Err(format!("{}: admin API answered {status}", self.name()))
             }
+        }
+        .boxed()
+    }
+}
+
+/// `SIGHUP` to NATS: a configuration reload while the probe publishes.
+#[derive(Debug, Clone, Copy)]
+pub struct NatsReload;
+
+impl Fault for NatsReload {
+    fn name(&self) -> String {
+        "NATS reloads its configuration".into()
+    }
+
+    fn inject<'a>(&'a self, stack: &'a Stack) -> BoxFuture<'a, Result<String, String>> {
+        async move {
+            done(
+                format!("{}: SIGHUP sent", self.name()),
+                stack.reload_nats().await,
+            )
+        }
+        .boxed()
+    }
+
+    fn teardown<'a>(&'a self, _stack: &'a Stack) -> BoxFuture<'a, Result<String, String>> {
+        async move { Ok(format!("{}: nothing to undo", self.name())) }.boxed()
+    }
+}
+
+/// PostgreSQL's `max_connections` reached: the harness opens connections until the server
+/// refuses the next one, and holds them until the fault ends.
+#[derive(Default)]
+pub struct PostgresConnectionsExhausted {
+    held: tokio::sync::Mutex<Vec<tokio_postgres::Client>>,
+}
+
+impl Fault for PostgresConnectionsExhausted {
+    fn name(&self) -> String {
+        "PostgreSQL's max_connections reached".into()
+    }
+
+    fn inject<'a>(&'a self, stack: &'a Stack) -> BoxFuture<'a, Result<String, String>> {
+        async move {
+            // Whichever password the server holds now: the initial one, or the one in the
+            // `.env` files after a rotation.
+            let mut passwords = vec![stack.initial_secrets().get("DB_PASSWORD").to_string()];
+            if let Some(p) = stack.current_env().ok().and_then(|f| {
+                f.get(&Service::Memory)?
+                    .get("DB_PASSWORD")
+                    .map(String::from)
+            }) {
+                passwords.push(p);
+            }
+            let mut password = None;
+            for p in &passwords {
+                if crate::client::pg_connect(stack, p).await.is_ok() {
+                    password = Some(p.clone());
+                    break;
+                }
+            }
+            let Some(password) = password else {
+                return Err(format!("{}: no known password logs in", self.name()));
+            };
+            let mut held = self.held.lock().await;
+            let refused = loop {
+                // Eight at a time: SCRAM logins are slow enough to matter.
+                let batch = (0..8).map(|_| crate::client::pg_connect(stack, &password));
+                let mut refused = None;
+                for r in futures::future::join_all(batch).await {
+                    match r {
+                        Ok(c) => held.push(c),
+                        Err(e) => refused = Some(e),
+                    }
+                }
+                if let Some(e) = refused {
+                    break e;
+                }
+                if held.len() > 1000 {
+                    break "no limit met after 1000 connections".into();
+                }
+            };
+            Ok(format!(
+                "{}: {} connections held; the next was refused: {}",
+                self.name(),
+                held.len(),
+                stack.redactor().redact(&refused)
+            ))
+        }
+        .boxed()
+    }
+
+    fn teardown<'a>(&'a self, _stack: &'a Stack) -> BoxFuture<'a, Result<String, String>> {
+        async move {
+            let n = std::mem::take(&mut *self.held.lock().await).len();
+            Ok(format!("{}: {n} connections closed", self.name()))
         }
         .boxed()
     }

@@ -7,12 +7,16 @@
 //! - `scenarios[]`: `id`, `title`, `expected`, `actual` (`holds`|`detected`|`breaks`, absent on
 //!   error), `met`, `error`, `aborted_at` (the step a deadline ended), `wall_ms`, `deviated`,
 //!   `checks_before[]` / `checks_after[]` / `checks_after_rollback[]` (`id`, `outcome`,
-//!   `evidence`), `steps[]` and `rollback_steps[]` (`id`, `title`, `ok`, `ended_ms`,
+//!   `evidence`), `faults[]` (`name`, `at`, `injected_ms`, `removed_ms`, `inject`,
+//!   `teardown`, `ok`; times in ms since the first step), `seed` (a random fault schedule's
+//!   seed, to replay it), `stack` (the replica's id), `steps[]` and `rollback_steps[]` (`id`, `title`, `ok`,
+//!   `started_ms`, `ended_ms` (ms since the first step, or since the rollback began),
 //!   `actions[]` with `operator` or `shell` {`command`, `ran`, `exit_code`,
 //!   `killed_at_deadline`, `duration_ms`, `output_tail`}, `stale_env[]`), `probe` and
 //!   `rollback_probe` (see `probe::ProbeReport`: per-flow counts, outages, the 50 ms
 //!   `timeline`, the data accounting), `findings[]` (`finding`, `verdict`, `evidence`);
-//! - `findings[]`: every static finding of the runbook with the scenarios that measured it.
+//! - `findings[]`: every static finding of the runbook with the scenarios that measured it;
+//! - `leftovers[]`: containers, networks or directories of the run's replicas that remained.
 
 use super::engine::Expected;
 use super::probe::ProbeReport;
@@ -34,6 +38,8 @@ pub struct Journal {
     pub time_scale: f64,
     pub scenarios: Vec<ScenarioRecord>,
     pub findings: Vec<FindingSummary>,
+    /// What of the run's replicas still existed after it (must be empty).
+    pub leftovers: Vec<String>,
 }
 
 /// A static finding and what the scenarios measured about it.
@@ -61,10 +67,14 @@ pub struct ScenarioRecord {
     pub started: String,
     pub wall_ms: u64,
     pub deviated: bool,
-    /// How long after the last step every service was ready again (None: not within 30 s).
+    /// How long after the last step every service was ready again (None: not within 20 s).
     pub ready_after_ms: Option<u64>,
     pub ready_after_rollback_ms: Option<u64>,
     pub checks_before: Vec<CheckRecord>,
+    pub faults: Vec<FaultRecord>,
+    pub seed: Option<u64>,
+    /// The replica stack the scenario ran on (removed when it ended).
+    pub stack: Option<String>,
     pub steps: Vec<StepRecord>,
     pub checks_after: Vec<CheckRecord>,
     pub rollback_steps: Vec<StepRecord>,
@@ -91,6 +101,9 @@ impl ScenarioRecord {
             ready_after_ms: None,
             ready_after_rollback_ms: None,
             checks_before: Vec::new(),
+            faults: Vec::new(),
+            seed: None,
+            stack: None,
             steps: Vec::new(),
             checks_after: Vec::new(),
             rollback_steps: Vec::new(),
@@ -115,6 +128,34 @@ pub struct CheckRecord {
     pub id: String,
     pub outcome: Outcome,
     pub evidence: String,
+}
+
+/// One fault: where it attached, when it was injected and undone (ms since the first step),
+/// and what each did.
+#[derive(Debug, Clone, Serialize)]
+pub struct FaultRecord {
+    pub name: String,
+    pub at: String,
+    pub injected_ms: Option<u64>,
+    pub removed_ms: Option<u64>,
+    pub inject: String,
+    pub teardown: String,
+    /// Both the injection and the teardown succeeded (or have not happened).
+    pub ok: bool,
+}
+
+impl FaultRecord {
+    pub fn new(name: &str, at: &str) -> Self {
+        FaultRecord {
+            name: name.into(),
+            at: at.into(),
+            injected_ms: None,
+            removed_ms: None,
+            inject: "not injected (its step or time never came)".into(),
+            teardown: String::new(),
+            ok: true,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -240,5 +281,6 @@ pub fn assemble(
         time_scale,
         scenarios,
         findings,
+        leftovers: Vec::new(),
     }
 }

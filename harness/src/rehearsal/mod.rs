@@ -8,7 +8,9 @@ pub mod journal;
 mod operator;
 pub mod probe;
 pub mod render;
+pub mod schedule;
 pub mod shell;
 
-pub use engine::{Expected, Fault, FaultAt, Options, Rollback, Safeguard, Scenario};
+pub use engine::{Expected, Fault, Options, Rollback, Safeguard, Scenario};
 pub use journal::Journal;
+pub use schedule::{At, FaultAt};

@@ -155,6 +155,26 @@ pub fn markdown(j: &Journal, redactor: &Redactor) -> String {
     }
     for s in &j.scenarios {
         out.push_str(&format!("\n## {} — {}\n\n", s.id, s.title));
+        if let Some(seed) = s.seed {
+            out.push_str(&format!("Random fault schedule, seed `{seed}`.\n\n"));
+        }
+        for f in &s.faults {
+            let when = match (f.injected_ms, f.removed_ms) {
+                (Some(a), Some(b)) => format!("injected at {a} ms, undone at {b} ms"),
+                (Some(a), None) => format!("injected at {a} ms, never undone"),
+                _ => "never injected".to_string(),
+            };
+            out.push_str(&format!(
+                "- ⚡ fault **{}** ({}): {when}{}\n",
+                f.name,
+                f.at,
+                if f.ok {
+                    ""
+                } else {
+                    " (a fault operation failed)"
+                }
+            ));
+        }
         for step in s.steps.iter().chain(&s.rollback_steps) {
             out.push_str(&format!(
                 "- **{}** {} {}\n",
@@ -204,7 +224,7 @@ fn timeline_svg(s: &ScenarioRecord) -> String {
     let (width, lane) = (900.0, 28.0);
     let x = |i: usize| 90.0 + (i as f64) * (width - 100.0) / buckets as f64;
     let w = ((width - 100.0) / buckets as f64).max(0.5);
-    let mut svg = format!("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{}\" font-family=\"sans-serif\" font-size=\"11\">", 40.0 + lane * 3.0);
+    let mut svg = format!("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{}\" font-family=\"sans-serif\" font-size=\"11\">", 52.0 + lane * 3.0);
     for (row, flow) in FLOWS.iter().enumerate() {
         let y = 10.0 + row as f64 * lane;
         svg.push_str(&format!("<text x=\"4\" y=\"{}\">{flow}</text>", y + 16.0));
@@ -220,9 +240,26 @@ fn timeline_svg(s: &ScenarioRecord) -> String {
             }
         }
     }
-    let mut at = 0u64;
+    // Faults: a shaded band from injection to teardown, labelled below the lanes.
+    for f in &s.faults {
+        let Some(from) = f.injected_ms else { continue };
+        let to = f
+            .removed_ms
+            .unwrap_or(from + BUCKET_MS)
+            .max(from + BUCKET_MS);
+        let (x0, x1) = (x((from / BUCKET_MS) as usize), x((to / BUCKET_MS) as usize));
+        svg.push_str(&format!(
+            "<rect x=\"{x0:.1}\" y=\"6\" width=\"{:.1}\" height=\"{}\" fill=\"#f5a623\" fill-opacity=\"0.25\" stroke=\"#f5a623\"><title>fault: {} ({})</title></rect><text x=\"{x0:.1}\" y=\"{}\" font-size=\"9\" fill=\"#b36b00\">⚡ {}</text>",
+            (x1 - x0).max(1.5),
+            lane * 3.0,
+            xml(&f.name),
+            xml(&f.at),
+            36.0 + lane * 3.0,
+            xml(&f.name)
+        ));
+    }
     for step in &s.steps {
-        let i = (at / BUCKET_MS) as usize;
+        let i = (step.started_ms / BUCKET_MS) as usize;
         svg.push_str(&format!(
             "<line x1=\"{0:.1}\" x2=\"{0:.1}\" y1=\"6\" y2=\"{1}\" stroke=\"#555\" stroke-dasharray=\"2,2\"><title>{2} {3}</title></line><text x=\"{0:.1}\" y=\"{4}\" font-size=\"9\">{2}</text>",
             x(i),
@@ -231,7 +268,6 @@ fn timeline_svg(s: &ScenarioRecord) -> String {
             xml(&step.title),
             24.0 + lane * 3.0
         ));
-        at += step.ended_ms;
     }
     svg.push_str("</svg>");
     svg

@@ -23,6 +23,9 @@ pub struct ShellRun {
     pub duration_ms: u64,
     /// The last lines of stdout and stderr (redacted).
     pub output_tail: String,
+    /// Secrets (by name, never value) seen in the argv of a process on this host while the
+    /// block ran: readable by every local user through `ps` or `/proc/<pid>/cmdline`.
+    pub secrets_in_argv: Vec<String>,
 }
 
 /// Production port → the service whose replica port replaces it.
@@ -126,6 +129,7 @@ pub async fn run(
         cwd_file.display()
     );
     let started = Instant::now();
+    let mut secrets_in_argv = Vec::new();
     let mut command = tokio::process::Command::new("bash");
     command
         .arg("-c")
@@ -142,7 +146,10 @@ pub async fn run(
             let pid = child.id();
             // If the scenario's own deadline drops this future, the whole group still dies.
             let _group = pid.map(ProcessGroup);
-            match tokio::time::timeout(deadline, child.wait_with_output()).await {
+            let watch = ArgvWatch::start(redactor);
+            let r = tokio::time::timeout(deadline, child.wait_with_output()).await;
+            secrets_in_argv = watch.stop();
+            match r {
                 Ok(Ok(out)) => {
                     let text = format!(
                         "{}{}",
@@ -173,7 +180,57 @@ pub async fn run(
             killed_at_deadline: killed,
             duration_ms: started.elapsed().as_millis() as u64,
             output_tail: redactor.redact(&tail.join("\n")),
+            secrets_in_argv,
         },
         new_cwd,
     )
+}
+
+/// Samples every process's command line on this host (every 10 ms, on its own thread, so the
+/// probe's runtime is never held up) until the returned handle is stopped, and notes which
+/// registered secrets appear in one, by name: what `ps` shows every local user.
+struct ArgvWatch {
+    done: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<Vec<String>>,
+}
+
+impl ArgvWatch {
+    fn start(redactor: &Redactor) -> Self {
+        let redactor = redactor.clone();
+        let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = done.clone();
+        let thread = std::thread::spawn(move || {
+            let me = std::process::id().to_string();
+            let mut seen: Vec<String> = Vec::new();
+            while !flag.load(std::sync::atomic::Ordering::SeqCst) {
+                if let Ok(entries) = std::fs::read_dir("/proc") {
+                    for entry in entries.flatten() {
+                        let name = entry.file_name();
+                        let Some(pid) = name.to_str() else { continue };
+                        if pid == me || !pid.bytes().all(|b| b.is_ascii_digit()) {
+                            continue;
+                        }
+                        let Ok(raw) = std::fs::read(entry.path().join("cmdline")) else {
+                            continue;
+                        };
+                        let argv = String::from_utf8_lossy(&raw).replace('\0', " ");
+                        if let Some(secret) = redactor.find_leak(&argv) {
+                            if !seen.contains(&secret) {
+                                seen.push(secret);
+                            }
+                        }
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            seen
+        });
+        ArgvWatch { done, thread }
+    }
+
+    /// Stops sampling; returns the names of the secrets seen.
+    fn stop(self) -> Vec<String> {
+        self.done.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.thread.join().unwrap_or_default()
+    }
 }
