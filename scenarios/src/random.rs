@@ -26,6 +26,7 @@ pub enum RandomFault {
     Disconnect(Service),
     Latency { to: Service, ms: u64 },
     Stall(Service),
+    Refuse { to: Service, percent: u8 },
     Reset(Service),
     NatsReload,
     Deepseek429,
@@ -48,6 +49,15 @@ impl RandomFault {
                 FaultAt::after(at, proxy(to, ProxyEffect::Latency { ms }))
             }
             RandomFault::Stall(to) => FaultAt::after(at, proxy(to, ProxyEffect::Stall)),
+            RandomFault::Refuse { to, percent } => FaultAt::after(
+                at,
+                proxy(
+                    to,
+                    ProxyEffect::Refuse {
+                        fraction: f64::from(percent) / 100.0,
+                    },
+                ),
+            ),
             RandomFault::Reset(to) => FaultAt::after(at, proxy(to, ProxyEffect::Reset)),
             RandomFault::NatsReload => FaultAt::after(at, NatsReload),
             RandomFault::Deepseek429 => FaultAt::after(
@@ -109,6 +119,7 @@ fn fault() -> impl Strategy<Value = RandomFault> {
         service().prop_map(RandomFault::Disconnect),
         (backing(), 50u64..800).prop_map(|(to, ms)| RandomFault::Latency { to, ms }),
         backing().prop_map(RandomFault::Stall),
+        (backing(), 10u8..90).prop_map(|(to, percent)| RandomFault::Refuse { to, percent }),
         backing().prop_map(RandomFault::Reset),
         Just(RandomFault::NatsReload),
         Just(RandomFault::Deepseek429),
@@ -117,7 +128,7 @@ fn fault() -> impl Strategy<Value = RandomFault> {
 }
 
 /// The strategy schedules are drawn from: phase 2, 3 or 4 (the ones whose steps last long
-/// enough for faults at a time: 2–10 s), then one to three faults, each at 0–2.5 s after the
+/// enough for faults at a time: 2–10 s), then one to three faults of eleven kinds, each at 0–2.5 s after the
 /// first step, lasting 0.3–4 s (or until the phases end).
 pub fn schedule() -> impl Strategy<Value = Schedule> {
     (

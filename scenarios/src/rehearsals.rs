@@ -551,19 +551,6 @@ pub fn fault_rehearsals() -> Vec<Scenario> {
             vec![FaultAt::before("phase5.step1", ContainerFault::Pause(Router)).lasting(secs(4.0))],
             Holds,
         ),
-        faulted(
-            "phase5-half-of-new-nats-connections-refused",
-            5,
-            vec![
-                FaultAt::before("phase5.step1", proxy(Nats, None, ProxyEffect::Reset)),
-                FaultAt::before(
-                    "phase5.step1",
-                    proxy(Nats, None, ProxyEffect::Refuse { fraction: 0.5 }),
-                )
-                .through_checks(),
-            ],
-            Holds,
-        ),
     ]);
 
     // The rollback procedure.

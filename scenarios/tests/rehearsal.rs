@@ -209,7 +209,6 @@ fault_matrix! {
     fault_phase5_postgres_stalls_for_4s => "phase5-postgres-stalls-for-4s",
     fault_phase5_postgres_max_connections => "phase5-postgres-max-connections",
     fault_phase5_router_hangs_for_4s => "phase5-router-hangs-for-4s",
-    fault_phase5_half_of_new_nats_connections_refused => "phase5-half-of-new-nats-connections-refused",
     fault_rollback_memory_crashes_before_the_restart => "rollback-memory-crashes-before-the-restart",
     fault_rollback_postgres_hangs_for_5s => "rollback-postgres-hangs-for-5s",
     fault_rollback_nats_crashes_before_the_verification => "rollback-nats-crashes-before-the-verification",

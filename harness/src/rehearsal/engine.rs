@@ -143,6 +143,8 @@ struct Ctx<'a> {
     current_step: Arc<Mutex<String>>,
     /// When the first step (or the rollback) began: step times are counted from here.
     t0: Instant,
+    /// Values the runbook writes literally (its example password): (name, value).
+    literals: Vec<(String, String)>,
 }
 
 /// Runs one scenario on a fresh replica and records everything in its journal entry.
@@ -297,6 +299,7 @@ async fn run_on(
         backup: None,
         current_step,
         t0: Instant::now(),
+        literals: crate::runbook::findings::literal_secrets(runbook),
     };
     for name in SECRET_NAMES {
         redactor.add(&format!("NEW_{name}"), ctx.new.get(name));
@@ -626,6 +629,68 @@ async fn run_step(ctx: &mut Ctx<'_>, step: &Step, phase_minutes: u32) -> StepRec
             record.actions.push(ActionRecord::operator(&note));
         }
     }
+    // The runbook's example values, run as written: where do they end up?
+    for (name, value) in &ctx.literals {
+        let shells: Vec<&ActionRecord> = record
+            .actions
+            .iter()
+            .filter(|a| a.shell.is_some())
+            .collect();
+        if !step.code.iter().any(|b| b.text.contains(value.as_str())) || shells.is_empty() {
+            continue;
+        }
+        let in_files = ctx
+            .stack
+            .current_env()
+            .map(|files| {
+                files
+                    .values()
+                    .filter(|f| f.vars().iter().any(|(_, v)| v == value))
+                    .count()
+            })
+            .unwrap_or(0);
+        let altered = step.code.iter().any(|b| b.text.contains("ALTER"))
+            && shells
+                .iter()
+                .any(|a| a.shell.as_ref().and_then(|s| s.exit_code) == Some(0));
+        if altered {
+            record.actions.push(ActionRecord::operator(&format!(
+                "measured example value: the server's password is now the value written in the runbook ({name}), as published"
+            )));
+        } else if in_files > 0 && step.code.iter().any(|b| b.text.contains("sed ")) {
+            record.actions.push(ActionRecord::operator(&format!(
+                "measured example value: the value written in the runbook ({name}) is now the password in {in_files} .env file(s)"
+            )));
+        }
+    }
+    // An elision ("# ... continue for all services") where restarts should be: which services
+    // using DB_PASSWORD the block never names.
+    if step
+        .code
+        .iter()
+        .any(|b| b.text.contains("continue for all"))
+    {
+        let named: Vec<Service> = Service::NODE
+            .into_iter()
+            .filter(|s| s.uses_db())
+            .filter(|s| {
+                step.code
+                    .iter()
+                    .any(|b| b.text.contains(s.production_name()))
+            })
+            .collect();
+        let left_out: Vec<&str> = Service::NODE
+            .into_iter()
+            .filter(|s| s.uses_db() && !named.contains(s))
+            .map(|s| s.production_name())
+            .collect();
+        record.actions.push(ActionRecord::operator(&format!(
+            "measured elision: the block restarts {} of the {} services that use DB_PASSWORD; never restarted: {}",
+            named.len(),
+            named.len() + left_out.len(),
+            if left_out.is_empty() { "none".to_string() } else { left_out.join(", ") }
+        )));
+    }
     // Measurements a finding needs: what the backup holds, what a sed really changed.
     if let (false, Some(path)) = (had_backup, ctx.backup.as_ref()) {
         use std::os::unix::fs::PermissionsExt;
@@ -878,6 +943,20 @@ fn measure_findings(record: &ScenarioRecord) -> Vec<FindingVerdict> {
                     ));
                 }
             }
+            if let Some(rest) = note.strip_prefix("measured example value: ") {
+                out.push(FindingVerdict::confirmed(
+                    &format!("placeholder@{}", step.id),
+                    rest,
+                ));
+            }
+            if let Some(rest) = note.strip_prefix("measured elision: ") {
+                let id = format!("placeholder@{}", step.id);
+                out.push(if rest.ends_with("never restarted: none") {
+                    FindingVerdict::refuted(&id, rest)
+                } else {
+                    FindingVerdict::confirmed(&id, rest)
+                });
+            }
             if let Some(rest) = note.strip_prefix("measured restore directory: ") {
                 let id = format!("rollback-wrong-directory@{}", step.id);
                 out.push(if rest.contains("not the node's directory") {
@@ -898,6 +977,33 @@ fn measure_findings(record: &ScenarioRecord) -> Vec<FindingVerdict> {
                 out.push(FindingVerdict::refuted(
                     &format!("unanchored-sed@{}", step.id),
                     rest,
+                ));
+            }
+        }
+    }
+    // The NATS monitoring port answers without credentials: what did the runbook's check see
+    // while the promoted NATS checks failed?
+    for step in &record.steps {
+        let monitor = step
+            .actions
+            .iter()
+            .filter_map(|a| a.shell.as_ref())
+            .find(|sh| sh.command.contains(":8222"));
+        if let Some(sh) = monitor {
+            let failing: Vec<&str> = record
+                .checks_after
+                .iter()
+                .filter(|c| c.id.starts_with("nats.") && c.outcome != CheckOutcome::Pass)
+                .map(|c| c.id.as_str())
+                .collect();
+            if sh.exit_code == Some(0) && !failing.is_empty() {
+                out.push(FindingVerdict::confirmed(
+                    &format!("shallow-verification@{}", step.id),
+                    &format!(
+                        "the runbook's monitoring call exited 0 while {} promoted NATS checks failed ({})",
+                        failing.len(),
+                        failing.join(", ")
+                    ),
                 ));
             }
         }

@@ -146,7 +146,7 @@ pub async fn run(
             let pid = child.id();
             // If the scenario's own deadline drops this future, the whole group still dies.
             let _group = pid.map(ProcessGroup);
-            let watch = ArgvWatch::start(redactor);
+            let watch = ArgvWatch::start(redactor, pid.unwrap_or(0));
             let r = tokio::time::timeout(deadline, child.wait_with_output()).await;
             secrets_in_argv = watch.stop();
             match r {
@@ -186,16 +186,17 @@ pub async fn run(
     )
 }
 
-/// Samples every process's command line on this host (every 10 ms, on its own thread, so the
-/// probe's runtime is never held up) until the returned handle is stopped, and notes which
-/// registered secrets appear in one, by name: what `ps` shows every local user.
+/// Samples the command line of every process of the block's process group (the commands it
+/// ran: `docker`, `psql`, `sed`…; not another scenario's) every 10 ms, on its own thread so the
+/// probe's runtime is never held up, until stopped, and notes which registered secrets appear
+/// in one, by name: what `ps` shows every local user.
 struct ArgvWatch {
     done: std::sync::Arc<std::sync::atomic::AtomicBool>,
     thread: std::thread::JoinHandle<Vec<String>>,
 }
 
 impl ArgvWatch {
-    fn start(redactor: &Redactor) -> Self {
+    fn start(redactor: &Redactor, group: u32) -> Self {
         let redactor = redactor.clone();
         let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let flag = done.clone();
@@ -208,6 +209,17 @@ impl ArgvWatch {
                         let name = entry.file_name();
                         let Some(pid) = name.to_str() else { continue };
                         if pid == me || !pid.bytes().all(|b| b.is_ascii_digit()) {
+                            continue;
+                        }
+                        // `/proc/<pid>/stat`: "pid (comm) state ppid pgrp …".
+                        let in_group = std::fs::read_to_string(entry.path().join("stat"))
+                            .ok()
+                            .and_then(|stat| {
+                                let rest = &stat[stat.rfind(')')? + 1..];
+                                rest.split_whitespace().nth(2)?.parse::<u32>().ok()
+                            })
+                            == Some(group);
+                        if !in_group {
                             continue;
                         }
                         let Ok(raw) = std::fs::read(entry.path().join("cmdline")) else {
