@@ -149,16 +149,6 @@ impl Service {
         }
     }
 
-    /// The fault proxy in front of this service's client port: (the port clients use, the
-    /// server's real port on loopback). Only PostgreSQL and NATS have one.
-    pub fn fault_proxy(self) -> Option<(u16, u16)> {
-        match self {
-            Service::Postgres => Some((5432, 5433)),
-            Service::Nats => Some((4222, 4223)),
-            _ => None,
-        }
-    }
-
     /// The services that use PostgreSQL with `DB_PASSWORD`.
     pub fn uses_db(self) -> bool {
         matches!(

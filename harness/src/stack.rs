@@ -319,6 +319,11 @@ impl Stack {
     /// Recreate (`docker compose up -d <svc>` after an `.env` change): remove the container
     /// and create it again, reading its `.env` file anew.
     pub async fn recreate(&self, service: Service) -> Result<()> {
+        self.recreate_with(service, None).await
+    }
+
+    /// Removes `service`'s container and creates it again (`create_service_with`).
+    async fn recreate_with(&self, service: Service, left_out: Option<&str>) -> Result<()> {
         let old = self.containers.lock().await.remove(&service);
         if let Some(c) = old {
             c.rm().await.map_err(|source| HarnessError::Start {
@@ -326,7 +331,7 @@ impl Stack {
                 source,
             })?;
         }
-        self.create_service(service).await
+        self.create_service_with(service, left_out).await
     }
 
     /// `docker stop` (SIGTERM, then SIGKILL after 5 s).
@@ -444,16 +449,8 @@ impl Stack {
 
     /// The last `tail` lines `service` wrote on stdout and on stderr, apart (redacted).
     pub async fn logs_by_stream(&self, service: Service, tail: usize) -> Result<(String, String)> {
-        let mut stream = self.docker.logs(
-            &self.container_name(service),
-            Some(
-                LogsOptionsBuilder::new()
-                    .stdout(true)
-                    .stderr(true)
-                    .tail(&tail.to_string())
-                    .build(),
-            ),
-        );
+        let container = self.container_name(service);
+        let mut stream = log_stream(&self.docker, &container, tail);
         let (mut stdout, mut stderr) = (String::new(), String::new());
         while let Some(item) = stream.next().await {
             match item.map_err(HarnessError::docker(format!("reading logs of {service}")))? {
@@ -711,14 +708,7 @@ impl Stack {
     /// `on-failure`: it exits at start and Docker restarts it, again and again. `recreate`
     /// ends the loop.
     pub async fn crash_loop(&self, service: Service, var: &str) -> Result<()> {
-        let old = self.containers.lock().await.remove(&service);
-        if let Some(c) = old {
-            c.rm().await.map_err(|source| HarnessError::Start {
-                service: service.to_string(),
-                source,
-            })?;
-        }
-        self.create_service_with(service, Some(var)).await
+        self.recreate_with(service, Some(var)).await
     }
 
     /// Removes every container, the network and the replica root, concurrently.
@@ -797,13 +787,15 @@ fn path_str(p: &Path) -> String {
 }
 
 /// The last `tail` log lines of a container, redacted.
-pub async fn logs_of(
-    docker: &Docker,
-    container: &str,
+/// The last `tail` lines of a container's stdout and stderr, as Docker streams them.
+fn log_stream<'a>(
+    docker: &'a Docker,
+    container: &'a str,
     tail: usize,
-    redactor: &Redactor,
-) -> Result<String> {
-    let mut stream = docker.logs(
+) -> impl futures::Stream<
+    Item = std::result::Result<bollard::container::LogOutput, bollard::errors::Error>,
+> + 'a {
+    docker.logs(
         container,
         Some(
             LogsOptionsBuilder::new()
@@ -812,7 +804,16 @@ pub async fn logs_of(
                 .tail(&tail.to_string())
                 .build(),
         ),
-    );
+    )
+}
+
+pub async fn logs_of(
+    docker: &Docker,
+    container: &str,
+    tail: usize,
+    redactor: &Redactor,
+) -> Result<String> {
+    let mut stream = log_stream(docker, container, tail);
     let mut out = String::new();
     while let Some(item) = stream.next().await {
         match item {

@@ -305,8 +305,8 @@ async fn run_on(
         redactor.add(&format!("NEW_{name}"), ctx.new.get(name));
     }
     // Values the runbook writes literally become the node's secrets when its commands run.
-    for (name, value) in crate::runbook::findings::literal_secrets(runbook) {
-        redactor.add(&name, &value);
+    for (name, value) in &ctx.literals {
+        redactor.add(name, value);
     }
     // Steady state before.
     record.checks_before = checks_on(stack, STEADY_STATE, None, None, &redactor).await;
@@ -318,11 +318,7 @@ async fn run_on(
     let stop = AtomicBool::new(false);
     // The accounting logs in with whichever password the server holds by then.
     let mut passwords = vec![stack.initial_secrets().get("DB_PASSWORD").to_string()];
-    passwords.extend(
-        crate::runbook::findings::literal_secrets(runbook)
-            .into_iter()
-            .map(|(_, v)| v),
-    );
+    passwords.extend(ctx.literals.iter().map(|(_, v)| v.clone()));
     let live = probe::Live::default();
     let started_steps = Instant::now();
     ctx.t0 = started_steps;
@@ -471,10 +467,7 @@ async fn run_on(
     record.findings = dedup(measure_findings(record));
     // Retention: what the runbook leaves on the node when the scenario is over.
     if let Some(path) = ctx.backup.as_ref().filter(|p| p.exists()) {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(path)
-            .map(|m| m.permissions().mode() & 0o7777)
-            .unwrap_or(0);
+        let mode = file_mode(path);
         record.findings.push(FindingVerdict::confirmed(
             "backup-retention@notes",
             &format!(
@@ -693,10 +686,7 @@ async fn run_step(ctx: &mut Ctx<'_>, step: &Step, phase_minutes: u32) -> StepRec
     }
     // Measurements a finding needs: what the backup holds, what a sed really changed.
     if let (false, Some(path)) = (had_backup, ctx.backup.as_ref()) {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(path)
-            .map(|m| m.permissions().mode() & 0o7777)
-            .unwrap_or(0);
+        let mode = file_mode(path);
         let note = match SecretSet::previous(path) {
             Ok(set) => format!(
                 "measured backup: {} holds {} .env files with {} secret values in clear, mode {mode:04o}",
@@ -809,6 +799,14 @@ fn minutes_in(title: &str) -> Option<f64> {
     })
 }
 
+/// A file's permission bits (0 when it cannot be read).
+fn file_mode(path: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path)
+        .map(|m| m.permissions().mode() & 0o7777)
+        .unwrap_or(0)
+}
+
 fn find_backup(dir: &std::path::Path) -> Option<PathBuf> {
     std::fs::read_dir(dir)
         .ok()?
@@ -819,6 +817,35 @@ fn find_backup(dir: &std::path::Path) -> Option<PathBuf> {
                 .is_some_and(|n| n.starts_with("secrets_backup_") && n.ends_with(".tar.gz"))
         })
 }
+
+/// An operator note that carries a measurement (written by `run_step`): its prefix, the finding
+/// kind it measures, and the verdict the rest of the note gives (`Some(true)` confirmed,
+/// `Some(false)` refuted, `None` no verdict).
+type MeasuredNote = (&'static str, &'static str, fn(&str) -> Option<bool>);
+
+const MEASURED_NOTES: &[MeasuredNote] = &[
+    ("measured backup: ", "unencrypted-backup", |_| Some(true)),
+    ("measured sed mangled: ", "unanchored-sed", |_| Some(true)),
+    ("measured sed: ", "unanchored-sed", |_| Some(false)),
+    // Only errors on stderr show what the pipe misses.
+    ("measured log streams: ", "logs-stderr-missed", |rest| {
+        (!rest.contains("; 0 on stderr")).then_some(true)
+    }),
+    ("measured example value: ", "placeholder", |_| Some(true)),
+    ("measured elision: ", "placeholder", |rest| {
+        Some(!rest.ends_with("never restarted: none"))
+    }),
+    (
+        "measured restore directory: ",
+        "rollback-wrong-directory",
+        |rest| Some(rest.contains("not the node's directory")),
+    ),
+    (
+        "measured backup overwrite: ",
+        "backup-same-day-overwrite",
+        |rest| Some(rest.contains("rotated values")),
+    ),
+];
 
 /// Each static finding this run could measure: confirmed or refuted, with the number.
 fn measure_findings(record: &ScenarioRecord) -> Vec<FindingVerdict> {
@@ -871,6 +898,15 @@ fn measure_findings(record: &ScenarioRecord) -> Vec<FindingVerdict> {
                     &format!("the runbook's check exited {} while {real} of 5 real TCP logins with the .env passwords failed", shell.exit_code.unwrap_or(-1)),
                 ));
             }
+            if !shell.secrets_in_argv.is_empty() {
+                out.push(FindingVerdict::confirmed(
+                    &format!("secret-on-command-line@{id}"),
+                    &format!(
+                        "{} seen in a process's argv on the host while the command ran (readable by every local user through `ps`)",
+                        shell.secrets_in_argv.join(", ")
+                    ),
+                ));
+            }
             if a.note.contains("placeholder unfilled") && shell.exit_code != Some(0) {
                 out.push(FindingVerdict::confirmed(
                     &format!("placeholder@{id}"),
@@ -878,18 +914,6 @@ fn measure_findings(record: &ScenarioRecord) -> Vec<FindingVerdict> {
                         "as written it exits {}: {}",
                         shell.exit_code.unwrap_or(-1),
                         first_line(&shell.output_tail)
-                    ),
-                ));
-            }
-        }
-        for a in &step.actions {
-            let Some(shell) = &a.shell else { continue };
-            if !shell.secrets_in_argv.is_empty() {
-                out.push(FindingVerdict::confirmed(
-                    &format!("secret-on-command-line@{}", step.id),
-                    &format!(
-                        "{} seen in a process's argv on the host while the command ran (readable by every local user through `ps`)",
-                        shell.secrets_in_argv.join(", ")
                     ),
                 ));
             }
@@ -922,62 +946,16 @@ fn measure_findings(record: &ScenarioRecord) -> Vec<FindingVerdict> {
             ));
         }
         for note in step.actions.iter().filter_map(|a| a.operator.as_ref()) {
-            if let Some(rest) = note.strip_prefix("measured backup: ") {
-                out.push(FindingVerdict::confirmed(
-                    &format!("unencrypted-backup@{}", step.id),
-                    rest,
-                ));
-            }
-            if let Some(rest) = note.strip_prefix("measured sed mangled: ") {
-                out.push(FindingVerdict::confirmed(
-                    &format!("unanchored-sed@{}", step.id),
-                    rest,
-                ));
-            }
-            if let Some(rest) = note.strip_prefix("measured log streams: ") {
-                // Only errors on stderr show what the pipe misses.
-                if !rest.contains("; 0 on stderr") {
-                    out.push(FindingVerdict::confirmed(
-                        &format!("logs-stderr-missed@{}", step.id),
-                        rest,
-                    ));
+            for (prefix, finding, verdict) in MEASURED_NOTES {
+                let Some(rest) = note.strip_prefix(prefix) else {
+                    continue;
+                };
+                let id = format!("{finding}@{}", step.id);
+                match verdict(rest) {
+                    Some(true) => out.push(FindingVerdict::confirmed(&id, rest)),
+                    Some(false) => out.push(FindingVerdict::refuted(&id, rest)),
+                    None => {}
                 }
-            }
-            if let Some(rest) = note.strip_prefix("measured example value: ") {
-                out.push(FindingVerdict::confirmed(
-                    &format!("placeholder@{}", step.id),
-                    rest,
-                ));
-            }
-            if let Some(rest) = note.strip_prefix("measured elision: ") {
-                let id = format!("placeholder@{}", step.id);
-                out.push(if rest.ends_with("never restarted: none") {
-                    FindingVerdict::refuted(&id, rest)
-                } else {
-                    FindingVerdict::confirmed(&id, rest)
-                });
-            }
-            if let Some(rest) = note.strip_prefix("measured restore directory: ") {
-                let id = format!("rollback-wrong-directory@{}", step.id);
-                out.push(if rest.contains("not the node's directory") {
-                    FindingVerdict::confirmed(&id, rest)
-                } else {
-                    FindingVerdict::refuted(&id, rest)
-                });
-            }
-            if let Some(rest) = note.strip_prefix("measured backup overwrite: ") {
-                let id = format!("backup-same-day-overwrite@{}", step.id);
-                out.push(if rest.contains("rotated values") {
-                    FindingVerdict::confirmed(&id, rest)
-                } else {
-                    FindingVerdict::refuted(&id, rest)
-                });
-            }
-            if let Some(rest) = note.strip_prefix("measured sed: ") {
-                out.push(FindingVerdict::refuted(
-                    &format!("unanchored-sed@{}", step.id),
-                    rest,
-                ));
             }
         }
     }
