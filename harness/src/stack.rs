@@ -180,7 +180,7 @@ impl Stack {
         f.write()?;
         stack
             .root
-            .write_compose(&stack.image_ref(), &stack.binary, &upstream_env)?;
+            .write_compose(&stack.image_ref(), &stack.binary, &upstream_env, &labels)?;
         stack.progress.say(&format!(
             "starting stack {id}: {} containers on network {}",
             Service::ALL.len(),
@@ -273,14 +273,10 @@ impl Stack {
 
     /// A tokio-postgres config reaching PostgreSQL from outside its container, with `password`.
     pub fn pg_config(&self, password: &str) -> tokio_postgres::Config {
-        let mut c = tokio_postgres::Config::new();
-        c.host("127.0.0.1")
-            .port(self.host_port(Service::Postgres, 5432).unwrap_or(0))
-            .user("daarion")
-            .dbname("daarion_main")
-            .password(password)
-            .connect_timeout(Duration::from_secs(3));
-        c
+        crate::wait::pg_config_at(
+            self.host_port(Service::Postgres, 5432).unwrap_or(0),
+            password,
+        )
     }
 
     /// Every `.env` file of the node as it is now.
@@ -773,7 +769,9 @@ pub async fn remove_by_id(docker: &Docker, id: &str) -> Result<()> {
     Ok(())
 }
 
-fn stack_labels(id: &str, owner_pid: u32, root: &Path) -> Vec<(String, String)> {
+/// The labels that make a container or network ours: managed, its stack, its owner process (0 when
+/// detached), its replica root.
+pub fn stack_labels(id: &str, owner_pid: u32, root: &Path) -> Vec<(String, String)> {
     vec![
         (LABEL_MANAGED.to_string(), "true".to_string()),
         (LABEL_STACK.to_string(), id.to_string()),
@@ -826,17 +824,15 @@ pub async fn logs_of(
 
 impl Readiness {
     /// The URL probed for HTTP readiness on the host side.
-    pub fn http_url(&self, stack: &Stack, service: Service) -> Option<String> {
-        match self {
-            Readiness::Http { port, path } => Some(format!(
-                "http://127.0.0.1:{}{path}",
-                stack.host_port(service, *port).unwrap_or(0)
-            )),
-            Readiness::NatsMonitor => Some(format!(
-                "{}/healthz?js-enabled-only=true",
-                stack.nats_monitor_url()
-            )),
-            Readiness::Postgres => None,
-        }
+    pub fn http_url(&self, node: &dyn crate::wait::Endpoints, service: Service) -> Option<String> {
+        let (port, path) = match self {
+            Readiness::Http { port, path } => (*port, *path),
+            Readiness::NatsMonitor => (8222, "/healthz?js-enabled-only=true"),
+            Readiness::Postgres => return None,
+        };
+        Some(format!(
+            "http://127.0.0.1:{}{path}",
+            node.host_port(service, port).unwrap_or(0)
+        ))
     }
 }

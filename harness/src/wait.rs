@@ -6,20 +6,64 @@ use std::time::{Duration, Instant};
 use bollard::query_parameters::InspectContainerOptions;
 
 use crate::error::{HarnessError, Result};
+use crate::redact::Redactor;
 use crate::services::{Readiness, Service};
 use crate::stack::Stack;
 
 /// How often a probe is repeated while waiting.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(100);
 
+/// Where a running replica's services answer from the host: a harness [`Stack`], or the same
+/// node started by `docker-compose` from its generated file (`cargo xtask bench up`).
+pub trait Endpoints: Sync {
+    /// The host port (on 127.0.0.1) that `container_port` of `service` is published on.
+    fn host_port(&self, service: Service, container_port: u16) -> Option<u16>;
+    /// The password PostgreSQL was started with (from its `.env`).
+    fn postgres_password(&self) -> String;
+    /// Hides the node's secrets in what a probe reports.
+    fn redactor(&self) -> &Redactor;
+}
+
+impl Endpoints for Stack {
+    fn host_port(&self, service: Service, container_port: u16) -> Option<u16> {
+        Stack::host_port(self, service, container_port)
+    }
+
+    fn postgres_password(&self) -> String {
+        self.root()
+            .read_env(Service::Postgres)
+            .ok()
+            .and_then(|f| f.get("POSTGRES_PASSWORD").map(str::to_string))
+            .unwrap_or_default()
+    }
+
+    fn redactor(&self) -> &Redactor {
+        Stack::redactor(self)
+    }
+}
+
+/// A tokio-postgres config reaching the node's database on `port` of the host, with `password`.
+pub fn pg_config_at(port: u16, password: &str) -> tokio_postgres::Config {
+    let mut c = tokio_postgres::Config::new();
+    c.host("127.0.0.1")
+        .port(port)
+        .user("daarion")
+        .dbname("daarion_main")
+        .password(password)
+        .connect_timeout(Duration::from_secs(3));
+    c
+}
+
 /// Probes `service` once; `Err` says why it is not ready.
-pub async fn probe(stack: &Stack, service: Service, http: &reqwest::Client) -> Result<(), String> {
+pub async fn probe(
+    node: &dyn Endpoints,
+    service: Service,
+    http: &reqwest::Client,
+) -> Result<(), String> {
     match service.readiness() {
-        Readiness::Postgres => probe_postgres(stack).await,
+        Readiness::Postgres => probe_postgres(node).await,
         r => {
-            let url = r
-                .http_url(stack, service)
-                .expect("http readiness has a url");
+            let url = r.http_url(node, service).expect("http readiness has a url");
             match http.get(&url).send().await {
                 Ok(resp) if resp.status().is_success() => Ok(()),
                 Ok(resp) => {
@@ -27,7 +71,7 @@ pub async fn probe(stack: &Stack, service: Service, http: &reqwest::Client) -> R
                     let body = resp.text().await.unwrap_or_default();
                     Err(format!(
                         "readiness answered {status}: {}",
-                        stack.redactor().redact(&body)
+                        node.redactor().redact(&body)
                     ))
                 }
                 Err(e) => Err(format!("readiness probe failed: {}", e.without_url())),
@@ -36,18 +80,40 @@ pub async fn probe(stack: &Stack, service: Service, http: &reqwest::Client) -> R
     }
 }
 
+/// Probes every service of `node` until all answer or `deadline` passes; `Err` names a service
+/// that did not and why. For a node the harness did not start (Compose from its generated file).
+pub async fn until_all_ready(node: &dyn Endpoints, deadline: Instant) -> Result<(), String> {
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(3))
+        .build()
+        .expect("http client");
+    let mut waiting: Vec<Service> = Service::ALL.to_vec();
+    loop {
+        let mut still = Vec::new();
+        let mut last = String::new();
+        for service in waiting {
+            if let Err(why) = probe(node, service, &http).await {
+                last = format!("{}: {why}", service.production_name());
+                still.push(service);
+            }
+        }
+        waiting = still;
+        if waiting.is_empty() {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            return Err(last);
+        }
+        tokio::time::sleep(POLL_INTERVAL).await;
+    }
+}
+
 /// PostgreSQL is ready when it answers a TCP connection with an authentication verdict: a
 /// connection with the node's password, or a password rejection (the server is up; which
 /// password is live is a check, not readiness).
-async fn probe_postgres(stack: &Stack) -> Result<(), String> {
-    let password = stack
-        .root()
-        .read_env(Service::Postgres)
-        .ok()
-        .and_then(|f| f.get("POSTGRES_PASSWORD").map(str::to_string))
-        .unwrap_or_default();
-    match stack
-        .pg_config(&password)
+async fn probe_postgres(node: &dyn Endpoints) -> Result<(), String> {
+    let port = node.host_port(Service::Postgres, 5432).unwrap_or(0);
+    match pg_config_at(port, &node.postgres_password())
         .connect(tokio_postgres::NoTls)
         .await
     {

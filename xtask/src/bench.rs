@@ -1,5 +1,6 @@
 //! `cargo xtask bench up`: measures a replica's start to all-ready (median of N runs), its
-//! removal time and its idle memory (docker stats). `cargo xtask bench verify`: the wall time
+//! removal time and its idle memory (docker stats), and the same node started by Compose from
+//! its generated file where Compose is installed. `cargo xtask bench verify`: the wall time
 //! of every check against one healthy replica (median of N runs) and against a fleet of replicas
 //! at once. Numbers, not assertions.
 
@@ -43,9 +44,16 @@ async fn bench_up(args: &[String]) -> anyhow::Result<i32> {
     // Warm the caches first so that every timed run measures only the start.
     let docker = harness::docker::connect().await?;
     harness::images::ensure_base_image(&docker, &progress).await?;
-    harness::binary::ensure_replica_binary(&progress).await?;
+    let binary = harness::binary::ensure_replica_binary(&progress).await?;
+    let compose = crate::compose::Tool::detect();
+    if compose.is_none() {
+        progress.say("no Compose on this machine (docker compose or docker-compose): measuring the harness alone");
+    }
     let mut ups = Vec::new();
     let mut downs = Vec::new();
+    let mut compose_ups = Vec::new();
+    let mut compose_returns = Vec::new();
+    let mut compose_downs = Vec::new();
     let mut memory = None;
     for i in 0..runs {
         let started = Instant::now();
@@ -57,23 +65,76 @@ async fn bench_up(args: &[String]) -> anyhow::Result<i32> {
             tokio::time::sleep(Duration::from_secs(5)).await;
             memory = Some(idle_memory(&stack).await?);
         }
+        // The same node for Compose: a copy of this replica's root and its generated file,
+        // started only once the harness's replica is gone, so that the two never share cores.
+        let node = compose
+            .map(|tool| {
+                crate::compose::ComposeNode::prepare(
+                    tool,
+                    stack.root(),
+                    &stack.image_ref(),
+                    &binary,
+                    stack.redactor(),
+                )
+            })
+            .transpose()?;
         let started = Instant::now();
         stack.down().await?;
         let down = started.elapsed().as_secs_f64();
         downs.push(down);
-        progress.say(&format!(
-            "run {}/{runs}: up {up:.2}s, down {down:.2}s",
-            i + 1
-        ));
+        let mut line = format!("run {}/{runs}: up {up:.2}s, down {down:.2}s", i + 1);
+        if let Some(mut node) = node {
+            let times = match node.up(&docker, Duration::from_secs(60)).await {
+                Ok(times) => times,
+                Err(e) => {
+                    node.remove_leftovers(&docker).await?;
+                    return Err(e);
+                }
+            };
+            let down = node.down(&docker).await?;
+            compose_ups.push(times.all_ready.as_secs_f64());
+            compose_returns.push(times.up_returned.as_secs_f64());
+            compose_downs.push(down.as_secs_f64());
+            line.push_str(&format!(
+                "; compose up {:.2}s (returned at {:.2}s), down {:.2}s",
+                times.all_ready.as_secs_f64(),
+                times.up_returned.as_secs_f64(),
+                down.as_secs_f64()
+            ));
+        }
+        progress.say(&line);
     }
+    let spread = |v: &[f64]| {
+        format!(
+            "median {:.2}s  min {:.2}s  max {:.2}s",
+            median(v.to_vec()),
+            v.iter().cloned().fold(f64::INFINITY, f64::min),
+            v.iter().cloned().fold(0.0, f64::max)
+        )
+    };
     println!("bench up ({runs} runs, images cached)");
-    println!(
-        "  up to all-ready: median {:.2}s  min {:.2}s  max {:.2}s",
-        median(ups.clone()),
-        ups.iter().cloned().fold(f64::INFINITY, f64::min),
-        ups.iter().cloned().fold(0.0, f64::max)
-    );
-    println!("  down:            median {:.2}s", median(downs));
+    println!("  up to all-ready: {}", spread(&ups));
+    println!("  down:            median {:.2}s", median(downs.clone()));
+    if let Some(tool) = compose.filter(|_| !compose_ups.is_empty()) {
+        println!(
+            "  compose, same node from its docker-compose.node1.yml ({}, then the same readiness probes):",
+            tool.up_command()
+        );
+        println!("    up to all-ready: {}", spread(&compose_ups));
+        println!(
+            "    up returned:     median {:.2}s",
+            median(compose_returns)
+        );
+        println!(
+            "    down -v:         median {:.2}s",
+            median(compose_downs.clone())
+        );
+        println!(
+            "  ratio harness / compose, up to all-ready (medians): {:.2}; down: {:.2}",
+            median(ups.clone()) / median(compose_ups.clone()),
+            median(downs) / median(compose_downs)
+        );
+    }
     if let Some((total, per)) = memory {
         println!(
             "  idle memory:     {:.0} MiB total (docker stats, usage minus page cache)",

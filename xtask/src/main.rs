@@ -2,6 +2,7 @@
 //! the exit codes documented in `harness::exit_codes`.
 
 mod bench;
+mod compose;
 mod rehearse;
 mod runbook;
 mod verify;

@@ -6,6 +6,7 @@ use futures::StreamExt;
 use harness::exit_codes;
 use harness::progress::Progress;
 use harness::redact::Redactor;
+use harness::rehearsal::engine::Expected;
 use harness::rehearsal::{engine, journal, render, Options};
 use harness::runbook::{workspace_path, Runbook, DEFAULT_RUNBOOK};
 use std::path::PathBuf;
@@ -160,14 +161,34 @@ pub async fn run(args: &[String]) -> anyhow::Result<i32> {
     let started = SystemTime::now();
     let clock = Instant::now();
     let redactor = Redactor::new();
-    let all = futures::stream::iter(chosen.iter())
-        .map(|s| engine::run(s, &runbook, &options, &progress, &redactor))
-        .buffered(parallel.max(1))
+    // The longest first, so that none is left running alone at the end: a scenario expected to
+    // break waits out Telegram's retry window twice (after the steps and after the rollback).
+    let mut order: Vec<usize> = (0..chosen.len()).collect();
+    order.sort_by_key(|&i| chosen[i].expected != Expected::Breaks);
+    let (chosen_ref, runbook_ref, options_ref, progress_ref, redactor_ref) =
+        (&chosen, &runbook, &options, &progress, &redactor);
+    let all = futures::stream::iter(order)
+        .map(|i| async move {
+            let record = engine::run(
+                &chosen_ref[i],
+                runbook_ref,
+                options_ref,
+                progress_ref,
+                redactor_ref,
+            )
+            .await;
+            (i, record)
+        })
+        // A slot is free as soon as its scenario ends (`buffered` would hold it until every
+        // scenario listed before it had ended too).
+        .buffer_unordered(parallel.max(1))
         .collect::<Vec<_>>();
     let records = tokio::select! {
-        records = all => records
+        mut records = all => {
+            records.sort_by_key(|(i, _)| *i);
+            records
             .into_iter()
-            .map(|mut r| {
+            .map(|(_, mut r)| {
                 // A random schedule is held to the invariants, not to an outcome.
                 if r.seed.is_some() {
                     let broken = scenarios::random::violations(&r);
@@ -178,7 +199,8 @@ pub async fn run(args: &[String]) -> anyhow::Result<i32> {
                 }
                 r
             })
-            .collect::<Vec<_>>(),
+            .collect::<Vec<_>>()
+        }
         _ = tokio::signal::ctrl_c() => {
             // Nothing the rehearsal started outlives it: remove this process's stacks now.
             progress.say("interrupted: removing this run's replicas");

@@ -324,7 +324,7 @@ async fn run_on(
     ctx.t0 = started_steps;
     let scheduler = Scheduler::new(stack, &scenario.faults, started_steps);
     let stop_timers = AtomicBool::new(false);
-    let (probe_report, (steps, tripped)) = {
+    let (probe_report, (steps, tripped, ready_after)) = {
         let old = stack.initial_secrets();
         let probe = probe::run(
             stack,
@@ -371,9 +371,12 @@ async fn run_on(
             // Faults are bounded by the phases they were attached to.
             stop_timers.store(true, Ordering::SeqCst);
             scheduler.undo(Undo::EndOfPhases).await;
+            let steps_ended = Instant::now();
             tokio::time::sleep(options.settle).await;
             stop.store(true, Ordering::SeqCst);
-            (steps, tripped)
+            // While Telegram's last retries run out, the node has the same time to be ready.
+            let ready_after = wait_all_ready(stack, steps_ended).await;
+            (steps, tripped, ready_after)
         };
         let (probe_report, result, ()) =
             tokio::join!(probe, method, scheduler.run_timers(&stop_timers));
@@ -382,7 +385,7 @@ async fn run_on(
     record.steps = steps;
     record.safeguard = tripped;
     record.probe = Some(probe_report);
-    record.ready_after_ms = wait_all_ready(stack).await;
+    record.ready_after_ms = ready_after;
     // Post-conditions: the steady state, and the rotation's own intent, against the previous
     // secrets from the Phase 1 backup when there is one.
     let previous = match &ctx.backup {
@@ -430,13 +433,15 @@ async fn run_on(
                 steps.push(run_step(&mut ctx, step, 5).await);
             }
             scheduler.undo(Undo::EndOfRollback).await;
+            let steps_ended = Instant::now();
             tokio::time::sleep(options.settle).await;
             stop.store(true, Ordering::SeqCst);
-            steps
+            let ready_after = wait_all_ready(stack, steps_ended).await;
+            (steps, ready_after)
         };
-        let (rollback_probe, rollback_steps) = tokio::join!(probe, method);
+        let (rollback_probe, (rollback_steps, ready_after)) = tokio::join!(probe, method);
         record.rollback_steps = rollback_steps;
-        record.ready_after_rollback_ms = wait_all_ready(stack).await;
+        record.ready_after_rollback_ms = ready_after;
         // Downtime during a rollback is measured (and reported); loss is what fails it.
         let restored_traffic = rollback_probe.updates_lost == 0
             && rollback_probe.data.missing_gateway_rows == 0
@@ -480,9 +485,9 @@ async fn run_on(
 }
 
 /// Waits (at most 20 s) until every service answers its readiness probe, as an operator waits
-/// after restarts before checking; returns how long that took, `None` when some never did.
-async fn wait_all_ready(stack: &Stack) -> Option<u64> {
-    let started = Instant::now();
+/// after restarts before checking; returns how long after `since` (the last step) all were
+/// ready, `None` when some never were.
+async fn wait_all_ready(stack: &Stack, since: Instant) -> Option<u64> {
     for s in Service::ALL {
         let _ = stack.refresh_ports(s).await;
     }
@@ -491,7 +496,7 @@ async fn wait_all_ready(stack: &Stack) -> Option<u64> {
         .await
         .iter()
         .all(|r| r.is_ok());
-    ok.then(|| started.elapsed().as_millis() as u64)
+    ok.then(|| since.elapsed().as_millis() as u64)
 }
 
 /// Runs one runbook step: an operator's hand where the step is prose or a file edit, its shell

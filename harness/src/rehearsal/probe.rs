@@ -209,6 +209,15 @@ impl Recorder {
     }
 }
 
+/// When Telegram tries an update again after failed attempt `attempt`, made `since_first` after
+/// its first send: the backoff doubles from `first_retry`, and the last try is made at the end of
+/// the retry window rather than dropped, so an update is lost only when the whole window failed.
+fn next_retry(config: &ProbeConfig, attempt: u32, since_first: Duration) -> Option<Duration> {
+    let backoff = config.first_retry * 2u32.saturating_pow(attempt.saturating_sub(1));
+    let left = config.retry_window.checked_sub(since_first)?;
+    (!left.is_zero()).then(|| backoff.min(left))
+}
+
 /// Longest gap between two successes that has a failure inside (or before the first success).
 fn longest_outage(attempts: &[(u64, bool)], end: u64) -> u64 {
     let mut sorted = attempts.to_vec();
@@ -377,9 +386,10 @@ pub async fn run(
                     entry.0 = attempt;
                     entry.1 = ok;
                     if !ok {
-                        let since_first = at.saturating_sub(first_sent.get(&id).copied().unwrap_or(at));
-                        let delay = config.first_retry * 2u32.saturating_pow(attempt - 1);
-                        if Duration::from_millis(since_first) + delay <= config.retry_window {
+                        let since_first = Duration::from_millis(
+                            at.saturating_sub(first_sent.get(&id).copied().unwrap_or(at)),
+                        );
+                        if let Some(delay) = next_retry(config, attempt, since_first) {
                             inflight.push(webhook(id, attempt + 1, delay));
                         }
                     }
@@ -583,7 +593,27 @@ async fn account(
 
 #[cfg(test)]
 mod tests {
-    use super::longest_outage;
+    use super::{longest_outage, next_retry, ProbeConfig};
+    use std::time::Duration;
+
+    #[test]
+    fn telegram_retries_until_the_end_of_its_window_and_then_gives_up() {
+        let config = ProbeConfig {
+            retry_window: Duration::from_secs(60),
+            first_retry: Duration::from_millis(500),
+            ..ProbeConfig::default()
+        };
+        let s = Duration::from_secs;
+        assert_eq!(
+            next_retry(&config, 1, s(0)),
+            Some(Duration::from_millis(500))
+        );
+        assert_eq!(next_retry(&config, 3, s(4)), Some(s(2)));
+        // 32 s of backoff would pass the window: the last try comes at its end instead.
+        assert_eq!(next_retry(&config, 7, s(32)), Some(s(28)));
+        assert_eq!(next_retry(&config, 8, s(60)), None);
+        assert_eq!(next_retry(&config, 8, s(61)), None);
+    }
 
     #[test]
     fn outage_is_the_gap_between_successes_around_failures() {

@@ -38,6 +38,36 @@ const PORTS: &[(u16, Service, u16)] = &[
     (5432, Service::Postgres, 5432),
 ];
 
+/// `docker-compose … restart [-t N] [SERVICE…]` as Compose runs it: every named service (all
+/// when none is named) restarted at the same time, the block failing when one restart fails.
+fn compose_restart(words: &[&str], container_name: impl Fn(Service) -> String) -> String {
+    let after = words
+        .iter()
+        .position(|w| *w == "restart")
+        .map_or(words.len(), |i| i + 1);
+    let mut timeout = None;
+    let mut named = Vec::new();
+    let mut rest = words[after..].iter();
+    while let Some(word) = rest.next() {
+        match *word {
+            "-t" | "--timeout" => timeout = rest.next().copied(),
+            w if w.starts_with('-') => {}
+            w => named.push(w),
+        }
+    }
+    let names: Vec<String> = Service::ALL
+        .iter()
+        .filter(|s| named.is_empty() || named.contains(&s.production_name()))
+        .map(|s| container_name(*s))
+        .collect();
+    let timeout = timeout.map(|t| format!(" -t {t}")).unwrap_or_default();
+    format!(
+        "_restarts=(); for _c in {}; do docker restart{timeout} \"$_c\" & _restarts+=($!); done; \
+         _failed=0; for _p in \"${{_restarts[@]}}\"; do wait \"$_p\" || _failed=1; done; (exit $_failed)\n",
+        names.join(" ")
+    )
+}
+
 /// The block rewritten for the replica: names, root, ports, compose restarts, sleeps.
 pub fn rewrite(block: &str, stack: &Stack, scale: f64) -> String {
     let root = stack.root().dir().display().to_string();
@@ -51,13 +81,10 @@ pub fn rewrite(block: &str, stack: &Stack, scale: f64) -> String {
             }
         }
         let words: Vec<&str> = line.split_whitespace().collect();
-        // `docker-compose -f FILE restart` restarts every service of the node.
+        // `docker-compose -f FILE restart` restarts every service of the node at once: Compose
+        // 1.29 runs each container's restart in parallel (`parallel_execute`), not in turn.
         if words.first() == Some(&"docker-compose") && words.contains(&"restart") {
-            let names: Vec<String> = Service::ALL
-                .iter()
-                .map(|s| stack.container_name(*s))
-                .collect();
-            out.push_str(&format!("docker restart {}\n", names.join(" ")));
+            out.push_str(&compose_restart(&words, |s| stack.container_name(s)));
             continue;
         }
         // Container names, as whole words only (paths like services/parser-pipeline/ stay).
@@ -244,5 +271,50 @@ impl ArgvWatch {
     fn stop(self) -> Vec<String> {
         self.done.store(true, std::sync::atomic::Ordering::SeqCst);
         self.thread.join().unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::compose_restart;
+    use crate::services::Service;
+
+    fn names(script: &str) -> Vec<&str> {
+        let list = script
+            .split("for _c in ")
+            .nth(1)
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap();
+        list.split_whitespace().collect()
+    }
+
+    #[test]
+    fn compose_restart_of_the_whole_node_restarts_every_container_at_once() {
+        let words = [
+            "docker-compose",
+            "-f",
+            "docker-compose.node1.yml",
+            "restart",
+        ];
+        let script = compose_restart(&words, |s| format!("q-{}", s.production_name()));
+        assert_eq!(names(&script).len(), Service::ALL.len(), "{script}");
+        assert!(
+            script.contains("\"$_c\" &"),
+            "restarts run in the background, together: {script}"
+        );
+        assert!(
+            script.contains("wait \"$_p\" || _failed=1"),
+            "one failed restart fails the block: {script}"
+        );
+    }
+
+    #[test]
+    fn compose_restart_of_named_services_keeps_its_timeout_and_only_those() {
+        let words = ["docker-compose", "restart", "-t", "3", "dagi-router-node1"];
+        let script = compose_restart(&words, |s| format!("q-{}", s.production_name()));
+        assert_eq!(names(&script), ["q-dagi-router-node1"], "{script}");
+        assert!(script.contains("docker restart -t 3 "), "{script}");
     }
 }
