@@ -154,6 +154,19 @@ impl ReplicaClient {
         .0
     }
 
+    /// One chat call to `provider` at the fake upstream with `key` as its Bearer key: the
+    /// status it answers (401: the key is not one the provider issued).
+    pub async fn chat_with_key(&self, provider: &str, key: &str) -> u16 {
+        self.json_call(
+            self.http
+                .post(format!("{}/{provider}/v1/chat/completions", self.upstream))
+                .bearer_auth(key)
+                .json(&json!({"model": format!("{provider}-chat"), "messages": [{"role": "user", "content": "ping"}]})),
+        )
+        .await
+        .0
+    }
+
     /// The upstream's key table: fingerprints, states and use counts (never key values).
     pub async fn upstream_keys(&self) -> Value {
         self.json_call(self.http.get(format!("{}/admin/keys", self.upstream)))

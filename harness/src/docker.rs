@@ -186,56 +186,152 @@ pub async fn list_stacks(docker: &Docker) -> Result<Vec<StackSummary>> {
 }
 
 /// Removes a stack's containers (forcefully, with volumes), its networks and its replica root.
+/// Everything is attempted; the first error is returned.
 pub async fn remove_stack(docker: &Docker, stack: &StackSummary) -> Result<()> {
-    let removals = stack.containers.keys().map(|name| {
-        docker.remove_container(
-            name,
-            Some(
-                RemoveContainerOptionsBuilder::new()
-                    .force(true)
-                    .v(true)
-                    .build(),
-            ),
-        )
-    });
+    let removals = stack
+        .containers
+        .keys()
+        .map(|name| remove_container(docker, name));
+    let mut first_error = None;
     for result in futures::future::join_all(removals).await {
-        match result {
-            Ok(())
-            | Err(bollard::errors::Error::DockerResponseServerError {
-                status_code: 404, ..
-            }) => {}
-            Err(e) => return Err(HarnessError::docker("removing a container")(e)),
+        if let Err(e) = result {
+            first_error.get_or_insert(e);
         }
     }
     for network in &stack.networks {
-        match docker.remove_network(network).await {
-            Ok(())
-            | Err(bollard::errors::Error::DockerResponseServerError {
-                status_code: 404, ..
-            }) => {}
-            Err(e) => {
-                return Err(HarnessError::docker(format!("removing network {network}"))(
-                    e,
-                ))
-            }
+        if let Err(e) = remove_network(docker, network).await {
+            first_error.get_or_insert(e);
         }
     }
     if let Some(root) = &stack.root {
         if root.exists() {
-            std::fs::remove_dir_all(root).map_err(HarnessError::io(root))?;
+            if let Err(e) = std::fs::remove_dir_all(root) {
+                first_error.get_or_insert(HarnessError::io(root)(e));
+            }
         }
     }
-    Ok(())
+    first_error.map_or(Ok(()), Err)
 }
 
-/// Removes the stacks whose owner process is gone (a killed run's leftovers); returns their ids.
-pub async fn sweep_orphans(docker: &Docker) -> Result<Vec<String>> {
-    let mut swept = Vec::new();
+async fn remove_container(docker: &Docker, name: &str) -> Result<()> {
+    let options = RemoveContainerOptionsBuilder::new()
+        .force(true)
+        .v(true)
+        .build();
+    match docker.remove_container(name, Some(options)).await {
+        Ok(())
+        | Err(bollard::errors::Error::DockerResponseServerError {
+            status_code: 404, ..
+        }) => Ok(()),
+        Err(e) => Err(HarnessError::docker(format!("removing container {name}"))(
+            e,
+        )),
+    }
+}
+
+/// How long a network removal keeps trying while containers are still attached to it.
+const NETWORK_REMOVAL_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
+/// How long the engine gets to release an endpoint no container holds any more.
+const ENDPOINT_RELEASE_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Networks this process found holding an endpoint no container has: the engine will not
+/// remove them until its daemon restarts, so they are not tried again (each try costs time).
+static STALE_NETWORKS: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+/// Removes a network of ours. The engine refuses (403, "active endpoints") while a container is
+/// still attached: one created after the stack was listed, or an endpoint the engine has not
+/// released yet. Whatever is attached is removed too (the network is the stack's own), and the
+/// removal is tried again until a deadline. An endpoint that no container holds and the engine
+/// never releases (a Docker bug: moby/moby#17217, #42119) is reported as such.
+async fn remove_network(docker: &Docker, network: &str) -> Result<()> {
+    let stale = || HarnessError::StaleNetwork {
+        network: network.to_string(),
+    };
+    if STALE_NETWORKS
+        .lock()
+        .expect("lock")
+        .iter()
+        .any(|n| n == network)
+    {
+        return Err(stale());
+    }
+    let started = std::time::Instant::now();
+    let mut nothing_attached_since: Option<std::time::Instant> = None;
+    loop {
+        let error = match docker.remove_network(network).await {
+            Ok(())
+            | Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => return Ok(()),
+            Err(e) => e,
+        };
+        let busy = matches!(
+            &error,
+            bollard::errors::Error::DockerResponseServerError {
+                status_code: 403 | 409,
+                ..
+            }
+        );
+        if !busy || started.elapsed() >= NETWORK_REMOVAL_DEADLINE {
+            return Err(HarnessError::docker(format!("removing network {network}"))(
+                error,
+            ));
+        }
+        let attached = docker
+            .inspect_network(
+                network,
+                None::<bollard::query_parameters::InspectNetworkOptions>,
+            )
+            .await
+            .ok()
+            .and_then(|n| n.containers)
+            .unwrap_or_default();
+        if attached.is_empty() {
+            let since = *nothing_attached_since.get_or_insert_with(std::time::Instant::now);
+            if since.elapsed() >= ENDPOINT_RELEASE_GRACE {
+                STALE_NETWORKS
+                    .lock()
+                    .expect("lock")
+                    .push(network.to_string());
+                return Err(stale());
+            }
+        }
+        for (id, _) in attached {
+            let _ = docker
+                .disconnect_network(
+                    network,
+                    bollard::models::NetworkDisconnectRequest {
+                        container: id.clone(),
+                        force: Some(true),
+                    },
+                )
+                .await;
+            let _ = remove_container(docker, &id).await;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
+/// What a sweep removed, and what it could not.
+#[derive(Debug, Default)]
+pub struct Sweep {
+    /// Stacks removed whole.
+    pub removed: Vec<String>,
+    /// Stacks (id, why) of which something remains.
+    pub stuck: Vec<(String, String)>,
+}
+
+/// Removes the stacks whose owner process is gone (a killed run's leftovers). A stack that
+/// cannot be removed whole is reported, not an error: it must not stop the next run.
+pub async fn sweep_orphans(docker: &Docker) -> Result<Sweep> {
+    let mut sweep = Sweep::default();
     for stack in list_stacks(docker).await? {
         if stack.orphaned() {
-            remove_stack(docker, &stack).await?;
-            swept.push(stack.id);
+            match remove_stack(docker, &stack).await {
+                Ok(()) => sweep.removed.push(stack.id),
+                Err(e) => sweep.stuck.push((stack.id, e.to_string())),
+            }
         }
     }
-    Ok(swept)
+    Ok(sweep)
 }

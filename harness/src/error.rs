@@ -12,6 +12,12 @@ pub enum HarnessError {
     )]
     NoDocker { endpoint: String, reason: String },
 
+    #[error(
+        "network {network} keeps an endpoint that no container holds, so the engine refuses to \
+         remove it: a Docker engine bug (moby/moby#17217, #42119) whose known remedy is a restart \
+         of the Docker daemon"
+    )]
+    StaleNetwork { network: String },
     #[error("Docker request failed while {doing}: {source}")]
     Docker {
         doing: String,

@@ -41,8 +41,9 @@ pub fn for_error(error: &HarnessError) -> i32 {
         | HarnessError::BinaryBuild(_) => BUILD_FAILED,
         HarnessError::NotReady { .. } | HarnessError::Start { .. } => NOT_READY,
         HarnessError::EnvFile { .. } | HarnessError::NoSuchStack(_) => USAGE,
-        HarnessError::Docker { .. } | HarnessError::Io { .. } | HarnessError::Exec { .. } => {
-            FAILURES
-        }
+        HarnessError::Docker { .. }
+        | HarnessError::StaleNetwork { .. }
+        | HarnessError::Io { .. }
+        | HarnessError::Exec { .. } => FAILURES,
     }
 }

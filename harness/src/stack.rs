@@ -114,13 +114,16 @@ impl Stack {
     pub async fn start(options: StackOptions) -> Result<Stack> {
         let progress = options.progress.clone();
         let docker = docker::connect().await?;
-        let swept = docker::sweep_orphans(&docker).await?;
-        if !swept.is_empty() {
+        let sweep = docker::sweep_orphans(&docker).await?;
+        if !sweep.removed.is_empty() {
             progress.say(&format!(
                 "swept {} leftover stack(s) of killed runs: {}",
-                swept.len(),
-                swept.join(", ")
+                sweep.removed.len(),
+                sweep.removed.join(", ")
             ));
+        }
+        for (id, why) in &sweep.stuck {
+            progress.say(&format!("warning: leftover stack {id} not removed: {why}"));
         }
         let (image, binary) = tokio::try_join!(
             ensure_base_image(&docker, &progress),

@@ -143,8 +143,11 @@ async fn leftovers_of_a_killed_run_are_swept_by_the_next_start() {
     })
     .await
     .unwrap();
-    let swept = docker::sweep_orphans(&d).await.unwrap();
-    assert!(swept.contains(&id), "swept {swept:?}, expected {id}");
+    let sweep = docker::sweep_orphans(&d).await.unwrap();
+    assert!(
+        sweep.removed.contains(&id),
+        "swept {sweep:?}, expected {id}"
+    );
     assert!(!root.exists());
     assert!(docker::list_stacks(&d)
         .await

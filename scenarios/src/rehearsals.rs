@@ -302,6 +302,21 @@ pub fn fault_rehearsals() -> Vec<Scenario> {
             )],
             Detected,
         ),
+        // The operator pastes step 1's block as written: `<new_key>` itself becomes the key.
+        faulted(
+            "phase2-new-key-pasted-as-written",
+            2,
+            vec![FaultAt::before(
+                "phase2.step2",
+                ConfigFault::PastedAsWritten {
+                    step: "phase2.step1",
+                    var: "DEEPSEEK_API_KEY_NEW",
+                    literal: "<new_key>",
+                    provider: "deepseek",
+                },
+            )],
+            Detected,
+        ),
         faulted(
             "phase2-router-cut-off-for-3s",
             2,

@@ -183,6 +183,7 @@ fault_matrix! {
     fault_phase2_deepseek_rejects_the_new_key => "phase2-deepseek-rejects-the-new-key",
     fault_phase2_deepseek_answers_429 => "phase2-deepseek-answers-429",
     fault_phase2_deepseek_answers_after_2s => "phase2-deepseek-answers-after-2s",
+    fault_phase2_new_key_pasted_as_written => "phase2-new-key-pasted-as-written",
     fault_phase2_router_cut_off_for_3s => "phase2-router-cut-off-for-3s",
     fault_phase2_gateway_down_trips_the_safeguard => "phase2-gateway-down-trips-the-safeguard",
     fault_phase3_new_password_with_an_ampersand => "phase3-new-password-with-an-ampersand",

@@ -275,14 +275,19 @@ async fn down(args: &[String]) -> anyhow::Result<i32> {
     let everything = args.iter().any(|a| a == "--all");
     let explicit = args.iter().any(|a| !a.starts_with("--"));
     let (docker, stacks) = stacks_selected(args).await?;
-    let mut removed = 0;
+    let (mut removed, mut stuck) = (0, 0);
     for stack in stacks {
         // Without ids or --all, only detached stacks and orphans: never a live test's stack.
         if !(everything || explicit || stack.detached() || stack.orphaned()) {
             continue;
         }
         let started = Instant::now();
-        docker::remove_stack(&docker, &stack).await?;
+        // One stack that cannot be removed whole does not keep the others.
+        if let Err(e) = docker::remove_stack(&docker, &stack).await {
+            eprintln!("error: stack {} not removed whole: {e}", stack.id);
+            stuck += 1;
+            continue;
+        }
         removed += 1;
         println!(
             "removed stack {} ({} containers, {} networks) in {:.1}s",
@@ -292,10 +297,14 @@ async fn down(args: &[String]) -> anyhow::Result<i32> {
             started.elapsed().as_secs_f64()
         );
     }
-    if removed == 0 {
+    if removed + stuck == 0 {
         println!("nothing to remove");
     }
-    Ok(exit_codes::OK)
+    Ok(if stuck == 0 {
+        exit_codes::OK
+    } else {
+        exit_codes::FAILURES
+    })
 }
 
 async fn test(args: &[String]) -> anyhow::Result<i32> {

@@ -4,6 +4,7 @@
 //! the runbook's rollback when the hypothesis deviates (or always, for rollback scenarios), and
 //! a measured outcome: holds, detected or breaks.
 
+use super::faults::PASTED_AS_WRITTEN;
 use super::journal::{ActionRecord, CheckRecord, FindingVerdict, ScenarioRecord, StepRecord};
 use super::probe::{self, ProbeConfig};
 use super::schedule::{FaultAt, Scheduler, Undo};
@@ -989,6 +990,18 @@ fn measure_findings(record: &ScenarioRecord) -> Vec<FindingVerdict> {
                     ),
                 ));
             }
+        }
+    }
+    // A block pasted as written, placeholder unfilled: what the provider says to it.
+    for fault in record.faults.iter().filter(|f| f.injected_ms.is_some()) {
+        let Some((step, _)) = fault.name.split_once(&format!(" {PASTED_AS_WRITTEN}")) else {
+            continue;
+        };
+        let id = format!("placeholder@{step}");
+        if fault.inject.contains(" answers 401 ") {
+            out.push(FindingVerdict::confirmed(&id, &fault.inject));
+        } else if fault.inject.contains(" answers 200 ") {
+            out.push(FindingVerdict::refuted(&id, &fault.inject));
         }
     }
     // The provider rejects the new key: does the router fall back to the old one?

@@ -215,7 +215,29 @@ pub enum ConfigFault {
     /// The update missed this service's `.env`: `var` holds its value from before the
     /// rotation again. Not undone: the missed file is what the scenario measures.
     EnvMissed { service: Service, var: &'static str },
+    /// The operator pasted `step`'s block as written, its placeholder unfilled: `var` in the
+    /// router's `.env` holds `literal` (e.g. `<new_key>`), and `provider` is asked whether it
+    /// takes that as a key. Not undone: the file is what the scenario measures.
+    PastedAsWritten {
+        step: &'static str,
+        var: &'static str,
+        literal: &'static str,
+        provider: &'static str,
+    },
 }
+
+/// A placeholder described without its exact text: once written to an `.env` file the
+/// redactor treats it as a secret value and would hide it in the journal.
+fn spelled(literal: &str) -> String {
+    match literal.strip_prefix('<').and_then(|l| l.strip_suffix('>')) {
+        Some(inner) => format!("\"{inner}\" in angle brackets"),
+        None => format!("of {} characters", literal.chars().count()),
+    }
+}
+
+/// What a [`ConfigFault::PastedAsWritten`] is called; the finding it measures is read back
+/// from the journal by this marker.
+pub const PASTED_AS_WRITTEN: &str = "pasted as written";
 
 impl Fault for ConfigFault {
     fn name(&self) -> String {
@@ -226,6 +248,13 @@ impl Fault for ConfigFault {
                     service.production_name()
                 )
             }
+            ConfigFault::PastedAsWritten {
+                step, var, literal, ..
+            } => format!(
+                "{step} {PASTED_AS_WRITTEN}: {var} set to the placeholder text {} in {}'s .env",
+                spelled(literal),
+                Service::Router.production_name()
+            ),
         }
     }
 
@@ -238,6 +267,23 @@ impl Fault for ConfigFault {
                         format!("{}: done", self.name()),
                         stack.edit_env(service, |f| f.set(var, &old)),
                     )
+                }
+                ConfigFault::PastedAsWritten {
+                    var,
+                    literal,
+                    provider,
+                    ..
+                } => {
+                    stack
+                        .edit_env(Service::Router, |f| f.set(var, literal))
+                        .map_err(|e| e.to_string())?;
+                    let status = crate::client::ReplicaClient::new(stack)
+                        .chat_with_key(provider, literal)
+                        .await;
+                    Ok(format!(
+                        "{}: done; {provider} answers {status} to that text as a key, which the router sends once it is recreated",
+                        self.name()
+                    ))
                 }
             }
         }
