@@ -324,6 +324,21 @@ async fn each_check_fails_after_the_sabotage_it_exists_to_catch_naming_service_a
             .unwrap();
     }
 
+    // The memory service has tried the wrong password by now (its schema loop retries every
+    // 400 ms from its start); on a loaded machine its first try can still be under way.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !stack
+        .logs(Service::Memory, 50)
+        .await
+        .unwrap_or_default()
+        .contains("28P01")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "memory never tried the wrong DB_PASSWORD"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     let mut target = Target::from_stack(&stack);
     target.since = Some(since);
     target.repo = Some(root.clone());

@@ -332,7 +332,9 @@ async fn test(args: &[String]) -> anyhow::Result<i32> {
             "warning: test stack {} outlived its process; removing it",
             s.id
         );
-        docker::remove_stack(&docker, s).await?;
+        if let Err(e) = docker::remove_stack(&docker, s).await {
+            eprintln!("warning: test stack {} not removed whole: {e}", s.id);
+        }
     }
     Ok(status.code().unwrap_or(exit_codes::FAILURES))
 }

@@ -17,6 +17,19 @@ pub fn is_secret_name(name: &str) -> bool {
         || upper.ends_with("_KEY")
 }
 
+/// A runbook-style placeholder such as `<new_key>`: angle brackets around a word.
+pub fn is_placeholder(value: &str) -> bool {
+    value
+        .strip_prefix('<')
+        .and_then(|v| v.strip_suffix('>'))
+        .is_some_and(|inner| {
+            !inner.is_empty()
+                && inner
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        })
+}
+
 /// `.env` files by path relative to the node's root, each as its variables.
 #[derive(Debug, Clone, Default)]
 pub struct SecretSet {
@@ -107,11 +120,12 @@ impl SecretSet {
         })
     }
 
-    /// Registers every secret value with `redactor`, named `<prefix><VAR>`.
+    /// Registers every secret value with `redactor`, named `<prefix><VAR>`. A runbook
+    /// placeholder pasted as a value (`<new_key>`) is public text, not a secret.
     pub fn register(&self, redactor: &Redactor, prefix: &str) {
         for vars in self.files.values() {
             for (k, v) in vars {
-                if is_secret_name(k) {
+                if is_secret_name(k) && !is_placeholder(v) {
                     redactor.add(&format!("{prefix}{k}"), v);
                 }
             }
@@ -153,7 +167,23 @@ fn collect_dir(root: &Path, dir: &Path, set: &mut SecretSet) -> std::io::Result<
 
 #[cfg(test)]
 mod tests {
-    use super::is_secret_name;
+    use super::{is_placeholder, is_secret_name};
+
+    #[test]
+    fn a_pasted_placeholder_is_public_text_but_a_bracketed_password_is_not_one() {
+        assert!(is_placeholder("<new_key>"));
+        assert!(is_placeholder("<NEW-PASSWORD>"));
+        for secret in [
+            "<new key>",
+            "<>",
+            "<a$b>",
+            "x<new_key>",
+            "<new_key",
+            "NewPassword123!",
+        ] {
+            assert!(!is_placeholder(secret), "{secret}");
+        }
+    }
 
     #[test]
     fn secret_names_are_recognised_and_settings_are_not() {

@@ -226,15 +226,6 @@ pub enum ConfigFault {
     },
 }
 
-/// A placeholder described without its exact text: once written to an `.env` file the
-/// redactor treats it as a secret value and would hide it in the journal.
-fn spelled(literal: &str) -> String {
-    match literal.strip_prefix('<').and_then(|l| l.strip_suffix('>')) {
-        Some(inner) => format!("\"{inner}\" in angle brackets"),
-        None => format!("of {} characters", literal.chars().count()),
-    }
-}
-
 /// What a [`ConfigFault::PastedAsWritten`] is called; the finding it measures is read back
 /// from the journal by this marker.
 pub const PASTED_AS_WRITTEN: &str = "pasted as written";
@@ -251,8 +242,7 @@ impl Fault for ConfigFault {
             ConfigFault::PastedAsWritten {
                 step, var, literal, ..
             } => format!(
-                "{step} {PASTED_AS_WRITTEN}: {var} set to the placeholder text {} in {}'s .env",
-                spelled(literal),
+                "{step} {PASTED_AS_WRITTEN}: {var}={literal} in {}'s .env",
                 Service::Router.production_name()
             ),
         }
@@ -281,7 +271,7 @@ impl Fault for ConfigFault {
                         .chat_with_key(provider, literal)
                         .await;
                     Ok(format!(
-                        "{}: done; {provider} answers {status} to that text as a key, which the router sends once it is recreated",
+                        "{}: done; {provider} answers {status} to `{literal}` as a key, which the router sends once it is recreated",
                         self.name()
                     ))
                 }
