@@ -198,8 +198,14 @@ pub async fn remove_stack(docker: &Docker, stack: &StackSummary) -> Result<()> {
             first_error.get_or_insert(e);
         }
     }
+    // With no container of its own left to release, a busy network's endpoint is stale at once.
+    let grace = if stack.containers.is_empty() {
+        std::time::Duration::ZERO
+    } else {
+        ENDPOINT_RELEASE_GRACE
+    };
     for network in &stack.networks {
-        if let Err(e) = remove_network(docker, network).await {
+        if let Err(e) = remove_network(docker, network, grace).await {
             first_error.get_or_insert(e);
         }
     }
@@ -242,8 +248,8 @@ static STALE_NETWORKS: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec
 /// still attached: one created after the stack was listed, or an endpoint the engine has not
 /// released yet. Whatever is attached is removed too (the network is the stack's own), and the
 /// removal is tried again until a deadline. An endpoint that no container holds and the engine
-/// never releases (a Docker bug: moby/moby#17217, #42119) is reported as such.
-async fn remove_network(docker: &Docker, network: &str) -> Result<()> {
+/// never releases within `grace` (a Docker bug: moby/moby#17217, #42119) is reported as such.
+async fn remove_network(docker: &Docker, network: &str, grace: std::time::Duration) -> Result<()> {
     let stale = || HarnessError::StaleNetwork {
         network: network.to_string(),
     };
@@ -288,7 +294,7 @@ async fn remove_network(docker: &Docker, network: &str) -> Result<()> {
             .unwrap_or_default();
         if attached.is_empty() {
             let since = *nothing_attached_since.get_or_insert_with(std::time::Instant::now);
-            if since.elapsed() >= ENDPOINT_RELEASE_GRACE {
+            if since.elapsed() >= grace {
                 STALE_NETWORKS
                     .lock()
                     .expect("lock")

@@ -189,6 +189,15 @@ impl ReplicaRoot {
         self.dir.join("docker-compose.node1.yml")
     }
 
+    /// The password PostgreSQL starts with (`POSTGRES_PASSWORD` in its `.env`); empty if unset.
+    pub fn postgres_password(&self) -> Result<String> {
+        Ok(self
+            .read_env(Service::Postgres)?
+            .get("POSTGRES_PASSWORD")
+            .unwrap_or_default()
+            .to_string())
+    }
+
     /// Reads `service`'s `.env`.
     pub fn read_env(&self, service: Service) -> Result<EnvFile> {
         let path = self

@@ -30,11 +30,7 @@ impl Endpoints for Stack {
     }
 
     fn postgres_password(&self) -> String {
-        self.root()
-            .read_env(Service::Postgres)
-            .ok()
-            .and_then(|f| f.get("POSTGRES_PASSWORD").map(str::to_string))
-            .unwrap_or_default()
+        self.root().postgres_password().unwrap_or_default()
     }
 
     fn redactor(&self) -> &Redactor {

@@ -113,11 +113,7 @@ impl ComposeNode {
         let root = ReplicaRoot::open(&dir);
         let labels = harness::stack::stack_labels(&id, std::process::id(), &dir);
         root.write_compose(image, binary, &dir.join(".upstream.env"), &labels)?;
-        let postgres_password = root
-            .read_env(Service::Postgres)?
-            .get("POSTGRES_PASSWORD")
-            .unwrap_or_default()
-            .to_string();
+        let postgres_password = root.postgres_password()?;
         Ok(ComposeNode {
             id,
             tool,
@@ -193,19 +189,13 @@ impl ComposeNode {
 
     /// Removes every container and network labelled with this node's id, and its root.
     pub async fn remove_leftovers(&self, docker: &Docker) -> anyhow::Result<()> {
-        for stack in harness::docker::list_stacks(docker).await? {
-            if stack.id == self.id {
-                harness::docker::remove_stack(docker, &stack).await?;
-            }
-        }
+        harness::stack::remove_by_id(docker, &self.id).await?;
         if self.dir.exists() {
             std::fs::remove_dir_all(&self.dir)?;
         }
         Ok(())
     }
-}
 
-impl ComposeNode {
     /// `Err` with the last lines Compose wrote (redacted) when `command` failed.
     fn succeeded(&self, command: &str, out: &std::process::Output) -> anyhow::Result<()> {
         if out.status.success() {

@@ -853,6 +853,15 @@ const MEASURED_NOTES: &[MeasuredNote] = &[
     ),
 ];
 
+/// The ids of the checks under `prefix` that did not pass.
+fn not_passing<'a>(checks: &'a [CheckRecord], prefix: &str) -> Vec<&'a str> {
+    checks
+        .iter()
+        .filter(|c| c.id.starts_with(prefix) && c.outcome != CheckOutcome::Pass)
+        .map(|c| c.id.as_str())
+        .collect()
+}
+
 /// Each static finding this run could measure: confirmed or refuted, with the number.
 fn measure_findings(record: &ScenarioRecord) -> Vec<FindingVerdict> {
     let mut out = Vec::new();
@@ -893,12 +902,7 @@ fn measure_findings(record: &ScenarioRecord) -> Vec<FindingVerdict> {
                 ));
             }
             if shell.command.contains("psql") && step.title.to_lowercase().contains("verif") {
-                let real = record
-                    .checks_after
-                    .iter()
-                    .filter(|c| c.id.starts_with("postgres.auth.current."))
-                    .filter(|c| c.outcome != CheckOutcome::Pass)
-                    .count();
+                let real = not_passing(&record.checks_after, "postgres.auth.current.").len();
                 out.push(FindingVerdict::confirmed(
                     &format!("trust-socket-verification@{id}"),
                     &format!("the runbook's check exited {} while {real} of 5 real TCP logins with the .env passwords failed", shell.exit_code.unwrap_or(-1)),
@@ -974,12 +978,7 @@ fn measure_findings(record: &ScenarioRecord) -> Vec<FindingVerdict> {
             .filter_map(|a| a.shell.as_ref())
             .find(|sh| sh.command.contains(":8222"));
         if let Some(sh) = monitor {
-            let failing: Vec<&str> = record
-                .checks_after
-                .iter()
-                .filter(|c| c.id.starts_with("nats.") && c.outcome != CheckOutcome::Pass)
-                .map(|c| c.id.as_str())
-                .collect();
+            let failing = not_passing(&record.checks_after, "nats.");
             if sh.exit_code == Some(0) && !failing.is_empty() {
                 out.push(FindingVerdict::confirmed(
                     &format!("shallow-verification@{}", step.id),
@@ -1041,12 +1040,7 @@ fn measure_findings(record: &ScenarioRecord) -> Vec<FindingVerdict> {
         })
     });
     if let (true, Some(first)) = (altered, record.rollback_steps.first()) {
-        let rejected = record
-            .checks_after_rollback
-            .iter()
-            .filter(|c| c.id.starts_with("postgres.auth.current."))
-            .filter(|c| c.outcome != CheckOutcome::Pass)
-            .count();
+        let rejected = not_passing(&record.checks_after_rollback, "postgres.auth.current.").len();
         let id = format!("rollback-files-only@{}", first.id);
         out.push(if rejected > 0 {
             FindingVerdict::confirmed(&id, &format!("the ALTER had run; after the rollback {rejected} of 5 services' logins with the restored .env passwords are rejected: the server kept the rotated password"))
