@@ -4,6 +4,7 @@
 //! the runbook's rollback when the hypothesis deviates (or always, for rollback scenarios), and
 //! a measured outcome: holds, detected or breaks.
 
+use super::busy::{Asker, BusySlot, BusySlots};
 use super::faults::PASTED_AS_WRITTEN;
 use super::journal::{ActionRecord, CheckRecord, FindingVerdict, ScenarioRecord, StepRecord};
 use super::probe::{self, ProbeConfig};
@@ -19,7 +20,7 @@ use crate::stack::{Stack, StackOptions};
 use futures::future::BoxFuture;
 use serde::Serialize;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -101,6 +102,8 @@ pub struct Options {
     pub deadline: Duration,
     /// Quiet time after the last step, so the probe sees the aftermath.
     pub settle: Duration,
+    /// How many scenarios do busy work at once (a scenario waiting out retries is not busy).
+    pub busy: BusySlots,
 }
 
 impl Default for Options {
@@ -116,6 +119,7 @@ impl Default for Options {
             },
             deadline: Duration::from_secs(240),
             settle: Duration::from_secs(3),
+            busy: BusySlots::per_core(),
         }
     }
 }
@@ -133,6 +137,61 @@ pub const STEADY_STATE: &[&str] = &[
     "env.container-matches-file.*",
     "env.shared-secrets-agree",
 ];
+
+/// The scenario's busy slot: held while it works, given up while it only waits for Telegram's
+/// retries to run out. Time spent waiting for a slot does not count towards the deadline.
+struct Busy<'a> {
+    slots: &'a BusySlots,
+    held: Mutex<Option<BusySlot>>,
+    waited_ms: AtomicU64,
+}
+
+impl<'a> Busy<'a> {
+    async fn acquire(slots: &'a BusySlots) -> Busy<'a> {
+        let (slot, _) = slots.acquire(Asker::Starting).await;
+        Busy {
+            slots,
+            held: Mutex::new(Some(slot)),
+            waited_ms: AtomicU64::new(0),
+        }
+    }
+
+    /// Gives the slot up when `probe_done` is still unset a second from now: the probe is
+    /// waiting out retries, and the next scenario can work meanwhile.
+    async fn release_while_waiting(&self, probe_done: &AtomicBool) -> bool {
+        for _ in 0..10 {
+            if probe_done.load(Ordering::SeqCst) {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let slot = self.held.lock().ok().and_then(|mut h| h.take());
+        slot.is_some()
+    }
+
+    async fn reacquire(&self) {
+        if self.held.lock().is_ok_and(|h| h.is_some()) {
+            return;
+        }
+        let (slot, waited) = self.slots.acquire(Asker::Returning).await;
+        self.waited_ms
+            .fetch_add(waited.as_millis() as u64, Ordering::SeqCst);
+        if let Ok(mut held) = self.held.lock() {
+            *held = Some(slot);
+        }
+    }
+
+    fn waited(&self) -> Duration {
+        Duration::from_millis(self.waited_ms.load(Ordering::SeqCst))
+    }
+}
+
+/// What the deadline watches in a running scenario: the step it is at (named when the
+/// deadline ends it) and its busy slot (whose waits push the deadline back).
+struct Watch<'a> {
+    step: Arc<Mutex<String>>,
+    busy: Busy<'a>,
+}
 
 struct Ctx<'a> {
     stack: &'a Stack,
@@ -158,6 +217,11 @@ pub async fn run(
     progress: &crate::progress::Progress,
     journal_redactor: &Redactor,
 ) -> ScenarioRecord {
+    let watch = Watch {
+        step: Arc::new(Mutex::new("start".to_string())),
+        busy: Busy::acquire(&options.busy).await,
+    };
+    let busy = &watch.busy;
     let started = SystemTime::now();
     let clock = Instant::now();
     let mut record = ScenarioRecord::new(&scenario.id, &scenario.title, scenario.expected, started);
@@ -201,18 +265,30 @@ pub async fn run(
         edited = r;
         &edited
     };
-    let current_step = Arc::new(Mutex::new("start".to_string()));
-    let body = run_on(
-        &stack,
-        scenario,
-        runbook,
-        options,
-        progress,
-        &mut record,
-        current_step.clone(),
-    );
-    if tokio::time::timeout(options.deadline, body).await.is_err() {
-        let at = current_step.lock().map(|s| s.clone()).unwrap_or_default();
+    let timed_out = {
+        let body = run_on(
+            &stack,
+            scenario,
+            runbook,
+            options,
+            progress,
+            &mut record,
+            &watch,
+        );
+        let mut body = std::pin::pin!(body);
+        let body_started = tokio::time::Instant::now();
+        // The deadline, pushed back by every wait for a busy slot.
+        loop {
+            let limit = options.deadline + busy.waited();
+            match tokio::time::timeout_at(body_started + limit, &mut body).await {
+                Ok(()) => break false,
+                Err(_) if options.deadline + busy.waited() > limit => continue,
+                Err(_) => break true,
+            }
+        }
+    };
+    if timed_out {
+        let at = watch.step.lock().map(|s| s.clone()).unwrap_or_default();
         record.error = Some(format!(
             "deadline of {} s reached during {at}",
             options.deadline.as_secs()
@@ -286,8 +362,9 @@ async fn run_on(
     options: &Options,
     progress: &crate::progress::Progress,
     record: &mut ScenarioRecord,
-    current_step: Arc<Mutex<String>>,
+    watch: &Watch<'_>,
 ) {
+    let busy = &watch.busy;
     let redactor = stack.redactor().clone();
     let home = stack.root().dir().with_extension("operator");
     let _ = std::fs::create_dir_all(&home);
@@ -298,7 +375,7 @@ async fn run_on(
         new: NodeSecrets::generate(),
         cwd: home.clone(),
         backup: None,
-        current_step,
+        current_step: watch.step.clone(),
         t0: Instant::now(),
         literals: crate::runbook::findings::literal_secrets(runbook),
     };
@@ -325,17 +402,9 @@ async fn run_on(
     ctx.t0 = started_steps;
     let scheduler = Scheduler::new(stack, &scenario.faults, started_steps);
     let stop_timers = AtomicBool::new(false);
+    let probe_done = AtomicBool::new(false);
     let (probe_report, (steps, tripped, ready_after)) = {
-        let old = stack.initial_secrets();
-        let probe = probe::run(
-            stack,
-            &options.probe,
-            &stop,
-            &live,
-            old.get("JWT_SECRET"),
-            old.get("NATS_PASSWORD_GATEWAY"),
-            &passwords,
-        );
+        let probe = traffic(stack, &options.probe, &stop, &live, &passwords, &probe_done);
         let method = async {
             let mut steps = Vec::new();
             let mut tripped: Option<String> = None;
@@ -377,12 +446,19 @@ async fn run_on(
             stop.store(true, Ordering::SeqCst);
             // While Telegram's last retries run out, the node has the same time to be ready.
             let ready_after = wait_all_ready(stack, steps_ended).await;
+            if busy.release_while_waiting(&probe_done).await {
+                progress.say(&format!(
+                    "{}: waiting out Telegram's retries (another scenario may work meanwhile)",
+                    scenario.id
+                ));
+            }
             (steps, tripped, ready_after)
         };
         let (probe_report, result, ()) =
             tokio::join!(probe, method, scheduler.run_timers(&stop_timers));
         (probe_report, result)
     };
+    busy.reacquire().await;
     record.steps = steps;
     record.safeguard = tripped;
     record.probe = Some(probe_report);
@@ -411,20 +487,19 @@ async fn run_on(
     let actual = if scenario.rollback == Rollback::Always || deviated {
         progress.say(&format!("{}: running the runbook's rollback", scenario.id));
         let stop = AtomicBool::new(false);
-        let old = stack.initial_secrets();
         let rollback_probe_config = ProbeConfig {
             id_offset: 500_000,
             ..options.probe.clone()
         };
         let live = probe::Live::default();
-        let probe = probe::run(
+        let probe_done = AtomicBool::new(false);
+        let probe = traffic(
             stack,
             &rollback_probe_config,
             &stop,
             &live,
-            old.get("JWT_SECRET"),
-            old.get("NATS_PASSWORD_GATEWAY"),
             &passwords,
+            &probe_done,
         );
         ctx.t0 = Instant::now();
         let method = async {
@@ -438,9 +513,16 @@ async fn run_on(
             tokio::time::sleep(options.settle).await;
             stop.store(true, Ordering::SeqCst);
             let ready_after = wait_all_ready(stack, steps_ended).await;
+            if busy.release_while_waiting(&probe_done).await {
+                progress.say(&format!(
+                    "{}: waiting out Telegram's retries after the rollback (another scenario may work meanwhile)",
+                    scenario.id
+                ));
+            }
             (steps, ready_after)
         };
         let (rollback_probe, (rollback_steps, ready_after)) = tokio::join!(probe, method);
+        busy.reacquire().await;
         record.rollback_steps = rollback_steps;
         record.ready_after_rollback_ms = ready_after;
         // Downtime during a rollback is measured (and reported); loss is what fails it.
@@ -483,6 +565,31 @@ async fn run_on(
         ));
     }
     let _ = std::fs::remove_dir_all(&home);
+}
+
+/// The probe under the node's old JWT secret and NATS password (a client keeps what it was
+/// given); `done` is set once it has counted, so the scenario knows whether it is still waiting.
+async fn traffic(
+    stack: &Stack,
+    config: &ProbeConfig,
+    stop: &AtomicBool,
+    live: &probe::Live,
+    db_passwords: &[String],
+    done: &AtomicBool,
+) -> probe::ProbeReport {
+    let old = stack.initial_secrets();
+    let report = probe::run(
+        stack,
+        config,
+        stop,
+        live,
+        old.get("JWT_SECRET"),
+        old.get("NATS_PASSWORD_GATEWAY"),
+        db_passwords,
+    )
+    .await;
+    done.store(true, Ordering::SeqCst);
+    report
 }
 
 /// Waits (at most 20 s) until every service answers its readiness probe, as an operator waits

@@ -2,6 +2,7 @@
 //! steps on a fresh replica under that traffic, the journal every run writes, and the reports
 //! rendered from it.
 
+pub mod busy;
 pub mod engine;
 pub mod faults;
 pub mod journal;

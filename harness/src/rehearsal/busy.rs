@@ -1,0 +1,278 @@
+//! How many scenarios do CPU-heavy work at once, on this machine and across processes.
+//!
+//! A scenario is *busy* while it starts its replica, runs its steps under live traffic, checks
+//! and tears down. It is *waiting* while Telegram's last retries run out and the workers drain:
+//! up to a minute, twice, for a scenario that breaks, with little for the CPU to do. A waiting
+//! scenario gives its slot to the next one, so that the matrix's wall time is spent on work.
+//!
+//! A slot is held both in this process and on the machine (an exclusive lock on one of
+//! `count` files in the temp dir), so two `rehearse` runs or nextest's test processes share the
+//! same bound. Dropping the [`BusySlot`] frees both. In this process a scenario coming back
+//! from its wait goes before one that has not started: finishing work frees its replica and
+//! keeps its faults as short as they were meant to be.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::Notify;
+
+/// Who asks for a slot: a scenario about to start, or one coming back from waiting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Asker {
+    Starting,
+    Returning,
+}
+
+#[derive(Debug)]
+struct Local {
+    free: Mutex<Counts>,
+    changed: Notify,
+}
+
+#[derive(Debug)]
+struct Counts {
+    free: usize,
+    returning_waiters: usize,
+}
+
+/// The bound on busy scenarios: `count` slots.
+#[derive(Debug, Clone)]
+pub struct BusySlots {
+    count: usize,
+    local: Arc<Local>,
+    dir: PathBuf,
+}
+
+/// One slot held; freed when dropped.
+#[derive(Debug)]
+pub struct BusySlot {
+    local: Arc<Local>,
+    _file: std::fs::File,
+}
+
+impl Drop for BusySlot {
+    fn drop(&mut self) {
+        self.local.give_back();
+    }
+}
+
+impl Local {
+    /// Takes one of this process's slots; a returning asker goes before any starting one.
+    async fn take(&self, asker: Asker) {
+        // Counted among the returning waiters until it has a slot, or is dropped waiting.
+        struct Waiting<'a>(&'a Local);
+        impl Drop for Waiting<'_> {
+            fn drop(&mut self) {
+                if let Ok(mut counts) = self.0.free.lock() {
+                    counts.returning_waiters -= 1;
+                }
+                self.0.changed.notify_waiters();
+            }
+        }
+        let _waiting = (asker == Asker::Returning).then(|| {
+            self.free
+                .lock()
+                .expect("busy slot counts")
+                .returning_waiters += 1;
+            Waiting(self)
+        });
+        loop {
+            let changed = self.changed.notified();
+            let mut changed = std::pin::pin!(changed);
+            changed.as_mut().enable();
+            {
+                let mut counts = self.free.lock().expect("busy slot counts");
+                // Returning waiters other than this asker.
+                let others = counts.returning_waiters - usize::from(asker == Asker::Returning);
+                if counts.free > 0 && (asker == Asker::Returning || others == 0) {
+                    counts.free -= 1;
+                    return;
+                }
+            }
+            changed.await;
+        }
+    }
+
+    fn give_back(&self) {
+        if let Ok(mut counts) = self.free.lock() {
+            counts.free += 1;
+        }
+        self.changed.notify_waiters();
+    }
+}
+
+impl BusySlots {
+    /// `count` slots (at least one), shared with every process on the machine.
+    pub fn new(count: usize) -> Self {
+        Self::in_dir(count, std::env::temp_dir())
+    }
+
+    /// As many slots as the machine has cores.
+    pub fn per_core() -> Self {
+        Self::new(std::thread::available_parallelism().map_or(2, |n| n.get()))
+    }
+
+    fn in_dir(count: usize, dir: PathBuf) -> Self {
+        let count = count.max(1);
+        BusySlots {
+            count,
+            local: Arc::new(Local {
+                free: Mutex::new(Counts {
+                    free: count,
+                    returning_waiters: 0,
+                }),
+                changed: Notify::new(),
+            }),
+            dir,
+        }
+    }
+
+    pub fn count(&self) -> usize {
+        self.count
+    }
+
+    /// Waits for a free slot; returns it with how long the wait took.
+    pub async fn acquire(&self, asker: Asker) -> (BusySlot, Duration) {
+        let started = Instant::now();
+        self.local.take(asker).await;
+        // Given back if this future is dropped before the machine-wide lock is taken.
+        let mut taken = GiveBack(Some(&self.local));
+        loop {
+            for i in 0..self.count {
+                let path = self.dir.join(format!("rotation-rehearsal-busy-{i}.lock"));
+                let Ok(file) = std::fs::OpenOptions::new()
+                    .create(true)
+                    .truncate(false)
+                    .write(true)
+                    .open(&path)
+                else {
+                    continue;
+                };
+                if file.try_lock().is_ok() {
+                    taken.0 = None;
+                    let slot = BusySlot {
+                        local: self.local.clone(),
+                        _file: file,
+                    };
+                    return (slot, started.elapsed());
+                }
+            }
+            // Held by another process: poll, it frees within seconds.
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+/// Gives a slot of this process back on drop unless disarmed (`.0 = None`).
+struct GiveBack<'a>(Option<&'a Local>);
+
+impl Drop for GiveBack<'_> {
+    fn drop(&mut self) {
+        if let Some(local) = self.0 {
+            local.give_back();
+        }
+    }
+}
+
+impl Default for BusySlots {
+    fn default() -> Self {
+        Self::per_core()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Asker, BusySlots};
+    use std::time::Duration;
+
+    fn slots_in(dir: &std::path::Path, count: usize) -> BusySlots {
+        BusySlots::in_dir(count, dir.to_path_buf())
+    }
+
+    /// A directory of lock files of the test's own, removed when dropped.
+    struct LockDir(std::path::PathBuf);
+    impl LockDir {
+        fn new(name: &str) -> Self {
+            let dir = std::env::temp_dir()
+                .join(format!("rotation-busy-test-{name}-{}", std::process::id()));
+            std::fs::create_dir_all(&dir).unwrap();
+            LockDir(dir)
+        }
+        fn path(&self) -> &std::path::Path {
+            &self.0
+        }
+    }
+    impl Drop for LockDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_third_scenario_waits_until_one_of_two_slots_is_free() {
+        let dir = LockDir::new("third");
+        let slots = slots_in(dir.path(), 2);
+        let (first, _) = slots.acquire(Asker::Starting).await;
+        let (_second, _) = slots.acquire(Asker::Starting).await;
+        let third =
+            tokio::time::timeout(Duration::from_millis(300), slots.acquire(Asker::Starting)).await;
+        assert!(
+            third.is_err(),
+            "a third slot was handed out while two were held"
+        );
+        drop(first);
+        let third =
+            tokio::time::timeout(Duration::from_secs(5), slots.acquire(Asker::Starting)).await;
+        assert!(third.is_ok(), "the freed slot was not handed out");
+    }
+
+    #[tokio::test]
+    async fn slots_are_shared_with_another_process_through_their_lock_files() {
+        let dir = LockDir::new("shared");
+        // Another process's view of the same machine: its own semaphore, the same files.
+        let ours = slots_in(dir.path(), 1);
+        let theirs = slots_in(dir.path(), 1);
+        let (held, _) = theirs.acquire(Asker::Starting).await;
+        let waited =
+            tokio::time::timeout(Duration::from_millis(300), ours.acquire(Asker::Starting)).await;
+        assert!(waited.is_err(), "the machine-wide slot was taken twice");
+        drop(held);
+        let (_, waited) =
+            tokio::time::timeout(Duration::from_secs(5), ours.acquire(Asker::Starting))
+                .await
+                .expect("the slot freed by the other process was not taken");
+        assert!(waited < Duration::from_secs(5));
+    }
+
+    #[tokio::test]
+    async fn a_scenario_coming_back_from_its_wait_goes_before_one_not_yet_started() {
+        let dir = LockDir::new("returning");
+        let slots = slots_in(dir.path(), 1);
+        let (held, _) = slots.acquire(Asker::Starting).await;
+        let starting = tokio::spawn({
+            let slots = slots.clone();
+            async move { slots.acquire(Asker::Starting).await }
+        });
+        // The starter asked first; the returning scenario asks later.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let returning = tokio::spawn({
+            let slots = slots.clone();
+            async move { slots.acquire(Asker::Returning).await }
+        });
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        drop(held);
+        let (back, _) = tokio::time::timeout(Duration::from_secs(5), returning)
+            .await
+            .expect("the returning scenario got no slot")
+            .unwrap();
+        assert!(
+            !starting.is_finished(),
+            "the scenario not yet started got the slot before the returning one"
+        );
+        drop(back);
+        tokio::time::timeout(Duration::from_secs(5), starting)
+            .await
+            .expect("the starting scenario never got the freed slot")
+            .unwrap();
+    }
+}
