@@ -9,8 +9,8 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use bollard::models::{
-    EndpointSettings, NetworkConnectRequest, NetworkCreateRequest, NetworkDisconnectRequest,
-    PortBinding, RestartPolicy, RestartPolicyNameEnum,
+    ContainerUpdateBody, EndpointSettings, NetworkConnectRequest, NetworkCreateRequest,
+    NetworkDisconnectRequest, PortBinding, RestartPolicy, RestartPolicyNameEnum,
 };
 use bollard::query_parameters::{
     InspectContainerOptions, KillContainerOptionsBuilder, LogsOptionsBuilder,
@@ -325,12 +325,68 @@ impl Stack {
     async fn recreate_with(&self, service: Service, left_out: Option<&str>) -> Result<()> {
         let old = self.containers.lock().await.remove(&service);
         if let Some(c) = old {
+            self.disarm_restarts(service).await;
             c.rm().await.map_err(|source| HarnessError::Start {
                 service: service.to_string(),
                 source,
             })?;
         }
         self.create_service_with(service, left_out).await
+    }
+
+    /// Turns a crash loop's restart policy off and kills the container before it is removed:
+    /// removing a container while the engine is restarting it can leave its endpoint on the
+    /// network for good (moby/moby#17217), which then keeps the network from being removed.
+    async fn disarm_restarts(&self, service: Service) {
+        let name = self.container_name(service);
+        let looping = self
+            .docker
+            .inspect_container(&name, None::<InspectContainerOptions>)
+            .await
+            .ok()
+            .and_then(|i| i.host_config)
+            .and_then(|hc| hc.restart_policy)
+            .and_then(|p| p.name)
+            .is_some_and(|p| p != RestartPolicyNameEnum::NO && p != RestartPolicyNameEnum::EMPTY);
+        if !looping {
+            return;
+        }
+        let _ = self
+            .docker
+            .update_container(
+                &name,
+                ContainerUpdateBody {
+                    restart_policy: Some(RestartPolicy {
+                        name: Some(RestartPolicyNameEnum::NO),
+                        maximum_retry_count: None,
+                    }),
+                    ..Default::default()
+                },
+            )
+            .await;
+        let _ = self
+            .docker
+            .kill_container(
+                &name,
+                Some(KillContainerOptionsBuilder::new().signal("KILL").build()),
+            )
+            .await;
+        // Until the engine has no restart of it in flight.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            let state = self
+                .docker
+                .inspect_container(&name, None::<InspectContainerOptions>)
+                .await
+                .ok()
+                .and_then(|i| i.state);
+            let settled =
+                state.is_none_or(|s| s.restarting != Some(true) && s.running != Some(true));
+            if settled {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     /// `docker stop` (SIGTERM, then SIGKILL after 5 s).
