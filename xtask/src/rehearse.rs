@@ -35,7 +35,6 @@ pub async fn run(args: &[String]) -> anyhow::Result<i32> {
     let mut only: Vec<String> = Vec::new();
     let mut list = false;
     let mut options = Options::default();
-    let mut parallel = options.busy.count();
     let mut random = 0usize;
     let mut seed: Option<u64> = None;
     let mut out = workspace_path("target/rehearsal");
@@ -71,10 +70,11 @@ pub async fn run(args: &[String]) -> anyhow::Result<i32> {
                 )
             }
             "--parallel" => {
-                parallel = need(value)?
-                    .parse()
-                    .map_err(|_| anyhow::anyhow!("--parallel takes a number"))?;
-                options.busy = harness::rehearsal::busy::BusySlots::new(parallel);
+                options.busy = harness::rehearsal::busy::BusySlots::new(
+                    need(value)?
+                        .parse()
+                        .map_err(|_| anyhow::anyhow!("--parallel takes a number"))?,
+                );
             }
             "--list" => {
                 list = true;
@@ -156,7 +156,7 @@ pub async fn run(args: &[String]) -> anyhow::Result<i32> {
         "rehearsing {} scenario(s) of {} ({} busy at a time, {} updates/s, time scale {})",
         chosen.len(),
         runbook.file,
-        parallel,
+        options.busy.count(),
         options.probe.rate,
         options.time_scale
     ));
@@ -186,7 +186,7 @@ pub async fn run(args: &[String]) -> anyhow::Result<i32> {
         // others wait out retries without a busy slot (see `rehearsal::busy`). Measured on 2
         // cores: three times as many was no faster (the machine is saturated) and pushed a
         // breaking scenario past its deadline.
-        .buffer_unordered(2 * parallel.max(1))
+        .buffer_unordered(2 * options_ref.busy.count())
         .collect::<Vec<_>>();
     let records = tokio::select! {
         mut records = all => {

@@ -2,8 +2,9 @@
 //!
 //! A scenario is *busy* while it starts its replica, runs its steps under live traffic, checks
 //! and tears down. It is *waiting* while Telegram's last retries run out and the workers drain:
-//! up to a minute, twice, for a scenario that breaks, with little for the CPU to do. A waiting
-//! scenario gives its slot to the next one, so that the matrix's wall time is spent on work.
+//! up to a minute, twice, for a scenario that breaks. Its retries still cost CPU, but less than
+//! a scenario's steps; a waiting scenario gives its slot to the next one, so that no slot sits
+//! out a retry window.
 //!
 //! A slot is held both in this process and on the machine (an exclusive lock on one of
 //! `count` files in the temp dir), so two `rehearse` runs or nextest's test processes share the
@@ -171,12 +172,6 @@ impl Drop for GiveBack<'_> {
         if let Some(local) = self.0 {
             local.give_back();
         }
-    }
-}
-
-impl Default for BusySlots {
-    fn default() -> Self {
-        Self::per_core()
     }
 }
 
