@@ -11,6 +11,7 @@
 //! | 6 | a target is unreachable |
 //! | 7 | the runbook changed since `scenarios/runbook.lock` was accepted (`runbook check`) |
 //! | 101 | internal error (a bug: a panic) |
+//! | 130 | interrupted by Ctrl-C (128 + SIGINT, as a shell reports it); what it started was removed |
 
 /// Success.
 pub const OK: i32 = 0;
@@ -28,6 +29,8 @@ pub const NOT_READY: i32 = 5;
 pub const UNREACHABLE: i32 = 6;
 /// The runbook (or what covers it) changed since its lock was accepted.
 pub const RUNBOOK_CHANGED: i32 = 7;
+/// Interrupted by Ctrl-C; what the command started was removed first.
+pub const INTERRUPTED: i32 = 130;
 
 use crate::error::HarnessError;
 

@@ -2,7 +2,9 @@
 //! removal time and its idle memory (docker stats), and the same node started by Compose from
 //! its generated file where Compose is installed. `cargo xtask bench verify`: the wall time
 //! of every check against one healthy replica (median of N runs) and against a fleet of replicas
-//! at once. Numbers, not assertions.
+//! at once. `cargo xtask bench probe`: the highest rate the critical flow sustains.
+//! `cargo xtask bench rehearse`: the wall time of the whole rehearsal (median of N runs) and,
+//! per scenario, what its journal measured. Numbers, not assertions.
 
 use std::time::{Duration, Instant};
 
@@ -17,8 +19,9 @@ pub async fn run(args: &[String]) -> anyhow::Result<i32> {
         Some("up") => bench_up(&args[1..]).await,
         Some("verify") => bench_verify(&args[1..]).await,
         Some("probe") => bench_probe(&args[1..]).await,
+        Some("rehearse") => bench_rehearse(&args[1..]).await,
         _ => {
-            eprintln!("usage: cargo xtask bench up [--runs N]\n       cargo xtask bench verify [--runs N] [--targets N]\n       cargo xtask bench probe [--seconds N]");
+            eprintln!("usage: cargo xtask bench up [--runs N]\n       cargo xtask bench verify [--runs N] [--targets N]\n       cargo xtask bench probe [--seconds N]\n       cargo xtask bench rehearse [--runs N] [--only GLOB]...");
             Ok(exit_codes::USAGE)
         }
     }
@@ -163,7 +166,7 @@ async fn bench_probe(args: &[String]) -> anyhow::Result<i32> {
     let db = [secrets.get("DB_PASSWORD").to_string()];
     let mut best = None;
     let mut offset = 0;
-    for rate in [25.0, 50.0, 100.0, 200.0, 300.0, 400.0, 600.0, 800.0] {
+    for rate in [25.0, 50.0, 100.0, 200.0, 300.0, 400.0, 500.0, 600.0, 800.0] {
         let config = ProbeConfig {
             rate,
             api_rate: 0.0,
@@ -336,4 +339,218 @@ async fn idle_memory(stack: &Stack) -> anyhow::Result<(u64, Vec<(Service, u64)>)
         }
     }
     Ok((per.iter().map(|(_, b)| b).sum(), per))
+}
+
+/// The whole rehearsal (by default the runbook as written: every phase, the rotation and the
+/// rollback after each) `--runs` times (default 3): wall time per run and their median, against
+/// the 5-minute target; per scenario, the medians over the runs of what its journals measured.
+/// Each run's journal and reports go to `target/bench/rehearse/run-K/`.
+async fn bench_rehearse(args: &[String]) -> anyhow::Result<i32> {
+    use harness::redact::Redactor;
+    use harness::rehearsal::{Journal, Options};
+    use harness::runbook::{workspace_path, Runbook, DEFAULT_RUNBOOK};
+    let runs = count_flag(args, "--runs", 3)?;
+    if runs == 0 {
+        anyhow::bail!("--runs takes a whole number of at least 1");
+    }
+    let only: Vec<String> = args
+        .windows(2)
+        .filter(|w| w[0] == "--only")
+        .map(|w| w[1].clone())
+        .collect();
+    let chosen = crate::rehearse::chosen_by(&only);
+    if chosen.is_empty() {
+        eprintln!("error: no scenario matches {}", only.join(", "));
+        return Ok(exit_codes::USAGE);
+    }
+    let runbook = Runbook::load(&workspace_path(DEFAULT_RUNBOOK))?;
+    let options = Options::default();
+    let progress = Progress::stderr();
+    let mut journals: Vec<Journal> = Vec::new();
+    for k in 1..=runs {
+        progress.say(&format!("bench rehearse: run {k} of {runs}"));
+        let redactor = Redactor::new();
+        let Some(journal) =
+            crate::rehearse::rehearse_all(&chosen, &runbook, &options, &progress, &redactor)
+                .await?
+        else {
+            return Ok(exit_codes::INTERRUPTED);
+        };
+        let out = workspace_path(&format!("target/bench/rehearse/run-{k}"));
+        crate::rehearse::write_reports(&journal, &out, &redactor)?;
+        progress.say(&format!(
+            "run {k}: {:.1} s, {} of {} met their expected outcome, {} left behind; journal in {}",
+            journal.wall_ms as f64 / 1000.0,
+            journal.scenarios.iter().filter(|s| s.met).count(),
+            journal.scenarios.len(),
+            journal.leftovers.len(),
+            out.display()
+        ));
+        journals.push(journal);
+    }
+    print!("{}", rehearse_table(&journals, &options));
+    let all_met = journals
+        .iter()
+        .all(|j| j.scenarios.iter().all(|s| s.met) && j.leftovers.is_empty());
+    Ok(if all_met {
+        exit_codes::OK
+    } else {
+        exit_codes::FAILURES
+    })
+}
+
+/// The bench's report: wall times, then one Markdown row per scenario and probe (its steps, its
+/// rollback) with the medians over the runs.
+fn rehearse_table(
+    journals: &[harness::rehearsal::Journal],
+    options: &harness::rehearsal::Options,
+) -> String {
+    use harness::rehearsal::probe::ProbeReport;
+    let walls: Vec<f64> = journals.iter().map(|j| j.wall_ms as f64 / 1000.0).collect();
+    let mut out = format!(
+        "bench rehearse: {} scenario(s), {} run(s), {} updates/s, time scale {}, {} busy at a time\n",
+        journals[0].scenarios.len(),
+        journals.len(),
+        options.probe.rate,
+        options.time_scale,
+        options.busy.count()
+    );
+    out.push_str(&format!(
+        "wall time: median {:.1} s (min {:.1}, max {:.1}); target <= 300 s\n\n",
+        median(walls.clone()),
+        walls.iter().cloned().fold(f64::INFINITY, f64::min),
+        walls.iter().cloned().fold(0.0, f64::max),
+    ));
+    out.push_str(
+        "medians over the runs; outages are the longest gap between two successes of a flow\n\n",
+    );
+    out.push_str("| scenario | traffic | met | achieved / configured rate | updates ok / delayed / lost | API failed / sent | JetStream failed / sent | longest outage webhook / API / JetStream |\n|---|---|---|---|---|---|---|---|\n");
+    let med = |v: Vec<u64>| median(v.into_iter().map(|n| n as f64).collect());
+    for (i, s) in journals[0].scenarios.iter().enumerate() {
+        let records: Vec<_> = journals.iter().filter_map(|j| j.scenarios.get(i)).collect();
+        let met = records.iter().filter(|r| r.met).count();
+        for (label, pick) in [
+            (
+                "steps",
+                (|r: &harness::rehearsal::journal::ScenarioRecord| r.probe.as_ref())
+                    as fn(&_) -> Option<&ProbeReport>,
+            ),
+            ("rollback", |r| r.rollback_probe.as_ref()),
+        ] {
+            let probes: Vec<&ProbeReport> = records.iter().filter_map(|r| pick(r)).collect();
+            if probes.is_empty() {
+                continue;
+            }
+            let flow = |name: &str, f: fn(&harness::rehearsal::probe::FlowReport) -> u64| {
+                med(probes
+                    .iter()
+                    .map(|p| p.flows.get(name).map(f).unwrap_or(0))
+                    .collect())
+            };
+            let achieved = median(
+                probes
+                    .iter()
+                    .map(|p| p.flows["webhook"].achieved_rate)
+                    .collect(),
+            );
+            out.push_str(&format!(
+                "| {} | {label} | {met}/{} | {achieved:.1} / {} | {} / {} / {} | {} / {} | {} / {} | {} / {} / {} ms |\n",
+                s.id,
+                records.len(),
+                probes[0].config.rate,
+                med(probes.iter().map(|p| p.updates_ok).collect()),
+                med(probes.iter().map(|p| p.updates_delayed).collect()),
+                med(probes.iter().map(|p| p.updates_lost).collect()),
+                flow("api", |f| f.failed),
+                flow("api", |f| f.sent),
+                flow("jetstream", |f| f.failed),
+                flow("jetstream", |f| f.sent),
+                flow("webhook", |f| f.longest_outage_ms),
+                flow("api", |f| f.longest_outage_ms),
+                flow("jetstream", |f| f.longest_outage_ms),
+            ));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rehearse_table;
+    use harness::rehearsal::engine::Expected;
+    use harness::rehearsal::journal::{Journal, ScenarioRecord, SCHEMA, VERSION};
+    use harness::rehearsal::probe::{DataReport, FlowReport, ProbeConfig, ProbeReport};
+    use harness::rehearsal::Options;
+    use std::time::SystemTime;
+
+    fn probe(delayed: u64, webhook_outage_ms: u64) -> ProbeReport {
+        let flow = |outage| FlowReport {
+            sent: 50,
+            attempts: 60,
+            ok: 50,
+            delayed: 0,
+            failed: 0,
+            longest_outage_ms: outage,
+            achieved_rate: 99.0,
+        };
+        ProbeReport {
+            config: ProbeConfig::default(),
+            duration_ms: 10_000,
+            flows: [
+                ("webhook".to_string(), flow(webhook_outage_ms)),
+                ("api".to_string(), flow(0)),
+                ("jetstream".to_string(), flow(0)),
+            ]
+            .into(),
+            updates_ok: 1000 - delayed,
+            updates_delayed: delayed,
+            updates_lost: 0,
+            timeline: Default::default(),
+            data: DataReport::default(),
+        }
+    }
+
+    fn journal(wall_s: u64, delayed: u64, outage_ms: u64) -> Journal {
+        let mut s = ScenarioRecord::new(
+            "phase2/as-written",
+            "Phase 2",
+            Expected::Detected,
+            SystemTime::now(),
+        );
+        s.met = true;
+        s.probe = Some(probe(delayed, outage_ms));
+        Journal {
+            schema: SCHEMA,
+            version: VERSION,
+            runbook: "runbook.md".into(),
+            started: String::new(),
+            wall_ms: wall_s * 1000,
+            time_scale: 0.02,
+            scenarios: vec![s],
+            findings: Vec::new(),
+            leftovers: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn bench_rehearse_reports_the_median_run_and_each_scenarios_median_numbers() {
+        let runs = [
+            journal(100, 10, 1_000),
+            journal(300, 30, 3_000),
+            journal(200, 20, 2_000),
+        ];
+        let table = rehearse_table(&runs, &Options::default());
+        assert!(
+            table.contains("wall time: median 200.0 s (min 100.0, max 300.0)"),
+            "{table}"
+        );
+        assert!(
+            table.contains(
+                "| phase2/as-written | steps | 3/3 | 99.0 / 100 | 980 / 20 / 0 | 0 / 50 | 0 / 50 | 2000 / 0 / 0 ms |"
+            ),
+            "{table}"
+        );
+        // No rollback ran, so no rollback row.
+        assert!(!table.contains("| rollback |"), "{table}");
+    }
 }

@@ -51,7 +51,7 @@ const TASKS: &[(&str, &str)] = &[
     ),
     (
         "bench",
-        "`bench up`: time `up` to all-ready (median), compose comparison, idle memory",
+        "`bench up|verify|probe|rehearse`: start time, checks' time, probe ceiling, rehearsal wall time",
     ),
 ];
 
@@ -146,7 +146,7 @@ async fn up(args: &[String]) -> anyhow::Result<i32> {
             eprintln!("interrupted: removing stack {id}");
             let docker = docker::connect().await?;
             remove_by_id(&docker, &id).await?;
-            return Ok(130);
+            return Ok(exit_codes::INTERRUPTED);
         }
     };
     let stack = match stack {
