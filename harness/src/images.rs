@@ -46,6 +46,19 @@ pub fn base_image_ref() -> (String, String) {
     (BASE_REPOSITORY.to_string(), format!("bookworm-{tag}"))
 }
 
+/// Everything a replica needs, built where missing: the base image and the replica binary, at
+/// the same time (the image's build is mostly downloading and unpacking, the binary's is
+/// compiling), both cached after the first time.
+pub async fn ensure_image_and_binary(
+    docker: &Docker,
+    progress: &Progress,
+) -> Result<((String, String), PathBuf)> {
+    tokio::try_join!(
+        ensure_base_image(docker, progress),
+        crate::binary::ensure_replica_binary(progress)
+    )
+}
+
 /// Makes sure the base image exists, building it once (under a cross-process lock) if not.
 pub async fn ensure_base_image(docker: &Docker, progress: &Progress) -> Result<(String, String)> {
     let (repo, tag) = base_image_ref();

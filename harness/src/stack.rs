@@ -22,11 +22,10 @@ use testcontainers::core::{AccessMode, ContainerPort, Mount};
 use testcontainers::runners::AsyncRunner;
 use testcontainers::{ContainerAsync, GenericImage, ImageExt};
 
-use crate::binary::ensure_replica_binary;
 use crate::docker::{self, LABEL_MANAGED, LABEL_OWNER_PID, LABEL_ROOT, LABEL_SERVICE, LABEL_STACK};
 use crate::envfile::EnvFile;
 use crate::error::{HarnessError, Result};
-use crate::images::ensure_base_image;
+use crate::images::ensure_image_and_binary;
 use crate::progress::Progress;
 use crate::redact::Redactor;
 use crate::replica_root::{command_for, NodeSecrets, ReplicaRoot, RootOptions};
@@ -125,10 +124,7 @@ impl Stack {
         for (id, why) in &sweep.stuck {
             progress.say(&format!("warning: leftover stack {id} not removed: {why}"));
         }
-        let (image, binary) = tokio::try_join!(
-            ensure_base_image(&docker, &progress),
-            ensure_replica_binary(&progress)
-        )?;
+        let (image, binary) = ensure_image_and_binary(&docker, &progress).await?;
         let id = options.id.clone().unwrap_or_else(new_stack_id);
         let dir = std::env::temp_dir().join(format!("rotation-replica-{id}"));
         let secrets = options

@@ -46,8 +46,7 @@ async fn bench_up(args: &[String]) -> anyhow::Result<i32> {
     let progress = Progress::stderr();
     // Warm the caches first so that every timed run measures only the start.
     let docker = harness::docker::connect().await?;
-    harness::images::ensure_base_image(&docker, &progress).await?;
-    let binary = harness::binary::ensure_replica_binary(&progress).await?;
+    let (_, binary) = harness::images::ensure_image_and_binary(&docker, &progress).await?;
     let compose = crate::compose::Tool::detect();
     if compose.is_none() {
         progress.say("no Compose on this machine (docker compose or docker-compose): measuring the harness alone");
@@ -478,39 +477,12 @@ fn rehearse_table(
 mod tests {
     use super::rehearse_table;
     use harness::rehearsal::engine::Expected;
-    use harness::rehearsal::journal::{Journal, ScenarioRecord, SCHEMA, VERSION};
-    use harness::rehearsal::probe::{DataReport, FlowReport, ProbeConfig, ProbeReport};
-    use harness::rehearsal::Options;
+    use harness::rehearsal::journal::ScenarioRecord;
+    use harness::rehearsal::{Journal, Options};
+    use harness::testing::{journal, probe_report};
     use std::time::SystemTime;
 
-    fn probe(delayed: u64, webhook_outage_ms: u64) -> ProbeReport {
-        let flow = |outage| FlowReport {
-            sent: 50,
-            attempts: 60,
-            ok: 50,
-            delayed: 0,
-            failed: 0,
-            longest_outage_ms: outage,
-            achieved_rate: 99.0,
-        };
-        ProbeReport {
-            config: ProbeConfig::default(),
-            duration_ms: 10_000,
-            flows: [
-                ("webhook".to_string(), flow(webhook_outage_ms)),
-                ("api".to_string(), flow(0)),
-                ("jetstream".to_string(), flow(0)),
-            ]
-            .into(),
-            updates_ok: 1000 - delayed,
-            updates_delayed: delayed,
-            updates_lost: 0,
-            timeline: Default::default(),
-            data: DataReport::default(),
-        }
-    }
-
-    fn journal(wall_s: u64, delayed: u64, outage_ms: u64) -> Journal {
+    fn run(wall_s: u64, delayed: u64, outage_ms: u64) -> Journal {
         let mut s = ScenarioRecord::new(
             "phase2/as-written",
             "Phase 2",
@@ -518,26 +490,16 @@ mod tests {
             SystemTime::now(),
         );
         s.met = true;
-        s.probe = Some(probe(delayed, outage_ms));
-        Journal {
-            schema: SCHEMA,
-            version: VERSION,
-            runbook: "runbook.md".into(),
-            started: String::new(),
-            wall_ms: wall_s * 1000,
-            time_scale: 0.02,
-            scenarios: vec![s],
-            findings: Vec::new(),
-            leftovers: Vec::new(),
-        }
+        s.probe = Some(probe_report(delayed, outage_ms));
+        journal(vec![s], wall_s * 1000)
     }
 
     #[test]
     fn bench_rehearse_reports_the_median_run_and_each_scenarios_median_numbers() {
         let runs = [
-            journal(100, 10, 1_000),
-            journal(300, 30, 3_000),
-            journal(200, 20, 2_000),
+            run(100, 10, 1_000),
+            run(300, 30, 3_000),
+            run(200, 20, 2_000),
         ];
         let table = rehearse_table(&runs, &Options::default());
         assert!(

@@ -112,8 +112,8 @@ fn main() -> ExitCode {
 async fn images() -> anyhow::Result<i32> {
     let progress = Progress::stderr();
     let docker = docker::connect().await?;
-    let (repo, tag) = harness::images::ensure_base_image(&docker, &progress).await?;
-    let binary = harness::binary::ensure_replica_binary(&progress).await?;
+    let ((repo, tag), binary) =
+        harness::images::ensure_image_and_binary(&docker, &progress).await?;
     println!("base image     {repo}:{tag}");
     println!("replica binary {}", binary.display());
     Ok(exit_codes::OK)
@@ -310,8 +310,7 @@ async fn down(args: &[String]) -> anyhow::Result<i32> {
 async fn test(args: &[String]) -> anyhow::Result<i32> {
     let progress = Progress::stderr();
     let docker = docker::connect().await?;
-    harness::images::ensure_base_image(&docker, &progress).await?;
-    let binary = harness::binary::ensure_replica_binary(&progress).await?;
+    let (_, binary) = harness::images::ensure_image_and_binary(&docker, &progress).await?;
     progress.say("running the test suite: cargo nextest run --workspace --profile ci");
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let status = tokio::process::Command::new(cargo)

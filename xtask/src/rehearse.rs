@@ -189,8 +189,7 @@ pub async fn rehearse_all(
     redactor: &Redactor,
 ) -> anyhow::Result<Option<Journal>> {
     let docker = harness::docker::connect().await?;
-    harness::images::ensure_base_image(&docker, progress).await?;
-    harness::binary::ensure_replica_binary(progress).await?;
+    harness::images::ensure_image_and_binary(&docker, progress).await?;
     progress.say(&format!(
         "rehearsing {} scenario(s) of {} ({} busy at a time, {} updates/s, time scale {})",
         chosen.len(),

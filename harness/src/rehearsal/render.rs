@@ -2,7 +2,7 @@
 //! scenario), Markdown, and a self-contained HTML page with an SVG timeline per scenario.
 //! Everything goes through the run's redactor once more.
 
-use super::journal::{Journal, ScenarioRecord};
+use super::journal::{FaultRecord, FindingSummary, Journal, ScenarioRecord, StepRecord};
 use super::probe::{ProbeReport, BUCKET_MS, FLOWS};
 use crate::redact::Redactor;
 
@@ -13,6 +13,20 @@ fn counts(p: &ProbeReport) -> String {
         "updates {} ok / {} delayed / {} lost; api {} failed of {}; jetstream {} failed of {}; longest outage {} ms",
         p.updates_ok, p.updates_delayed, p.updates_lost, api.failed, api.sent, js.failed, js.sent, p.longest_outage_ms()
     )
+}
+
+/// What the scenarios measured about a finding, one line per scenario and verdict.
+fn measured(f: &FindingSummary) -> Vec<String> {
+    if f.measured.is_empty() {
+        // The runbook as written does not measure every finding; the fault matrix does.
+        return vec![
+            "not measured by this run's scenarios (`--only '*'` runs every scenario)".into(),
+        ];
+    }
+    f.measured
+        .iter()
+        .map(|(s, v, e)| format!("{v} by {s}: {e}"))
+        .collect()
 }
 
 fn actual(s: &ScenarioRecord) -> String {
@@ -118,11 +132,11 @@ pub fn markdown(j: &Journal, redactor: &Redactor) -> String {
         j.wall_ms as f64 / 1000.0,
         j.time_scale
     );
-    out.push_str("| scenario | expected | actual | met | ok | delayed | lost | api failed | longest outage |\n|---|---|---|---|---|---|---|---|---|\n");
+    out.push_str("| scenario | expected | actual | met | ok | delayed | lost | api failed | longest outage | rollback: ok / delayed / lost, longest outage |\n|---|---|---|---|---|---|---|---|---|---|\n");
     for s in &j.scenarios {
         let p = s.probe.as_ref();
         out.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} ms |\n",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} ms | {} |\n",
             s.id,
             s.expected,
             actual(s),
@@ -131,26 +145,27 @@ pub fn markdown(j: &Journal, redactor: &Redactor) -> String {
             p.map(|p| p.updates_delayed).unwrap_or(0),
             p.map(|p| p.updates_lost).unwrap_or(0),
             p.map(|p| p.flows["api"].failed).unwrap_or(0),
-            p.map(|p| p.longest_outage_ms()).unwrap_or(0)
+            p.map(|p| p.longest_outage_ms()).unwrap_or(0),
+            s.rollback_probe
+                .as_ref()
+                .map(|r| format!(
+                    "{} / {} / {}, {} ms",
+                    r.updates_ok,
+                    r.updates_delayed,
+                    r.updates_lost,
+                    r.longest_outage_ms()
+                ))
+                .unwrap_or_else(|| "no rollback".into())
         ));
     }
     out.push_str("\n## Findings\n\n| finding | severity | measured |\n|---|---|---|\n");
     for f in &j.findings {
-        let measured = if f.measured.is_empty() {
-            "not measured".to_string()
-        } else {
-            f.measured
-                .iter()
-                .map(|(s, v, e)| format!("{v} by {s}: {e}"))
-                .collect::<Vec<_>>()
-                .join("<br>")
-        };
         out.push_str(&format!(
             "| {} (line {}) | {} | {} |\n",
             f.id,
             f.line,
             f.severity,
-            measured.replace('|', "\\|")
+            measured(f).join("<br>").replace('|', "\\|")
         ));
     }
     for s in &j.scenarios {
@@ -214,12 +229,9 @@ pub fn markdown(j: &Journal, redactor: &Redactor) -> String {
     redactor.redact(&out)
 }
 
-/// An SVG timeline: one lane per flow, green for successes and red for failures per bucket,
-/// step starts marked.
-fn timeline_svg(s: &ScenarioRecord) -> String {
-    let Some(p) = &s.probe else {
-        return String::new();
-    };
+/// An SVG timeline of one probe: one lane per flow, green for successes and red for failures
+/// per bucket, faults shaded, step starts marked (steps and faults in ms since the probe began).
+fn timeline_svg(p: &ProbeReport, steps: &[StepRecord], faults: &[FaultRecord]) -> String {
     let buckets = p.timeline.values().map(Vec::len).max().unwrap_or(0).max(1);
     let (width, lane) = (900.0, 28.0);
     let x = |i: usize| 90.0 + (i as f64) * (width - 100.0) / buckets as f64;
@@ -241,7 +253,7 @@ fn timeline_svg(s: &ScenarioRecord) -> String {
         }
     }
     // Faults: a shaded band from injection to teardown, labelled below the lanes.
-    for f in &s.faults {
+    for f in faults {
         let Some(from) = f.injected_ms else { continue };
         let to = f
             .removed_ms
@@ -258,7 +270,7 @@ fn timeline_svg(s: &ScenarioRecord) -> String {
             xml(&f.name)
         ));
     }
-    for step in &s.steps {
+    for step in steps {
         let i = (step.started_ms / BUCKET_MS) as usize;
         svg.push_str(&format!(
             "<line x1=\"{0:.1}\" x2=\"{0:.1}\" y1=\"6\" y2=\"{1}\" stroke=\"#555\" stroke-dasharray=\"2,2\"><title>{2} {3}</title></line><text x=\"{0:.1}\" y=\"{4}\" font-size=\"9\">{2}</text>",
@@ -273,23 +285,89 @@ fn timeline_svg(s: &ScenarioRecord) -> String {
     svg
 }
 
+/// A self-contained page (no script, no outside resource): the summary table, the findings and
+/// what measured them, then per scenario its faults, its traffic and SVG timeline during the
+/// steps, the checks failing after them, and the rollback's traffic and timeline.
 pub fn html(j: &Journal, redactor: &Redactor) -> String {
-    let mut body = String::new();
+    let mut body = String::from("<table><tr><th>scenario</th><th>expected</th><th>measured</th><th>wall</th><th>updates ok / delayed / lost</th><th>longest outage</th><th>rollback: updates ok / delayed / lost, longest outage</th></tr>");
+    for s in &j.scenarios {
+        let traffic = |p: Option<&ProbeReport>| {
+            p.map(|p| {
+                (
+                    format!(
+                        "{} / {} / {}",
+                        p.updates_ok, p.updates_delayed, p.updates_lost
+                    ),
+                    format!("{} ms", p.longest_outage_ms()),
+                )
+            })
+        };
+        let (steps_counts, steps_outage) = traffic(s.probe.as_ref()).unwrap_or_default();
+        body.push_str(&format!(
+            "<tr><td><a href=\"#{id}\">{id}</a></td><td>{}</td><td class=\"{}\">{}</td><td>{:.1} s</td><td>{steps_counts}</td><td>{steps_outage}</td><td>{}</td></tr>",
+            s.expected,
+            if s.met { "ok" } else { "miss" },
+            actual(s),
+            s.wall_ms as f64 / 1000.0,
+            traffic(s.rollback_probe.as_ref())
+                .map(|(c, o)| format!("{c}, {o}"))
+                .unwrap_or_else(|| "no rollback".into()),
+            id = xml(&s.id),
+        ));
+    }
+    body.push_str("</table><h2>Findings</h2><table><tr><th>finding</th><th>severity</th><th>measured</th></tr>");
+    for f in &j.findings {
+        body.push_str(&format!(
+            "<tr><td><code>{}</code> (line {})</td><td>{}</td><td>{}</td></tr>",
+            xml(&f.id),
+            f.line,
+            xml(&f.severity),
+            measured(f)
+                .iter()
+                .map(|m| xml(m))
+                .collect::<Vec<_>>()
+                .join("<br>")
+        ));
+    }
+    body.push_str("</table>");
     for s in &j.scenarios {
         body.push_str(&format!(
-            "<section><h2>{} <small class=\"{}\">expected {} · measured {}</small></h2><p>{}</p>",
-            xml(&s.id),
+            "<section id=\"{id}\"><h2>{id} <small class=\"{}\">expected {} · measured {}</small></h2><p>{}</p>",
             if s.met { "ok" } else { "miss" },
             s.expected,
             actual(s),
-            xml(&s.title)
+            xml(&s.title),
+            id = xml(&s.id),
         ));
+        if let Some(e) = &s.error {
+            body.push_str(&format!("<p class=\"miss\">{}</p>", xml(e)));
+        }
+        if !s.faults.is_empty() {
+            body.push_str("<ul>");
+            for f in &s.faults {
+                body.push_str(&format!(
+                    "<li>⚡ fault <b>{}</b> ({}){}</li>",
+                    xml(&f.name),
+                    xml(&f.at),
+                    if f.ok {
+                        ""
+                    } else {
+                        ": a fault operation failed"
+                    }
+                ));
+            }
+            body.push_str("</ul>");
+        }
         if let Some(p) = &s.probe {
-            body.push_str(&format!("<p>{}</p>{}", xml(&counts(p)), timeline_svg(s)));
+            body.push_str(&format!(
+                "<h3>During the steps</h3><p>{}</p>{}",
+                xml(&counts(p)),
+                timeline_svg(p, &s.steps, &s.faults)
+            ));
         }
         let failing = s.failed_after();
         if !failing.is_empty() {
-            body.push_str("<ul>");
+            body.push_str("<p>Checks failing after the steps:</p><ul>");
             for c in failing {
                 body.push_str(&format!(
                     "<li><code>{}</code> {}</li>",
@@ -299,15 +377,106 @@ pub fn html(j: &Journal, redactor: &Redactor) -> String {
             }
             body.push_str("</ul>");
         }
+        if let Some(p) = &s.rollback_probe {
+            body.push_str(&format!(
+                "<h3>During the rollback</h3><p>{}</p>{}",
+                xml(&counts(p)),
+                timeline_svg(p, &s.rollback_steps, &[])
+            ));
+        }
         body.push_str("</section>");
     }
     let page = format!(
-        "<!doctype html><html><head><meta charset=\"utf-8\"><title>Rehearsal of {}</title><style>body{{font-family:sans-serif;max-width:980px;margin:2em auto}}.ok{{color:#2e7d32}}.miss{{color:#c62828}}section{{border-top:1px solid #ccc;margin-top:1.5em}}code{{background:#f3f3f3}}</style></head><body><h1>Rehearsal of <code>{}</code></h1><p>{} scenarios, {:.1} s, time scale {}. Green: succeeded, red: failed, per 50 ms; dashed lines: runbook steps.</p>{body}</body></html>\n",
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>Rehearsal of {}</title><style>body{{font-family:sans-serif;max-width:980px;margin:2em auto}}.ok{{color:#2e7d32}}.miss{{color:#c62828}}section{{border-top:1px solid #ccc;margin-top:1.5em}}code{{background:#f3f3f3}}table{{border-collapse:collapse;font-size:13px}}td,th{{border:1px solid #ddd;padding:2px 6px;text-align:left}}</style></head><body><h1>Rehearsal of <code>{}</code></h1><p>Started {}, {} scenarios, {:.1} s, time scale {}. Green: succeeded, red: failed, per 50 ms; dashed lines: runbook steps; shaded: faults.</p>{body}</body></html>\n",
         xml(&j.runbook),
         xml(&j.runbook),
+        xml(&j.started),
         j.scenarios.len(),
         j.wall_ms as f64 / 1000.0,
         j.time_scale
     );
     redactor.redact(&page)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{html, markdown};
+    use crate::checks::Outcome;
+    use crate::redact::Redactor;
+    use crate::rehearsal::engine::Expected;
+    use crate::rehearsal::journal::{CheckRecord, FindingSummary, ScenarioRecord, StepRecord};
+    use crate::testing::{journal, probe_report};
+    use std::time::SystemTime;
+
+    /// A rolled-back phase 3 whose failing check's evidence holds a secret, and a finding that
+    /// no scenario of the run measured.
+    fn rolled_back() -> crate::rehearsal::Journal {
+        let mut s = ScenarioRecord::new(
+            "phase3/as-written",
+            "Phase 3",
+            Expected::Detected,
+            SystemTime::now(),
+        );
+        s.actual = Some(Expected::Detected);
+        s.met = true;
+        s.probe = Some(probe_report(291, 3_646));
+        s.rollback_probe = Some(probe_report(606, 10_817));
+        s.steps.push(StepRecord::new("phase3.step1", "ALTER USER"));
+        s.rollback_steps
+            .push(StepRecord::new("rollback.step2", "Restart services"));
+        s.checks_after.push(CheckRecord {
+            id: "postgres.auth.env.memory".into(),
+            outcome: Outcome::Fail,
+            evidence: "password s3cr3t-Value rejected".into(),
+        });
+        let mut j = journal(vec![s], 46_000);
+        j.findings.push(FindingSummary {
+            id: "placeholder@phase2.step1".into(),
+            severity: "medium".into(),
+            line: 62,
+            explanation: String::new(),
+            measured: Vec::new(),
+        });
+        j
+    }
+
+    #[test]
+    fn html_report_shows_the_rollbacks_traffic_and_timeline_beside_the_steps() {
+        let page = html(&rolled_back(), &Redactor::new());
+        assert_eq!(page.matches("<svg").count(), 2, "{page}");
+        assert!(page.contains("During the rollback"), "{page}");
+        assert!(
+            page.contains("updates 394 ok / 606 delayed / 0 lost"),
+            "{page}"
+        );
+        assert!(page.contains("longest outage 10817 ms"), "{page}");
+        assert!(page.contains("rollback.step2"), "{page}");
+    }
+
+    #[test]
+    fn html_report_lists_every_finding_and_says_when_no_scenario_measured_it() {
+        let page = html(&rolled_back(), &Redactor::new());
+        assert!(page.contains("placeholder@phase2.step1"), "{page}");
+        assert!(page.contains("not measured by this run"), "{page}");
+        let md = markdown(&rolled_back(), &Redactor::new());
+        assert!(md.contains("not measured by this run"), "{md}");
+    }
+
+    #[test]
+    fn html_report_is_self_contained_and_redacted() {
+        let redactor = Redactor::new();
+        redactor.add("DB_PASSWORD", "s3cr3t-Value");
+        let page = html(&rolled_back(), &redactor);
+        assert_eq!(redactor.find_leak(&page), None);
+        for outside in ["<script", "<link", " src=", "url("] {
+            assert!(!page.contains(outside), "the page loads {outside}");
+        }
+        assert!(page.contains("postgres.auth.env.memory"), "{page}");
+    }
+
+    #[test]
+    fn markdown_report_has_the_rollbacks_numbers_in_the_summary_table() {
+        let md = markdown(&rolled_back(), &Redactor::new());
+        assert!(md.contains("| 394 / 606 / 0, 10817 ms |"), "{md}");
+    }
 }
