@@ -270,16 +270,25 @@ fn timeline_svg(p: &ProbeReport, steps: &[StepRecord], faults: &[FaultRecord]) -
             xml(&f.name)
         ));
     }
+    // Steps that start within a few pixels of each other (phase 1's, a few ms apart) keep their
+    // line and tooltip; only the first of them is labelled, so the labels stay readable.
+    let mut last_label = f64::NEG_INFINITY;
     for step in steps {
-        let i = (step.started_ms / BUCKET_MS) as usize;
+        let at = x((step.started_ms / BUCKET_MS) as usize);
         svg.push_str(&format!(
-            "<line x1=\"{0:.1}\" x2=\"{0:.1}\" y1=\"6\" y2=\"{1}\" stroke=\"#555\" stroke-dasharray=\"2,2\"><title>{2} {3}</title></line><text x=\"{0:.1}\" y=\"{4}\" font-size=\"9\">{2}</text>",
-            x(i),
+            "<line x1=\"{at:.1}\" x2=\"{at:.1}\" y1=\"6\" y2=\"{}\" stroke=\"#555\" stroke-dasharray=\"2,2\"><title>{} {}</title></line>",
             10.0 + lane * 3.0,
             xml(&step.id),
             xml(&step.title),
-            24.0 + lane * 3.0
         ));
+        if at - last_label >= 70.0 {
+            svg.push_str(&format!(
+                "<text x=\"{at:.1}\" y=\"{}\" font-size=\"9\">{}</text>",
+                24.0 + lane * 3.0,
+                xml(&step.id)
+            ));
+            last_label = at;
+        }
     }
     svg.push_str("</svg>");
     svg
@@ -451,6 +460,24 @@ mod tests {
         );
         assert!(page.contains("longest outage 10817 ms"), "{page}");
         assert!(page.contains("rollback.step2"), "{page}");
+    }
+
+    #[test]
+    fn timeline_labels_only_the_first_of_steps_that_start_together_and_keeps_every_line() {
+        let mut steps: Vec<StepRecord> = ["phase1.step1", "phase1.step2", "phase4.step3"]
+            .iter()
+            .map(|id| StepRecord::new(id, "a step"))
+            .collect();
+        steps[1].started_ms = 50;
+        steps[2].started_ms = 8_000;
+        let mut p = probe_report(0, 0);
+        p.timeline
+            .insert("webhook".into(), vec![Default::default(); 200]);
+        let svg = super::timeline_svg(&p, &steps, &[]);
+        assert_eq!(svg.matches("<line").count(), 3, "{svg}");
+        assert!(svg.contains(">phase1.step1</text>"), "{svg}");
+        assert!(!svg.contains(">phase1.step2</text>"), "{svg}");
+        assert!(svg.contains(">phase4.step3</text>"), "{svg}");
     }
 
     #[test]
