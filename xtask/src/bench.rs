@@ -388,10 +388,7 @@ async fn bench_rehearse(args: &[String]) -> anyhow::Result<i32> {
         journals.push(journal);
     }
     print!("{}", rehearse_table(&journals, &options));
-    let all_met = journals
-        .iter()
-        .all(|j| j.scenarios.iter().all(|s| s.met) && j.leftovers.is_empty());
-    Ok(if all_met {
+    Ok(if journals.iter().all(Journal::passed) {
         exit_codes::OK
     } else {
         exit_codes::FAILURES
@@ -428,15 +425,12 @@ fn rehearse_table(
     for (i, s) in journals[0].scenarios.iter().enumerate() {
         let records: Vec<_> = journals.iter().filter_map(|j| j.scenarios.get(i)).collect();
         let met = records.iter().filter(|r| r.met).count();
-        for (label, pick) in [
-            (
-                "steps",
-                (|r: &harness::rehearsal::journal::ScenarioRecord| r.probe.as_ref())
-                    as fn(&_) -> Option<&ProbeReport>,
-            ),
-            ("rollback", |r| r.rollback_probe.as_ref()),
-        ] {
-            let probes: Vec<&ProbeReport> = records.iter().filter_map(|r| pick(r)).collect();
+        let steps: Vec<&ProbeReport> = records.iter().filter_map(|r| r.probe.as_ref()).collect();
+        let rollbacks: Vec<&ProbeReport> = records
+            .iter()
+            .filter_map(|r| r.rollback_probe.as_ref())
+            .collect();
+        for (label, probes) in [("steps", steps), ("rollback", rollbacks)] {
             if probes.is_empty() {
                 continue;
             }

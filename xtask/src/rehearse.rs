@@ -155,13 +155,11 @@ pub async fn run(args: &[String]) -> anyhow::Result<i32> {
     if !journal.leftovers.is_empty() {
         eprintln!("error: left behind: {}", journal.leftovers.join(", "));
     }
-    Ok(
-        if journal.scenarios.iter().all(|s| s.met) && journal.leftovers.is_empty() {
-            exit_codes::OK
-        } else {
-            exit_codes::FAILURES
-        },
-    )
+    Ok(if journal.passed() {
+        exit_codes::OK
+    } else {
+        exit_codes::FAILURES
+    })
 }
 
 /// The scenarios whose id matches one of the globs; with none, the runbook as written (its

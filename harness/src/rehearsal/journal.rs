@@ -42,6 +42,14 @@ pub struct Journal {
     pub leftovers: Vec<String>,
 }
 
+impl Journal {
+    /// Every scenario met its expected outcome and nothing of their replicas remained: what a
+    /// rehearsal's exit code 0 means.
+    pub fn passed(&self) -> bool {
+        self.scenarios.iter().all(|s| s.met) && self.leftovers.is_empty()
+    }
+}
+
 /// A static finding and what the scenarios measured about it.
 #[derive(Debug, Clone, Serialize)]
 pub struct FindingSummary {

@@ -15,6 +15,14 @@ fn counts(p: &ProbeReport) -> String {
     )
 }
 
+/// Updates ok / delayed / lost, as the summary tables show them.
+fn updates(p: &ProbeReport) -> String {
+    format!(
+        "{} / {} / {}",
+        p.updates_ok, p.updates_delayed, p.updates_lost
+    )
+}
+
 /// What the scenarios measured about a finding, one line per scenario and verdict.
 fn measured(f: &FindingSummary) -> Vec<String> {
     if f.measured.is_empty() {
@@ -148,13 +156,7 @@ pub fn markdown(j: &Journal, redactor: &Redactor) -> String {
             p.map(|p| p.longest_outage_ms()).unwrap_or(0),
             s.rollback_probe
                 .as_ref()
-                .map(|r| format!(
-                    "{} / {} / {}, {} ms",
-                    r.updates_ok,
-                    r.updates_delayed,
-                    r.updates_lost,
-                    r.longest_outage_ms()
-                ))
+                .map(|r| format!("{}, {} ms", updates(r), r.longest_outage_ms()))
                 .unwrap_or_else(|| "no rollback".into())
         ));
     }
@@ -300,26 +302,20 @@ fn timeline_svg(p: &ProbeReport, steps: &[StepRecord], faults: &[FaultRecord]) -
 pub fn html(j: &Journal, redactor: &Redactor) -> String {
     let mut body = String::from("<table><tr><th>scenario</th><th>expected</th><th>measured</th><th>wall</th><th>updates ok / delayed / lost</th><th>longest outage</th><th>rollback: updates ok / delayed / lost, longest outage</th></tr>");
     for s in &j.scenarios {
-        let traffic = |p: Option<&ProbeReport>| {
-            p.map(|p| {
-                (
-                    format!(
-                        "{} / {} / {}",
-                        p.updates_ok, p.updates_delayed, p.updates_lost
-                    ),
-                    format!("{} ms", p.longest_outage_ms()),
-                )
-            })
-        };
-        let (steps_counts, steps_outage) = traffic(s.probe.as_ref()).unwrap_or_default();
+        let (steps_counts, steps_outage) = s
+            .probe
+            .as_ref()
+            .map(|p| (updates(p), format!("{} ms", p.longest_outage_ms())))
+            .unwrap_or_default();
         body.push_str(&format!(
             "<tr><td><a href=\"#{id}\">{id}</a></td><td>{}</td><td class=\"{}\">{}</td><td>{:.1} s</td><td>{steps_counts}</td><td>{steps_outage}</td><td>{}</td></tr>",
             s.expected,
             if s.met { "ok" } else { "miss" },
             actual(s),
             s.wall_ms as f64 / 1000.0,
-            traffic(s.rollback_probe.as_ref())
-                .map(|(c, o)| format!("{c}, {o}"))
+            s.rollback_probe
+                .as_ref()
+                .map(|r| format!("{}, {} ms", updates(r), r.longest_outage_ms()))
                 .unwrap_or_else(|| "no rollback".into()),
             id = xml(&s.id),
         ));
