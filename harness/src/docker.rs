@@ -104,7 +104,7 @@ pub async fn leftovers_of(docker: &Docker, ids: &[String]) -> Result<Vec<String>
     }
     for id in ids {
         let root = std::env::temp_dir().join(format!("rotation-replica-{id}"));
-        for dir in [root.clone(), root.with_extension("operator")] {
+        for dir in [root.clone(), crate::replica_root::operator_dir_of(&root)] {
             if dir.exists() {
                 out.push(format!("directory {}", dir.display()));
             }
@@ -210,9 +210,11 @@ pub async fn remove_stack(docker: &Docker, stack: &StackSummary) -> Result<()> {
         }
     }
     if let Some(root) = &stack.root {
-        if root.exists() {
-            if let Err(e) = std::fs::remove_dir_all(root) {
-                first_error.get_or_insert(HarnessError::io(root)(e));
+        for dir in [root.clone(), crate::replica_root::operator_dir_of(root)] {
+            if dir.exists() {
+                if let Err(e) = std::fs::remove_dir_all(&dir) {
+                    first_error.get_or_insert(HarnessError::io(&dir)(e));
+                }
             }
         }
     }

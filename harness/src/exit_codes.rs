@@ -11,7 +11,9 @@
 //! | 6 | a target is unreachable |
 //! | 7 | the runbook changed since `scenarios/runbook.lock` was accepted (`runbook check`) |
 //! | 101 | internal error (a bug: a panic) |
-//! | 130 | interrupted by Ctrl-C (128 + SIGINT, as a shell reports it); what it started was removed |
+//! | 129 | ended by SIGHUP (128 + 1, as a shell reports it); what it started was removed |
+//! | 130 | interrupted by Ctrl-C (128 + SIGINT); what it started was removed |
+//! | 143 | ended by SIGTERM (128 + 15: `timeout`, CI runners, systemd); what it started was removed |
 
 /// Success.
 pub const OK: i32 = 0;
@@ -30,7 +32,12 @@ pub const UNREACHABLE: i32 = 6;
 /// The runbook (or what covers it) changed since its lock was accepted.
 pub const RUNBOOK_CHANGED: i32 = 7;
 /// Interrupted by Ctrl-C; what the command started was removed first.
-pub const INTERRUPTED: i32 = 130;
+pub const INTERRUPTED: i32 = 128 + libc::SIGINT;
+
+/// Ended by `signal` (SIGHUP, SIGINT, SIGTERM): 128 + its number, as a shell reports it.
+pub fn interrupted(signal: i32) -> i32 {
+    128 + signal
+}
 
 use crate::error::HarnessError;
 

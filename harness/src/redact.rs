@@ -1,17 +1,27 @@
 //! The central redactor: every known secret value is masked in every output the harness
 //! produces (logs, errors, reports).
 
+use aho_corasick::{AhoCorasick, MatchKind};
 use std::sync::{Arc, RwLock};
 
 /// A set of secret values, each with a name shown in its place.
 #[derive(Clone, Default)]
 pub struct Redactor {
-    secrets: Arc<RwLock<Vec<(String, String)>>>,
+    inner: Arc<RwLock<Inner>>,
+}
+
+/// The secrets, longest first, and one automaton over all of them (rebuilt when one is added),
+/// so that redacting is one pass over the text whatever the number of secrets.
+#[derive(Default)]
+struct Inner {
+    secrets: Vec<(String, String)>,
+    markers: Vec<String>,
+    automaton: Option<AhoCorasick>,
 }
 
 impl std::fmt::Debug for Redactor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let n = self.secrets.read().map(|s| s.len()).unwrap_or(0);
+        let n = self.inner.read().map(|s| s.secrets.len()).unwrap_or(0);
         write!(f, "Redactor({n} secrets)")
     }
 }
@@ -26,39 +36,56 @@ impl Redactor {
         if value.is_empty() {
             return;
         }
-        let mut s = self.secrets.write().expect("redactor lock");
-        if !s.iter().any(|(_, v)| v == value) {
-            s.push((name.to_string(), value.to_string()));
-            // Longest first, so that a secret containing another is masked whole.
-            s.sort_by_key(|(_, v)| std::cmp::Reverse(v.len()));
+        let mut inner = self.inner.write().expect("redactor lock");
+        if inner.secrets.iter().any(|(_, v)| v == value) {
+            return;
         }
+        inner.secrets.push((name.to_string(), value.to_string()));
+        // Longest first, so that a secret containing another is masked whole.
+        inner
+            .secrets
+            .sort_by_key(|(_, v)| std::cmp::Reverse(v.len()));
+        inner.markers = inner
+            .secrets
+            .iter()
+            .map(|(name, value)| {
+                let marker = format!("[REDACTED:{name}]");
+                // A name that holds its own value would keep it visible.
+                if marker.contains(value.as_str()) {
+                    "\u{2588}".repeat(3)
+                } else {
+                    marker
+                }
+            })
+            .collect();
+        inner.automaton = AhoCorasick::builder()
+            .match_kind(MatchKind::LeftmostLongest)
+            .build(inner.secrets.iter().map(|(_, v)| v))
+            .ok();
     }
 
     /// `text` with every registered value replaced by `[REDACTED:<name>]`.
     pub fn redact(&self, text: &str) -> String {
-        let s = self.secrets.read().expect("redactor lock");
-        let mut out = text.to_string();
-        for (name, value) in s.iter() {
-            let mut marker = format!("[REDACTED:{name}]");
-            if marker.contains(value.as_str()) {
-                marker = "\u{2588}".repeat(3);
-            }
-            // Replacing can join the text around a match into a new match: repeat until none.
-            let mut rounds = 0;
-            while out.contains(value.as_str()) && rounds < 64 {
-                out = out.replace(value.as_str(), &marker);
-                rounds += 1;
-            }
+        let inner = self.inner.read().expect("redactor lock");
+        let Some(automaton) = &inner.automaton else {
+            return text.to_string();
+        };
+        let mut out = automaton.replace_all(text, &inner.markers);
+        // Replacing can join the text around a match into a new match: repeat until none.
+        let mut rounds = 0;
+        while rounds < 64 && automaton.is_match(&out) {
+            out = automaton.replace_all(&out, &inner.markers);
+            rounds += 1;
         }
         out
     }
 
     /// Registers every secret `other` knows (a run's redactor collects each scenario's).
     pub fn absorb(&self, other: &Redactor) {
-        if Arc::ptr_eq(&self.secrets, &other.secrets) {
+        if Arc::ptr_eq(&self.inner, &other.inner) {
             return;
         }
-        let theirs = other.secrets.read().expect("redactor lock").clone();
+        let theirs = other.inner.read().expect("redactor lock").secrets.clone();
         for (name, value) in theirs {
             self.add(&name, &value);
         }
@@ -66,10 +93,9 @@ impl Redactor {
 
     /// The first registered secret that occurs in `text`, by name (for leak scans).
     pub fn find_leak(&self, text: &str) -> Option<String> {
-        let s = self.secrets.read().expect("redactor lock");
-        s.iter()
-            .find(|(_, v)| text.contains(v.as_str()))
-            .map(|(n, _)| n.clone())
+        let inner = self.inner.read().expect("redactor lock");
+        let found = inner.automaton.as_ref()?.find(text)?;
+        Some(inner.secrets[found.pattern().as_usize()].0.clone())
     }
 }
 
@@ -97,6 +123,21 @@ mod tests {
             r.add("DB_PASSWORD", &secret);
             let out = r.redact(&format!("{prefix}{secret}{suffix}"));
             prop_assert!(!out.contains(&secret));
+        }
+
+        #[test]
+        fn no_value_of_many_survives_redaction_however_they_overlap(
+            secrets in proptest::collection::vec("[a-c]{3,8}", 1..8),
+            text in "[a-c ]{0,200}",
+        ) {
+            let r = Redactor::new();
+            for (i, s) in secrets.iter().enumerate() {
+                r.add(&format!("S{i}"), s);
+            }
+            let out = r.redact(&text);
+            for s in &secrets {
+                prop_assert!(!out.contains(s.as_str()), "{s} in {out}");
+            }
         }
     }
 }

@@ -158,6 +158,11 @@ pub struct ReplicaRoot {
     dir: PathBuf,
 }
 
+/// The operator directory of the replica root `root` (see `ReplicaRoot::operator_dir`).
+pub fn operator_dir_of(root: &Path) -> PathBuf {
+    root.with_extension("operator")
+}
+
 impl ReplicaRoot {
     /// Opens an existing root.
     pub fn open(dir: impl Into<PathBuf>) -> Self {
@@ -166,6 +171,13 @@ impl ReplicaRoot {
 
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// The operator's home during a rehearsal (`<root>.operator`, beside the root, so that the
+    /// runbook's `find`s in the root never see it). It belongs to the stack: removed with it by
+    /// `docker::remove_stack`, by the sweep and by `cargo xtask down`.
+    pub fn operator_dir(&self) -> PathBuf {
+        operator_dir_of(&self.dir)
     }
 
     /// The `.env` path of `service`, if it has one.

@@ -274,7 +274,7 @@ fn a_missing_file_is_an_error_naming_it() {
     let e = Runbook::load(std::path::Path::new("/nonexistent/runbook.md")).unwrap_err();
     assert!(
         e.to_string()
-            .starts_with("/nonexistent/runbook.md:0: cannot read the runbook"),
+            .starts_with("/nonexistent/runbook.md: runbook: cannot read it: No such file"),
         "{e}"
     );
 }

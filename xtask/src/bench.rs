@@ -14,16 +14,46 @@ use harness::exit_codes;
 use harness::progress::Progress;
 use harness::{Service, Stack, StackOptions};
 
-pub async fn run(args: &[String]) -> anyhow::Result<i32> {
-    match args.first().map(String::as_str) {
-        Some("up") => bench_up(&args[1..]).await,
-        Some("verify") => bench_verify(&args[1..]).await,
-        Some("probe") => bench_probe(&args[1..]).await,
-        Some("rehearse") => bench_rehearse(&args[1..]).await,
-        _ => {
-            eprintln!("usage: cargo xtask bench up [--runs N]\n       cargo xtask bench verify [--runs N] [--targets N]\n       cargo xtask bench probe [--seconds N]\n       cargo xtask bench rehearse [--runs N] [--only GLOB]...");
-            Ok(exit_codes::USAGE)
-        }
+/// `cargo xtask bench`: numbers, not assertions.
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// a replica's start to all-ready (median of N), removal time, idle memory; the same node
+    /// started by Compose where it is installed
+    Up {
+        #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=100))]
+        runs: u64,
+    },
+    /// every check against one replica (median of N) and against a fleet at once
+    Verify {
+        #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=100))]
+        runs: u64,
+        /// replicas in the fleet
+        #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=50))]
+        targets: u64,
+    },
+    /// the highest rate of Telegram updates the critical flow sustains with < 0.1 % failures
+    Probe {
+        /// seconds at each rate
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=600))]
+        seconds: u64,
+    },
+    /// the rehearsal of the runbook as written: median wall time of N runs, and per scenario
+    /// the medians of what its journals measured
+    Rehearse {
+        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=100))]
+        runs: u64,
+        /// scenarios by id glob (default: the runbook as written)
+        #[arg(long, value_name = "GLOB")]
+        only: Vec<String>,
+    },
+}
+
+pub async fn run(command: Command) -> anyhow::Result<i32> {
+    match command {
+        Command::Up { runs } => bench_up(runs as usize).await,
+        Command::Verify { runs, targets } => bench_verify(runs as usize, targets as usize).await,
+        Command::Probe { seconds } => bench_probe(seconds as usize).await,
+        Command::Rehearse { runs, only } => bench_rehearse(runs as usize, only).await,
     }
 }
 
@@ -37,12 +67,7 @@ fn median(mut v: Vec<f64>) -> f64 {
     }
 }
 
-async fn bench_up(args: &[String]) -> anyhow::Result<i32> {
-    let runs: usize = crate::flag_value(args, "--runs")
-        .map(|r| r.parse())
-        .transpose()
-        .map_err(|_| anyhow::anyhow!("--runs takes a whole number"))?
-        .unwrap_or(5);
+async fn bench_up(runs: usize) -> anyhow::Result<i32> {
     let progress = Progress::stderr();
     // Warm the caches first so that every timed run measures only the start.
     let docker = harness::docker::connect().await?;
@@ -155,10 +180,9 @@ async fn bench_up(args: &[String]) -> anyhow::Result<i32> {
 
 /// The highest rate of Telegram updates the critical flow sustains on one replica with fewer
 /// than 0.1 % failed attempts: the probe at rising rates, each for `--seconds` (default 10).
-async fn bench_probe(args: &[String]) -> anyhow::Result<i32> {
+async fn bench_probe(seconds: usize) -> anyhow::Result<i32> {
     use harness::rehearsal::probe::{self, ProbeConfig};
     use std::sync::atomic::{AtomicBool, Ordering};
-    let seconds = count_flag(args, "--seconds", 10)?;
     let progress = Progress::stderr();
     let stack = Stack::start(StackOptions::default()).await?;
     let secrets = stack.initial_secrets().clone();
@@ -216,18 +240,8 @@ async fn bench_probe(args: &[String]) -> anyhow::Result<i32> {
     Ok(exit_codes::OK)
 }
 
-fn count_flag(args: &[String], name: &str, default: usize) -> anyhow::Result<usize> {
-    crate::flag_value(args, name)
-        .map(|r| r.parse())
-        .transpose()
-        .map_err(|_| anyhow::anyhow!("{name} takes a whole number"))
-        .map(|n| n.unwrap_or(default))
-}
-
-async fn bench_verify(args: &[String]) -> anyhow::Result<i32> {
+async fn bench_verify(runs: usize, fleet: usize) -> anyhow::Result<i32> {
     use harness::checks::{self, catalogue, Node, Target};
-    let runs = count_flag(args, "--runs", 5)?;
-    let fleet = count_flag(args, "--targets", 5)?;
     let progress = Progress::stderr();
     let all = catalogue();
     let selected: Vec<&checks::Check> = all.iter().collect();
@@ -344,19 +358,10 @@ async fn idle_memory(stack: &Stack) -> anyhow::Result<(u64, Vec<(Service, u64)>)
 /// rollback after each) `--runs` times (default 3): wall time per run and their median, against
 /// the 5-minute target; per scenario, the medians over the runs of what its journals measured.
 /// Each run's journal and reports go to `target/bench/rehearse/run-K/`.
-async fn bench_rehearse(args: &[String]) -> anyhow::Result<i32> {
+async fn bench_rehearse(runs: usize, only: Vec<String>) -> anyhow::Result<i32> {
     use harness::redact::Redactor;
     use harness::rehearsal::{Journal, Options};
     use harness::runbook::{workspace_path, Runbook, DEFAULT_RUNBOOK};
-    let runs = count_flag(args, "--runs", 3)?;
-    if runs == 0 {
-        anyhow::bail!("--runs takes a whole number of at least 1");
-    }
-    let only: Vec<String> = args
-        .windows(2)
-        .filter(|w| w[0] == "--only")
-        .map(|w| w[1].clone())
-        .collect();
     let chosen = crate::rehearse::chosen_by(&only);
     if chosen.is_empty() {
         eprintln!("error: no scenario matches {}", only.join(", "));
@@ -369,12 +374,13 @@ async fn bench_rehearse(args: &[String]) -> anyhow::Result<i32> {
     for k in 1..=runs {
         progress.say(&format!("bench rehearse: run {k} of {runs}"));
         let redactor = Redactor::new();
-        let Some(journal) =
-            crate::rehearse::rehearse_all(&chosen, &runbook, &options, &progress, &redactor)
+        let journal =
+            match crate::rehearse::rehearse_all(&chosen, &runbook, &options, &progress, &redactor)
                 .await?
-        else {
-            return Ok(exit_codes::INTERRUPTED);
-        };
+            {
+                Ok(journal) => journal,
+                Err(signal) => return Ok(signal.exit_code()),
+            };
         let out = workspace_path(&format!("target/bench/rehearse/run-{k}"));
         crate::rehearse::write_reports(&journal, &out, &redactor)?;
         progress.say(&format!(

@@ -16,84 +16,93 @@ use harness::progress::Progress;
 use harness::stack::{new_stack_id, remove_by_id};
 use harness::{HarnessError, Service, Stack, StackOptions};
 
-const TASKS: &[(&str, &str)] = &[
-    (
-        "images",
-        "build the base image (debootstrap, once) and the replica binary",
-    ),
-    (
-        "up",
-        "start a replica of the node and leave it running; prints how to reach it",
-    ),
-    (
-        "status",
-        "health and readiness of every service of running replicas, as a table",
-    ),
-    (
-        "down",
-        "remove running replicas (`down ID`, or all detached ones; `--all`: every stack of ours)",
-    ),
-    (
-        "test",
-        "run the test suite (cargo nextest, ci profile), images and binary first",
-    ),
-    (
-        "rehearse",
-        "the main job: rehearse the runbook on fresh replicas under traffic, reports in target/rehearsal",
-    ),
-    (
-        "verify",
-        "run the read-only production checks against nodes (--target FILE) or a replica (--replica)",
-    ),
-    (
-        "runbook",
-        "`runbook show|check|accept`: the runbook's steps, findings, coverage and lock",
-    ),
-    (
-        "bench",
-        "`bench up|verify|probe|rehearse`: start time, checks' time, probe ceiling, rehearsal wall time",
-    ),
-];
+/// The project's commands. Exit codes: see harness/src/exit_codes.rs.
+#[derive(Debug, clap::Parser)]
+#[command(
+    name = "cargo xtask",
+    bin_name = "cargo xtask",
+    about = "Rehearse a secrets-rotation runbook on a replica of the node; verify a real rotation",
+    after_help = "exit codes: see harness/src/exit_codes.rs",
+    disable_help_subcommand = true
+)]
+struct Cli {
+    #[command(subcommand)]
+    task: Option<Task>,
+}
 
-fn usage() -> String {
-    let mut s = String::from("usage: cargo xtask <task> [options]\n\ntasks:\n");
-    for (name, what) in TASKS {
-        s.push_str(&format!("  {name:<8} {what}\n"));
-    }
-    s.push_str("\nexit codes: see harness/src/exit_codes.rs\n");
-    s
+#[derive(Debug, clap::Subcommand)]
+enum Task {
+    /// build the base image (debootstrap, once) and the replica binary
+    Images,
+    /// start a replica of the node and leave it running; prints how to reach it
+    Up {
+        /// seconds every service gets to become ready
+        #[arg(long, default_value_t = 90, value_parser = clap::value_parser!(u64).range(1..=3600))]
+        timeout: u64,
+    },
+    /// health and readiness of every service of running replicas, as a table
+    Status {
+        /// stack ids (default: every stack of ours)
+        ids: Vec<String>,
+    },
+    /// remove running replicas (`down ID`, or all detached ones; `--all`: every stack of ours)
+    Down {
+        /// stack ids (default: detached stacks and orphans)
+        ids: Vec<String>,
+        /// every stack of ours, a live test's included
+        #[arg(long)]
+        all: bool,
+    },
+    /// run the test suite (cargo nextest, ci profile), images and binary first
+    Test {
+        /// passed on to `cargo nextest run`
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        nextest: Vec<String>,
+    },
+    /// the main job: rehearse the runbook on fresh replicas under traffic, reports in target/rehearsal
+    Rehearse(rehearse::Args),
+    /// run the read-only production checks against nodes (--target FILE) or a replica (--replica)
+    Verify(verify::Args),
+    /// the runbook's steps, findings, coverage and lock
+    #[command(subcommand)]
+    Runbook(runbook::Command),
+    /// start time, checks' time, probe ceiling, rehearsal wall time
+    #[command(subcommand)]
+    Bench(bench::Command),
 }
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let Some(task) = args.first().cloned() else {
-        print!("{}", usage());
+    let cli = match <Cli as clap::Parser>::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // Help and version go to stdout with 0; every usage error to stderr with USAGE.
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() {
+                exit_codes::USAGE as u8
+            } else {
+                exit_codes::OK as u8
+            });
+        }
+    };
+    let Some(task) = cli.task else {
+        let _ = <Cli as clap::CommandFactory>::command().print_help();
         return ExitCode::SUCCESS;
     };
-    let rest = args[1..].to_vec();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("tokio runtime");
     let result: Result<i32, anyhow::Error> = runtime.block_on(async move {
-        match task.as_str() {
-            "images" => images().await,
-            "up" => up(&rest).await,
-            "status" => status(&rest).await,
-            "down" => down(&rest).await,
-            "test" => test(&rest).await,
-            "bench" => bench::run(&rest).await,
-            "runbook" => Ok(runbook::run(&rest)),
-            "verify" => verify::run(&rest).await,
-            "rehearse" => rehearse::run(&rest).await,
-            "help" | "--help" | "-h" => {
-                print!("{}", usage());
-                Ok(exit_codes::OK)
-            }
-            other => {
-                eprintln!("error: unknown task `{other}`\n\n{}", usage());
-                Ok(exit_codes::USAGE)
-            }
+        match task {
+            Task::Images => images().await,
+            Task::Up { timeout } => up(timeout).await,
+            Task::Status { ids } => status(&ids).await,
+            Task::Down { ids, all } => down(&ids, all).await,
+            Task::Test { nextest } => test(&nextest).await,
+            Task::Bench(command) => bench::run(command).await,
+            Task::Runbook(command) => Ok(runbook::run(command)),
+            Task::Verify(args) => verify::run(args).await,
+            Task::Rehearse(args) => rehearse::run(args).await,
         }
     });
     match result {
@@ -119,18 +128,7 @@ async fn images() -> anyhow::Result<i32> {
     Ok(exit_codes::OK)
 }
 
-fn flag_value(args: &[String], name: &str) -> Option<String> {
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1).cloned())
-}
-
-async fn up(args: &[String]) -> anyhow::Result<i32> {
-    let timeout = flag_value(args, "--timeout")
-        .map(|t| t.parse::<u64>())
-        .transpose()
-        .map_err(|_| anyhow::anyhow!("--timeout takes whole seconds"))?
-        .unwrap_or(90);
+async fn up(timeout: u64) -> anyhow::Result<i32> {
     let id = new_stack_id();
     let options = StackOptions {
         progress: Progress::stderr(),
@@ -140,13 +138,14 @@ async fn up(args: &[String]) -> anyhow::Result<i32> {
         ..Default::default()
     };
     let started = Instant::now();
+    let mut signals = harness::signals::Signals::install()?;
     let stack = tokio::select! {
         stack = Stack::start(options) => stack,
-        _ = tokio::signal::ctrl_c() => {
-            eprintln!("interrupted: removing stack {id}");
+        signal = signals.recv() => {
+            eprintln!("{}: removing stack {id}", signal.name());
             let docker = docker::connect().await?;
             remove_by_id(&docker, &id).await?;
-            return Ok(exit_codes::INTERRUPTED);
+            return Ok(signal.exit_code());
         }
     };
     let stack = match stack {
@@ -203,10 +202,11 @@ async fn up(args: &[String]) -> anyhow::Result<i32> {
     Ok(exit_codes::OK)
 }
 
-async fn stacks_selected(args: &[String]) -> anyhow::Result<(bollard::Docker, Vec<StackSummary>)> {
+async fn stacks_selected(
+    wanted: &[String],
+) -> anyhow::Result<(bollard::Docker, Vec<StackSummary>)> {
     let docker = docker::connect().await?;
     let all = docker::list_stacks(&docker).await?;
-    let wanted: Vec<&String> = args.iter().filter(|a| !a.starts_with("--")).collect();
     if wanted.is_empty() {
         return Ok((docker, all));
     }
@@ -220,8 +220,8 @@ async fn stacks_selected(args: &[String]) -> anyhow::Result<(bollard::Docker, Ve
     Ok((docker, out))
 }
 
-async fn status(args: &[String]) -> anyhow::Result<i32> {
-    let (docker, stacks) = stacks_selected(args).await?;
+async fn status(ids: &[String]) -> anyhow::Result<i32> {
+    let (docker, stacks) = stacks_selected(ids).await?;
     if stacks.is_empty() {
         println!("no replica is running (start one with `cargo xtask up`)");
         return Ok(exit_codes::OK);
@@ -271,10 +271,9 @@ async fn status(args: &[String]) -> anyhow::Result<i32> {
     })
 }
 
-async fn down(args: &[String]) -> anyhow::Result<i32> {
-    let everything = args.iter().any(|a| a == "--all");
-    let explicit = args.iter().any(|a| !a.starts_with("--"));
-    let (docker, stacks) = stacks_selected(args).await?;
+async fn down(ids: &[String], everything: bool) -> anyhow::Result<i32> {
+    let explicit = !ids.is_empty();
+    let (docker, stacks) = stacks_selected(ids).await?;
     let (mut removed, mut stuck) = (0, 0);
     for stack in stacks {
         // Without ids or --all, only detached stacks and orphans: never a live test's stack.

@@ -9,85 +9,108 @@ use harness::redact::Redactor;
 use harness::rehearsal::engine::Expected;
 use harness::rehearsal::{engine, journal, render, Journal, Options, Scenario};
 use harness::runbook::{workspace_path, Runbook, DEFAULT_RUNBOOK};
+use harness::signals::{Interrupted, Signals};
 use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime};
 
-const USAGE: &str = "usage: cargo xtask rehearse [--runbook FILE] [--only GLOB]... [--list]
-       [--random N [--seed S]] [--rate N] [--time-scale F] [--parallel N] [--out DIR]
-  --runbook FILE   rehearse this runbook (default fixtures/runbook/SECRETS_ROTATION_RUNBOOK.md)
-  --only GLOB      scenarios by id glob (`phase3/*`, `rollback/*`, `faults/*` the fault matrix,
-                   `*` everything); default: the runbook as written (phases, rotation, rollbacks)
-  --random N       add N random fault schedules (only these when no --only is given), held to
-                   the invariants: nothing accepted lost, the steady state after the rollback
-  --seed S         the seed random schedules are drawn from (default: the time); a journal's
-                   `seed` replays its schedules
-  --rate N         Telegram updates per second through the gateway (default 100)
-  --time-scale F   runbook minutes to rehearsal time (default 0.02: a 10-minute phase in 12 s)
-  --parallel N     scenarios busy at once: starting, under traffic, checking (default: the
-                   cores); as many more may wait out Telegram's retries meanwhile
-  --out DIR        where the journal and reports go (default target/rehearsal)
-exit codes: 0 every scenario met its expected outcome, 1 some did not, 2 usage or a runbook that
-            does not parse (nothing started), 3 no Docker engine, 4 image or binary build failed,
-            130 interrupted (its replicas removed)
-";
+/// `cargo xtask rehearse`: rehearse the runbook on fresh replicas under live traffic.
+///
+/// exit codes: 0 every scenario met its expected outcome, 1 some did not, 2 usage or a runbook
+/// that does not parse (nothing started), 3 no Docker engine, 4 image or binary build failed,
+/// 129/130/143 interrupted by SIGHUP/SIGINT/SIGTERM (its replicas removed)
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "exit codes: 0 every scenario met its expected outcome, 1 some did not, 2 usage or a runbook that does not parse (nothing started), 3 no Docker engine, 4 image or binary build failed, 129/130/143 interrupted by SIGHUP/SIGINT/SIGTERM (its replicas removed)"
+)]
+pub struct Args {
+    /// rehearse this runbook (default fixtures/runbook/SECRETS_ROTATION_RUNBOOK.md)
+    #[arg(long, value_name = "FILE")]
+    runbook: Option<PathBuf>,
+    /// scenarios by id glob (`phase3/*`, `rollback/*`, `faults/*` the fault matrix, `*`
+    /// everything); default: the runbook as written (phases, rotation, rollbacks)
+    #[arg(long, value_name = "GLOB")]
+    only: Vec<String>,
+    /// list the scenarios (those chosen, or every one) and exit
+    #[arg(long)]
+    list: bool,
+    /// add N random fault schedules (only these when no --only is given), held to the
+    /// invariants: nothing accepted lost, the steady state after the rollback
+    #[arg(long, value_name = "N", default_value_t = 0,
+          value_parser = clap::value_parser!(u64).range(0..=10_000))]
+    random: u64,
+    /// the seed random schedules are drawn from (default: the time); a journal's `seed`
+    /// replays its schedules
+    #[arg(long, value_name = "S")]
+    seed: Option<u64>,
+    /// Telegram updates per second through the gateway (1 to 2000)
+    #[arg(long, value_name = "N", default_value_t = 100.0, value_parser = rate)]
+    rate: f64,
+    /// runbook minutes to rehearsal time (0.001 to 10; 0.02 runs a 10-minute phase in 12 s)
+    #[arg(long, value_name = "F", default_value_t = 0.02, value_parser = time_scale)]
+    time_scale: f64,
+    /// scenarios busy at once: starting, under traffic, checking (default: the cores); as many
+    /// more may wait out Telegram's retries meanwhile
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=64))]
+    parallel: Option<u64>,
+    /// where the journal and reports go (default target/rehearsal)
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+}
 
-pub async fn run(args: &[String]) -> anyhow::Result<i32> {
-    let mut runbook_path = workspace_path(DEFAULT_RUNBOOK);
-    let mut only: Vec<String> = Vec::new();
-    let mut list = false;
+/// A finite number in `range`, for flags whose extremes would overflow a `Duration`.
+pub fn number_in(text: &str, range: std::ops::RangeInclusive<f64>) -> Result<f64, String> {
+    let value: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{text}` is not a number"))?;
+    if !value.is_finite() || !range.contains(&value) {
+        return Err(format!(
+            "{} is out of range: from {} to {}",
+            text.trim(),
+            range.start(),
+            range.end()
+        ));
+    }
+    Ok(value)
+}
+
+fn rate(text: &str) -> Result<f64, String> {
+    number_in(text, 1.0..=2000.0)
+}
+
+fn time_scale(text: &str) -> Result<f64, String> {
+    number_in(text, 0.001..=10.0)
+}
+
+pub async fn run(args: Args) -> anyhow::Result<i32> {
+    let runbook_path = args
+        .runbook
+        .unwrap_or_else(|| workspace_path(DEFAULT_RUNBOOK));
+    let only = args.only;
+    let list = args.list;
+    let random = args.random as usize;
+    let seed = args.seed;
+    let out = args
+        .out
+        .unwrap_or_else(|| workspace_path("target/rehearsal"));
     let mut options = Options::default();
-    let mut random = 0usize;
-    let mut seed: Option<u64> = None;
-    let mut out = workspace_path("target/rehearsal");
-    let mut i = 0;
-    while i < args.len() {
-        let value = args.get(i + 1).cloned();
-        let need =
-            |v: Option<String>| v.ok_or_else(|| anyhow::anyhow!("{} needs a value", args[i]));
-        match args[i].as_str() {
-            "--runbook" => runbook_path = PathBuf::from(need(value)?),
-            "--only" => only.push(need(value)?),
-            "--out" => out = PathBuf::from(need(value)?),
-            "--rate" => {
-                options.probe.rate = need(value)?
-                    .parse()
-                    .map_err(|_| anyhow::anyhow!("--rate takes a number"))?
-            }
-            "--time-scale" => {
-                options.time_scale = need(value)?
-                    .parse()
-                    .map_err(|_| anyhow::anyhow!("--time-scale takes a number"))?
-            }
-            "--random" => {
-                random = need(value)?
-                    .parse()
-                    .map_err(|_| anyhow::anyhow!("--random takes a number of schedules"))?
-            }
-            "--seed" => {
-                seed = Some(
-                    need(value)?
-                        .parse()
-                        .map_err(|_| anyhow::anyhow!("--seed takes a number"))?,
-                )
-            }
-            "--parallel" => {
-                options.busy = harness::rehearsal::busy::BusySlots::new(
-                    need(value)?
-                        .parse()
-                        .map_err(|_| anyhow::anyhow!("--parallel takes a number"))?,
-                );
-            }
-            "--list" => {
-                list = true;
-                i += 1;
-                continue;
-            }
-            other => {
-                eprintln!("error: unknown option `{other}`\n\n{USAGE}");
-                return Ok(exit_codes::USAGE);
-            }
-        }
-        i += 2;
+    options.probe.rate = args.rate;
+    options.time_scale = args.time_scale;
+    if let Some(n) = args.parallel {
+        options.busy = harness::rehearsal::busy::BusySlots::new(n as usize);
+    }
+    // Where the reports go is checked before anything starts, not after an hour of scenarios.
+    let writable = std::fs::create_dir_all(&out)
+        .map_err(|e| harness::input::io_reason(&e))
+        .and_then(|()| {
+            harness::output::check_writable(&out.join("journal.json")).map_err(|e| e.reason)
+        });
+    if let Err(reason) = writable {
+        eprintln!(
+            "error: --out {}: {reason}\nnothing was started",
+            out.display()
+        );
+        return Ok(exit_codes::USAGE);
     }
     let runbook = match Runbook::load(&runbook_path) {
         Ok(r) => r,
@@ -142,9 +165,9 @@ pub async fn run(args: &[String]) -> anyhow::Result<i32> {
     }
     let progress = Progress::stderr();
     let redactor = Redactor::new();
-    let Some(journal) = rehearse_all(&chosen, &runbook, &options, &progress, &redactor).await?
-    else {
-        return Ok(exit_codes::INTERRUPTED);
+    let journal = match rehearse_all(&chosen, &runbook, &options, &progress, &redactor).await? {
+        Ok(journal) => journal,
+        Err(signal) => return Ok(signal.exit_code()),
     };
     write_reports(&journal, &out, &redactor)?;
     print!("{}", render::summary(&journal, &redactor));
@@ -178,16 +201,43 @@ pub fn chosen_by(only: &[String]) -> Vec<Scenario> {
 
 /// Builds the image and binary if needed, then runs `chosen` on fresh replicas (as many busy at
 /// once as `options.busy` allows) and assembles the journal, with what of their replicas
-/// remained. `None` when Ctrl-C stopped it: this process's replicas are removed first.
+/// remained. `Err(signal)` when SIGINT, SIGTERM or SIGHUP ended it: this process's replicas,
+/// their roots and operator directories are removed first.
 pub async fn rehearse_all(
     chosen: &[Scenario],
     runbook: &Runbook,
     options: &Options,
     progress: &Progress,
     redactor: &Redactor,
-) -> anyhow::Result<Option<Journal>> {
+) -> anyhow::Result<Result<Journal, Interrupted>> {
+    let mut signals = Signals::install()?;
     let docker = harness::docker::connect().await?;
-    harness::images::ensure_image_and_binary(&docker, progress).await?;
+    let run = run_all(&docker, chosen, runbook, options, progress, redactor);
+    tokio::select! {
+        journal = run => journal.map(Ok),
+        signal = signals.recv() => {
+            // The scenarios' futures are dropped by now: their stacks removed themselves on
+            // drop. Whatever of this process's is still listed goes too.
+            progress.say(&format!("{}: removing this run's replicas", signal.name()));
+            for stack in harness::docker::list_stacks(&docker).await? {
+                if stack.owner_pid == std::process::id() {
+                    harness::docker::remove_stack(&docker, &stack).await?;
+                }
+            }
+            Ok(Err(signal))
+        }
+    }
+}
+
+async fn run_all(
+    docker: &bollard::Docker,
+    chosen: &[Scenario],
+    runbook: &Runbook,
+    options: &Options,
+    progress: &Progress,
+    redactor: &Redactor,
+) -> anyhow::Result<Journal> {
+    harness::images::ensure_image_and_binary(docker, progress).await?;
     progress.say(&format!(
         "rehearsing {} scenario(s) of {} ({} busy at a time, {} updates/s, time scale {})",
         chosen.len(),
@@ -202,7 +252,7 @@ pub async fn rehearse_all(
     // break waits out Telegram's retry window twice (after the steps and after the rollback).
     let mut order: Vec<usize> = (0..chosen.len()).collect();
     order.sort_by_key(|&i| chosen[i].expected != Expected::Breaks);
-    let all = futures::stream::iter(order)
+    let mut records = futures::stream::iter(order)
         .map(|i| async move {
             let record = engine::run(&chosen[i], runbook, options, progress, redactor).await;
             (i, record)
@@ -213,36 +263,23 @@ pub async fn rehearse_all(
         // cores: three times as many was no faster (the machine is saturated) and pushed a
         // breaking scenario past its deadline.
         .buffer_unordered(2 * options.busy.count())
-        .collect::<Vec<_>>();
-    let records = tokio::select! {
-        mut records = all => {
-            records.sort_by_key(|(i, _)| *i);
-            records
-                .into_iter()
-                .map(|(_, mut r)| {
-                    // A random schedule is held to the invariants, not to an outcome.
-                    if r.seed.is_some() {
-                        let broken = scenarios::random::violations(&r);
-                        r.met = broken.is_empty();
-                        if !broken.is_empty() {
-                            r.error.get_or_insert(broken.join("; "));
-                        }
-                    }
-                    r
-                })
-                .collect::<Vec<_>>()
-        }
-        _ = tokio::signal::ctrl_c() => {
-            // Nothing the rehearsal started outlives it: remove this process's stacks now.
-            progress.say("interrupted: removing this run's replicas");
-            for stack in harness::docker::list_stacks(&docker).await? {
-                if stack.owner_pid == std::process::id() {
-                    harness::docker::remove_stack(&docker, &stack).await?;
+        .collect::<Vec<_>>()
+        .await;
+    records.sort_by_key(|(i, _)| *i);
+    let records: Vec<_> = records
+        .into_iter()
+        .map(|(_, mut r)| {
+            // A random schedule is held to the invariants, not to an outcome.
+            if r.seed.is_some() {
+                let broken = scenarios::random::violations(&r);
+                r.met = broken.is_empty();
+                if !broken.is_empty() {
+                    r.error.get_or_insert(broken.join("; "));
                 }
             }
-            return Ok(None);
-        }
-    };
+            r
+        })
+        .collect();
     let stacks: Vec<String> = records.iter().filter_map(|r| r.stack.clone()).collect();
     let mut journal = journal::assemble(
         runbook,
@@ -252,8 +289,8 @@ pub async fn rehearse_all(
         records,
     );
     // Nothing of ours may remain: containers, networks, replica roots, operator directories.
-    journal.leftovers = harness::docker::leftovers_of(&docker, &stacks).await?;
-    Ok(Some(journal))
+    journal.leftovers = harness::docker::leftovers_of(docker, &stacks).await?;
+    Ok(journal)
 }
 
 /// The journal and the reports rendered from it, into `out`, each through the run's redactor.
@@ -267,7 +304,7 @@ pub fn write_reports(journal: &Journal, out: &Path, redactor: &Redactor) -> anyh
         ("report.html", render::html(journal, redactor)),
     ];
     for (name, text) in &files {
-        std::fs::write(out.join(name), text)?;
+        harness::output::write_atomic(&out.join(name), text.as_bytes())?;
     }
     Ok(())
 }

@@ -8,43 +8,34 @@ use harness::runbook::lock::{Lock, DEFAULT_LOCK};
 use harness::runbook::{workspace_path, Runbook, DEFAULT_RUNBOOK};
 use std::path::PathBuf;
 
-const USAGE: &str = "usage: cargo xtask runbook <show|check|accept> [--runbook FILE] [--lock FILE] [--format table|json]\n\
-  show    phases, steps, findings and coverage (table, or --format json)\n\
-  check   fail (exit 7) when the runbook or its coverage changed since scenarios/runbook.lock\n\
-  accept  write the lock for the runbook as it is now\n";
-
-struct Options {
-    runbook: PathBuf,
-    lock: PathBuf,
-    json: bool,
+/// `cargo xtask runbook`: the runbook as data.
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// phases, steps, findings and coverage (table, or --format json)
+    Show(Options),
+    /// fail (exit 7) when the runbook or its coverage changed since scenarios/runbook.lock
+    Check(Options),
+    /// write the lock for the runbook as it is now
+    Accept(Options),
 }
 
-fn options(args: &[String]) -> Result<Options, String> {
-    let mut o = Options {
-        runbook: workspace_path(DEFAULT_RUNBOOK),
-        lock: workspace_path(DEFAULT_LOCK),
-        json: false,
-    };
-    let mut i = 0;
-    while i < args.len() {
-        let value = || {
-            args.get(i + 1)
-                .cloned()
-                .ok_or(format!("{} needs a value", args[i]))
-        };
-        match args[i].as_str() {
-            "--runbook" => o.runbook = PathBuf::from(value()?),
-            "--lock" => o.lock = PathBuf::from(value()?),
-            "--format" => match value()?.as_str() {
-                "json" => o.json = true,
-                "table" => o.json = false,
-                other => return Err(format!("unknown format `{other}` (table or json)")),
-            },
-            other => return Err(format!("unknown option `{other}`")),
-        }
-        i += 2;
-    }
-    Ok(o)
+#[derive(Debug, clap::Args)]
+pub struct Options {
+    /// the runbook (default fixtures/runbook/SECRETS_ROTATION_RUNBOOK.md)
+    #[arg(long, value_name = "FILE")]
+    runbook: Option<PathBuf>,
+    /// the lock (default scenarios/runbook.lock)
+    #[arg(long, value_name = "FILE")]
+    lock: Option<PathBuf>,
+    /// table or json (for `show`)
+    #[arg(long, value_enum, default_value_t = ShowFormat::Table)]
+    format: ShowFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ShowFormat {
+    Table,
+    Json,
 }
 
 /// The checks coverage counts: every check of the catalogue with the secrets it verifies.
@@ -58,19 +49,16 @@ fn checks() -> Vec<CheckRef> {
         .collect()
 }
 
-pub fn run(args: &[String]) -> i32 {
-    let Some(command) = args.first() else {
-        eprint!("{USAGE}");
-        return exit_codes::USAGE;
+pub fn run(command: Command) -> i32 {
+    // `accept` is the remaining arm.
+    let (name, o) = match command {
+        Command::Show(o) => ("show", o),
+        Command::Check(o) => ("check", o),
+        Command::Accept(o) => ("accept", o),
     };
-    let o = match options(&args[1..]) {
-        Ok(o) => o,
-        Err(e) => {
-            eprintln!("error: {e}\n{USAGE}");
-            return exit_codes::USAGE;
-        }
-    };
-    let runbook = match Runbook::load(&o.runbook) {
+    let runbook_path = o.runbook.unwrap_or_else(|| workspace_path(DEFAULT_RUNBOOK));
+    let lock_path = o.lock.unwrap_or_else(|| workspace_path(DEFAULT_LOCK));
+    let runbook = match Runbook::load(&runbook_path) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: {e}");
@@ -78,11 +66,11 @@ pub fn run(args: &[String]) -> i32 {
         }
     };
     let scenarios = scenarios::CATALOGUE;
-    match command.as_str() {
+    match name {
         "show" => {
             let findings = analyse(&runbook);
             let coverage = coverage(&runbook, &findings, scenarios, &checks());
-            if o.json {
+            if o.format == ShowFormat::Json {
                 let doc = serde_json::json!({
                     "runbook": runbook,
                     "findings": findings,
@@ -99,7 +87,7 @@ pub fn run(args: &[String]) -> i32 {
         }
         "check" => {
             let now = Lock::of(&runbook, scenarios);
-            let locked = match Lock::load(&o.lock) {
+            let locked = match Lock::load(&lock_path) {
                 Ok(l) => l,
                 Err(e) => {
                     eprintln!("error: {e}\n(run `cargo xtask runbook accept` to write the lock)");
@@ -110,8 +98,8 @@ pub fn run(args: &[String]) -> i32 {
             if diff.is_clean() {
                 println!(
                     "runbook {} matches {} ({} steps)",
-                    o.runbook.display(),
-                    o.lock.display(),
+                    runbook_path.display(),
+                    lock_path.display(),
                     now.steps.len()
                 );
                 exit_codes::OK
@@ -119,32 +107,32 @@ pub fn run(args: &[String]) -> i32 {
                 eprintln!(
                     "runbook {} changed since {} was accepted:\n{}Re-rehearse and review the \
                      scenarios above, then run `cargo xtask runbook accept`.",
-                    o.runbook.display(),
-                    o.lock.display(),
+                    runbook_path.display(),
+                    lock_path.display(),
                     diff.report()
                 );
                 exit_codes::RUNBOOK_CHANGED
             }
         }
-        "accept" => {
+        _ => {
             let now = Lock::of(&runbook, scenarios);
-            let before = Lock::load(&o.lock).ok();
-            if let Err(e) = now.write(&o.lock) {
-                eprintln!("error: {}: {e}", o.lock.display());
+            let before = Lock::load(&lock_path).ok();
+            if let Err(e) = now.write(&lock_path) {
+                eprintln!("error: {}: {e}", lock_path.display());
                 return exit_codes::FAILURES;
             }
             match before.map(|b| b.diff(&now)) {
                 Some(diff) if diff.is_clean() => {
-                    println!("{} already up to date", o.lock.display())
+                    println!("{} already up to date", lock_path.display())
                 }
-                Some(diff) => print!("{} updated:\n{}", o.lock.display(), diff.report()),
-                None => println!("{} written ({} steps)", o.lock.display(), now.steps.len()),
+                Some(diff) => print!("{} updated:\n{}", lock_path.display(), diff.report()),
+                None => println!(
+                    "{} written ({} steps)",
+                    lock_path.display(),
+                    now.steps.len()
+                ),
             }
             exit_codes::OK
-        }
-        other => {
-            eprintln!("error: unknown runbook command `{other}`\n{USAGE}");
-            exit_codes::USAGE
         }
     }
 }
@@ -170,14 +158,19 @@ fn show_table(runbook: &Runbook, findings: &[Finding], coverage: &Coverage) -> S
         findings.len()
     ));
     out.push_str("STEPS\n");
+    // Looked up by id once, so the table is linear in the runbook's size.
+    let scenarios_of: std::collections::HashMap<&str, String> = coverage
+        .steps
+        .iter()
+        .map(|s| (s.step.as_str(), or_dash(&s.scenarios)))
+        .collect();
+    let mut findings_at: std::collections::HashMap<&str, usize> = Default::default();
+    for f in findings {
+        *findings_at.entry(f.step.as_str()).or_default() += 1;
+    }
     let step_row = |out: &mut String, id: &str, title: &str, line: usize, fp: &str| {
-        let scenarios = coverage
-            .steps
-            .iter()
-            .find(|s| s.step == id)
-            .map(|s| or_dash(&s.scenarios))
-            .unwrap_or_default();
-        let n = findings.iter().filter(|f| f.step == id).count();
+        let scenarios = scenarios_of.get(id).map(String::as_str).unwrap_or_default();
+        let n = findings_at.get(id).copied().unwrap_or(0);
         out.push_str(&format!(
             "  {id:<15} {title:<50} line {line:<4} {fp}  findings {n:<2} scenarios: {scenarios}\n"
         ));
@@ -199,12 +192,15 @@ fn show_table(runbook: &Runbook, findings: &[Finding], coverage: &Coverage) -> S
         step_row(&mut out, &s.id, &s.title, s.line, &s.fingerprint);
     }
     out.push_str("\nFINDINGS (hypotheses; a scenario confirms or refutes each by measurement)\n");
+    let measured_by: std::collections::HashMap<&str, String> = coverage
+        .findings
+        .iter()
+        .map(|c| (c.finding.as_str(), or_dash(&c.scenarios)))
+        .collect();
     for f in findings {
-        let measured = coverage
-            .findings
-            .iter()
-            .find(|c| c.finding == f.id)
-            .map(|c| or_dash(&c.scenarios))
+        let measured = measured_by
+            .get(f.id.as_str())
+            .map(String::as_str)
             .unwrap_or_default();
         out.push_str(&format!(
             "  {:<6} {:<42} line {:<4} {}\n         {}\n         measured by: {}\n",

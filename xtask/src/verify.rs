@@ -7,105 +7,93 @@ use harness::exit_codes;
 use harness::redact::Redactor;
 use std::path::PathBuf;
 
-const USAGE: &str =
-    "usage: cargo xtask verify (--target FILE... | --replica [ID]) [--previous FILE]
-       [--since RFC3339] [--only GLOB]... [--skip GLOB]... [--format table|json|junit[=FILE]]...
-       cargo xtask verify --list
-  --target FILE     a node to verify (TOML; see fixtures/targets/node1.toml); repeat for a fleet
-  --replica [ID]    the running replica from `cargo xtask up` (the only one, or by id)
-  --previous FILE   the Phase 1 backup tarball (or a directory) with the secrets before rotation
-  --since TIME      when the rotation happened (logs and upstream usage are read from then on)
-  --only/--skip     select checks by id glob (`postgres.*`, `*.previous*`)
-  --format F[=FILE] table (default), json or junit; to FILE, or stdout without one; repeatable
-exit codes: 0 all passed, 1 some failed, 2 usage or configuration error, 3 no Docker engine,
-            6 nothing failed but a target was unreachable
-";
-
-#[derive(Default)]
-struct Options {
-    targets: Vec<PathBuf>,
+/// `cargo xtask verify`: the read-only production checks against nodes or a replica.
+///
+/// exit codes: 0 all passed, 1 some failed, 2 usage or configuration error, 3 no Docker
+/// engine, 6 nothing failed but a target was unreachable
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "exit codes: 0 all passed, 1 some failed, 2 usage or configuration error, 3 no Docker engine, 6 nothing failed but a target was unreachable"
+)]
+pub struct Args {
+    /// a node to verify (TOML; see fixtures/targets/node1.toml); repeat for a fleet
+    #[arg(long, value_name = "FILE", required_unless_present_any = ["replica", "list"])]
+    target: Vec<PathBuf>,
+    /// the running replica from `cargo xtask up` (the only one, or by id)
+    #[arg(long, value_name = "ID", num_args = 0..=1)]
     replica: Option<Option<String>>,
+    /// the Phase 1 backup (a gzip'd tar, or a directory) with the secrets before rotation
+    #[arg(long, value_name = "FILE")]
     previous: Option<PathBuf>,
+    /// when the rotation happened (RFC 3339); logs and upstream usage are read from then on
+    #[arg(long, value_name = "TIME", value_parser = since)]
     since: Option<std::time::SystemTime>,
+    /// select checks by id glob (`postgres.*`, `*.previous*`)
+    #[arg(long, value_name = "GLOB")]
     only: Vec<String>,
+    /// leave out checks by id glob
+    #[arg(long, value_name = "GLOB")]
     skip: Vec<String>,
-    formats: Vec<(String, Option<PathBuf>)>,
+    /// table (default), json or junit; `=FILE` writes it there, else to stdout; repeatable
+    #[arg(long, value_name = "F[=FILE]", value_parser = format)]
+    format: Vec<Format>,
+    /// the checks, one a line, and exit
+    #[arg(long)]
     list: bool,
 }
 
-fn parse(args: &[String]) -> Result<Options, String> {
-    let mut o = Options::default();
-    let mut i = 0;
-    while i < args.len() {
-        let flag = args[i].as_str();
-        let value = |i: usize| {
-            args.get(i + 1)
-                .filter(|v| !v.starts_with("--"))
-                .cloned()
-                .ok_or(format!("{flag} needs a value"))
-        };
-        match flag {
-            "--target" => o.targets.push(PathBuf::from(value(i)?)),
-            "--previous" => o.previous = Some(PathBuf::from(value(i)?)),
-            "--since" => {
-                let v = value(i)?;
-                o.since = Some(
-                    humantime::parse_rfc3339_weak(&v)
-                        .map_err(|e| format!("--since `{v}` is not an RFC 3339 time: {e}"))?,
-                );
-            }
-            "--only" => o.only.push(value(i)?),
-            "--skip" => o.skip.push(value(i)?),
-            "--format" => {
-                let v = value(i)?;
-                let (kind, file) = match v.split_once('=') {
-                    Some((k, f)) => (k.to_string(), Some(PathBuf::from(f))),
-                    None => (v.clone(), None),
-                };
-                if !matches!(kind.as_str(), "table" | "json" | "junit") {
-                    return Err(format!("unknown format `{kind}` (table, json or junit)"));
-                }
-                o.formats.push((kind, file));
-            }
-            "--replica" => match args.get(i + 1).filter(|v| !v.starts_with("--")) {
-                Some(id) => o.replica = Some(Some(id.clone())),
-                None => {
-                    o.replica = Some(None);
-                    i += 1;
-                    continue;
-                }
-            },
-            "--list" => {
-                o.list = true;
-                i += 1;
-                continue;
-            }
-            other => return Err(format!("unknown option `{other}`")),
-        }
-        i += 2;
-    }
-    if !o.list && o.targets.is_empty() && o.replica.is_none() {
-        return Err("give --target FILE (repeatable) or --replica".into());
-    }
-    if o.formats.is_empty() {
-        o.formats.push(("table".into(), None));
-    }
-    if o.formats.iter().filter(|(_, f)| f.is_none()).count() > 1 {
-        return Err(
-            "only one --format can go to stdout; give the others a file (json=FILE)".into(),
-        );
-    }
-    Ok(o)
+/// One output: its kind and where it goes (stdout without a file).
+#[derive(Debug, Clone)]
+struct Format {
+    kind: &'static str,
+    file: Option<PathBuf>,
 }
 
-pub async fn run(args: &[String]) -> anyhow::Result<i32> {
-    let o = match parse(args) {
-        Ok(o) => o,
-        Err(e) => {
-            eprintln!("error: {e}\n\n{USAGE}");
-            return Ok(exit_codes::USAGE);
-        }
+fn format(text: &str) -> Result<Format, String> {
+    let (kind, file) = match text.split_once('=') {
+        Some((k, f)) if !f.is_empty() => (k, Some(PathBuf::from(f))),
+        Some((k, _)) => return Err(format!("`{k}=` needs a file after the `=`")),
+        None => (text, None),
     };
+    let kind = match kind {
+        "table" => "table",
+        "json" => "json",
+        "junit" => "junit",
+        other => return Err(format!("unknown format `{other}` (table, json or junit)")),
+    };
+    Ok(Format { kind, file })
+}
+
+fn since(text: &str) -> Result<std::time::SystemTime, String> {
+    humantime::parse_rfc3339_weak(text).map_err(|e| format!("not an RFC 3339 time: {e}"))
+}
+
+pub async fn run(o: Args) -> anyhow::Result<i32> {
+    let mut formats = o.format.clone();
+    if formats.is_empty() {
+        formats.push(Format {
+            kind: "table",
+            file: None,
+        });
+    }
+    if formats.iter().filter(|f| f.file.is_none()).count() > 1 {
+        eprintln!("error: only one --format can go to stdout; give the others a file (json=FILE)");
+        return Ok(exit_codes::USAGE);
+    }
+    // Output paths are checked before any check runs: a typo costs nothing.
+    for f in &formats {
+        if let Some(path) = &f.file {
+            if let Err(e) = harness::output::check_writable(path) {
+                eprintln!(
+                    "error: --format {}={}: {}",
+                    f.kind,
+                    path.display(),
+                    e.reason
+                );
+                return Ok(exit_codes::USAGE);
+            }
+        }
+    }
     let all = catalogue();
     if o.list {
         let width = all.iter().map(|c| c.id.len()).max().unwrap_or(10);
@@ -127,7 +115,7 @@ pub async fn run(args: &[String]) -> anyhow::Result<i32> {
     };
 
     let mut targets = Vec::new();
-    for path in &o.targets {
+    for path in &o.target {
         match Target::load(path) {
             Ok(t) => targets.push(t),
             Err(e) => {
@@ -185,8 +173,8 @@ pub async fn run(args: &[String]) -> anyhow::Result<i32> {
     );
     let report = checks::verify(&nodes, &selected).await;
 
-    for (kind, file) in &o.formats {
-        let text = match kind.as_str() {
+    for Format { kind, file } in &formats {
+        let text = match *kind {
             "json" => report.json(&redactor),
             "junit" => report.junit(&redactor),
             _ => report.table(&redactor),
@@ -194,9 +182,7 @@ pub async fn run(args: &[String]) -> anyhow::Result<i32> {
         match file {
             None => print!("{text}"),
             Some(path) => {
-                let tmp = path.with_extension("tmp-verify");
-                std::fs::write(&tmp, &text)
-                    .and_then(|()| std::fs::rename(&tmp, path))
+                harness::output::write_atomic(path, text.as_bytes())
                     .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
                 eprintln!("verify: wrote {kind} to {}", path.display());
             }

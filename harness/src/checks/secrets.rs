@@ -60,7 +60,11 @@ impl SecretSet {
         set
     }
 
-    /// The previous secrets from a backup tarball (`.tar.gz`/`.tgz`/`.tar`) or a directory.
+    /// The previous secrets from the Phase 1 backup: a gzip'd tar (`secrets_backup_*.tar.gz`),
+    /// a plain tar, or a directory laid out like the root. Anything else, a damaged archive, one
+    /// over `PREVIOUS_LIMITS`, or one that holds no `.env` file is an error naming only the file
+    /// and what is wrong: no byte of it is ever quoted (a `.env` passed by mistake is all
+    /// secrets).
     pub fn previous(path: &Path) -> Result<SecretSet, PreviousError> {
         let err = |reason: String| PreviousError {
             path: path.display().to_string(),
@@ -68,36 +72,30 @@ impl SecretSet {
         };
         if path.is_dir() {
             let mut set = SecretSet::default();
-            collect_dir(path, path, &mut set).map_err(|e| err(e.to_string()))?;
+            collect_dir(path, path, &mut set).map_err(|e| err(crate::input::io_reason(&e)))?;
+            if set.files.is_empty() && set.unreadable.is_empty() {
+                return Err(err("the directory holds no .env file".into()));
+            }
             return Ok(set);
         }
-        let file = std::fs::File::open(path).map_err(|e| err(e.to_string()))?;
-        let name = path.to_string_lossy();
-        let reader: Box<dyn Read> = if name.ends_with(".gz") || name.ends_with(".tgz") {
+        let mut file = std::fs::File::open(path).map_err(|e| err(crate::input::io_reason(&e)))?;
+        let mut head = [0u8; 512];
+        let got = read_up_to(&mut file, &mut head).map_err(|e| err(crate::input::io_reason(&e)))?;
+        let head = &head[..got];
+        let is_gzip = head.starts_with(&[0x1f, 0x8b]);
+        let is_tar = head.len() >= 262 && &head[257..262] == b"ustar";
+        if !is_gzip && !is_tar {
+            return Err(err(
+                "not a gzip'd tar archive (the Phase 1 backup is `secrets_backup_*.tar.gz`)".into(),
+            ));
+        }
+        let file = std::io::Cursor::new(head.to_vec()).chain(file);
+        let reader: Box<dyn Read> = if is_gzip {
             Box::new(flate2::read::GzDecoder::new(file))
         } else {
             Box::new(file)
         };
-        let mut archive = tar::Archive::new(reader);
-        let mut set = SecretSet::default();
-        let entries = archive.entries().map_err(|e| err(e.to_string()))?;
-        for entry in entries {
-            let mut entry = entry.map_err(|e| err(format!("not a readable tar archive: {e}")))?;
-            let rel = entry.path().map_err(|e| err(e.to_string()))?.into_owned();
-            let rel: PathBuf = rel.components().filter(|c| c.as_os_str() != ".").collect();
-            if rel.file_name().is_some_and(|n| n == ".env") {
-                let mut text = String::new();
-                entry
-                    .read_to_string(&mut text)
-                    .map_err(|e| err(e.to_string()))?;
-                let parsed = EnvFile::parse(&rel, &text).map_err(|e| err(e.to_string()))?;
-                set.files.insert(rel, parsed.vars());
-            }
-        }
-        if set.files.is_empty() {
-            return Err(err("it holds no .env file".into()));
-        }
-        Ok(set)
+        read_archive(reader.take(PREVIOUS_LIMITS.total_bytes)).map_err(err)
     }
 
     /// `var` as the file `rel` holds it.
@@ -145,6 +143,85 @@ impl SecretSet {
         out.dedup();
         out
     }
+}
+
+/// How much of a `--previous` archive is read: a node's `.env` files are kilobytes, so a larger
+/// archive is not a secrets backup (or is a decompression bomb).
+pub struct PreviousLimits {
+    /// Bytes decompressed in all.
+    pub total_bytes: u64,
+    /// Bytes of one `.env` file.
+    pub env_bytes: u64,
+    /// Entries of the archive.
+    pub entries: usize,
+}
+
+pub const PREVIOUS_LIMITS: PreviousLimits = PreviousLimits {
+    total_bytes: 256 << 20,
+    env_bytes: 1 << 20,
+    entries: 100_000,
+};
+
+fn read_up_to(reader: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut got = 0;
+    while got < buf.len() {
+        match reader.read(&mut buf[got..])? {
+            0 => break,
+            n => got += n,
+        }
+    }
+    Ok(got)
+}
+
+/// The `.env` files of a tar stream. Errors are fixed sentences: the tar and gzip readers'
+/// own messages quote header bytes, which here are secrets.
+fn read_archive(reader: impl Read) -> Result<SecretSet, String> {
+    let damaged = |n: usize| {
+        format!(
+            "not a readable gzip'd tar archive: entry {n} is damaged or the stream is not a tar \
+             (read with `tar -tzf` to see where)"
+        )
+    };
+    let mut archive = tar::Archive::new(reader);
+    let mut set = SecretSet::default();
+    let entries = archive.entries().map_err(|_| damaged(1))?;
+    let mut count = 0;
+    for (index, entry) in entries.enumerate() {
+        let n = index + 1;
+        if n > PREVIOUS_LIMITS.entries {
+            return Err(format!(
+                "it holds more than {} entries: not a secrets backup",
+                PREVIOUS_LIMITS.entries
+            ));
+        }
+        let mut entry = entry.map_err(|_| damaged(n))?;
+        count = n;
+        let rel = entry.path().map_err(|_| damaged(n))?.into_owned();
+        let rel: PathBuf = rel.components().filter(|c| c.as_os_str() != ".").collect();
+        let is_env = rel.file_name().is_some_and(|f| f == ".env");
+        if !is_env || !entry.header().entry_type().is_file() {
+            continue;
+        }
+        if entry.size() > PREVIOUS_LIMITS.env_bytes {
+            return Err(format!(
+                "{}: larger than {} bytes, not a .env file",
+                rel.display(),
+                PREVIOUS_LIMITS.env_bytes
+            ));
+        }
+        let mut bytes = Vec::new();
+        entry.read_to_end(&mut bytes).map_err(|_| damaged(n))?;
+        let text = crate::input::utf8(bytes).map_err(|e| format!("{}: {e}", rel.display()))?;
+        let parsed = EnvFile::parse(&rel, &text).map_err(|e| e.to_string())?;
+        set.files.insert(rel, parsed.vars());
+    }
+    if count == 0 {
+        return Err("the archive is empty".into());
+    }
+    if set.files.is_empty() {
+        return Err("it holds no .env file".into());
+    }
+    Ok(set)
 }
 
 fn collect_dir(root: &Path, dir: &Path, set: &mut SecretSet) -> std::io::Result<()> {

@@ -128,20 +128,82 @@ fn default_consumers() -> Vec<String> {
 
 /// A target file that cannot be used: the file, the line and what is wrong (naming the field).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{file}:{line}: {message}")]
+#[error("{file}{}: {message}", crate::runbook::at_line(*line))]
 pub struct TargetError {
     pub file: String,
     pub line: usize,
     pub message: String,
 }
 
+/// The largest target file read: a node's is about 2 KB.
+pub const TARGET_MAX_BYTES: u64 = 1 << 20;
+
+/// A TOML or serde message with every value it quotes taken out: `invalid type: string "x",
+/// expected u64` becomes `expected u64, found a string`. A target's values can be secrets.
+fn describe(message: &str) -> String {
+    let message = message.trim().replace('\n', "; ");
+    let expected = |rest: &str| {
+        rest.rsplit_once(", expected ")
+            .map(|(_, e)| e.to_string())
+            .unwrap_or_else(|| "another value".into())
+    };
+    if let Some(rest) = message.strip_prefix("invalid type: ") {
+        let found = match rest.split_whitespace().next().unwrap_or("value") {
+            "floating" => "floating point number",
+            "integer" => "integer",
+            "string" => "string",
+            "boolean" => "boolean",
+            "sequence" => "array",
+            "map" => "table",
+            _ => "value of another type",
+        };
+        return format!("expected {}, found a {found}", expected(rest));
+    }
+    if let Some(rest) = message.strip_prefix("invalid value: ") {
+        return format!("invalid value: expected {}", expected(rest));
+    }
+    if let Some(rest) = message.strip_prefix("unknown variant ") {
+        return format!("unknown variant: expected {}", expected(rest));
+    }
+    if message.starts_with("unknown field ") || message.starts_with("missing field ") {
+        // Field names are the file's keys, not its values.
+        return message;
+    }
+    without_quoted(&message)
+}
+
+/// `text` with every quoted run (`"…"`, `'…'`, and backticked runs longer than a token such
+/// as `=` or `"`) replaced by `…`: a parser's message quotes the input it stumbled on.
+fn without_quoted(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find(['"', '\'', '`']) {
+        out.push_str(&rest[..at]);
+        let quote = rest[at..].chars().next().expect("found above");
+        let after = &rest[at + 1..];
+        let Some(close) = after.find(quote) else {
+            out.push('…');
+            return out;
+        };
+        let inner = &after[..close];
+        if quote == '`' && inner.chars().count() <= 3 {
+            out.push_str(&rest[at..at + close + 2]);
+        } else {
+            out.push('…');
+        }
+        rest = &after[close + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
 impl Target {
     pub fn load(path: &Path) -> Result<Target, TargetError> {
         let file = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|e| TargetError {
+        let text = crate::input::read_text(path, TARGET_MAX_BYTES).map_err(|e| TargetError {
             file: file.clone(),
-            line: 0,
-            message: format!("cannot read the target file: {e}"),
+            line: e.line(),
+            message: format!("target file: {e}"),
         })?;
         let mut target = Self::parse(&file, &text)?;
         // Relative paths in a target file are relative to the file.
@@ -157,13 +219,30 @@ impl Target {
     }
 
     pub fn parse(file: &str, text: &str) -> Result<Target, TargetError> {
-        let target: Target = toml::from_str(text).map_err(|e| TargetError {
-            file: file.to_string(),
-            line: e
-                .span()
+        let line_of = |e: &toml::de::Error| {
+            e.span()
                 .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1)
-                .unwrap_or(0),
-            message: e.message().trim().to_string(),
+                .unwrap_or(0)
+        };
+        let error = |line: usize, message: String| TargetError {
+            file: file.to_string(),
+            line,
+            message,
+        };
+        let deserializer = toml::Deserializer::parse(text).map_err(|e| {
+            error(
+                line_of(&e),
+                format!("not valid TOML: {}", describe(e.message())),
+            )
+        })?;
+        let target: Target = serde_path_to_error::deserialize(deserializer).map_err(|e| {
+            let path = e.path().to_string();
+            let inner = e.inner();
+            let what = describe(inner.message());
+            match path.as_str() {
+                "." | "" => error(line_of(inner), what),
+                _ => error(line_of(inner), format!("field `{path}`: {what}")),
+            }
         })?;
         for key in target.services.keys() {
             if !SERVICE_KEYS.contains(&key.as_str()) {
@@ -322,8 +401,10 @@ mod rfc3339_opt {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<SystemTime>, D::Error> {
         let text = String::deserialize(d)?;
-        humantime::parse_rfc3339_weak(&text)
-            .map(Some)
-            .map_err(|e| serde::de::Error::custom(format!("`{text}` is not an RFC 3339 time: {e}")))
+        humantime::parse_rfc3339_weak(&text).map(Some).map_err(|e| {
+            serde::de::Error::custom(format!(
+                "not an RFC 3339 time such as 2026-11-25T10:00:00Z ({e})"
+            ))
+        })
     }
 }

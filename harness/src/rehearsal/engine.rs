@@ -301,7 +301,7 @@ pub async fn run(
     }
     journal_redactor.absorb(stack.redactor());
     // The operator's working directory, also when a deadline cut the scenario short.
-    let _ = std::fs::remove_dir_all(stack.root().dir().with_extension("operator"));
+    let _ = std::fs::remove_dir_all(stack.root().operator_dir());
     if let Err(e) = stack.down().await {
         record
             .error
@@ -366,7 +366,7 @@ async fn run_on(
 ) {
     let busy = &watch.busy;
     let redactor = stack.redactor().clone();
-    let home = stack.root().dir().with_extension("operator");
+    let home = stack.root().operator_dir();
     let _ = std::fs::create_dir_all(&home);
     let mut ctx = Ctx {
         stack,

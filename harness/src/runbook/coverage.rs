@@ -145,6 +145,24 @@ pub fn coverage(
     scenarios: &[ScenarioRef],
     checks: &[CheckRef],
 ) -> Coverage {
+    // Each phase's commands and what it says it rotates, lowercased once: the inventory's rows
+    // are matched against them (rows × size, with rows bounded by `MAX_INVENTORY_ROWS`).
+    let phase_texts: Vec<(u32, String, String)> = runbook
+        .phases
+        .iter()
+        .map(|phase| {
+            let commands: String = phase
+                .steps
+                .iter()
+                .map(step_commands)
+                .collect::<Vec<_>>()
+                .join("\n");
+            // What a phase says it rotates is in its title and preamble ("For API Keys
+            // (DeepSeek, Mistral, etc.)"); a step's prose mentions services for other reasons.
+            let text = format!("{} {}", phase.title, phase.preamble).to_lowercase();
+            (phase.number, commands.to_lowercase(), text)
+        })
+        .collect();
     let secrets = runbook
         .inventory
         .iter()
@@ -155,28 +173,18 @@ pub fn coverage(
                 .map(|(k, _, _)| *k)
                 .find(|k| row.secret.to_lowercase().contains(k));
             let mut rotated_by = Vec::new();
-            for phase in &runbook.phases {
-                let commands: String = phase
-                    .steps
-                    .iter()
-                    .map(step_commands)
-                    .collect::<Vec<_>>()
-                    .join("\n");
-                let by_command = words
-                    .iter()
-                    .any(|w| commands.to_lowercase().contains(&w.to_lowercase()));
-                // What a phase says it rotates is in its title and preamble ("For API Keys
-                // (DeepSeek, Mistral, etc.)"); a step's prose mentions services for other reasons.
-                let text = format!("{} {}", phase.title, phase.preamble).to_lowercase();
+            let words: Vec<String> = words.iter().map(|w| w.to_lowercase()).collect();
+            for (number, commands, text) in &phase_texts {
+                let by_command = words.iter().any(|w| commands.contains(w.as_str()));
                 let by_prose = keyword.is_some_and(|k| text.contains(k));
                 if by_command {
                     rotated_by.push(PhaseRotation {
-                        phase: phase.number,
+                        phase: *number,
                         how: "commands",
                     });
                 } else if by_prose {
                     rotated_by.push(PhaseRotation {
-                        phase: phase.number,
+                        phase: *number,
                         how: "prose only",
                     });
                 }

@@ -294,6 +294,8 @@ const DOCKER_GLOBAL_VALUE_OPTIONS: &[&str] = &[
 
 struct Collector {
     findings: Vec<Finding>,
+    /// Findings so far per (kind, step): the next one's repeat suffix, in constant time.
+    repeats: std::collections::HashMap<(&'static str, String), usize>,
 }
 
 impl Collector {
@@ -311,11 +313,9 @@ impl Collector {
             .map(|(_, s, _)| *s)
             .expect("every kind is in KINDS");
         let base = format!("{kind}@{step}");
-        let repeats = self
-            .findings
-            .iter()
-            .filter(|f| f.kind == kind && f.step == step)
-            .count();
+        let count = self.repeats.entry((kind, step.to_string())).or_insert(0);
+        let repeats = *count;
+        *count += 1;
         let id = if repeats == 0 {
             base
         } else {
@@ -356,6 +356,7 @@ struct PendingEdit {
 pub fn analyse(runbook: &Runbook) -> Vec<Finding> {
     let mut out = Collector {
         findings: Vec::new(),
+        repeats: Default::default(),
     };
     let mut server_side_changes: Vec<(String, usize, String)> = Vec::new();
     let mut any_backup_pruning = false;

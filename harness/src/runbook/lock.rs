@@ -104,16 +104,18 @@ impl Lock {
 
     /// Writes the lock through a temporary file, so a crash never leaves half a lock.
     pub fn write(&self, path: &Path) -> std::io::Result<()> {
-        let tmp = path.with_extension("lock.tmp");
-        std::fs::write(&tmp, self.render())?;
-        std::fs::rename(&tmp, path)
+        crate::output::write_atomic(path, self.render().as_bytes())
     }
 
     /// What changed from `self` (the lock) to `now`.
     pub fn diff(&self, now: &Lock) -> LockDiff {
         let mut diff = LockDiff::default();
+        let locked: std::collections::HashMap<&str, &LockedStep> =
+            self.steps.iter().map(|s| (s.id.as_str(), s)).collect();
+        let current: std::collections::HashSet<&str> =
+            now.steps.iter().map(|s| s.id.as_str()).collect();
         for step in &now.steps {
-            match self.steps.iter().find(|s| s.id == step.id) {
+            match locked.get(step.id.as_str()).copied() {
                 None => diff.added.push(step.clone()),
                 Some(old) if old.fingerprint != step.fingerprint => {
                     diff.changed.push((old.clone(), step.clone()))
@@ -125,13 +127,16 @@ impl Lock {
             }
         }
         for old in &self.steps {
-            if !now.steps.iter().any(|s| s.id == old.id) {
+            if !current.contains(old.id.as_str()) {
                 diff.removed.push(old.clone());
             }
         }
         diff
     }
 }
+
+/// The most differences `LockDiff::report` lists one by one.
+pub const REPORT_MAX_LINES: usize = 40;
 
 impl LockDiff {
     pub fn is_clean(&self) -> bool {
@@ -157,9 +162,11 @@ impl LockDiff {
         all
     }
 
-    /// A human report: one line per difference, then the scenarios to review.
+    /// A human report: one line per difference (the first `REPORT_MAX_LINES`, then how many
+    /// more), then the scenarios to review.
     pub fn report(&self) -> String {
         let mut out = String::new();
+        let mut lines = 0usize;
         let scenarios = |s: &[String]| {
             if s.is_empty() {
                 "no scenario covers it".to_string()
@@ -202,7 +209,21 @@ impl LockDiff {
                 new.scenarios.join(", ")
             ));
         }
-        let review = self.scenarios_to_review();
+        lines += out.lines().count();
+        if lines > REPORT_MAX_LINES {
+            let kept: Vec<&str> = out.lines().take(REPORT_MAX_LINES).collect();
+            out = format!(
+                "{}\n  … and {} more differences (`cargo xtask runbook show` lists every step)\n",
+                kept.join("\n"),
+                lines - REPORT_MAX_LINES
+            );
+        }
+        let mut review = self.scenarios_to_review();
+        if review.len() > REPORT_MAX_LINES {
+            let more = review.len() - REPORT_MAX_LINES;
+            review.truncate(REPORT_MAX_LINES);
+            review.push(format!("… and {more} more"));
+        }
         if !review.is_empty() {
             out.push_str(&format!("scenarios to re-review: {}\n", review.join(", ")));
         }

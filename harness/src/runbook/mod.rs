@@ -18,9 +18,25 @@ pub use parse::parse;
 /// Where the shipped runbook lives, relative to the workspace root.
 pub const DEFAULT_RUNBOOK: &str = "fixtures/runbook/SECRETS_ROTATION_RUNBOOK.md";
 
+/// The largest runbook read (16 MiB; the shipped one is about 20 KB). Parsing is linear in the
+/// size (`cargo bench -p harness --bench runbook`), so this bounds time and memory too.
+pub const RUNBOOK_MAX_BYTES: u64 = 16 << 20;
+
+/// The most rows a secrets inventory may have (the shipped one has 10): coverage matches each
+/// row against every phase, so this keeps `runbook show` linear in the runbook's size.
+pub const MAX_INVENTORY_ROWS: usize = 200;
+
+/// `:N` for a 1-based line, nothing for an error about the whole file (line 0).
+pub fn at_line(line: usize) -> String {
+    match line {
+        0 => String::new(),
+        n => format!(":{n}"),
+    }
+}
+
 /// A runbook that could not be mapped: the file, the 1-based line, and what is wrong there.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{file}:{line}: {message}")]
+#[error("{file}{}: {message}", at_line(*line))]
 pub struct RunbookError {
     pub file: String,
     pub line: usize,
@@ -108,10 +124,10 @@ pub struct Note {
 impl Runbook {
     /// Reads and parses `path`.
     pub fn load(path: &Path) -> Result<Runbook, RunbookError> {
-        let text = std::fs::read_to_string(path).map_err(|e| RunbookError {
+        let text = crate::input::read_text(path, RUNBOOK_MAX_BYTES).map_err(|e| RunbookError {
             file: path.display().to_string(),
-            line: 0,
-            message: format!("cannot read the runbook: {e}"),
+            line: e.line(),
+            message: format!("runbook: {e}"),
         })?;
         parse(&path.display().to_string(), &text)
     }

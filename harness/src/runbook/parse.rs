@@ -76,6 +76,9 @@ pub fn parse(file: &str, text: &str) -> Result<Runbook, RunbookError> {
     let mut rollback_line = None;
     let mut notes: Vec<Note> = Vec::new();
 
+    // Numbers taken so far, for the "appears twice" errors in constant time.
+    let mut phase_numbers: std::collections::HashSet<u32> = Default::default();
+    let mut step_numbers: std::collections::HashSet<(Option<u32>, u32)> = Default::default();
     let mut heading: Option<(usize, String)> = None;
     let mut list_depth = 0usize;
     let mut step: Option<StepDraft> = None;
@@ -121,12 +124,11 @@ pub fn parse(file: &str, text: &str) -> Result<Runbook, RunbookError> {
                     let phase = parse_phase_heading(&title).ok_or_else(|| {
                         error(
                             hline,
-                            format!(
-                                "phase heading `{title}` has no number: expected `Phase N: Title (M min)`"
-                            ),
+                            "a phase heading without a number: expected `Phase N: Title (M min)`"
+                                .to_string(),
                         )
                     })?;
-                    if phases.iter().any(|p| p.number == phase.0) {
+                    if !phase_numbers.insert(phase.0) {
                         return Err(error(hline, format!("phase {} appears twice", phase.0)));
                     }
                     phases.push(Phase {
@@ -183,13 +185,11 @@ pub fn parse(file: &str, text: &str) -> Result<Runbook, RunbookError> {
                     close_step(&mut step, section, &mut phases, &mut rollback);
                     let number = leading_number(&text[range.clone()])
                         .ok_or_else(|| error(line, "step without a number".to_string()))?;
-                    let taken = match section {
-                        Section::Rollback => rollback.iter().any(|s| s.number == number),
-                        _ => phases
-                            .last()
-                            .is_some_and(|p| p.steps.iter().any(|s| s.number == number)),
+                    let owner = match section {
+                        Section::Rollback => None,
+                        _ => phases.last().map(|p| p.number),
                     };
-                    if taken {
+                    if !step_numbers.insert((owner, number)) {
                         return Err(error(
                             line,
                             format!("step {number} appears twice in this section"),
@@ -230,6 +230,16 @@ pub fn parse(file: &str, text: &str) -> Result<Runbook, RunbookError> {
                 }
             }
             Event::Start(Tag::CodeBlock(kind)) => {
+                if matches!(kind, CodeBlockKind::Fenced(_)) && !fence_closed(&text[range.clone()]) {
+                    return Err(error(
+                        line,
+                        format!(
+                            "the code fence opened here is never closed: everything down to line \
+                             {} would be read as its code",
+                            lines.of(range.end.saturating_sub(1).max(range.start))
+                        ),
+                    ));
+                }
                 let language = match kind {
                     CodeBlockKind::Fenced(info) => {
                         info.split_whitespace().next().unwrap_or("").to_string()
@@ -357,6 +367,22 @@ pub fn parse(file: &str, text: &str) -> Result<Runbook, RunbookError> {
     })
 }
 
+/// Whether a fenced block's source ends with a fence closing its opening one: as many or more
+/// of the same character (CommonMark), and nothing else on the line.
+fn fence_closed(source: &str) -> bool {
+    let mut lines = source.lines();
+    let opening = lines.next().unwrap_or("").trim_start();
+    let Some(mark) = opening.chars().next().filter(|c| *c == '`' || *c == '~') else {
+        return true;
+    };
+    let width = opening.chars().take_while(|c| *c == mark).count();
+    let Some(last) = lines.last() else {
+        return false;
+    };
+    let last = last.trim();
+    last.chars().take_while(|c| *c == mark).count() >= width && last.chars().all(|c| c == mark)
+}
+
 /// `Phase 3: Database Password Rotation (15 min)` → (3, "Database Password Rotation", Some(15)).
 fn parse_phase_heading(title: &str) -> Option<(u32, String, Option<u32>)> {
     let rest = title.get(5..)?.trim_start();
@@ -403,6 +429,13 @@ fn inventory_rows(
     rows: Vec<(usize, Vec<String>)>,
 ) -> Result<Vec<InventoryRow>, String> {
     let _ = header_line;
+    if rows.len() > super::MAX_INVENTORY_ROWS {
+        return Err(format!(
+            "the secrets inventory has {} rows, more than the {} this tool reads",
+            rows.len(),
+            super::MAX_INVENTORY_ROWS
+        ));
+    }
     let lower: Vec<String> = header.iter().map(|h| h.trim().to_lowercase()).collect();
     let index = |name: &str| lower.iter().position(|h| h == name);
     let missing: Vec<&str> = INVENTORY_COLUMNS
@@ -412,9 +445,10 @@ fn inventory_rows(
         .collect();
     if !missing.is_empty() {
         return Err(format!(
-            "secrets inventory table lacks column(s) {}: its header is `{}`",
+            "secrets inventory table lacks column(s) {} (its header has {} columns; expected \
+             Secret | Location | Service | Rotation Frequency)",
             missing.join(", "),
-            header.join(" | ")
+            header.len()
         ));
     }
     let [s, l, v, f] = INVENTORY_COLUMNS.map(|c| index(c).expect("checked above"));

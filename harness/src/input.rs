@@ -1,0 +1,88 @@
+//! Reading the files a user hands us (runbooks, target files, `.env` files): bounded in size,
+//! decoded as UTF-8 with the byte offset of the first bad byte, and errors that name the file,
+//! the line and what is wrong — never a byte of the content, which may be a secret.
+
+use std::io::Read;
+use std::path::Path;
+
+/// Why a user's file could not be read as text. Its `Display` holds no content of the file.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InputError {
+    #[error("cannot read it: {0}")]
+    Unreadable(String),
+    #[error("it is larger than {limit} bytes, the most this command reads")]
+    TooLarge { limit: u64 },
+    #[error("not UTF-8 text (the first bad byte is at byte offset {offset}, line {line})")]
+    NotUtf8 { line: usize, offset: usize },
+}
+
+impl InputError {
+    /// The 1-based line the error is on, 0 when it is about the whole file.
+    pub fn line(&self) -> usize {
+        match self {
+            InputError::NotUtf8 { line, .. } => *line,
+            _ => 0,
+        }
+    }
+}
+
+/// The text of `path`, at most `limit` bytes of UTF-8.
+pub fn read_text(path: &Path, limit: u64) -> Result<String, InputError> {
+    let file = std::fs::File::open(path).map_err(|e| InputError::Unreadable(io_reason(&e)))?;
+    let mut bytes = Vec::new();
+    file.take(limit + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| InputError::Unreadable(io_reason(&e)))?;
+    if bytes.len() as u64 > limit {
+        return Err(InputError::TooLarge { limit });
+    }
+    utf8(bytes)
+}
+
+/// `bytes` as a `String`, or where the first byte that is not UTF-8 sits.
+pub fn utf8(bytes: Vec<u8>) -> Result<String, InputError> {
+    String::from_utf8(bytes).map_err(|e| {
+        let offset = e.utf8_error().valid_up_to();
+        let line = e.as_bytes()[..offset]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count()
+            + 1;
+        InputError::NotUtf8 { line, offset }
+    })
+}
+
+/// What an I/O error says, without anything read: the OS's reason ("No such file or
+/// directory"), or the error's kind for errors that wrap a decoder's message.
+pub fn io_reason(e: &std::io::Error) -> String {
+    match e.raw_os_error() {
+        Some(_) => e.to_string(),
+        None => e.kind().to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bad_byte_is_reported_by_line_and_byte_offset() {
+        let bytes = b"one\ntwo \xff three\n".to_vec();
+        assert_eq!(
+            utf8(bytes).unwrap_err().to_string(),
+            "not UTF-8 text (the first bad byte is at byte offset 8, line 2)"
+        );
+    }
+
+    #[test]
+    fn a_file_over_the_limit_is_refused_without_reading_it_all() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("big");
+        std::fs::write(&path, vec![b'a'; 1025]).unwrap();
+        assert_eq!(
+            read_text(&path, 1024).unwrap_err(),
+            InputError::TooLarge { limit: 1024 }
+        );
+        assert_eq!(read_text(&path, 1025).unwrap().len(), 1025);
+    }
+}
