@@ -127,6 +127,10 @@ async fn leftovers_of_a_killed_run_are_swept_by_the_next_start() {
     let id = new_stack_id();
     let root = std::env::temp_dir().join(format!("rotation-replica-{id}"));
     std::fs::create_dir_all(&root).unwrap();
+    // The operator's home of a rehearsal killed mid-step, with the backup it made there.
+    let operator = harness::replica_root::operator_dir_of(&root);
+    std::fs::create_dir_all(&operator).unwrap();
+    std::fs::write(operator.join("secrets_backup.tar.gz"), "backup").unwrap();
     let labels = [
         (LABEL_MANAGED, "true".to_string()),
         (LABEL_STACK, id.clone()),
@@ -149,6 +153,10 @@ async fn leftovers_of_a_killed_run_are_swept_by_the_next_start() {
         "swept {sweep:?}, expected {id}"
     );
     assert!(!root.exists());
+    assert!(
+        !operator.exists(),
+        "the operator directory goes with its stack"
+    );
     assert!(docker::list_stacks(&d)
         .await
         .unwrap()

@@ -1,0 +1,107 @@
+//! Whatever signal ends a running `cargo xtask rehearse` — SIGINT (Ctrl-C), SIGTERM (`timeout`,
+//! CI runners, systemd), SIGHUP (a closed terminal) — it exits 128 + the signal, and nothing it
+//! started remains: no container, no network, no replica root (with its secrets and the
+//! runbook's backup tarball), no operator directory.
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use harness::docker::{self, StackSummary};
+
+/// This process's stacks on the engine, owned by `pid`.
+fn stacks_of(pid: u32) -> Vec<StackSummary> {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let docker = docker::connect().await.unwrap();
+        docker::list_stacks(&docker)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|s| s.owner_pid == pid)
+            .collect()
+    })
+}
+
+fn rehearse_then(signal: i32) {
+    let out = tempfile::tempdir().unwrap();
+    let stderr = out.path().join("stderr");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(["rehearse", "--only", "phase1/as-written", "--out"])
+        .arg(out.path().join("reports"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&stderr).unwrap())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    // Wait until the scenario is running its steps: its replica is up, its root written.
+    let deadline = Instant::now() + Duration::from_secs(300);
+    let (roots, ids) = loop {
+        let log = std::fs::read_to_string(&stderr).unwrap_or_default();
+        if log.contains("phase1/as-written: phase 1") {
+            let stacks = stacks_of(pid);
+            let roots: Vec<PathBuf> = stacks.iter().filter_map(|s| s.root.clone()).collect();
+            if !roots.is_empty() {
+                break (
+                    roots,
+                    stacks.iter().map(|s| s.id.clone()).collect::<Vec<_>>(),
+                );
+            }
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("rehearse ended before the signal ({status}):\n{log}");
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the scenario never started:\n{log}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    for root in &roots {
+        assert!(
+            root.exists(),
+            "{} exists while the scenario runs",
+            root.display()
+        );
+    }
+    // SAFETY: kill(2) on our own child's pid, which has not been reaped yet.
+    assert_eq!(unsafe { libc::kill(pid as i32, signal) }, 0);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "rehearse did not end after signal {signal}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let log = std::fs::read_to_string(&stderr).unwrap_or_default();
+    assert_eq!(status.code(), Some(128 + signal), "{log}");
+    assert!(
+        stacks_of(pid).is_empty(),
+        "containers or networks of stacks {ids:?} remain"
+    );
+    for root in &roots {
+        assert!(!root.exists(), "{} remains", root.display());
+        let operator = harness::replica_root::operator_dir_of(root);
+        assert!(!operator.exists(), "{} remains", operator.display());
+    }
+}
+
+#[test]
+fn sigterm_ends_a_rehearsal_with_143_and_removes_everything_it_started() {
+    rehearse_then(libc::SIGTERM);
+}
+
+#[test]
+fn sighup_ends_a_rehearsal_with_129_and_removes_everything_it_started() {
+    rehearse_then(libc::SIGHUP);
+}
+
+#[test]
+fn sigint_ends_a_rehearsal_with_130_and_removes_everything_it_started() {
+    rehearse_then(libc::SIGINT);
+}
