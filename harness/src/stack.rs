@@ -418,19 +418,25 @@ impl Stack {
             )))
     }
 
-    /// `docker pause`: the service hangs (its TCP peers see no answer).
-    pub async fn pause(&self, service: Service) -> Result<()> {
-        self.docker
-            .pause_container(&self.container_name(service))
-            .await
-            .map_err(HarnessError::docker(format!("pausing {service}")))
+    /// The service hangs: every process in its container is stopped with SIGSTOP (PID 1 by
+    /// the engine, the others by `kill -STOP -1` run inside it), so its TCP peers see no
+    /// answer. Not `docker pause`: that freezes the cgroup, and a lifecycle operation on a
+    /// frozen container (the runbook's `docker-compose restart`, a stop, a network disconnect)
+    /// can deadlock the Docker daemon itself — measured here, a paused PostgreSQL and the
+    /// rollback's restart wedged the engine for every later test. A stopped process is
+    /// still ended by `docker stop` / `restart` (SIGKILL after the grace period), as a hung
+    /// process in production is.
+    pub async fn freeze(&self, service: Service) -> Result<()> {
+        self.exec(service, &["sh", "-c", "kill -s STOP -1"]).await?;
+        self.kill(service, "STOP").await
     }
 
-    pub async fn unpause(&self, service: Service) -> Result<()> {
-        self.docker
-            .unpause_container(&self.container_name(service))
+    /// Undoes `freeze`: SIGCONT to PID 1, then to every other process of the container.
+    pub async fn thaw(&self, service: Service) -> Result<()> {
+        self.kill(service, "CONT").await?;
+        self.exec(service, &["sh", "-c", "kill -s CONT -1"])
             .await
-            .map_err(HarnessError::docker(format!("unpausing {service}")))
+            .map(|_| ())
     }
 
     /// Makes NATS re-read `nats/nats-server.conf` (SIGHUP), as `nats-server --signal reload`.

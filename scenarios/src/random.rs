@@ -21,7 +21,7 @@ use std::time::Duration;
 #[derive(Debug, Clone, PartialEq)]
 pub enum RandomFault {
     Kill(Service),
-    Pause(Service),
+    Hang(Service),
     Restart(Service),
     Disconnect(Service),
     Latency { to: Service, ms: u64 },
@@ -42,7 +42,7 @@ impl RandomFault {
         };
         let f = match *self {
             RandomFault::Kill(s) => FaultAt::after(at, ContainerFault::Kill(s)),
-            RandomFault::Pause(s) => FaultAt::after(at, ContainerFault::Pause(s)),
+            RandomFault::Hang(s) => FaultAt::after(at, ContainerFault::Hang(s)),
             RandomFault::Restart(s) => FaultAt::after(at, ContainerFault::Restart(s)),
             RandomFault::Disconnect(s) => FaultAt::after(at, NetworkFault::Disconnect(s)),
             RandomFault::Latency { to, ms } => {
@@ -115,7 +115,7 @@ fn fault() -> impl Strategy<Value = RandomFault> {
     prop_oneof![
         service().prop_map(RandomFault::Restart),
         service().prop_map(RandomFault::Kill),
-        service().prop_map(RandomFault::Pause),
+        service().prop_map(RandomFault::Hang),
         service().prop_map(RandomFault::Disconnect),
         (backing(), 50u64..800).prop_map(|(to, ms)| RandomFault::Latency { to, ms }),
         backing().prop_map(RandomFault::Stall),

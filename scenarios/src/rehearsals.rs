@@ -428,7 +428,7 @@ pub fn fault_rehearsals() -> Vec<Scenario> {
             3,
             vec![FaultAt::before(
                 "phase3.step2",
-                ContainerFault::Pause(Postgres),
+                ContainerFault::Hang(Postgres),
             )],
             Detected,
         ),
@@ -563,7 +563,7 @@ pub fn fault_rehearsals() -> Vec<Scenario> {
         faulted(
             "phase5-router-hangs-for-4s",
             5,
-            vec![FaultAt::before("phase5.step1", ContainerFault::Pause(Router)).lasting(secs(4.0))],
+            vec![FaultAt::before("phase5.step1", ContainerFault::Hang(Router)).lasting(secs(4.0))],
             Holds,
         ),
     ]);
@@ -583,7 +583,7 @@ pub fn fault_rehearsals() -> Vec<Scenario> {
             "rollback-postgres-hangs-for-5s",
             3,
             vec![
-                FaultAt::before("rollback.step2", ContainerFault::Pause(Postgres))
+                FaultAt::before("rollback.step2", ContainerFault::Hang(Postgres))
                     .lasting(secs(5.0)),
             ],
             Detected,

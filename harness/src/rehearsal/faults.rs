@@ -1,5 +1,5 @@
 //! The fault catalogue a scenario attaches to a step boundary or a time: container faults
-//! (kill -9, stop, pause, restart, a crash loop), network faults (a service cut off from the
+//! (kill -9, stop, a hang by SIGSTOP, restart, a crash loop), network faults (a service cut off from the
 //! stack's network; latency, stalls, refused connections and resets through the fault proxy in
 //! front of PostgreSQL and NATS), configuration faults (an `.env` the update missed), upstream
 //! faults (a key revoked early, the new key rejected, 429s, slow answers), NATS reloads and
@@ -25,8 +25,10 @@ pub enum ContainerFault {
     Kill(Service),
     /// `docker stop`.
     Stop(Service),
-    /// `docker pause`: a hang (the process exists, answers nothing).
-    Pause(Service),
+    /// A hang: every process of the container stopped with SIGSTOP (it exists, answers
+    /// nothing, and `docker stop` / `restart` still end it). Never `docker pause`, which can
+    /// deadlock the engine (see `Stack::freeze`).
+    Hang(Service),
     /// `docker restart`.
     Restart(Service),
     /// Recreated with a variable missing from its environment and restart policy
@@ -40,7 +42,7 @@ impl Fault for ContainerFault {
         match self {
             ContainerFault::Kill(s) => format!("kill -9 {}", s.production_name()),
             ContainerFault::Stop(s) => format!("stop {}", s.production_name()),
-            ContainerFault::Pause(s) => format!("pause {}", s.production_name()),
+            ContainerFault::Hang(s) => format!("hang {} (SIGSTOP)", s.production_name()),
             ContainerFault::Restart(s) => format!("restart {}", s.production_name()),
             ContainerFault::CrashLoop(s, var) => {
                 format!(
@@ -56,7 +58,7 @@ impl Fault for ContainerFault {
             let r = match *self {
                 ContainerFault::Kill(s) => stack.kill(s, "KILL").await,
                 ContainerFault::Stop(s) => stack.stop(s).await,
-                ContainerFault::Pause(s) => stack.pause(s).await,
+                ContainerFault::Hang(s) => stack.freeze(s).await,
                 ContainerFault::Restart(s) => stack.restart(s).await,
                 ContainerFault::CrashLoop(s, var) => stack.crash_loop(s, var).await,
             };
@@ -72,7 +74,7 @@ impl Fault for ContainerFault {
                     Ok(i) if i.state.as_ref().and_then(|st| st.running) == Some(true) => Ok(()),
                     _ => stack.start_again(s).await,
                 },
-                ContainerFault::Pause(s) => stack.unpause(s).await.or(Ok(())),
+                ContainerFault::Hang(s) => stack.thaw(s).await.or(Ok(())),
                 ContainerFault::Restart(_) => Ok(()),
                 ContainerFault::CrashLoop(s, _) => stack.recreate(s).await,
             };
