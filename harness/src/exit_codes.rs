@@ -10,6 +10,7 @@
 //! | 5 | the replica did not become ready (the message names the service and its last logs) |
 //! | 6 | a target is unreachable |
 //! | 7 | the runbook changed since `scenarios/runbook.lock` was accepted (`runbook check`) |
+//! | 8 | `rehearse`: the scenarios that missed their outcome were all `inconclusive` (the harness, not the node, was the bottleneck: rerun on a quieter machine or with `--parallel 1`) |
 //! | 101 | internal error (a bug: a panic) |
 //! | 129 | ended by SIGHUP (128 + 1, as a shell reports it); what it started was removed |
 //! | 130 | interrupted by Ctrl-C (128 + SIGINT); what it started was removed |
@@ -31,6 +32,8 @@ pub const NOT_READY: i32 = 5;
 pub const UNREACHABLE: i32 = 6;
 /// The runbook (or what covers it) changed since its lock was accepted.
 pub const RUNBOOK_CHANGED: i32 = 7;
+/// Every missed scenario was inconclusive: the harness was the bottleneck.
+pub const INCONCLUSIVE: i32 = 8;
 /// Interrupted by Ctrl-C; what the command started was removed first.
 pub const INTERRUPTED: i32 = 128 + libc::SIGINT;
 

@@ -39,6 +39,8 @@ pub fn probe_report(delayed: u64, webhook_outage_ms: u64) -> crate::rehearsal::p
         updates_ok: 1000 - delayed,
         updates_delayed: delayed,
         updates_lost: 0,
+        telegram: Default::default(),
+        harness: Default::default(),
         timeline: Default::default(),
         data: DataReport::default(),
     }

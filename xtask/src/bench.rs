@@ -200,9 +200,11 @@ async fn bench_probe(seconds: usize) -> anyhow::Result<i32> {
         offset += 10_000_000;
         let stop = AtomicBool::new(false);
         let live = probe::Live::default();
+        let mut queue = harness::rehearsal::telegram::Queue::default();
         let run = probe::run(
             &stack,
             &config,
+            &mut queue,
             &stop,
             &live,
             secrets.get("JWT_SECRET"),

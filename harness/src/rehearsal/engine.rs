@@ -34,6 +34,9 @@ pub enum Expected {
     Detected,
     /// The runbook as written fails in a measured way.
     Breaks,
+    /// The harness itself was the bottleneck (its clock late, the host out of ports): what
+    /// it measured says nothing about the runbook. Never expected; the journal says why.
+    Inconclusive,
 }
 
 impl std::fmt::Display for Expected {
@@ -42,6 +45,7 @@ impl std::fmt::Display for Expected {
             Expected::Holds => "holds",
             Expected::Detected => "detected",
             Expected::Breaks => "breaks",
+            Expected::Inconclusive => "inconclusive",
         })
     }
 }
@@ -121,6 +125,53 @@ impl Default for Options {
             settle: Duration::from_secs(3),
             busy: BusySlots::per_core(),
         }
+    }
+}
+
+/// How late the probe's 50 ms clock may tick (99th percentile) before its timings are the
+/// harness's rather than the node's: a second late means the probe's loop was starved.
+pub const HARNESS_LAG_LIMIT_MS: u64 = 1000;
+/// The share of the probe's attempts that may fail for the host's own reasons (no ephemeral
+/// port, no file descriptor) before the traffic numbers are the host's rather than the node's.
+pub const HOST_ERROR_LIMIT: f64 = 0.01;
+
+/// Why `probe`'s numbers are the harness's rather than the node's, if they are: its clock
+/// ticked later than `HARNESS_LAG_LIMIT_MS`, or more than `HOST_ERROR_LIMIT` of its attempts
+/// failed on the host's side.
+pub fn harness_saturated(probe: &probe::ProbeReport) -> Option<String> {
+    let h = &probe.harness;
+    if h.lag_p99_ms > HARNESS_LAG_LIMIT_MS {
+        return Some(format!(
+            "the probe's clock ticked {} ms late (99th percentile; most {} ms, limit {} ms; CPU \
+             idle {:.0} %, steal {:.0} %): its timings are the harness's, not the node's",
+            h.lag_p99_ms, h.lag_max_ms, HARNESS_LAG_LIMIT_MS, h.cpu_idle_pct, h.cpu_steal_pct
+        ));
+    }
+    let attempts: u64 = probe.flows.values().map(|f| f.attempts).sum();
+    if attempts > 0 && h.host_errors as f64 > HOST_ERROR_LIMIT * attempts as f64 {
+        return Some(format!(
+            "{} of {attempts} attempts failed on the host's side (no port or file descriptor \
+             left), above {:.0} %: the failures are the harness's, not the node's",
+            h.host_errors,
+            HOST_ERROR_LIMIT * 100.0
+        ));
+    }
+    None
+}
+
+/// `actual`, unless it is a verdict other than `holds` resting on numbers a saturated harness
+/// measured: then `inconclusive`, with why. A saturated harness that still saw everything
+/// work has not invented a success.
+pub fn unless_saturated<'a>(
+    actual: Expected,
+    probes: impl IntoIterator<Item = Option<&'a probe::ProbeReport>>,
+) -> (Expected, Option<String>) {
+    if actual == Expected::Holds {
+        return (actual, None);
+    }
+    match probes.into_iter().flatten().find_map(harness_saturated) {
+        Some(reason) => (Expected::Inconclusive, Some(reason)),
+        None => (actual, None),
     }
 }
 
@@ -398,13 +449,24 @@ async fn run_on(
     let mut passwords = vec![stack.initial_secrets().get("DB_PASSWORD").to_string()];
     passwords.extend(ctx.literals.iter().map(|(_, v)| v.clone()));
     let live = probe::Live::default();
+    // Telegram's queue for this bot, for the whole scenario: what the steps leave pending is
+    // delivered during the rollback.
+    let mut telegram_queue = super::telegram::Queue::default();
     let started_steps = Instant::now();
     ctx.t0 = started_steps;
     let scheduler = Scheduler::new(stack, &scenario.faults, started_steps);
     let stop_timers = AtomicBool::new(false);
     let probe_done = AtomicBool::new(false);
     let (probe_report, (steps, tripped, ready_after)) = {
-        let probe = traffic(stack, &options.probe, &stop, &live, &passwords, &probe_done);
+        let probe = traffic(
+            stack,
+            &options.probe,
+            &mut telegram_queue,
+            &stop,
+            &live,
+            &passwords,
+            &probe_done,
+        );
         let method = async {
             let mut steps = Vec::new();
             let mut tripped: Option<String> = None;
@@ -473,6 +535,9 @@ async fn run_on(
     globs.extend(scenario.postconditions.iter().copied());
     record.checks_after =
         checks_on(stack, &globs, Some(rotation_started), previous, &redactor).await;
+    record
+        .forensics
+        .extend(forensics(stack, &record.checks_after, "after steps").await);
     scheduler.undo(Undo::AfterChecks).await;
     let deviated = record.safeguard.is_some()
         || !record.probe.as_ref().is_some_and(|p| p.clean())
@@ -496,6 +561,7 @@ async fn run_on(
         let probe = traffic(
             stack,
             &rollback_probe_config,
+            &mut telegram_queue,
             &stop,
             &live,
             &passwords,
@@ -526,7 +592,9 @@ async fn run_on(
         record.rollback_steps = rollback_steps;
         record.ready_after_rollback_ms = ready_after;
         // Downtime during a rollback is measured (and reported); loss is what fails it.
+        // Restored: nothing lost, and Telegram's queue drained (the node takes updates again).
         let restored_traffic = rollback_probe.updates_lost == 0
+            && rollback_probe.telegram.backlog == 0
             && rollback_probe.data.missing_gateway_rows == 0
             && rollback_probe
                 .data
@@ -535,6 +603,9 @@ async fn run_on(
                 .all(|n| *n == 0);
         record.rollback_probe = Some(rollback_probe);
         record.checks_after_rollback = checks_on(stack, STEADY_STATE, None, None, &redactor).await;
+        record
+            .forensics
+            .extend(forensics(stack, &record.checks_after_rollback, "after rollback").await);
         let restored = all_pass(&record.checks_after_rollback) && restored_traffic;
         if lost_during_method {
             // Accepted work lost while the steps ran is not restored by any rollback.
@@ -550,7 +621,12 @@ async fn run_on(
     } else {
         Expected::Holds
     };
+    let (actual, inconclusive) = unless_saturated(
+        actual,
+        [record.probe.as_ref(), record.rollback_probe.as_ref()],
+    );
     record.actual = Some(actual);
+    record.inconclusive = inconclusive;
     record.faults = scheduler.records();
     record.findings = dedup(measure_findings(record));
     // Retention: what the runbook leaves on the node when the scenario is over.
@@ -572,6 +648,7 @@ async fn run_on(
 async fn traffic(
     stack: &Stack,
     config: &ProbeConfig,
+    queue: &mut super::telegram::Queue,
     stop: &AtomicBool,
     live: &probe::Live,
     db_passwords: &[String],
@@ -581,6 +658,7 @@ async fn traffic(
     let report = probe::run(
         stack,
         config,
+        queue,
         stop,
         live,
         old.get("JWT_SECRET"),
@@ -590,6 +668,49 @@ async fn traffic(
     .await;
     done.store(true, Ordering::SeqCst);
     report
+}
+
+/// Every service found not ready by `checks` (its `health.*` or `ready.*` check did not pass),
+/// or whose container is not running, as its container is now: state and last 50 log lines.
+async fn forensics(
+    stack: &Stack,
+    checks: &[super::journal::CheckRecord],
+    when: &str,
+) -> Vec<super::journal::Forensics> {
+    let mut out = Vec::new();
+    for service in Service::ALL {
+        let failed = checks.iter().any(|c| {
+            (c.id == format!("health.{}", service.key())
+                || c.id == format!("ready.{}", service.key()))
+                && c.outcome != CheckOutcome::Pass
+        });
+        let state = stack.inspect(service).await.ok().and_then(|i| {
+            let restarts = i.restart_count;
+            i.state.map(|st| (st, restarts))
+        });
+        let running = state.as_ref().and_then(|(st, _)| st.running);
+        if !failed && running == Some(true) {
+            continue;
+        }
+        let last_logs = stack
+            .logs(service, 50)
+            .await
+            .unwrap_or_else(|e| format!("(logs not read: {e})"));
+        out.push(super::journal::Forensics {
+            service: service.production_name().to_string(),
+            when: when.to_string(),
+            status: state
+                .as_ref()
+                .and_then(|(st, _)| st.status.map(|s| s.to_string())),
+            running,
+            exit_code: state.as_ref().and_then(|(st, _)| st.exit_code),
+            oom_killed: state.as_ref().and_then(|(st, _)| st.oom_killed),
+            restart_count: state.as_ref().and_then(|(_, r)| *r),
+            started_at: state.as_ref().and_then(|(st, _)| st.started_at.clone()),
+            last_logs,
+        });
+    }
+    out
 }
 
 /// Waits (at most 20 s) until every service answers its readiness probe, as an operator waits
@@ -1214,4 +1335,54 @@ fn first_line(text: &str) -> String {
         .unwrap_or("")
         .trim()
         .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn starved(lag_p99_ms: u64) -> probe::ProbeReport {
+        let mut p = crate::testing::probe_report(0, 0);
+        p.harness.lag_p99_ms = lag_p99_ms;
+        p.harness.lag_max_ms = lag_p99_ms + 200;
+        p
+    }
+
+    #[test]
+    fn a_breaking_verdict_measured_by_a_starved_probe_is_inconclusive_never_breaks() {
+        let p = starved(1500);
+        let (actual, why) = unless_saturated(Expected::Breaks, [Some(&p), None]);
+        assert_eq!(actual, Expected::Inconclusive);
+        assert!(why
+            .unwrap()
+            .starts_with("the probe's clock ticked 1500 ms late"));
+        let (actual, _) = unless_saturated(Expected::Detected, [None, Some(&p)]);
+        assert_eq!(actual, Expected::Inconclusive);
+    }
+
+    #[test]
+    fn a_probe_on_time_keeps_the_verdict_and_a_starved_one_does_not_undo_holds() {
+        let on_time = starved(HARNESS_LAG_LIMIT_MS);
+        assert_eq!(
+            unless_saturated(Expected::Breaks, [Some(&on_time)]),
+            (Expected::Breaks, None)
+        );
+        let late = starved(5000);
+        assert_eq!(
+            unless_saturated(Expected::Holds, [Some(&late)]),
+            (Expected::Holds, None)
+        );
+    }
+
+    #[test]
+    fn host_side_errors_above_one_percent_make_the_numbers_the_hosts() {
+        let mut p = crate::testing::probe_report(0, 0);
+        let attempts: u64 = p.flows.values().map(|f| f.attempts).sum();
+        p.harness.host_errors = attempts / 100;
+        assert_eq!(harness_saturated(&p), None);
+        p.harness.host_errors = attempts / 100 + 1;
+        assert!(harness_saturated(&p)
+            .unwrap()
+            .contains("failed on the host's side"));
+    }
 }

@@ -2,7 +2,8 @@
 //! faults, checks before and after, the probe's bucketed timeline and accounting, the findings
 //! measured, and the verdict. Every report renders from it.
 //!
-//! Schema `rotation-rehearsal/journal`, version 1:
+//! Schema `rotation-rehearsal/journal`, version 2 (2: Telegram's delivery model — `lost` counts
+//! only updates the gateway accepted and never stored; `probe.telegram` and `probe.harness`):
 //! - `schema`, `version`, `runbook` (file), `started` (RFC 3339), `wall_ms`, `time_scale`;
 //! - `scenarios[]`: `id`, `title`, `expected`, `actual` (`holds`|`detected`|`breaks`, absent on
 //!   error), `met`, `error`, `aborted_at` (the step a deadline ended), `wall_ms`, `deviated`,
@@ -14,7 +15,15 @@
 //!   `actions[]` with `operator` or `shell` {`command`, `ran`, `exit_code`,
 //!   `killed_at_deadline`, `duration_ms`, `output_tail`}, `stale_env[]`), `probe` and
 //!   `rollback_probe` (see `probe::ProbeReport`: per-flow counts, outages, the 50 ms
-//!   `timeline`, the data accounting), `findings[]` (`finding`, `verdict`, `evidence`);
+//!   `timeline`, the data accounting; `telegram` {`max_connections`, `peak_in_flight`,
+//!   `delay_p50_ms` / `delay_p99_ms` / `delay_max_ms`, `peak_backlog`, `backlog` (pending when
+//!   the drain window ended: not lost), `backlog_oldest_ms`, `failures` by cause}; `harness`
+//!   {`lag_p99_ms`, `lag_max_ms` (the probe's clock, late), `host_errors` (the host's own:
+//!   ports, file descriptors), `cpu_idle_pct`, `cpu_steal_pct`}), `findings[]` (`finding`,
+//!   `verdict`, `evidence`);
+//!   `inconclusive` (why the harness, not the node, was the bottleneck), `forensics[]`
+//!   (`service`, `when`, `status`, `running`, `exit_code`, `oom_killed`, `restart_count`,
+//!   `started_at`, `last_logs`: a service found not ready, as its container was then);
 //! - `findings[]`: every static finding of the runbook with the scenarios that measured it;
 //! - `leftovers[]`: containers, networks or directories of the run's replicas that remained.
 
@@ -26,7 +35,7 @@ use serde::Serialize;
 use std::time::SystemTime;
 
 pub const SCHEMA: &str = "rotation-rehearsal/journal";
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Journal {
@@ -47,6 +56,17 @@ impl Journal {
     /// rehearsal's exit code 0 means.
     pub fn passed(&self) -> bool {
         self.scenarios.iter().all(|s| s.met) && self.leftovers.is_empty()
+    }
+
+    /// Some scenario missed its outcome, and every one that did was `inconclusive`: the
+    /// harness, not the runbook, was the bottleneck.
+    pub fn only_inconclusive(&self) -> bool {
+        let missed: Vec<&ScenarioRecord> = self.scenarios.iter().filter(|s| !s.met).collect();
+        !missed.is_empty()
+            && self.leftovers.is_empty()
+            && missed
+                .iter()
+                .all(|s| s.actual == Some(Expected::Inconclusive))
     }
 }
 
@@ -90,6 +110,27 @@ pub struct ScenarioRecord {
     pub probe: Option<ProbeReport>,
     pub rollback_probe: Option<ProbeReport>,
     pub findings: Vec<FindingVerdict>,
+    /// Why the verdict is `inconclusive` (the harness was the bottleneck), when it is.
+    pub inconclusive: Option<String>,
+    /// Services found not ready after the steps or the rollback, as the engine saw their
+    /// containers then: state and last log lines (redacted).
+    pub forensics: Vec<Forensics>,
+}
+
+/// A container as the engine saw it when its service was found not ready.
+#[derive(Debug, Clone, Serialize)]
+pub struct Forensics {
+    pub service: String,
+    /// `after steps` or `after rollback`.
+    pub when: String,
+    pub status: Option<String>,
+    pub running: Option<bool>,
+    pub exit_code: Option<i64>,
+    pub oom_killed: Option<bool>,
+    pub restart_count: Option<i64>,
+    pub started_at: Option<String>,
+    /// The last 50 log lines, through the stack's redactor.
+    pub last_logs: String,
 }
 
 impl ScenarioRecord {
@@ -119,6 +160,8 @@ impl ScenarioRecord {
             probe: None,
             rollback_probe: None,
             findings: Vec::new(),
+            inconclusive: None,
+            forensics: Vec::new(),
         }
     }
 

@@ -11,6 +11,7 @@ pub mod probe;
 pub mod render;
 pub mod schedule;
 pub mod shell;
+pub mod telegram;
 
 pub use engine::{Expected, Fault, Options, Rollback, Safeguard, Scenario};
 pub use journal::Journal;

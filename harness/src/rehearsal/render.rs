@@ -9,9 +9,23 @@ use crate::redact::Redactor;
 fn counts(p: &ProbeReport) -> String {
     let api = &p.flows["api"];
     let js = &p.flows["jetstream"];
+    let t = &p.telegram;
     format!(
-        "updates {} ok / {} delayed / {} lost; api {} failed of {}; jetstream {} failed of {}; longest outage {} ms",
-        p.updates_ok, p.updates_delayed, p.updates_lost, api.failed, api.sent, js.failed, js.sent, p.longest_outage_ms()
+        "updates {} ok / {} delayed / {} lost, {} pending (delay p50 {} ms, p99 {} ms, max {} ms; \
+         peak backlog {}); api {} failed of {}; jetstream {} failed of {}; longest outage {} ms",
+        p.updates_ok,
+        p.updates_delayed,
+        p.updates_lost,
+        t.backlog,
+        t.delay_p50_ms,
+        t.delay_p99_ms,
+        t.delay_max_ms,
+        t.peak_backlog,
+        api.failed,
+        api.sent,
+        js.failed,
+        js.sent,
+        p.longest_outage_ms()
     )
 }
 
@@ -82,6 +96,20 @@ pub fn summary(j: &Journal, redactor: &Redactor) -> String {
         }
         if let Some(e) = &s.error {
             out.push_str(&format!("     error: {e}\n"));
+        }
+        if let Some(why) = &s.inconclusive {
+            out.push_str(&format!("     inconclusive: {why}\n"));
+        }
+        for f in &s.forensics {
+            out.push_str(&format!(
+                "     {} {}: {} (exit code {}, OOM-killed {}, restarts {})\n",
+                f.service,
+                f.when,
+                f.status.as_deref().unwrap_or("unknown"),
+                f.exit_code.map_or("-".into(), |c| c.to_string()),
+                f.oom_killed.map_or("-".into(), |c| c.to_string()),
+                f.restart_count.map_or("-".into(), |c| c.to_string()),
+            ));
         }
     }
     let met = j.scenarios.iter().filter(|s| s.met).count();
