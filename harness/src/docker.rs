@@ -46,6 +46,67 @@ pub async fn connect() -> Result<Docker> {
     }
 }
 
+/// How long the engine gets to answer a health probe: its own operations take milliseconds
+/// when it is well; a wedged engine never answers.
+pub const ENGINE_HEALTH_DEADLINE: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// Whether the engine still does its work, not only answers a ping: a container list, an
+/// inspect of one of ours, and a network list, each within `ENGINE_HEALTH_DEADLINE`. A wedged
+/// engine (containers it lists as running with no process left, operations that hang) fails
+/// here at once, naming the operation, instead of failing every later test after minutes.
+pub async fn health(docker: &Docker) -> Result<()> {
+    health_within(docker, ENGINE_HEALTH_DEADLINE).await
+}
+
+/// `health` with its own deadline per operation.
+pub async fn health_within(docker: &Docker, deadline: std::time::Duration) -> Result<()> {
+    let hung = |operation: &str| HarnessError::EngineUnresponsive {
+        endpoint: endpoint(),
+        operation: operation.to_string(),
+        waited: deadline,
+    };
+    let filter = BTreeMap::from([("label", vec![LABEL_MANAGED])]);
+    let filters: std::collections::HashMap<&str, Vec<&str>> =
+        filter.iter().map(|(k, v)| (*k, v.clone())).collect();
+    let containers = tokio::time::timeout(
+        deadline,
+        docker.list_containers(Some(
+            ListContainersOptionsBuilder::new()
+                .all(true)
+                .filters(&filters)
+                .build(),
+        )),
+    )
+    .await
+    .map_err(|_| hung("listing containers"))?
+    .map_err(HarnessError::docker("listing containers"))?;
+    if let Some(name) = containers
+        .iter()
+        .find_map(|c| c.names.as_ref()?.first().cloned())
+    {
+        let name = name.trim_start_matches('/').to_string();
+        let inspected = tokio::time::timeout(
+            deadline,
+            docker.inspect_container(
+                &name,
+                None::<bollard::query_parameters::InspectContainerOptions>,
+            ),
+        )
+        .await
+        .map_err(|_| hung(&format!("inspecting container {name}")))?;
+        // A container removed meanwhile is no sign of trouble.
+        let _ = inspected;
+    }
+    tokio::time::timeout(
+        deadline,
+        docker.list_networks(Some(ListNetworksOptionsBuilder::new().build())),
+    )
+    .await
+    .map_err(|_| hung("listing networks"))?
+    .map_err(HarnessError::docker("listing networks"))?;
+    Ok(())
+}
+
 /// The environment a container was created with, from `docker inspect` (secret values: redact
 /// before showing).
 pub fn env_of(inspect: bollard::models::ContainerInspectResponse) -> Vec<(String, String)> {

@@ -13,6 +13,16 @@ pub enum HarnessError {
     NoDocker { endpoint: String, reason: String },
 
     #[error(
+        "the Docker engine at {endpoint} stopped answering: {operation} got no answer within \
+         {waited:?}. Nothing more can run on it; restart the Docker daemon"
+    )]
+    EngineUnresponsive {
+        endpoint: String,
+        operation: String,
+        waited: Duration,
+    },
+
+    #[error(
         "network {network} keeps an endpoint that no container holds, so the engine refuses to \
          remove it: a Docker engine bug (moby/moby#17217, #42119) whose known remedy is a restart \
          of the Docker daemon"

@@ -11,6 +11,7 @@
 //! | 6 | a target is unreachable |
 //! | 7 | the runbook changed since `scenarios/runbook.lock` was accepted (`runbook check`) |
 //! | 8 | `rehearse`: the scenarios that missed their outcome were all `inconclusive` (the harness, not the node, was the bottleneck: rerun on a quieter machine or with `--parallel 1`) |
+//! | 9 | the Docker engine stopped answering mid-run (an operation hung past its deadline); the scenarios not yet run are reported as not run |
 //! | 101 | internal error (a bug: a panic) |
 //! | 129 | ended by SIGHUP (128 + 1, as a shell reports it); what it started was removed |
 //! | 130 | interrupted by Ctrl-C (128 + SIGINT); what it started was removed |
@@ -34,6 +35,8 @@ pub const UNREACHABLE: i32 = 6;
 pub const RUNBOOK_CHANGED: i32 = 7;
 /// Every missed scenario was inconclusive: the harness was the bottleneck.
 pub const INCONCLUSIVE: i32 = 8;
+/// The Docker engine stopped answering mid-run.
+pub const ENGINE_UNRESPONSIVE: i32 = 9;
 /// Interrupted by Ctrl-C; what the command started was removed first.
 pub const INTERRUPTED: i32 = 128 + libc::SIGINT;
 
@@ -48,6 +51,7 @@ use crate::error::HarnessError;
 pub fn for_error(error: &HarnessError) -> i32 {
     match error {
         HarnessError::NoDocker { .. } => NO_DOCKER,
+        HarnessError::EngineUnresponsive { .. } => ENGINE_UNRESPONSIVE,
         HarnessError::DebootstrapMissing
         | HarnessError::NotRoot
         | HarnessError::ImageBuild { .. }

@@ -20,7 +20,7 @@ use std::time::{Instant, SystemTime};
 /// 129/130/143 interrupted by SIGHUP/SIGINT/SIGTERM (its replicas removed)
 #[derive(Debug, clap::Args)]
 #[command(
-    after_help = "exit codes: 0 every scenario met its expected outcome, 1 some did not, 2 usage or a runbook that does not parse (nothing started), 3 no Docker engine, 4 image or binary build failed, 8 only inconclusive scenarios missed (the harness was the bottleneck), 129/130/143 interrupted by SIGHUP/SIGINT/SIGTERM (its replicas removed)"
+    after_help = "exit codes: 0 every scenario met its expected outcome, 1 some did not, 2 usage or a runbook that does not parse (nothing started), 3 no Docker engine, 4 image or binary build failed, 8 only inconclusive scenarios missed (the harness was the bottleneck), 9 the Docker engine stopped answering (the rest not run), 129/130/143 interrupted by SIGHUP/SIGINT/SIGTERM (its replicas removed)"
 )]
 pub struct Args {
     /// rehearse this runbook (default fixtures/runbook/SECRETS_ROTATION_RUNBOOK.md)
@@ -184,6 +184,19 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
     if !journal.leftovers.is_empty() {
         eprintln!("error: left behind: {}", journal.leftovers.join(", "));
     }
+    if let Some(hung) = journal
+        .scenarios
+        .iter()
+        .find_map(|s| s.engine_unresponsive.as_ref())
+    {
+        let not_run = journal
+            .scenarios
+            .iter()
+            .filter(|s| s.not_run.is_some())
+            .count();
+        eprintln!("error: {hung} ({not_run} scenario(s) not run)");
+        return Ok(exit_codes::ENGINE_UNRESPONSIVE);
+    }
     Ok(if journal.passed() {
         exit_codes::OK
     } else if journal.only_inconclusive() {
@@ -264,9 +277,28 @@ async fn run_all(
     // break waits out Telegram's retry window twice (after the steps and after the rollback).
     let mut order: Vec<usize> = (0..chosen.len()).collect();
     order.sort_by_key(|&i| chosen[i].expected != Expected::Breaks);
+    // Set when the engine stops answering: the scenarios not started yet are not run.
+    let engine_down = std::sync::atomic::AtomicBool::new(false);
+    let engine_down = &engine_down;
     let mut records = futures::stream::iter(order)
         .map(|i| async move {
-            let record = engine::run(&chosen[i], runbook, options, progress, redactor).await;
+            let scenario = &chosen[i];
+            if engine_down.load(std::sync::atomic::Ordering::SeqCst) {
+                let mut record = harness::rehearsal::journal::ScenarioRecord::new(
+                    &scenario.id,
+                    &scenario.title,
+                    scenario.expected,
+                    SystemTime::now(),
+                );
+                record.not_run = Some("the Docker engine stopped answering".into());
+                return (i, record);
+            }
+            let record = engine::run(scenario, runbook, options, progress, redactor).await;
+            if let Some(hung) = &record.engine_unresponsive {
+                if !engine_down.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                    progress.say(&format!("error: {hung}"));
+                }
+            }
             (i, record)
         })
         // A slot is free as soon as its scenario ends (`buffered` would hold it until every

@@ -277,6 +277,19 @@ pub async fn run(
     let clock = Instant::now();
     let mut record = ScenarioRecord::new(&scenario.id, &scenario.title, scenario.expected, started);
     record.seed = scenario.seed;
+    // The engine must still do its work: a wedged one ends the run here, in seconds.
+    let engine = match crate::docker::connect().await {
+        Ok(docker) => crate::docker::health(&docker).await,
+        Err(e) => Err(e),
+    };
+    if let Err(e) = engine {
+        if matches!(e, crate::HarnessError::EngineUnresponsive { .. }) {
+            record.engine_unresponsive = Some(e.to_string());
+        }
+        record.error = Some(e.to_string());
+        record.wall_ms = clock.elapsed().as_millis() as u64;
+        return record;
+    }
     progress.say(&format!("{}: starting a fresh replica", scenario.id));
     let stack = match Stack::start(StackOptions {
         progress: progress.clone(),

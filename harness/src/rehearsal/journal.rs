@@ -21,6 +21,7 @@
 //!   {`lag_p99_ms`, `lag_max_ms` (the probe's clock, late), `host_errors` (the host's own:
 //!   ports, file descriptors), `cpu_idle_pct`, `cpu_steal_pct`}), `findings[]` (`finding`,
 //!   `verdict`, `evidence`);
+//!   `engine_unresponsive` (the engine operation that hung), `not_run` (why it never started),
 //!   `inconclusive` (why the harness, not the node, was the bottleneck), `forensics[]`
 //!   (`service`, `when`, `status`, `running`, `exit_code`, `oom_killed`, `restart_count`,
 //!   `started_at`, `last_logs`: a service found not ready, as its container was then);
@@ -112,6 +113,11 @@ pub struct ScenarioRecord {
     pub findings: Vec<FindingVerdict>,
     /// Why the verdict is `inconclusive` (the harness was the bottleneck), when it is.
     pub inconclusive: Option<String>,
+    /// Set when the Docker engine stopped answering (before or during this scenario): the
+    /// operation that hung. Then the run stops, and scenarios not started are `not_run`.
+    pub engine_unresponsive: Option<String>,
+    /// Why this scenario was not run at all.
+    pub not_run: Option<String>,
     /// Services found not ready after the steps or the rollback, as the engine saw their
     /// containers then: state and last log lines (redacted).
     pub forensics: Vec<Forensics>,
@@ -161,6 +167,8 @@ impl ScenarioRecord {
             rollback_probe: None,
             findings: Vec::new(),
             inconclusive: None,
+            engine_unresponsive: None,
+            not_run: None,
             forensics: Vec::new(),
         }
     }
