@@ -45,6 +45,11 @@ pub enum Command {
         /// scenarios by id glob (default: the runbook as written)
         #[arg(long, value_name = "GLOB")]
         only: Vec<String>,
+        /// keep this many cores busy with a CPU burner throughout, as another job on the
+        /// machine would: a verdict must not depend on it
+        #[arg(long, value_name = "CORES", default_value_t = 0,
+              value_parser = clap::value_parser!(u64).range(0..=64))]
+        background_load: u64,
     },
 }
 
@@ -53,7 +58,11 @@ pub async fn run(command: Command) -> anyhow::Result<i32> {
         Command::Up { runs } => bench_up(runs as usize).await,
         Command::Verify { runs, targets } => bench_verify(runs as usize, targets as usize).await,
         Command::Probe { seconds } => bench_probe(seconds as usize).await,
-        Command::Rehearse { runs, only } => bench_rehearse(runs as usize, only).await,
+        Command::Rehearse {
+            runs,
+            only,
+            background_load,
+        } => bench_rehearse(runs as usize, only, background_load as usize).await,
     }
 }
 
@@ -360,7 +369,46 @@ async fn idle_memory(stack: &Stack) -> anyhow::Result<(u64, Vec<(Service, u64)>)
 /// rollback after each) `--runs` times (default 3): wall time per run and their median, against
 /// the 5-minute target; per scenario, the medians over the runs of what its journals measured.
 /// Each run's journal and reports go to `target/bench/rehearse/run-K/`.
-async fn bench_rehearse(runs: usize, only: Vec<String>) -> anyhow::Result<i32> {
+/// Burns `cores` cores until dropped: busy loops on threads of their own.
+struct CpuBurner {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl CpuBurner {
+    fn start(cores: usize) -> CpuBurner {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let threads = (0..cores)
+            .map(|_| {
+                let stop = stop.clone();
+                std::thread::spawn(move || {
+                    let mut x = 0u64;
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        x = std::hint::black_box(
+                            x.wrapping_mul(6364136223846793005).wrapping_add(1),
+                        );
+                    }
+                })
+            })
+            .collect();
+        CpuBurner { stop, threads }
+    }
+}
+
+impl Drop for CpuBurner {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+async fn bench_rehearse(
+    runs: usize,
+    only: Vec<String>,
+    background_load: usize,
+) -> anyhow::Result<i32> {
     use harness::redact::Redactor;
     use harness::rehearsal::{Journal, Options};
     use harness::runbook::{workspace_path, Runbook, DEFAULT_RUNBOOK};
@@ -373,6 +421,12 @@ async fn bench_rehearse(runs: usize, only: Vec<String>) -> anyhow::Result<i32> {
     let options = Options::default();
     let progress = Progress::stderr();
     let mut journals: Vec<Journal> = Vec::new();
+    if background_load > 0 {
+        progress.say(&format!(
+            "bench rehearse: {background_load} core(s) kept busy by a CPU burner throughout"
+        ));
+    }
+    let _burner = CpuBurner::start(background_load);
     for k in 1..=runs {
         progress.say(&format!("bench rehearse: run {k} of {runs}"));
         let redactor = Redactor::new();
@@ -396,11 +450,82 @@ async fn bench_rehearse(runs: usize, only: Vec<String>) -> anyhow::Result<i32> {
         journals.push(journal);
     }
     print!("{}", rehearse_table(&journals, &options));
+    print!("{}", agreement_table(&journals));
     Ok(if journals.iter().all(Journal::passed) {
         exit_codes::OK
     } else {
         exit_codes::FAILURES
     })
+}
+
+/// Whether the runs agree: per scenario, how many runs measured each outcome, and the spread
+/// (min–max) of the numbers a verdict rests on.
+fn agreement_table(journals: &[harness::rehearsal::Journal]) -> String {
+    let mut out = String::from(
+        "\n| scenario | expected | outcomes over the runs | agree | lost (min–max) | backlog | delay p99 ms | longest webhook outage ms | harness lag p99 ms |\n|---|---|---|---|---|---|---|---|---|\n",
+    );
+    let spread = |v: Vec<u64>| {
+        let (lo, hi) = (
+            v.iter().min().copied().unwrap_or(0),
+            v.iter().max().copied().unwrap_or(0),
+        );
+        if lo == hi {
+            lo.to_string()
+        } else {
+            format!("{lo}–{hi}")
+        }
+    };
+    let mut agreeing = 0;
+    for (i, s) in journals[0].scenarios.iter().enumerate() {
+        let records: Vec<_> = journals.iter().filter_map(|j| j.scenarios.get(i)).collect();
+        let mut outcomes: std::collections::BTreeMap<String, usize> = Default::default();
+        for r in &records {
+            let name = r
+                .actual
+                .map(|a| a.to_string())
+                .unwrap_or_else(|| "error".into());
+            *outcomes.entry(name).or_default() += 1;
+        }
+        let agree = outcomes.len() == 1;
+        agreeing += agree as usize;
+        let probes: Vec<_> = records
+            .iter()
+            .flat_map(|r| [r.probe.as_ref(), r.rollback_probe.as_ref()])
+            .flatten()
+            .collect();
+        out.push_str(&format!(
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+            s.id,
+            s.expected,
+            outcomes
+                .iter()
+                .map(|(o, n)| format!("{o} ×{n}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            if agree { "yes" } else { "NO" },
+            spread(
+                records
+                    .iter()
+                    .map(|r| r.probe.as_ref().map_or(0, |p| p.updates_lost))
+                    .collect()
+            ),
+            spread(probes.iter().map(|p| p.telegram.backlog).collect()),
+            spread(probes.iter().map(|p| p.telegram.delay_p99_ms).collect()),
+            spread(
+                probes
+                    .iter()
+                    .map(|p| p.flows["webhook"].longest_outage_ms)
+                    .collect()
+            ),
+            spread(probes.iter().map(|p| p.harness.lag_p99_ms).collect()),
+        ));
+    }
+    out.push_str(&format!(
+        "\n{agreeing} of {} scenarios gave the same outcome in all {} runs\n",
+        journals[0].scenarios.len(),
+        journals.len()
+    ));
+    out
 }
 
 /// The bench's report: wall times, then one Markdown row per scenario and probe (its steps, its
