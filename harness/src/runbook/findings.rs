@@ -742,27 +742,11 @@ fn unknown_subcommand(inv: &Invocation) -> Option<String> {
         "docker" => match docker_subcommand(inv.args) {
             Some("compose") => {
                 let at = inv.args.iter().position(|a| a == "compose")?;
-                ("docker-compose", &inv.args[at + 1..])
+                ("docker-compose", compose_command(&inv.args[at + 1..]))
             }
             _ => ("docker", inv.args),
         },
-        "docker-compose" => {
-            // Skip `-f FILE` / `-p NAME` before the subcommand.
-            let mut i = 0;
-            while let Some(a) = inv.args.get(i) {
-                if matches!(
-                    a.as_str(),
-                    "-f" | "--file" | "-p" | "--project-name" | "--env-file"
-                ) {
-                    i += 2;
-                } else if a.starts_with('-') {
-                    i += 1;
-                } else {
-                    break;
-                }
-            }
-            ("docker-compose", &inv.args[i.min(inv.args.len())..])
-        }
+        "docker-compose" => ("docker-compose", compose_command(inv.args)),
         "nats" => ("nats", inv.args),
         _ => return None,
     };
@@ -801,6 +785,44 @@ fn unknown_subcommand(inv: &Invocation) -> Option<String> {
         }
     }
     None
+}
+
+/// Compose's global options that take a value as the next word (v1 `docker-compose` and v2
+/// `docker compose` alike); `--opt=value` takes none.
+const COMPOSE_VALUE_OPTIONS: &[&str] = &[
+    "-f",
+    "--file",
+    "-p",
+    "--project-name",
+    "--env-file",
+    "--project-directory",
+    "--profile",
+    "--ansi",
+    "--parallel",
+    "--progress",
+    "-c",
+    "--context",
+    "-H",
+    "--host",
+    "--log-level",
+    "--tlscacert",
+    "--tlscert",
+    "--tlskey",
+];
+
+/// A Compose command line after its global options: the subcommand and what follows it.
+fn compose_command(args: &[String]) -> &[String] {
+    let mut i = 0;
+    while let Some(a) = args.get(i) {
+        if COMPOSE_VALUE_OPTIONS.contains(&a.as_str()) {
+            i += 2;
+        } else if a.starts_with('-') {
+            i += 1;
+        } else {
+            break;
+        }
+    }
+    &args[i.min(args.len())..]
 }
 
 fn is_restart(inv: &Invocation) -> bool {
@@ -1202,5 +1224,92 @@ fn tar_findings(
             }
         }
         _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn finding_for(line: &str) -> Option<String> {
+        let words: Vec<String> = line.split_whitespace().map(str::to_string).collect();
+        unknown_subcommand(&shell::invocation(&words)?)
+    }
+
+    /// Compose's global options with a value, spelled both ways.
+    fn global_option() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just("-f docker-compose.node1.yml".to_string()),
+            Just("--file docker-compose.node1.yml".to_string()),
+            Just("--file=docker-compose.node1.yml".to_string()),
+            Just("-p microdao".to_string()),
+            Just("--project-name microdao".to_string()),
+            Just("--project-name=microdao".to_string()),
+            Just("--env-file .env".to_string()),
+            Just("--project-directory /opt/microdao-daarion".to_string()),
+            Just("--profile prod".to_string()),
+            Just("--ansi never".to_string()),
+            Just("--no-ansi".to_string()),
+            Just("--verbose".to_string()),
+        ]
+    }
+
+    fn valid_invocation() -> impl Strategy<Value = String> {
+        (
+            prop_oneof![Just("docker compose"), Just("docker-compose")],
+            proptest::collection::vec(global_option(), 0..4),
+            prop_oneof![
+                Just("up -d --force-recreate"),
+                Just("up -d --no-deps --force-recreate"),
+                Just("up -d"),
+                Just("restart"),
+                Just("stop"),
+                Just("start"),
+                Just("rm -f"),
+                Just("ps"),
+                Just("logs --tail 50"),
+            ],
+            proptest::collection::vec(
+                prop_oneof![
+                    Just("dagi-router-node1"),
+                    Just("dagi-gateway-node1"),
+                    Just("dagi-postgres")
+                ],
+                0..3,
+            ),
+        )
+            .prop_map(|(tool, globals, sub, services)| {
+                format!("{tool} {} {sub} {}", globals.join(" "), services.join(" "))
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn no_valid_compose_invocation_is_an_unknown_subcommand(line in valid_invocation()) {
+            prop_assert_eq!(finding_for(&line), None, "{}", line);
+        }
+    }
+
+    #[test]
+    fn invalid_compose_invocations_are_still_found() {
+        for line in [
+            "docker compose -f docker-compose.node1.yml recreate dagi-router-node1",
+            "docker-compose --file x.yml reload",
+            "docker compose -p microdao restrat",
+            "docker-compose generate-credentials",
+        ] {
+            assert!(finding_for(line).is_some(), "{line}");
+        }
+    }
+
+    #[test]
+    fn the_issue_s_edited_runbook_lines_are_valid() {
+        for line in [
+            "docker compose -f docker-compose.node1.yml up -d --force-recreate dagi-router-node1",
+            "docker-compose -f docker-compose.node1.yml up -d --force-recreate",
+        ] {
+            assert_eq!(finding_for(line), None, "{line}");
+        }
     }
 }
