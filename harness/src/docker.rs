@@ -272,10 +272,13 @@ pub async fn remove_stack(docker: &Docker, stack: &StackSummary) -> Result<()> {
     }
     if let Some(root) = &stack.root {
         for dir in [root.clone(), crate::replica_root::operator_dir_of(root)] {
-            if dir.exists() {
-                if let Err(e) = std::fs::remove_dir_all(&dir) {
+            match std::fs::remove_dir_all(&dir) {
+                // Gone already (never made, or another remover was first).
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => {
                     first_error.get_or_insert(HarnessError::io(&dir)(e));
                 }
+                Ok(()) => {}
             }
         }
     }
@@ -292,6 +295,36 @@ async fn remove_container(docker: &Docker, name: &str) -> Result<()> {
         | Err(bollard::errors::Error::DockerResponseServerError {
             status_code: 404, ..
         }) => Ok(()),
+        // Another remover got there first (a stack dropping while a signal sweeps it): done
+        // when the container is gone.
+        Err(bollard::errors::Error::DockerResponseServerError {
+            status_code: 409,
+            ref message,
+        }) if message.contains("already in progress") => {
+            let deadline = std::time::Instant::now() + NETWORK_REMOVAL_DEADLINE;
+            while std::time::Instant::now() < deadline {
+                match docker
+                    .inspect_container(
+                        name,
+                        None::<bollard::query_parameters::InspectContainerOptions>,
+                    )
+                    .await
+                {
+                    Err(bollard::errors::Error::DockerResponseServerError {
+                        status_code: 404,
+                        ..
+                    }) => return Ok(()),
+                    _ => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
+                }
+            }
+            Err(HarnessError::Docker {
+                doing: format!("waiting for container {name} to be removed"),
+                source: bollard::errors::Error::DockerResponseServerError {
+                    status_code: 409,
+                    message: message.clone(),
+                },
+            })
+        }
         Err(e) => Err(HarnessError::docker(format!("removing container {name}"))(
             e,
         )),

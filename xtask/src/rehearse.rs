@@ -171,6 +171,7 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
     }
     let progress = Progress::stderr();
     let redactor = Redactor::new();
+    let chosen = std::sync::Arc::new(chosen);
     let journal = match rehearse_all(&chosen, &runbook, &options, &progress, &redactor).await? {
         Ok(journal) => journal,
         Err(signal) => return Ok(signal.exit_code()),
@@ -229,7 +230,7 @@ pub fn chosen_by(only: &[String]) -> Vec<Scenario> {
 /// remained. `Err(signal)` when SIGINT, SIGTERM or SIGHUP ended it: this process's replicas,
 /// their roots and operator directories are removed first.
 pub async fn rehearse_all(
-    chosen: &[Scenario],
+    chosen: &std::sync::Arc<Vec<Scenario>>,
     runbook: &Runbook,
     options: &Options,
     progress: &Progress,
@@ -256,7 +257,7 @@ pub async fn rehearse_all(
 
 async fn run_all(
     docker: &bollard::Docker,
-    chosen: &[Scenario],
+    chosen: &std::sync::Arc<Vec<Scenario>>,
     runbook: &Runbook,
     options: &Options,
     progress: &Progress,
@@ -278,28 +279,59 @@ async fn run_all(
     let mut order: Vec<usize> = (0..chosen.len()).collect();
     order.sort_by_key(|&i| chosen[i].expected != Expected::Breaks);
     // Set when the engine stops answering: the scenarios not started yet are not run.
-    let engine_down = std::sync::atomic::AtomicBool::new(false);
-    let engine_down = &engine_down;
+    let engine_down = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // Each scenario is a task of its own, so that scenarios (and their probes) run on every
+    // core rather than take turns on one; dropping this future (a signal) aborts them, and
+    // their replicas are removed as their stacks drop.
+    let shared = std::sync::Arc::new((
+        runbook.clone(),
+        options.clone(),
+        progress.clone(),
+        redactor.clone(),
+    ));
     let mut records = futures::stream::iter(order)
-        .map(|i| async move {
-            let scenario = &chosen[i];
-            if engine_down.load(std::sync::atomic::Ordering::SeqCst) {
-                let mut record = harness::rehearsal::journal::ScenarioRecord::new(
-                    &scenario.id,
-                    &scenario.title,
-                    scenario.expected,
-                    SystemTime::now(),
-                );
-                record.not_run = Some("the Docker engine stopped answering".into());
-                return (i, record);
-            }
-            let record = engine::run(scenario, runbook, options, progress, redactor).await;
-            if let Some(hung) = &record.engine_unresponsive {
-                if !engine_down.swap(true, std::sync::atomic::Ordering::SeqCst) {
-                    progress.say(&format!("error: {hung}"));
+        .map(|i| {
+            let (scenarios, shared, engine_down) =
+                (chosen.clone(), shared.clone(), engine_down.clone());
+            let task = AbortOnDrop(tokio::spawn(async move {
+                let scenario = &scenarios[i];
+                let (runbook, options, progress, redactor) = &*shared;
+                if engine_down.load(std::sync::atomic::Ordering::SeqCst) {
+                    let mut record = harness::rehearsal::journal::ScenarioRecord::new(
+                        &scenario.id,
+                        &scenario.title,
+                        scenario.expected,
+                        SystemTime::now(),
+                    );
+                    record.not_run = Some("the Docker engine stopped answering".into());
+                    return record;
                 }
+                let record = engine::run(scenario, runbook, options, progress, redactor).await;
+                if let Some(hung) = &record.engine_unresponsive {
+                    if !engine_down.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                        progress.say(&format!("error: {hung}"));
+                    }
+                }
+                record
+            }));
+            let chosen = chosen.clone();
+            async move {
+                let record = match task.join().await {
+                    Ok(record) => record,
+                    Err(e) => {
+                        let s = &chosen[i];
+                        let mut record = harness::rehearsal::journal::ScenarioRecord::new(
+                            &s.id,
+                            &s.title,
+                            s.expected,
+                            SystemTime::now(),
+                        );
+                        record.error = Some(format!("the scenario's task failed: {e}"));
+                        record
+                    }
+                };
+                (i, record)
             }
-            (i, record)
         })
         // A slot is free as soon as its scenario ends (`buffered` would hold it until every
         // scenario listed before it had ended too). Twice as many run as may be busy: the
@@ -335,6 +367,21 @@ async fn run_all(
     // Nothing of ours may remain: containers, networks, replica roots, operator directories.
     journal.leftovers = harness::docker::leftovers_of(docker, &stacks).await?;
     Ok(journal)
+}
+
+/// A spawned task that is aborted when its handle is dropped (a signal ends the run).
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> AbortOnDrop<T> {
+    async fn join(mut self) -> Result<T, tokio::task::JoinError> {
+        (&mut self.0).await
+    }
+}
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// The journal and the reports rendered from it, into `out`, each through the run's redactor.
