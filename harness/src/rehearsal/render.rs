@@ -487,6 +487,43 @@ mod tests {
     }
 
     #[test]
+    fn summary_names_a_killed_container_with_its_state_and_an_inconclusive_verdict_with_why() {
+        use crate::rehearsal::journal::{Forensics, ScenarioRecord};
+        let mut record = ScenarioRecord::new(
+            "faults/x",
+            "x",
+            crate::rehearsal::Expected::Detected,
+            std::time::SystemTime::UNIX_EPOCH,
+        );
+        record.actual = Some(crate::rehearsal::Expected::Inconclusive);
+        record.inconclusive = Some("the probe's clock ticked 1171 ms late".into());
+        record.forensics.push(Forensics {
+            service: "dagi-gateway-node1".into(),
+            when: "after steps".into(),
+            status: Some("exited".into()),
+            running: Some(false),
+            exit_code: Some(137),
+            oom_killed: Some(false),
+            restart_count: Some(0),
+            started_at: Some("2026-12-01T10:00:00Z".into()),
+            last_logs: "gateway: listening on 0.0.0.0:9300".into(),
+        });
+        let text = super::summary(
+            &crate::testing::journal(vec![record], 1000),
+            &Redactor::new(),
+        );
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines[..3],
+            [
+                "MISS faults/x                     expected detected actual inconclusive    0.0 s",
+                "     inconclusive: the probe's clock ticked 1171 ms late",
+                "     dagi-gateway-node1 after steps: exited (exit code 137, OOM-killed false, restarts 0)",
+            ]
+        );
+    }
+
+    #[test]
     fn timeline_labels_only_the_first_of_steps_that_start_together_and_keeps_every_line() {
         let mut steps: Vec<StepRecord> = ["phase1.step1", "phase1.step2", "phase4.step3"]
             .iter()
