@@ -85,7 +85,8 @@ pub async fn health_within(docker: &Docker, deadline: std::time::Duration) -> Re
         .find_map(|c| c.names.as_ref()?.first().cloned())
     {
         let name = name.trim_start_matches('/').to_string();
-        let inspected = tokio::time::timeout(
+        // Only that it answers counts: a container removed meanwhile is no sign of trouble.
+        tokio::time::timeout(
             deadline,
             docker.inspect_container(
                 &name,
@@ -93,9 +94,8 @@ pub async fn health_within(docker: &Docker, deadline: std::time::Duration) -> Re
             ),
         )
         .await
-        .map_err(|_| hung(&format!("inspecting container {name}")))?;
-        // A container removed meanwhile is no sign of trouble.
-        let _ = inspected;
+        .map_err(|_| hung(&format!("inspecting container {name}")))?
+        .ok();
     }
     tokio::time::timeout(
         deadline,

@@ -297,12 +297,7 @@ async fn run_all(
                 let scenario = &scenarios[i];
                 let (runbook, options, progress, redactor) = &*shared;
                 if engine_down.load(std::sync::atomic::Ordering::SeqCst) {
-                    let mut record = harness::rehearsal::journal::ScenarioRecord::new(
-                        &scenario.id,
-                        &scenario.title,
-                        scenario.expected,
-                        SystemTime::now(),
-                    );
+                    let mut record = unrun(scenario);
                     record.not_run = Some("the Docker engine stopped answering".into());
                     return record;
                 }
@@ -319,13 +314,7 @@ async fn run_all(
                 let record = match task.join().await {
                     Ok(record) => record,
                     Err(e) => {
-                        let s = &chosen[i];
-                        let mut record = harness::rehearsal::journal::ScenarioRecord::new(
-                            &s.id,
-                            &s.title,
-                            s.expected,
-                            SystemTime::now(),
-                        );
+                        let mut record = unrun(&chosen[i]);
                         record.error = Some(format!("the scenario's task failed: {e}"));
                         record
                     }
@@ -367,6 +356,16 @@ async fn run_all(
     // Nothing of ours may remain: containers, networks, replica roots, operator directories.
     journal.leftovers = harness::docker::leftovers_of(docker, &stacks).await?;
     Ok(journal)
+}
+
+/// The record of a scenario that did not run to its end (the caller says why).
+fn unrun(scenario: &Scenario) -> harness::rehearsal::journal::ScenarioRecord {
+    harness::rehearsal::journal::ScenarioRecord::new(
+        &scenario.id,
+        &scenario.title,
+        scenario.expected,
+        SystemTime::now(),
+    )
 }
 
 /// A spawned task that is aborted when its handle is dropped (a signal ends the run).

@@ -339,18 +339,17 @@ pub async fn run(
     let elapsed = |start: Instant| start.elapsed().as_millis() as u64;
     let host_errors = std::sync::atomic::AtomicU64::new(0);
     let host_errors = &host_errors;
+    // A client error the host caused (no port, no file descriptor), classified as the
+    // webhook's deliveries are.
     let host_side = |e: &reqwest::Error| {
         use std::error::Error;
         let mut source = e.source();
         while let Some(inner) = source {
             if let Some(io) = inner.downcast_ref::<std::io::Error>() {
-                if matches!(
-                    io.kind(),
-                    std::io::ErrorKind::AddrNotAvailable | std::io::ErrorKind::AddrInUse
-                ) || matches!(io.raw_os_error(), Some(libc::EMFILE) | Some(libc::ENFILE))
-                {
+                if super::telegram::FailureCause::of_io(io).is_harness_side() {
                     host_errors.fetch_add(1, Ordering::Relaxed);
                 }
+                return;
             }
             source = inner.source();
         }
@@ -496,9 +495,10 @@ pub async fn run(
             }
         }
         lags.sort_unstable();
-        (stopped_at, lags, rec)
+        let created = (next_id - 1 - config.id_offset) as u64;
+        (stopped_at, lags, rec, created)
     };
-    let (delivered, (stopped_at, lags, mut rec)) = tokio::join!(delivery, clock);
+    let (delivered, (stopped_at, lags, mut rec, created)) = tokio::join!(delivery, clock);
     let end = elapsed(start);
     let seconds = (stopped_at.max(1)) as f64 / 1000.0;
 
@@ -543,7 +543,6 @@ pub async fn run(
     let updates_delayed = rec.updates.values().filter(|(a, ok)| *ok && *a > 1).count() as u64;
     let backlog = queue.len() as u64;
     let attempts = |flow: &str| rec.attempts.get(flow).map(|a| a.len() as u64).unwrap_or(0);
-    let created = next_created(&rec, config.id_offset);
     flows.insert(
         "webhook".to_string(),
         FlowReport {
@@ -636,14 +635,6 @@ pub async fn run(
             .collect(),
         data,
     }
-}
-
-/// How many updates this run created (its ids start at `offset + 1`).
-fn next_created(rec: &Recorder, offset: i64) -> u64 {
-    rec.updates
-        .keys()
-        .filter(|id| **id > offset && **id < offset + JETSTREAM_ID_BASE)
-        .count() as u64
 }
 
 /// Counts what PostgreSQL holds for the accepted updates and the acked publishes, waiting up

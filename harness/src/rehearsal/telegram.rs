@@ -154,7 +154,8 @@ impl FailureCause {
         matches!(self, FailureCause::HostResources)
     }
 
-    fn of_io(io: &std::io::Error) -> FailureCause {
+    /// The cause of a failed connection or transfer, from the OS's error.
+    pub fn of_io(io: &std::io::Error) -> FailureCause {
         match io.kind() {
             std::io::ErrorKind::ConnectionRefused => FailureCause::Refused,
             std::io::ErrorKind::TimedOut => FailureCause::Timeout,
