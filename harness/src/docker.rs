@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use bollard::query_parameters::{
-    ListContainersOptionsBuilder, ListNetworksOptionsBuilder, RemoveContainerOptionsBuilder,
+    ListContainersOptionsBuilder, ListNetworksOptionsBuilder, ListVolumesOptionsBuilder,
+    RemoveContainerOptionsBuilder, RemoveVolumeOptionsBuilder,
 };
 use bollard::Docker;
 
@@ -139,6 +140,8 @@ pub struct StackSummary {
     /// Container name → state (`running`, `paused`, `exited`, …).
     pub containers: BTreeMap<String, String>,
     pub networks: Vec<String>,
+    /// Named volumes (PostgreSQL's data, NATS's JetStream store).
+    pub volumes: Vec<String>,
 }
 
 impl StackSummary {
@@ -161,6 +164,7 @@ pub async fn leftovers_of(docker: &Docker, ids: &[String]) -> Result<Vec<String>
         if ids.contains(&stack.id) {
             out.extend(stack.containers.keys().map(|c| format!("container {c}")));
             out.extend(stack.networks.iter().map(|n| format!("network {n}")));
+            out.extend(stack.volumes.iter().map(|v| format!("volume {v}")));
         }
     }
     for id in ids {
@@ -174,7 +178,7 @@ pub async fn leftovers_of(docker: &Docker, ids: &[String]) -> Result<Vec<String>
     Ok(out)
 }
 
-/// Every stack of ours on the engine, from container and network labels.
+/// Every stack of ours on the engine, from container, network and volume labels.
 pub async fn list_stacks(docker: &Docker) -> Result<Vec<StackSummary>> {
     let filter = BTreeMap::from([("label", vec![LABEL_MANAGED])]);
     let containers = docker
@@ -194,6 +198,16 @@ pub async fn list_stacks(docker: &Docker) -> Result<Vec<StackSummary>> {
         ))
         .await
         .map_err(HarnessError::docker("listing networks"))?;
+    let volumes = docker
+        .list_volumes(Some(
+            ListVolumesOptionsBuilder::new()
+                .filters(&filter.iter().map(|(k, v)| (*k, v.clone())).collect())
+                .build(),
+        ))
+        .await
+        .map_err(HarnessError::docker("listing volumes"))?
+        .volumes
+        .unwrap_or_default();
     let mut stacks: BTreeMap<String, StackSummary> = BTreeMap::new();
     let mut entry = |labels: &std::collections::HashMap<String, String>| -> Option<String> {
         let id = labels.get(LABEL_STACK)?.clone();
@@ -206,6 +220,7 @@ pub async fn list_stacks(docker: &Docker) -> Result<Vec<StackSummary>> {
             root: labels.get(LABEL_ROOT).map(PathBuf::from),
             containers: BTreeMap::new(),
             networks: Vec::new(),
+            volumes: Vec::new(),
         });
         if s.root.is_none() {
             s.root = labels.get(LABEL_ROOT).map(PathBuf::from);
@@ -233,6 +248,17 @@ pub async fn list_stacks(docker: &Docker) -> Result<Vec<StackSummary>> {
             network_rows.push((id, n.name.unwrap_or_default()));
         }
     }
+    let mut volume_rows = Vec::new();
+    for v in volumes {
+        if let Some(id) = entry(&v.labels) {
+            volume_rows.push((id, v.name));
+        }
+    }
+    for (id, name) in volume_rows {
+        if let Some(s) = stacks.get_mut(&id) {
+            s.volumes.push(name);
+        }
+    }
     for (id, name, state) in container_rows {
         if let Some(s) = stacks.get_mut(&id) {
             s.containers.insert(name, state);
@@ -246,7 +272,8 @@ pub async fn list_stacks(docker: &Docker) -> Result<Vec<StackSummary>> {
     Ok(stacks.into_values().collect())
 }
 
-/// Removes a stack's containers (forcefully, with volumes), its networks and its replica root.
+/// Removes a stack's containers (forcefully, with volumes), its named volumes, its networks and
+/// its replica root.
 /// Everything is attempted; the first error is returned.
 pub async fn remove_stack(docker: &Docker, stack: &StackSummary) -> Result<()> {
     let removals = stack
@@ -257,6 +284,19 @@ pub async fn remove_stack(docker: &Docker, stack: &StackSummary) -> Result<()> {
     for result in futures::future::join_all(removals).await {
         if let Err(e) = result {
             first_error.get_or_insert(e);
+        }
+    }
+    for volume in &stack.volumes {
+        let options = RemoveVolumeOptionsBuilder::new().force(true).build();
+        match docker.remove_volume(volume, Some(options)).await {
+            Ok(())
+            | Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => {}
+            Err(e) => {
+                first_error
+                    .get_or_insert(HarnessError::docker(format!("removing volume {volume}"))(e));
+            }
         }
     }
     // With no container of its own left to release, a busy network's endpoint is stale at once.
@@ -285,7 +325,7 @@ pub async fn remove_stack(docker: &Docker, stack: &StackSummary) -> Result<()> {
     first_error.map_or(Ok(()), Err)
 }
 
-async fn remove_container(docker: &Docker, name: &str) -> Result<()> {
+pub(crate) async fn remove_container(docker: &Docker, name: &str) -> Result<()> {
     let options = RemoveContainerOptionsBuilder::new()
         .force(true)
         .v(true)

@@ -35,6 +35,9 @@ pub enum HarnessError {
         source: bollard::errors::Error,
     },
 
+    #[error("Compose failed while {doing}: {detail}")]
+    Compose { doing: String, detail: String },
+
     #[error("testcontainers could not start {service}: {source}")]
     Start {
         service: String,

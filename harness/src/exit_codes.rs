@@ -56,7 +56,9 @@ pub fn for_error(error: &HarnessError) -> i32 {
         | HarnessError::NotRoot
         | HarnessError::ImageBuild { .. }
         | HarnessError::BinaryBuild(_) => BUILD_FAILED,
-        HarnessError::NotReady { .. } | HarnessError::Start { .. } => NOT_READY,
+        HarnessError::NotReady { .. }
+        | HarnessError::Start { .. }
+        | HarnessError::Compose { .. } => NOT_READY,
         HarnessError::EnvFile { .. } | HarnessError::NoSuchStack(_) => USAGE,
         HarnessError::Docker { .. }
         | HarnessError::StaleNetwork { .. }

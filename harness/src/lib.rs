@@ -4,6 +4,7 @@
 pub mod binary;
 pub mod checks;
 pub mod client;
+pub mod compose;
 pub mod docker;
 pub mod envfile;
 pub mod error;

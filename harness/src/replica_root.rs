@@ -7,6 +7,7 @@ use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
+use crate::docker::LABEL_SERVICE;
 use crate::envfile::EnvFile;
 use crate::error::{HarnessError, Result};
 use crate::redact::Redactor;
@@ -156,6 +157,18 @@ impl NodeSecrets {
 #[derive(Clone, Debug)]
 pub struct ReplicaRoot {
     dir: PathBuf,
+}
+
+/// The Compose project of the replica root `root`: its directory name, normalised as Compose
+/// v1 (`[^-_a-z0-9]` dropped, lower case) and v2 do when no `-p` is given.
+pub fn compose_project_of(root: &Path) -> String {
+    let base = root
+        .file_name()
+        .map(|n| n.to_string_lossy().to_lowercase())
+        .unwrap_or_default();
+    base.chars()
+        .filter(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-' || *c == '_')
+        .collect()
 }
 
 /// The operator directory of the replica root `root` (see `ReplicaRoot::operator_dir`).
@@ -386,23 +399,20 @@ impl ReplicaRoot {
     }
 
     /// Writes `docker-compose.node1.yml` describing this replica: the same images, commands,
-    /// env files and mounts the harness uses, with production container names, and `labels` on
-    /// every container and on the default network (so that what it starts is ours to sweep).
-    /// Paths inside the root are relative, so a copy of the root is a node of its own.
-    pub fn write_compose(
-        &self,
-        image: &str,
-        binary: &Path,
-        upstream_env_file: &Path,
-        labels: &[(String, String)],
-    ) -> Result<()> {
-        let upstream_env_file = match upstream_env_file.strip_prefix(&self.dir) {
+    /// env files and mounts the harness uses, one service per production name, and `labels` on
+    /// every container. As a stack's file ([`ComposeStack`]) it names the stack's own containers,
+    /// network and host ports, so that Compose run on it (its project is the root's directory
+    /// name, as Compose derives it: [`compose_project_of`]) acts on the running stack; without one it describes a node of its own
+    /// (production container names, a default network with `labels`, ephemeral ports). Paths
+    /// inside the root are relative, so a copy of the root is a node of its own.
+    pub fn write_compose(&self, node: &ComposeNodeFile<'_>) -> Result<()> {
+        let upstream_env_file = match node.upstream_env_file.strip_prefix(&self.dir) {
             Ok(inside) => format!("./{}", inside.display()),
-            Err(_) => upstream_env_file.display().to_string(),
+            Err(_) => node.upstream_env_file.display().to_string(),
         };
-        let label_lines = |indent: &str| {
+        let label_lines = |indent: &str, extra: &[(String, String)]| {
             let mut out = format!("{indent}labels:\n");
-            for (k, v) in labels {
+            for (k, v) in node.labels.iter().chain(extra) {
                 out.push_str(&format!("{indent}  {}: {}\n", yaml_quote(k), yaml_quote(v)));
             }
             out
@@ -412,9 +422,17 @@ impl ReplicaRoot {
              version: \"3.8\"\nservices:\n",
         );
         for s in Service::ALL {
-            y.push_str(&format!("  {}:\n", s.key()));
-            y.push_str(&format!("    image: {}\n", yaml_quote(image)));
-            y.push_str(&format!("    container_name: {}\n", s.production_name()));
+            y.push_str(&format!("  {}:\n", s.production_name()));
+            y.push_str(&format!("    image: {}\n", yaml_quote(node.image)));
+            let name = match &node.stack {
+                Some(stack) => format!("{}-{}", s.production_name(), stack.id),
+                None => s.production_name().to_string(),
+            };
+            y.push_str(&format!("    container_name: {}\n", yaml_quote(&name)));
+            y.push_str(&format!(
+                "    hostname: {}\n",
+                yaml_quote(s.production_name())
+            ));
             if let Some(env) = s.env_file() {
                 y.push_str(&format!(
                     "    env_file: {}\n",
@@ -432,33 +450,84 @@ impl ReplicaRoot {
                 y.push_str(&format!("      - {}\n", yaml_quote(&arg)));
             }
             let mut volumes = Vec::new();
-            volumes.push(format!("{}:/usr/local/bin/replica:ro", binary.display()));
+            volumes.push(format!(
+                "{}:/usr/local/bin/replica:ro",
+                node.binary.display()
+            ));
             if s == Service::Router {
                 volumes.push("./services/router:/etc/router:ro".into());
             }
             if s == Service::Nats {
                 volumes.push("./nats:/etc/nats:ro".into());
             }
-            if !volumes.is_empty() {
-                y.push_str("    volumes:\n");
-                for v in volumes {
-                    y.push_str(&format!("      - {}\n", yaml_quote(&v)));
-                }
+            if let Some((volume, path)) = s.data_volume() {
+                volumes.push(format!("{volume}:{path}"));
+            }
+            y.push_str("    volumes:\n");
+            for v in volumes {
+                y.push_str(&format!("      - {}\n", yaml_quote(&v)));
             }
             y.push_str("    ports:\n");
             for p in s.ports() {
-                y.push_str(&format!("      - \"127.0.0.1::{p}\"\n"));
+                let host = node
+                    .stack
+                    .as_ref()
+                    .and_then(|stack| stack.ports.get(&(s, *p)))
+                    .map(|h| h.to_string())
+                    .unwrap_or_default();
+                y.push_str(&format!("      - \"127.0.0.1:{host}:{p}\"\n"));
             }
-            if !labels.is_empty() {
-                y.push_str(&label_lines("    "));
+            if node.stack.is_some() {
+                y.push_str("    networks:\n      default:\n        aliases:\n");
+                for alias in s.aliases() {
+                    y.push_str(&format!("          - {}\n", yaml_quote(alias)));
+                }
+            }
+            let service_label = [(LABEL_SERVICE.to_string(), s.key().to_string())];
+            y.push_str(&label_lines("    ", &service_label));
+        }
+        match &node.stack {
+            Some(stack) => {
+                y.push_str(&format!(
+                    "networks:\n  default:\n    external: true\n    name: {}\n",
+                    yaml_quote(stack.network)
+                ));
+            }
+            None => {
+                y.push_str("networks:\n  default:\n");
+                y.push_str(&label_lines("    ", &[]));
             }
         }
-        if !labels.is_empty() {
-            y.push_str("networks:\n  default:\n");
-            y.push_str(&label_lines("    "));
+        y.push_str("volumes:\n");
+        for (volume, _) in Service::ALL.iter().filter_map(|s| s.data_volume()) {
+            y.push_str(&format!("  {volume}:\n"));
+            y.push_str(&label_lines("    ", &[]));
         }
         write_in_place(&self.compose_path(), &y)
     }
+}
+
+/// What a replica root's compose file describes.
+#[derive(Debug)]
+pub struct ComposeNodeFile<'a> {
+    pub image: &'a str,
+    pub binary: &'a Path,
+    pub upstream_env_file: &'a Path,
+    /// Labels on every container (and on the network Compose creates, for a node of its own).
+    pub labels: &'a [(String, String)],
+    /// The running stack the file describes; `None` for a node of its own.
+    pub stack: Option<ComposeStack<'a>>,
+}
+
+/// A running stack as its compose file names it.
+#[derive(Debug)]
+pub struct ComposeStack<'a> {
+    /// The stack id: the suffix of every container name.
+    pub id: &'a str,
+    /// The stack's network (external to Compose: the harness owns it).
+    pub network: &'a str,
+    /// The host port (on 127.0.0.1) of each (service, container port).
+    pub ports: &'a BTreeMap<(Service, u16), u16>,
 }
 
 /// Options for the files of a new replica root.
@@ -602,12 +671,13 @@ mod tests {
         let root =
             ReplicaRoot::create(&dir, &NodeSecrets::generate(), &RootOptions::default()).unwrap();
         let labels = [("io.example.owner".to_string(), "test".to_string())];
-        root.write_compose(
-            "base:tag",
-            Path::new("/bin/replica"),
-            &dir.join(".upstream.env"),
-            &labels,
-        )
+        root.write_compose(&ComposeNodeFile {
+            image: "base:tag",
+            binary: Path::new("/bin/replica"),
+            upstream_env_file: &dir.join(".upstream.env"),
+            labels: &labels,
+            stack: None,
+        })
         .unwrap();
         let text = std::fs::read_to_string(root.compose_path()).unwrap();
         std::fs::remove_dir_all(&dir).unwrap();
@@ -623,8 +693,53 @@ mod tests {
         let labelled = text.matches("\"io.example.owner\": \"test\"").count();
         assert_eq!(
             labelled,
-            Service::ALL.len() + 1,
-            "every container and the network:\n{text}"
+            Service::ALL.len() + 3,
+            "every container, the network and the two data volumes:\n{text}"
+        );
+    }
+
+    #[test]
+    fn a_stacks_compose_file_names_its_own_containers_network_and_ports() {
+        let dir = std::env::temp_dir().join(format!("root-compose-stack-{}", std::process::id()));
+        let root =
+            ReplicaRoot::create(&dir, &NodeSecrets::generate(), &RootOptions::default()).unwrap();
+        let ports = BTreeMap::from([((Service::Router, 9102), 41234)]);
+        root.write_compose(&ComposeNodeFile {
+            image: "base:tag",
+            binary: Path::new("/bin/replica"),
+            upstream_env_file: &dir.join(".upstream.env"),
+            labels: &[],
+            stack: Some(ComposeStack {
+                id: "ab12cd34",
+                network: "rotation-ab12cd34",
+                ports: &ports,
+            }),
+        })
+        .unwrap();
+        let text = std::fs::read_to_string(root.compose_path()).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(
+            text.contains("  dagi-router-node1:\n"),
+            "services by production name:\n{text}"
+        );
+        assert!(
+            text.contains("container_name: \"dagi-router-node1-ab12cd34\""),
+            "{text}"
+        );
+        assert!(text.contains("\"127.0.0.1:41234:9102\""), "{text}");
+        assert!(
+            text.contains(
+                "networks:\n  default:\n    external: true\n    name: \"rotation-ab12cd34\"\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("      - \"postgres-data:/var/lib/postgresql/data\"\n"),
+            "{text}"
+        );
+        assert_eq!(
+            compose_project_of(&dir.with_file_name("rotation-replica-AB.12")),
+            "rotation-replica-ab12"
         );
     }
 }

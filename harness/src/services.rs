@@ -108,6 +108,17 @@ impl Service {
         }
     }
 
+    /// The named volume (its key in the compose file) and where it is mounted, for the services
+    /// whose state outlives their container, as on the node: PostgreSQL's data directory and
+    /// NATS's JetStream store. A recreate keeps it; only removing the volume loses it.
+    pub fn data_volume(self) -> Option<(&'static str, &'static str)> {
+        match self {
+            Service::Postgres => Some(("postgres-data", "/var/lib/postgresql/data")),
+            Service::Nats => Some(("nats-data", "/data")),
+            _ => None,
+        }
+    }
+
     /// The `.env` file (relative to the replica root) read when the container is created.
     pub fn env_file(self) -> Option<&'static str> {
         match self {

@@ -22,13 +22,17 @@ use testcontainers::core::{AccessMode, ContainerPort, Mount};
 use testcontainers::runners::AsyncRunner;
 use testcontainers::{ContainerAsync, GenericImage, ImageExt};
 
+use crate::compose::{self, HostCompose};
 use crate::docker::{self, LABEL_MANAGED, LABEL_OWNER_PID, LABEL_ROOT, LABEL_SERVICE, LABEL_STACK};
 use crate::envfile::EnvFile;
 use crate::error::{HarnessError, Result};
 use crate::images::ensure_image_and_binary;
 use crate::progress::Progress;
 use crate::redact::Redactor;
-use crate::replica_root::{command_for, NodeSecrets, ReplicaRoot, RootOptions};
+use crate::replica_root::{
+    command_for, compose_project_of, ComposeNodeFile, ComposeStack, NodeSecrets, ReplicaRoot,
+    RootOptions,
+};
 use crate::services::{Readiness, Service};
 use crate::wait;
 
@@ -92,6 +96,10 @@ pub struct Stack {
     redactor: Redactor,
     containers: tokio::sync::Mutex<BTreeMap<Service, ContainerAsync<GenericImage>>>,
     ports: Mutex<BTreeMap<(Service, u16), u16>>,
+    /// The host's Compose, whose config hashes label the containers; `None` without one.
+    compose: Option<&'static HostCompose>,
+    /// Each service's config hash as the host's Compose computes it from the files now.
+    hashes: Mutex<BTreeMap<Service, String>>,
     detached: bool,
     progress: Progress,
     ready_timeout: Duration,
@@ -161,6 +169,8 @@ impl Stack {
             redactor,
             containers: tokio::sync::Mutex::new(BTreeMap::new()),
             ports: Mutex::new(BTreeMap::new()),
+            compose: HostCompose::detect(),
+            hashes: Mutex::new(BTreeMap::new()),
             detached: options.detached,
             progress,
             ready_timeout: options.ready_timeout,
@@ -177,9 +187,23 @@ impl Stack {
             f.set(&k, &v);
         }
         f.write()?;
-        stack
-            .root
-            .write_compose(&stack.image_ref(), &stack.binary, &upstream_env, &labels)?;
+        // Fixed host ports, as the node's: a recreate by Compose publishes the same ones.
+        let ports = free_host_ports()?;
+        *stack.ports.lock().expect("ports lock") = ports.clone();
+        stack.root.write_compose(&ComposeNodeFile {
+            image: &stack.image_ref(),
+            binary: &stack.binary,
+            upstream_env_file: &upstream_env,
+            labels: &labels,
+            stack: Some(ComposeStack {
+                id: &id,
+                network: &stack.network,
+                ports: &ports,
+            }),
+        })?;
+        compose::write_shims(&stack.shim_dir(), stack.compose)?;
+        stack.create_data_volumes(&labels).await?;
+        stack.refresh_hashes(&[]).await?;
         stack.progress.say(&format!(
             "starting stack {id}: {} containers on network {}",
             Service::ALL.len(),
@@ -231,6 +255,97 @@ impl Stack {
 
     pub fn image_ref(&self) -> String {
         format!("{}:{}", self.image.0, self.image.1)
+    }
+
+    /// The stack's Compose project (the replica root's directory name, as Compose derives it).
+    pub fn compose_project(&self) -> String {
+        compose_project_of(self.root.dir())
+    }
+
+    /// The host's Compose, the one a runbook's `docker compose` / `docker-compose` runs.
+    pub fn host_compose(&self) -> Option<&'static HostCompose> {
+        self.compose
+    }
+
+    /// The directory of shims a runbook's commands find first on `PATH` (`compose::write_shims`).
+    pub fn shim_dir(&self) -> PathBuf {
+        self.root.operator_dir().join(".compose-shims")
+    }
+
+    /// The engine's name of a data volume (`Service::data_volume`): Compose's own,
+    /// `<project>_<key>`.
+    pub fn volume_name(&self, key: &str) -> String {
+        format!("{}_{key}", self.compose_project())
+    }
+
+    /// Creates the named data volumes, labelled as ours and as Compose labels the volumes of
+    /// its project, so that Compose takes them for its own.
+    async fn create_data_volumes(&self, labels: &[(String, String)]) -> Result<()> {
+        for (key, _) in Service::ALL.iter().filter_map(|s| s.data_volume()) {
+            let mut all: std::collections::HashMap<String, String> =
+                labels.iter().cloned().collect();
+            all.insert(compose::LABEL_PROJECT.into(), self.compose_project());
+            all.insert(compose::LABEL_VOLUME.into(), key.into());
+            if let Some(c) = self.compose {
+                all.insert(compose::LABEL_VERSION.into(), c.version.clone());
+            }
+            let name = self.volume_name(key);
+            self.docker
+                .create_volume(bollard::models::VolumeCreateRequest {
+                    name: Some(name.clone()),
+                    labels: Some(all),
+                    ..Default::default()
+                })
+                .await
+                .map_err(HarnessError::docker(format!("creating volume {name}")))?;
+        }
+        Ok(())
+    }
+
+    /// Computes the config hash of `services` (all when empty) again from the files as they
+    /// are now, with the host's Compose; nothing without one.
+    async fn refresh_hashes(&self, services: &[Service]) -> Result<()> {
+        let Some(compose) = self.compose else {
+            return Ok(());
+        };
+        let hashes = compose
+            .config_hashes(self.root.dir(), services, &self.redactor)
+            .await?;
+        self.hashes.lock().expect("hashes lock").extend(hashes);
+        Ok(())
+    }
+
+    /// Runs the host's Compose on this stack as an operator would in the node's directory
+    /// (`docker compose -f docker-compose.node1.yml ARGS…`); output redacted. Ports are read
+    /// again afterwards: what Compose recreated is a new container.
+    pub async fn compose(&self, args: &[&str]) -> Result<ExecOutput> {
+        let Some(compose) = self.compose else {
+            return Err(HarnessError::Compose {
+                doing: format!("running `compose {}`", args.join(" ")),
+                detail: "this host has no Compose (neither `docker compose` nor `docker-compose`)"
+                    .into(),
+            });
+        };
+        let out = compose
+            .command()
+            .current_dir(self.root.dir())
+            .arg("-f")
+            .arg(compose::COMPOSE_FILE)
+            .args(args)
+            .output()
+            .await
+            .map_err(|e| HarnessError::Compose {
+                doing: format!("running `compose {}`", args.join(" ")),
+                detail: e.to_string(),
+            })?;
+        for service in Service::ALL {
+            let _ = self.refresh_ports(service).await;
+        }
+        Ok(ExecOutput {
+            exit_code: out.status.code().map_or(-1, i64::from),
+            stdout: self.redactor.redact(&String::from_utf8_lossy(&out.stdout)),
+            stderr: self.redactor.redact(&String::from_utf8_lossy(&out.stderr)),
+        })
     }
 
     /// The container name of `service` in this stack: production's name plus the stack id.
@@ -318,15 +433,15 @@ impl Stack {
     }
 
     /// Removes `service`'s container and creates it again (`create_service_with`).
+    /// The container is removed by name: Compose may have replaced the one testcontainers
+    /// started. Its config hash is computed again, since its `.env` may have changed.
     async fn recreate_with(&self, service: Service, left_out: Option<&str>) -> Result<()> {
-        let old = self.containers.lock().await.remove(&service);
-        if let Some(c) = old {
-            self.disarm_restarts(service).await;
-            c.rm().await.map_err(|source| HarnessError::Start {
-                service: service.to_string(),
-                source,
-            })?;
+        if let Some(c) = self.containers.lock().await.remove(&service) {
+            std::mem::forget(c);
         }
+        self.disarm_restarts(service).await;
+        docker::remove_container(&self.docker, &self.container_name(service)).await?;
+        self.refresh_hashes(&[service]).await?;
         self.create_service_with(service, left_out).await
     }
 
@@ -608,17 +723,31 @@ impl Stack {
                 self.root.dir(),
             );
             l.push((LABEL_SERVICE.to_string(), service.key().to_string()));
+            let hash = self
+                .hashes
+                .lock()
+                .expect("hashes lock")
+                .get(&service)
+                .cloned();
+            l.extend(compose::container_labels(
+                &self.compose_project(),
+                service,
+                hash.as_deref(),
+                self.root.dir(),
+                self.compose.map(|c| c.version.as_str()),
+            ));
             l
         };
         let bindings: std::collections::HashMap<String, Option<Vec<PortBinding>>> = service
             .ports()
             .iter()
             .map(|p| {
+                let host = self.host_port(service, *p);
                 (
                     format!("{p}/tcp"),
                     Some(vec![PortBinding {
                         host_ip: Some("127.0.0.1".into()),
-                        host_port: Some(String::new()),
+                        host_port: Some(host.map(|h| h.to_string()).unwrap_or_default()),
                     }]),
                 )
             })
@@ -630,7 +759,7 @@ impl Stack {
             .with_cmd(command_for(service))
             .with_startup_timeout(Duration::from_secs(30))
             .with_host_config_modifier(move |hc| {
-                // Loopback only, random ports: a busy port never fails a stack.
+                // Loopback only, on the ports the compose file names.
                 hc.publish_all_ports = Some(false);
                 hc.port_bindings = Some(bindings.clone());
                 hc.restart_policy = restart_policy.clone();
@@ -644,6 +773,9 @@ impl Stack {
             Mount::bind_mount(path_str(&self.binary), "/usr/local/bin/replica")
                 .with_access_mode(AccessMode::ReadOnly),
         );
+        if let Some((key, path)) = service.data_volume() {
+            request = request.with_mount(Mount::volume_mount(self.volume_name(key), path));
+        }
         if service == Service::Router {
             request = request.with_mount(
                 Mount::bind_mount(path_str(&self.root.router_dir()), "/etc/router")
@@ -839,6 +971,26 @@ pub fn stack_labels(id: &str, owner_pid: u32, root: &Path) -> Vec<(String, Strin
         (LABEL_OWNER_PID.to_string(), owner_pid.to_string()),
         (LABEL_ROOT.to_string(), root.display().to_string()),
     ]
+}
+
+/// A free port on 127.0.0.1 for every (service, container port): all bound at once, so no two
+/// are the same, then released for the containers to take.
+fn free_host_ports() -> Result<BTreeMap<(Service, u16), u16>> {
+    let mut held = Vec::new();
+    let mut ports = BTreeMap::new();
+    for service in Service::ALL {
+        for &port in service.ports() {
+            let listener = std::net::TcpListener::bind(("127.0.0.1", 0))
+                .map_err(HarnessError::io(Path::new("127.0.0.1:0")))?;
+            let host = listener
+                .local_addr()
+                .map_err(HarnessError::io(Path::new("127.0.0.1:0")))?
+                .port();
+            ports.insert((service, port), host);
+            held.push(listener);
+        }
+    }
+    Ok(ports)
 }
 
 fn path_str(p: &Path) -> String {

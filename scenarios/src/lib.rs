@@ -146,6 +146,22 @@ pub const CATALOGUE: &[ScenarioRef] = &[
         secrets: &["DB_PASSWORD"],
         findings: &[],
     },
+    ScenarioRef {
+        id: "facts/compose-recreate-reads-env",
+        test: "compose_up_after_an_env_edit_takes_the_new_value_and_compose_restart_keeps_the_old",
+        summary: "an edited .env plus Compose's `up -d SERVICE` gives the container the new value; Compose's `restart` keeps the old one",
+        steps: &["rollback.step2"],
+        secrets: &["QDRANT_API_KEY"],
+        findings: &["restart-keeps-stale-env"],
+    },
+    ScenarioRef {
+        id: "facts/compose-up-recreates-only-changed",
+        test: "compose_up_recreates_only_what_changed_on_the_stack_itself_one_container_per_service",
+        summary: "Compose's `up -d` on the replica recreates only the service whose config changed, on the stack itself: one container per service, on the stack's network, same ports",
+        steps: &["rollback.step2"],
+        secrets: &["DEEPSEEK_API_KEY"],
+        findings: &[],
+    },
 ];
 
 /// The catalogue entry with this id.

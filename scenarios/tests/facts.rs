@@ -26,10 +26,10 @@ where
     false
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn env_edit_then_docker_restart_keeps_the_old_value_and_recreate_takes_the_new() {
-    let stack = start().await;
-    let client = ReplicaClient::new(&stack);
+/// A new Qdrant key issued upstream and written to the memory service's `.env` (the running
+/// container untouched); returns (old, new).
+async fn new_qdrant_key_in_memory_env(stack: &Stack) -> (String, String) {
+    let client = ReplicaClient::new(stack);
     let old = stack.initial_secrets().get("QDRANT_API_KEY").to_string();
     let new = NodeSecrets::generate_one("QDRANT_API_KEY");
     stack.redactor().add("QDRANT_API_KEY_NEW", &new);
@@ -37,6 +37,13 @@ async fn env_edit_then_docker_restart_keeps_the_old_value_and_recreate_takes_the
     stack
         .edit_env(Service::Memory, |f| f.set("QDRANT_API_KEY", &new))
         .unwrap();
+    (old, new)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn env_edit_then_docker_restart_keeps_the_old_value_and_recreate_takes_the_new() {
+    let stack = start().await;
+    let (old, new) = new_qdrant_key_in_memory_env(&stack).await;
 
     stack.restart(Service::Memory).await.unwrap();
     stack
@@ -233,5 +240,204 @@ async fn a_db_password_with_quotes_backslashes_dollars_and_spaces_works_end_to_e
         .unwrap()
         .get(0);
     assert_eq!(rows, 1);
+    stack.down().await.unwrap();
+}
+
+/// The id of every service's container, by the stack's container names.
+async fn container_ids(stack: &Stack) -> std::collections::BTreeMap<Service, String> {
+    let mut ids = std::collections::BTreeMap::new();
+    for s in Service::ALL {
+        let id = stack.inspect(s).await.unwrap().id.unwrap_or_default();
+        ids.insert(s, id);
+    }
+    ids
+}
+
+/// Runs the host's Compose on the stack; panics (with its redacted stderr) when it fails.
+async fn compose(stack: &Stack, args: &[&str]) -> String {
+    let out = stack.compose(args).await.unwrap();
+    assert_eq!(
+        out.exit_code,
+        0,
+        "`compose {}` failed: {}",
+        args.join(" "),
+        out.stderr
+    );
+    format!("{}{}", out.stdout, out.stderr)
+}
+
+/// `service`'s `.env` as Compose reads it, against the env its running container has: every
+/// variable of the file, with the file's value.
+async fn env_matches_file(stack: &Stack, service: Service) -> bool {
+    let file = stack.current_env().unwrap()[&service].vars();
+    let running = stack.container_env(service).await.unwrap();
+    file.iter().all(|(k, v)| running.get(k) == Some(v))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compose_up_after_an_env_edit_takes_the_new_value_and_compose_restart_keeps_the_old() {
+    let stack = start().await;
+    let (old, new) = new_qdrant_key_in_memory_env(&stack).await;
+
+    compose(&stack, &["restart", "dagi-memory-service-node1"]).await;
+    stack
+        .wait_ready(Service::Memory, Duration::from_secs(30))
+        .await
+        .unwrap();
+    let env = stack.container_env(Service::Memory).await.unwrap();
+    assert!(
+        env.get("QDRANT_API_KEY") == Some(&old),
+        "after `compose restart` the container must still hold the OLD key"
+    );
+
+    compose(&stack, &["up", "-d", "dagi-memory-service-node1"]).await;
+    stack
+        .wait_ready(Service::Memory, Duration::from_secs(30))
+        .await
+        .unwrap();
+    let env = stack.container_env(Service::Memory).await.unwrap();
+    assert!(
+        env.get("QDRANT_API_KEY") == Some(&new),
+        "after `compose up -d` the container must hold the NEW key from .env"
+    );
+    assert!(env_matches_file(&stack, Service::Memory).await);
+    stack.down().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compose_up_recreates_only_what_changed_on_the_stack_itself_one_container_per_service() {
+    use bollard::query_parameters::ListContainersOptionsBuilder;
+    let stack = start().await;
+    let project = stack.compose_project();
+    let before = container_ids(&stack).await;
+    let router_port = stack.host_port(Service::Router, 9102);
+
+    // Nothing changed: the config hashes on the stack's containers are Compose's own.
+    compose(&stack, &["up", "-d"]).await;
+    assert_eq!(
+        container_ids(&stack).await,
+        before,
+        "`up -d` with nothing changed recreated a container"
+    );
+
+    // The router's .env edited: `up -d` recreates the router and nothing else.
+    let client = ReplicaClient::new(&stack);
+    let new = NodeSecrets::generate_one("DEEPSEEK_API_KEY");
+    stack.redactor().add("DEEPSEEK_API_KEY_NEW", &new);
+    assert_eq!(client.issue_key("deepseek", &new).await, 200);
+    stack
+        .edit_env(Service::Router, |f| f.set("DEEPSEEK_API_KEY", &new))
+        .unwrap();
+    compose(&stack, &["up", "-d"]).await;
+    let after = container_ids(&stack).await;
+    for s in Service::ALL {
+        assert_eq!(
+            after[&s] != before[&s],
+            s == Service::Router,
+            "{s}: recreated only if its config changed"
+        );
+    }
+    stack
+        .wait_ready(Service::Router, Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert_eq!(
+        stack.host_port(Service::Router, 9102),
+        router_port,
+        "the recreated router publishes the node's port again"
+    );
+    assert!(env_matches_file(&stack, Service::Router).await);
+    assert_eq!(
+        client.infer("daarwizz", 1).await.0,
+        200,
+        "the new key is live"
+    );
+
+    // One service forced, without its dependencies.
+    compose(
+        &stack,
+        &[
+            "up",
+            "-d",
+            "--force-recreate",
+            "--no-deps",
+            "dagi-gateway-node1",
+        ],
+    )
+    .await;
+    let forced = container_ids(&stack).await;
+    for s in Service::ALL {
+        assert_eq!(forced[&s] != after[&s], s == Service::Gateway, "{s}");
+    }
+    stack
+        .wait_ready(Service::Gateway, Duration::from_secs(30))
+        .await
+        .unwrap();
+
+    // `stop` and `start` act on the stack's container; `ps` lists the stack's containers.
+    compose(&stack, &["stop", "parser-pipeline"]).await;
+    let state = stack.inspect(Service::ParserPipeline).await.unwrap().state;
+    assert_eq!(state.and_then(|s| s.running), Some(false));
+    compose(&stack, &["start", "parser-pipeline"]).await;
+    stack
+        .wait_ready(Service::ParserPipeline, Duration::from_secs(30))
+        .await
+        .unwrap();
+    let ps = compose(&stack, &["ps"]).await;
+    for s in Service::ALL {
+        assert!(
+            ps.contains(&stack.container_name(s)),
+            "`ps` lists {s}: {ps}"
+        );
+    }
+
+    // Exactly one container per service on the engine, each on the stack's network under its
+    // production names, and none under a bare production name.
+    let filter = std::collections::HashMap::from([(
+        "label".to_string(),
+        vec![format!("com.docker.compose.project={project}")],
+    )]);
+    let listed = stack
+        .docker()
+        .list_containers(Some(
+            ListContainersOptionsBuilder::new()
+                .all(true)
+                .filters(&filter)
+                .build(),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        listed.len(),
+        Service::ALL.len(),
+        "one container per service"
+    );
+    for s in Service::ALL {
+        let info = stack.inspect(s).await.unwrap();
+        let endpoint = info
+            .network_settings
+            .and_then(|n| n.networks)
+            .and_then(|n| n.get(stack.network()).cloned())
+            .unwrap_or_else(|| panic!("{s} is not on {}", stack.network()));
+        let aliases = endpoint.aliases.unwrap_or_default();
+        for alias in s.aliases() {
+            assert!(
+                aliases.iter().any(|a| a == alias),
+                "{s} lacks alias {alias}: {aliases:?}"
+            );
+        }
+        let bare = stack
+            .docker()
+            .inspect_container(
+                s.production_name(),
+                None::<bollard::query_parameters::InspectContainerOptions>,
+            )
+            .await;
+        assert!(
+            bare.is_err(),
+            "a container named {} exists",
+            s.production_name()
+        );
+    }
     stack.down().await.unwrap();
 }

@@ -10,7 +10,13 @@ use harness::rehearsal::{engine, journal, render, Options};
 use harness::runbook::{workspace_path, Runbook, DEFAULT_RUNBOOK};
 
 async fn rehearse(id: &str) {
-    let runbook = Runbook::load(&workspace_path(DEFAULT_RUNBOOK)).unwrap();
+    rehearse_runbook(DEFAULT_RUNBOOK, id).await;
+}
+
+/// Rehearses scenario `id` of the runbook at `path` (relative to the workspace); asserts its
+/// expected outcome, no secret in the journal and nothing left behind; returns the journal.
+async fn rehearse_runbook(path: &str, id: &str) -> journal::Journal {
+    let runbook = Runbook::load(&workspace_path(path)).unwrap();
     let scenario = scenarios::rehearsals()
         .into_iter()
         .chain(scenarios::fault_rehearsals())
@@ -52,6 +58,113 @@ async fn rehearse(id: &str) {
         .await
         .unwrap();
     assert_eq!(left, Vec::<String>::new(), "{id}: left behind");
+    j
+}
+
+/// Every container name on the engine that is a bare production name (a second set of the
+/// node's containers), sampled every 200 ms until `done`.
+async fn production_names_seen(done: std::sync::Arc<std::sync::atomic::AtomicBool>) -> Vec<String> {
+    use bollard::query_parameters::ListContainersOptionsBuilder;
+    let docker = harness::docker::connect().await.unwrap();
+    let mut seen = Vec::new();
+    while !done.load(std::sync::atomic::Ordering::SeqCst) {
+        let listed = docker
+            .list_containers(Some(ListContainersOptionsBuilder::new().all(true).build()))
+            .await
+            .unwrap_or_default();
+        for name in listed.into_iter().flat_map(|c| c.names.unwrap_or_default()) {
+            let name = name.trim_start_matches('/').to_string();
+            let bare = harness::Service::ALL
+                .iter()
+                .any(|s| s.production_name() == name);
+            if bare && !seen.contains(&name) {
+                seen.push(name);
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    seen
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_runbook_that_recreates_through_compose_recreates_the_stacks_own_router_with_the_new_key_live(
+) {
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watch = tokio::spawn(production_names_seen(done.clone()));
+    let j = rehearse_runbook(
+        "fixtures/runbook/SECRETS_ROTATION_RUNBOOK.compose.md",
+        "rollback/after-phase2",
+    )
+    .await;
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(
+        watch.await.unwrap(),
+        Vec::<String>::new(),
+        "Compose created containers outside the stack"
+    );
+    let record = &j.scenarios[0];
+    let host = harness::compose::HostCompose::detect()
+        .expect("the README's prerequisites install Compose")
+        .describe();
+    let compose_runs: Vec<(&str, &harness::rehearsal::shell::ShellRun)> = record
+        .steps
+        .iter()
+        .chain(&record.rollback_steps)
+        .flat_map(|step| {
+            step.actions
+                .iter()
+                .filter_map(move |a| a.shell.as_ref().map(|run| (step.id.as_str(), run)))
+        })
+        .filter(|(_, run)| !run.compose.is_empty())
+        .collect();
+    let steps: Vec<&str> = compose_runs.iter().map(|(id, _)| *id).collect();
+    assert_eq!(
+        steps,
+        ["phase2.step3", "phase2.step5", "rollback.step2"],
+        "the Compose commands of phase 2 and of the rollback ran"
+    );
+    for (step, run) in &compose_runs {
+        assert_eq!(run.exit_code, Some(0), "{step}: {}", run.output_tail);
+        assert_eq!(
+            run.compose,
+            vec![host.as_str()],
+            "{step}: which Compose ran"
+        );
+    }
+    for step in record.steps.iter().filter(|s| s.id.starts_with("phase2.")) {
+        assert_eq!(
+            step.stale_env,
+            Vec::<String>::new(),
+            "{}: stale env",
+            step.id
+        );
+    }
+    let router_env = record
+        .checks_after
+        .iter()
+        .find(|c| c.id == "env.container-matches-file.router")
+        .expect("the router's env was checked");
+    assert_eq!(
+        router_env.outcome,
+        harness::checks::Outcome::Pass,
+        "{}",
+        router_env.evidence
+    );
+    assert!(
+        !record
+            .findings
+            .iter()
+            .any(|f| f.finding.starts_with("restart-keeps-stale-env@phase2")
+                && f.verdict == "confirmed"),
+        "a recreate is not a restart: {:?}",
+        record.findings
+    );
+    let rollback = record.rollback_probe.as_ref().expect("a rollback probe");
+    assert!(
+        rollback.flows["webhook"].longest_outage_ms > 0,
+        "the probe saw the node recreated by the rollback"
+    );
+    assert_eq!(rollback.updates_lost, 0, "recreated, nothing lost");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

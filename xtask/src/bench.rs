@@ -81,7 +81,7 @@ async fn bench_up(runs: usize) -> anyhow::Result<i32> {
     // Warm the caches first so that every timed run measures only the start.
     let docker = harness::docker::connect().await?;
     let (_, binary) = harness::images::ensure_image_and_binary(&docker, &progress).await?;
-    let compose = crate::compose::Tool::detect();
+    let compose = harness::compose::HostCompose::detect();
     if compose.is_none() {
         progress.say("no Compose on this machine (docker compose or docker-compose): measuring the harness alone");
     }
@@ -154,7 +154,7 @@ async fn bench_up(runs: usize) -> anyhow::Result<i32> {
     if let Some(tool) = compose.filter(|_| !compose_ups.is_empty()) {
         println!(
             "  compose, same node from its docker-compose.node1.yml ({}, then the same readiness probes):",
-            tool.up_command()
+            crate::compose::up_command(tool)
         );
         println!("    up to all-ready: {}", spread(&compose_ups));
         println!(

@@ -8,66 +8,33 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use bollard::query_parameters::InspectContainerOptions;
 use bollard::Docker;
+use harness::compose::{HostCompose, Tool};
 use harness::redact::Redactor;
+use harness::replica_root::ComposeNodeFile;
 use harness::replica_root::ReplicaRoot;
 use harness::wait::Endpoints;
 use harness::Service;
 
-/// The Compose found on this machine.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Tool {
-    /// `docker compose` (v2): `up -d --wait`.
-    Plugin,
-    /// `docker-compose` (v1, Python): `up -d`, which has no `--wait`.
-    Standalone,
+/// How the bench's command line reads, for the report.
+pub fn up_command(compose: &HostCompose) -> &'static str {
+    match compose.tool {
+        Tool::Plugin => "docker compose up -d --wait",
+        Tool::Standalone => "docker-compose up -d (1.x has no --wait)",
+    }
 }
 
-impl Tool {
-    /// The Compose on this machine, v2 first; `None` when there is none.
-    pub fn detect() -> Option<Tool> {
-        let works = |program: &str, args: &[&str]| {
-            std::process::Command::new(program)
-                .args(args)
-                .output()
-                .is_ok_and(|o| o.status.success())
-        };
-        if works("docker", &["compose", "version"]) {
-            Some(Tool::Plugin)
-        } else if works("docker-compose", &["version"]) {
-            Some(Tool::Standalone)
-        } else {
-            None
-        }
-    }
-
-    /// How the command line reads, for the report.
-    pub fn up_command(self) -> &'static str {
-        match self {
-            Tool::Plugin => "docker compose up -d --wait",
-            Tool::Standalone => "docker-compose up -d (1.x has no --wait)",
-        }
-    }
-
-    fn command(self, project: &str, file: &Path) -> tokio::process::Command {
-        let mut c = match self {
-            Tool::Plugin => {
-                let mut c = tokio::process::Command::new("docker");
-                c.arg("compose");
-                c
-            }
-            Tool::Standalone => tokio::process::Command::new("docker-compose"),
-        };
-        c.arg("-p").arg(project).arg("-f").arg(file);
-        c.kill_on_drop(true);
-        c
-    }
+/// The host's Compose on the project `project` of the file `file`.
+fn command(compose: &HostCompose, project: &str, file: &Path) -> tokio::process::Command {
+    let mut c = compose.command();
+    c.arg("-p").arg(project).arg("-f").arg(file);
+    c
 }
 
 /// One node started by Compose from a copy of a replica root, labelled as one of our stacks so
 /// that `cargo xtask down --all` and the next run's sweep remove it if this process dies.
 pub struct ComposeNode {
     pub id: String,
-    tool: Tool,
+    compose: &'static HostCompose,
     dir: PathBuf,
     ports: BTreeMap<(Service, u16), u16>,
     postgres_password: String,
@@ -100,7 +67,7 @@ impl ComposeNode {
     /// Copies the replica root `from` (config files only: the node's data lives in its
     /// containers) and writes its compose file with our labels. Nothing is started yet.
     pub fn prepare(
-        tool: Tool,
+        compose: &'static HostCompose,
         from: &ReplicaRoot,
         image: &str,
         binary: &Path,
@@ -112,11 +79,17 @@ impl ComposeNode {
             .with_context(|| format!("copying the replica root to {}", dir.display()))?;
         let root = ReplicaRoot::open(&dir);
         let labels = harness::stack::stack_labels(&id, std::process::id(), &dir);
-        root.write_compose(image, binary, &dir.join(".upstream.env"), &labels)?;
+        root.write_compose(&ComposeNodeFile {
+            image,
+            binary,
+            upstream_env_file: &dir.join(".upstream.env"),
+            labels: &labels,
+            stack: None,
+        })?;
         let postgres_password = root.postgres_password()?;
         Ok(ComposeNode {
             id,
-            tool,
+            compose,
             dir,
             ports: BTreeMap::new(),
             postgres_password,
@@ -135,12 +108,13 @@ impl ComposeNode {
         deadline: Duration,
     ) -> anyhow::Result<ComposeTimes> {
         let started = Instant::now();
-        let mut up = self.tool.command(
+        let mut up = command(
+            self.compose,
             &self.project(),
             &ReplicaRoot::open(&self.dir).compose_path(),
         );
         up.arg("up").arg("-d");
-        if self.tool == Tool::Plugin {
+        if self.compose.tool == Tool::Plugin {
             up.arg("--wait");
         }
         let out = up.output().await.context("running Compose")?;
@@ -175,7 +149,8 @@ impl ComposeNode {
     /// `down -v`, then whatever is left of ours (by label) removed, and the copied root.
     pub async fn down(self, docker: &Docker) -> anyhow::Result<Duration> {
         let started = Instant::now();
-        let mut down = self.tool.command(
+        let mut down = command(
+            self.compose,
             &self.project(),
             &ReplicaRoot::open(&self.dir).compose_path(),
         );

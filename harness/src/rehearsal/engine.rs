@@ -175,6 +175,25 @@ pub fn unless_saturated<'a>(
     }
 }
 
+/// Why a runbook command could not run as written on this host for the host's own reason (it
+/// has no Compose), if one could not: then no verdict on the runbook is possible.
+pub fn host_could_not_run(steps: &[StepRecord], rollback: &[StepRecord]) -> Option<String> {
+    steps.iter().chain(rollback).find_map(|step| {
+        step.actions
+            .iter()
+            .filter_map(|a| a.shell.as_ref())
+            .any(|run| run.compose.iter().any(|c| c == crate::compose::NO_COMPOSE))
+            .then(|| {
+                format!(
+                    "{}: the runbook's Compose command could not run: the rehearsal host has no \
+                     Compose (neither `docker compose` nor `docker-compose`); install \
+                     docker-compose and rehearse again",
+                    step.id
+                )
+            })
+    })
+}
+
 /// The steady-state hypothesis: the node works and is consistent.
 pub const STEADY_STATE: &[&str] = &[
     "health.*",
@@ -634,10 +653,13 @@ async fn run_on(
     } else {
         Expected::Holds
     };
-    let (actual, inconclusive) = unless_saturated(
-        actual,
-        [record.probe.as_ref(), record.rollback_probe.as_ref()],
-    );
+    let (actual, inconclusive) = match host_could_not_run(&record.steps, &record.rollback_steps) {
+        Some(reason) => (Expected::Inconclusive, Some(reason)),
+        None => unless_saturated(
+            actual,
+            [record.probe.as_ref(), record.rollback_probe.as_ref()],
+        ),
+    };
     record.actual = Some(actual);
     record.inconclusive = inconclusive;
     record.faults = scheduler.records();
@@ -767,7 +789,9 @@ async fn run_step(ctx: &mut Ctx<'_>, step: &Step, phase_minutes: u32) -> StepRec
         ),
     };
     for block in step.code.iter().filter(|b| b.is_shell()) {
-        let script = shell::rewrite(&block.text, ctx.stack, ctx.options.time_scale);
+        let rewriting = shell::Rewriting::for_stack(ctx.stack, ctx.options.time_scale);
+        let script = shell::rewrite(&block.text, &rewriting);
+        let shims = ctx.stack.shim_dir();
         if script
             .lines()
             .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'))
@@ -781,8 +805,15 @@ async fn run_step(ctx: &mut Ctx<'_>, step: &Step, phase_minutes: u32) -> StepRec
         let filled = script.replace("YYYYMMDD", &date);
         if filled != script {
             // Run it as written first: that is what a pasted placeholder does.
-            let (literal, _) =
-                shell::run(&block.text, &script, &ctx.cwd, deadline, &ctx.redactor).await;
+            let (literal, _) = shell::run(
+                &block.text,
+                &script,
+                &ctx.cwd,
+                deadline,
+                &ctx.redactor,
+                &shims,
+            )
+            .await;
             record.actions.push(ActionRecord::shell(
                 literal,
                 "as written (placeholder unfilled)",
@@ -792,7 +823,15 @@ async fn run_step(ctx: &mut Ctx<'_>, step: &Step, phase_minutes: u32) -> StepRec
         let reads_logs = block.text.contains("docker logs")
             && block.text.contains("grep")
             && !block.text.contains("2>&1");
-        let (run, cwd) = shell::run(&block.text, &filled, &ctx.cwd, deadline, &ctx.redactor).await;
+        let (run, cwd) = shell::run(
+            &block.text,
+            &filled,
+            &ctx.cwd,
+            deadline,
+            &ctx.redactor,
+            &shims,
+        )
+        .await;
         ctx.cwd = cwd;
         if reads_logs {
             // What the pipe carried (stdout) against what it never sees (stderr).

@@ -3,6 +3,7 @@
 //! scale, one working directory carried from block to block, a deadline on every block (a command
 //! that never ends is killed and recorded as such), output kept short and redacted.
 
+use crate::compose::{LOG_VAR, PRODUCTION_PROJECT};
 use crate::redact::Redactor;
 use crate::services::Service;
 use crate::stack::Stack;
@@ -26,6 +27,10 @@ pub struct ShellRun {
     /// Secrets (by name, never value) seen in the argv of a process on this host while the
     /// block ran: readable by every local user through `ps` or `/proc/<pid>/cmdline`.
     pub secrets_in_argv: Vec<String>,
+    /// Which Compose each `docker compose` / `docker-compose` of the block ran, in order
+    /// (`docker-compose 1.29.2 (v1)`; `compose::NO_COMPOSE` when the host has none).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub compose: Vec<String>,
 }
 
 /// Production port → the service whose replica port replaces it.
@@ -38,80 +43,118 @@ const PORTS: &[(u16, Service, u16)] = &[
     (5432, Service::Postgres, 5432),
 ];
 
-/// `docker-compose … restart [-t N] [SERVICE…]` as Compose runs it: every named service (all
-/// when none is named) restarted at the same time, the block failing when one restart fails.
-fn compose_restart(words: &[&str], container_name: impl Fn(Service) -> String) -> String {
-    let after = words
-        .iter()
-        .position(|w| *w == "restart")
-        .map_or(words.len(), |i| i + 1);
-    let mut timeout = None;
-    let mut named = Vec::new();
-    let mut rest = words[after..].iter();
-    while let Some(word) = rest.next() {
-        match *word {
-            "-t" | "--timeout" => timeout = rest.next().copied(),
-            w if w.starts_with('-') => {}
-            w => named.push(w),
-        }
-    }
-    let names: Vec<String> = Service::ALL
-        .iter()
-        .filter(|s| named.is_empty() || named.contains(&s.production_name()))
-        .map(|s| container_name(*s))
-        .collect();
-    let timeout = timeout.map(|t| format!(" -t {t}")).unwrap_or_default();
-    format!(
-        "_restarts=(); for _c in {}; do docker restart{timeout} \"$_c\" & _restarts+=($!); done; \
-         _failed=0; for _p in \"${{_restarts[@]}}\"; do wait \"$_p\" || _failed=1; done; (exit $_failed)\n",
-        names.join(" ")
-    )
+/// What a block's text is rewritten with: the replica's root, ports, container names and
+/// Compose project in place of production's, and the time scale for `sleep`.
+#[derive(Debug, Clone)]
+pub struct Rewriting {
+    pub root: String,
+    /// Production port → the replica's host port.
+    pub ports: Vec<(u16, u16)>,
+    /// Production container name → the stack's.
+    pub containers: Vec<(String, String)>,
+    /// The stack's Compose project, for a runbook's `-p microdao-daarion`.
+    pub project: String,
+    pub scale: f64,
 }
 
-/// The block rewritten for the replica: names, root, ports, compose restarts, sleeps.
-pub fn rewrite(block: &str, stack: &Stack, scale: f64) -> String {
-    let root = stack.root().dir().display().to_string();
+impl Rewriting {
+    /// How blocks are rewritten for `stack`.
+    pub fn for_stack(stack: &Stack, scale: f64) -> Self {
+        Rewriting {
+            root: stack.root().dir().display().to_string(),
+            ports: PORTS
+                .iter()
+                .map(|&(port, service, container_port)| {
+                    (port, stack.host_port(service, container_port).unwrap_or(0))
+                })
+                .collect(),
+            containers: Service::ALL
+                .iter()
+                .map(|s| (s.production_name().to_string(), stack.container_name(*s)))
+                .collect(),
+            project: stack.compose_project(),
+            scale,
+        }
+    }
+}
+
+/// Words after which a new command starts.
+fn ends_command(word: &str) -> bool {
+    matches!(
+        word,
+        ";" | "&&" | "||" | "|" | "&" | "then" | "do" | "else" | "{" | "("
+    ) || word.ends_with(';')
+        || word.ends_with("&&")
+        || word.ends_with("||")
+        || word.ends_with('|')
+}
+
+/// Words that may stand before a command's name without being it.
+fn before_command(word: &str) -> bool {
+    matches!(
+        word,
+        "sudo" | "-E" | "time" | "exec" | "command" | "!" | "if" | "while" | "until"
+    ) || (word.contains('=') && !word.starts_with('-') && !word.starts_with('='))
+}
+
+/// Where a line's words stand: a Compose command's words name services, not containers.
+#[derive(Debug, Clone, Copy, Default)]
+struct CommandState {
+    /// The next word may be a command's name.
+    at_start: bool,
+    /// The last word was `docker` at a command's start (`docker compose` follows?).
+    after_docker: bool,
+    /// Inside a `docker compose` / `docker-compose` command.
+    in_compose: bool,
+    /// The next word is the value of `-p` / `--project-name`.
+    project_value: bool,
+}
+
+/// The block rewritten for the replica: root, ports, container names (outside Compose
+/// commands, whose words are service names), a runbook's `-p microdao-daarion`, sleeps.
+pub fn rewrite(block: &str, with: &Rewriting) -> String {
     let mut out = String::new();
+    let mut state = CommandState {
+        at_start: true,
+        ..Default::default()
+    };
     for line in block.lines() {
-        let mut line = line.replace("/opt/microdao-daarion", &root);
-        for &(port, service, container_port) in PORTS {
-            let mapped = stack.host_port(service, container_port).unwrap_or(0);
+        let mut line = line.replace("/opt/microdao-daarion", &with.root);
+        for &(port, mapped) in &with.ports {
             for host in ["localhost", "127.0.0.1"] {
                 line = line.replace(&format!("{host}:{port}"), &format!("127.0.0.1:{mapped}"));
             }
         }
-        let words: Vec<&str> = line.split_whitespace().collect();
-        // `docker-compose -f FILE restart` restarts every service of the node at once: Compose
-        // 1.29 runs each container's restart in parallel (`parallel_execute`), not in turn.
-        if words.first() == Some(&"docker-compose") && words.contains(&"restart") {
-            out.push_str(&compose_restart(&words, |s| stack.container_name(s)));
-            continue;
-        }
-        // Container names, as whole words only (paths like services/parser-pipeline/ stay).
         let mut rebuilt = String::new();
         let mut word = String::new();
-        let flush = |word: &mut String, rebuilt: &mut String| {
-            let replaced = Service::ALL
-                .iter()
-                .find(|s| s.production_name() == word.as_str())
-                .map(|s| stack.container_name(*s));
-            rebuilt.push_str(replaced.as_deref().unwrap_or(word));
+        let flush = |word: &mut String, rebuilt: &mut String, state: &mut CommandState| {
+            if word.is_empty() {
+                return;
+            }
+            rebuilt.push_str(&rewrite_word(word, state, with));
             word.clear();
         };
         for c in line.chars() {
             if c.is_whitespace() {
-                flush(&mut word, &mut rebuilt);
+                flush(&mut word, &mut rebuilt, &mut state);
                 rebuilt.push(c);
             } else {
                 word.push(c);
             }
         }
-        flush(&mut word, &mut rebuilt);
+        flush(&mut word, &mut rebuilt, &mut state);
+        // A command goes on past a line only after a backslash.
+        if !line.trim_end().ends_with('\\') {
+            state = CommandState {
+                at_start: true,
+                ..Default::default()
+            };
+        }
         // `sleep N` compressed by the time scale.
         let words: Vec<&str> = rebuilt.split_whitespace().collect();
         if words.len() == 2 && words[0] == "sleep" {
             if let Ok(n) = words[1].parse::<f64>() {
-                out.push_str(&format!("sleep {:.2}\n", n * scale));
+                out.push_str(&format!("sleep {:.2}\n", n * with.scale));
                 continue;
             }
         }
@@ -119,6 +162,56 @@ pub fn rewrite(block: &str, stack: &Stack, scale: f64) -> String {
         out.push('\n');
     }
     out
+}
+
+/// One word rewritten, moving `state` past it.
+fn rewrite_word(word: &str, state: &mut CommandState, with: &Rewriting) -> String {
+    // `$(docker-compose …`, `(docker …`, `` `docker … ``: the command starts inside.
+    let bare = word.trim_start_matches(['$', '(', '`']);
+    let starts_inside = bare.len() != word.len();
+    let mut replaced = None;
+    if state.project_value {
+        state.project_value = false;
+        if unquote(word) == PRODUCTION_PROJECT {
+            replaced = Some(with.project.clone());
+        }
+    } else if state.in_compose {
+        match word {
+            "-p" | "--project-name" => state.project_value = true,
+            w => {
+                let value = w
+                    .strip_prefix("--project-name=")
+                    .or_else(|| w.strip_prefix("-p").filter(|v| !v.is_empty()));
+                if let Some(value) = value {
+                    if unquote(value) == PRODUCTION_PROJECT {
+                        let flag = &w[..w.len() - value.len()];
+                        replaced = Some(format!("{flag}{}", with.project));
+                    }
+                }
+            }
+        }
+    } else if (state.after_docker && bare == "compose")
+        || ((state.at_start || starts_inside) && bare == "docker-compose")
+    {
+        state.in_compose = true;
+    } else if let Some((_, theirs)) = with.containers.iter().find(|(ours, _)| ours == word) {
+        // Container names, as whole words only (paths like services/parser-pipeline/ stay).
+        replaced = Some(theirs.clone());
+    }
+    state.after_docker = (state.at_start || starts_inside) && bare == "docker";
+    if ends_command(word) {
+        *state = CommandState {
+            at_start: true,
+            ..Default::default()
+        };
+    } else {
+        state.at_start = state.at_start && before_command(word);
+    }
+    replaced.unwrap_or_else(|| word.to_string())
+}
+
+fn unquote(word: &str) -> &str {
+    word.trim_matches(['"', '\''])
 }
 
 /// Kills a process group when dropped (`docker logs -f | grep` leaves children otherwise).
@@ -134,13 +227,15 @@ impl Drop for ProcessGroup {
     }
 }
 
-/// Runs `script` with bash in `cwd`; returns the run and the working directory it ended in.
+/// Runs `script` with bash in `cwd`, with `shims` first on `PATH` (the stack's Compose shims,
+/// `Stack::shim_dir`); returns the run and the working directory it ended in.
 pub async fn run(
     original: &str,
     script: &str,
     cwd: &Path,
     deadline: Duration,
     redactor: &Redactor,
+    shims: &Path,
 ) -> (ShellRun, PathBuf) {
     let cwd_file = std::env::temp_dir().join(format!(
         "rehearsal-cwd-{}-{}",
@@ -150,6 +245,15 @@ pub async fn run(
             .map(|d| d.as_nanos())
             .unwrap_or(0)
     ));
+    let compose_log = cwd_file.with_extension("compose");
+    let path = match std::env::var_os("PATH") {
+        Some(rest) => {
+            let mut all = vec![shims.to_path_buf()];
+            all.extend(std::env::split_paths(&rest));
+            std::env::join_paths(all).unwrap_or(rest)
+        }
+        None => shims.as_os_str().to_owned(),
+    };
     let full = format!(
         "cd '{}' || exit 97\n{script}\n__status=$?\npwd > '{}'\nexit $__status\n",
         cwd.display(),
@@ -161,6 +265,8 @@ pub async fn run(
     command
         .arg("-c")
         .arg(&full)
+        .env("PATH", path)
+        .env(LOG_VAR, &compose_log)
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -197,6 +303,10 @@ pub async fn run(
         .map(|s| PathBuf::from(s.trim()))
         .unwrap_or_else(|_| cwd.to_path_buf());
     let _ = std::fs::remove_file(&cwd_file);
+    let compose = std::fs::read_to_string(&compose_log)
+        .map(|log| log.lines().map(str::to_string).collect())
+        .unwrap_or_default();
+    let _ = std::fs::remove_file(&compose_log);
     let tail: Vec<&str> = output.lines().rev().take(8).collect();
     let tail: Vec<&str> = tail.into_iter().rev().collect();
     (
@@ -208,6 +318,7 @@ pub async fn run(
             duration_ms: started.elapsed().as_millis() as u64,
             output_tail: redactor.redact(&tail.join("\n")),
             secrets_in_argv,
+            compose,
         },
         new_cwd,
     )
@@ -276,45 +387,105 @@ impl ArgvWatch {
 
 #[cfg(test)]
 mod tests {
-    use super::compose_restart;
-    use crate::services::Service;
+    use super::{rewrite, Rewriting};
 
-    fn names(script: &str) -> Vec<&str> {
-        let list = script
-            .split("for _c in ")
-            .nth(1)
-            .unwrap()
-            .split(';')
-            .next()
-            .unwrap();
-        list.split_whitespace().collect()
+    fn replica() -> Rewriting {
+        Rewriting {
+            root: "/tmp/rotation-replica-ab12".into(),
+            ports: vec![(9300, 40001)],
+            containers: vec![
+                ("dagi-router-node1".into(), "dagi-router-node1-ab12".into()),
+                ("dagi-postgres".into(), "dagi-postgres-ab12".into()),
+            ],
+            project: "rotation-replica-ab12".into(),
+            scale: 0.1,
+        }
     }
 
     #[test]
-    fn compose_restart_of_the_whole_node_restarts_every_container_at_once() {
-        let words = [
-            "docker-compose",
-            "-f",
-            "docker-compose.node1.yml",
-            "restart",
-        ];
-        let script = compose_restart(&words, |s| format!("q-{}", s.production_name()));
-        assert_eq!(names(&script).len(), Service::ALL.len(), "{script}");
-        assert!(
-            script.contains("\"$_c\" &"),
-            "restarts run in the background, together: {script}"
+    fn docker_commands_get_the_stacks_container_names() {
+        assert_eq!(
+            rewrite("docker restart dagi-router-node1\n", &replica()),
+            "docker restart dagi-router-node1-ab12\n"
         );
-        assert!(
-            script.contains("wait \"$_p\" || _failed=1"),
-            "one failed restart fails the block: {script}"
+        assert_eq!(
+            rewrite("docker exec dagi-postgres psql -c 'SELECT 1'", &replica()),
+            "docker exec dagi-postgres-ab12 psql -c 'SELECT 1'\n"
         );
     }
 
     #[test]
-    fn compose_restart_of_named_services_keeps_its_timeout_and_only_those() {
-        let words = ["docker-compose", "restart", "-t", "3", "dagi-router-node1"];
-        let script = compose_restart(&words, |s| format!("q-{}", s.production_name()));
-        assert_eq!(names(&script), ["q-dagi-router-node1"], "{script}");
-        assert!(script.contains("docker restart -t 3 "), "{script}");
+    fn compose_commands_keep_service_names_in_both_spellings() {
+        for block in [
+            "docker compose -f docker-compose.node1.yml up -d --force-recreate dagi-router-node1",
+            "docker-compose -f docker-compose.node1.yml up -d --force-recreate dagi-router-node1",
+            "docker-compose --file /opt/microdao-daarion/docker-compose.node1.yml restart dagi-postgres dagi-router-node1",
+            "sudo docker compose --env-file .env up -d --no-deps dagi-router-node1",
+            "COMPOSE_HTTP_TIMEOUT=200 docker-compose up -d dagi-router-node1",
+        ] {
+            let ran = rewrite(block, &replica());
+            assert!(!ran.contains("-ab12 ") && !ran.trim_end().ends_with("-ab12"), "{block} -> {ran}");
+        }
+    }
+
+    #[test]
+    fn a_container_name_after_a_compose_command_on_the_same_line_is_rewritten() {
+        assert_eq!(
+            rewrite(
+                "docker-compose up -d dagi-router-node1 && docker logs dagi-router-node1",
+                &replica()
+            ),
+            "docker-compose up -d dagi-router-node1 && docker logs dagi-router-node1-ab12\n"
+        );
+        assert_eq!(
+            rewrite(
+                "docker compose ps; docker restart dagi-postgres",
+                &replica()
+            ),
+            "docker compose ps; docker restart dagi-postgres-ab12\n"
+        );
+    }
+
+    #[test]
+    fn a_compose_command_continued_over_lines_keeps_its_service_names() {
+        assert_eq!(
+            rewrite(
+                "docker compose -f docker-compose.node1.yml \\\n  up -d --force-recreate \\\n  dagi-router-node1\ndocker restart dagi-router-node1",
+                &replica()
+            ),
+            "docker compose -f docker-compose.node1.yml \\\n  up -d --force-recreate \\\n  dagi-router-node1\ndocker restart dagi-router-node1-ab12\n"
+        );
+    }
+
+    #[test]
+    fn the_production_project_name_means_the_stacks_project() {
+        for (block, ran) in [
+            (
+                "docker-compose -p microdao-daarion restart",
+                "docker-compose -p rotation-replica-ab12 restart\n",
+            ),
+            (
+                "docker compose --project-name=microdao-daarion up -d dagi-router-node1",
+                "docker compose --project-name=rotation-replica-ab12 up -d dagi-router-node1\n",
+            ),
+            (
+                "docker compose -pmicrodao-daarion ps",
+                "docker compose -protation-replica-ab12 ps\n",
+            ),
+            ("docker compose -p other ps", "docker compose -p other ps\n"),
+        ] {
+            assert_eq!(rewrite(block, &replica()), ran, "{block}");
+        }
+    }
+
+    #[test]
+    fn paths_ports_and_sleeps_are_the_replicas() {
+        assert_eq!(
+            rewrite(
+                "cd /opt/microdao-daarion\ncurl localhost:9300/health\nsleep 30\nls services/parser-pipeline/",
+                &replica()
+            ),
+            "cd /tmp/rotation-replica-ab12\ncurl 127.0.0.1:40001/health\nsleep 3.00\nls services/parser-pipeline/\n"
+        );
     }
 }
