@@ -30,6 +30,8 @@ pub const LABEL_CONFIG_HASH: &str = "com.docker.compose.config-hash";
 pub const LABEL_VERSION: &str = "com.docker.compose.version";
 /// `com.docker.compose.volume`: a named volume's key in the compose file.
 pub const LABEL_VOLUME: &str = "com.docker.compose.volume";
+/// `com.docker.compose.image`: the image's id; v2 recreates when it differs from the image's now.
+pub const LABEL_IMAGE: &str = "com.docker.compose.image";
 /// `com.docker.compose.project.working_dir`.
 pub const LABEL_WORKING_DIR: &str = "com.docker.compose.project.working_dir";
 /// `com.docker.compose.project.config_files`.
@@ -126,7 +128,12 @@ impl HostCompose {
 
     /// Each named service's config hash (all services when `services` is empty), as this
     /// Compose computes it for the project in `dir` (named after the directory, as the runbook's
-    /// commands run there name it).
+    /// commands run there name it) when `up` compares it with a container's.
+    ///
+    /// v1 prints that hash with `config --hash`. v2's `config --hash` hashes the service with its
+    /// `env_file` list, while `up` hashes it with the files' variables resolved and the list
+    /// dropped; so for v2 the resolved model (`config --format json`, parsed by Compose itself)
+    /// is fed back without `env_file`, and that is hashed.
     pub async fn config_hashes(
         &self,
         dir: &Path,
@@ -142,26 +149,92 @@ impl HostCompose {
                 .collect::<Vec<_>>()
                 .join(",")
         };
-        let out = self
-            .command()
+        let file = dir.join(COMPOSE_FILE).display().to_string();
+        let hashes = match self.tool {
+            Tool::Standalone => {
+                let args = ["-f", &file, "config", &format!("--hash={which}")];
+                self.run_quietly(dir, &args, None, redactor).await?
+            }
+            Tool::Plugin => {
+                let model = self
+                    .run_quietly(
+                        dir,
+                        &["-f", &file, "config", "--format", "json"],
+                        None,
+                        redactor,
+                    )
+                    .await?;
+                let mut model: serde_json::Value =
+                    serde_json::from_str(&model).map_err(|e| HarnessError::Compose {
+                        doing: "reading the resolved model".into(),
+                        detail: format!("not JSON: {e}"),
+                    })?;
+                if let Some(all) = model.get_mut("services").and_then(|s| s.as_object_mut()) {
+                    for service in all.values_mut() {
+                        if let Some(service) = service.as_object_mut() {
+                            service.remove("env_file");
+                        }
+                    }
+                }
+                let dir_text = dir.display().to_string();
+                let args = [
+                    "-f",
+                    "-",
+                    "--project-directory",
+                    &dir_text,
+                    "config",
+                    &format!("--hash={which}"),
+                ];
+                self.run_quietly(dir, &args, Some(model.to_string().into_bytes()), redactor)
+                    .await?
+            }
+        };
+        Ok(parse_hashes(&hashes))
+    }
+
+    /// Runs this Compose in `dir` with `args` (and `stdin`), returning its stdout; its stderr,
+    /// redacted, is the error when it fails. Output is never shown: it may hold env values.
+    async fn run_quietly(
+        &self,
+        dir: &Path,
+        args: &[&str],
+        stdin: Option<Vec<u8>>,
+        redactor: &Redactor,
+    ) -> Result<String> {
+        use tokio::io::AsyncWriteExt;
+        let failed = |detail: String| HarnessError::Compose {
+            doing: "computing config hashes".into(),
+            detail,
+        };
+        let mut command = self.command();
+        command
             .current_dir(dir)
-            .arg("-f")
-            .arg(dir.join(COMPOSE_FILE))
-            .arg("config")
-            .arg(format!("--hash={which}"))
-            .output()
-            .await
-            .map_err(|e| HarnessError::Compose {
-                doing: "computing config hashes".into(),
-                detail: format!("cannot run {}: {e}", self.describe()),
-            })?;
-        if !out.status.success() {
-            return Err(HarnessError::Compose {
-                doing: "computing config hashes".into(),
-                detail: redactor.redact(String::from_utf8_lossy(&out.stderr).trim()),
-            });
+            .args(args)
+            .stdin(if stdin.is_some() {
+                std::process::Stdio::piped()
+            } else {
+                std::process::Stdio::null()
+            })
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let mut child = command
+            .spawn()
+            .map_err(|e| failed(format!("cannot run {}: {e}", self.describe())))?;
+        if let (Some(bytes), Some(mut pipe)) = (stdin, child.stdin.take()) {
+            pipe.write_all(&bytes)
+                .await
+                .map_err(|e| failed(format!("writing to {}: {e}", self.describe())))?;
         }
-        Ok(parse_hashes(&String::from_utf8_lossy(&out.stdout)))
+        let out = child
+            .wait_with_output()
+            .await
+            .map_err(|e| failed(format!("waiting for {}: {e}", self.describe())))?;
+        if !out.status.success() {
+            return Err(failed(
+                redactor.redact(String::from_utf8_lossy(&out.stderr).trim()),
+            ));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
 }
 
@@ -181,14 +254,31 @@ pub fn parse_hashes(text: &str) -> BTreeMap<Service, String> {
         .collect()
 }
 
+/// What Compose labels one container with, beyond its project and service.
+#[derive(Debug, Clone, Copy)]
+pub struct ContainerFacts<'a> {
+    /// The config hash, as the host's Compose computes it.
+    pub hash: Option<&'a str>,
+    /// The replica root: the project's working directory.
+    pub root: &'a Path,
+    /// The host's Compose version.
+    pub version: Option<&'a str>,
+    /// The image's id (`sha256:…`).
+    pub image_id: Option<&'a str>,
+}
+
 /// The labels Compose gives `service`'s container in `project` (number 1, not one-off).
 pub fn container_labels(
     project: &str,
     service: Service,
-    hash: Option<&str>,
-    root: &Path,
-    version: Option<&str>,
+    facts: ContainerFacts<'_>,
 ) -> Vec<(String, String)> {
+    let ContainerFacts {
+        hash,
+        root,
+        version,
+        image_id,
+    } = facts;
     let mut labels = vec![
         (LABEL_PROJECT.to_string(), project.to_string()),
         (
@@ -208,6 +298,9 @@ pub fn container_labels(
     }
     if let Some(version) = version {
         labels.push((LABEL_VERSION.to_string(), version.to_string()));
+    }
+    if let Some(image_id) = image_id {
+        labels.push((LABEL_IMAGE.to_string(), image_id.to_string()));
     }
     labels
 }
@@ -289,9 +382,12 @@ mod tests {
         let labels = container_labels(
             "ab12cd34",
             Service::Router,
-            Some("h"),
-            Path::new("/tmp/r"),
-            Some("1.29.2"),
+            ContainerFacts {
+                hash: Some("h"),
+                root: Path::new("/tmp/r"),
+                version: Some("1.29.2"),
+                image_id: Some("sha256:0f"),
+            },
         );
         let get = |k: &str| labels.iter().find(|(l, _)| l == k).map(|(_, v)| v.as_str());
         assert_eq!(get(LABEL_PROJECT), Some("ab12cd34"));
@@ -299,6 +395,7 @@ mod tests {
         assert_eq!(get(LABEL_ONE_OFF), Some("False"));
         assert_eq!(get(LABEL_CONTAINER_NUMBER), Some("1"));
         assert_eq!(get(LABEL_CONFIG_HASH), Some("h"));
+        assert_eq!(get(LABEL_IMAGE), Some("sha256:0f"));
         assert_eq!(
             get(LABEL_CONFIG_FILES),
             Some("/tmp/r/docker-compose.node1.yml")

@@ -91,6 +91,8 @@ pub struct Stack {
     network: String,
     root: ReplicaRoot,
     image: (String, String),
+    /// The image's id, which Compose v2 labels a container with.
+    image_id: Option<String>,
     binary: PathBuf,
     secrets: NodeSecrets,
     redactor: Redactor,
@@ -133,6 +135,11 @@ impl Stack {
             progress.say(&format!("warning: leftover stack {id} not removed: {why}"));
         }
         let (image, binary) = ensure_image_and_binary(&docker, &progress).await?;
+        let image_id = docker
+            .inspect_image(&format!("{}:{}", image.0, image.1))
+            .await
+            .ok()
+            .and_then(|i| i.id);
         let id = options.id.clone().unwrap_or_else(new_stack_id);
         let dir = std::env::temp_dir().join(format!("rotation-replica-{id}"));
         let secrets = options
@@ -164,6 +171,7 @@ impl Stack {
             network,
             root: ReplicaRoot::open(&dir),
             image,
+            image_id,
             binary,
             secrets,
             redactor,
@@ -732,9 +740,12 @@ impl Stack {
             l.extend(compose::container_labels(
                 &self.compose_project(),
                 service,
-                hash.as_deref(),
-                self.root.dir(),
-                self.compose.map(|c| c.version.as_str()),
+                compose::ContainerFacts {
+                    hash: hash.as_deref(),
+                    root: self.root.dir(),
+                    version: self.compose.map(|c| c.version.as_str()),
+                    image_id: self.image_id.as_deref(),
+                },
             ));
             l
         };
