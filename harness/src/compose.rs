@@ -316,12 +316,12 @@ pub fn write_shims(dir: &Path, compose: Option<&HostCompose>) -> Result<()> {
         .unwrap_or_else(|| "docker".into());
     let run_compose = match compose {
         Some(c) => format!(
-            "printf '%s\\n' {} >> \"${{{LOG_VAR}:-/dev/null}}\"\nexec {} \"$@\"",
+            "printf '%s\\t%s\\n' {} \"$*\" >> \"${{{LOG_VAR}:-/dev/null}}\"\nexec {} \"$@\"",
             shell_quote(&c.describe()),
             c.shell_words()
         ),
         None => format!(
-            "printf '%s\\n' {} >> \"${{{LOG_VAR}:-/dev/null}}\"\n\
+            "printf '%s\\t%s\\n' {} \"$*\" >> \"${{{LOG_VAR}:-/dev/null}}\"\n\
              echo 'rehearsal host: no Compose here (neither `docker compose` nor `docker-compose`); install docker-compose' >&2\n\
              exit 127",
             shell_quote(NO_COMPOSE)
@@ -342,6 +342,67 @@ pub fn write_shims(dir: &Path, compose: Option<&HostCompose>) -> Result<()> {
     }
     Ok(())
 }
+
+/// One Compose command a runbook block ran through the shims: which Compose, with what.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ComposeRun {
+    /// `docker-compose 1.29.2 (v1)`, `docker compose 2.26.1 (v2)`, or [`NO_COMPOSE`].
+    pub tool: String,
+    /// Its arguments after `docker compose` / `docker-compose` (redacted).
+    pub args: String,
+}
+
+impl ComposeRun {
+    /// The runs a shim log holds, one per line (`tool<TAB>args`), arguments redacted.
+    pub fn parse_log(log: &str, redactor: &Redactor) -> Vec<ComposeRun> {
+        log.lines()
+            .filter(|l| !l.is_empty())
+            .map(|line| {
+                let (tool, args) = line.split_once('\t').unwrap_or((line, ""));
+                ComposeRun {
+                    tool: tool.to_string(),
+                    args: redactor.redact(args),
+                }
+            })
+            .collect()
+    }
+
+    /// Why this run could not do what it was written to do for the host's own reason: the
+    /// host has no Compose, or its Compose is v1 and the command uses what only v2 has.
+    pub fn host_limitation(&self) -> Option<String> {
+        if self.tool == NO_COMPOSE {
+            return Some(
+                "the rehearsal host has no Compose (neither `docker compose` nor `docker-compose`); install docker-compose".into(),
+            );
+        }
+        if !self.tool.ends_with("(v1)") {
+            return None;
+        }
+        let v2_only = self.args.split_whitespace().find(|word| {
+            let flag = word.split('=').next().unwrap_or(word);
+            V2_ONLY_FLAGS.contains(&flag) || V2_ONLY_SUBCOMMANDS.contains(word)
+        })?;
+        Some(format!(
+            "the rehearsal host's Compose is {} and has no `{v2_only}`, which the runbook's command uses (Compose v2); install the Compose v2 plugin",
+            self.tool
+        ))
+    }
+}
+
+/// Options of Compose v2 that v1 (1.29) rejects.
+pub const V2_ONLY_FLAGS: &[&str] = &[
+    "--wait",
+    "--wait-timeout",
+    "--dry-run",
+    "--quiet-pull",
+    "--pull",
+    "--no-attach",
+    "--watch",
+    "--menu",
+];
+
+/// Subcommands of Compose v2 that v1 (1.29) does not have.
+pub const V2_ONLY_SUBCOMMANDS: &[&str] = &["watch", "wait", "ls", "cp", "attach", "stats", "alpha"];
 
 /// The variable naming the file each Compose run through a shim is logged to.
 pub const LOG_VAR: &str = "REHEARSAL_COMPOSE_LOG";
@@ -433,7 +494,52 @@ mod tests {
         );
         assert_eq!(
             std::fs::read_to_string(&log).unwrap(),
-            "docker-compose 1.29.2 (v1)\ndocker-compose 1.29.2 (v1)\n"
+            "docker-compose 1.29.2 (v1)\t-f x.yml ps\ndocker-compose 1.29.2 (v1)\tup -d\n"
+        );
+    }
+
+    #[test]
+    fn a_v2_only_flag_on_a_v1_host_is_the_hosts_limitation_not_the_runbooks() {
+        let run = |tool: &str, args: &str| ComposeRun {
+            tool: tool.into(),
+            args: args.into(),
+        };
+        assert_eq!(
+            run("docker-compose 1.29.2 (v1)", "-f x.yml up -d --wait dagi-router-node1")
+                .host_limitation(),
+            Some("the rehearsal host's Compose is docker-compose 1.29.2 (v1) and has no `--wait`, which the runbook's command uses (Compose v2); install the Compose v2 plugin".into())
+        );
+        assert!(run("docker-compose 1.29.2 (v1)", "up -d --wait-timeout=30")
+            .host_limitation()
+            .is_some());
+        assert_eq!(
+            run(
+                "docker-compose 1.29.2 (v1)",
+                "up -d --force-recreate dagi-router-node1"
+            )
+            .host_limitation(),
+            None
+        );
+        assert_eq!(
+            run("docker compose 2.26.1 (v2)", "up -d --wait").host_limitation(),
+            None
+        );
+        assert!(run(NO_COMPOSE, "restart").host_limitation().is_some());
+    }
+
+    #[test]
+    fn a_shim_log_is_read_as_runs_with_arguments_redacted() {
+        let redactor = Redactor::new();
+        redactor.add("K", "s3cr3t-value");
+        assert_eq!(
+            ComposeRun::parse_log(
+                "docker-compose 1.29.2 (v1)\trun -e KEY=s3cr3t-value x\n",
+                &redactor
+            ),
+            [ComposeRun {
+                tool: "docker-compose 1.29.2 (v1)".into(),
+                args: "run -e KEY=[REDACTED:K] x".into()
+            }]
         );
     }
 
@@ -454,7 +560,7 @@ mod tests {
         );
         assert_eq!(
             std::fs::read_to_string(&log).unwrap(),
-            format!("{NO_COMPOSE}\n")
+            format!("{NO_COMPOSE}\trestart\n")
         );
     }
 }

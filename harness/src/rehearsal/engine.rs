@@ -176,18 +176,19 @@ pub fn unless_saturated<'a>(
 }
 
 /// Why a runbook command could not run as written on this host for the host's own reason (it
-/// has no Compose), if one could not: then no verdict on the runbook is possible.
+/// has no Compose, or its Compose lacks what the command uses), if one could not: then no
+/// verdict on the runbook is possible.
 pub fn host_could_not_run(steps: &[StepRecord], rollback: &[StepRecord]) -> Option<String> {
     steps.iter().chain(rollback).find_map(|step| {
         step.actions
             .iter()
             .filter_map(|a| a.shell.as_ref())
-            .any(|run| run.compose.iter().any(|c| c == crate::compose::NO_COMPOSE))
-            .then(|| {
+            .filter(|run| run.exit_code != Some(0))
+            .flat_map(|run| &run.compose)
+            .find_map(|c| c.host_limitation())
+            .map(|why| {
                 format!(
-                    "{}: the runbook's Compose command could not run: the rehearsal host has no \
-                     Compose (neither `docker compose` nor `docker-compose`); install \
-                     docker-compose and rehearse again",
+                    "{}: the runbook's Compose command could not run as written: {why}",
                     step.id
                 )
             })
@@ -1398,6 +1399,55 @@ mod tests {
         p.harness.lag_p99_ms = lag_p99_ms;
         p.harness.lag_max_ms = lag_p99_ms + 200;
         p
+    }
+
+    fn step_that_ran(id: &str, exit_code: i32, compose: &[(&str, &str)]) -> StepRecord {
+        let mut step = StepRecord::new(id, "Restart services");
+        step.actions.push(ActionRecord::shell(
+            shell::ShellRun {
+                command: "docker compose up -d --wait".into(),
+                ran: "docker compose up -d --wait".into(),
+                exit_code: Some(exit_code),
+                killed_at_deadline: false,
+                duration_ms: 900,
+                output_tail: String::new(),
+                secrets_in_argv: Vec::new(),
+                compose: compose
+                    .iter()
+                    .map(|(tool, args)| crate::compose::ComposeRun {
+                        tool: tool.to_string(),
+                        args: args.to_string(),
+                    })
+                    .collect(),
+            },
+            "",
+        ));
+        step
+    }
+
+    #[test]
+    fn a_compose_command_the_host_cannot_run_makes_the_scenario_inconclusive_naming_the_step() {
+        let no_compose = step_that_ran(
+            "rollback.step2",
+            127,
+            &[(crate::compose::NO_COMPOSE, "restart")],
+        );
+        assert_eq!(
+            host_could_not_run(&[], &[no_compose]),
+            Some("rollback.step2: the runbook's Compose command could not run as written: the rehearsal host has no Compose (neither `docker compose` nor `docker-compose`); install docker-compose".into())
+        );
+        let v1 = "docker-compose 1.29.2 (v1)";
+        let wait_on_v1 =
+            step_that_ran("phase2.step3", 1, &[(v1, "up -d --wait dagi-router-node1")]);
+        assert!(host_could_not_run(&[wait_on_v1], &[])
+            .is_some_and(|why| why.starts_with("phase2.step3: ") && why.contains("no `--wait`")));
+        // The runbook's own failure, or a v2-only flag that worked anyway, is no excuse.
+        let failed_as_written = step_that_ran("phase2.step3", 1, &[(v1, "up -d dagi-router")]);
+        let ran_fine = step_that_ran("phase2.step3", 0, &[(v1, "up -d --wait")]);
+        assert_eq!(
+            host_could_not_run(&[failed_as_written, ran_fine], &[]),
+            None
+        );
     }
 
     #[test]

@@ -13,7 +13,8 @@
 //!   seed, to replay it), `stack` (the replica's id), `steps[]` and `rollback_steps[]` (`id`, `title`, `ok`,
 //!   `started_ms`, `ended_ms` (ms since the first step, or since the rollback began),
 //!   `actions[]` with `operator` or `shell` {`command`, `ran`, `exit_code`,
-//!   `killed_at_deadline`, `duration_ms`, `output_tail`}, `stale_env[]`), `probe` and
+//!   `killed_at_deadline`, `duration_ms`, `output_tail`, `compose[]` (each Compose command the
+//!   block ran: `tool`, the host's Compose that ran it, and `args`)}, `stale_env[]`), `probe` and
 //!   `rollback_probe` (see `probe::ProbeReport`: per-flow counts, outages, the 50 ms
 //!   `timeline`, the data accounting; `telegram` {`max_connections`, `peak_in_flight`,
 //!   `delay_p50_ms` / `delay_p99_ms` / `delay_max_ms`, `peak_backlog`, `backlog` (pending when
@@ -22,7 +23,8 @@
 //!   ports, file descriptors), `cpu_idle_pct`, `cpu_steal_pct`}), `findings[]` (`finding`,
 //!   `verdict`, `evidence`);
 //!   `engine_unresponsive` (the engine operation that hung), `not_run` (why it never started),
-//!   `inconclusive` (why the harness, not the node, was the bottleneck), `forensics[]`
+//!   `inconclusive` (why the harness or the host, not the node, decided: a saturated probe, or
+//!   a Compose command the host's Compose could not run), `forensics[]`
 //!   (`service`, `when`, `status`, `running`, `exit_code`, `oom_killed`, `restart_count`,
 //!   `started_at`, `last_logs`: a service found not ready, as its container was then);
 //! - `findings[]`: every static finding of the runbook with the scenarios that measured it;

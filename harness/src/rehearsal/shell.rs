@@ -3,7 +3,7 @@
 //! scale, one working directory carried from block to block, a deadline on every block (a command
 //! that never ends is killed and recorded as such), output kept short and redacted.
 
-use crate::compose::{LOG_VAR, PRODUCTION_PROJECT};
+use crate::compose::{ComposeRun, LOG_VAR, PRODUCTION_PROJECT};
 use crate::redact::Redactor;
 use crate::services::Service;
 use crate::stack::Stack;
@@ -27,10 +27,10 @@ pub struct ShellRun {
     /// Secrets (by name, never value) seen in the argv of a process on this host while the
     /// block ran: readable by every local user through `ps` or `/proc/<pid>/cmdline`.
     pub secrets_in_argv: Vec<String>,
-    /// Which Compose each `docker compose` / `docker-compose` of the block ran, in order
-    /// (`docker-compose 1.29.2 (v1)`; `compose::NO_COMPOSE` when the host has none).
+    /// Each `docker compose` / `docker-compose` the block ran, in order: which Compose ran it
+    /// (`docker-compose 1.29.2 (v1)`; `compose::NO_COMPOSE` when the host has none), with what.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub compose: Vec<String>,
+    pub compose: Vec<ComposeRun>,
 }
 
 /// Production port → the service whose replica port replaces it.
@@ -304,7 +304,7 @@ pub async fn run(
         .unwrap_or_else(|_| cwd.to_path_buf());
     let _ = std::fs::remove_file(&cwd_file);
     let compose = std::fs::read_to_string(&compose_log)
-        .map(|log| log.lines().map(str::to_string).collect())
+        .map(|log| ComposeRun::parse_log(&log, redactor))
         .unwrap_or_default();
     let _ = std::fs::remove_file(&compose_log);
     let tail: Vec<&str> = output.lines().rev().take(8).collect();
