@@ -143,6 +143,23 @@ backup-retention@notes line 208";
 }
 
 #[test]
+fn a_runbook_recreating_through_compose_has_no_restart_or_subcommand_findings_at_those_steps() {
+    let edited = Runbook::load(&workspace_path(
+        "fixtures/runbook/SECRETS_ROTATION_RUNBOOK.compose.md",
+    ))
+    .expect("the compose-edited runbook parses");
+    let shipped: Vec<String> = analyse(&shipped()).iter().map(|f| f.id.clone()).collect();
+    let got: Vec<String> = analyse(&edited).iter().map(|f| f.id.clone()).collect();
+    // Exactly the shipped runbook's findings less the restarts the edit replaced by
+    // `up -d --force-recreate` (both spellings, with `-f`): nothing new, none of the old left.
+    let expected: Vec<String> = shipped
+        .into_iter()
+        .filter(|id| !id.starts_with("restart-keeps-stale-env@"))
+        .collect();
+    assert_eq!(got, expected);
+}
+
+#[test]
 fn findings_quote_only_the_runbooks_own_text() {
     // The runbook's example value is public text; what must never appear is anything a node
     // holds, and findings only ever quote the runbook itself.

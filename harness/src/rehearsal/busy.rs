@@ -11,6 +11,13 @@
 //! same bound. Dropping the [`BusySlot`] frees both. In this process a scenario coming back
 //! from its wait goes before one that has not started: finishing work frees its replica and
 //! keeps its faults as short as they were meant to be.
+//!
+//! Slots bound the count; the machine's load bounds admission. A scenario about to start while
+//! another of this process is busy is admitted only when the machine has the spare CPU a busy
+//! scenario costs ([`SCENARIO_CORES`], measured), whoever else uses it: another job on the
+//! machine leaves fewer scenarios running at once, never a starved probe. It waits at most
+//! [`ADMISSION_PATIENCE`] for that, then starts anyway (a machine that is never idle must not
+//! stop the run); a scenario returning from its wait, or the only one, is admitted at once.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -40,6 +47,9 @@ struct Counts {
 #[derive(Debug, Clone)]
 pub struct BusySlots {
     count: usize,
+    /// Whether a starting scenario also waits for spare CPU (off in this module's tests, whose
+    /// machine is whatever nextest runs beside them).
+    by_load: bool,
     local: Arc<Local>,
     dir: PathBuf,
 }
@@ -102,10 +112,57 @@ impl Local {
     }
 }
 
+/// The CPU one busy scenario takes (replica, probe, harness), in cores, measured on a 2-core
+/// machine: a scenario alone under the default traffic (100 updates/s); see README, "Admission".
+pub const SCENARIO_CORES: f64 = 0.8;
+
+/// How long a starting scenario waits for spare CPU before it starts anyway.
+pub const ADMISSION_PATIENCE: Duration = Duration::from_secs(60);
+
+/// The machine's spare cores over `window`: the idle share of `/proc/stat` times the cores.
+/// `None` where `/proc/stat` cannot be read (then admission is by slots alone).
+pub async fn spare_cores(window: Duration) -> Option<f64> {
+    let before = cpu_idle_and_total()?;
+    tokio::time::sleep(window).await;
+    let after = cpu_idle_and_total()?;
+    let total = after.1.saturating_sub(before.1);
+    if total == 0 {
+        return None;
+    }
+    let idle = after.0.saturating_sub(before.0) as f64 / total as f64;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    Some(idle * cores)
+}
+
+/// `/proc/stat`'s first line: (idle + iowait, all) jiffies.
+fn cpu_idle_and_total() -> Option<(u64, u64)> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let fields: Vec<u64> = stat
+        .lines()
+        .next()?
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|f| f.parse().ok())
+        .collect();
+    Some((
+        fields.get(3)? + fields.get(4).unwrap_or(&0),
+        fields.iter().take(8).sum(),
+    ))
+}
+
+/// Whether a scenario may start beside `in_use` busy ones of this process, with `spare` cores
+/// idle on the machine (`None`: unknown).
+fn admitted(in_use: usize, spare: Option<f64>) -> bool {
+    in_use == 0 || spare.is_none_or(|spare| spare >= SCENARIO_CORES)
+}
+
 impl BusySlots {
     /// `count` slots (at least one), shared with every process on the machine.
     pub fn new(count: usize) -> Self {
-        Self::in_dir(count, std::env::temp_dir())
+        BusySlots {
+            by_load: true,
+            ..Self::in_dir(count, std::env::temp_dir())
+        }
     }
 
     /// As many slots as the machine has cores.
@@ -117,6 +174,7 @@ impl BusySlots {
         let count = count.max(1);
         BusySlots {
             count,
+            by_load: false,
             local: Arc::new(Local {
                 free: Mutex::new(Counts {
                     free: count,
@@ -132,9 +190,39 @@ impl BusySlots {
         self.count
     }
 
-    /// Waits for a free slot; returns it with how long the wait took.
+    /// Scenarios of this process busy now.
+    fn in_use(&self) -> usize {
+        self.count
+            - self
+                .local
+                .free
+                .lock()
+                .map_or(self.count, |counts| counts.free)
+    }
+
+    /// Waits while another scenario of this process is busy and the machine has less spare CPU
+    /// than a busy scenario costs, at most `ADMISSION_PATIENCE`.
+    async fn admit_by_load(&self) {
+        let deadline = Instant::now() + ADMISSION_PATIENCE;
+        while Instant::now() < deadline {
+            let in_use = self.in_use();
+            if in_use == 0 {
+                return;
+            }
+            let spare = spare_cores(Duration::from_millis(500)).await;
+            if admitted(in_use, spare) {
+                return;
+            }
+        }
+    }
+
+    /// Waits for a free slot (and, when starting, for the spare CPU a scenario costs); returns
+    /// it with how long the wait took.
     pub async fn acquire(&self, asker: Asker) -> (BusySlot, Duration) {
         let started = Instant::now();
+        if self.by_load && asker == Asker::Starting && self.count > 1 {
+            self.admit_by_load().await;
+        }
         self.local.take(asker).await;
         // Given back if this future is dropped before the machine-wide lock is taken.
         let mut taken = GiveBack(Some(&self.local));
@@ -177,7 +265,30 @@ impl Drop for GiveBack<'_> {
 
 #[cfg(test)]
 mod tests {
-    use super::{Asker, BusySlots};
+    use super::{admitted, Asker, BusySlots, SCENARIO_CORES};
+
+    #[test]
+    fn a_scenario_starts_beside_busy_ones_only_with_the_spare_cpu_a_scenario_costs() {
+        assert!(
+            admitted(0, Some(0.0)),
+            "the only one starts whatever the load"
+        );
+        assert!(admitted(1, Some(SCENARIO_CORES)));
+        assert!(
+            !admitted(1, Some(SCENARIO_CORES - 0.1)),
+            "one core busy elsewhere"
+        );
+        assert!(admitted(1, None), "no /proc/stat: by slots alone");
+    }
+
+    #[tokio::test]
+    async fn spare_cores_are_the_idle_share_of_the_machines_cores() {
+        let cores = std::thread::available_parallelism().unwrap().get() as f64;
+        let spare = super::spare_cores(std::time::Duration::from_millis(100))
+            .await
+            .expect("/proc/stat on Linux");
+        assert!((0.0..=cores).contains(&spare), "{spare} of {cores}");
+    }
     use std::time::Duration;
 
     fn slots_in(dir: &std::path::Path, count: usize) -> BusySlots {

@@ -245,7 +245,17 @@ pub async fn run(
             .map(|d| d.as_nanos())
             .unwrap_or(0)
     ));
+    // Created here, readable by its owner only: a Compose command's arguments may hold a secret.
     let compose_log = cwd_file.with_extension("compose");
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        let _ = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&compose_log);
+    }
     let path = match std::env::var_os("PATH") {
         Some(rest) => {
             let mut all = vec![shims.to_path_buf()];
