@@ -35,6 +35,13 @@ pub enum HarnessError {
         source: bollard::errors::Error,
     },
 
+    #[error(
+        "no Compose on this machine (neither `docker compose` nor `docker-compose`): the \
+         runbook's Compose commands run on the host. Install it: `apt-get install docker-compose` \
+         (v1), or Docker's Compose v2 plugin"
+    )]
+    ComposeMissing,
+
     #[error("Compose failed while {doing}: {detail}")]
     Compose { doing: String, detail: String },
 

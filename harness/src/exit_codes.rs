@@ -12,6 +12,7 @@
 //! | 7 | the runbook changed since `scenarios/runbook.lock` was accepted (`runbook check`) |
 //! | 8 | `rehearse`: the scenarios that missed their outcome were all `inconclusive` (the harness, not the node, was the bottleneck: rerun on a quieter machine or with `--parallel 1`) |
 //! | 9 | the Docker engine stopped answering mid-run (an operation hung past its deadline); the scenarios not yet run are reported as not run |
+//! | 10 | a tool the command needs is missing (the message names the command that installs it); nothing was built |
 //! | 101 | internal error (a bug: a panic) |
 //! | 129 | ended by SIGHUP (128 + 1, as a shell reports it); what it started was removed |
 //! | 130 | interrupted by Ctrl-C (128 + SIGINT); what it started was removed |
@@ -37,6 +38,8 @@ pub const RUNBOOK_CHANGED: i32 = 7;
 pub const INCONCLUSIVE: i32 = 8;
 /// The Docker engine stopped answering mid-run.
 pub const ENGINE_UNRESPONSIVE: i32 = 9;
+/// A tool the command needs is missing; nothing was built.
+pub const PREREQUISITE_MISSING: i32 = 10;
 /// Interrupted by Ctrl-C; what the command started was removed first.
 pub const INTERRUPTED: i32 = 128 + libc::SIGINT;
 
@@ -51,6 +54,7 @@ use crate::error::HarnessError;
 pub fn for_error(error: &HarnessError) -> i32 {
     match error {
         HarnessError::NoDocker { .. } => NO_DOCKER,
+        HarnessError::ComposeMissing => PREREQUISITE_MISSING,
         HarnessError::EngineUnresponsive { .. } => ENGINE_UNRESPONSIVE,
         HarnessError::DebootstrapMissing
         | HarnessError::NotRoot

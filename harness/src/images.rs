@@ -59,6 +59,26 @@ pub async fn ensure_image_and_binary(
     )
 }
 
+/// Stops at once, before anything is built, when a tool the replica's start or the runbook's
+/// commands need is missing: the image's builder (debootstrap, as root) where the image is not
+/// cached yet, and Compose. Each error names the command that installs what is missing.
+pub async fn check_prerequisites(docker: &Docker) -> Result<()> {
+    let (repo, tag) = base_image_ref();
+    if docker
+        .inspect_image(&format!("{repo}:{tag}"))
+        .await
+        .is_err()
+    {
+        which("debootstrap").ok_or(HarnessError::DebootstrapMissing)?;
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            return Err(HarnessError::NotRoot);
+        }
+    }
+    crate::compose::HostCompose::detect().ok_or(HarnessError::ComposeMissing)?;
+    Ok(())
+}
+
 /// Makes sure the base image exists, building it once (under a cross-process lock) if not.
 pub async fn ensure_base_image(docker: &Docker, progress: &Progress) -> Result<(String, String)> {
     let (repo, tag) = base_image_ref();

@@ -309,9 +309,29 @@ async fn down(ids: &[String], everything: bool) -> anyhow::Result<i32> {
 async fn test(args: &[String]) -> anyhow::Result<i32> {
     let progress = Progress::stderr();
     let docker = docker::connect().await?;
+    harness::images::check_prerequisites(&docker).await?;
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let has_nextest = std::process::Command::new(&cargo)
+        .args(["nextest", "--version"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !has_nextest {
+        progress.say(
+            "cargo-nextest is not installed: installing it (cargo install --locked cargo-nextest)",
+        );
+        let installed = tokio::process::Command::new(&cargo)
+            .args(["install", "--locked", "cargo-nextest"])
+            .status()
+            .await?;
+        if !installed.success() {
+            eprintln!("error: `cargo install --locked cargo-nextest` failed; run it yourself, then `cargo xtask test`");
+            return Ok(exit_codes::PREREQUISITE_MISSING);
+        }
+    }
     let (_, binary) = harness::images::ensure_image_and_binary(&docker, &progress).await?;
     progress.say("running the test suite: cargo nextest run --workspace --profile ci");
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let status = tokio::process::Command::new(cargo)
         .current_dir(harness::binary::workspace_root())
         .args(["nextest", "run", "--workspace", "--profile", "ci"])

@@ -20,7 +20,7 @@ use std::time::{Instant, SystemTime};
 /// 129/130/143 interrupted by SIGHUP/SIGINT/SIGTERM (its replicas removed)
 #[derive(Debug, clap::Args)]
 #[command(
-    after_help = "exit codes: 0 every scenario met its expected outcome, 1 some did not, 2 usage or a runbook that does not parse (nothing started), 3 no Docker engine, 4 image or binary build failed, 8 only inconclusive scenarios missed (the harness was the bottleneck), 9 the Docker engine stopped answering (the rest not run), 129/130/143 interrupted by SIGHUP/SIGINT/SIGTERM (its replicas removed)"
+    after_help = "exit codes: 0 every scenario met its expected outcome, 1 some did not, 2 usage or a runbook that does not parse (nothing started), 3 no Docker engine, 4 image or binary build failed, 8 only inconclusive scenarios missed (the harness was the bottleneck), 9 the Docker engine stopped answering (the rest not run), 10 a tool it needs is missing: Compose, or debootstrap for the first image (nothing built), 129/130/143 interrupted by SIGHUP/SIGINT/SIGTERM (its replicas removed)"
 )]
 pub struct Args {
     /// rehearse this runbook (default fixtures/runbook/SECRETS_ROTATION_RUNBOOK.md)
@@ -263,6 +263,7 @@ async fn run_all(
     progress: &Progress,
     redactor: &Redactor,
 ) -> anyhow::Result<Journal> {
+    harness::images::check_prerequisites(docker).await?;
     harness::images::ensure_image_and_binary(docker, progress).await?;
     progress.say(&format!(
         "rehearsing {} scenario(s) of {} ({} busy at a time, {} updates/s, time scale {})",

@@ -289,3 +289,36 @@ fn rehearse_with_a_runbook_that_does_not_parse_starts_nothing() {
     assert!(stderr.contains("nothing was started"), "{stderr}");
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[test]
+fn rehearse_on_a_machine_without_compose_stops_at_once_naming_the_install_command() {
+    // A PATH with the docker CLI and nothing else: no `docker compose`, no `docker-compose`.
+    let bin = tempfile::tempdir().unwrap();
+    let docker = ["/usr/bin/docker", "/usr/local/bin/docker"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())
+        .expect("the docker CLI");
+    std::os::unix::fs::symlink(docker, bin.path().join("docker")).unwrap();
+    let started = std::time::Instant::now();
+    let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(["rehearse", "--only", "phase1/*", "--out"])
+        .arg(bin.path().join("out"))
+        .env("PATH", bin.path())
+        .output()
+        .expect("xtask runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(exit_codes::PREREQUISITE_MISSING),
+        "{stderr}"
+    );
+    let last = stderr.trim().lines().last().unwrap_or("");
+    assert_eq!(
+        last,
+        "error: no Compose on this machine (neither `docker compose` nor `docker-compose`): the runbook's Compose commands run on the host. Install it: `apt-get install docker-compose` (v1), or Docker's Compose v2 plugin"
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(20),
+        "it stopped before building anything"
+    );
+}

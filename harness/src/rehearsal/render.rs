@@ -245,6 +245,9 @@ pub fn markdown(j: &Journal, redactor: &Redactor) -> String {
                         },
                         a.note
                     ));
+                    for c in &sh.compose {
+                        out.push_str(&format!("    - ran by {}: `{}`\n", c.tool, c.args));
+                    }
                 }
             }
         }
