@@ -344,7 +344,7 @@ pub fn write_shims(dir: &Path, compose: Option<&HostCompose>) -> Result<()> {
 }
 
 /// One Compose command a runbook block ran through the shims: which Compose, with what.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ComposeRun {
     /// `docker-compose 1.29.2 (v1)`, `docker compose 2.26.1 (v2)`, or [`NO_COMPOSE`].
     pub tool: String,

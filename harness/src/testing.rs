@@ -53,9 +53,11 @@ pub fn journal(
 ) -> crate::rehearsal::Journal {
     use crate::rehearsal::journal::{Journal, SCHEMA, VERSION};
     Journal {
-        schema: SCHEMA,
+        schema: SCHEMA.to_string(),
         version: VERSION,
         runbook: "runbook.md".into(),
+        runbook_fingerprint: "0123456789abcdef".into(),
+        shard: None,
         started: "2026-11-26T09:00:00Z".into(),
         wall_ms,
         time_scale: 0.02,

@@ -4,6 +4,7 @@
 
 use harness::runbook::coverage::ScenarioRef;
 
+pub mod costs;
 pub mod random;
 mod rehearsals;
 pub use rehearsals::{fault_rehearsals, rehearsals};

@@ -4,6 +4,7 @@
 mod bench;
 mod compose;
 mod rehearse;
+mod report;
 mod runbook;
 mod verify;
 
@@ -69,6 +70,9 @@ enum Task {
     /// start time, checks' time, probe ceiling, rehearsal wall time
     #[command(subcommand)]
     Bench(bench::Command),
+    /// join a sharded rehearsal's journals into one journal and its reports
+    #[command(subcommand)]
+    Report(report::Command),
 }
 
 fn main() -> ExitCode {
@@ -103,6 +107,7 @@ fn main() -> ExitCode {
             Task::Runbook(command) => Ok(runbook::run(command)),
             Task::Verify(args) => verify::run(args).await,
             Task::Rehearse(args) => rehearse::run(args).await,
+            Task::Report(command) => report::run(command).await,
         }
     });
     match result {

@@ -60,6 +60,10 @@ pub struct Args {
     /// where the journal and reports go (default target/rehearsal)
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
+    /// rehearse only shard K of N of the chosen scenarios (balanced by each one's measured
+    /// cost, the same split every time); `cargo xtask report merge` joins the shards' journals
+    #[arg(long, value_name = "K/N")]
+    shard: Option<harness::rehearsal::shard::Shard>,
 }
 
 /// A finite number in `range`, for flags whose extremes would overflow a `Duration`.
@@ -146,9 +150,23 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
             chosen.push(tree.current().scenario(seed, case));
         }
     }
+    let selection: Vec<String> = chosen.iter().map(|s| s.id.clone()).collect();
+    if let Some(shard) = args.shard {
+        let costs: Vec<u64> = chosen
+            .iter()
+            .map(|s| scenarios::costs::cost_of(&s.id))
+            .collect();
+        let shard_of = harness::rehearsal::shard::assign(&costs, shard.count);
+        chosen = chosen
+            .into_iter()
+            .zip(shard_of)
+            .filter(|(_, k)| *k + 1 == shard.index)
+            .map(|(s, _)| s)
+            .collect();
+    }
     if list {
         // Everything there is to choose from, when nothing was chosen.
-        if only.is_empty() {
+        if only.is_empty() && args.shard.is_none() {
             chosen.extend(scenarios::fault_rehearsals());
         }
         for s in &chosen {
@@ -162,7 +180,14 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
         }
         return Ok(exit_codes::OK);
     }
-    if chosen.is_empty() {
+    if chosen.is_empty() && args.shard.is_some() && !selection.is_empty() {
+        // More shards than scenarios: this one has none, and says so in its journal.
+        eprintln!(
+            "shard {} has no scenario of the {} chosen",
+            args.shard.map_or(0, |s| s.index),
+            selection.len()
+        );
+    } else if chosen.is_empty() {
         eprintln!(
             "error: no scenario matches {}; see `cargo xtask rehearse --list`",
             only.join(", ")
@@ -172,10 +197,17 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
     let progress = Progress::stderr();
     let redactor = Redactor::new();
     let chosen = std::sync::Arc::new(chosen);
-    let journal = match rehearse_all(&chosen, &runbook, &options, &progress, &redactor).await? {
+    let mut journal = match rehearse_all(&chosen, &runbook, &options, &progress, &redactor).await? {
         Ok(journal) => journal,
         Err(signal) => return Ok(signal.exit_code()),
     };
+    journal.shard = args
+        .shard
+        .map(|shard| harness::rehearsal::journal::ShardInfo {
+            index: shard.index,
+            count: shard.count,
+            selection,
+        });
     write_reports(&journal, &out, &redactor)?;
     print!("{}", render::summary(&journal, &redactor));
     println!(

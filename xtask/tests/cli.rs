@@ -21,7 +21,9 @@ fn xtask(args: &[&str]) -> (i32, String, String) {
 fn no_arguments_lists_every_task() {
     let (code, stdout, _) = xtask(&[]);
     assert_eq!(code, exit_codes::OK);
-    for task in ["images", "up", "status", "down", "test", "runbook", "bench"] {
+    for task in [
+        "images", "up", "status", "down", "test", "runbook", "bench", "report",
+    ] {
         assert!(
             stdout.contains(&format!("  {task} ")),
             "task {task} missing:\n{stdout}"
@@ -321,4 +323,112 @@ fn rehearse_on_a_machine_without_compose_stops_at_once_naming_the_install_comman
         started.elapsed() < std::time::Duration::from_secs(20),
         "it stopped before building anything"
     );
+}
+
+/// A shard's journal (K of 2, of the selection `a`, `b`) holding the scenarios `ids`, written to
+/// `dir/journal.json`.
+fn shard_journal(dir: &std::path::Path, index: usize, ids: &[&str], fingerprint: &str) {
+    use harness::rehearsal::journal::{ScenarioRecord, ShardInfo};
+    use harness::rehearsal::Expected;
+    let records = ids
+        .iter()
+        .map(|id| {
+            let mut r = ScenarioRecord::new(id, id, Expected::Holds, std::time::UNIX_EPOCH);
+            r.actual = Some(Expected::Holds);
+            r.met = true;
+            r
+        })
+        .collect();
+    let mut j = harness::testing::journal(records, 1000);
+    j.runbook_fingerprint = fingerprint.into();
+    j.shard = Some(ShardInfo {
+        index,
+        count: 2,
+        selection: vec!["a".into(), "b".into()],
+    });
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(dir.join("journal.json"), serde_json::to_string(&j).unwrap()).unwrap();
+}
+
+#[test]
+fn report_merge_joins_shards_and_refuses_shards_of_another_runbook_with_usage() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (one, two, out) = (
+        tmp.path().join("1"),
+        tmp.path().join("2"),
+        tmp.path().join("out"),
+    );
+    shard_journal(&one, 1, &["b"], "0123456789abcdef");
+    shard_journal(&two, 2, &["a"], "0123456789abcdef");
+    let merge = |dirs: &[&std::path::Path]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
+            .args(["report", "merge"])
+            .args(dirs)
+            .arg("--out")
+            .arg(tmp.path().join("out"))
+            .output()
+            .expect("xtask runs");
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, stderr) = merge(&[&one, &two]);
+    assert_eq!(code, exit_codes::OK, "{stderr}");
+    let merged: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("journal.json")).unwrap()).unwrap();
+    let ids: Vec<&str> = merged["scenarios"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["a", "b"]);
+    for report in ["report.html", "report.md", "junit.xml"] {
+        assert!(out.join(report).exists(), "{report}");
+    }
+
+    shard_journal(&two, 2, &["a"], "fedcba9876543210");
+    let (code, stderr) = merge(&[&one, &two]);
+    assert_eq!(code, exit_codes::USAGE);
+    assert_eq!(
+        stderr.trim(),
+        format!(
+            "error: the shards rehearsed different runbooks: {} has fingerprint 0123456789abcdef, {} has fedcba9876543210",
+            one.join("journal.json").display(),
+            two.join("journal.json").display()
+        )
+    );
+}
+
+#[test]
+fn three_shards_list_every_scenario_of_the_selection_exactly_once() {
+    let ids = |args: &[&str]| -> Vec<String> {
+        let (code, stdout, stderr) = xtask(args);
+        assert_eq!(code, exit_codes::OK, "{stderr}");
+        stdout
+            .lines()
+            .filter_map(|l| l.split_whitespace().next())
+            .map(str::to_string)
+            .collect()
+    };
+    let mut whole = ids(&["rehearse", "--only", "*", "--list"]);
+    let mut sharded: Vec<String> = (1..=3)
+        .flat_map(|k| {
+            ids(&[
+                "rehearse",
+                "--only",
+                "*",
+                "--list",
+                "--shard",
+                &format!("{k}/3"),
+            ])
+        })
+        .collect();
+    assert!(whole.len() > 50, "{whole:?}");
+    whole.sort();
+    sharded.sort();
+    assert_eq!(sharded, whole);
+    let (code, _, stderr) = xtask(&["rehearse", "--shard", "4/3", "--list"]);
+    assert_eq!(code, exit_codes::USAGE, "{stderr}");
 }

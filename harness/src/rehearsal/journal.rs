@@ -2,9 +2,12 @@
 //! faults, checks before and after, the probe's bucketed timeline and accounting, the findings
 //! measured, and the verdict. Every report renders from it.
 //!
-//! Schema `rotation-rehearsal/journal`, version 2 (2: Telegram's delivery model — `lost` counts
-//! only updates the gateway accepted and never stored; `probe.telegram` and `probe.harness`):
-//! - `schema`, `version`, `runbook` (file), `started` (RFC 3339), `wall_ms`, `time_scale`;
+//! Schema `rotation-rehearsal/journal`, version 3 (2: Telegram's delivery model — `lost` counts
+//! only updates the gateway accepted and never stored; `probe.telegram` and `probe.harness`;
+//! 3: `runbook_fingerprint`, `shard`, each shell run's `compose[]`):
+//! - `schema`, `version`, `runbook` (file), `runbook_fingerprint` (its steps, whitespace
+//!   ignored), `shard` (`index` K, `count` N, `selection[]`: every scenario id of the whole
+//!   run; absent unless `--shard` was given), `started` (RFC 3339), `wall_ms`, `time_scale`;
 //! - `scenarios[]`: `id`, `title`, `expected`, `actual` (`holds`|`detected`|`breaks`, absent on
 //!   error), `met`, `error`, `aborted_at` (the step a deadline ended), `wall_ms`, `deviated`,
 //!   `checks_before[]` / `checks_after[]` / `checks_after_rollback[]` (`id`, `outcome`,
@@ -34,17 +37,22 @@ use super::engine::Expected;
 use super::probe::ProbeReport;
 use super::shell::ShellRun;
 use crate::checks::Outcome;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::time::SystemTime;
 
 pub const SCHEMA: &str = "rotation-rehearsal/journal";
-pub const VERSION: u32 = 2;
+pub const VERSION: u32 = 3;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Journal {
-    pub schema: &'static str,
+    pub schema: String,
     pub version: u32,
     pub runbook: String,
+    /// The runbook's steps as rehearsed (`Runbook::fingerprint`): shards must agree on it.
+    pub runbook_fingerprint: String,
+    /// Which shard of which selection this run was (`--shard K/N`); absent for a whole run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<ShardInfo>,
     pub started: String,
     pub wall_ms: u64,
     pub time_scale: f64,
@@ -73,8 +81,17 @@ impl Journal {
     }
 }
 
+/// The shard a journal is from: K of N, and every scenario id of the whole selection (in order),
+/// so that a merge can tell a missing scenario.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShardInfo {
+    pub index: usize,
+    pub count: usize,
+    pub selection: Vec<String>,
+}
+
 /// A static finding and what the scenarios measured about it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct FindingSummary {
     pub id: String,
     pub severity: String,
@@ -84,7 +101,7 @@ pub struct FindingSummary {
     pub measured: Vec<(String, String, String)>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ScenarioRecord {
     pub id: String,
     pub title: String,
@@ -126,7 +143,7 @@ pub struct ScenarioRecord {
 }
 
 /// A container as the engine saw it when its service was found not ready.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Forensics {
     pub service: String,
     /// `after steps` or `after rollback`.
@@ -184,7 +201,7 @@ impl ScenarioRecord {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CheckRecord {
     pub id: String,
     pub outcome: Outcome,
@@ -193,7 +210,7 @@ pub struct CheckRecord {
 
 /// One fault: where it attached, when it was injected and undone (ms since the first step),
 /// and what each did.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct FaultRecord {
     pub name: String,
     pub at: String,
@@ -219,7 +236,7 @@ impl FaultRecord {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StepRecord {
     pub id: String,
     pub title: String,
@@ -253,7 +270,7 @@ impl StepRecord {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ActionRecord {
     pub operator: Option<String>,
     pub shell: Option<ShellRun>,
@@ -277,7 +294,7 @@ impl ActionRecord {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct FindingVerdict {
     pub finding: String,
     /// `confirmed` or `refuted`.
@@ -334,9 +351,11 @@ pub fn assemble(
         })
         .collect();
     Journal {
-        schema: SCHEMA,
+        schema: SCHEMA.to_string(),
         version: VERSION,
         runbook: runbook.file.clone(),
+        runbook_fingerprint: runbook.fingerprint(),
+        shard: None,
         started: humantime::format_rfc3339_seconds(started).to_string(),
         wall_ms,
         time_scale,

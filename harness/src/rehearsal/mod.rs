@@ -10,6 +10,7 @@ mod operator;
 pub mod probe;
 pub mod render;
 pub mod schedule;
+pub mod shard;
 pub mod shell;
 pub mod telegram;
 

@@ -9,7 +9,7 @@ use crate::client::gateway_jwt;
 use crate::services::Service;
 use crate::stack::Stack;
 use futures::stream::{FuturesUnordered, StreamExt};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -57,7 +57,7 @@ pub const BUCKET_MS: u64 = 50;
 /// JetStream probe ids start here, apart from webhook update ids.
 const JETSTREAM_ID_BASE: i64 = 1_000_000_000;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ProbeConfig {
     /// Telegram updates per second through the gateway's webhook.
     pub rate: f64,
@@ -97,14 +97,14 @@ impl Default for ProbeConfig {
 pub const FLOWS: [&str; 3] = ["webhook", "api", "jetstream"];
 
 /// Success and failure counts of one flow in one bucket.
-#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Bucket {
     pub ok: u32,
     pub fail: u32,
 }
 
 /// What happened to every request of one flow.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct FlowReport {
     /// Requests sent for the first time (retries not counted).
     pub sent: u64,
@@ -122,7 +122,7 @@ pub struct FlowReport {
 }
 
 /// What PostgreSQL holds for what the probe had accepted.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct DataReport {
     pub accepted_updates: u64,
     pub missing_gateway_rows: u64,
@@ -139,7 +139,7 @@ pub struct DataReport {
     pub error: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ProbeReport {
     pub config: ProbeConfig,
     pub duration_ms: u64,
@@ -179,7 +179,7 @@ impl ProbeReport {
 }
 
 /// The webhook flow as Telegram saw it.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct TelegramReport {
     pub max_connections: usize,
     /// The most deliveries in flight at once.
@@ -199,7 +199,7 @@ pub struct TelegramReport {
 }
 
 /// The harness's own health during a probe run.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct HarnessHealth {
     /// How late the probe's 50 ms clock ticked: 99th percentile and most, in ms.
     pub lag_p99_ms: u64,

@@ -7,12 +7,12 @@ use crate::compose::{ComposeRun, LOG_VAR, PRODUCTION_PROJECT};
 use crate::redact::Redactor;
 use crate::services::Service;
 use crate::stack::Stack;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 /// What one shell block did.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ShellRun {
     /// The block as the runbook has it (redacted).
     pub command: String,
@@ -29,7 +29,7 @@ pub struct ShellRun {
     pub secrets_in_argv: Vec<String>,
     /// Each `docker compose` / `docker-compose` the block ran, in order: which Compose ran it
     /// (`docker-compose 1.29.2 (v1)`; `compose::NO_COMPOSE` when the host has none), with what.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub compose: Vec<ComposeRun>,
 }
 

@@ -8,13 +8,13 @@
 //! its retry schedule: the backoff (0.5 s doubling to 8 s) is this model's assumption, set in
 //! `TelegramConfig` and recorded in the journal.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
 /// How Telegram delivers to the webhook.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TelegramConfig {
     /// Simultaneous connections at most (setWebhook's `max_connections`).
     pub max_connections: usize,
@@ -133,7 +133,7 @@ pub struct Attempt {
 }
 
 /// Why a delivery failed: the node's answer, or a connection the host could not make.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum FailureCause {
     /// The webhook answered with a status other than 2xx.

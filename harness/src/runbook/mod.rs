@@ -152,6 +152,27 @@ impl Runbook {
     }
 }
 
+impl Runbook {
+    /// The fingerprint of what a rehearsal runs: every step's fingerprint, phases then the
+    /// rollback, in order (whitespace ignored, as a step's own).
+    pub fn fingerprint(&self) -> String {
+        let mut hasher = Sha256::new();
+        for step in self
+            .phases
+            .iter()
+            .flat_map(|p| &p.steps)
+            .chain(&self.rollback)
+        {
+            hasher.update(step.id.as_bytes());
+            hasher.update([0x1f]);
+            hasher.update(step.fingerprint.as_bytes());
+            hasher.update([0x1e]);
+        }
+        let digest = hasher.finalize();
+        digest[..8].iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
 /// The fingerprint of a step's parts: whitespace is ignored entirely, every other character
 /// counts, and the parts are kept apart so text cannot move between them unnoticed.
 pub fn fingerprint(title: &str, prose: &str, code: &[CodeBlock]) -> String {
