@@ -276,6 +276,22 @@ pub async fn list_stacks(docker: &Docker) -> Result<Vec<StackSummary>> {
 /// its replica root.
 /// Everything is attempted; the first error is returned.
 pub async fn remove_stack(docker: &Docker, stack: &StackSummary) -> Result<()> {
+    // Each container leaves the stack's networks while it still exists, before it is removed:
+    // libnetwork sometimes keeps the endpoint of a container force-removed while attached
+    // (moby/moby#17217, #42119), and then refuses to remove the network until the daemon
+    // restarts. Failures are ignored: the removals below decide.
+    let leaves = stack.networks.iter().flat_map(|network| {
+        stack.containers.keys().map(move |container| {
+            docker.disconnect_network(
+                network,
+                bollard::models::NetworkDisconnectRequest {
+                    container: container.clone(),
+                    force: Some(true),
+                },
+            )
+        })
+    });
+    futures::future::join_all(leaves).await;
     let removals = stack
         .containers
         .keys()
