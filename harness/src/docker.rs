@@ -156,14 +156,31 @@ impl StackSummary {
     }
 }
 
-/// What of the stacks `ids` still exists: containers, networks (by label), replica roots and
-/// the operator directories beside them. Empty when everything was removed.
+/// What of the stacks `ids` still exists: containers, networks (by label), volumes, replica
+/// roots and the operator directories beside them. Empty when everything was removed. A network
+/// the engine refused to remove with nothing attached (`known_stale`) is not listed: it is the
+/// engine's, and `engine_leftovers` of the journal name it.
+/// A network the engine refused to remove in this process although nothing was attached to it
+/// (`HarnessError::StaleNetwork`): the engine's leftover, not ours.
+pub fn known_stale(network: &str) -> bool {
+    STALE_NETWORKS
+        .lock()
+        .map(|stale| stale.iter().any(|n| n == network))
+        .unwrap_or(false)
+}
+
 pub async fn leftovers_of(docker: &Docker, ids: &[String]) -> Result<Vec<String>> {
     let mut out = Vec::new();
     for stack in list_stacks(docker).await? {
         if ids.contains(&stack.id) {
             out.extend(stack.containers.keys().map(|c| format!("container {c}")));
-            out.extend(stack.networks.iter().map(|n| format!("network {n}")));
+            out.extend(
+                stack
+                    .networks
+                    .iter()
+                    .filter(|n| !known_stale(n))
+                    .map(|n| format!("network {n}")),
+            );
             out.extend(stack.volumes.iter().map(|v| format!("volume {v}")));
         }
     }

@@ -64,6 +64,7 @@ pub fn journal(
         scenarios,
         findings: Vec::new(),
         leftovers: Vec::new(),
+        engine_leftovers: Vec::new(),
     }
 }
 

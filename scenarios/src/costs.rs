@@ -2,8 +2,9 @@
 //! shards by. Regenerate from a journal of the whole set (`cargo xtask rehearse --only '*'`):
 //! each scenario's `wall_ms`, rounded to the second.
 
-/// Measured on the project's 2-core machine, 2026-12-01 (the runbook as written: 11 scenarios,
-/// two busy at a time; the fault matrix: `--only 'faults/*'`).
+/// Measured on the project's 2-core machine, 2026-12-01: the runbook as written (11 scenarios,
+/// `cargo xtask rehearse`, 203 s) and the fault matrix (44 scenarios, `--only 'faults/*'`,
+/// 17 m 29 s), two busy at a time.
 pub const MEASURED: &[(&str, u64)] = &[
     ("phase1/as-written", 12),
     ("phase2/as-written", 61),
@@ -16,6 +17,68 @@ pub const MEASURED: &[(&str, u64)] = &[
     ("rollback/after-phase3", 54),
     ("rollback/after-phase4", 47),
     ("rollback/after-phase5", 31),
+    ("faults/phase1-gateway-down-at-the-preflight-check", 36),
+    ("faults/phase1-postgres-restarts-during-the-backup", 28),
+    ("faults/phase1-nats-crashes-for-3s", 56),
+    (
+        "faults/phase1-deepseek-answers-429-for-3s-at-the-preflight-check",
+        36,
+    ),
+    ("faults/phase1-memory-crash-loops", 121),
+    (
+        "faults/phase1-rerun-the-same-day-after-phase3-with-the-alter-fixed",
+        175,
+    ),
+    ("faults/phase1-memory-to-postgres-300ms-latency-for-4s", 18),
+    ("faults/phase2-deepseek-revokes-the-old-key-early", 55),
+    ("faults/phase2-deepseek-rejects-the-new-key", 80),
+    ("faults/phase2-deepseek-answers-429", 55),
+    ("faults/phase2-deepseek-answers-after-2s", 64),
+    ("faults/phase2-new-key-pasted-as-written", 57),
+    ("faults/phase2-router-cut-off-for-3s", 56),
+    ("faults/phase2-gateway-down-trips-the-safeguard", 54),
+    ("faults/phase3-new-password-with-an-ampersand", 42),
+    ("faults/phase3-new-password-with-a-slash", 48),
+    ("faults/phase3-alter-fixed-new-password-with-a-dollar", 170),
+    ("faults/phase3-alter-fixed-new-password-with-a-quote", 43),
+    (
+        "faults/phase3-alter-fixed-new-password-with-a-backslash",
+        197,
+    ),
+    (
+        "faults/phase3-alter-fixed-new-password-with-a-hash-and-a-space",
+        203,
+    ),
+    (
+        "faults/phase3-alter-fixed-new-password-with-a-backtick-and-a-double-quote",
+        43,
+    ),
+    ("faults/phase3-alter-fixed-memory-env-missed", 185),
+    (
+        "faults/phase3-memory-crashes-before-the-rolling-restart",
+        59,
+    ),
+    ("faults/phase3-postgres-hangs-during-the-env-update", 57),
+    ("faults/phase3-postgres-max-connections-for-5s", 54),
+    ("faults/phase3-postgres-500ms-latency-for-5s", 57),
+    ("faults/phase3-postgres-connections-reset", 46),
+    ("faults/phase4-nats-crashes-before-the-rolling-restart", 64),
+    ("faults/phase4-nats-reloads-during-publishing", 73),
+    ("faults/phase4-nats-restarts-before-the-rolling-restart", 54),
+    ("faults/phase4-nats-300ms-latency-for-5s", 54),
+    ("faults/phase4-nats-connections-reset", 52),
+    ("faults/phase4-crewai-worker-cut-off-for-4s", 44),
+    ("faults/phase5-memory-crash-loops", 136),
+    ("faults/phase5-deepseek-revokes-the-current-key", 99),
+    ("faults/phase5-postgres-stalls-for-4s", 18),
+    ("faults/phase5-postgres-max-connections", 49),
+    ("faults/phase5-router-hangs-for-4s", 18),
+    ("faults/rollback-memory-crashes-before-the-restart", 60),
+    ("faults/rollback-postgres-hangs-for-5s", 55),
+    ("faults/rollback-nats-crashes-before-the-verification", 64),
+    ("faults/rollback-deepseek-answers-429", 34),
+    ("faults/rollback-postgres-300ms-latency", 34),
+    ("faults/rollback-after-phase3-with-the-alter-fixed", 205),
 ];
 
 /// A scenario not measured yet (a random schedule, a new one): about a median scenario's.

@@ -217,6 +217,12 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
     if !journal.leftovers.is_empty() {
         eprintln!("error: left behind: {}", journal.leftovers.join(", "));
     }
+    if !journal.engine_leftovers.is_empty() {
+        eprintln!(
+            "warning: the Docker engine kept {} with a stale endpoint although nothing was attached (moby/moby#17217); only a daemon restart removes it",
+            journal.engine_leftovers.join(", ")
+        );
+    }
     if let Some(hung) = journal
         .scenarios
         .iter()
@@ -388,6 +394,11 @@ async fn run_all(
     );
     // Nothing of ours may remain: containers, networks, replica roots, operator directories.
     journal.leftovers = harness::docker::leftovers_of(docker, &stacks).await?;
+    journal.engine_leftovers = journal
+        .scenarios
+        .iter()
+        .flat_map(|s| s.engine_leftovers.iter().cloned())
+        .collect();
     Ok(journal)
 }
 

@@ -31,7 +31,9 @@
 //!   (`service`, `when`, `status`, `running`, `exit_code`, `oom_killed`, `restart_count`,
 //!   `started_at`, `last_logs`: a service found not ready, as its container was then);
 //! - `findings[]`: every static finding of the runbook with the scenarios that measured it;
-//! - `leftovers[]`: containers, networks or directories of the run's replicas that remained.
+//! - `leftovers[]`: containers, networks, volumes or directories of the run's replicas that
+//!   remained; `engine_leftovers[]` (also per scenario): networks the engine would not remove
+//!   although nothing of ours was attached (a stale endpoint, moby/moby#17217), not a failure.
 
 use super::engine::Expected;
 use super::probe::ProbeReport;
@@ -60,6 +62,10 @@ pub struct Journal {
     pub findings: Vec<FindingSummary>,
     /// What of the run's replicas still existed after it (must be empty).
     pub leftovers: Vec<String>,
+    /// Networks the Docker engine would not remove although nothing of ours was attached: it
+    /// kept an endpoint it lost track of (moby/moby#17217); only a daemon restart removes them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub engine_leftovers: Vec<String>,
 }
 
 impl Journal {
@@ -140,6 +146,10 @@ pub struct ScenarioRecord {
     /// Services found not ready after the steps or the rollback, as the engine saw their
     /// containers then: state and last log lines (redacted).
     pub forensics: Vec<Forensics>,
+    /// What of its replica the engine kept although the harness removed it all (a network with
+    /// a stale endpoint, moby/moby#17217).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub engine_leftovers: Vec<String>,
 }
 
 /// A container as the engine saw it when its service was found not ready.
@@ -189,6 +199,7 @@ impl ScenarioRecord {
             engine_unresponsive: None,
             not_run: None,
             forensics: Vec::new(),
+            engine_leftovers: Vec::new(),
         }
     }
 
@@ -362,5 +373,6 @@ pub fn assemble(
         scenarios,
         findings,
         leftovers: Vec::new(),
+        engine_leftovers: Vec::new(),
     }
 }

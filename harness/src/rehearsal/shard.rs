@@ -94,6 +94,7 @@ pub fn merge(shards: Vec<(String, Journal)>) -> Result<Journal, MergeError> {
     let mut seen = BTreeSet::new();
     let mut scenarios = Vec::new();
     let mut leftovers = Vec::new();
+    let mut engine_leftovers = Vec::new();
     let mut findings: Vec<FindingSummary> = first.findings.clone();
     for f in &mut findings {
         f.measured.clear();
@@ -129,6 +130,7 @@ pub fn merge(shards: Vec<(String, Journal)>) -> Result<Journal, MergeError> {
             }
         }
         leftovers.extend(journal.leftovers.iter().cloned());
+        engine_leftovers.extend(journal.engine_leftovers.iter().cloned());
         started = started.min(journal.started.clone());
         wall_ms = wall_ms.max(journal.wall_ms);
     }
@@ -153,6 +155,7 @@ pub fn merge(shards: Vec<(String, Journal)>) -> Result<Journal, MergeError> {
         scenarios,
         findings,
         leftovers,
+        engine_leftovers,
         shard: None,
         ..first
     })
