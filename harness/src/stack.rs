@@ -131,8 +131,19 @@ impl Stack {
                 sweep.removed.join(", ")
             ));
         }
+        // Once per process for each: a stuck leftover stays stuck until the daemon restarts.
+        static WARNED: Mutex<Vec<String>> = Mutex::new(Vec::new());
         for (id, why) in &sweep.stuck {
-            progress.say(&format!("warning: leftover stack {id} not removed: {why}"));
+            let first = WARNED.lock().is_ok_and(|mut warned| {
+                let first = !warned.contains(id);
+                if first {
+                    warned.push(id.clone());
+                }
+                first
+            });
+            if first {
+                progress.say(&format!("warning: leftover stack {id} not removed: {why}"));
+            }
         }
         let (image, binary) = ensure_image_and_binary(&docker, &progress).await?;
         let image_id = docker

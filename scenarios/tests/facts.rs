@@ -390,6 +390,22 @@ async fn compose_up_recreates_only_what_changed_on_the_stack_itself_one_containe
             "`ps` lists {s}: {ps}"
         );
     }
+    // `logs` reads the stack's container; `rm -f -s` removes it and `up -d` brings it back.
+    let logs = compose(&stack, &["logs", "--tail", "20", "dagi-router-node1"]).await;
+    assert!(
+        logs.contains(&stack.container_name(Service::Router)),
+        "{logs}"
+    );
+    compose(&stack, &["rm", "-f", "-s", "crewai-nats-worker"]).await;
+    assert!(
+        stack.inspect(Service::CrewaiWorker).await.is_err(),
+        "removed"
+    );
+    compose(&stack, &["up", "-d", "crewai-nats-worker"]).await;
+    stack
+        .wait_ready(Service::CrewaiWorker, Duration::from_secs(30))
+        .await
+        .unwrap();
 
     // Exactly one container per service on the engine, each on the stack's network under its
     // production names, and none under a bare production name.
