@@ -141,18 +141,7 @@ pub async fn spare_cores(window: Duration) -> Option<f64> {
 
 /// `/proc/stat`'s first line: (idle + iowait, all) jiffies.
 fn cpu_idle_and_total() -> Option<(u64, u64)> {
-    let stat = std::fs::read_to_string("/proc/stat").ok()?;
-    let fields: Vec<u64> = stat
-        .lines()
-        .next()?
-        .split_whitespace()
-        .skip(1)
-        .filter_map(|f| f.parse().ok())
-        .collect();
-    Some((
-        fields.get(3)? + fields.get(4).unwrap_or(&0),
-        fields.iter().take(8).sum(),
-    ))
+    super::probe::cpu_counters().map(|(idle, _steal, total)| (idle, total))
 }
 
 /// Whether a scenario may start beside `in_use` busy ones of this process, with `spare` cores

@@ -212,7 +212,7 @@ pub struct HarnessHealth {
 }
 
 /// The machine's CPU counters (`/proc/stat`'s first line): (idle + iowait, steal, total).
-fn cpu_counters() -> Option<(u64, u64, u64)> {
+pub(super) fn cpu_counters() -> Option<(u64, u64, u64)> {
     let stat = std::fs::read_to_string("/proc/stat").ok()?;
     let fields: Vec<u64> = stat
         .lines()
