@@ -411,7 +411,7 @@ pub const LOG_VAR: &str = "REHEARSAL_COMPOSE_LOG";
 pub const NO_COMPOSE: &str = "none: the host has no Compose";
 
 /// The first executable `name` on `PATH`.
-fn which(name: &str) -> Option<PathBuf> {
+pub(crate) fn which(name: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
     std::env::split_paths(&path)
         .map(|d| d.join(name))

@@ -109,12 +109,14 @@ pub async fn ensure_base_image(docker: &Docker, progress: &Progress) -> Result<(
     result.map(|()| (repo, tag))
 }
 
+/// `program` on `PATH`, or in the sbin directories a non-root `PATH` often lacks.
 fn which(program: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain(["/usr/sbin", "/sbin"].into_iter().map(PathBuf::from))
-        .map(|d| d.join(program))
-        .find(|p| p.is_file())
+    crate::compose::which(program).or_else(|| {
+        ["/usr/sbin", "/sbin"]
+            .into_iter()
+            .map(|d| Path::new(d).join(program))
+            .find(|p| p.is_file())
+    })
 }
 
 async fn build_base_image(

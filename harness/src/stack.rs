@@ -281,11 +281,6 @@ impl Stack {
         compose_project_of(self.root.dir())
     }
 
-    /// The host's Compose, the one a runbook's `docker compose` / `docker-compose` runs.
-    pub fn host_compose(&self) -> Option<&'static HostCompose> {
-        self.compose
-    }
-
     /// The directory of shims a runbook's commands find first on `PATH` (`compose::write_shims`).
     pub fn shim_dir(&self) -> PathBuf {
         self.root.operator_dir().join(".compose-shims")
