@@ -79,6 +79,14 @@ pub const MEASURED: &[(&str, u64)] = &[
     ("faults/rollback-deepseek-answers-429", 34),
     ("faults/rollback-postgres-300ms-latency", 34),
     ("faults/rollback-after-phase3-with-the-alter-fixed", 205),
+    // The v2 runbook's set (`--runbook fixtures/runbook/SECRETS_ROTATION_RUNBOOK.v2.md`),
+    // measured 2026-12-02 beside a build on the other core.
+    ("v2/deepseek", 12),
+    ("v2/mistral", 13),
+    ("v2/grok", 21),
+    ("v2/cohere", 13),
+    ("v2/rotation", 21),
+    ("v2/rollback/after-phase2", 19),
 ];
 
 /// A scenario not measured yet (a random schedule, a new one): about a median scenario's.

@@ -7,7 +7,50 @@ use harness::runbook::coverage::ScenarioRef;
 pub mod costs;
 pub mod random;
 mod rehearsals;
+pub mod v2;
 pub use rehearsals::{fault_rehearsals, rehearsals};
+pub use v2::{v2_rehearsals, V2_CATALOGUE};
+
+/// The lock of the v2 runbook's steps and scenarios (the as-written runbook's is
+/// `harness::runbook::lock::DEFAULT_LOCK`).
+pub const V2_LOCK: &str = "scenarios/runbook.v2.lock";
+
+/// The scenario catalogue that rehearses the runbook in `runbook_file` (`v2::is_v2`).
+pub fn catalogue_for(runbook_file: &str) -> &'static [ScenarioRef] {
+    if v2::is_v2(runbook_file) {
+        V2_CATALOGUE
+    } else {
+        CATALOGUE
+    }
+}
+
+/// The lock that belongs to the runbook in `runbook_file`.
+pub fn lock_for(runbook_file: &str) -> &'static str {
+    if v2::is_v2(runbook_file) {
+        V2_LOCK
+    } else {
+        harness::runbook::lock::DEFAULT_LOCK
+    }
+}
+
+/// What `rehearse --runbook FILE` runs without `--only`: the v2 set for a v2 runbook, the
+/// runbook as written (phases, rotation, rollbacks) otherwise.
+pub fn default_rehearsals_for(runbook_file: &str) -> Vec<harness::rehearsal::Scenario> {
+    if v2::is_v2(runbook_file) {
+        v2_rehearsals()
+    } else {
+        rehearsals()
+    }
+}
+
+/// Every rehearsal there is (as written, fault matrix, v2), for `--only` globs.
+pub fn every_rehearsal() -> Vec<harness::rehearsal::Scenario> {
+    rehearsals()
+        .into_iter()
+        .chain(fault_rehearsals())
+        .chain(v2_rehearsals())
+        .collect()
+}
 
 /// Every scenario, by id. A tidy test checks that each `test` names a test function that exists.
 pub const CATALOGUE: &[ScenarioRef] = &[
@@ -167,5 +210,5 @@ pub const CATALOGUE: &[ScenarioRef] = &[
 
 /// The catalogue entry with this id.
 pub fn scenario(id: &str) -> Option<&'static ScenarioRef> {
-    CATALOGUE.iter().find(|s| s.id == id)
+    CATALOGUE.iter().chain(V2_CATALOGUE).find(|s| s.id == id)
 }

@@ -1,9 +1,12 @@
 //! The scenario catalogue against what it claims: every scenario names a test that exists and
 //! steps the runbook has, and the committed lock matches the runbook and the catalogue.
 
+use harness::runbook::coverage::ScenarioRef;
 use harness::runbook::lock::{Lock, DEFAULT_LOCK};
 use harness::runbook::{findings, workspace_path, Runbook, DEFAULT_RUNBOOK};
-use scenarios::CATALOGUE;
+use scenarios::{CATALOGUE, V2_CATALOGUE, V2_LOCK};
+
+const V2_RUNBOOK: &str = "fixtures/runbook/SECRETS_ROTATION_RUNBOOK.v2.md";
 
 fn test_sources() -> String {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests");
@@ -15,9 +18,18 @@ fn test_sources() -> String {
 
 #[test]
 fn every_scenario_names_an_existing_test_and_existing_steps_and_finding_kinds() {
-    let runbook = Runbook::load(&workspace_path(DEFAULT_RUNBOOK)).unwrap();
+    names_existing_tests_steps_and_kinds(DEFAULT_RUNBOOK, CATALOGUE);
+}
+
+#[test]
+fn every_v2_scenario_names_an_existing_test_and_existing_steps_of_the_v2_runbook() {
+    names_existing_tests_steps_and_kinds(V2_RUNBOOK, V2_CATALOGUE);
+}
+
+fn names_existing_tests_steps_and_kinds(runbook: &str, catalogue: &[ScenarioRef]) {
+    let runbook = Runbook::load(&workspace_path(runbook)).unwrap();
     let sources = test_sources();
-    for s in CATALOGUE {
+    for s in catalogue {
         assert!(
             sources.contains(&format!("fn {}(", s.test)),
             "{}: no test `{}`",
@@ -39,21 +51,31 @@ fn every_scenario_names_an_existing_test_and_existing_steps_and_finding_kinds() 
             );
         }
     }
-    let mut ids: Vec<&str> = CATALOGUE.iter().map(|s| s.id).collect();
+    let mut ids: Vec<&str> = catalogue.iter().map(|s| s.id).collect();
     ids.sort();
     ids.dedup();
-    assert_eq!(ids.len(), CATALOGUE.len(), "scenario ids are unique");
+    assert_eq!(ids.len(), catalogue.len(), "scenario ids are unique");
 }
 
 #[test]
 fn the_committed_lock_matches_the_runbook_and_the_catalogue() {
-    let runbook = Runbook::load(&workspace_path(DEFAULT_RUNBOOK)).unwrap();
-    let locked = Lock::load(&workspace_path(DEFAULT_LOCK)).unwrap();
-    let diff = locked.diff(&Lock::of(&runbook, CATALOGUE));
+    lock_matches(DEFAULT_RUNBOOK, DEFAULT_LOCK, CATALOGUE);
+}
+
+#[test]
+fn the_committed_v2_lock_matches_the_v2_runbook_and_its_catalogue() {
+    lock_matches(V2_RUNBOOK, V2_LOCK, V2_CATALOGUE);
+}
+
+fn lock_matches(path: &str, lock: &str, catalogue: &[ScenarioRef]) {
+    let runbook = Runbook::load(&workspace_path(path)).unwrap();
+    let locked = Lock::load(&workspace_path(lock)).unwrap();
+    let diff = locked.diff(&Lock::of(&runbook, catalogue));
     assert!(
         diff.is_clean(),
         "the runbook or the scenario catalogue changed since the lock was accepted:\n{}\
-         re-review, then run `cargo xtask runbook accept`",
-        diff.report()
+         re-review, then run `cargo xtask runbook accept --runbook {}`",
+        diff.report(),
+        path
     );
 }

@@ -17,9 +17,8 @@ async fn rehearse(id: &str) {
 /// expected outcome, no secret in the journal and nothing left behind; returns the journal.
 async fn rehearse_runbook(path: &str, id: &str) -> journal::Journal {
     let runbook = Runbook::load(&workspace_path(path)).unwrap();
-    let scenario = scenarios::rehearsals()
+    let scenario = scenarios::every_rehearsal()
         .into_iter()
-        .chain(scenarios::fault_rehearsals())
         .find(|s| s.id == id)
         .unwrap_or_else(|| panic!("no rehearsal {id}"));
     let redactor = Redactor::new();
@@ -326,4 +325,36 @@ fault_matrix! {
     fault_rollback_deepseek_answers_429 => "rollback-deepseek-answers-429",
     fault_rollback_postgres_300ms_latency => "rollback-postgres-300ms-latency",
     fault_rollback_after_phase3_with_the_alter_fixed => "rollback-after-phase3-with-the-alter-fixed",
+}
+
+const V2: &str = "fixtures/runbook/SECRETS_ROTATION_RUNBOOK.v2.md";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v2_phase2_deepseek_key_rotated_under_traffic_holds_with_the_old_key_revoked() {
+    rehearse_runbook(V2, "v2/deepseek").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v2_phase3_mistral_key_rotated_under_traffic_holds_with_the_old_key_revoked() {
+    rehearse_runbook(V2, "v2/mistral").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v2_phase4_grok_key_rotated_under_traffic_holds_with_the_old_key_revoked() {
+    rehearse_runbook(V2, "v2/grok").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v2_phase5_cohere_key_rotated_under_traffic_holds_with_the_old_key_revoked() {
+    rehearse_runbook(V2, "v2/cohere").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v2_the_whole_rotation_holds_under_traffic_and_passes_every_promoted_check() {
+    rehearse_runbook(V2, "v2/rotation").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v2_rollback_after_phase2_restores_the_files_but_keeps_the_revoked_deepseek_key_out() {
+    rehearse_runbook(V2, "v2/rollback/after-phase2").await;
 }

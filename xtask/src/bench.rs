@@ -412,7 +412,10 @@ async fn bench_rehearse(
     use harness::redact::Redactor;
     use harness::rehearsal::{Journal, Options};
     use harness::runbook::{workspace_path, Runbook, DEFAULT_RUNBOOK};
-    let chosen = std::sync::Arc::new(crate::rehearse::chosen_by(&only));
+    let chosen = std::sync::Arc::new(crate::rehearse::chosen_by(
+        &only,
+        harness::runbook::DEFAULT_RUNBOOK,
+    ));
     if chosen.is_empty() {
         eprintln!("error: no scenario matches {}", only.join(", "));
         return Ok(exit_codes::USAGE);

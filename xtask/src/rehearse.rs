@@ -133,7 +133,7 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
     let mut chosen = if only.is_empty() && random > 0 {
         Vec::new()
     } else {
-        chosen_by(&only)
+        chosen_by(&only, &runbook.file)
     };
     if random > 0 {
         let seed = seed.unwrap_or_else(|| {
@@ -166,7 +166,7 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
     }
     if list {
         // Everything there is to choose from, when nothing was chosen.
-        if only.is_empty() && args.shard.is_none() {
+        if only.is_empty() && args.shard.is_none() && !scenarios::v2::is_v2(&runbook.file) {
             chosen.extend(scenarios::fault_rehearsals());
         }
         for s in &chosen {
@@ -249,16 +249,23 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
     })
 }
 
-/// The scenarios whose id matches one of the globs; with none, the runbook as written (its
-/// phases, the whole rotation, the rollback after each). The fault matrix is `faults/*`,
-/// everything `*`.
-pub fn chosen_by(only: &[String]) -> Vec<Scenario> {
+/// The scenarios of the runbook in `runbook_file` whose id matches one of the globs; with none,
+/// its default set: for the runbook as written its phases, the whole rotation and the rollback
+/// after each (the fault matrix is `faults/*`, everything `*`); for a v2 runbook (`.v2.` in its
+/// name) the `v2/*` set.
+pub fn chosen_by(only: &[String], runbook_file: &str) -> Vec<Scenario> {
     if only.is_empty() {
-        return scenarios::rehearsals();
+        return scenarios::default_rehearsals_for(runbook_file);
     }
-    scenarios::rehearsals()
-        .into_iter()
-        .chain(scenarios::fault_rehearsals())
+    let pool = if scenarios::v2::is_v2(runbook_file) {
+        scenarios::v2_rehearsals()
+    } else {
+        scenarios::rehearsals()
+            .into_iter()
+            .chain(scenarios::fault_rehearsals())
+            .collect()
+    };
+    pool.into_iter()
         .filter(|s| only.iter().any(|g| harness::checks::glob_match(g, &s.id)))
         .collect()
 }

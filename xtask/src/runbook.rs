@@ -4,7 +4,7 @@
 use harness::exit_codes;
 use harness::runbook::coverage::{coverage, CheckRef, Coverage};
 use harness::runbook::findings::{analyse, Finding};
-use harness::runbook::lock::{Lock, DEFAULT_LOCK};
+use harness::runbook::lock::Lock;
 use harness::runbook::{workspace_path, Runbook, DEFAULT_RUNBOOK};
 use std::path::PathBuf;
 
@@ -57,7 +57,9 @@ pub fn run(command: Command) -> i32 {
         Command::Accept(o) => ("accept", o),
     };
     let runbook_path = o.runbook.unwrap_or_else(|| workspace_path(DEFAULT_RUNBOOK));
-    let lock_path = o.lock.unwrap_or_else(|| workspace_path(DEFAULT_LOCK));
+    let lock_path = o.lock.unwrap_or_else(|| {
+        workspace_path(scenarios::lock_for(&runbook_path.display().to_string()))
+    });
     let runbook = match Runbook::load(&runbook_path) {
         Ok(r) => r,
         Err(e) => {
@@ -65,7 +67,7 @@ pub fn run(command: Command) -> i32 {
             return exit_codes::USAGE;
         }
     };
-    let scenarios = scenarios::CATALOGUE;
+    let scenarios = scenarios::catalogue_for(&runbook.file);
     match name {
         "show" => {
             let findings = analyse(&runbook);

@@ -630,6 +630,21 @@ async fn provider_usage(node: &Node) -> Verdict {
     let Some(since) = node.target().since else {
         return Verdict::skip("no rotation time given (`since` in the target, or --since)");
     };
+    // A key the router's previous container used before it was replaced is not stale: what
+    // counts is what was used since the rotation began and the current container started.
+    let router = node
+        .target()
+        .services
+        .get("router")
+        .and_then(|s| s.container.clone());
+    let (since, since_what) = match router {
+        Some(c) => match node.container_started_at(&c).await {
+            Ok(started) if started > since => (started, "the router's container started"),
+            Ok(_) => (since, "the rotation"),
+            Err(v) => return v,
+        },
+        None => (since, "the rotation"),
+    };
     let since_ms = since
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
@@ -651,14 +666,16 @@ async fn provider_usage(node: &Node) -> Verdict {
             }
             if k["last_used_ms"].as_u64().unwrap_or(0) >= since_ms {
                 stale.push(format!(
-                    "{provider}: key {} (not the router's {var}) was used after the rotation",
+                    "{provider}: key {} (not the router's {var}) was used since {since_what}",
                     k["fingerprint"].as_str().unwrap_or("?")
                 ));
             }
         }
     }
     if stale.is_empty() {
-        Verdict::pass("since the rotation only the router's current keys were used")
+        Verdict::pass(format!(
+            "since {since_what} only the router's current keys were used"
+        ))
     } else {
         Verdict::fail(stale.join("; "))
     }

@@ -219,6 +219,18 @@ impl Node {
         Ok(crate::docker::env_of(inspect))
     }
 
+    /// When a container's process last started (`docker inspect`'s `State.StartedAt`).
+    pub async fn container_started_at(&self, container: &str) -> Result<SystemTime, Verdict> {
+        let docker = self.docker().await?;
+        let inspect = docker
+            .inspect_container(container, None::<InspectContainerOptions>)
+            .await
+            .map_err(|e| Verdict::error(format!("cannot inspect container {container}: {e}")))?;
+        let started = inspect.state.and_then(|s| s.started_at).unwrap_or_default();
+        humantime::parse_rfc3339(&started)
+            .map_err(|e| Verdict::error(format!("{container} has no start time ({e})")))
+    }
+
     /// A container's log lines (stdout and stderr) since `since`.
     pub async fn container_logs(
         &self,
@@ -259,4 +271,17 @@ impl Node {
 pub fn address_of(url: &str) -> String {
     let rest = url.split_once("://").map(|(_, r)| r).unwrap_or(url);
     rest.split(['/', '?']).next().unwrap_or(rest).to_string()
+}
+
+#[cfg(test)]
+mod started_at_tests {
+    #[test]
+    fn dockers_nanosecond_start_times_parse_to_the_nanosecond() {
+        let t = humantime::parse_rfc3339("2026-12-01T23:26:19.123456789Z").unwrap();
+        let ns = t
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos();
+        assert_eq!(ns, 123_456_789);
+    }
 }

@@ -276,6 +276,12 @@ struct Ctx<'a> {
     t0: Instant,
     /// Values the runbook writes literally (its example password): (name, value).
     literals: Vec<(String, String)>,
+    /// What the operator exports from the secret store before pasting a block: `NEW_<SECRET>`
+    /// for every secret (the values in `new`) and `BACKUP_PASSPHRASE`; once a step has revoked
+    /// an old key at a provider, `REVOKED_KEYS` (their variables, space-separated).
+    operator_env: Vec<(String, String)>,
+    /// The variables whose old value the operator revoked so far, in order.
+    revoked: Vec<&'static str>,
 }
 
 /// Runs one scenario on a fresh replica and records everything in its journal entry.
@@ -474,9 +480,15 @@ async fn run_on(
         current_step: watch.step.clone(),
         t0: Instant::now(),
         literals: crate::runbook::findings::literal_secrets(runbook),
+        operator_env: Vec::new(),
+        revoked: Vec::new(),
     };
     for name in SECRET_NAMES {
         redactor.add(&format!("NEW_{name}"), ctx.new.get(name));
+    }
+    ctx.operator_env = operator_env(&ctx.new);
+    for (name, value) in &ctx.operator_env {
+        redactor.add(name, value);
     }
     // Values the runbook writes literally become the node's secrets when its commands run.
     for (name, value) in &ctx.literals {
@@ -489,6 +501,13 @@ async fn run_on(
         return;
     }
     let rotation_started = SystemTime::now();
+    // What the node held before the first step: the previous secrets when the runbook's own
+    // backup cannot be read (an encrypted one).
+    let env_files: Vec<PathBuf> = Service::ALL
+        .iter()
+        .filter_map(|s| s.env_file().map(PathBuf::from))
+        .collect();
+    let before_steps = SecretSet::read(stack.root().dir(), &env_files);
     let stop = AtomicBool::new(false);
     // The accounting logs in with whichever password the server holds by then.
     let mut passwords = vec![stack.initial_secrets().get("DB_PASSWORD").to_string()];
@@ -572,10 +591,11 @@ async fn run_on(
     record.ready_after_ms = ready_after;
     // Post-conditions: the steady state, and the rotation's own intent, against the previous
     // secrets from the Phase 1 backup when there is one.
-    let previous = match &ctx.backup {
-        Some(path) => SecretSet::previous(path).ok(),
-        None => None,
-    };
+    let previous = ctx
+        .backup
+        .as_ref()
+        .and_then(|path| SecretSet::previous(path).ok())
+        .or(Some(before_steps));
     let mut globs: Vec<&str> = STEADY_STATE.to_vec();
     globs.extend(scenario.postconditions.iter().copied());
     record.checks_after =
@@ -776,6 +796,21 @@ async fn wait_all_ready(stack: &Stack, since: Instant) -> Option<u64> {
     ok.then(|| since.elapsed().as_millis() as u64)
 }
 
+/// The values an operator exports from the team's secret store before pasting the runbook's
+/// blocks (a runbook names them instead of writing them on a command line): `NEW_<SECRET>`, the
+/// new value of each secret, and `BACKUP_PASSPHRASE`, fresh for each scenario.
+fn operator_env(new: &NodeSecrets) -> Vec<(String, String)> {
+    let mut env: Vec<(String, String)> = SECRET_NAMES
+        .iter()
+        .map(|name| (format!("NEW_{name}"), new.get(name).to_string()))
+        .collect();
+    env.push((
+        "BACKUP_PASSPHRASE".into(),
+        NodeSecrets::generate_one("BACKUP_PASSPHRASE"),
+    ));
+    env
+}
+
 /// Runs one runbook step: an operator's hand where the step is prose or a file edit, its shell
 /// blocks as written otherwise.
 async fn run_step(ctx: &mut Ctx<'_>, step: &Step, phase_minutes: u32) -> StepRecord {
@@ -784,10 +819,18 @@ async fn run_step(ctx: &mut Ctx<'_>, step: &Step, phase_minutes: u32) -> StepRec
     }
     let mut record = StepRecord::new(&step.id, &step.title);
     record.started_ms = ctx.t0.elapsed().as_millis() as u64;
-    for note in super::operator::act(ctx.stack, step, &ctx.new).await {
+    let acted = super::operator::act(ctx.stack, step, &ctx.new).await;
+    for note in acted.notes {
         record
             .actions
             .push(ActionRecord::operator(&ctx.redactor.redact(&note)));
+    }
+    if !acted.revoked.is_empty() {
+        ctx.revoked.extend(acted.revoked);
+        let names: Vec<&str> = ctx.revoked.to_vec();
+        ctx.operator_env.retain(|(k, _)| k != "REVOKED_KEYS");
+        ctx.operator_env
+            .push(("REVOKED_KEYS".into(), names.join(" ")));
     }
     let env_before = ctx.stack.current_env().ok();
     let had_backup = ctx.backup.is_some();
@@ -825,6 +868,7 @@ async fn run_step(ctx: &mut Ctx<'_>, step: &Step, phase_minutes: u32) -> StepRec
                 deadline,
                 &ctx.redactor,
                 &shims,
+                &ctx.operator_env,
             )
             .await;
             record.actions.push(ActionRecord::shell(
@@ -843,6 +887,7 @@ async fn run_step(ctx: &mut Ctx<'_>, step: &Step, phase_minutes: u32) -> StepRec
             deadline,
             &ctx.redactor,
             &shims,
+            &ctx.operator_env,
         )
         .await;
         ctx.cwd = cwd;

@@ -29,9 +29,19 @@ fn service_named(text: &str) -> Option<Service> {
     .map(|(_, s)| s)
 }
 
-/// What the operator does at `step`; returns one note per action.
-pub async fn act(stack: &Stack, step: &Step, new: &NodeSecrets) -> Vec<String> {
+/// What the operator did at one step.
+#[derive(Debug, Default)]
+pub struct Acted {
+    /// One note per action.
+    pub notes: Vec<String>,
+    /// The secrets (by variable) whose old value the operator revoked at a provider.
+    pub revoked: Vec<&'static str>,
+}
+
+/// What the operator does at `step`.
+pub async fn act(stack: &Stack, step: &Step, new: &NodeSecrets) -> Acted {
     let mut notes = Vec::new();
+    let mut revoked = Vec::new();
     let title = step.title.to_lowercase();
     let prose = step.prose.to_lowercase();
 
@@ -47,6 +57,32 @@ pub async fn act(stack: &Stack, step: &Step, new: &NodeSecrets) -> Vec<String> {
             "generated new values for every secret (kept by the harness, not in git); created new keys at {}",
             issued.join(", ")
         ));
+    }
+
+    // A provider's console, named by the step: "Create the new DeepSeek key in the provider's
+    // console", "Revoke the old DeepSeek key …". The old key is the one the node held before.
+    if title.contains("console") {
+        for (provider, var) in PROVIDER_KEYS {
+            if !title.contains(provider) {
+                continue;
+            }
+            let client = ReplicaClient::new(stack);
+            if title.contains("revoke") {
+                let old = stack.initial_secrets().get(var);
+                let status = client.revoke_key(provider, old).await;
+                if status == 200 {
+                    revoked.push(*var);
+                }
+                notes.push(format!(
+                    "revoked the old {var} in {provider}'s console (HTTP {status})"
+                ));
+            } else if title.contains("create") || title.contains("issue") {
+                let status = client.issue_key(provider, new.get(var)).await;
+                notes.push(format!(
+                    "created a new key in {provider}'s console and exported it as NEW_{var} (HTTP {status})"
+                ));
+            }
+        }
     }
 
     for block in &step.code {
@@ -160,5 +196,5 @@ pub async fn act(stack: &Stack, step: &Step, new: &NodeSecrets) -> Vec<String> {
             format!("sent a test message: it failed with HTTP {} {} ({})", outcome.status, outcome.error, outcome.detail)
         });
     }
-    notes
+    Acted { notes, revoked }
 }

@@ -228,7 +228,9 @@ impl Drop for ProcessGroup {
 }
 
 /// Runs `script` with bash in `cwd`, with `shims` first on `PATH` (the stack's Compose shims,
-/// `Stack::shim_dir`); returns the run and the working directory it ended in.
+/// `Stack::shim_dir`) and `operator_env` exported (the values an operator exports from the
+/// secret store before pasting, `OperatorValues`); returns the run and the working directory it
+/// ended in.
 pub async fn run(
     original: &str,
     script: &str,
@@ -236,6 +238,7 @@ pub async fn run(
     deadline: Duration,
     redactor: &Redactor,
     shims: &Path,
+    operator_env: &[(String, String)],
 ) -> (ShellRun, PathBuf) {
     let cwd_file = std::env::temp_dir().join(format!(
         "rehearsal-cwd-{}-{}",
@@ -277,6 +280,7 @@ pub async fn run(
         .arg(&full)
         .env("PATH", path)
         .env(LOG_VAR, &compose_log)
+        .envs(operator_env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())

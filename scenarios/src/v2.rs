@@ -1,0 +1,235 @@
+//! The rehearsals of the corrected runbook (`fixtures/runbook/SECRETS_ROTATION_RUNBOOK.v2.md`):
+//! one per secret it rotates (its phase after Phase 1's preparation), the whole rotation, and its
+//! rollback after a phase whose old credential is already revoked. Each has the outcome measured
+//! on the replica as its expected outcome, as the as-written rehearsals do.
+
+use harness::rehearsal::{Expected, Rollback, Scenario};
+use harness::runbook::coverage::ScenarioRef;
+
+/// A runbook file that is rehearsed with this set rather than the as-written one: its name has
+/// `.v2.` in it (`SECRETS_ROTATION_RUNBOOK.v2.md`, or a reviewer's `….v2.edited.md`).
+pub fn is_v2(runbook_file: &str) -> bool {
+    std::path::Path::new(runbook_file)
+        .file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.contains(".v2."))
+}
+
+/// The v2 runbook's phases that rotate one secret: (phase, scenario id suffix, the variable,
+/// the post-conditions that say it took effect).
+pub const SECRET_PHASES: &[(u32, &str, &str, &[&str])] = &[
+    (
+        2,
+        "deepseek",
+        "DEEPSEEK_API_KEY",
+        &[
+            "provider.key.current.deepseek",
+            "provider.key.previous.deepseek",
+        ],
+    ),
+    (
+        3,
+        "mistral",
+        "MISTRAL_API_KEY",
+        &[
+            "provider.key.current.mistral",
+            "provider.key.previous.mistral",
+        ],
+    ),
+    (
+        4,
+        "grok",
+        "GROK_API_KEY",
+        &["provider.key.current.grok", "provider.key.previous.grok"],
+    ),
+    (
+        5,
+        "cohere",
+        "COHERE_API_KEY",
+        &[
+            "provider.key.current.cohere",
+            "provider.key.previous.cohere",
+        ],
+    ),
+];
+
+/// The v2 runbook's verification phase (the last one).
+pub const VERIFICATION_PHASE: u32 = 6;
+
+/// Post-conditions every v2 scenario must meet beyond the steady state.
+const ALWAYS: &[&str] = &[
+    "env.no-old-keys",
+    "env.file-mode",
+    "provider.usage.current-only",
+    "backups.encrypted",
+];
+
+fn postconditions(own: &[&'static str]) -> Vec<&'static str> {
+    ALWAYS.iter().chain(own).copied().collect()
+}
+
+fn scenario(id: String, title: String, phases: Vec<u32>, post: Vec<&'static str>) -> Scenario {
+    Scenario {
+        id,
+        title,
+        phases,
+        rollback: Rollback::OnDeviation,
+        postconditions: post,
+        expected: Expected::Holds,
+        faults: Vec::new(),
+        safeguard: None,
+        edits: Vec::new(),
+        seed: None,
+    }
+}
+
+/// Every v2 rehearsal, in a stable order.
+pub fn v2_rehearsals() -> Vec<Scenario> {
+    let mut all: Vec<Scenario> = SECRET_PHASES
+        .iter()
+        .map(|(phase, name, var, post)| {
+            scenario(
+                format!("v2/{name}"),
+                format!("v2 Phase {phase}: {var} rotated with the old key valid until the router runs the new one, under traffic"),
+                vec![1, *phase],
+                postconditions(post),
+            )
+        })
+        .collect();
+    let mut phases = vec![1];
+    phases.extend(SECRET_PHASES.iter().map(|(p, ..)| *p));
+    phases.push(VERIFICATION_PHASE);
+    all.push(scenario(
+        "v2/rotation".into(),
+        "v2: every phase in order, under traffic".into(),
+        phases,
+        postconditions(
+            &SECRET_PHASES
+                .iter()
+                .flat_map(|(.., post)| post.iter().copied())
+                .collect::<Vec<_>>(),
+        ),
+    ));
+    let (phase, name, var, _) = SECRET_PHASES[0];
+    let mut rollback = scenario(
+        format!("v2/rollback/after-phase{phase}"),
+        format!("v2 Phase {phase} ({name}), its old {var} revoked, then the v2 rollback: the revoked key is not restored"),
+        vec![1, phase],
+        ALWAYS.to_vec(),
+    );
+    rollback.rollback = Rollback::Always;
+    all.push(rollback);
+    all
+}
+
+const PREPARATION: [&str; 3] = ["phase1.step1", "phase1.step2", "phase1.step3"];
+
+macro_rules! provider_ref {
+    ($id:literal, $test:literal, $phase:literal, $var:literal) => {
+        ScenarioRef {
+            id: $id,
+            test: $test,
+            summary: concat!(
+                "v2 Phase ",
+                $phase,
+                " under traffic: ",
+                $var,
+                " rotated and the old key revoked, measured by the promoted checks"
+            ),
+            steps: &[
+                PREPARATION[0],
+                PREPARATION[1],
+                PREPARATION[2],
+                concat!("phase", $phase, ".step1"),
+                concat!("phase", $phase, ".step2"),
+                concat!("phase", $phase, ".step3"),
+                concat!("phase", $phase, ".step4"),
+            ],
+            secrets: &[$var],
+            findings: &["no-command"],
+        }
+    };
+}
+
+/// The v2 scenarios as the coverage and the lock see them.
+pub const V2_CATALOGUE: &[ScenarioRef] = &[
+    provider_ref!(
+        "v2/deepseek",
+        "v2_phase2_deepseek_key_rotated_under_traffic_holds_with_the_old_key_revoked",
+        "2",
+        "DEEPSEEK_API_KEY"
+    ),
+    provider_ref!(
+        "v2/mistral",
+        "v2_phase3_mistral_key_rotated_under_traffic_holds_with_the_old_key_revoked",
+        "3",
+        "MISTRAL_API_KEY"
+    ),
+    provider_ref!(
+        "v2/grok",
+        "v2_phase4_grok_key_rotated_under_traffic_holds_with_the_old_key_revoked",
+        "4",
+        "GROK_API_KEY"
+    ),
+    provider_ref!(
+        "v2/cohere",
+        "v2_phase5_cohere_key_rotated_under_traffic_holds_with_the_old_key_revoked",
+        "5",
+        "COHERE_API_KEY"
+    ),
+    ScenarioRef {
+        id: "v2/rotation",
+        test: "v2_the_whole_rotation_holds_under_traffic_and_passes_every_promoted_check",
+        summary: "v2 phases 1 to 6 in order under traffic",
+        steps: &[
+            "phase1.step1",
+            "phase1.step2",
+            "phase1.step3",
+            "phase2.step1",
+            "phase2.step2",
+            "phase2.step3",
+            "phase2.step4",
+            "phase3.step1",
+            "phase3.step2",
+            "phase3.step3",
+            "phase3.step4",
+            "phase4.step1",
+            "phase4.step2",
+            "phase4.step3",
+            "phase4.step4",
+            "phase5.step1",
+            "phase5.step2",
+            "phase5.step3",
+            "phase5.step4",
+            "phase6.step1",
+            "phase6.step2",
+        ],
+        secrets: &[
+            "DEEPSEEK_API_KEY",
+            "MISTRAL_API_KEY",
+            "GROK_API_KEY",
+            "COHERE_API_KEY",
+        ],
+        findings: &["no-command"],
+    },
+    ScenarioRef {
+        id: "v2/rollback/after-phase2",
+        test: "v2_rollback_after_phase2_restores_the_files_but_keeps_the_revoked_deepseek_key_out",
+        summary: "v2 Phase 2 with its old key revoked, then the v2 rollback under traffic",
+        steps: &[
+            "phase1.step1",
+            "phase1.step2",
+            "phase1.step3",
+            "phase2.step1",
+            "phase2.step2",
+            "phase2.step3",
+            "phase2.step4",
+            "rollback.step1",
+            "rollback.step2",
+            "rollback.step3",
+            "rollback.step4",
+        ],
+        secrets: &["DEEPSEEK_API_KEY"],
+        findings: &[],
+    },
+];
