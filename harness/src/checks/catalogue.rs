@@ -640,10 +640,10 @@ async fn provider_usage(node: &Node) -> Verdict {
     let (since, since_what) = match router {
         Some(c) => match node.container_started_at(&c).await {
             Ok(started) if started > since => (started, "the router's container started"),
-            Ok(_) => (since, "the rotation"),
+            Ok(_) => (since, "it began"),
             Err(v) => return v,
         },
-        None => (since, "the rotation"),
+        None => (since, "it began"),
     };
     let since_ms = since
         .duration_since(UNIX_EPOCH)
@@ -666,7 +666,7 @@ async fn provider_usage(node: &Node) -> Verdict {
             }
             if k["last_used_ms"].as_u64().unwrap_or(0) >= since_ms {
                 stale.push(format!(
-                    "{provider}: key {} (not the router's {var}) was used since {since_what}",
+                    "{provider}: key {} (not the router's {var}) was used after the rotation, since {since_what}",
                     k["fingerprint"].as_str().unwrap_or("?")
                 ));
             }
@@ -674,7 +674,7 @@ async fn provider_usage(node: &Node) -> Verdict {
     }
     if stale.is_empty() {
         Verdict::pass(format!(
-            "since {since_what} only the router's current keys were used"
+            "after the rotation, since {since_what}, only the router's current keys were used"
         ))
     } else {
         Verdict::fail(stale.join("; "))
