@@ -160,6 +160,31 @@ fn a_runbook_recreating_through_compose_has_no_restart_or_subcommand_findings_at
 }
 
 #[test]
+fn the_v2_runbook_has_no_finding_its_console_steps_say_what_they_export_or_revoke() {
+    let v2 = Runbook::load(&workspace_path(
+        "fixtures/runbook/SECRETS_ROTATION_RUNBOOK.v2.md",
+    ))
+    .expect("the v2 runbook parses");
+    let got: Vec<String> = analyse(&v2).iter().map(|f| f.id.clone()).collect();
+    assert_eq!(got, Vec::<String>::new());
+}
+
+#[test]
+fn a_console_step_that_names_no_exported_value_is_still_a_step_without_a_command() {
+    let text = "# R\n\n## Secrets Inventory\n\n| Secret | Location | Service | Rotation Frequency |\n|-|-|-|-|\n\
+                | DeepSeek API Key | Router `.env` | Router | As needed |\n\n\
+                ## Rotation Procedure\n\n### Phase 1: Keys (5 min)\n\n\
+                1. **Create the new DeepSeek key in the provider's console:**\n   \
+                Keep it somewhere safe.\n";
+    let rb = parse("inline.md", text).expect("parses");
+    let got: Vec<String> = analyse(&rb).iter().map(|f| f.id.clone()).collect();
+    assert!(
+        got.contains(&"no-command@phase1.step1".to_string()),
+        "{got:?}"
+    );
+}
+
+#[test]
 fn findings_quote_only_the_runbooks_own_text() {
     // The runbook's example value is public text; what must never appear is anything a node
     // holds, and findings only ever quote the runbook itself.

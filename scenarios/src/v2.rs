@@ -146,7 +146,7 @@ macro_rules! provider_ref {
                 concat!("phase", $phase, ".step4"),
             ],
             secrets: &[$var],
-            findings: &["no-command"],
+            findings: &[],
         }
     };
 }
@@ -210,7 +210,7 @@ pub const V2_CATALOGUE: &[ScenarioRef] = &[
             "GROK_API_KEY",
             "COHERE_API_KEY",
         ],
-        findings: &["no-command"],
+        findings: &[],
     },
     ScenarioRef {
         id: "v2/rollback/after-phase2",

@@ -473,7 +473,7 @@ fn analyse_step(
             .code
             .iter()
             .any(|b| !b.is_shell() && !b.text.trim().is_empty());
-    if !runnable {
+    if !runnable && !console_action(step) {
         let what = if step.code.is_empty() {
             "only prose".to_string()
         } else {
@@ -1008,6 +1008,24 @@ fn looks_like_example(value: &str) -> bool {
     ["password", "123", "changeme", "example", "secret", "xxx"]
         .iter()
         .any(|s| lower.contains(s))
+}
+
+/// A step done in a provider's web console, which has no command on the node: it must say what
+/// it yields for the next steps (`Export it as NEW_X`) or retire an old credential ("Revoke the
+/// old … key in the provider's console"). Such a step is not "no command".
+fn console_action(step: &Step) -> bool {
+    let title = step.title.to_lowercase();
+    let names_export = step
+        .prose
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .any(|w| {
+            w.len() > 4
+                && w.starts_with("NEW_")
+                && w[4..]
+                    .chars()
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+        });
+    title.contains("console") && (names_export || title.contains("revoke the old"))
 }
 
 /// `<new_key>`-style placeholders and date templates in one line of a code block.
