@@ -51,10 +51,16 @@ pub const SECRET_PHASES: &[(u32, &str, &str, &[&str])] = &[
             "provider.key.previous.cohere",
         ],
     ),
+    (
+        6,
+        "postgres",
+        "DB_PASSWORD",
+        &["postgres.auth.current.*", "postgres.auth.previous"],
+    ),
 ];
 
 /// The v2 runbook's verification phase (the last one).
-pub const VERIFICATION_PHASE: u32 = 6;
+pub const VERIFICATION_PHASE: u32 = 7;
 
 /// Post-conditions every v2 scenario must meet beyond the steady state.
 const ALWAYS: &[&str] = &[
@@ -90,7 +96,7 @@ pub fn v2_rehearsals() -> Vec<Scenario> {
         .map(|(phase, name, var, post)| {
             scenario(
                 format!("v2/{name}"),
-                format!("v2 Phase {phase}: {var} rotated with the old key valid until the router runs the new one, under traffic"),
+                format!("v2 Phase {phase}: {var} rotated with the old value valid until no client uses it, under traffic"),
                 vec![1, *phase],
                 postconditions(post),
             )
@@ -178,9 +184,20 @@ pub const V2_CATALOGUE: &[ScenarioRef] = &[
         "COHERE_API_KEY"
     ),
     ScenarioRef {
+        id: "v2/postgres",
+        test: "v2_phase6_db_password_moved_through_a_temporary_role_holds_with_the_old_password_rejected",
+        summary: "v2 Phase 6 under traffic: the services on a temporary role while daarion's password changes, then back",
+        steps: &[
+            "phase1.step1", "phase1.step2", "phase1.step3", "phase6.step1", "phase6.step2",
+            "phase6.step3", "phase6.step4", "phase6.step5", "phase6.step6", "phase6.step7",
+        ],
+        secrets: &["DB_PASSWORD"],
+        findings: &[],
+    },
+    ScenarioRef {
         id: "v2/rotation",
         test: "v2_the_whole_rotation_holds_under_traffic_and_passes_every_promoted_check",
-        summary: "v2 phases 1 to 6 in order under traffic",
+        summary: "v2 phases 1 to 7 in order under traffic",
         steps: &[
             "phase1.step1",
             "phase1.step2",

@@ -350,6 +350,12 @@ async fn v2_phase5_cohere_key_rotated_under_traffic_holds_with_the_old_key_revok
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v2_phase6_db_password_moved_through_a_temporary_role_holds_with_the_old_password_rejected()
+{
+    rehearse_runbook(V2, "v2/postgres").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn v2_the_whole_rotation_holds_under_traffic_and_passes_every_promoted_check() {
     rehearse_runbook(V2, "v2/rotation").await;
 }

@@ -512,6 +512,8 @@ async fn run_on(
     // The accounting logs in with whichever password the server holds by then.
     let mut passwords = vec![stack.initial_secrets().get("DB_PASSWORD").to_string()];
     passwords.extend(ctx.literals.iter().map(|(_, v)| v.clone()));
+    // … or the new one the operator brought, once a runbook has set it.
+    passwords.push(ctx.new.get("DB_PASSWORD").to_string());
     let live = probe::Live::default();
     // Telegram's queue for this bot, for the whole scenario: what the steps leave pending is
     // delivered during the rollback.
@@ -1229,7 +1231,11 @@ fn measure_findings(record: &ScenarioRecord) -> Vec<FindingVerdict> {
                     ),
                 ));
             }
-            if shell.command.contains("psql") && out_lower.contains("does not exist") {
+            // `FATAL: database "daarion" does not exist`, not a `DROP … IF EXISTS` notice.
+            let no_database = out_lower
+                .lines()
+                .any(|l| l.contains("database \"") && l.contains("does not exist"));
+            if shell.command.contains("psql") && no_database {
                 out.push(FindingVerdict::confirmed(
                     &format!("psql-default-database@{id}"),
                     &format!(

@@ -2,9 +2,11 @@
 //! faults, checks before and after, the probe's bucketed timeline and accounting, the findings
 //! measured, and the verdict. Every report renders from it.
 //!
-//! Schema `rotation-rehearsal/journal`, version 3 (2: Telegram's delivery model — `lost` counts
+//! Schema `rotation-rehearsal/journal`, version 4 (2: Telegram's delivery model — `lost` counts
 //! only updates the gateway accepted and never stored; `probe.telegram` and `probe.harness`;
-//! 3: `runbook_fingerprint`, `shard`, each shell run's `compose[]`):
+//! 3: `runbook_fingerprint`, `shard`, each shell run's `compose[]`; 4: the API client's retry
+//! policy, `probe.config.api_retries` / `api_backoff_ms`, with `flows.api.delayed` the calls
+//! answered 2xx only after a retry and `failed` those never answered 2xx):
 //! - `schema`, `version`, `runbook` (file), `runbook_fingerprint` (its steps, whitespace
 //!   ignored), `shard` (`index` K, `count` N, `selection[]`: every scenario id of the whole
 //!   run; absent unless `--shard` was given), `started` (RFC 3339), `wall_ms`, `time_scale`;
@@ -43,7 +45,7 @@ use serde::{Deserialize, Serialize};
 use std::time::SystemTime;
 
 pub const SCHEMA: &str = "rotation-rehearsal/journal";
-pub const VERSION: u32 = 3;
+pub const VERSION: u32 = 4;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Journal {

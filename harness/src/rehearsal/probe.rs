@@ -72,6 +72,14 @@ pub struct ProbeConfig {
     pub telegram: super::telegram::TelegramConfig,
     /// API calls and JetStream publishes in flight at most per flow (their clients' pools).
     pub max_in_flight: usize,
+    /// The API client's retry policy: an idempotent GET that got no HTTP answer at all
+    /// (connection refused or reset, a timeout) is sent again up to this many times …
+    #[serde(default)]
+    pub api_retries: u32,
+    /// … after this many milliseconds, doubling each time (250: 0.25 + 0.5 + 1 + 2 s). An
+    /// answer, whatever its status (401 included), is never retried.
+    #[serde(default)]
+    pub api_backoff_ms: u64,
     /// How long to wait for workers to process everything accepted before counting.
     pub drain: Duration,
     /// Added to every id, so two probes on one node never reuse an update id.
@@ -87,6 +95,8 @@ impl Default for ProbeConfig {
             retry_window: Duration::from_secs(20),
             telegram: super::telegram::TelegramConfig::default(),
             max_in_flight: 16,
+            api_retries: 4,
+            api_backoff_ms: 250,
             drain: Duration::from_secs(20),
             id_offset: 0,
         }
@@ -236,15 +246,25 @@ fn quantile(sorted: &[u64], q: f64) -> u64 {
 }
 
 enum Event {
-    Api { ok: bool, at: u64 },
-    Jetstream { id: i64, ok: bool, at: u64 },
+    /// One API call: its outcome after retries, and every attempt (time, ok) on the timeline.
+    Api {
+        ok: bool,
+        attempts: Vec<(u64, bool)>,
+    },
+    Jetstream {
+        id: i64,
+        ok: bool,
+        at: u64,
+    },
 }
 
 struct Recorder {
     timeline: BTreeMap<&'static str, Vec<Bucket>>,
     attempts: BTreeMap<&'static str, Vec<(u64, bool)>>,
     updates: BTreeMap<i64, (u32, bool)>,
-    api: (u64, u64),
+    /// API calls: ok at once, failed after retries, ok after retries.
+    api: (u64, u64, u64),
+    api_attempts: u64,
     jetstream: BTreeMap<i64, bool>,
 }
 
@@ -333,7 +353,8 @@ pub async fn run(
         timeline: BTreeMap::new(),
         attempts: BTreeMap::new(),
         updates: BTreeMap::new(),
-        api: (0, 0),
+        api: (0, 0, 0),
+        api_attempts: 0,
         jetstream: BTreeMap::new(),
     };
     let elapsed = |start: Instant| start.elapsed().as_millis() as u64;
@@ -360,16 +381,24 @@ pub async fn run(
         let token = token.clone();
         async move {
             let url = format!("{}/api/v1/agents", stack.url(Service::Gateway));
-            let ok = match http.get(url).bearer_auth(token).send().await {
-                Ok(r) => r.status().is_success(),
-                Err(e) => {
-                    host_side(&e);
-                    false
+            let mut attempts = Vec::new();
+            let mut backoff = Duration::from_millis(config.api_backoff_ms);
+            loop {
+                let answered = match http.get(&url).bearer_auth(&token).send().await {
+                    Ok(r) => Some(r.status().is_success()),
+                    Err(e) => {
+                        host_side(&e);
+                        None
+                    }
+                };
+                let ok = answered == Some(true);
+                attempts.push((elapsed(start), ok));
+                // Retried only when nothing answered, as a client's connect/read retry does.
+                if answered.is_some() || attempts.len() > config.api_retries as usize {
+                    return Event::Api { ok, attempts };
                 }
-            };
-            Event::Api {
-                ok,
-                at: elapsed(start),
+                tokio::time::sleep(backoff).await;
+                backoff *= 2;
             }
         }
         .boxed()
@@ -479,11 +508,18 @@ pub async fn run(
                     lags.push(scheduled.elapsed().as_millis() as u64);
                 }
                 Some(event) = inflight.next(), if !inflight.is_empty() => match event {
-                    Event::Api { ok, at } => {
+                    Event::Api { ok, attempts } => {
                         api_inflight -= 1;
-                        rec.mark("api", at, ok);
-                        live.record(ok);
-                        if ok { rec.api.0 += 1 } else { rec.api.1 += 1 }
+                        for &(at, attempt_ok) in &attempts {
+                            rec.mark("api", at, attempt_ok);
+                            live.record(attempt_ok);
+                        }
+                        match (ok, attempts.len()) {
+                            (true, 1) => rec.api.0 += 1,
+                            (true, _) => rec.api.2 += 1,
+                            (false, _) => rec.api.1 += 1,
+                        }
+                        rec.api_attempts += attempts.len() as u64;
                     }
                     Event::Jetstream { id, ok, at } => {
                         js_inflight -= 1;
@@ -559,13 +595,13 @@ pub async fn run(
     flows.insert(
         "api".to_string(),
         FlowReport {
-            sent: rec.api.0 + rec.api.1,
-            attempts: rec.api.0 + rec.api.1,
-            ok: rec.api.0,
-            delayed: 0,
+            sent: rec.api.0 + rec.api.1 + rec.api.2,
+            attempts: rec.api_attempts,
+            ok: rec.api.0 + rec.api.2,
+            delayed: rec.api.2,
             failed: rec.api.1,
             longest_outage_ms: outage("api"),
-            achieved_rate: (rec.api.0 + rec.api.1) as f64 / seconds,
+            achieved_rate: (rec.api.0 + rec.api.1 + rec.api.2) as f64 / seconds,
         },
     );
     let js_ok = rec.jetstream.values().filter(|ok| **ok).count() as u64;

@@ -12,7 +12,8 @@ fn counts(p: &ProbeReport) -> String {
     let t = &p.telegram;
     format!(
         "updates {} ok / {} delayed / {} lost, {} pending (delay p50 {} ms, p99 {} ms, max {} ms; \
-         peak backlog {}); api {} failed of {}; jetstream {} failed of {}; longest outage {} ms",
+         peak backlog {}); api {} failed of {} ({} ok after a retry); jetstream {} failed of {}; \
+         longest outage {} ms",
         p.updates_ok,
         p.updates_delayed,
         p.updates_lost,
@@ -23,6 +24,7 @@ fn counts(p: &ProbeReport) -> String {
         t.peak_backlog,
         api.failed,
         api.sent,
+        api.delayed,
         js.failed,
         js.sent,
         p.longest_outage_ms()

@@ -949,6 +949,11 @@ fn secrets_on_command_line(words: &[String]) -> Vec<(String, String)> {
         if let Some(at) = upper.find("PASSWORD '") {
             let rest = &word[at + "PASSWORD '".len()..];
             let value = rest.split('\'').next().unwrap_or("");
+            // `PASSWORD '%s'` filled by the shell's own `printf`, or `'$VAR'`: no value is
+            // typed, and a builtin puts nothing in any process's argv.
+            if value.starts_with(['%', '$']) {
+                continue;
+            }
             found.push((
                 "the database password (SQL `PASSWORD '…'`)".to_string(),
                 value.to_string(),
