@@ -57,10 +57,20 @@ pub const SECRET_PHASES: &[(u32, &str, &str, &[&str])] = &[
         "DB_PASSWORD",
         &["postgres.auth.current.*", "postgres.auth.previous"],
     ),
+    (
+        7,
+        "nats",
+        "NATS_PASSWORD_GATEWAY",
+        &[
+            "nats.auth.current.*",
+            "nats.auth.previous.*",
+            "nats.clients.users",
+        ],
+    ),
 ];
 
 /// The v2 runbook's verification phase (the last one).
-pub const VERIFICATION_PHASE: u32 = 7;
+pub const VERIFICATION_PHASE: u32 = 8;
 
 /// Post-conditions every v2 scenario must meet beyond the steady state.
 const ALWAYS: &[&str] = &[
@@ -195,9 +205,20 @@ pub const V2_CATALOGUE: &[ScenarioRef] = &[
         findings: &[],
     },
     ScenarioRef {
+        id: "v2/nats",
+        test: "v2_phase7_nats_clients_moved_through_temporary_users_hold_with_the_old_passwords_rejected",
+        summary: "v2 Phase 7 under traffic: the clients on temporary NATS users while the regular ones get new passwords, then back",
+        steps: &[
+            "phase1.step1", "phase1.step2", "phase1.step3", "phase7.step1", "phase7.step2",
+            "phase7.step3", "phase7.step4", "phase7.step5", "phase7.step6",
+        ],
+        secrets: &["NATS_PASSWORD_GATEWAY", "NATS_PASSWORD_ROUTER", "NATS_PASSWORD_WORKER"],
+        findings: &[],
+    },
+    ScenarioRef {
         id: "v2/rotation",
         test: "v2_the_whole_rotation_holds_under_traffic_and_passes_every_promoted_check",
-        summary: "v2 phases 1 to 7 in order under traffic",
+        summary: "v2 phases 1 to 8 in order under traffic",
         steps: &[
             "phase1.step1",
             "phase1.step2",

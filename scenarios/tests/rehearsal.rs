@@ -356,6 +356,12 @@ async fn v2_phase6_db_password_moved_through_a_temporary_role_holds_with_the_old
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v2_phase7_nats_clients_moved_through_temporary_users_hold_with_the_old_passwords_rejected()
+{
+    rehearse_runbook(V2, "v2/nats").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn v2_the_whole_rotation_holds_under_traffic_and_passes_every_promoted_check() {
     rehearse_runbook(V2, "v2/rotation").await;
 }

@@ -713,8 +713,10 @@ async fn run_on(
     let _ = std::fs::remove_dir_all(&home);
 }
 
-/// The probe under the node's old JWT secret and NATS password (a client keeps what it was
-/// given); `done` is set once it has counted, so the scenario knows whether it is still waiting.
+/// The probe: its API client under the node's old JWT secret (a client keeps the token it was
+/// given), its JetStream client with the gateway's NATS credentials as the gateway's `.env`
+/// has them (the initial password until the file names others); `done` is set once it has
+/// counted, so the scenario knows whether it is still waiting.
 async fn traffic(
     stack: &Stack,
     config: &ProbeConfig,

@@ -330,13 +330,30 @@ pub async fn run(
         .pool_max_idle_per_host(config.max_in_flight)
         .build()
         .expect("http client");
-    // The replica's NATS port moves when its container restarts (production's does not):
-    // reconnect when it has moved, as a client of a fixed address would simply reconnect.
-    let jetstream: tokio::sync::Mutex<Option<(String, async_nats::jetstream::Context)>> =
-        tokio::sync::Mutex::new(None);
+    // The JetStream client publishes as a peer of the gateway: with the NATS user and password
+    // in the gateway's `.env`, picked up when the file changes (as a client recreated from it
+    // would), at the address NATS has now (the replica's port moves when its container
+    // restarts; production's does not): a changed address or credential means a new connection.
+    type Session = (String, String, String, async_nats::jetstream::Context);
+    let jetstream: tokio::sync::Mutex<Option<Session>> = tokio::sync::Mutex::new(None);
     let jetstream = &jetstream;
-    let connect = |url: String| async move {
-        async_nats::ConnectOptions::with_user_and_password("gateway".into(), nats_password.into())
+    let fallback = ("gateway".to_string(), nats_password.to_string());
+    let fallback = &fallback;
+    let credentials = move || {
+        stack
+            .root()
+            .read_env(Service::Gateway)
+            .ok()
+            .and_then(|f| {
+                Some((
+                    f.get("NATS_USER")?.to_string(),
+                    f.get("NATS_PASSWORD")?.to_string(),
+                ))
+            })
+            .unwrap_or_else(|| fallback.clone())
+    };
+    let connect = |url: String, user: String, password: String| async move {
+        async_nats::ConnectOptions::with_user_and_password(user, password)
             .name("rehearsal-probe")
             .retry_on_initial_connect()
             .connection_timeout(Duration::from_secs(1))
@@ -406,12 +423,18 @@ pub async fn run(
     let publish = |id: i64| {
         async move {
             let url = stack.nats_url();
+            let (user, password) = credentials();
             let js = {
                 let mut guard = jetstream.lock().await;
-                if guard.as_ref().map(|(u, _)| u != &url).unwrap_or(true) {
-                    *guard = connect(url.clone()).await.map(|js| (url, js));
+                let current = guard
+                    .as_ref()
+                    .is_some_and(|(u, n, p, _)| u == &url && n == &user && p == &password);
+                if !current {
+                    *guard = connect(url.clone(), user.clone(), password.clone())
+                        .await
+                        .map(|js| (url, user, password, js));
                 }
-                guard.as_ref().map(|(_, js)| js.clone())
+                guard.as_ref().map(|(.., js)| js.clone())
             };
             let ok = match js {
                 Some(js) => {
