@@ -307,6 +307,37 @@ fn longest_outage(attempts: &[(u64, bool)], end: u64) -> u64 {
     longest
 }
 
+/// One call of the API client under its retry policy (`ProbeConfig::api_retries`,
+/// `api_backoff_ms`): sent again only when nothing answered, as a client's connect and read
+/// retries do; any answer, 401 included, ends it. Returns whether it was answered 2xx, and every
+/// attempt (when, ok). `transport_error` sees each error that got no answer.
+pub async fn api_call(
+    http: &reqwest::Client,
+    url: &str,
+    token: &str,
+    config: &ProbeConfig,
+    transport_error: &(dyn Fn(&reqwest::Error) + Sync),
+) -> (bool, Vec<(Instant, bool)>) {
+    let mut attempts = Vec::new();
+    let mut backoff = Duration::from_millis(config.api_backoff_ms);
+    loop {
+        let answered = match http.get(url).bearer_auth(token).send().await {
+            Ok(r) => Some(r.status().is_success()),
+            Err(e) => {
+                transport_error(&e);
+                None
+            }
+        };
+        let ok = answered == Some(true);
+        attempts.push((Instant::now(), ok));
+        if answered.is_some() || attempts.len() > config.api_retries as usize {
+            return (ok, attempts);
+        }
+        tokio::time::sleep(backoff).await;
+        backoff *= 2;
+    }
+}
+
 /// Runs until `stop` is set, then lets Telegram's queue drain (at most `retry_window`) and
 /// counts. `queue` is the scenario's Telegram queue: updates pending from an earlier run are
 /// delivered first, and what is still pending at the end stays in it. `jwt_secret` signs the
@@ -398,25 +429,12 @@ pub async fn run(
         let token = token.clone();
         async move {
             let url = format!("{}/api/v1/agents", stack.url(Service::Gateway));
-            let mut attempts = Vec::new();
-            let mut backoff = Duration::from_millis(config.api_backoff_ms);
-            loop {
-                let answered = match http.get(&url).bearer_auth(&token).send().await {
-                    Ok(r) => Some(r.status().is_success()),
-                    Err(e) => {
-                        host_side(&e);
-                        None
-                    }
-                };
-                let ok = answered == Some(true);
-                attempts.push((elapsed(start), ok));
-                // Retried only when nothing answered, as a client's connect/read retry does.
-                if answered.is_some() || attempts.len() > config.api_retries as usize {
-                    return Event::Api { ok, attempts };
-                }
-                tokio::time::sleep(backoff).await;
-                backoff *= 2;
-            }
+            let (ok, attempts) = api_call(&http, &url, &token, config, &host_side).await;
+            let attempts = attempts
+                .into_iter()
+                .map(|(at, ok)| (at.saturating_duration_since(start).as_millis() as u64, ok))
+                .collect();
+            Event::Api { ok, attempts }
         }
         .boxed()
     };
@@ -812,5 +830,94 @@ mod tests {
         assert_eq!(longest_outage(&a, 1000), 800);
         assert_eq!(longest_outage(&[(0, true), (50, true)], 100), 0);
         assert_eq!(longest_outage(&[(0, true), (300, false)], 1000), 1000);
+    }
+}
+
+#[cfg(test)]
+mod api_client_tests {
+    use super::{api_call, ProbeConfig};
+    use std::time::Duration;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A port nothing listens on (yet).
+    fn free_port() -> u16 {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    }
+
+    /// Answers every request on `port` with `status`, from `after` on.
+    fn serve(port: u16, status: &'static str, after: Duration) {
+        tokio::spawn(async move {
+            tokio::time::sleep(after).await;
+            let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+                .await
+                .unwrap();
+            loop {
+                let (mut conn, _) = listener.accept().await.unwrap();
+                tokio::spawn(async move {
+                    let mut buf = [0u8; 4096];
+                    let _ = conn.read(&mut buf).await;
+                    let response = format!(
+                        "HTTP/1.1 {status}\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{{}}"
+                    );
+                    let _ = conn.write_all(response.as_bytes()).await;
+                });
+            }
+        });
+    }
+
+    fn policy() -> ProbeConfig {
+        ProbeConfig {
+            api_retries: 4,
+            api_backoff_ms: 100,
+            ..ProbeConfig::default()
+        }
+    }
+
+    fn client() -> reqwest::Client {
+        reqwest::Client::builder()
+            .connect_timeout(Duration::from_millis(200))
+            .build()
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_call_refused_while_the_gateway_is_replaced_is_answered_on_a_retry() {
+        let port = free_port();
+        serve(port, "200 OK", Duration::from_millis(250));
+        let url = format!("http://127.0.0.1:{port}/api/v1/agents");
+        let (ok, attempts) = api_call(&client(), &url, "t", &policy(), &|_| {}).await;
+        let outcomes: Vec<bool> = attempts.iter().map(|(_, ok)| *ok).collect();
+        // Refused until the server is back (0.25 s), then answered: one call, ok, its failed
+        // attempts on the timeline (at 0 and 0.1 s on an idle machine, answered at 0.3 s).
+        assert!(ok, "{outcomes:?}");
+        assert_eq!(outcomes.first(), Some(&false), "{outcomes:?}");
+        assert_eq!(outcomes.iter().filter(|ok| **ok).count(), 1, "{outcomes:?}");
+        assert_eq!(outcomes.last(), Some(&true), "{outcomes:?}");
+    }
+
+    #[tokio::test]
+    async fn a_call_answered_401_is_never_retried() {
+        let port = free_port();
+        serve(port, "401 Unauthorized", Duration::ZERO);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let url = format!("http://127.0.0.1:{port}/api/v1/agents");
+        let (ok, attempts) = api_call(&client(), &url, "t", &policy(), &|_| {}).await;
+        assert_eq!((ok, attempts.len()), (false, 1));
+    }
+
+    #[tokio::test]
+    async fn a_call_nothing_answers_fails_after_one_try_and_its_four_retries() {
+        let url = format!("http://127.0.0.1:{}/api/v1/agents", free_port());
+        let errors = std::sync::atomic::AtomicU32::new(0);
+        let count = |_: &reqwest::Error| {
+            errors.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        };
+        let (ok, attempts) = api_call(&client(), &url, "t", &policy(), &count).await;
+        assert_eq!((ok, attempts.len()), (false, 5));
+        assert_eq!(errors.into_inner(), 5);
     }
 }
