@@ -1,10 +1,12 @@
 //! `cargo xtask report merge DIR…`: the journals of a sharded rehearsal (`rehearse --shard K/N`,
 //! one directory each) joined into the journal and reports one unsharded run would have written.
+//! `cargo xtask report compare A B`: two rehearsals (of two runbooks) side by side, per secret.
 
 use std::path::PathBuf;
 
 use harness::exit_codes;
 use harness::redact::Redactor;
+use harness::rehearsal::compare::Pairing;
 use harness::rehearsal::{render, shard, Journal};
 
 /// The most a journal may weigh (a 55-scenario journal is a few megabytes).
@@ -22,29 +24,149 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
     },
+    /// two rehearsals side by side (each DIR holds a journal.json, e.g. of the runbook as
+    /// written and of a corrected one): per secret, the whole rotation and the rollback, what
+    /// each measured; a Markdown table on stdout (and in --out FILE)
+    Compare {
+        /// the first run's output directory (`rehearse --out A`)
+        #[arg(value_name = "A")]
+        a: PathBuf,
+        /// the second run's output directory
+        #[arg(value_name = "B")]
+        b: PathBuf,
+        /// also write the table to this file
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+}
+
+/// The node's inventory, as the runbooks list it: what a comparison has one row for.
+const INVENTORY: &[&str] = &[
+    "DeepSeek API Key",
+    "Mistral API Key",
+    "Grok API Key",
+    "Cohere API Key",
+    "PostgreSQL Password",
+    "NATS Creds",
+    "JWT Secrets",
+    "Qdrant API Key",
+    "Neo4j Password",
+    "Telegram Bot Tokens",
+];
+
+/// The journal in `dir`, or the reason it cannot be read.
+fn read_journal(dir: &std::path::Path) -> Result<Journal, String> {
+    let path = dir.join("journal.json");
+    harness::input::read_text(&path, JOURNAL_LIMIT)
+        .map_err(|e| e.to_string())
+        .and_then(|text| {
+            serde_json::from_str::<Journal>(&text).map_err(|e| {
+                format!(
+                    "not a rehearsal journal (line {}, column {})",
+                    e.line(),
+                    e.column()
+                )
+            })
+        })
+        .map_err(|reason| format!("{}: {reason}", path.display()))
+}
+
+/// The scenario of `journal` that rehearses `secret` alone (one phase after the preparation),
+/// by its runbook's catalogue.
+fn single_secret_scenario(journal: &Journal, secret: &str) -> Option<String> {
+    let (variables, _) = harness::runbook::coverage::variables_of(secret);
+    scenarios::catalogue_for(&journal.runbook)
+        .iter()
+        .filter(|s| {
+            !["rotation", "rollback", "faults/", "facts/"]
+                .iter()
+                .any(|k| s.id.contains(k))
+        })
+        .find(|s| {
+            s.secrets.iter().any(|v| variables.contains(v))
+                && journal.scenarios.iter().any(|r| r.id == s.id)
+        })
+        .map(|s| s.id.to_string())
+}
+
+/// The first scenario of `journal` whose id starts with one of `prefixes`.
+fn first_with(journal: &Journal, prefixes: &[&str]) -> Option<String> {
+    journal
+        .scenarios
+        .iter()
+        .map(|s| &s.id)
+        .find(|id| prefixes.iter().any(|p| id.starts_with(p)))
+        .cloned()
+}
+
+fn compare(
+    a_dir: &std::path::Path,
+    b_dir: &std::path::Path,
+    out: Option<PathBuf>,
+) -> anyhow::Result<i32> {
+    let (a, b) = match (read_journal(a_dir), read_journal(b_dir)) {
+        (Ok(a), Ok(b)) => (a, b),
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("error: {e}");
+            return Ok(exit_codes::USAGE);
+        }
+    };
+    let mut pairings: Vec<Pairing> = INVENTORY
+        .iter()
+        .map(|secret| Pairing {
+            what: secret.to_string(),
+            a: single_secret_scenario(&a, secret),
+            b: single_secret_scenario(&b, secret),
+        })
+        .collect();
+    pairings.push(Pairing {
+        what: "The whole rotation".into(),
+        a: first_with(&a, &["rotation/", "v2/rotation"]),
+        b: first_with(&b, &["rotation/", "v2/rotation"]),
+    });
+    pairings.push(Pairing {
+        what: "The rollback after the DeepSeek phase".into(),
+        a: first_with(&a, &["rollback/after-phase2", "v2/rollback/after-phase2"]),
+        b: first_with(&b, &["rollback/after-phase2", "v2/rollback/after-phase2"]),
+    });
+    let name = |j: &Journal| {
+        std::path::Path::new(&j.runbook)
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_else(|| j.runbook.clone())
+    };
+    let rows = harness::rehearsal::compare::compare(&a.scenarios, &b.scenarios, &pairings);
+    let table = harness::rehearsal::compare::markdown(
+        &format!("A: {}", name(&a)),
+        &format!("B: {}", name(&b)),
+        &rows,
+    );
+    print!("{table}");
+    if let Some(path) = out {
+        if let Err(e) = std::fs::write(&path, &table) {
+            eprintln!(
+                "error: --out {}: {}",
+                path.display(),
+                harness::input::io_reason(&e)
+            );
+            return Ok(exit_codes::USAGE);
+        }
+    }
+    Ok(exit_codes::OK)
 }
 
 pub async fn run(command: Command) -> anyhow::Result<i32> {
-    let Command::Merge { dirs, out } = command;
+    let (dirs, out) = match command {
+        Command::Merge { dirs, out } => (dirs, out),
+        Command::Compare { a, b, out } => return compare(&a, &b, out),
+    };
     let out = out.unwrap_or_else(|| harness::runbook::workspace_path("target/rehearsal"));
     let mut shards = Vec::new();
     for dir in &dirs {
-        let path = dir.join("journal.json");
-        let journal = harness::input::read_text(&path, JOURNAL_LIMIT)
-            .map_err(|e| e.to_string())
-            .and_then(|text| {
-                serde_json::from_str::<Journal>(&text).map_err(|e| {
-                    format!(
-                        "not a rehearsal journal (line {}, column {})",
-                        e.line(),
-                        e.column()
-                    )
-                })
-            });
-        match journal {
-            Ok(j) => shards.push((path.display().to_string(), j)),
-            Err(reason) => {
-                eprintln!("error: {}: {reason}", path.display());
+        match read_journal(dir) {
+            Ok(j) => shards.push((dir.join("journal.json").display().to_string(), j)),
+            Err(e) => {
+                eprintln!("error: {e}");
                 return Ok(exit_codes::USAGE);
             }
         }

@@ -402,6 +402,70 @@ fn report_merge_joins_shards_and_refuses_shards_of_another_runbook_with_usage() 
 }
 
 #[test]
+fn report_compare_puts_each_secrets_scenario_of_both_runbooks_side_by_side() {
+    use harness::rehearsal::journal::ScenarioRecord;
+    use harness::rehearsal::Expected;
+    let tmp = tempfile::tempdir().unwrap();
+    let write = |dir: &str, runbook: &str, id: &str, actual: Expected| {
+        let mut r = ScenarioRecord::new(id, id, actual, std::time::UNIX_EPOCH);
+        r.actual = Some(actual);
+        let mut j = harness::testing::journal(vec![r], 1000);
+        j.runbook = runbook.into();
+        let dir = tmp.path().join(dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("journal.json"), serde_json::to_string(&j).unwrap()).unwrap();
+        dir
+    };
+    let a = write(
+        "a",
+        "fixtures/runbook/SECRETS_ROTATION_RUNBOOK.md",
+        "phase3/as-written",
+        Expected::Detected,
+    );
+    let b = write(
+        "b",
+        "fixtures/runbook/SECRETS_ROTATION_RUNBOOK.v2.md",
+        "v2/postgres",
+        Expected::Holds,
+    );
+    let (code, stdout, stderr) = xtask(&[
+        "report",
+        "compare",
+        a.to_str().unwrap(),
+        b.to_str().unwrap(),
+    ]);
+    assert_eq!(code, exit_codes::OK, "{stderr}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    let at = lines
+        .iter()
+        .position(|l| l.starts_with("| PostgreSQL Password |"))
+        .expect("a PostgreSQL row");
+    assert_eq!(
+        lines[at],
+        "| PostgreSQL Password | A: SECRETS_ROTATION_RUNBOOK.md | `phase3/as-written` | detected | 0 / 0 / 0 | 0 of 0 | 0 of 0 | 0.0 / 0.0 / 0.0 s | none | 0 |"
+    );
+    assert_eq!(
+        lines[at + 1],
+        "| | B: SECRETS_ROTATION_RUNBOOK.v2.md | `v2/postgres` | holds | 0 / 0 / 0 | 0 of 0 | 0 of 0 | 0.0 / 0.0 / 0.0 s | none | 0 |"
+    );
+
+    let (code, _, stderr) = xtask(&[
+        "report",
+        "compare",
+        a.to_str().unwrap(),
+        tmp.path().join("nowhere").to_str().unwrap(),
+    ]);
+    assert_eq!(code, exit_codes::USAGE);
+    assert!(
+        stderr.starts_with(&format!(
+            "error: {}:",
+            tmp.path().join("nowhere/journal.json").display()
+        )),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn three_shards_list_every_scenario_of_the_selection_exactly_once() {
     let ids = |args: &[&str]| -> Vec<String> {
         let (code, stdout, stderr) = xtask(args);

@@ -3,6 +3,7 @@
 //! rendered from it.
 
 pub mod busy;
+pub mod compare;
 pub mod engine;
 pub mod faults;
 pub mod journal;

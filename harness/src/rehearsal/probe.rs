@@ -149,7 +149,7 @@ pub struct DataReport {
     pub error: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct ProbeReport {
     pub config: ProbeConfig,
     pub duration_ms: u64,
