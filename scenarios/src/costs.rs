@@ -80,13 +80,15 @@ pub const MEASURED: &[(&str, u64)] = &[
     ("faults/rollback-postgres-300ms-latency", 34),
     ("faults/rollback-after-phase3-with-the-alter-fixed", 205),
     // The v2 runbook's set (`--runbook fixtures/runbook/SECRETS_ROTATION_RUNBOOK.v2.md`),
-    // measured 2026-12-02 beside a build on the other core.
-    ("v2/deepseek", 12),
-    ("v2/mistral", 13),
-    ("v2/grok", 21),
-    ("v2/cohere", 13),
-    ("v2/rotation", 21),
-    ("v2/rollback/after-phase2", 19),
+    // measured 2026-12-02, idle machine.
+    ("v2/deepseek", 17),
+    ("v2/mistral", 15),
+    ("v2/grok", 16),
+    ("v2/cohere", 17),
+    ("v2/postgres", 42),
+    ("v2/nats", 31),
+    ("v2/rotation", 55),
+    ("v2/rollback/after-phase2", 22),
 ];
 
 /// A scenario not measured yet (a random schedule, a new one): about a median scenario's.
