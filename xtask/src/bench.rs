@@ -42,9 +42,16 @@ pub enum Command {
     Rehearse {
         #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=100))]
         runs: u64,
-        /// scenarios by id glob (default: the runbook as written)
+        /// scenarios by id glob (default: the runbook's own set, as `rehearse` chooses it)
         #[arg(long, value_name = "GLOB")]
         only: Vec<String>,
+        /// rehearse this runbook (default fixtures/runbook/SECRETS_ROTATION_RUNBOOK.md; a
+        /// `*.v2.*` file is rehearsed with the v2 set)
+        #[arg(long, value_name = "FILE")]
+        runbook: Option<std::path::PathBuf>,
+        /// Telegram updates per second through the gateway (1 to 2000)
+        #[arg(long, value_name = "N", default_value_t = 100.0, value_parser = crate::rehearse::rate)]
+        rate: f64,
         /// keep this many cores busy with a CPU burner throughout, as another job on the
         /// machine would: a verdict must not depend on it
         #[arg(long, value_name = "CORES", default_value_t = 0,
@@ -61,8 +68,10 @@ pub async fn run(command: Command) -> anyhow::Result<i32> {
         Command::Rehearse {
             runs,
             only,
+            runbook,
+            rate,
             background_load,
-        } => bench_rehearse(runs as usize, only, background_load as usize).await,
+        } => bench_rehearse(runs as usize, only, runbook, rate, background_load as usize).await,
     }
 }
 
@@ -407,21 +416,28 @@ impl Drop for CpuBurner {
 async fn bench_rehearse(
     runs: usize,
     only: Vec<String>,
+    runbook: Option<std::path::PathBuf>,
+    rate: f64,
     background_load: usize,
 ) -> anyhow::Result<i32> {
     use harness::redact::Redactor;
     use harness::rehearsal::{Journal, Options};
     use harness::runbook::{workspace_path, Runbook, DEFAULT_RUNBOOK};
-    let chosen = std::sync::Arc::new(crate::rehearse::chosen_by(
-        &only,
-        harness::runbook::DEFAULT_RUNBOOK,
-    ));
+    let path = runbook.unwrap_or_else(|| workspace_path(DEFAULT_RUNBOOK));
+    let runbook = match Runbook::load(&path) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}\nnothing was started");
+            return Ok(exit_codes::USAGE);
+        }
+    };
+    let chosen = std::sync::Arc::new(crate::rehearse::chosen_by(&only, &runbook.file));
     if chosen.is_empty() {
         eprintln!("error: no scenario matches {}", only.join(", "));
         return Ok(exit_codes::USAGE);
     }
-    let runbook = Runbook::load(&workspace_path(DEFAULT_RUNBOOK))?;
-    let options = Options::default();
+    let mut options = Options::default();
+    options.probe.rate = rate;
     let progress = Progress::stderr();
     let mut journals: Vec<Journal> = Vec::new();
     if background_load > 0 {

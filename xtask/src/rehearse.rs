@@ -83,7 +83,7 @@ pub fn number_in(text: &str, range: std::ops::RangeInclusive<f64>) -> Result<f64
     Ok(value)
 }
 
-fn rate(text: &str) -> Result<f64, String> {
+pub fn rate(text: &str) -> Result<f64, String> {
     number_in(text, 1.0..=2000.0)
 }
 
