@@ -18,7 +18,13 @@ fn the_shipped_example_target_loads_with_every_service_and_provider() {
     let t = Target::load(&path).unwrap();
     assert_eq!(t.name, "node1");
     assert_eq!(t.services.len(), 5);
-    assert_eq!(t.providers.len(), 4);
+    // The four LLM providers, Qdrant, Neo4j and the four bots' Telegram tokens.
+    assert_eq!(t.providers.len(), 10);
+    let qdrant = &t.providers["qdrant"];
+    assert_eq!(
+        (qdrant.service.as_str(), qdrant.auth),
+        ("memory-service", harness::checks::target::KeyAuth::ApiKey)
+    );
     assert_eq!(t.postgres.database, "daarion_main");
     assert!(t.since.is_some());
     assert_eq!(t.env_paths().len(), 6);

@@ -362,6 +362,21 @@ async fn v2_phase7_nats_clients_moved_through_temporary_users_hold_with_the_old_
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v2_phase8_qdrant_key_rotated_under_traffic_holds_with_the_old_key_revoked() {
+    rehearse_runbook(V2, "v2/qdrant").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v2_phase9_neo4j_password_cut_over_delays_updates_and_loses_none() {
+    rehearse_runbook(V2, "v2/neo4j").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v2_phase10_bot_tokens_revoked_in_botfather_delay_updates_and_lose_none() {
+    rehearse_runbook(V2, "v2/telegram").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn v2_the_whole_rotation_holds_under_traffic_and_passes_every_promoted_check() {
     rehearse_runbook(V2, "v2/rotation").await;
 }

@@ -3,7 +3,7 @@
 
 use super::node::{address_of, Auth, LoginError, Node, PROBE_NAME};
 use super::secrets::{is_secret_name, SecretSet};
-use super::target::{PROVIDERS, SERVICE_KEYS};
+use super::target::{KeyAuth, EXTERNAL, PROVIDERS, SERVICE_KEYS};
 use super::{Check, Verdict};
 use futures::FutureExt;
 use serde_json::Value;
@@ -162,6 +162,22 @@ pub fn catalogue() -> Vec<Check> {
             "router",
             vec![var],
             move |node| provider_key(node, provider, true).boxed(),
+        ));
+    }
+    for &(name, service, var, _) in EXTERNAL {
+        all.push(Check::read_only(
+            format!("provider.key.current.{name}"),
+            format!("{var} in {service}'s .env is accepted by {name} (read-only call)"),
+            service,
+            vec![var],
+            move |node| provider_key(node, name, false).boxed(),
+        ));
+        all.push(Check::read_only(
+            format!("provider.key.previous.{name}"),
+            format!("the previous {var} is rejected by {name}"),
+            service,
+            vec![var],
+            move |node| provider_key(node, name, true).boxed(),
         ));
     }
     all.push(Check::read_only(
@@ -588,12 +604,13 @@ async fn provider_key(node: &Node, provider: &str, previous: bool) -> Verdict {
     let Some(p) = node.target().providers.get(provider) else {
         return Verdict::skip(format!("the target has no [providers.{provider}]"));
     };
-    let current = node.var("router", &p.env);
+    let service = p.service.as_str();
+    let current = node.var(service, &p.env);
     let key = if previous {
         if node.previous().is_none() {
             return Verdict::skip("no previous secrets given (--previous FILE)");
         }
-        match node.previous_var("router", &p.env) {
+        match node.previous_var(service, &p.env) {
             Some(old) if Some(old) == current => {
                 return Verdict::fail(format!("{} is still the previous key (not rotated)", p.env))
             }
@@ -603,14 +620,25 @@ async fn provider_key(node: &Node, provider: &str, previous: bool) -> Verdict {
     } else {
         match current {
             Some(c) => c,
-            None => return Verdict::fail(format!("the router's .env has no {}", p.env)),
+            None => return Verdict::fail(format!("{service}'s .env has no {}", p.env)),
         }
     };
-    match (node.get(&p.url, Auth::Bearer(key)).await, previous) {
+    let answer = match p.auth {
+        KeyAuth::Bearer => node.get(&p.url, Auth::Bearer(key)).await,
+        KeyAuth::ApiKey => node.get(&p.url, Auth::Header("api-key", key)).await,
+        KeyAuth::Path => node.get(&p.url.replace("{key}", key), Auth::None).await,
+        KeyAuth::Basic => {
+            let user = p.user.as_deref().unwrap_or("neo4j");
+            let read_only = serde_json::json!({"statements": [{"statement": "RETURN 1"}]});
+            node.post_read_only(&p.url, Auth::Basic(user, key), &read_only)
+                .await
+        }
+    };
+    match (answer, previous) {
         (Err(v), _) => v,
         (Ok((200, _)), false) => Verdict::pass(format!("{provider} accepts {}", p.env)),
         (Ok((status, _)), false) => Verdict::fail(format!(
-            "{provider} rejects {} from the router's .env (HTTP {status})",
+            "{provider} rejects {} from {service}'s .env (HTTP {status})",
             p.env
         )),
         (Ok((401 | 403, _)), true) => {

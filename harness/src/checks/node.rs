@@ -22,6 +22,8 @@ pub enum Auth<'a> {
     None,
     Bearer(&'a str),
     Header(&'static str, &'a str),
+    /// HTTP basic auth: user, password.
+    Basic(&'a str, &'a str),
 }
 
 /// A login attempt that did not succeed.
@@ -123,11 +125,31 @@ impl Node {
 
     /// `GET url`: the status and the body, or the unreachable verdict.
     pub async fn get(&self, url: &str, auth: Auth<'_>) -> Result<(u16, String), Verdict> {
-        let mut req = self.http.get(url);
+        self.send(self.http.get(url), url, auth).await
+    }
+
+    /// `POST url` with a JSON `body` that changes nothing (a read-only statement): the status
+    /// and the body, or the unreachable verdict.
+    pub async fn post_read_only(
+        &self,
+        url: &str,
+        auth: Auth<'_>,
+        body: &serde_json::Value,
+    ) -> Result<(u16, String), Verdict> {
+        self.send(self.http.post(url).json(body), url, auth).await
+    }
+
+    async fn send(
+        &self,
+        mut req: reqwest::RequestBuilder,
+        url: &str,
+        auth: Auth<'_>,
+    ) -> Result<(u16, String), Verdict> {
         match auth {
             Auth::None => {}
             Auth::Bearer(token) => req = req.bearer_auth(token),
             Auth::Header(name, value) => req = req.header(name, value),
+            Auth::Basic(user, password) => req = req.basic_auth(user, Some(password)),
         }
         match req.send().await {
             Ok(r) => {

@@ -26,6 +26,58 @@ pub const PROVIDERS: &[(&str, &str)] = &[
     ("cohere", "COHERE_API_KEY"),
 ];
 
+/// The other external services a node holds a credential for: name, the service whose `.env`
+/// holds it, the variable, and how a read-only call presents it.
+pub const EXTERNAL: &[(&str, &str, &str, KeyAuth)] = &[
+    (
+        "qdrant",
+        "memory-service",
+        "QDRANT_API_KEY",
+        KeyAuth::ApiKey,
+    ),
+    ("neo4j", "router", "NEO4J_PASSWORD", KeyAuth::Basic),
+    (
+        "telegram-daarwizz",
+        "gateway",
+        "TELEGRAM_BOT_TOKEN",
+        KeyAuth::Path,
+    ),
+    (
+        "telegram-helion",
+        "gateway",
+        "TELEGRAM_BOT_TOKEN_HELION",
+        KeyAuth::Path,
+    ),
+    (
+        "telegram-greenfood",
+        "gateway",
+        "TELEGRAM_BOT_TOKEN_GREENFOOD",
+        KeyAuth::Path,
+    ),
+    (
+        "telegram-druid",
+        "gateway",
+        "TELEGRAM_BOT_TOKEN_DRUID",
+        KeyAuth::Path,
+    ),
+];
+
+/// How a read-only call presents a credential.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum KeyAuth {
+    /// `Authorization: Bearer <key>` (the LLM providers).
+    #[default]
+    Bearer,
+    /// `api-key: <key>` (Qdrant).
+    ApiKey,
+    /// HTTP basic auth as `user` with the value as password, on a read-only statement
+    /// (`POST` of `RETURN 1` to Neo4j's transaction endpoint).
+    Basic,
+    /// The value in the URL, in place of `{key}` (Telegram's `…/bot{key}/getMe`).
+    Path,
+}
+
 /// One node to verify.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -109,8 +161,21 @@ pub struct NatsTarget {
 pub struct ProviderTarget {
     /// A read-only call (`GET …/v1/models`) answered 200 for a valid key, 401 otherwise.
     pub url: String,
-    /// The router variable holding the key.
+    /// The variable holding the key.
     pub env: String,
+    /// The service whose `.env` holds it (default `router`).
+    #[serde(default = "default_provider_service")]
+    pub service: String,
+    /// How the call presents it: `bearer` (default), `api-key`, `basic` (as `user`), `path`.
+    #[serde(default)]
+    pub auth: KeyAuth,
+    /// The user of `basic` auth.
+    #[serde(default)]
+    pub user: Option<String>,
+}
+
+fn default_provider_service() -> String {
+    "router".into()
 }
 
 fn default_retention() -> u64 {
@@ -378,9 +443,30 @@ impl Target {
                         ProviderTarget {
                             url: format!("{upstream}/{p}/v1/models"),
                             env: var.to_string(),
+                            service: default_provider_service(),
+                            auth: KeyAuth::Bearer,
+                            user: None,
                         },
                     )
                 })
+                .chain(EXTERNAL.iter().map(|&(name, service, var, auth)| {
+                    let url = match auth {
+                        KeyAuth::ApiKey => format!("{upstream}/qdrant/collections"),
+                        KeyAuth::Basic => format!("{upstream}/neo4j/db/neo4j/tx/commit"),
+                        KeyAuth::Path => format!("{upstream}/bot{{key}}/getMe"),
+                        KeyAuth::Bearer => format!("{upstream}/{name}/v1/models"),
+                    };
+                    (
+                        name.to_string(),
+                        ProviderTarget {
+                            url,
+                            env: var.to_string(),
+                            service: service.to_string(),
+                            auth,
+                            user: (auth == KeyAuth::Basic).then(|| "neo4j".to_string()),
+                        },
+                    )
+                }))
                 .collect(),
             upstream_admin: Some(format!("{upstream}/admin/keys")),
         }

@@ -17,6 +17,26 @@ const PROVIDER_KEYS: &[(&str, &str)] = &[
     ("cohere", "COHERE_API_KEY"),
 ];
 
+/// Credentials of external services a console can hold two of at once (a new key issued while
+/// the old one stays valid): the name the console step uses, the upstream's name, the variable.
+const DUAL_KEYS: &[(&str, &str, &str)] = &[("qdrant", "qdrant", "QDRANT_API_KEY")];
+
+/// Credentials a service holds only one of (changing it ends the old one at once): the name
+/// the step uses, the upstream's name, the variables.
+const SINGLE_KEYS: &[(&str, &str, &[&str])] = &[
+    ("neo4j", "neo4j", &["NEO4J_PASSWORD"]),
+    (
+        "botfather",
+        "telegram",
+        &[
+            "TELEGRAM_BOT_TOKEN",
+            "TELEGRAM_BOT_TOKEN_HELION",
+            "TELEGRAM_BOT_TOKEN_GREENFOOD",
+            "TELEGRAM_BOT_TOKEN_DRUID",
+        ],
+    ),
+];
+
 fn service_named(text: &str) -> Option<Service> {
     let lower = text.to_lowercase();
     [
@@ -59,14 +79,52 @@ pub async fn act(stack: &Stack, step: &Step, new: &NodeSecrets) -> Acted {
         ));
     }
 
-    // A provider's console, named by the step: "Create the new DeepSeek key in the provider's
-    // console", "Revoke the old DeepSeek key …". The old key is the one the node held before.
+    // A console, named by the step: "Create the new DeepSeek key in the provider's console",
+    // "Revoke the old DeepSeek key …"; the old key is the one the node held before. Where the
+    // service holds one credential only ("Change the Neo4j password in Neo4j's console",
+    // "/revoke each bot's token in BotFather"), the new one replaces the old at once.
+    let client = ReplicaClient::new(stack);
+    for (name, upstream, vars) in SINGLE_KEYS {
+        if title.contains(name) && (title.contains("console") || *name == "botfather") {
+            for var in *vars {
+                let issued = client.issue_key(upstream, new.get(var)).await;
+                let old = stack.initial_secrets().get(var);
+                let status = client.revoke_key(upstream, old).await;
+                if status == 200 {
+                    revoked.push(*var);
+                }
+                notes.push(format!(
+                    "replaced {var} at {upstream}: the new value, exported as NEW_{var}, works (HTTP {issued}) and the old one no longer does (HTTP {status})"
+                ));
+            }
+        }
+    }
     if title.contains("console") {
+        for (name, upstream, var) in DUAL_KEYS {
+            if !title.contains(name) {
+                continue;
+            }
+            if title.contains("revoke") {
+                let status = client
+                    .revoke_key(upstream, stack.initial_secrets().get(var))
+                    .await;
+                if status == 200 {
+                    revoked.push(*var);
+                }
+                notes.push(format!(
+                    "revoked the old {var} in {name}'s console (HTTP {status})"
+                ));
+            } else if title.contains("create") {
+                let status = client.issue_key(upstream, new.get(var)).await;
+                notes.push(format!(
+                    "created a new key in {name}'s console and exported it as NEW_{var} (HTTP {status})"
+                ));
+            }
+        }
         for (provider, var) in PROVIDER_KEYS {
             if !title.contains(provider) {
                 continue;
             }
-            let client = ReplicaClient::new(stack);
             if title.contains("revoke") {
                 let old = stack.initial_secrets().get(var);
                 let status = client.revoke_key(provider, old).await;

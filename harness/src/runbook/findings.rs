@@ -1015,7 +1015,7 @@ fn looks_like_example(value: &str) -> bool {
         .any(|s| lower.contains(s))
 }
 
-/// A step done in a provider's web console, which has no command on the node: it must say what
+/// A step done in a provider's web console (or BotFather), which has no command on the node: it must say what
 /// it yields for the next steps (`Export it as NEW_X`) or retire an old credential ("Revoke the
 /// old … key in the provider's console"). Such a step is not "no command".
 fn console_action(step: &Step) -> bool {
@@ -1030,7 +1030,8 @@ fn console_action(step: &Step) -> bool {
                     .chars()
                     .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
         });
-    title.contains("console") && (names_export || title.contains("revoke the old"))
+    (title.contains("console") || title.contains("botfather"))
+        && (names_export || title.contains("revoke the old"))
 }
 
 /// `<new_key>`-style placeholders and date templates in one line of a code block.
