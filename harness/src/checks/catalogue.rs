@@ -148,26 +148,18 @@ pub fn catalogue() -> Vec<Check> {
         vec!["JWT_SECRET"],
         |node| jwt(node, true).boxed(),
     ));
-    for &(provider, var) in PROVIDERS {
-        all.push(Check::read_only(
-            format!("provider.key.current.{provider}"),
-            format!("{var} in the router's .env is accepted by {provider} (read-only call)"),
-            "router",
-            vec![var],
-            move |node| provider_key(node, provider, false).boxed(),
-        ));
-        all.push(Check::read_only(
-            format!("provider.key.previous.{provider}"),
-            format!("the previous {var} is rejected by {provider}"),
-            "router",
-            vec![var],
-            move |node| provider_key(node, provider, true).boxed(),
-        ));
-    }
-    for &(name, service, var, _) in EXTERNAL {
+    let credentials = PROVIDERS
+        .iter()
+        .map(|&(provider, var)| (provider, "router", var))
+        .chain(
+            EXTERNAL
+                .iter()
+                .map(|&(name, service, var, _)| (name, service, var)),
+        );
+    for (name, service, var) in credentials {
         all.push(Check::read_only(
             format!("provider.key.current.{name}"),
-            format!("{var} in {service}'s .env is accepted by {name} (read-only call)"),
+            format!("{var} in the {service}'s .env is accepted by {name} (read-only call)"),
             service,
             vec![var],
             move |node| provider_key(node, name, false).boxed(),

@@ -483,9 +483,7 @@ async fn run_on(
         operator_env: Vec::new(),
         revoked: Vec::new(),
     };
-    for name in SECRET_NAMES {
-        redactor.add(&format!("NEW_{name}"), ctx.new.get(name));
-    }
+    // The new values (`NEW_<SECRET>`) and the backup passphrase, as a block sees them.
     ctx.operator_env = operator_env(&ctx.new);
     for (name, value) in &ctx.operator_env {
         redactor.add(name, value);
@@ -842,10 +840,9 @@ async fn run_step(ctx: &mut Ctx<'_>, step: &Step, phase_minutes: u32) -> StepRec
     }
     if !acted.revoked.is_empty() {
         ctx.revoked.extend(acted.revoked);
-        let names: Vec<&str> = ctx.revoked.to_vec();
         ctx.operator_env.retain(|(k, _)| k != "REVOKED_KEYS");
         ctx.operator_env
-            .push(("REVOKED_KEYS".into(), names.join(" ")));
+            .push(("REVOKED_KEYS".into(), ctx.revoked.join(" ")));
     }
     let env_before = ctx.stack.current_env().ok();
     let had_backup = ctx.backup.is_some();

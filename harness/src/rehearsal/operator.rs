@@ -100,7 +100,11 @@ pub async fn act(stack: &Stack, step: &Step, new: &NodeSecrets) -> Acted {
         }
     }
     if title.contains("console") {
-        for (name, upstream, var) in DUAL_KEYS {
+        let dual = PROVIDER_KEYS
+            .iter()
+            .map(|(provider, var)| (*provider, *provider, *var))
+            .chain(DUAL_KEYS.iter().copied());
+        for (name, upstream, var) in dual {
             if !title.contains(name) {
                 continue;
             }
@@ -109,35 +113,15 @@ pub async fn act(stack: &Stack, step: &Step, new: &NodeSecrets) -> Acted {
                     .revoke_key(upstream, stack.initial_secrets().get(var))
                     .await;
                 if status == 200 {
-                    revoked.push(*var);
+                    revoked.push(var);
                 }
                 notes.push(format!(
                     "revoked the old {var} in {name}'s console (HTTP {status})"
                 ));
-            } else if title.contains("create") {
+            } else if title.contains("create") || title.contains("issue") {
                 let status = client.issue_key(upstream, new.get(var)).await;
                 notes.push(format!(
                     "created a new key in {name}'s console and exported it as NEW_{var} (HTTP {status})"
-                ));
-            }
-        }
-        for (provider, var) in PROVIDER_KEYS {
-            if !title.contains(provider) {
-                continue;
-            }
-            if title.contains("revoke") {
-                let old = stack.initial_secrets().get(var);
-                let status = client.revoke_key(provider, old).await;
-                if status == 200 {
-                    revoked.push(*var);
-                }
-                notes.push(format!(
-                    "revoked the old {var} in {provider}'s console (HTTP {status})"
-                ));
-            } else if title.contains("create") || title.contains("issue") {
-                let status = client.issue_key(provider, new.get(var)).await;
-                notes.push(format!(
-                    "created a new key in {provider}'s console and exported it as NEW_{var} (HTTP {status})"
                 ));
             }
         }
