@@ -289,6 +289,9 @@ impl ReplicaRoot {
             gw.set(var, secrets.get(var));
         }
         gw.set("JWT_SECRET", secrets.get("JWT_SECRET"));
+        if options.gateway_jwt_overlap {
+            gw.set("JWT_KEY_OVERLAP", "true");
+        }
         nats(&mut gw, "gateway", "NATS_PASSWORD_GATEWAY");
         db(&mut gw);
         gw.set("ROUTER_URL", "http://dagi-router-node1:9102");
@@ -537,6 +540,10 @@ pub struct RootOptions {
     pub pool_max_lifetime_secs: u64,
     /// The router picks keys by the runbook's `NEW or OLD` line (Phase 2).
     pub router_new_or_old: bool,
+    /// The platform change the v2 runbook's JWT phase requires: the gateway also accepts
+    /// tokens signed with `JWT_SECRET_PREVIOUS` (`JWT_KEY_OVERLAP=true` in its `.env`).
+    /// Off by default, as the node's gateway is today.
+    pub gateway_jwt_overlap: bool,
 }
 
 impl Default for RootOptions {
@@ -544,6 +551,7 @@ impl Default for RootOptions {
         RootOptions {
             pool_max_lifetime_secs: 30,
             router_new_or_old: false,
+            gateway_jwt_overlap: false,
         }
     }
 }

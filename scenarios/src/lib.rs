@@ -49,6 +49,7 @@ pub fn every_rehearsal() -> Vec<harness::rehearsal::Scenario> {
         .into_iter()
         .chain(fault_rehearsals())
         .chain(v2_rehearsals())
+        .chain(v2::v2_fault_rehearsals())
         .collect()
 }
 

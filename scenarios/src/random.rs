@@ -203,6 +203,8 @@ impl Schedule {
             safeguard: None,
             edits: Vec::new(),
             seed: Some(seed),
+            replica: Default::default(),
+            stop_at_failed_step: false,
         }
     }
 }

@@ -43,6 +43,8 @@ fn phase(n: u32, expected: Expected, title: &str) -> Scenario {
         safeguard: None,
         edits: Vec::new(),
         seed: None,
+        replica: Default::default(),
+        stop_at_failed_step: false,
     }
 }
 
@@ -58,6 +60,8 @@ fn rollback_after(n: u32, expected: Expected) -> Scenario {
         safeguard: None,
         edits: Vec::new(),
         seed: None,
+        replica: Default::default(),
+        stop_at_failed_step: false,
     }
 }
 
@@ -100,6 +104,8 @@ pub fn rehearsals() -> Vec<Scenario> {
             safeguard: None,
             edits: Vec::new(),
             seed: None,
+            replica: Default::default(),
+            stop_at_failed_step: false,
         },
         rollback_after(1, Expected::Holds),
         rollback_after(2, Expected::Detected),

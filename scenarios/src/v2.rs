@@ -3,8 +3,11 @@
 //! rollback after a phase whose old credential is already revoked. Each has the outcome measured
 //! on the replica as its expected outcome, as the as-written rehearsals do.
 
-use harness::rehearsal::{Expected, Rollback, Scenario};
+use harness::rehearsal::faults::{ContainerFault, NetworkFault, ProxyEffect, UpstreamFault};
+use harness::rehearsal::{Expected, FaultAt, Rollback, Scenario};
 use harness::runbook::coverage::ScenarioRef;
+use harness::Service;
+use std::time::Duration;
 
 /// A runbook file that is rehearsed with this set rather than the as-written one: its name has
 /// `.v2.` in it (`SECRETS_ROTATION_RUNBOOK.v2.md`, or a reviewer's `….v2.edited.md`).
@@ -91,10 +94,16 @@ pub const SECRET_PHASES: &[(u32, &str, &str, &[&str])] = &[
             "provider.key.previous.telegram-*",
         ],
     ),
+    (
+        11,
+        "jwt",
+        "JWT_SECRET",
+        &["gateway.jwt.current", "gateway.jwt.previous"],
+    ),
 ];
 
 /// The v2 runbook's verification phase (the last one).
-pub const VERIFICATION_PHASE: u32 = 11;
+pub const VERIFICATION_PHASE: u32 = 12;
 
 /// Post-conditions every v2 scenario must meet beyond the steady state.
 const ALWAYS: &[&str] = &[
@@ -106,6 +115,15 @@ const ALWAYS: &[&str] = &[
 
 fn postconditions(own: &[&'static str]) -> Vec<&'static str> {
     ALWAYS.iter().chain(own).copied().collect()
+}
+
+/// The replica as the v2 runbook requires it: with the platform change its JWT phase names
+/// (the gateway's key overlap).
+fn platform() -> harness::replica_root::RootOptions {
+    harness::replica_root::RootOptions {
+        gateway_jwt_overlap: true,
+        ..Default::default()
+    }
 }
 
 fn scenario(id: String, title: String, phases: Vec<u32>, post: Vec<&'static str>) -> Scenario {
@@ -120,6 +138,8 @@ fn scenario(id: String, title: String, phases: Vec<u32>, post: Vec<&'static str>
         safeguard: None,
         edits: Vec::new(),
         seed: None,
+        replica: platform(),
+        stop_at_failed_step: true,
     }
 }
 
@@ -159,10 +179,125 @@ pub fn v2_rehearsals() -> Vec<Scenario> {
     );
     rollback.rollback = Rollback::Always;
     all.push(rollback);
+    // The JWT phase on today's gateway, without the key overlap it requires: its first step
+    // stops the phase before any secret changes.
+    let mut without = scenario(
+        "v2/jwt/without-key-overlap".into(),
+        "v2 Phase 11 on a gateway without the key-overlap change: the prerequisite check stops it, nothing changes".into(),
+        vec![1, 11],
+        ALWAYS.to_vec(),
+    );
+    without.replica = Default::default();
+    without.expected = Expected::Detected;
+    all.push(without);
     all
 }
 
+/// A v2 phase under a fault of the fault matrix, at the step boundary (or moment) where it
+/// hurts that phase most: (id suffix, phase, the fault, the outcome measured).
+fn v2_faulted(id: &str, phase: u32, fault: FaultAt, expected: Expected) -> Scenario {
+    let mut s = scenario(
+        format!("v2/faults/{id}"),
+        format!(
+            "v2 Phase {phase} under traffic, with `{}` {}",
+            fault.fault.name(),
+            fault.describe_at()
+        ),
+        vec![1, phase],
+        ALWAYS.to_vec(),
+    );
+    s.faults = vec![fault];
+    s.expected = expected;
+    s
+}
+
+/// The v2 phases under the fault matrix's faults: a provider that rejects the new key, a
+/// stalled PostgreSQL, NATS connections kicked, a service killed mid-step. Each with the outcome
+/// measured on the replica as its expected outcome.
+pub fn v2_fault_rehearsals() -> Vec<Scenario> {
+    use Expected::*;
+    let secs = Duration::from_secs_f64;
+    vec![
+        v2_faulted(
+            "phase2-deepseek-rejects-the-new-key",
+            2,
+            FaultAt::before(
+                "phase2.step3",
+                UpstreamFault::reject_new_key("deepseek", "DEEPSEEK_API_KEY"),
+            ),
+            Detected,
+        ),
+        v2_faulted(
+            "phase6-postgres-stalls-for-4s-while-services-move-to-the-temporary-role",
+            6,
+            FaultAt::before(
+                "phase6.step3",
+                NetworkFault::Proxy {
+                    to: Service::Postgres,
+                    from: None,
+                    effect: ProxyEffect::Stall,
+                },
+            )
+            .lasting(secs(4.0)),
+            Holds,
+        ),
+        v2_faulted(
+            "phase7-nats-connections-reset-while-clients-move-back",
+            7,
+            FaultAt::before(
+                "phase7.step4",
+                NetworkFault::Proxy {
+                    to: Service::Nats,
+                    from: None,
+                    effect: ProxyEffect::Reset,
+                },
+            ),
+            Holds,
+        ),
+        v2_faulted(
+            "phase8-memory-killed-before-its-recreate",
+            8,
+            FaultAt::before("phase8.step3", ContainerFault::Kill(Service::Memory)),
+            Holds,
+        ),
+        v2_faulted(
+            "phase11-gateway-killed-for-10s-during-the-key-overlap",
+            11,
+            // Down for 10 s, longer than the API client's retries last (3.75 s): those calls
+            // fail, the fault's doing, not the runbook's (a 3 s kill is on the edge: measured
+            // once each way). The runbook's wait goes on through it and the overlap holds.
+            FaultAt::after(secs(12.0), ContainerFault::Kill(Service::Gateway)).lasting(secs(10.0)),
+            Detected,
+        ),
+    ]
+}
+
 const PREPARATION: [&str; 3] = ["phase1.step1", "phase1.step2", "phase1.step3"];
+
+/// The steps of the PostgreSQL phase and of the NATS phase, after the preparation.
+const PHASE6_STEPS: &[&str] = &[
+    "phase1.step1",
+    "phase1.step2",
+    "phase1.step3",
+    "phase6.step1",
+    "phase6.step2",
+    "phase6.step3",
+    "phase6.step4",
+    "phase6.step5",
+    "phase6.step6",
+    "phase6.step7",
+];
+const PHASE7_STEPS: &[&str] = &[
+    "phase1.step1",
+    "phase1.step2",
+    "phase1.step3",
+    "phase7.step1",
+    "phase7.step2",
+    "phase7.step3",
+    "phase7.step4",
+    "phase7.step5",
+    "phase7.step6",
+];
 
 macro_rules! provider_ref {
     ($id:literal, $test:literal, $phase:literal, $var:literal) => {
@@ -221,10 +356,7 @@ pub const V2_CATALOGUE: &[ScenarioRef] = &[
         id: "v2/postgres",
         test: "v2_phase6_db_password_moved_through_a_temporary_role_holds_with_the_old_password_rejected",
         summary: "v2 Phase 6 under traffic: the services on a temporary role while daarion's password changes, then back",
-        steps: &[
-            "phase1.step1", "phase1.step2", "phase1.step3", "phase6.step1", "phase6.step2",
-            "phase6.step3", "phase6.step4", "phase6.step5", "phase6.step6", "phase6.step7",
-        ],
+        steps: PHASE6_STEPS,
         secrets: &["DB_PASSWORD"],
         findings: &[],
     },
@@ -232,10 +364,7 @@ pub const V2_CATALOGUE: &[ScenarioRef] = &[
         id: "v2/nats",
         test: "v2_phase7_nats_clients_moved_through_temporary_users_hold_with_the_old_passwords_rejected",
         summary: "v2 Phase 7 under traffic: the clients on temporary NATS users while the regular ones get new passwords, then back",
-        steps: &[
-            "phase1.step1", "phase1.step2", "phase1.step3", "phase7.step1", "phase7.step2",
-            "phase7.step3", "phase7.step4", "phase7.step5", "phase7.step6",
-        ],
+        steps: PHASE7_STEPS,
         secrets: &["NATS_PASSWORD_GATEWAY", "NATS_PASSWORD_ROUTER", "NATS_PASSWORD_WORKER"],
         findings: &[],
     },
@@ -264,9 +393,65 @@ pub const V2_CATALOGUE: &[ScenarioRef] = &[
         findings: &[],
     },
     ScenarioRef {
+        id: "v2/jwt",
+        test: "v2_phase11_jwt_secret_rotated_with_the_previous_one_accepted_until_unused_holds",
+        summary: "v2 Phase 11 under traffic: the gateway's key overlap checked, the new JWT secret in, the previous one dropped once no token uses it",
+        steps: &["phase1.step1", "phase1.step2", "phase1.step3", "phase11.step1", "phase11.step2", "phase11.step3", "phase11.step4"],
+        secrets: &["JWT_SECRET"],
+        findings: &[],
+    },
+    ScenarioRef {
+        id: "v2/jwt/without-key-overlap",
+        test: "v2_phase11_on_a_gateway_without_the_key_overlap_stops_at_its_prerequisite_check",
+        summary: "v2 Phase 11 on today's gateway: step 1 finds no key overlap and stops the phase; the rollback leaves the node as it was",
+        steps: &["phase1.step1", "phase1.step2", "phase1.step3", "phase11.step1"],
+        secrets: &[],
+        findings: &[],
+    },
+    ScenarioRef {
+        id: "v2/faults/phase2-deepseek-rejects-the-new-key",
+        test: "v2_phase2_deepseek_rejecting_the_new_key_before_the_recreate",
+        summary: "v2 Phase 2 with DeepSeek rejecting the new key from the router's recreate on",
+        steps: &["phase1.step1", "phase1.step2", "phase1.step3", "phase2.step1", "phase2.step2", "phase2.step3", "phase2.step4"],
+        secrets: &["DEEPSEEK_API_KEY"],
+        findings: &[],
+    },
+    ScenarioRef {
+        id: "v2/faults/phase6-postgres-stalls-for-4s-while-services-move-to-the-temporary-role",
+        test: "v2_phase6_postgres_stalling_for_4s_while_services_move_to_the_temporary_role",
+        summary: "v2 Phase 6 with PostgreSQL stalled for 4 s as the services move to the temporary role",
+        steps: PHASE6_STEPS,
+        secrets: &["DB_PASSWORD"],
+        findings: &[],
+    },
+    ScenarioRef {
+        id: "v2/faults/phase7-nats-connections-reset-while-clients-move-back",
+        test: "v2_phase7_nats_connections_reset_while_clients_move_back",
+        summary: "v2 Phase 7 with every NATS connection reset as the clients move back to their users",
+        steps: PHASE7_STEPS,
+        secrets: &["NATS_PASSWORD_GATEWAY", "NATS_PASSWORD_ROUTER", "NATS_PASSWORD_WORKER"],
+        findings: &[],
+    },
+    ScenarioRef {
+        id: "v2/faults/phase8-memory-killed-before-its-recreate",
+        test: "v2_phase8_memory_killed_before_its_recreate",
+        summary: "v2 Phase 8 with the memory service killed just before the step that recreates it",
+        steps: &["phase1.step1", "phase1.step2", "phase1.step3", "phase8.step1", "phase8.step2", "phase8.step3", "phase8.step4"],
+        secrets: &["QDRANT_API_KEY"],
+        findings: &[],
+    },
+    ScenarioRef {
+        id: "v2/faults/phase11-gateway-killed-for-10s-during-the-key-overlap",
+        test: "v2_phase11_gateway_killed_for_10s_during_the_key_overlap",
+        summary: "v2 Phase 11 with the gateway killed for 10 s while the runbook waits for the previous JWT secret to go unused",
+        steps: &["phase1.step1", "phase1.step2", "phase1.step3", "phase11.step1", "phase11.step2", "phase11.step3", "phase11.step4"],
+        secrets: &["JWT_SECRET"],
+        findings: &[],
+    },
+    ScenarioRef {
         id: "v2/rotation",
         test: "v2_the_whole_rotation_holds_under_traffic_and_passes_every_promoted_check",
-        summary: "v2 phases 1 to 11 in order under traffic",
+        summary: "v2 phases 1 to 12 in order under traffic",
         steps: &[
             "phase1.step1",
             "phase1.step2",
@@ -311,6 +496,10 @@ pub const V2_CATALOGUE: &[ScenarioRef] = &[
             "phase10.step2",
             "phase11.step1",
             "phase11.step2",
+            "phase11.step3",
+            "phase11.step4",
+            "phase12.step1",
+            "phase12.step2",
         ],
         secrets: &[
             "DEEPSEEK_API_KEY",
@@ -327,6 +516,7 @@ pub const V2_CATALOGUE: &[ScenarioRef] = &[
             "TELEGRAM_BOT_TOKEN_HELION",
             "TELEGRAM_BOT_TOKEN_GREENFOOD",
             "TELEGRAM_BOT_TOKEN_DRUID",
+            "JWT_SECRET",
         ],
         findings: &[],
     },

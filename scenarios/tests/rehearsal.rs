@@ -377,6 +377,31 @@ async fn v2_phase10_bot_tokens_revoked_in_botfather_delay_updates_and_lose_none(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v2_phase11_jwt_secret_rotated_with_the_previous_one_accepted_until_unused_holds() {
+    rehearse_runbook(V2, "v2/jwt").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v2_phase11_on_a_gateway_without_the_key_overlap_stops_at_its_prerequisite_check() {
+    let j = rehearse_runbook(V2, "v2/jwt/without-key-overlap").await;
+    let steps: Vec<&str> = j.scenarios[0].steps.iter().map(|s| s.id.as_str()).collect();
+    assert_eq!(
+        steps,
+        [
+            "phase1.step1",
+            "phase1.step2",
+            "phase1.step3",
+            "phase11.step1"
+        ],
+        "the phase stops at its prerequisite check"
+    );
+    assert_eq!(
+        j.scenarios[0].stopped_at_failed_step.as_deref(),
+        Some("phase11.step1")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn v2_the_whole_rotation_holds_under_traffic_and_passes_every_promoted_check() {
     rehearse_runbook(V2, "v2/rotation").await;
 }
@@ -384,4 +409,47 @@ async fn v2_the_whole_rotation_holds_under_traffic_and_passes_every_promoted_che
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn v2_rollback_after_phase2_restores_the_files_but_keeps_the_revoked_deepseek_key_out() {
     rehearse_runbook(V2, "v2/rollback/after-phase2").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v2_phase2_deepseek_rejecting_the_new_key_before_the_recreate() {
+    // The router never gets ready on the rejected key: step 3's wait fails, the operator stops
+    // before step 4 would revoke the old key, and the rollback puts the old key back.
+    let j = rehearse_runbook(V2, "v2/faults/phase2-deepseek-rejects-the-new-key").await;
+    assert_eq!(
+        j.scenarios[0].stopped_at_failed_step.as_deref(),
+        Some("phase2.step3")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v2_phase6_postgres_stalling_for_4s_while_services_move_to_the_temporary_role() {
+    rehearse_runbook(
+        V2,
+        "v2/faults/phase6-postgres-stalls-for-4s-while-services-move-to-the-temporary-role",
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v2_phase7_nats_connections_reset_while_clients_move_back() {
+    rehearse_runbook(
+        V2,
+        "v2/faults/phase7-nats-connections-reset-while-clients-move-back",
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v2_phase8_memory_killed_before_its_recreate() {
+    rehearse_runbook(V2, "v2/faults/phase8-memory-killed-before-its-recreate").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v2_phase11_gateway_killed_for_10s_during_the_key_overlap() {
+    rehearse_runbook(
+        V2,
+        "v2/faults/phase11-gateway-killed-for-10s-during-the-key-overlap",
+    )
+    .await;
 }

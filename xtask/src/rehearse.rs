@@ -252,13 +252,16 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
 /// The scenarios of the runbook in `runbook_file` whose id matches one of the globs; with none,
 /// its default set: for the runbook as written its phases, the whole rotation and the rollback
 /// after each (the fault matrix is `faults/*`, everything `*`); for a v2 runbook (`.v2.` in its
-/// name) the `v2/*` set.
+/// name) the `v2/*` set without its faults (`v2/faults/*`).
 pub fn chosen_by(only: &[String], runbook_file: &str) -> Vec<Scenario> {
     if only.is_empty() {
         return scenarios::default_rehearsals_for(runbook_file);
     }
-    let pool = if scenarios::v2::is_v2(runbook_file) {
+    let pool: Vec<Scenario> = if scenarios::v2::is_v2(runbook_file) {
         scenarios::v2_rehearsals()
+            .into_iter()
+            .chain(scenarios::v2::v2_fault_rehearsals())
+            .collect()
     } else {
         scenarios::rehearsals()
             .into_iter()

@@ -26,7 +26,8 @@ pub enum Command {
     },
     /// two rehearsals side by side (each DIR holds a journal.json, e.g. of the runbook as
     /// written and of a corrected one): per secret, the whole rotation and the rollback, what
-    /// each measured; a Markdown table on stdout (and in --out FILE)
+    /// each measured; a Markdown table on stdout (and in --out FILE), B's HTML report with the
+    /// table at its top (--html FILE)
     Compare {
         /// the first run's output directory (`rehearse --out A`)
         #[arg(value_name = "A")]
@@ -37,6 +38,9 @@ pub enum Command {
         /// also write the table to this file
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
+        /// also write B's HTML report, with the table at its top, to this file
+        #[arg(long, value_name = "FILE")]
+        html: Option<PathBuf>,
     },
 }
 
@@ -103,6 +107,7 @@ fn compare(
     a_dir: &std::path::Path,
     b_dir: &std::path::Path,
     out: Option<PathBuf>,
+    html: Option<PathBuf>,
 ) -> anyhow::Result<i32> {
     let (a, b) = match (read_journal(a_dir), read_journal(b_dir)) {
         (Ok(a), Ok(b)) => (a, b),
@@ -142,10 +147,22 @@ fn compare(
         &rows,
     );
     print!("{table}");
-    if let Some(path) = out {
-        if let Err(e) = std::fs::write(&path, &table) {
+    let page = html.map(|path| {
+        let top = harness::rehearsal::compare::html(
+            &format!("A: {}", name(&a)),
+            &format!("B: {}", name(&b)),
+            &rows,
+        );
+        (path, render::html_with(&b, &Redactor::new(), &top))
+    });
+    for (flag, path, text) in out
+        .map(|p| ("--out", p, table))
+        .into_iter()
+        .chain(page.map(|(p, t)| ("--html", p, t)))
+    {
+        if let Err(e) = std::fs::write(&path, &text) {
             eprintln!(
-                "error: --out {}: {}",
+                "error: {flag} {}: {}",
                 path.display(),
                 harness::input::io_reason(&e)
             );
@@ -158,7 +175,7 @@ fn compare(
 pub async fn run(command: Command) -> anyhow::Result<i32> {
     let (dirs, out) = match command {
         Command::Merge { dirs, out } => (dirs, out),
-        Command::Compare { a, b, out } => return compare(&a, &b, out),
+        Command::Compare { a, b, out, html } => return compare(&a, &b, out, html),
     };
     let out = out.unwrap_or_else(|| harness::runbook::workspace_path("target/rehearsal"));
     let mut shards = Vec::new();

@@ -204,7 +204,7 @@ pub fn catalogue() -> Vec<Check> {
     ));
     all.push(Check::read_only(
         "env.no-old-keys",
-        "no *_OLD (or *_NEW) variable is left in any .env",
+        "no *_OLD, *_NEW or *_PREVIOUS variable is left in any .env",
         "node",
         vec![],
         |node| no_old_keys(node).boxed(),
@@ -844,12 +844,16 @@ async fn no_old_keys(node: &Node) -> Verdict {
         .iter()
         .flat_map(|(rel, vars)| {
             vars.iter()
-                .filter(|(k, _)| k.ends_with("_OLD") || k.ends_with("_NEW"))
+                .filter(|(k, _)| {
+                    ["_OLD", "_NEW", "_PREVIOUS"]
+                        .iter()
+                        .any(|end| k.ends_with(end))
+                })
                 .map(move |(k, _)| format!("{} still has {k}", rel.display()))
         })
         .collect();
     if left.is_empty() {
-        Verdict::pass("no *_OLD or *_NEW variable in any .env")
+        Verdict::pass("no *_OLD, *_NEW or *_PREVIOUS variable in any .env")
     } else {
         Verdict::fail(left.join("; "))
     }

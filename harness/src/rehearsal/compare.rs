@@ -105,45 +105,118 @@ fn outcome(o: Option<Expected>) -> &'static str {
     }
 }
 
-fn cells(side: &Option<Side>) -> String {
+const HEADINGS: [&str; 10] = [
+    "What",
+    "Runbook",
+    "Scenario",
+    "Outcome",
+    "Updates ok / delayed / lost",
+    "API failed",
+    "JetStream failed",
+    "Longest outage webhook / API / JetStream",
+    "Checks failing after",
+    "Findings confirmed",
+];
+
+/// One side's cells after "What" and "Runbook": the scenario's id, then its measurements
+/// (a scenario the run does not hold is "not rehearsed", the rest empty).
+fn cells(side: &Option<Side>) -> [String; 8] {
     match side {
-        None => "| – | not rehearsed | | | | | | |".to_string(),
-        Some(s) => format!(
-            "| `{}` | {} | {} / {} / {} | {} of {} | {} of {} | {:.1} / {:.1} / {:.1} s | {} | {} |",
-            s.scenario,
-            outcome(s.outcome),
-            s.updates_ok,
-            s.updates_delayed,
-            s.updates_lost,
-            s.api_failed,
-            s.api_sent,
-            s.jetstream_failed,
-            s.jetstream_sent,
-            s.outage_ms[0] as f64 / 1000.0,
-            s.outage_ms[1] as f64 / 1000.0,
-            s.outage_ms[2] as f64 / 1000.0,
+        None => [
+            "–".into(),
+            "not rehearsed".into(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+        ],
+        Some(s) => [
+            s.scenario.clone(),
+            outcome(s.outcome).into(),
+            format!(
+                "{} / {} / {}",
+                s.updates_ok, s.updates_delayed, s.updates_lost
+            ),
+            format!("{} of {}", s.api_failed, s.api_sent),
+            format!("{} of {}", s.jetstream_failed, s.jetstream_sent),
+            format!(
+                "{:.1} / {:.1} / {:.1} s",
+                s.outage_ms[0] as f64 / 1000.0,
+                s.outage_ms[1] as f64 / 1000.0,
+                s.outage_ms[2] as f64 / 1000.0
+            ),
             if s.checks_failing.is_empty() {
                 "none".to_string()
             } else {
                 s.checks_failing.join(", ")
             },
-            s.findings_confirmed
-        ),
+            s.findings_confirmed.to_string(),
+        ],
     }
+}
+
+/// Each row as two lines of cells, runbook A then runbook B.
+fn lines<'a>(
+    a_name: &'a str,
+    b_name: &'a str,
+    rows: &'a [Row],
+) -> impl Iterator<Item = Vec<String>> + 'a {
+    rows.iter().flat_map(move |row| {
+        [(row.what.as_str(), a_name, &row.a), ("", b_name, &row.b)].map(|(what, name, side)| {
+            let mut line = vec![what.to_string(), name.to_string()];
+            line.extend(cells(side));
+            line
+        })
+    })
 }
 
 /// The comparison as a Markdown table: two lines per row, runbook A then runbook B.
 pub fn markdown(a_name: &str, b_name: &str, rows: &[Row]) -> String {
-    let mut out = format!(
-        "| What | Runbook | Scenario | Outcome | Updates ok / delayed / lost | API failed | \
-         JetStream failed | Longest outage webhook / API / JetStream | Checks failing after | \
-         Findings confirmed |\n|{}\n",
-        "---|".repeat(10)
-    );
-    for row in rows {
-        out.push_str(&format!("| {} | {a_name} {}\n", row.what, cells(&row.a)));
-        out.push_str(&format!("| | {b_name} {}\n", cells(&row.b)));
+    let mut out = format!("| {} |\n|{}\n", HEADINGS.join(" | "), "---|".repeat(10));
+    for mut line in lines(a_name, b_name, rows) {
+        if line[2] != "–" {
+            line[2] = format!("`{}`", line[2]);
+        }
+        let text = format!("| {} |", line.join(" | "));
+        // An empty cell is "| |", as a reader would type it.
+        out.push_str(&text.replace("|  |", "| |").replace("|  |", "| |"));
+        out.push('\n');
     }
+    out
+}
+
+/// The comparison as an HTML section (for the top of the HTML report of run B): the same
+/// table, a runbook's line red where its scenario lost updates or failed calls.
+pub fn html(a_name: &str, b_name: &str, rows: &[Row]) -> String {
+    let esc = |s: &str| {
+        s.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+            .replace('"', "&quot;")
+    };
+    let mut out = format!(
+        "<h2>Compared with another runbook</h2><table><tr>{}</tr>",
+        HEADINGS
+            .iter()
+            .map(|h| format!("<th>{}</th>", esc(h)))
+            .collect::<String>()
+    );
+    let sides = rows.iter().flat_map(|r| [&r.a, &r.b]);
+    for (line, side) in lines(a_name, b_name, rows).zip(sides) {
+        let hurt = side
+            .as_ref()
+            .is_some_and(|s| s.updates_lost + s.api_failed + s.jetstream_failed > 0);
+        out.push_str(&format!(
+            "<tr{}>{}</tr>",
+            if hurt { " class=\"miss\"" } else { "" },
+            line.iter()
+                .map(|c| format!("<td>{}</td>", esc(c)))
+                .collect::<String>()
+        ));
+    }
+    out.push_str("</table>");
     out
 }
 

@@ -94,6 +94,14 @@ pub struct Scenario {
     /// Edits of the runbook's code blocks (`from` → `to`, in order) this scenario rehearses
     /// instead of the runbook as written.
     pub edits: Vec<(&'static str, &'static str)>,
+    /// The replica's settings: the platform changes a runbook requires (off by default, as
+    /// the node is today).
+    pub replica: crate::replica_root::RootOptions,
+    /// The operator stops at a step whose command fails (a non-zero exit, or a block its
+    /// deadline ended) and the rollback runs, as the runbook tells its operator to (the v2
+    /// runbook does); otherwise the operator goes on with the next step, as the runbook as
+    /// written leaves them to.
+    pub stop_at_failed_step: bool,
 }
 
 /// How the rehearsal runs.
@@ -277,7 +285,8 @@ struct Ctx<'a> {
     /// Values the runbook writes literally (its example password): (name, value).
     literals: Vec<(String, String)>,
     /// What the operator exports from the secret store before pasting a block: `NEW_<SECRET>`
-    /// for every secret (the values in `new`) and `BACKUP_PASSPHRASE`; once a step has revoked
+    /// for every secret (the values in `new`), `BACKUP_PASSPHRASE` and `JWT_OVERLAP_IDLE_SECS`
+    /// (not a secret); once a step has revoked
     /// an old key at a provider, `REVOKED_KEYS` (their variables, space-separated).
     operator_env: Vec<(String, String)>,
     /// The variables whose old value the operator revoked so far, in order.
@@ -319,6 +328,7 @@ pub async fn run(
     progress.say(&format!("{}: starting a fresh replica", scenario.id));
     let stack = match Stack::start(StackOptions {
         progress: progress.clone(),
+        root: scenario.replica.clone(),
         ..Default::default()
     })
     .await
@@ -355,6 +365,7 @@ pub async fn run(
         edited = r;
         &edited
     };
+    let deadline = scenario_deadline(options.deadline, scenario.phases.len());
     let timed_out = {
         let body = run_on(
             &stack,
@@ -369,10 +380,10 @@ pub async fn run(
         let body_started = tokio::time::Instant::now();
         // The deadline, pushed back by every wait for a busy slot.
         loop {
-            let limit = options.deadline + busy.waited();
+            let limit = deadline + busy.waited();
             match tokio::time::timeout_at(body_started + limit, &mut body).await {
                 Ok(()) => break false,
-                Err(_) if options.deadline + busy.waited() > limit => continue,
+                Err(_) if deadline + busy.waited() > limit => continue,
                 Err(_) => break true,
             }
         }
@@ -381,7 +392,7 @@ pub async fn run(
         let at = watch.step.lock().map(|s| s.clone()).unwrap_or_default();
         record.error = Some(format!(
             "deadline of {} s reached during {at}",
-            options.deadline.as_secs()
+            deadline.as_secs()
         ));
         record.aborted_at = Some(at);
     }
@@ -488,6 +499,13 @@ async fn run_on(
     for (name, value) in &ctx.operator_env {
         redactor.add(name, value);
     }
+    // Not a secret: how long no token signed with the previous JWT secret must have been seen
+    // before a runbook drops it, the token lifetime on the node, here three of the probe
+    // client's renewals.
+    ctx.operator_env.push((
+        "JWT_OVERLAP_IDLE_SECS".into(),
+        (3 * super::probe::TOKEN_RENEWAL.as_secs()).to_string(),
+    ));
     // Values the runbook writes literally become the node's secrets when its commands run.
     for (name, value) in &ctx.literals {
         redactor.add(name, value);
@@ -521,7 +539,7 @@ async fn run_on(
     let scheduler = Scheduler::new(stack, &scenario.faults, started_steps);
     let stop_timers = AtomicBool::new(false);
     let probe_done = AtomicBool::new(false);
-    let (probe_report, (steps, tripped, ready_after)) = {
+    let (probe_report, (steps, tripped, stopped, ready_after)) = {
         let probe = traffic(
             stack,
             &options.probe,
@@ -534,6 +552,7 @@ async fn run_on(
         let method = async {
             let mut steps = Vec::new();
             let mut tripped: Option<String> = None;
+            let mut stopped: Option<String> = None;
             'phases: for phase in &scenario.phases {
                 let Some(p) = runbook.phases.iter().find(|p| p.number == *phase) else {
                     steps.push(StepRecord::missing(&format!("phase{phase}")));
@@ -561,7 +580,17 @@ async fn run_on(
                         }
                     }
                     scheduler.before_step(&step.id).await;
-                    steps.push(run_step(&mut ctx, step, p.budget_minutes.unwrap_or(5)).await);
+                    let done = run_step(&mut ctx, step, p.budget_minutes.unwrap_or(5)).await;
+                    let failed = !done.ok;
+                    steps.push(done);
+                    if failed && scenario.stop_at_failed_step {
+                        progress.say(&format!(
+                            "{}: {} failed: the operator stops there, as the runbook says",
+                            scenario.id, step.id
+                        ));
+                        stopped = Some(step.id.clone());
+                        break 'phases;
+                    }
                 }
             }
             // Faults are bounded by the phases they were attached to.
@@ -578,7 +607,7 @@ async fn run_on(
                     scenario.id
                 ));
             }
-            (steps, tripped, ready_after)
+            (steps, tripped, stopped, ready_after)
         };
         let (probe_report, result, ()) =
             tokio::join!(probe, method, scheduler.run_timers(&stop_timers));
@@ -587,6 +616,7 @@ async fn run_on(
     busy.reacquire().await;
     record.steps = steps;
     record.safeguard = tripped;
+    record.stopped_at_failed_step = stopped;
     record.probe = Some(probe_report);
     record.ready_after_ms = ready_after;
     // Post-conditions: the steady state, and the rotation's own intent, against the previous
@@ -605,6 +635,7 @@ async fn run_on(
         .extend(forensics(stack, &record.checks_after, "after steps").await);
     scheduler.undo(Undo::AfterChecks).await;
     let deviated = record.safeguard.is_some()
+        || record.stopped_at_failed_step.is_some()
         || !record.probe.as_ref().is_some_and(|p| p.clean())
         || !all_pass(&record.checks_after);
     record.deviated = deviated;
@@ -722,8 +753,8 @@ async fn run_on(
     let _ = std::fs::remove_dir_all(&home);
 }
 
-/// The probe: its API client under the node's old JWT secret (a client keeps the token it was
-/// given), its JetStream client with the gateway's NATS credentials as the gateway's `.env`
+/// The probe: its API client with tokens the running gateway issues (the node's old JWT secret
+/// until the gateway runs another), its JetStream client with the gateway's NATS credentials as the gateway's `.env`
 /// has them (the initial password until the file names others); `done` is set once it has
 /// counted, so the scenario knows whether it is still waiting.
 async fn traffic(
@@ -809,6 +840,25 @@ async fn wait_all_ready(stack: &Stack, since: Instant) -> Option<u64> {
     ok.then(|| since.elapsed().as_millis() as u64)
 }
 
+/// The sum of the `timeout N` bounds a script sets on its own commands (seconds, as `timeout`
+/// reads a bare number or one ending in `s`).
+fn own_timeouts(script: &str) -> Duration {
+    let words: Vec<&str> = script.split_whitespace().collect();
+    let secs: f64 = words
+        .windows(2)
+        .filter(|w| w[0] == "timeout")
+        .filter_map(|w| w[1].trim_end_matches('s').parse::<f64>().ok())
+        .filter(|n| n.is_finite() && *n > 0.0)
+        .sum();
+    Duration::from_secs_f64(secs.min(24.0 * 3600.0))
+}
+
+/// A scenario's deadline: `per_scenario` for up to four phases, a quarter of it more for each
+/// phase beyond (the v2 rotation's twelve phases get three times as long as one phase).
+fn scenario_deadline(per_scenario: Duration, phases: usize) -> Duration {
+    per_scenario + per_scenario / 4 * phases.saturating_sub(4) as u32
+}
+
 /// The values an operator exports from the team's secret store before pasting the runbook's
 /// blocks (a runbook names them instead of writing them on a command line): `NEW_<SECRET>`, the
 /// new value of each secret, and `BACKUP_PASSPHRASE`, fresh for each scenario.
@@ -859,6 +909,9 @@ async fn run_step(ctx: &mut Ctx<'_>, step: &Step, phase_minutes: u32) -> StepRec
     for block in step.code.iter().filter(|b| b.is_shell()) {
         let rewriting = shell::Rewriting::for_stack(ctx.stack, ctx.options.time_scale);
         let script = shell::rewrite(&block.text, &rewriting);
+        // A block that bounds its own waits (`timeout 60 …`) is given those bounds and 30 s
+        // more: its own timeout, not the rehearsal's, says when a wait has failed.
+        let deadline = deadline.max(own_timeouts(&script) + Duration::from_secs(30));
         let shims = ctx.stack.shim_dir();
         if script
             .lines()
@@ -1466,6 +1519,22 @@ fn first_line(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_block_that_bounds_its_waits_is_given_their_sum() {
+        let script = "docker compose up -d x\ntimeout 60 bash -c 'until curl -fsS u; do sleep 1; done'\ntimeout 5s true\ncurl --max-time 3 u";
+        assert_eq!(own_timeouts(script), Duration::from_secs(65));
+        assert_eq!(own_timeouts("sleep 30"), Duration::ZERO);
+    }
+
+    #[test]
+    fn a_scenario_of_twelve_phases_gets_three_times_the_deadline_of_one_of_four() {
+        let d = Duration::from_secs(240);
+        assert_eq!(scenario_deadline(d, 2), d);
+        assert_eq!(scenario_deadline(d, 4), d);
+        assert_eq!(scenario_deadline(d, 5), Duration::from_secs(300));
+        assert_eq!(scenario_deadline(d, 12), Duration::from_secs(720));
+    }
 
     fn starved(lag_p99_ms: u64) -> probe::ProbeReport {
         let mut p = crate::testing::probe_report(0, 0);

@@ -2,16 +2,19 @@
 //! faults, checks before and after, the probe's bucketed timeline and accounting, the findings
 //! measured, and the verdict. Every report renders from it.
 //!
-//! Schema `rotation-rehearsal/journal`, version 4 (2: Telegram's delivery model — `lost` counts
+//! Schema `rotation-rehearsal/journal`, version 5 (2: Telegram's delivery model — `lost` counts
 //! only updates the gateway accepted and never stored; `probe.telegram` and `probe.harness`;
 //! 3: `runbook_fingerprint`, `shard`, each shell run's `compose[]`; 4: the API client's retry
 //! policy, `probe.config.api_retries` / `api_backoff_ms`, with `flows.api.delayed` the calls
-//! answered 2xx only after a retry and `failed` those never answered 2xx):
+//! answered 2xx only after a retry and `failed` those never answered 2xx; 5: each scenario's
+//! `safeguard` and `stopped_at_failed_step`):
 //! - `schema`, `version`, `runbook` (file), `runbook_fingerprint` (its steps, whitespace
 //!   ignored), `shard` (`index` K, `count` N, `selection[]`: every scenario id of the whole
 //!   run; absent unless `--shard` was given), `started` (RFC 3339), `wall_ms`, `time_scale`;
 //! - `scenarios[]`: `id`, `title`, `expected`, `actual` (`holds`|`detected`|`breaks`, absent on
-//!   error), `met`, `error`, `aborted_at` (the step a deadline ended), `wall_ms`, `deviated`,
+//!   error), `met`, `error`, `aborted_at` (the step a deadline ended), `safeguard` (why a
+//!   safeguard stopped the steps), `stopped_at_failed_step` (the step whose command failed,
+//!   where an operator told to stop there stopped), `wall_ms`, `deviated`,
 //!   `checks_before[]` / `checks_after[]` / `checks_after_rollback[]` (`id`, `outcome`,
 //!   `evidence`), `faults[]` (`name`, `at`, `injected_ms`, `removed_ms`, `inject`,
 //!   `teardown`, `ok`; times in ms since the first step), `seed` (a random fault schedule's
@@ -45,7 +48,7 @@ use serde::{Deserialize, Serialize};
 use std::time::SystemTime;
 
 pub const SCHEMA: &str = "rotation-rehearsal/journal";
-pub const VERSION: u32 = 4;
+pub const VERSION: u32 = 5;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Journal {
@@ -120,6 +123,10 @@ pub struct ScenarioRecord {
     pub aborted_at: Option<String>,
     /// Why and when a safeguard stopped the steps (then the rollback ran).
     pub safeguard: Option<String>,
+    /// The step whose command failed, where the operator stopped (a scenario whose runbook
+    /// says to stop there); then the rollback ran.
+    #[serde(default)]
+    pub stopped_at_failed_step: Option<String>,
     pub started: String,
     pub wall_ms: u64,
     pub deviated: bool,
@@ -181,6 +188,7 @@ impl ScenarioRecord {
             error: None,
             aborted_at: None,
             safeguard: None,
+            stopped_at_failed_step: None,
             started: humantime::format_rfc3339_seconds(started).to_string(),
             wall_ms: 0,
             deviated: false,

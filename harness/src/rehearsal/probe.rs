@@ -338,10 +338,14 @@ pub async fn api_call(
     }
 }
 
+/// How often the probe's API client renews its token (the node's clients renew hourly; the
+/// rehearsal's time is scaled down).
+pub const TOKEN_RENEWAL: Duration = Duration::from_secs(10);
+
 /// Runs until `stop` is set, then lets Telegram's queue drain (at most `retry_window`) and
 /// counts. `queue` is the scenario's Telegram queue: updates pending from an earlier run are
-/// delivered first, and what is still pending at the end stays in it. `jwt_secret` signs the
-/// API calls; `nats_password` is the gateway user's, for direct publishes; `db_passwords` are
+/// delivered first, and what is still pending at the end stays in it. The API client's tokens
+/// come from the running gateway's secret (`jwt_secret` while it cannot be read); `nats_password` is the gateway user's, for direct publishes; `db_passwords` are
 /// tried in order for the accounting (the harness knows which passwords the server may hold).
 #[allow(clippy::too_many_arguments)]
 pub async fn run(
@@ -394,7 +398,34 @@ pub async fn run(
             .ok()
             .map(async_nats::jetstream::new)
     };
-    let token = gateway_jwt(jwt_secret, "rehearsal-probe");
+    // The API client's token: issued by the gateway running when the client starts, then
+    // renewed every `TOKEN_RENEWAL`, as the gateway issues tokens, with the `JWT_SECRET` the
+    // running gateway was created with (`jwt_secret`, and then the token held, kept while the
+    // gateway cannot be inspected).
+    let renew_now = Instant::now()
+        .checked_sub(TOKEN_RENEWAL)
+        .unwrap_or_else(Instant::now);
+    let token = tokio::sync::Mutex::new((renew_now, gateway_jwt(jwt_secret, "rehearsal-probe")));
+    let token = &token;
+    let current_token = move || async move {
+        let mut guard = token.lock().await;
+        if guard.0.elapsed() >= TOKEN_RENEWAL {
+            guard.0 = Instant::now();
+            let running = tokio::time::timeout(
+                Duration::from_secs(1),
+                stack.container_env(Service::Gateway),
+            )
+            .await;
+            if let Some(secret) = running
+                .ok()
+                .and_then(|env| env.ok())
+                .and_then(|env| env.get("JWT_SECRET").cloned())
+            {
+                guard.1 = gateway_jwt(&secret, "rehearsal-probe");
+            }
+        }
+        guard.1.clone()
+    };
     let start = Instant::now();
     let cpu_before = cpu_counters();
     let mut rec = Recorder {
@@ -426,8 +457,8 @@ pub async fn run(
 
     let api = || {
         let http = http.clone();
-        let token = token.clone();
         async move {
+            let token = current_token().await;
             let url = format!("{}/api/v1/agents", stack.url(Service::Gateway));
             let (ok, attempts) = api_call(&http, &url, &token, config, &host_side).await;
             let attempts = attempts

@@ -74,6 +74,14 @@ pub fn summary(j: &Journal, redactor: &Redactor) -> String {
         if let Some(p) = &s.probe {
             out.push_str(&format!("     traffic: {}\n", counts(p)));
         }
+        if let Some(why) = &s.safeguard {
+            out.push_str(&format!("     stopped: {why}\n"));
+        }
+        if let Some(step) = &s.stopped_at_failed_step {
+            out.push_str(&format!(
+                "     stopped: {step} failed, and the runbook says to stop there\n"
+            ));
+        }
         let failed: Vec<&str> = s.failed_after().iter().map(|c| c.id.as_str()).collect();
         if !failed.is_empty() {
             out.push_str(&format!(
@@ -333,7 +341,14 @@ fn timeline_svg(p: &ProbeReport, steps: &[StepRecord], faults: &[FaultRecord]) -
 /// what measured them, then per scenario its faults, its traffic and SVG timeline during the
 /// steps, the checks failing after them, and the rollback's traffic and timeline.
 pub fn html(j: &Journal, redactor: &Redactor) -> String {
-    let mut body = String::from("<table><tr><th>scenario</th><th>expected</th><th>measured</th><th>wall</th><th>updates ok / delayed / lost</th><th>longest outage</th><th>rollback: updates ok / delayed / lost, longest outage</th></tr>");
+    html_with(j, redactor, "")
+}
+
+/// The HTML report with `top` (an HTML fragment: a comparison with another runbook's run)
+/// before everything else.
+pub fn html_with(j: &Journal, redactor: &Redactor, top: &str) -> String {
+    let mut body = String::from(top);
+    body.push_str("<table><tr><th>scenario</th><th>expected</th><th>measured</th><th>wall</th><th>updates ok / delayed / lost</th><th>longest outage</th><th>rollback: updates ok / delayed / lost, longest outage</th></tr>");
     for s in &j.scenarios {
         let (steps_counts, steps_outage) = s
             .probe
@@ -379,6 +394,12 @@ pub fn html(j: &Journal, redactor: &Redactor) -> String {
         ));
         if let Some(e) = &s.error {
             body.push_str(&format!("<p class=\"miss\">{}</p>", xml(e)));
+        }
+        if let Some(step) = &s.stopped_at_failed_step {
+            body.push_str(&format!(
+                "<p>Stopped: <code>{}</code> failed, and the runbook says to stop there; the rollback ran.</p>",
+                xml(step)
+            ));
         }
         if !s.faults.is_empty() {
             body.push_str("<ul>");
