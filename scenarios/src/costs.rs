@@ -80,15 +80,29 @@ pub const MEASURED: &[(&str, u64)] = &[
     ("faults/rollback-postgres-300ms-latency", 34),
     ("faults/rollback-after-phase3-with-the-alter-fixed", 205),
     // The v2 runbook's set (`--runbook fixtures/runbook/SECRETS_ROTATION_RUNBOOK.v2.md`),
-    // measured 2026-12-02, idle machine.
+    // measured 2026-12-02 (postgres, nats and the rotation again on 2026-12-03), idle machine.
     ("v2/deepseek", 17),
     ("v2/mistral", 15),
     ("v2/grok", 16),
     ("v2/cohere", 17),
-    ("v2/postgres", 42),
-    ("v2/nats", 31),
-    ("v2/rotation", 55),
+    ("v2/postgres", 56),
+    ("v2/nats", 48),
+    ("v2/rotation", 137),
     ("v2/rollback/after-phase2", 22),
+    // Measured 2026-12-03, idle machine: the JWT phase and the v2 faults.
+    ("v2/jwt", 68),
+    ("v2/jwt/without-key-overlap", 25),
+    ("v2/faults/phase2-deepseek-rejects-the-new-key", 132),
+    (
+        "v2/faults/phase6-postgres-stalls-for-4s-while-services-move-to-the-temporary-role",
+        94,
+    ),
+    ("v2/faults/phase7-nats-connections-reset-while-clients-move-back", 47),
+    ("v2/faults/phase8-memory-killed-before-its-recreate", 28),
+    (
+        "v2/faults/phase11-gateway-killed-for-10s-during-the-key-overlap",
+        71,
+    ),
 ];
 
 /// A scenario not measured yet (a random schedule, a new one): about a median scenario's.
