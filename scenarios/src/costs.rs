@@ -97,7 +97,10 @@ pub const MEASURED: &[(&str, u64)] = &[
         "v2/faults/phase6-postgres-stalls-for-4s-while-services-move-to-the-temporary-role",
         94,
     ),
-    ("v2/faults/phase7-nats-connections-reset-while-clients-move-back", 47),
+    (
+        "v2/faults/phase7-nats-connections-reset-while-clients-move-back",
+        47,
+    ),
     ("v2/faults/phase8-memory-killed-before-its-recreate", 28),
     (
         "v2/faults/phase11-gateway-killed-for-10s-during-the-key-overlap",

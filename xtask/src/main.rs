@@ -54,8 +54,12 @@ enum Task {
         #[arg(long)]
         all: bool,
     },
-    /// run the test suite (cargo nextest, ci profile), images and binary first
+    /// run the gating test suite (cargo nextest, gate profile; --full: every scenario, ci
+    /// profile), images and binary first
     Test {
+        /// the whole suite: every scenario of the fault matrix too (the `ci` profile)
+        #[arg(long)]
+        full: bool,
         /// passed on to `cargo nextest run`
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         nextest: Vec<String>,
@@ -102,7 +106,7 @@ fn main() -> ExitCode {
             Task::Up { timeout } => up(timeout).await,
             Task::Status { ids } => status(&ids).await,
             Task::Down { ids, all } => down(&ids, all).await,
-            Task::Test { nextest } => test(&nextest).await,
+            Task::Test { full, nextest } => test(full, &nextest).await,
             Task::Bench(command) => bench::run(command).await,
             Task::Runbook(command) => Ok(runbook::run(command)),
             Task::Verify(args) => verify::run(args).await,
@@ -311,7 +315,8 @@ async fn down(ids: &[String], everything: bool) -> anyhow::Result<i32> {
     })
 }
 
-async fn test(args: &[String]) -> anyhow::Result<i32> {
+async fn test(full: bool, args: &[String]) -> anyhow::Result<i32> {
+    let profile = if full { "ci" } else { "gate" };
     let progress = Progress::stderr();
     let docker = docker::connect().await?;
     harness::images::check_prerequisites(&docker).await?;
@@ -336,10 +341,12 @@ async fn test(args: &[String]) -> anyhow::Result<i32> {
         }
     }
     let (_, binary) = harness::images::ensure_image_and_binary(&docker, &progress).await?;
-    progress.say("running the test suite: cargo nextest run --workspace --profile ci");
+    progress.say(&format!(
+        "running the test suite: cargo nextest run --workspace --profile {profile}"
+    ));
     let status = tokio::process::Command::new(cargo)
         .current_dir(harness::binary::workspace_root())
-        .args(["nextest", "run", "--workspace", "--profile", "ci"])
+        .args(["nextest", "run", "--workspace", "--profile", profile])
         .args(args)
         .env("REPLICA_BINARY", &binary)
         .status()
