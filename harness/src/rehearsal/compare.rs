@@ -300,4 +300,24 @@ mod tests {
         );
         assert_eq!(lines[5], "| | v2 | – | not rehearsed | | | | | | |");
     }
+
+    #[test]
+    fn the_html_section_marks_a_runbook_red_where_its_scenario_failed_calls_and_escapes_names() {
+        let a = [record("phase3/as-written", Expected::Detected, 0, 3, &[])];
+        let b = [record("v2/postgres", Expected::Holds, 0, 0, &[])];
+        let pairings = [Pairing {
+            what: "PostgreSQL <Password>".into(),
+            a: Some("phase3/as-written".into()),
+            b: Some("v2/postgres".into()),
+        }];
+        let html = html("A: old.md", "B: new.md", &compare(&a, &b, &pairings));
+        assert!(html.starts_with("<h2>Compared with another runbook</h2><table><tr><th>What</th>"));
+        assert!(html.contains(
+            "<tr class=\"miss\"><td>PostgreSQL &lt;Password&gt;</td><td>A: old.md</td><td>phase3/as-written</td><td>detected</td><td>1000 / 7 / 0</td><td>3 of 50</td>"
+        ));
+        assert!(html.contains(
+            "<tr><td></td><td>B: new.md</td><td>v2/postgres</td><td>holds</td><td>1000 / 7 / 0</td><td>0 of 50</td>"
+        ));
+        assert!(html.ends_with("</table>"));
+    }
 }
