@@ -190,12 +190,7 @@ pub fn markdown(a_name: &str, b_name: &str, rows: &[Row]) -> String {
 /// The comparison as an HTML section (for the top of the HTML report of run B): the same
 /// table, a runbook's line red where its scenario lost updates or failed calls.
 pub fn html(a_name: &str, b_name: &str, rows: &[Row]) -> String {
-    let esc = |s: &str| {
-        s.replace('&', "&amp;")
-            .replace('<', "&lt;")
-            .replace('>', "&gt;")
-            .replace('"', "&quot;")
-    };
+    let esc = super::render::xml;
     let mut out = format!(
         "<h2>Compared with another runbook</h2><table><tr>{}</tr>",
         HEADINGS

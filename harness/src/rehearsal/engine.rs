@@ -286,8 +286,8 @@ struct Ctx<'a> {
     literals: Vec<(String, String)>,
     /// What the operator exports from the secret store before pasting a block: `NEW_<SECRET>`
     /// for every secret (the values in `new`), `BACKUP_PASSPHRASE` and `JWT_OVERLAP_IDLE_SECS`
-    /// (not a secret); once a step has revoked
-    /// an old key at a provider, `REVOKED_KEYS` (their variables, space-separated).
+    /// (not a secret); once a step has revoked an old key at a provider, `REVOKED_KEYS` (their
+    /// variables, space-separated).
     operator_env: Vec<(String, String)>,
     /// The variables whose old value the operator revoked so far, in order.
     revoked: Vec<&'static str>,
@@ -754,9 +754,9 @@ async fn run_on(
 }
 
 /// The probe: its API client with tokens the running gateway issues (the node's old JWT secret
-/// until the gateway runs another), its JetStream client with the gateway's NATS credentials as the gateway's `.env`
-/// has them (the initial password until the file names others); `done` is set once it has
-/// counted, so the scenario knows whether it is still waiting.
+/// until the gateway runs another), its JetStream client with the gateway's NATS credentials
+/// as the gateway's `.env` has them (the initial password until the file names others); `done`
+/// is set once it has counted, so the scenario knows whether it is still waiting.
 async fn traffic(
     stack: &Stack,
     config: &ProbeConfig,

@@ -7,7 +7,7 @@
 //! 3: `runbook_fingerprint`, `shard`, each shell run's `compose[]`; 4: the API client's retry
 //! policy, `probe.config.api_retries` / `api_backoff_ms`, with `flows.api.delayed` the calls
 //! answered 2xx only after a retry and `failed` those never answered 2xx; 5: each scenario's
-//! `safeguard` and `stopped_at_failed_step`):
+//! `stopped_at_failed_step`):
 //! - `schema`, `version`, `runbook` (file), `runbook_fingerprint` (its steps, whitespace
 //!   ignored), `shard` (`index` K, `count` N, `selection[]`: every scenario id of the whole
 //!   run; absent unless `--shard` was given), `started` (RFC 3339), `wall_ms`, `time_scale`;

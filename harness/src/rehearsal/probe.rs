@@ -345,8 +345,9 @@ pub const TOKEN_RENEWAL: Duration = Duration::from_secs(10);
 /// Runs until `stop` is set, then lets Telegram's queue drain (at most `retry_window`) and
 /// counts. `queue` is the scenario's Telegram queue: updates pending from an earlier run are
 /// delivered first, and what is still pending at the end stays in it. The API client's tokens
-/// come from the running gateway's secret (`jwt_secret` while it cannot be read); `nats_password` is the gateway user's, for direct publishes; `db_passwords` are
-/// tried in order for the accounting (the harness knows which passwords the server may hold).
+/// come from the running gateway's secret (`jwt_secret` while it cannot be read);
+/// `nats_password` is the gateway user's, for direct publishes; `db_passwords` are tried in
+/// order for the accounting (the harness knows which passwords the server may hold).
 #[allow(clippy::too_many_arguments)]
 pub async fn run(
     stack: &Stack,

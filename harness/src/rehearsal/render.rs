@@ -131,7 +131,8 @@ pub fn summary(j: &Journal, redactor: &Redactor) -> String {
     redactor.redact(&out)
 }
 
-fn xml(text: &str) -> String {
+/// `text` escaped for HTML and XML text and attribute values.
+pub(crate) fn xml(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
