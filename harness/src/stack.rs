@@ -684,7 +684,10 @@ impl Stack {
             .map_err(HarnessError::docker(format!("inspecting {service}")))
     }
 
-    /// Reads the published host ports of `service` again (they change on restart).
+    /// Reads the published host ports of `service` again. A stopped container publishes none:
+    /// its ports are kept, since a stack's are fixed (`free_host_ports`) and it publishes the
+    /// same ones when it runs again. Forgetting them made a runbook block rewritten while the
+    /// service was down talk to port 0 after it came back.
     pub async fn refresh_ports(&self, service: Service) -> Result<()> {
         let info = self.inspect(service).await?;
         let ports = info
@@ -693,13 +696,8 @@ impl Stack {
             .unwrap_or_default();
         let mut map = self.ports.lock().expect("ports lock");
         for p in service.ports() {
-            match docker::published_port(&ports, *p) {
-                Some(h) => {
-                    map.insert((service, *p), h);
-                }
-                None => {
-                    map.remove(&(service, *p));
-                }
+            if let Some(h) = docker::published_port(&ports, *p) {
+                map.insert((service, *p), h);
             }
         }
         Ok(())
@@ -993,21 +991,69 @@ pub fn stack_labels(id: &str, owner_pid: u32, root: &Path) -> Vec<(String, Strin
 /// A free port on 127.0.0.1 for every (service, container port): all bound at once, so no two
 /// are the same, then released for the containers to take.
 fn free_host_ports() -> Result<BTreeMap<(Service, u16), u16>> {
+    let range = host_port_range(&std::fs::read_to_string(EPHEMERAL_RANGE).unwrap_or_default());
+    let span = u32::from(range.end - range.start);
+    // A different start for each stack, so that stacks created side by side rarely try the
+    // same ports (the bind below decides).
+    let start = {
+        use std::hash::{BuildHasher, Hasher};
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u32(std::process::id());
+        (h.finish() % u64::from(span)) as u32
+    };
+    let mut candidates = (0..span).map(|i| range.start + ((start + i) % span) as u16);
     let mut held = Vec::new();
     let mut ports = BTreeMap::new();
     for service in Service::ALL {
         for &port in service.ports() {
-            let listener = std::net::TcpListener::bind(("127.0.0.1", 0))
-                .map_err(HarnessError::io(Path::new("127.0.0.1:0")))?;
-            let host = listener
-                .local_addr()
-                .map_err(HarnessError::io(Path::new("127.0.0.1:0")))?
-                .port();
+            let (host, listener) = candidates
+                .by_ref()
+                .find_map(|p| {
+                    std::net::TcpListener::bind(("127.0.0.1", p))
+                        .ok()
+                        .map(|l| (p, l))
+                })
+                .ok_or_else(|| {
+                    HarnessError::io(Path::new("127.0.0.1"))(std::io::Error::new(
+                        std::io::ErrorKind::AddrInUse,
+                        format!(
+                            "no free port left in {}..{} for the replica",
+                            range.start, range.end
+                        ),
+                    ))
+                })?;
             ports.insert((service, port), host);
             held.push(listener);
         }
     }
     Ok(ports)
+}
+
+/// The kernel's range of ephemeral ports (the local ports of outgoing connections).
+const EPHEMERAL_RANGE: &str = "/proc/sys/net/ipv4/ip_local_port_range";
+
+/// Where a stack's fixed host ports are taken from: below the kernel's ephemeral range
+/// (`ip_local_port_range`, read from `ephemeral`; 32768 when unreadable). A port inside that
+/// range can be taken, while its container restarts, as the local port of one of the many
+/// connections the probe opens, and the container then cannot start again ("address already
+/// in use": the rollback's `docker-compose restart` once left a service exited with code 128).
+fn host_port_range(ephemeral: &str) -> std::ops::Range<u16> {
+    let low = ephemeral
+        .split_whitespace()
+        .next()
+        .and_then(|n| n.parse::<u16>().ok())
+        .unwrap_or(32768);
+    if low > 12000 {
+        10000..low
+    } else {
+        // An ephemeral range that starts this low leaves no room below it: above it, then.
+        let high = ephemeral
+            .split_whitespace()
+            .nth(1)
+            .and_then(|n| n.parse::<u16>().ok())
+            .unwrap_or(60999);
+        high.saturating_add(1).min(64000)..65000
+    }
 }
 
 fn path_str(p: &Path) -> String {
@@ -1064,5 +1110,20 @@ impl Readiness {
             "http://127.0.0.1:{}{path}",
             node.host_port(service, port).unwrap_or(0)
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::host_port_range;
+
+    #[test]
+    fn a_stacks_host_ports_come_from_below_the_kernels_ephemeral_range() {
+        assert_eq!(host_port_range("32768\t60999\n"), 10000..32768);
+        assert_eq!(host_port_range("40000 65000"), 10000..40000);
+        // Unreadable: Linux's default.
+        assert_eq!(host_port_range(""), 10000..32768);
+        // A range that starts low leaves room only above it.
+        assert_eq!(host_port_range("1024 50000"), 50001..65000);
     }
 }

@@ -8,8 +8,26 @@ pub mod costs;
 pub mod random;
 mod rehearsals;
 pub mod v2;
+pub mod v2_boundaries;
 pub use rehearsals::{fault_rehearsals, rehearsals};
-pub use v2::{v2_rehearsals, V2_CATALOGUE};
+pub use v2::v2_rehearsals;
+
+/// The v2 scenarios as the coverage and the lock see them: the hand-written entries
+/// (`v2::V2_CATALOGUE`) and one per step boundary under a fault (`v2_boundaries`).
+pub fn v2_catalogue() -> &'static [ScenarioRef] {
+    static ALL: std::sync::LazyLock<Vec<ScenarioRef>> = std::sync::LazyLock::new(|| {
+        v2::V2_CATALOGUE
+            .iter()
+            .cloned()
+            .chain(
+                v2_boundaries::BOUNDARIES
+                    .iter()
+                    .map(v2_boundaries::Boundary::catalogue_entry),
+            )
+            .collect()
+    });
+    &ALL
+}
 
 /// The lock of the v2 runbook's steps and scenarios (the as-written runbook's is
 /// `harness::runbook::lock::DEFAULT_LOCK`).
@@ -18,7 +36,7 @@ pub const V2_LOCK: &str = "scenarios/runbook.v2.lock";
 /// The scenario catalogue that rehearses the runbook in `runbook_file` (`v2::is_v2`).
 pub fn catalogue_for(runbook_file: &str) -> &'static [ScenarioRef] {
     if v2::is_v2(runbook_file) {
-        V2_CATALOGUE
+        v2_catalogue()
     } else {
         CATALOGUE
     }
@@ -50,6 +68,7 @@ pub fn every_rehearsal() -> Vec<harness::rehearsal::Scenario> {
         .chain(fault_rehearsals())
         .chain(v2_rehearsals())
         .chain(v2::v2_fault_rehearsals())
+        .chain(v2_boundaries::v2_boundary_rehearsals())
         .collect()
 }
 
@@ -211,5 +230,5 @@ pub const CATALOGUE: &[ScenarioRef] = &[
 
 /// The catalogue entry with this id.
 pub fn scenario(id: &str) -> Option<&'static ScenarioRef> {
-    CATALOGUE.iter().chain(V2_CATALOGUE).find(|s| s.id == id)
+    CATALOGUE.iter().chain(v2_catalogue()).find(|s| s.id == id)
 }

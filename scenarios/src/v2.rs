@@ -196,6 +196,18 @@ pub fn v2_rehearsals() -> Vec<Scenario> {
 /// A v2 phase under a fault of the fault matrix, at the step boundary (or moment) where it
 /// hurts that phase most: (id suffix, phase, the fault, the outcome measured).
 fn v2_faulted(id: &str, phase: u32, fault: FaultAt, expected: Expected) -> Scenario {
+    v2_faulted_with(id, phase, fault, expected, &[])
+}
+
+/// `v2/faults/<id>`: Phase 1 then `phase` under `fault`, with the post-conditions every v2
+/// scenario meets and `own`.
+pub(crate) fn v2_faulted_with(
+    id: &str,
+    phase: u32,
+    fault: FaultAt,
+    expected: Expected,
+    own: &[&'static str],
+) -> Scenario {
     let mut s = scenario(
         format!("v2/faults/{id}"),
         format!(
@@ -204,7 +216,7 @@ fn v2_faulted(id: &str, phase: u32, fault: FaultAt, expected: Expected) -> Scena
             fault.describe_at()
         ),
         vec![1, phase],
-        ALWAYS.to_vec(),
+        postconditions(own),
     );
     s.faults = vec![fault];
     s.expected = expected;

@@ -4,7 +4,7 @@
 use harness::runbook::coverage::ScenarioRef;
 use harness::runbook::lock::{Lock, DEFAULT_LOCK};
 use harness::runbook::{findings, workspace_path, Runbook, DEFAULT_RUNBOOK};
-use scenarios::{CATALOGUE, V2_CATALOGUE, V2_LOCK};
+use scenarios::{v2_catalogue, CATALOGUE, V2_LOCK};
 
 const V2_RUNBOOK: &str = "fixtures/runbook/SECRETS_ROTATION_RUNBOOK.v2.md";
 
@@ -23,7 +23,7 @@ fn every_scenario_names_an_existing_test_and_existing_steps_and_finding_kinds() 
 
 #[test]
 fn every_v2_scenario_names_an_existing_test_and_existing_steps_of_the_v2_runbook() {
-    names_existing_tests_steps_and_kinds(V2_RUNBOOK, V2_CATALOGUE);
+    names_existing_tests_steps_and_kinds(V2_RUNBOOK, v2_catalogue());
 }
 
 fn names_existing_tests_steps_and_kinds(runbook: &str, catalogue: &[ScenarioRef]) {
@@ -64,7 +64,7 @@ fn the_committed_lock_matches_the_runbook_and_the_catalogue() {
 
 #[test]
 fn the_committed_v2_lock_matches_the_v2_runbook_and_its_catalogue() {
-    lock_matches(V2_RUNBOOK, V2_LOCK, V2_CATALOGUE);
+    lock_matches(V2_RUNBOOK, V2_LOCK, v2_catalogue());
 }
 
 fn lock_matches(path: &str, lock: &str, catalogue: &[ScenarioRef]) {

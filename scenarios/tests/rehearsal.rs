@@ -6,7 +6,7 @@
 
 use harness::progress::Progress;
 use harness::redact::Redactor;
-use harness::rehearsal::{engine, journal, render, Options};
+use harness::rehearsal::{engine, journal, render, Expected, Options};
 use harness::runbook::{workspace_path, Runbook, DEFAULT_RUNBOOK};
 
 async fn rehearse(id: &str) {
@@ -15,6 +15,9 @@ async fn rehearse(id: &str) {
 
 /// Rehearses scenario `id` of the runbook at `path` (relative to the workspace); asserts its
 /// expected outcome, no secret in the journal and nothing left behind; returns the journal.
+/// An `inconclusive` rehearsal (the harness or the engine, not the runbook, failed: a starved
+/// probe, a stale network endpoint) says nothing about the runbook, so it is rehearsed once
+/// more on a fresh replica, and the second outcome is asserted.
 async fn rehearse_runbook(path: &str, id: &str) -> journal::Journal {
     let runbook = Runbook::load(&workspace_path(path)).unwrap();
     let scenario = scenarios::every_rehearsal()
@@ -22,14 +25,30 @@ async fn rehearse_runbook(path: &str, id: &str) -> journal::Journal {
         .find(|s| s.id == id)
         .unwrap_or_else(|| panic!("no rehearsal {id}"));
     let redactor = Redactor::new();
-    let record = engine::run(
-        &scenario,
-        &runbook,
-        &Options::default(),
-        &Progress::stderr(),
-        &redactor,
-    )
-    .await;
+    let mut attempt = 1;
+    let record = loop {
+        let record = engine::run(
+            &scenario,
+            &runbook,
+            &Options::default(),
+            &Progress::stderr(),
+            &redactor,
+        )
+        .await;
+        let inconclusive = record.actual == Some(Expected::Inconclusive)
+            && scenario.expected != Expected::Inconclusive;
+        if !inconclusive || attempt == 2 {
+            break record;
+        }
+        eprintln!(
+            "{id}: inconclusive ({}); rehearsing it once more on a fresh replica",
+            record
+                .inconclusive
+                .as_deref()
+                .unwrap_or("no reason recorded")
+        );
+        attempt += 1;
+    };
     let j = journal::assemble(
         &runbook,
         std::time::SystemTime::now(),
@@ -452,4 +471,62 @@ async fn v2_phase11_gateway_killed_for_10s_during_the_key_overlap() {
         "v2/faults/phase11-gateway-killed-for-10s-during-the-key-overlap",
     )
     .await;
+}
+
+/// Every step boundary of the v2 secrets' phases under the fault that applies there
+/// (`scenarios::v2_boundaries`): the full suite's, not the gate's.
+macro_rules! v2_boundary_faults {
+    ($(fn $name:ident() => $id:literal;)*) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                rehearse_runbook(V2, $id).await;
+            }
+        )*
+    };
+}
+
+v2_boundary_faults! {
+    fn v2_boundary_phase2_step1_router_killed_for_5s() => "v2/faults/phase2-step1-router-killed-for-5s";
+    fn v2_boundary_phase2_step2_router_killed_for_5s() => "v2/faults/phase2-step2-router-killed-for-5s";
+    fn v2_boundary_phase2_step3_router_killed_for_5s() => "v2/faults/phase2-step3-router-killed-for-5s";
+    fn v2_boundary_phase2_step4_router_killed_for_5s() => "v2/faults/phase2-step4-router-killed-for-5s";
+    fn v2_boundary_phase3_step1_router_killed_for_5s() => "v2/faults/phase3-step1-router-killed-for-5s";
+    fn v2_boundary_phase3_step2_router_killed_for_5s() => "v2/faults/phase3-step2-router-killed-for-5s";
+    fn v2_boundary_phase3_step3_router_killed_for_5s() => "v2/faults/phase3-step3-router-killed-for-5s";
+    fn v2_boundary_phase3_step4_router_killed_for_5s() => "v2/faults/phase3-step4-router-killed-for-5s";
+    fn v2_boundary_phase3_step3_mistral_rejects_the_new_key() => "v2/faults/phase3-step3-mistral-rejects-the-new-key";
+    fn v2_boundary_phase4_step1_router_killed_for_5s() => "v2/faults/phase4-step1-router-killed-for-5s";
+    fn v2_boundary_phase4_step2_router_killed_for_5s() => "v2/faults/phase4-step2-router-killed-for-5s";
+    fn v2_boundary_phase4_step3_router_killed_for_5s() => "v2/faults/phase4-step3-router-killed-for-5s";
+    fn v2_boundary_phase4_step4_router_killed_for_5s() => "v2/faults/phase4-step4-router-killed-for-5s";
+    fn v2_boundary_phase4_step3_grok_rejects_the_new_key() => "v2/faults/phase4-step3-grok-rejects-the-new-key";
+    fn v2_boundary_phase5_step1_router_killed_for_5s() => "v2/faults/phase5-step1-router-killed-for-5s";
+    fn v2_boundary_phase5_step2_router_killed_for_5s() => "v2/faults/phase5-step2-router-killed-for-5s";
+    fn v2_boundary_phase5_step3_router_killed_for_5s() => "v2/faults/phase5-step3-router-killed-for-5s";
+    fn v2_boundary_phase5_step4_router_killed_for_5s() => "v2/faults/phase5-step4-router-killed-for-5s";
+    fn v2_boundary_phase5_step3_cohere_rejects_the_new_key() => "v2/faults/phase5-step3-cohere-rejects-the-new-key";
+    fn v2_boundary_phase6_step1_postgres_stalls_for_4s() => "v2/faults/phase6-step1-postgres-stalls-for-4s";
+    fn v2_boundary_phase6_step2_postgres_stalls_for_4s() => "v2/faults/phase6-step2-postgres-stalls-for-4s";
+    fn v2_boundary_phase6_step4_postgres_stalls_for_4s() => "v2/faults/phase6-step4-postgres-stalls-for-4s";
+    fn v2_boundary_phase6_step5_postgres_stalls_for_4s() => "v2/faults/phase6-step5-postgres-stalls-for-4s";
+    fn v2_boundary_phase6_step6_postgres_stalls_for_4s() => "v2/faults/phase6-step6-postgres-stalls-for-4s";
+    fn v2_boundary_phase6_step7_postgres_stalls_for_4s() => "v2/faults/phase6-step7-postgres-stalls-for-4s";
+    fn v2_boundary_phase7_step1_nats_connections_reset() => "v2/faults/phase7-step1-nats-connections-reset";
+    fn v2_boundary_phase7_step2_nats_connections_reset() => "v2/faults/phase7-step2-nats-connections-reset";
+    fn v2_boundary_phase7_step3_nats_connections_reset() => "v2/faults/phase7-step3-nats-connections-reset";
+    fn v2_boundary_phase7_step5_nats_connections_reset() => "v2/faults/phase7-step5-nats-connections-reset";
+    fn v2_boundary_phase7_step6_nats_connections_reset() => "v2/faults/phase7-step6-nats-connections-reset";
+    fn v2_boundary_phase8_step1_memory_killed_for_5s() => "v2/faults/phase8-step1-memory-killed-for-5s";
+    fn v2_boundary_phase8_step2_memory_killed_for_5s() => "v2/faults/phase8-step2-memory-killed-for-5s";
+    fn v2_boundary_phase8_step4_memory_killed_for_5s() => "v2/faults/phase8-step4-memory-killed-for-5s";
+    fn v2_boundary_phase9_step1_memory_killed_for_5s() => "v2/faults/phase9-step1-memory-killed-for-5s";
+    fn v2_boundary_phase9_step2_memory_killed_for_5s() => "v2/faults/phase9-step2-memory-killed-for-5s";
+    fn v2_boundary_phase9_step3_router_killed_for_5s() => "v2/faults/phase9-step3-router-killed-for-5s";
+    fn v2_boundary_phase10_step1_gateway_killed_for_5s() => "v2/faults/phase10-step1-gateway-killed-for-5s";
+    fn v2_boundary_phase10_step2_gateway_killed_for_5s() => "v2/faults/phase10-step2-gateway-killed-for-5s";
+    fn v2_boundary_phase11_step1_gateway_killed_for_5s() => "v2/faults/phase11-step1-gateway-killed-for-5s";
+    fn v2_boundary_phase11_step2_gateway_killed_for_5s() => "v2/faults/phase11-step2-gateway-killed-for-5s";
+    fn v2_boundary_phase11_step3_gateway_killed_for_5s() => "v2/faults/phase11-step3-gateway-killed-for-5s";
+    fn v2_boundary_phase11_step4_gateway_killed_for_5s() => "v2/faults/phase11-step4-gateway-killed-for-5s";
 }

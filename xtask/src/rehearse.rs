@@ -261,6 +261,7 @@ pub fn chosen_by(only: &[String], runbook_file: &str) -> Vec<Scenario> {
         scenarios::v2_rehearsals()
             .into_iter()
             .chain(scenarios::v2::v2_fault_rehearsals())
+            .chain(scenarios::v2_boundaries::v2_boundary_rehearsals())
             .collect()
     } else {
         scenarios::rehearsals()

@@ -183,6 +183,23 @@ pub fn unless_saturated<'a>(
     }
 }
 
+/// Why a container could not be started for the Docker engine's own reason, if one could not:
+/// libnetwork kept the endpoint of its earlier run (moby/moby#17217, #20398, #33756), so the
+/// start failed before the service ran at all. A service down for that is the engine's
+/// defect, not the runbook's; no verdict on the runbook is possible.
+pub fn engine_could_not_start(forensics: &[super::journal::Forensics]) -> Option<String> {
+    forensics.iter().find_map(|f| {
+        let error = f.engine_error.as_deref()?;
+        error.contains("endpoint").then(|| {
+            format!(
+                "the Docker engine could not start {} {}: {error} (a stale network endpoint, \
+                 moby/moby#17217: the engine's defect, not the runbook's)",
+                f.service, f.when
+            )
+        })
+    })
+}
+
 /// Why a runbook command could not run as written on this host for the host's own reason (it
 /// has no Compose, or its Compose lacks what the command uses), if one could not: then no
 /// verdict on the runbook is possible.
@@ -717,7 +734,12 @@ async fn run_on(
     } else {
         Expected::Holds
     };
-    let (actual, inconclusive) = match host_could_not_run(&record.steps, &record.rollback_steps) {
+    let host_or_engine = host_could_not_run(&record.steps, &record.rollback_steps).or_else(|| {
+        (actual != Expected::Holds)
+            .then(|| engine_could_not_start(&record.forensics))
+            .flatten()
+    });
+    let (actual, inconclusive) = match host_or_engine {
         Some(reason) => (Expected::Inconclusive, Some(reason)),
         None => unless_saturated(
             actual,
@@ -819,6 +841,11 @@ async fn forensics(
             oom_killed: state.as_ref().and_then(|(st, _)| st.oom_killed),
             restart_count: state.as_ref().and_then(|(_, r)| *r),
             started_at: state.as_ref().and_then(|(st, _)| st.started_at.clone()),
+            engine_error: state
+                .as_ref()
+                .and_then(|(st, _)| st.error.clone())
+                .filter(|e| !e.is_empty())
+                .map(|e| stack.redactor().redact(&e)),
             last_logs,
         });
     }
@@ -1590,6 +1617,36 @@ mod tests {
             host_could_not_run(&[failed_as_written, ran_fine], &[]),
             None
         );
+    }
+
+    fn exited(engine_error: Option<&str>) -> crate::rehearsal::journal::Forensics {
+        crate::rehearsal::journal::Forensics {
+            service: "parser-pipeline".into(),
+            when: "after rollback".into(),
+            status: Some("exited".into()),
+            running: Some(false),
+            exit_code: Some(128),
+            oom_killed: Some(false),
+            restart_count: Some(0),
+            started_at: None,
+            engine_error: engine_error.map(str::to_string),
+            last_logs: String::new(),
+        }
+    }
+
+    #[test]
+    fn a_service_the_engine_could_not_start_for_a_stale_endpoint_makes_the_scenario_inconclusive() {
+        let stale = exited(Some(
+            "endpoint with name parser-pipeline already exists in network rotation-c3c3d2c2",
+        ));
+        assert_eq!(
+            engine_could_not_start(&[exited(None), stale]),
+            Some("the Docker engine could not start parser-pipeline after rollback: endpoint with name parser-pipeline already exists in network rotation-c3c3d2c2 (a stale network endpoint, moby/moby#17217: the engine's defect, not the runbook's)".into())
+        );
+        // A container that ran and exited, or that its own configuration kept from starting,
+        // is the runbook's business.
+        let bad_mount = exited(Some("error mounting \"/x/.env\": not a directory"));
+        assert_eq!(engine_could_not_start(&[exited(None), bad_mount]), None);
     }
 
     #[test]

@@ -173,6 +173,9 @@ pub struct Forensics {
     pub oom_killed: Option<bool>,
     pub restart_count: Option<i64>,
     pub started_at: Option<String>,
+    /// Why the engine could not start the container (its `State.Error`), when it could not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine_error: Option<String>,
     /// The last 50 log lines, through the stack's redactor.
     pub last_logs: String,
 }

@@ -120,6 +120,9 @@ pub fn summary(j: &Journal, redactor: &Redactor) -> String {
                 f.oom_killed.map_or("-".into(), |c| c.to_string()),
                 f.restart_count.map_or("-".into(), |c| c.to_string()),
             ));
+            if let Some(e) = &f.engine_error {
+                out.push_str(&format!("       the engine could not start it: {e}\n"));
+            }
         }
     }
     let met = j.scenarios.iter().filter(|s| s.met).count();
@@ -533,6 +536,7 @@ mod tests {
             oom_killed: Some(false),
             restart_count: Some(0),
             started_at: Some("2026-12-01T10:00:00Z".into()),
+            engine_error: None,
             last_logs: "gateway: listening on 0.0.0.0:9300".into(),
         });
         let text = super::summary(
