@@ -201,7 +201,11 @@ pub fn fault_rehearsals() -> Vec<Scenario> {
         faulted(
             "phase1-gateway-down-at-the-preflight-check",
             1,
-            vec![FaultAt::before("phase1.step3", ContainerFault::Stop(Gateway))],
+            // Down from the preflight through the checks after it: the runbook's preflight
+            // (`docker ps | grep`) lets the rotation start on a node without its gateway, the
+            // promoted checks catch it, the rollback restarts it. (Stopped only for the step, the
+            // gateway is back within the API client's retries: that measured `holds`.)
+            vec![FaultAt::before("phase1.step3", ContainerFault::Stop(Gateway)).through_checks()],
             Detected,
         ),
         faulted(
