@@ -120,7 +120,26 @@ impl std::fmt::Debug for Stack {
 impl Stack {
     /// Provides the image and binary, writes a replica root, starts every service and returns
     /// when all are ready (or fails naming the one that is not, with its last log lines).
+    /// A host port taken by someone else between its choice and its container's start (another
+    /// stack starting at the same moment) fails that attempt; the stack is then removed and
+    /// started again on other ports, at most `START_ATTEMPTS` times in all.
     pub async fn start(options: StackOptions) -> Result<Stack> {
+        let mut attempt = 1;
+        loop {
+            match Self::start_once(options.clone()).await {
+                Err(e) if attempt < START_ATTEMPTS && port_taken(&e.to_string()) => {
+                    options.progress.say(&format!(
+                        "a host port of the stack was taken before its container started ({e}); \
+                         starting it again on other ports"
+                    ));
+                    attempt += 1;
+                }
+                result => return result,
+            }
+        }
+    }
+
+    async fn start_once(options: StackOptions) -> Result<Stack> {
         let progress = options.progress.clone();
         let docker = docker::connect().await?;
         let sweep = docker::sweep_orphans(&docker).await?;
@@ -1029,6 +1048,14 @@ fn free_host_ports() -> Result<BTreeMap<(Service, u16), u16>> {
     Ok(ports)
 }
 
+/// How many times `Stack::start` tries when a chosen host port is taken meanwhile.
+const START_ATTEMPTS: u32 = 3;
+
+/// Whether the engine refused a container's start because one of its host ports was taken.
+fn port_taken(error: &str) -> bool {
+    error.contains("port is already allocated") || error.contains("address already in use")
+}
+
 /// The kernel's range of ephemeral ports (the local ports of outgoing connections).
 const EPHEMERAL_RANGE: &str = "/proc/sys/net/ipv4/ip_local_port_range";
 
@@ -1115,7 +1142,16 @@ impl Readiness {
 
 #[cfg(test)]
 mod tests {
-    use super::host_port_range;
+    use super::{host_port_range, port_taken};
+
+    #[test]
+    fn a_host_port_taken_before_the_container_started_is_told_from_other_start_failures() {
+        assert!(port_taken("testcontainers could not start dagi-postgres: failed to start a container: Docker responded with status code 500: driver failed programming external connectivity on endpoint dagi-postgres-194eb7b7 (4d2d): Bind for 127.0.0.1:27084 failed: port is already allocated"));
+        assert!(port_taken(
+            "listen tcp4 127.0.0.1:27084: bind: address already in use"
+        ));
+        assert!(!port_taken("dagi-postgres did not become ready in 60 s"));
+    }
 
     #[test]
     fn a_stacks_host_ports_come_from_below_the_kernels_ephemeral_range() {
