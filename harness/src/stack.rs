@@ -1016,9 +1016,10 @@ fn free_host_ports() -> Result<BTreeMap<(Service, u16), u16>> {
     // same ports (the bind below decides).
     let start = {
         use std::hash::{BuildHasher, Hasher};
-        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-        h.write_u32(std::process::id());
-        (h.finish() % u64::from(span)) as u32
+        let random = std::collections::hash_map::RandomState::new()
+            .build_hasher()
+            .finish();
+        (random % u64::from(span)) as u32
     };
     let mut candidates = (0..span).map(|i| range.start + ((start + i) % span) as u16);
     let mut held = Vec::new();
