@@ -246,6 +246,31 @@ impl ReplicaRoot {
         Ok(out)
     }
 
+    /// Makes the root a git repository as the node's checkout is: the compose file and the
+    /// services' configuration staged, every `.env`, the NATS configuration (its passwords) and
+    /// the backups ignored, so `git.no-secrets-tracked` reads it as it reads the node's. `None`
+    /// where git cannot run here (the check then says the target has no repository).
+    pub fn track_in_git(&self) -> Option<PathBuf> {
+        let ignore = self.dir.join(".gitignore");
+        std::fs::write(
+            &ignore,
+            "# Secrets stay out of git: every .env, the NATS configuration, the backups.\n\
+             .env\n*.env\n.env.*\nnats/\nbackups/\n",
+        )
+        .ok()?;
+        let git = |args: &[&str]| {
+            std::process::Command::new("git")
+                .arg("-C")
+                .arg(&self.dir)
+                .args(args)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        };
+        (git(&["init", "-q"]) && git(&["add", "-A"])).then(|| self.dir.clone())
+    }
+
     /// Creates the layout in `dir` with `secrets` as the node's current (old) secrets.
     pub fn create(
         dir: impl Into<PathBuf>,

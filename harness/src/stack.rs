@@ -239,6 +239,7 @@ impl Stack {
                 ports: &ports,
             }),
         })?;
+        stack.root.track_in_git();
         compose::write_shims(&stack.shim_dir(), stack.compose)?;
         stack.create_data_volumes(&labels).await?;
         stack.refresh_hashes(&[]).await?;

@@ -164,11 +164,9 @@ async fn every_promoted_check_passes_on_a_fresh_replica_and_verify_writes_nothin
     let started = SystemTime::now();
     let stack = harness::testing::start().await;
     let mut target = Target::from_stack(&stack);
-    // A repository with a tracked file, never-used previous secrets, the start as rotation time.
-    git(stack.root().dir(), &["init", "-q"]);
-    std::fs::write(stack.root().dir().join("README"), "node1\n").unwrap();
-    git(stack.root().dir(), &["add", "README"]);
-    target.repo = Some(stack.root().dir().to_path_buf());
+    // The replica's root is a git checkout as the node's is (its compose file tracked, its
+    // secrets ignored); never-used previous secrets; the start as rotation time.
+    assert_eq!(target.repo.as_deref(), Some(stack.root().dir()));
     target.since = Some(started);
     let (_dir, previous) = previous_dir(&NodeSecrets::generate());
 

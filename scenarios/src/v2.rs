@@ -113,6 +113,9 @@ const ALWAYS: &[&str] = &[
     "backups.encrypted",
 ];
 
+/// Every check of the catalogue, as `cargo xtask verify --replica` runs them.
+const EVERY_CHECK: &[&str] = &["*"];
+
 fn postconditions(own: &[&'static str]) -> Vec<&'static str> {
     ALWAYS.iter().chain(own).copied().collect()
 }
@@ -143,6 +146,16 @@ fn scenario(id: String, title: String, phases: Vec<u32>, post: Vec<&'static str>
     }
 }
 
+/// The v2 rollback after a phase that changed state outside the files: a key revoked at its
+/// provider, a password on the server, NATS's users, the secret the gateway's tokens are signed
+/// with. (phase, title)
+const ROLLBACKS: &[(u32, &str)] = &[
+    (2, "v2 Phase 2 (deepseek), its old DEEPSEEK_API_KEY revoked, then the v2 rollback: the revoked key is not restored"),
+    (6, "v2 Phase 6 (PostgreSQL), then the v2 rollback: daarion's backed-up password given back on the server, every service recreated with it"),
+    (7, "v2 Phase 7 (NATS), then the v2 rollback: the backed-up users reloaded into NATS, every client recreated with its old password"),
+    (11, "v2 Phase 11 (JWT), then the v2 rollback: the backed-up secret signs again, and tokens signed since stay valid"),
+];
+
 /// Every v2 rehearsal, in a stable order.
 pub fn v2_rehearsals() -> Vec<Scenario> {
     let mut all: Vec<Scenario> = SECRET_PHASES
@@ -159,26 +172,24 @@ pub fn v2_rehearsals() -> Vec<Scenario> {
     let mut phases = vec![1];
     phases.extend(SECRET_PHASES.iter().map(|(p, ..)| *p));
     phases.push(VERIFICATION_PHASE);
+    // After the whole rotation, every check `cargo xtask verify` has: what an operator runs
+    // against the node right after the real rotation (logs, backups and git included).
     all.push(scenario(
         "v2/rotation".into(),
         "v2: every phase in order, under traffic".into(),
         phases,
-        postconditions(
-            &SECRET_PHASES
-                .iter()
-                .flat_map(|(.., post)| post.iter().copied())
-                .collect::<Vec<_>>(),
-        ),
+        EVERY_CHECK.to_vec(),
     ));
-    let (phase, name, var, _) = SECRET_PHASES[0];
-    let mut rollback = scenario(
-        format!("v2/rollback/after-phase{phase}"),
-        format!("v2 Phase {phase} ({name}), its old {var} revoked, then the v2 rollback: the revoked key is not restored"),
-        vec![1, phase],
-        ALWAYS.to_vec(),
-    );
-    rollback.rollback = Rollback::Always;
-    all.push(rollback);
+    for (phase, title) in ROLLBACKS {
+        let mut rollback = scenario(
+            format!("v2/rollback/after-phase{phase}"),
+            title.to_string(),
+            vec![1, *phase],
+            ALWAYS.to_vec(),
+        );
+        rollback.rollback = Rollback::Always;
+        all.push(rollback);
+    }
     // The JWT phase on today's gateway, without the key overlap it requires: its first step
     // stops the phase before any secret changes.
     let mut without = scenario(
@@ -462,7 +473,7 @@ pub const V2_CATALOGUE: &[ScenarioRef] = &[
     },
     ScenarioRef {
         id: "v2/rotation",
-        test: "v2_the_whole_rotation_holds_under_traffic_and_passes_every_promoted_check",
+        test: "v2_the_whole_rotation_holds_under_traffic_and_passes_every_check_verify_runs",
         summary: "v2 phases 1 to 12 in order under traffic",
         steps: &[
             "phase1.step1",
@@ -554,4 +565,78 @@ pub const V2_CATALOGUE: &[ScenarioRef] = &[
         secrets: &["DEEPSEEK_API_KEY"],
         findings: &[],
     },
+    ScenarioRef {
+        id: "v2/rollback/after-phase6",
+        test: "v2_rollback_after_phase6_gives_daarion_its_backed_up_password_on_the_server",
+        summary: "v2 Phase 6, then the v2 rollback under traffic: the server's password as well as the files restored",
+        steps: ROLLBACK_AFTER_PHASE6_STEPS,
+        secrets: &["DB_PASSWORD"],
+        findings: &[],
+    },
+    ScenarioRef {
+        id: "v2/rollback/after-phase7",
+        test: "v2_rollback_after_phase7_reloads_the_backed_up_nats_users",
+        summary: "v2 Phase 7, then the v2 rollback under traffic: NATS's users as well as the files restored",
+        steps: ROLLBACK_AFTER_PHASE7_STEPS,
+        secrets: &["NATS_PASSWORD_GATEWAY", "NATS_PASSWORD_ROUTER", "NATS_PASSWORD_WORKER"],
+        findings: &[],
+    },
+    ScenarioRef {
+        id: "v2/rollback/after-phase11",
+        test: "v2_rollback_after_phase11_keeps_the_tokens_signed_since_valid",
+        summary: "v2 Phase 11, then the v2 rollback under traffic: the backed-up JWT secret signs again, no client logged out",
+        steps: &[
+            "phase1.step1",
+            "phase1.step2",
+            "phase1.step3",
+            "phase11.step1",
+            "phase11.step2",
+            "phase11.step3",
+            "phase11.step4",
+            "rollback.step1",
+            "rollback.step2",
+            "rollback.step3",
+            "rollback.step4",
+            "rollback.step5",
+            "rollback.step6",
+        ],
+        secrets: &["JWT_SECRET"],
+        findings: &[],
+    },
+];
+
+const ROLLBACK_AFTER_PHASE6_STEPS: &[&str] = &[
+    "phase1.step1",
+    "phase1.step2",
+    "phase1.step3",
+    "phase6.step1",
+    "phase6.step2",
+    "phase6.step3",
+    "phase6.step4",
+    "phase6.step5",
+    "phase6.step6",
+    "phase6.step7",
+    "rollback.step1",
+    "rollback.step2",
+    "rollback.step3",
+    "rollback.step4",
+    "rollback.step5",
+    "rollback.step6",
+];
+const ROLLBACK_AFTER_PHASE7_STEPS: &[&str] = &[
+    "phase1.step1",
+    "phase1.step2",
+    "phase1.step3",
+    "phase7.step1",
+    "phase7.step2",
+    "phase7.step3",
+    "phase7.step4",
+    "phase7.step5",
+    "phase7.step6",
+    "rollback.step1",
+    "rollback.step2",
+    "rollback.step3",
+    "rollback.step4",
+    "rollback.step5",
+    "rollback.step6",
 ];

@@ -421,13 +421,54 @@ async fn v2_phase11_on_a_gateway_without_the_key_overlap_stops_at_its_prerequisi
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn v2_the_whole_rotation_holds_under_traffic_and_passes_every_promoted_check() {
-    rehearse_runbook(V2, "v2/rotation").await;
+async fn v2_the_whole_rotation_holds_under_traffic_and_passes_every_check_verify_runs() {
+    let j = rehearse_runbook(V2, "v2/rotation").await;
+    let after = &j.scenarios[0].checks_after;
+    assert_eq!(
+        after.len(),
+        harness::checks::catalogue().len(),
+        "v2/rotation: after the rotation, every check `cargo xtask verify` has"
+    );
+    let not_passed: Vec<String> = after
+        .iter()
+        .filter(|c| c.outcome != harness::checks::Outcome::Pass)
+        .map(|c| format!("{} {:?}: {}", c.id, c.outcome, c.evidence))
+        .collect();
+    assert_eq!(
+        not_passed,
+        Vec::<String>::new(),
+        "v2/rotation: checks after"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn v2_rollback_after_phase2_restores_the_files_but_keeps_the_revoked_deepseek_key_out() {
     rehearse_runbook(V2, "v2/rollback/after-phase2").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v2_rollback_after_phase6_gives_daarion_its_backed_up_password_on_the_server() {
+    rehearse_runbook(V2, "v2/rollback/after-phase6").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v2_rollback_after_phase7_reloads_the_backed_up_nats_users() {
+    rehearse_runbook(V2, "v2/rollback/after-phase7").await;
+}
+
+/// Tokens the gateway signed with the new secret are still accepted after the rollback: no
+/// API call of the client fails while it holds one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v2_rollback_after_phase11_keeps_the_tokens_signed_since_valid() {
+    let j = rehearse_runbook(V2, "v2/rollback/after-phase11").await;
+    let rollback = j.scenarios[0]
+        .rollback_probe
+        .as_ref()
+        .expect("v2/rollback/after-phase11: the rollback ran under traffic");
+    assert_eq!(
+        rollback.flows["api"].failed, 0,
+        "v2/rollback/after-phase11: rollback.step4: API calls failed (a client logged out)"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -414,7 +414,7 @@ impl Target {
             name: format!("replica-{id}"),
             root: root.to_path_buf(),
             since: None,
-            repo: None,
+            repo: root.join(".git").is_dir().then(|| root.to_path_buf()),
             backups: Some(root.to_path_buf()),
             backup_retention_days: default_retention(),
             previous: None,
