@@ -381,6 +381,37 @@ async fn run_all(
         .collect::<Vec<_>>()
         .await;
     records.sort_by_key(|(i, _)| *i);
+    // A scenario the machine, the harness or the engine left `inconclusive` says nothing about
+    // the runbook: it is rehearsed once more on a fresh replica, alone on the machine (no other
+    // scenario busy beside it), and that outcome is the one reported.
+    let mut stacks: Vec<String> = records
+        .iter()
+        .filter_map(|(_, r)| r.stack.clone())
+        .collect();
+    let alone = Options {
+        busy: options.busy.alone(),
+        ..options.clone()
+    };
+    for (i, record) in records.iter_mut() {
+        let scenario = &chosen[*i];
+        if record.actual != Some(Expected::Inconclusive)
+            || scenario.expected == Expected::Inconclusive
+            || record.seed.is_some()
+            || engine_down.load(std::sync::atomic::Ordering::SeqCst)
+        {
+            continue;
+        }
+        progress.say(&format!(
+            "{}: inconclusive ({}); rehearsing it once more, alone on the machine",
+            scenario.id,
+            record
+                .inconclusive
+                .as_deref()
+                .unwrap_or("no reason recorded")
+        ));
+        *record = engine::run(scenario, runbook, &alone, progress, redactor).await;
+        stacks.extend(record.stack.clone());
+    }
     let records: Vec<_> = records
         .into_iter()
         .map(|(_, mut r)| {
@@ -395,7 +426,6 @@ async fn run_all(
             r
         })
         .collect();
-    let stacks: Vec<String> = records.iter().filter_map(|r| r.stack.clone()).collect();
     let mut journal = journal::assemble(
         runbook,
         started,

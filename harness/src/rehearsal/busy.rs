@@ -50,20 +50,26 @@ pub struct BusySlots {
     /// Whether a starting scenario also waits for spare CPU (off in this module's tests, whose
     /// machine is whatever nextest runs beside them).
     by_load: bool,
+    /// Whether a scenario takes every slot, of this process and of the machine: it runs alone,
+    /// with no other scenario busy beside it (a rehearsal again after the machine starved it).
+    alone: bool,
     local: Arc<Local>,
     dir: PathBuf,
 }
 
-/// One slot held; freed when dropped.
+/// One slot held (every slot, for a scenario alone); freed when dropped.
 #[derive(Debug)]
 pub struct BusySlot {
     local: Arc<Local>,
-    _file: std::fs::File,
+    taken: usize,
+    _files: Vec<std::fs::File>,
 }
 
 impl Drop for BusySlot {
     fn drop(&mut self) {
-        self.local.give_back();
+        for _ in 0..self.taken {
+            self.local.give_back();
+        }
     }
 }
 
@@ -169,6 +175,7 @@ impl BusySlots {
         BusySlots {
             count,
             by_load: false,
+            alone: false,
             local: Arc::new(Local {
                 free: Mutex::new(Counts {
                     free: count,
@@ -182,6 +189,54 @@ impl BusySlots {
 
     pub fn count(&self) -> usize {
         self.count
+    }
+
+    /// The same slots, taken all at once by each scenario: it is busy alone on the machine.
+    pub fn alone(&self) -> Self {
+        BusySlots {
+            alone: true,
+            ..self.clone()
+        }
+    }
+
+    /// Takes every slot of this process, then locks every slot file of the machine, holding
+    /// those it has while it waits for the rest (another process frees its slot within a
+    /// scenario's busy time, and waits for none while it holds one).
+    async fn acquire_alone(&self, asker: Asker) -> (BusySlot, Duration) {
+        let started = Instant::now();
+        let mut slot = BusySlot {
+            local: self.local.clone(),
+            taken: 0,
+            _files: Vec::new(),
+        };
+        for _ in 0..self.count {
+            self.local.take(asker).await;
+            slot.taken += 1;
+        }
+        let mut pending: Vec<usize> = (0..self.count).collect();
+        while !pending.is_empty() {
+            pending.retain(|i| match self.slot_file(*i) {
+                Some(file) if file.try_lock().is_ok() => {
+                    slot._files.push(file);
+                    false
+                }
+                _ => true,
+            });
+            if !pending.is_empty() {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+        (slot, started.elapsed())
+    }
+
+    fn slot_file(&self, i: usize) -> Option<std::fs::File> {
+        let path = self.dir.join(format!("rotation-rehearsal-busy-{i}.lock"));
+        std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .ok()
     }
 
     /// Scenarios of this process busy now.
@@ -213,6 +268,9 @@ impl BusySlots {
     /// Waits for a free slot (and, when starting, for the spare CPU a scenario costs); returns
     /// it with how long the wait took.
     pub async fn acquire(&self, asker: Asker) -> (BusySlot, Duration) {
+        if self.alone {
+            return self.acquire_alone(asker).await;
+        }
         let started = Instant::now();
         if self.by_load && asker == Asker::Starting && self.count > 1 {
             self.admit_by_load().await;
@@ -222,20 +280,15 @@ impl BusySlots {
         let mut taken = GiveBack(Some(&self.local));
         loop {
             for i in 0..self.count {
-                let path = self.dir.join(format!("rotation-rehearsal-busy-{i}.lock"));
-                let Ok(file) = std::fs::OpenOptions::new()
-                    .create(true)
-                    .truncate(false)
-                    .write(true)
-                    .open(&path)
-                else {
+                let Some(file) = self.slot_file(i) else {
                     continue;
                 };
                 if file.try_lock().is_ok() {
                     taken.0 = None;
                     let slot = BusySlot {
                         local: self.local.clone(),
-                        _file: file,
+                        taken: 1,
+                        _files: vec![file],
                     };
                     return (slot, started.elapsed());
                 }
@@ -342,6 +395,33 @@ mod tests {
                 .await
                 .expect("the slot freed by the other process was not taken");
         assert!(waited < Duration::from_secs(5));
+    }
+
+    #[tokio::test]
+    async fn a_scenario_alone_waits_for_every_slot_of_the_machine_and_holds_them_all() {
+        let dir = LockDir::new("alone");
+        // Another process busy with one of the machine's two slots.
+        let theirs = slots_in(dir.path(), 2);
+        let (held, _) = theirs.acquire(Asker::Starting).await;
+        let ours = slots_in(dir.path(), 2).alone();
+        let early =
+            tokio::time::timeout(Duration::from_millis(300), ours.acquire(Asker::Starting)).await;
+        assert!(early.is_err(), "alone while another scenario was busy");
+        drop(held);
+        let (alone, _) =
+            tokio::time::timeout(Duration::from_secs(5), ours.acquire(Asker::Starting))
+                .await
+                .expect("every slot free, yet not alone");
+        let beside =
+            tokio::time::timeout(Duration::from_millis(300), theirs.acquire(Asker::Starting)).await;
+        assert!(beside.is_err(), "a scenario started beside one alone");
+        drop(alone);
+        let after =
+            tokio::time::timeout(Duration::from_secs(5), theirs.acquire(Asker::Starting)).await;
+        assert!(
+            after.is_ok(),
+            "the slots of a scenario alone were not given back"
+        );
     }
 
     #[tokio::test]

@@ -28,7 +28,8 @@
 //!   `delay_p50_ms` / `delay_p99_ms` / `delay_max_ms`, `peak_backlog`, `backlog` (pending when
 //!   the drain window ended: not lost), `backlog_oldest_ms`, `failures` by cause}; `harness`
 //!   {`lag_p99_ms`, `lag_max_ms` (the probe's clock, late), `host_errors` (the host's own:
-//!   ports, file descriptors), `cpu_idle_pct`, `cpu_steal_pct`}), `findings[]` (`finding`,
+//!   ports, file descriptors), `cpu_idle_pct`, `cpu_steal_pct`, `cpu_pressure_pct` (the share of the window some task
+//!   waited for a CPU, from `/proc/pressure/cpu`)}), `findings[]` (`finding`,
 //!   `verdict`, `evidence`);
 //!   `engine_unresponsive` (the engine operation that hung), `not_run` (why it never started),
 //!   `inconclusive` (why the harness or the host, not the node, decided: a saturated probe, or

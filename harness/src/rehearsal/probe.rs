@@ -219,6 +219,22 @@ pub struct HarnessHealth {
     /// The machine's CPU while it ran: idle and steal, in percent of all cores.
     pub cpu_idle_pct: f64,
     pub cpu_steal_pct: f64,
+    /// The share of the window in which some runnable task waited for a CPU (the kernel's
+    /// pressure stall information, `/proc/pressure/cpu` "some"), in percent; `None` where the
+    /// kernel does not report it.
+    #[serde(default)]
+    pub cpu_pressure_pct: Option<f64>,
+}
+
+/// The kernel's CPU pressure counter: microseconds in which some runnable task waited for a
+/// CPU (`/proc/pressure/cpu`, "some … total="), since boot.
+pub(super) fn cpu_pressure_us() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/pressure/cpu").ok()?;
+    let some = text.lines().find(|l| l.starts_with("some "))?;
+    some.split_whitespace()
+        .find_map(|f| f.strip_prefix("total="))?
+        .parse()
+        .ok()
 }
 
 /// The machine's CPU counters (`/proc/stat`'s first line): (idle + iowait, steal, total).
@@ -429,6 +445,7 @@ pub async fn run(
     };
     let start = Instant::now();
     let cpu_before = cpu_counters();
+    let pressure_before = cpu_pressure_us().map(|us| (us, Instant::now()));
     let mut rec = Recorder {
         timeline: BTreeMap::new(),
         attempts: BTreeMap::new(),
@@ -736,6 +753,11 @@ pub async fn run(
             host_errors: host_errors.load(Ordering::Relaxed),
             cpu_idle_pct: cpu.0,
             cpu_steal_pct: cpu.1,
+            cpu_pressure_pct: pressure_before.and_then(|(us0, at)| {
+                let us1 = cpu_pressure_us()?;
+                let window = at.elapsed().as_micros() as f64;
+                (window > 0.0).then(|| (100.0 * us1.saturating_sub(us0) as f64 / window).min(100.0))
+            }),
         },
         timeline: rec
             .timeline
