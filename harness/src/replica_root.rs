@@ -255,7 +255,7 @@ impl ReplicaRoot {
         std::fs::write(
             &ignore,
             "# Secrets stay out of git: every .env, the NATS configuration, the backups.\n\
-             .env\n*.env\n.env.*\nnats/\nbackups/\n",
+             .env\n*.env\n.env.*\nnats/\nbackups/\n.rehearsal/\n",
         )
         .ok()?;
         let git = |args: &[&str]| {

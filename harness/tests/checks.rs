@@ -189,7 +189,7 @@ async fn every_promoted_check_passes_on_a_fresh_replica_and_verify_writes_nothin
     );
     assert_eq!(results.len(), catalogue().len());
     assert_eq!(before, after, "verify changed the node's write counters");
-    stack.down().await.unwrap();
+    harness::testing::down(stack).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -420,7 +420,7 @@ async fn each_check_fails_after_the_sabotage_it_exists_to_catch_naming_service_a
         None,
         "a secret value appears in the evidence"
     );
-    stack.down().await.unwrap();
+    harness::testing::down(stack).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -509,5 +509,5 @@ async fn previous_checks_fail_when_files_are_rotated_but_the_servers_still_accep
         None,
         "a secret value appears in the evidence"
     );
-    stack.down().await.unwrap();
+    harness::testing::down(stack).await;
 }

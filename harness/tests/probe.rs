@@ -51,7 +51,7 @@ fn probe_for(seconds: u64, starve: bool) -> probe::ProbeReport {
             stop.store(true, Ordering::SeqCst);
         };
         let (report, ()) = tokio::join!(run, clock);
-        stack.down().await.unwrap();
+        harness::testing::down(stack).await;
         report
     })
 }

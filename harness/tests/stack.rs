@@ -81,7 +81,7 @@ async fn every_update_goes_gateway_router_memory_telegram_jetstream_worker() {
     assert_eq!(ok.status(), 200);
     let refused = http.get(&api).bearer_auth(bad).send().await.unwrap();
     assert_eq!(refused.status(), 401);
-    stack.down().await.expect("stack removed");
+    harness::testing::down(stack).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

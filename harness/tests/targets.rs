@@ -152,3 +152,56 @@ fn previous_secrets_load_from_the_phase1_backup_tarball_made_by_the_runbooks_own
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn previous_secrets_load_from_the_v2_runbooks_encrypted_backup_with_its_passphrase_only() {
+    use harness::checks::secrets::SecretSet;
+    use harness::replica_root::{NodeSecrets, ReplicaRoot, RootOptions};
+    let dir = std::env::temp_dir().join(format!("previous-encrypted-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let secrets = NodeSecrets::generate();
+    ReplicaRoot::create(&dir, &secrets, &RootOptions::default()).unwrap();
+    std::fs::write(dir.join("docker-compose.node1.yml"), "services: {}\n").unwrap();
+    let passphrase = "pass phrase with $ and ' and \" in it";
+    // v2 Phase 1 step 1, as written (with a fixed name instead of the date).
+    let status = std::process::Command::new("bash")
+        .current_dir(&dir)
+        .env("BACKUP_PASSPHRASE", passphrase)
+        .args([
+            "-c",
+            "tar -czf - gateway-bot/.env services/*/.env docker-compose.node1.yml \
+             | openssl enc -aes-256-cbc -pbkdf2 -salt -pass env:BACKUP_PASSPHRASE \
+               -out secrets_backup.tar.gz.enc",
+        ])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let backup = dir.join("secrets_backup.tar.gz.enc");
+
+    let set = SecretSet::previous_with(&backup, Some(passphrase)).unwrap();
+    assert_eq!(set.files.len(), 6);
+    assert_eq!(
+        set.value(Path::new("services/router/.env"), "DEEPSEEK_API_KEY"),
+        Some(secrets.get("DEEPSEEK_API_KEY"))
+    );
+
+    let without = SecretSet::previous_with(&backup, None).unwrap_err();
+    assert_eq!(
+        without.to_string(),
+        format!(
+            "{}: cannot read the previous secrets: an encrypted backup (`openssl enc`, as the v2 runbook writes it): export \
+             BACKUP_PASSPHRASE from the secret store to read it",
+            backup.display()
+        )
+    );
+    let wrong = SecretSet::previous_with(&backup, Some("not the passphrase")).unwrap_err();
+    assert_eq!(
+        wrong.to_string(),
+        format!(
+            "{}: cannot read the previous secrets: an encrypted backup that BACKUP_PASSPHRASE does not decrypt (a wrong \
+             passphrase, or a damaged file)",
+            backup.display()
+        )
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

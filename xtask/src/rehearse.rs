@@ -64,6 +64,11 @@ pub struct Args {
     /// cost, the same split every time); `cargo xtask report merge` joins the shards' journals
     #[arg(long, value_name = "K/N")]
     shard: Option<harness::rehearsal::shard::Shard>,
+    /// leave the replica running after the scenario (choose exactly one), detached as `up`
+    /// leaves one, with the secrets from before its steps beside it: `cargo xtask verify
+    /// --replica` checks it as the node after the rotation; `cargo xtask down` removes it
+    #[arg(long)]
+    keep: bool,
 }
 
 /// A finite number in `range`, for flags whose extremes would overflow a `Duration`.
@@ -194,6 +199,16 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
         );
         return Ok(exit_codes::USAGE);
     }
+    if args.keep {
+        if chosen.len() != 1 {
+            eprintln!(
+                "error: --keep keeps one replica: choose exactly one scenario with --only ({} chosen)\nnothing was started",
+                chosen.len()
+            );
+            return Ok(exit_codes::USAGE);
+        }
+        options.keep = Some(harness::stack::new_stack_id());
+    }
     let progress = Progress::stderr();
     let redactor = Redactor::new();
     let chosen = std::sync::Arc::new(chosen);
@@ -295,7 +310,8 @@ pub async fn rehearse_all(
             // drop. Whatever of this process's is still listed goes too.
             progress.say(&format!("{}: removing this run's replicas", signal.name()));
             for stack in harness::docker::list_stacks(&docker).await? {
-                if stack.owner_pid == std::process::id() {
+                // The one `--keep` was to leave is this run's too until the run ends.
+                if stack.owner_pid == std::process::id() || options.keep.as_ref() == Some(&stack.id) {
                     harness::docker::remove_stack(&docker, &stack).await?;
                 }
             }
@@ -409,6 +425,10 @@ async fn run_all(
                 .as_deref()
                 .unwrap_or("no reason recorded")
         ));
+        if let Some(kept) = &options.keep {
+            // The replica of the first attempt goes; the second one's is kept instead.
+            harness::stack::remove_by_id(docker, kept).await?;
+        }
         *record = engine::run(scenario, runbook, &alone, progress, redactor).await;
         stacks.extend(record.stack.clone());
     }
@@ -433,7 +453,9 @@ async fn run_all(
         options.time_scale,
         records,
     );
-    // Nothing of ours may remain: containers, networks, replica roots, operator directories.
+    // Nothing of ours may remain: containers, networks, replica roots, operator directories;
+    // except the replica `--keep` asked for.
+    stacks.retain(|id| options.keep.as_ref() != Some(id));
     journal.leftovers = harness::docker::leftovers_of(docker, &stacks).await?;
     journal.engine_leftovers = journal
         .scenarios

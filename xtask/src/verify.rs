@@ -22,7 +22,8 @@ pub struct Args {
     /// the running replica from `cargo xtask up` (the only one, or by id)
     #[arg(long, value_name = "ID", num_args = 0..=1)]
     replica: Option<Option<String>>,
-    /// the Phase 1 backup (a gzip'd tar, or a directory) with the secrets before rotation
+    /// the Phase 1 backup with the secrets before rotation: a gzip'd tar, a directory, or the v2
+    /// runbook's encrypted one (`.tar.gz.enc`, with BACKUP_PASSPHRASE exported)
     #[arg(long, value_name = "FILE")]
     previous: Option<PathBuf>,
     /// when the rotation happened (RFC 3339); logs and upstream usage are read from then on

@@ -22,6 +22,7 @@ fn xtask(args: &[&str]) -> Run {
         .args(args)
         // No engine: nothing here may need one, and none is ever reached.
         .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+        .env_remove("BACKUP_PASSPHRASE")
         .output()
         .expect("xtask runs");
     Run {
@@ -110,6 +111,10 @@ fn broken_previous(dir: &Path) -> Vec<(&'static str, PathBuf)> {
         (
             "an archive without a .env",
             gzip(&tar_of("notes.txt", env.as_bytes())),
+        ),
+        (
+            "an encrypted backup without BACKUP_PASSPHRASE",
+            [b"Salted__".as_slice(), &gz].concat(),
         ),
     ];
     let mut out = Vec::new();

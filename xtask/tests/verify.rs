@@ -82,5 +82,5 @@ async fn verify_against_a_replica_passes_and_nothing_it_prints_or_writes_holds_a
         "the total wall time is printed: {stderr}"
     );
     std::fs::remove_dir_all(&dir).unwrap();
-    stack.down().await.unwrap();
+    harness::testing::down(stack).await;
 }

@@ -65,7 +65,21 @@ impl SecretSet {
     /// over `PREVIOUS_LIMITS`, or one that holds no `.env` file is an error naming only the file
     /// and what is wrong: no byte of it is ever quoted (a `.env` passed by mistake is all
     /// secrets).
+    ///
+    /// A backup encrypted as the v2 runbook writes it (`openssl enc -aes-256-cbc -pbkdf2`,
+    /// `secrets_backup_*.tar.gz.enc`) is decrypted by `openssl` with the passphrase in the
+    /// environment's `BACKUP_PASSPHRASE`, handed to it through its environment, never its
+    /// arguments.
     pub fn previous(path: &Path) -> Result<SecretSet, PreviousError> {
+        let passphrase = std::env::var("BACKUP_PASSPHRASE").ok();
+        Self::previous_with(path, passphrase.as_deref())
+    }
+
+    /// [`SecretSet::previous`] with the passphrase of an encrypted backup given.
+    pub fn previous_with(
+        path: &Path,
+        passphrase: Option<&str>,
+    ) -> Result<SecretSet, PreviousError> {
         let err = |reason: String| PreviousError {
             path: path.display().to_string(),
             reason,
@@ -82,6 +96,17 @@ impl SecretSet {
         let mut head = [0u8; 512];
         let got = read_up_to(&mut file, &mut head).map_err(|e| err(crate::input::io_reason(&e)))?;
         let head = &head[..got];
+        if head.starts_with(b"Salted__") {
+            let Some(passphrase) = passphrase.filter(|p| !p.is_empty()) else {
+                return Err(err(
+                    "an encrypted backup (`openssl enc`, as the v2 runbook writes it): export \
+                     BACKUP_PASSPHRASE from the secret store to read it"
+                        .into(),
+                ));
+            };
+            let plain = decrypt_backup(path, passphrase).map_err(err)?;
+            return Self::previous_from_bytes(&plain).map_err(err);
+        }
         let is_gzip = head.starts_with(&[0x1f, 0x8b]);
         let is_tar = head.len() >= 262 && &head[257..262] == b"ustar";
         if !is_gzip && !is_tar {
@@ -96,6 +121,19 @@ impl SecretSet {
             Box::new(file)
         };
         read_archive(reader.take(PREVIOUS_LIMITS.total_bytes)).map_err(err)
+    }
+
+    /// The previous secrets from a decrypted backup's bytes: a gzip'd or plain tar.
+    fn previous_from_bytes(bytes: &[u8]) -> Result<SecretSet, String> {
+        let is_gzip = bytes.starts_with(&[0x1f, 0x8b]);
+        let is_tar = bytes.len() >= 262 && &bytes[257..262] == b"ustar";
+        if is_gzip {
+            read_archive(flate2::read::GzDecoder::new(bytes).take(PREVIOUS_LIMITS.total_bytes))
+        } else if is_tar {
+            read_archive(bytes.take(PREVIOUS_LIMITS.total_bytes))
+        } else {
+            Err("decrypted, but not a gzip'd tar archive".into())
+        }
     }
 
     /// `var` as the file `rel` holds it.
@@ -175,6 +213,40 @@ fn read_up_to(reader: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> 
 
 /// The `.env` files of a tar stream. Errors are fixed sentences: the tar and gzip readers'
 /// own messages quote header bytes, which here are secrets.
+/// `openssl enc -d -aes-256-cbc -pbkdf2` of `path`, the passphrase in openssl's environment
+/// only. Its output is bounded by `PREVIOUS_LIMITS`; its error text is openssl's, which never
+/// holds the passphrase or a byte of the plaintext.
+fn decrypt_backup(path: &Path, passphrase: &str) -> Result<Vec<u8>, String> {
+    let out = std::process::Command::new("openssl")
+        .args([
+            "enc",
+            "-d",
+            "-aes-256-cbc",
+            "-pbkdf2",
+            "-pass",
+            "env:BACKUP_PASSPHRASE",
+            "-in",
+        ])
+        .arg(path)
+        .env("BACKUP_PASSPHRASE", passphrase)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|e| {
+            format!("an encrypted backup, and openssl cannot run here to decrypt it: {e}")
+        })?;
+    if !out.status.success() {
+        return Err(
+            "an encrypted backup that BACKUP_PASSPHRASE does not decrypt (a wrong passphrase, or \
+             a damaged file)"
+                .into(),
+        );
+    }
+    if out.stdout.len() as u64 > PREVIOUS_LIMITS.total_bytes {
+        return Err("decrypted, but larger than a backup of .env files can be".into());
+    }
+    Ok(out.stdout)
+}
+
 fn read_archive(reader: impl Read) -> Result<SecretSet, String> {
     let damaged = |n: usize| {
         format!(

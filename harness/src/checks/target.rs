@@ -78,6 +78,13 @@ pub enum KeyAuth {
     Path,
 }
 
+/// Where a replica kept by `rehearse --keep` holds the secrets from before its steps, laid out
+/// like the root: `verify --replica` reads them as its previous secrets.
+pub const KEPT_PREVIOUS: &str = ".rehearsal/previous";
+/// Where a kept replica holds when its first step began (RFC 3339): `verify --replica` reads
+/// logs and upstream usage from then on.
+pub const KEPT_SINCE: &str = ".rehearsal/since";
+
 /// One node to verify.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -413,11 +420,16 @@ impl Target {
         Target {
             name: format!("replica-{id}"),
             root: root.to_path_buf(),
-            since: None,
+            since: std::fs::read_to_string(root.join(KEPT_SINCE))
+                .ok()
+                .and_then(|t| humantime::parse_rfc3339_weak(t.trim()).ok()),
             repo: root.join(".git").is_dir().then(|| root.to_path_buf()),
-            backups: Some(root.to_path_buf()),
+            // Where the runbook put its backups: `backups/` (v2), else the root (as written).
+            backups: Some(root.join("backups"))
+                .filter(|p| p.is_dir())
+                .or_else(|| Some(root.to_path_buf())),
             backup_retention_days: default_retention(),
-            previous: None,
+            previous: Some(root.join(KEPT_PREVIOUS)).filter(|p| p.is_dir()),
             timeout_ms: default_timeout_ms(),
             services,
             postgres: PostgresTarget {

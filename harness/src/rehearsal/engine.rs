@@ -116,6 +116,10 @@ pub struct Options {
     pub settle: Duration,
     /// How many scenarios do busy work at once (a scenario waiting out retries is not busy).
     pub busy: BusySlots,
+    /// Leave the replica running after the scenario, as stack `keep` (detached, as `cargo xtask
+    /// up` leaves one), with the secrets from before the steps beside it, so that
+    /// `cargo xtask verify --replica` checks it as it would the node after the rotation.
+    pub keep: Option<String>,
 }
 
 impl Default for Options {
@@ -132,6 +136,7 @@ impl Default for Options {
             deadline: Duration::from_secs(240),
             settle: Duration::from_secs(3),
             busy: BusySlots::per_core(),
+            keep: None,
         }
     }
 }
@@ -391,6 +396,8 @@ pub async fn run(
     let stack = match Stack::start(StackOptions {
         progress: progress.clone(),
         root: scenario.replica.clone(),
+        detached: options.keep.is_some(),
+        id: options.keep.clone(),
         ..Default::default()
     })
     .await
@@ -465,7 +472,36 @@ pub async fn run(
     journal_redactor.absorb(stack.redactor());
     // The operator's working directory, also when a deadline cut the scenario short.
     let _ = std::fs::remove_dir_all(stack.root().operator_dir());
-    match stack.down().await {
+    let kept = options.keep.is_some() && !timed_out;
+    if kept {
+        let previous = stack
+            .root()
+            .dir()
+            .join(crate::checks::target::KEPT_PREVIOUS);
+        match write_previous(&previous, stack.initial_secrets(), &scenario.replica) {
+            Ok(()) => progress.say(&format!(
+                "{}: replica {} kept running: `cargo xtask verify --replica {}` checks it (the \
+                 secrets from before the steps are its previous ones); `cargo xtask down {}` \
+                 removes it",
+                scenario.id,
+                stack.id(),
+                stack.id(),
+                stack.id()
+            )),
+            Err(e) => progress.say(&format!(
+                "warning: {}: the secrets from before the steps could not be kept beside the \
+                 replica ({e}): `verify --replica` will skip the previous-secret checks",
+                scenario.id
+            )),
+        }
+    }
+    let down = if kept {
+        stack.detach().await;
+        Ok(())
+    } else {
+        stack.down().await
+    };
+    match down {
         Ok(()) => {}
         // Everything of ours is gone; the engine keeps an endpoint it lost track of, and with
         // it the network (moby#17217): the engine's defect, recorded, not the scenario's.
@@ -579,6 +615,15 @@ async fn run_on(
         return;
     }
     let rotation_started = SystemTime::now();
+    if options.keep.is_some() {
+        // For `verify --replica` on the kept replica: logs and usage from the first step on.
+        let since = stack.root().dir().join(crate::checks::target::KEPT_SINCE);
+        let _ = std::fs::create_dir_all(since.parent().unwrap_or(stack.root().dir()));
+        let _ = std::fs::write(
+            &since,
+            humantime::format_rfc3339(rotation_started).to_string(),
+        );
+    }
     // What the node held before the first step: the previous secrets when the runbook's own
     // backup cannot be read (an encrypted one).
     let env_files: Vec<PathBuf> = Service::ALL
@@ -686,7 +731,7 @@ async fn run_on(
     let previous = ctx
         .backup
         .as_ref()
-        .and_then(|path| SecretSet::previous(path).ok())
+        .and_then(|path| backup_secrets(&ctx, path).ok())
         .or(Some(before_steps));
     let mut globs: Vec<&str> = STEADY_STATE.to_vec();
     globs.extend(scenario.postconditions.iter().copied());
@@ -949,6 +994,38 @@ fn scenario_deadline(per_scenario: Duration, phases: usize) -> Duration {
 /// The values an operator exports from the team's secret store before pasting the runbook's
 /// blocks (a runbook names them instead of writing them on a command line): `NEW_<SECRET>`, the
 /// new value of each secret, and `BACKUP_PASSPHRASE`, fresh for each scenario.
+/// Writes `secrets` (the node's before the steps) into `dir` laid out like the root (each
+/// service's `.env`, as the replica's own are written), as `verify --previous DIR` reads them.
+fn write_previous(
+    dir: &std::path::Path,
+    secrets: &NodeSecrets,
+    options: &crate::replica_root::RootOptions,
+) -> Result<(), String> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| e.to_string())?;
+    crate::replica_root::ReplicaRoot::create(dir, secrets, options)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+/// The secrets in the runbook's backup at `path`, decrypted with the scenario's own
+/// `BACKUP_PASSPHRASE` when the runbook encrypts it.
+fn backup_secrets(
+    ctx: &Ctx<'_>,
+    path: &std::path::Path,
+) -> Result<SecretSet, crate::checks::secrets::PreviousError> {
+    let passphrase = ctx
+        .operator_env
+        .iter()
+        .find(|(k, _)| k == "BACKUP_PASSPHRASE")
+        .map(|(_, v)| v.as_str());
+    SecretSet::previous_with(path, passphrase)
+}
+
 fn operator_env(new: &NodeSecrets) -> Vec<(String, String)> {
     let mut env: Vec<(String, String)> = SECRET_NAMES
         .iter()
@@ -1094,7 +1171,7 @@ async fn run_step(ctx: &mut Ctx<'_>, step: &Step, phase_minutes: u32) -> StepRec
     if let (Some(before), Some(path)) = (backup_before, ctx.backup.as_ref()) {
         if std::fs::read(path).ok().is_some_and(|now| now != before) {
             let initial = ctx.stack.initial_secrets();
-            let rotated: std::collections::BTreeSet<String> = SecretSet::previous(path)
+            let rotated: std::collections::BTreeSet<String> = backup_secrets(ctx, path)
                 .map(|set| {
                     set.files
                         .values()
@@ -1183,7 +1260,8 @@ async fn run_step(ctx: &mut Ctx<'_>, step: &Step, phase_minutes: u32) -> StepRec
     // Measurements a finding needs: what the backup holds, what a sed really changed.
     if let (false, Some(path)) = (had_backup, ctx.backup.as_ref()) {
         let mode = file_mode(path);
-        let note = match SecretSet::previous(path) {
+        // Read as anyone who finds the file would: without the passphrase.
+        let note = match SecretSet::previous_with(path, None) {
             Ok(set) => format!(
                 "measured backup: {} holds {} .env files with {} secret values in clear, mode {mode:04o}",
                 path.file_name().and_then(|n| n.to_str()).unwrap_or("?"),
@@ -1303,6 +1381,10 @@ fn file_mode(path: &std::path::Path) -> u32 {
         .unwrap_or(0)
 }
 
+/// The runbook's secrets backup in `dir`, as the runbook as written makes it
+/// (`secrets_backup_*.tar.gz`). The v2 runbook's encrypted ones in `backups/` are not taken:
+/// the measurements made of this one (what it holds in clear, that nothing expires it) are the
+/// as-written runbook's findings.
 fn find_backup(dir: &std::path::Path) -> Option<PathBuf> {
     std::fs::read_dir(dir)
         .ok()?
