@@ -731,7 +731,7 @@ async fn run_on(
     let previous = ctx
         .backup
         .as_ref()
-        .and_then(|path| backup_secrets(&ctx, path).ok())
+        .and_then(|path| SecretSet::previous_with(path, None).ok())
         .or(Some(before_steps));
     let mut globs: Vec<&str> = STEADY_STATE.to_vec();
     globs.extend(scenario.postconditions.iter().copied());
@@ -1012,20 +1012,6 @@ fn write_previous(
         .map_err(|e| e.to_string())
 }
 
-/// The secrets in the runbook's backup at `path`, decrypted with the scenario's own
-/// `BACKUP_PASSPHRASE` when the runbook encrypts it.
-fn backup_secrets(
-    ctx: &Ctx<'_>,
-    path: &std::path::Path,
-) -> Result<SecretSet, crate::checks::secrets::PreviousError> {
-    let passphrase = ctx
-        .operator_env
-        .iter()
-        .find(|(k, _)| k == "BACKUP_PASSPHRASE")
-        .map(|(_, v)| v.as_str());
-    SecretSet::previous_with(path, passphrase)
-}
-
 fn operator_env(new: &NodeSecrets) -> Vec<(String, String)> {
     let mut env: Vec<(String, String)> = SECRET_NAMES
         .iter()
@@ -1171,7 +1157,7 @@ async fn run_step(ctx: &mut Ctx<'_>, step: &Step, phase_minutes: u32) -> StepRec
     if let (Some(before), Some(path)) = (backup_before, ctx.backup.as_ref()) {
         if std::fs::read(path).ok().is_some_and(|now| now != before) {
             let initial = ctx.stack.initial_secrets();
-            let rotated: std::collections::BTreeSet<String> = backup_secrets(ctx, path)
+            let rotated: std::collections::BTreeSet<String> = SecretSet::previous_with(path, None)
                 .map(|set| {
                     set.files
                         .values()
