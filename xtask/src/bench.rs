@@ -23,13 +23,20 @@ pub enum Command {
         #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=100))]
         runs: u64,
     },
-    /// every check against one replica (median of N) and against a fleet at once
+    /// every check against one replica (median of N) and against a fleet of nodes, as `verify
+    /// --targets` runs it, with the CPU each check costs
     Verify {
         #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=100))]
         runs: u64,
-        /// replicas in the fleet
-        #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=50))]
+        /// nodes in the fleet: targets pointing at the running replicas in turn
+        #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..=1000))]
         targets: u64,
+        /// distinct replicas the targets point at (started one at a time)
+        #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=20))]
+        replicas: u64,
+        /// nodes verified at once, as `verify --jobs`
+        #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..=1024))]
+        jobs: u64,
     },
     /// the highest rate of Telegram updates the critical flow sustains with < 0.1 % failures
     Probe {
@@ -63,7 +70,20 @@ pub enum Command {
 pub async fn run(command: Command) -> anyhow::Result<i32> {
     match command {
         Command::Up { runs } => bench_up(runs as usize).await,
-        Command::Verify { runs, targets } => bench_verify(runs as usize, targets as usize).await,
+        Command::Verify {
+            runs,
+            targets,
+            replicas,
+            jobs,
+        } => {
+            bench_verify(
+                runs as usize,
+                targets as usize,
+                replicas as usize,
+                jobs as usize,
+            )
+            .await
+        }
         Command::Probe { seconds } => bench_probe(seconds as usize).await,
         Command::Rehearse {
             runs,
@@ -260,22 +280,34 @@ async fn bench_probe(seconds: usize) -> anyhow::Result<i32> {
     Ok(exit_codes::OK)
 }
 
-async fn bench_verify(runs: usize, fleet: usize) -> anyhow::Result<i32> {
+/// The fleet's wall-time target for `bench verify --targets 50` on 2 cores (issue 18).
+const FLEET_TARGET_MS: f64 = 3000.0;
+
+async fn bench_verify(
+    runs: usize,
+    fleet: usize,
+    replicas: usize,
+    jobs: usize,
+) -> anyhow::Result<i32> {
     use harness::checks::{self, catalogue, Node, Target};
     let progress = Progress::stderr();
     let all = catalogue();
     let selected: Vec<&checks::Check> = all.iter().collect();
-    progress.say(&format!("starting {fleet} replicas (one at a time)"));
+    let replicas = replicas.min(fleet).max(1);
+    progress.say(&format!(
+        "starting {replicas} replicas (one at a time) for a fleet of {fleet} nodes"
+    ));
     let mut stacks = Vec::new();
-    for _ in 0..fleet.max(1) {
+    for _ in 0..replicas {
         stacks.push(Stack::start(StackOptions::default()).await?);
     }
-    let node_of = |stack: &Stack| {
-        let redactor = stack.redactor().clone();
-        Node::new(Target::from_stack(stack), None, redactor)
+    let node_of = |stack: &Stack, name: String| {
+        let mut target = Target::from_stack(stack);
+        target.name = name;
+        Node::new(target, None, stack.redactor().clone())
     };
     // One warm-up run (connection setup, DNS), then the timed ones.
-    let one = [node_of(&stacks[0])];
+    let one = [node_of(&stacks[0], "node01".into())];
     checks::verify(&one, &selected).await;
     let mut singles = Vec::new();
     let mut failed = 0;
@@ -290,27 +322,64 @@ async fn bench_verify(runs: usize, fleet: usize) -> anyhow::Result<i32> {
             report.wall_ms
         ));
     }
-    let nodes: Vec<Node> = stacks.iter().map(node_of).collect();
+    let nodes: Vec<Node> = (0..fleet)
+        .map(|i| node_of(&stacks[i % replicas], format!("node{:02}", i + 1)))
+        .collect();
+    let plan = checks::Fleet {
+        jobs,
+        per_target: None,
+    };
     let mut fleets = Vec::new();
+    let mut cpu_ms = Vec::new();
+    let mut engine_cpu_ms = Vec::new();
+    let mut idle_pct = Vec::new();
+    let dockerd = dockerd_pid();
     for i in 0..runs {
-        let report = checks::verify(&nodes, &selected).await;
+        let (cpu_before, engine_before) = (own_cpu_ms(), dockerd.and_then(process_cpu_ms));
+        let machine_before = harness::rehearsal::probe::cpu_counters();
+        let report = checks::verify_fleet(&nodes, &selected, plan).await;
+        cpu_ms.push(own_cpu_ms() - cpu_before);
+        if let (Some(before), Some(after)) =
+            (machine_before, harness::rehearsal::probe::cpu_counters())
+        {
+            let total = after.2.saturating_sub(before.2).max(1) as f64;
+            idle_pct.push(after.0.saturating_sub(before.0) as f64 * 100.0 / total);
+        }
+        if let (Some(before), Some(after)) = (engine_before, dockerd.and_then(process_cpu_ms)) {
+            engine_cpu_ms.push(after - before);
+        }
         failed += report.counts().fail + report.counts().error;
         fleets.push(report.wall_ms as f64);
         if i + 1 == runs {
-            let mut all: Vec<_> = report.results().collect();
-            all.sort_by_key(|r| std::cmp::Reverse(r.duration_ms));
-            let slowest: Vec<String> = all
+            let f = report.fleet();
+            progress.say(&format!(
+                "last fleet run: {} nodes: {} passed, {} failed, {} unreachable",
+                f.nodes, f.passed, f.failed, f.unreachable
+            ));
+            let mut slowest: Vec<(String, f64)> = all
+                .iter()
+                .map(|c| {
+                    let walls = report
+                        .results()
+                        .filter(|r| r.id == c.id)
+                        .map(|r| r.duration_ms as f64)
+                        .collect();
+                    (c.id.clone(), median(walls))
+                })
+                .collect();
+            slowest.sort_by(|a, b| b.1.total_cmp(&a.1));
+            let slowest: Vec<String> = slowest
                 .iter()
                 .take(8)
-                .map(|r| format!("{} {} ms", r.id, r.duration_ms))
+                .map(|(id, ms)| format!("{id} {ms:.0} ms"))
                 .collect();
             progress.say(&format!(
-                "slowest in the last fleet run: {}",
+                "slowest checks in the last fleet run (median wall over the nodes): {}",
                 slowest.join(", ")
             ));
         }
         progress.say(&format!(
-            "run {}/{runs}: {} checks x {} targets, {} ms",
+            "run {}/{runs}: {} checks x {} targets, {jobs} at a time, {} ms",
             i + 1,
             selected.len(),
             nodes.len(),
@@ -320,6 +389,8 @@ async fn bench_verify(runs: usize, fleet: usize) -> anyhow::Result<i32> {
     for stack in stacks {
         stack.down().await?;
     }
+    let checks_run = (selected.len() * fleet) as f64;
+    let cpu = median(cpu_ms);
     println!(
         "bench verify ({runs} runs, {} checks, healthy replicas)",
         selected.len()
@@ -330,16 +401,69 @@ async fn bench_verify(runs: usize, fleet: usize) -> anyhow::Result<i32> {
         singles.iter().cloned().fold(f64::INFINITY, f64::min),
         singles.iter().cloned().fold(0.0, f64::max)
     );
+    let wall = median(fleets.clone());
     println!(
-        "  {fleet} targets at once: median {:.0} ms  min {:.0}  max {:.0}",
-        median(fleets.clone()),
+        "  {fleet} targets ({replicas} replicas, {jobs} at a time): median {wall:.0} ms  min {:.0}  max {:.0}  (target <= {FLEET_TARGET_MS:.0} ms: {})",
         fleets.iter().cloned().fold(f64::INFINITY, f64::min),
-        fleets.iter().cloned().fold(0.0, f64::max)
+        fleets.iter().cloned().fold(0.0, f64::max),
+        if wall <= FLEET_TARGET_MS { "met" } else { "missed" }
     );
+    println!(
+        "  CPU of verify itself: median {cpu:.0} ms a fleet run, {:.1} ms a node, {:.2} ms a check",
+        cpu / fleet as f64,
+        cpu / checks_run
+    );
+    if !engine_cpu_ms.is_empty() {
+        let engine = median(engine_cpu_ms);
+        println!(
+            "  CPU of the Docker engine answering it: median {engine:.0} ms a fleet run, {:.1} ms a node, {:.2} ms a check",
+            engine / fleet as f64,
+            engine / checks_run
+        );
+    }
+    if !idle_pct.is_empty() {
+        println!(
+            "  the machine idle during the fleet runs: median {:.1} % of its cores",
+            median(idle_pct)
+        );
+    }
     if failed > 0 {
         println!("  note: {failed} check results were fail/error during the runs");
     }
     Ok(exit_codes::OK)
+}
+
+/// This process's CPU time so far (user and system, every thread), in milliseconds.
+fn own_cpu_ms() -> f64 {
+    // SAFETY: getrusage writes into the struct it is given and reads nothing else.
+    let usage = unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_SELF, &mut usage);
+        usage
+    };
+    let ms = |t: libc::timeval| t.tv_sec as f64 * 1000.0 + t.tv_usec as f64 / 1000.0;
+    ms(usage.ru_utime) + ms(usage.ru_stime)
+}
+
+/// The Docker daemon's process on this machine, when it runs here.
+fn dockerd_pid() -> Option<u32> {
+    std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
+        let pid: u32 = e.file_name().to_str()?.parse().ok()?;
+        let comm = std::fs::read_to_string(e.path().join("comm")).ok()?;
+        (comm.trim() == "dockerd").then_some(pid)
+    })
+}
+
+/// A process's CPU time so far (user and system), in milliseconds, from `/proc/PID/stat`.
+fn process_cpu_ms(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may hold spaces) in parentheses.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    // SAFETY: sysconf reads a constant of the system.
+    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    Some(ticks * 1000.0 / per_second.max(1.0))
 }
 
 /// Total and per-service memory of a stack's containers (usage minus inactive file cache).

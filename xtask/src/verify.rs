@@ -17,8 +17,18 @@ use std::path::PathBuf;
 )]
 pub struct Args {
     /// a node to verify (TOML; see fixtures/targets/node1.toml); repeat for a fleet
-    #[arg(long, value_name = "FILE", required_unless_present_any = ["replica", "list"])]
+    #[arg(long, value_name = "FILE", required_unless_present_any = ["replica", "list", "targets"])]
     target: Vec<PathBuf>,
+    /// a fleet: every `*.toml` in DIR is a node (by file name order)
+    #[arg(long, value_name = "DIR")]
+    targets: Option<PathBuf>,
+    /// nodes verified at once (each node's checks run concurrently among themselves)
+    #[arg(long, value_name = "N", default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..=1024))]
+    jobs: u64,
+    /// seconds a node has for all its checks; what is still running then is an error marking
+    /// the node unreachable (default: only each check's own timeout)
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=3600))]
+    target_timeout: Option<u64>,
     /// the running replica from `cargo xtask up` (the only one, or by id)
     #[arg(long, value_name = "ID", num_args = 0..=1)]
     replica: Option<Option<String>>,
@@ -115,8 +125,18 @@ pub async fn run(o: Args) -> anyhow::Result<i32> {
         }
     };
 
+    let mut paths = o.target.clone();
+    if let Some(dir) = &o.targets {
+        match fleet_files(dir) {
+            Ok(files) => paths.extend(files),
+            Err(e) => {
+                eprintln!("error: --targets {}: {e}", dir.display());
+                return Ok(exit_codes::USAGE);
+            }
+        }
+    }
     let mut targets = Vec::new();
-    for path in &o.target {
+    for path in &paths {
         match Target::load(path) {
             Ok(t) => targets.push(t),
             Err(e) => {
@@ -167,12 +187,21 @@ pub async fn run(o: Args) -> anyhow::Result<i32> {
         };
         nodes.push(Node::new(target, previous, redactor.clone()));
     }
+    if let Some(name) = duplicate_name(&nodes) {
+        eprintln!("error: two targets are named `{name}`; a report needs each node once");
+        return Ok(exit_codes::USAGE);
+    }
+    let fleet = checks::Fleet {
+        jobs: o.jobs as usize,
+        per_target: o.target_timeout.map(std::time::Duration::from_secs),
+    };
     eprintln!(
-        "verify: {} checks on {} target(s), in parallel...",
+        "verify: {} checks on {} target(s), {} at a time...",
         selected.len(),
-        nodes.len()
+        nodes.len(),
+        fleet.jobs.min(nodes.len())
     );
-    let report = checks::verify(&nodes, &selected).await;
+    let report = checks::verify_fleet(&nodes, &selected, fleet).await;
 
     for Format { kind, file } in &formats {
         let text = match *kind {
@@ -195,4 +224,27 @@ pub async fn run(o: Args) -> anyhow::Result<i32> {
         c.pass, c.fail, c.skip, c.error, report.wall_ms
     );
     Ok(report.exit_code())
+}
+
+/// The target files of a fleet directory: its `*.toml` files, sorted by name; none is an error.
+fn fleet_files(dir: &std::path::Path) -> Result<Vec<PathBuf>, String> {
+    let entries = std::fs::read_dir(dir).map_err(|e| e.to_string())?;
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "toml") && p.is_file())
+        .collect();
+    files.sort();
+    if files.is_empty() {
+        return Err("no *.toml target file in it".to_string());
+    }
+    Ok(files)
+}
+
+/// A node name given to two targets, if one is.
+fn duplicate_name(nodes: &[Node]) -> Option<String> {
+    let mut seen = std::collections::BTreeSet::new();
+    nodes
+        .iter()
+        .map(|n| n.target().name.clone())
+        .find(|name| !seen.insert(name.clone()))
 }

@@ -166,23 +166,29 @@ fn verify_with_a_missing_target_file_names_it() {
     assert!(stderr.contains("/nonexistent/node.toml"), "{stderr}");
 }
 
-#[test]
-fn verify_against_an_unreachable_node_reports_unreachable_per_check_within_the_timeout() {
-    let dir = temp_dir("unreachable");
-    harness::replica_root::ReplicaRoot::create(
-        dir.join("root"),
-        &harness::replica_root::NodeSecrets::generate(),
-        &harness::replica_root::RootOptions::default(),
-    )
-    .unwrap();
+/// A target file for a node whose root is `dir/root` (created) and whose every address is
+/// 127.0.0.1:`port`, each check within `timeout_ms`.
+fn target_at(dir: &std::path::Path, name: &str, port: u16, timeout_ms: u64) -> String {
+    if !dir.join("root").exists() {
+        harness::replica_root::ReplicaRoot::create(
+            dir.join("root"),
+            &harness::replica_root::NodeSecrets::generate(),
+            &harness::replica_root::RootOptions::default(),
+        )
+        .unwrap();
+    }
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .unwrap();
     let example = std::fs::read_to_string(root.join("fixtures/targets/node1.toml")).unwrap();
+    let address = format!(":{port}");
+    let url = format!("http://127.0.0.1:{port}");
     let mut target = String::new();
     for line in example.lines() {
         let line = if line.starts_with("root = ") {
-            "root = \"root\"".to_string()
+            format!("root = \"{}\"", dir.join("root").display())
+        } else if line.starts_with("name = ") {
+            format!("name = \"{name}\"")
         } else if line.starts_with("repo = ")
             || line.starts_with("previous = ")
             || line.starts_with("backups = ")
@@ -190,25 +196,32 @@ fn verify_against_an_unreachable_node_reports_unreachable_per_check_within_the_t
         {
             continue;
         } else if line.starts_with("timeout_ms") {
-            "timeout_ms = 1500".to_string()
+            format!("timeout_ms = {timeout_ms}")
         } else if line.starts_with("port = ") {
-            "port = 1".to_string()
+            format!("port = {port}")
         } else {
-            line.replace(":9300", ":1")
-                .replace(":9102", ":1")
-                .replace(":8000", ":1")
-                .replace(":9090", ":1")
-                .replace(":9091", ":1")
-                .replace(":4222", ":1")
-                .replace(":8222", ":1")
-                .replace("https://api.deepseek.com", "http://127.0.0.1:1")
-                .replace("https://api.mistral.ai", "http://127.0.0.1:1")
-                .replace("https://api.x.ai", "http://127.0.0.1:1")
-                .replace("https://api.cohere.com", "http://127.0.0.1:1")
+            line.replace(":9300", &address)
+                .replace(":9102", &address)
+                .replace(":8000", &address)
+                .replace(":9090", &address)
+                .replace(":9091", &address)
+                .replace(":4222", &address)
+                .replace(":8222", &address)
+                .replace("https://api.deepseek.com", &url)
+                .replace("https://api.mistral.ai", &url)
+                .replace("https://api.x.ai", &url)
+                .replace("https://api.cohere.com", &url)
         };
         target.push_str(&line);
         target.push('\n');
     }
+    target
+}
+
+#[test]
+fn verify_against_an_unreachable_node_reports_unreachable_per_check_within_the_timeout() {
+    let dir = temp_dir("unreachable");
+    let target = target_at(&dir, "node1", 1, 1500);
     let file = dir.join("down.toml");
     std::fs::write(&file, target).unwrap();
     let json = dir.join("out.json");
@@ -495,4 +508,99 @@ fn three_shards_list_every_scenario_of_the_selection_exactly_once() {
     assert_eq!(sharded, whole);
     let (code, _, stderr) = xtask(&["rehearse", "--shard", "4/3", "--list"]);
     assert_eq!(code, exit_codes::USAGE, "{stderr}");
+}
+
+#[test]
+fn a_fleet_directory_is_verified_a_bounded_number_at_a_time_each_node_within_its_own_deadline() {
+    let dir = temp_dir("fleet");
+    // A node that accepts connections and never answers: without a deadline per node each
+    // check would wait out its own 30 s.
+    let hanging = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = hanging.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for conn in hanging.incoming().flatten() {
+            held.push(conn);
+        }
+    });
+    let fleet = dir.join("fleet");
+    std::fs::create_dir_all(&fleet).unwrap();
+    for name in ["node-b", "node-a", "node-c"] {
+        std::fs::write(
+            fleet.join(format!("{name}.toml")),
+            target_at(&dir, name, port, 30_000),
+        )
+        .unwrap();
+    }
+    std::fs::write(fleet.join("README.md"), "not a target").unwrap();
+    let json = dir.join("fleet.json");
+    let (code, stdout, stderr) = xtask(&[
+        "verify",
+        "--targets",
+        fleet.to_str().unwrap(),
+        "--only",
+        "health.*",
+        "--jobs",
+        "2",
+        "--target-timeout",
+        "1",
+        "--format",
+        "table",
+        "--format",
+        &format!("json={}", json.display()),
+    ]);
+    assert_eq!(code, exit_codes::UNREACHABLE, "{stderr}");
+    assert!(
+        stderr.contains("5 checks on 3 target(s), 2 at a time"),
+        "{stderr}"
+    );
+    let headers: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.starts_with("target "))
+        .collect();
+    assert_eq!(
+        headers,
+        [
+            "target node-a: unreachable (0 passed, 0 failed, 0 skipped, 5 errors)",
+            "target node-b: unreachable (0 passed, 0 failed, 0 skipped, 5 errors)",
+            "target node-c: unreachable (0 passed, 0 failed, 0 skipped, 5 errors)",
+        ]
+    );
+    assert_eq!(
+        stdout.lines().last(),
+        Some("fleet: 3 nodes: 0 passed, 0 failed, 3 unreachable")
+    );
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(
+        doc["fleet"],
+        serde_json::json!({"nodes": 3, "passed": 0, "failed": 0, "unreachable": 3})
+    );
+    for node in doc["targets"].as_array().unwrap() {
+        for r in node["results"].as_array().unwrap() {
+            assert_eq!(
+                r["evidence"], "the node's time in the fleet run ran out (--target-timeout)",
+                "{r}"
+            );
+            assert!(r["duration_ms"].as_u64().unwrap() < 2_000, "{r}");
+        }
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn a_fleet_directory_without_targets_or_with_two_nodes_of_one_name_is_a_usage_error() {
+    let dir = temp_dir("fleet-bad");
+    let fleet = dir.join("fleet");
+    std::fs::create_dir_all(&fleet).unwrap();
+    let (code, _, stderr) = xtask(&["verify", "--targets", fleet.to_str().unwrap()]);
+    assert_eq!(code, exit_codes::USAGE);
+    assert!(stderr.contains("no *.toml target file in it"), "{stderr}");
+    for file in ["one.toml", "two.toml"] {
+        std::fs::write(fleet.join(file), target_at(&dir, "node1", 1, 1000)).unwrap();
+    }
+    let (code, _, stderr) = xtask(&["verify", "--targets", fleet.to_str().unwrap()]);
+    assert_eq!(code, exit_codes::USAGE);
+    assert!(stderr.contains("two targets are named `node1`"), "{stderr}");
+    std::fs::remove_dir_all(dir).unwrap();
 }

@@ -156,13 +156,33 @@ pub struct CheckResult {
 
 /// Runs `checks` against `node` concurrently, each within its timeout; evidence is redacted.
 pub async fn run(node: &Node, checks: &[&Check]) -> Vec<CheckResult> {
+    run_until(node, checks, None).await
+}
+
+/// As `run`, but every check also ends at `deadline` (the node's share of a fleet run): one
+/// still running then is an error marked unreachable, as a node that does not answer is; the
+/// checks that finished keep their results.
+async fn run_until(node: &Node, checks: &[&Check], deadline: Option<Instant>) -> Vec<CheckResult> {
+    node.forget_logins();
     let default_timeout = Duration::from_millis(node.target().timeout_ms);
     let runs = checks.iter().map(|check| async move {
         let started = Instant::now();
-        let timeout = check.timeout.unwrap_or(default_timeout);
-        let verdict = match tokio::time::timeout(timeout, (check.body)(node)).await {
-            Ok(v) => v,
-            Err(_) => Verdict::error(format!("timed out after {} ms", timeout.as_millis())),
+        let own = check.timeout.unwrap_or(default_timeout);
+        let left = deadline.map(|d| d.saturating_duration_since(started));
+        let verdict = match left.filter(|left| *left < own) {
+            Some(left) => match tokio::time::timeout(left, (check.body)(node)).await {
+                Ok(v) => v,
+                Err(_) => Verdict {
+                    outcome: Outcome::Error,
+                    evidence: "the node's time in the fleet run ran out (--target-timeout)"
+                        .to_string(),
+                    unreachable: true,
+                },
+            },
+            None => match tokio::time::timeout(own, (check.body)(node)).await {
+                Ok(v) => v,
+                Err(_) => Verdict::error(format!("timed out after {} ms", own.as_millis())),
+            },
         };
         CheckResult {
             target: node.target().name.clone(),
@@ -179,9 +199,37 @@ pub async fn run(node: &Node, checks: &[&Check]) -> Vec<CheckResult> {
 
 /// Runs `checks` on every node at once (a fleet runs concurrently) and times the whole run.
 pub async fn verify(nodes: &[Node], checks: &[&Check]) -> report::Report {
+    verify_fleet(
+        nodes,
+        checks,
+        Fleet {
+            jobs: nodes.len().max(1),
+            per_target: None,
+        },
+    )
+    .await
+}
+
+/// How a fleet is verified: at most `jobs` nodes at once (each node's checks run concurrently
+/// among themselves), each node within `per_target` from when its turn starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fleet {
+    pub jobs: usize,
+    pub per_target: Option<Duration>,
+}
+
+/// Runs `checks` on `nodes`, `fleet.jobs` nodes at a time, in the nodes' order in the report;
+/// times the whole run.
+pub async fn verify_fleet(nodes: &[Node], checks: &[&Check], fleet: Fleet) -> report::Report {
     let started = std::time::SystemTime::now();
     let clock = Instant::now();
-    let per_node = futures::future::join_all(nodes.iter().map(|n| run(n, checks))).await;
+    let turns = tokio::sync::Semaphore::new(fleet.jobs.max(1));
+    let per_node = futures::future::join_all(
+        nodes
+            .iter()
+            .map(|n| node_turn(&turns, n, checks, fleet.per_target)),
+    )
+    .await;
     report::Report {
         version: report::REPORT_VERSION,
         started: humantime::format_rfc3339_seconds(started).to_string(),
@@ -195,6 +243,22 @@ pub async fn verify(nodes: &[Node], checks: &[&Check]) -> report::Report {
             })
             .collect(),
     }
+}
+
+/// One node of a fleet: waits for a turn (the semaphore is fair: nodes go in order), then runs
+/// its checks within `per_target` from then.
+async fn node_turn(
+    turns: &tokio::sync::Semaphore,
+    node: &Node,
+    checks: &[&Check],
+    per_target: Option<Duration>,
+) -> Vec<CheckResult> {
+    let _turn = turns
+        .acquire()
+        .await
+        .expect("the fleet's semaphore is never closed");
+    let deadline = per_target.map(|t| Instant::now() + t);
+    run_until(node, checks, deadline).await
 }
 
 /// Checks selected by `--only` / `--skip` globs (`*` any run of characters, `?` one).

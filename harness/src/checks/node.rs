@@ -9,7 +9,9 @@ use crate::redact::Redactor;
 use bollard::query_parameters::{InspectContainerOptions, LogsOptionsBuilder};
 use bollard::Docker;
 use futures::StreamExt;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::OnceCell;
 
@@ -57,7 +59,13 @@ pub struct Node {
     redactor: Redactor,
     http: reqwest::Client,
     docker: OnceCell<Result<Docker, String>>,
+    /// PostgreSQL logins of the current run, by password: the checks holding the same
+    /// credential (five services share `DB_PASSWORD`) ask the server once, on one new
+    /// connection, as its answer is the same. Emptied when a run starts (`forget_logins`).
+    pg_logins: std::sync::Mutex<HashMap<String, SharedLogin>>,
 }
+
+type SharedLogin = Arc<tokio::sync::OnceCell<Result<(), LoginError>>>;
 
 impl Node {
     /// Reads the target's `.env` files (and `previous`, a backup tarball or directory) and
@@ -87,6 +95,14 @@ impl Node {
             redactor,
             http,
             docker: OnceCell::new(),
+            pg_logins: std::sync::Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Forgets the logins of an earlier run: a run asks the server afresh.
+    pub(super) fn forget_logins(&self) {
+        if let Ok(mut logins) = self.pg_logins.lock() {
+            logins.clear();
         }
     }
 
@@ -164,8 +180,22 @@ impl Node {
     }
 
     /// A new TCP connection to PostgreSQL as the target's user, with `password`. It runs no
-    /// statement and is closed at once.
+    /// statement and is closed at once. Within a run, one attempt per password.
     pub async fn pg_login(&self, password: &str) -> Result<(), LoginError> {
+        let shared = self
+            .pg_logins
+            .lock()
+            .expect("the login memo")
+            .entry(password.to_string())
+            .or_default()
+            .clone();
+        shared
+            .get_or_init(|| self.pg_login_once(password))
+            .await
+            .clone()
+    }
+
+    async fn pg_login_once(&self, password: &str) -> Result<(), LoginError> {
         let pg = &self.target.postgres;
         let mut config = tokio_postgres::Config::new();
         config

@@ -32,14 +32,10 @@ pub struct Counts {
     pub error: usize,
 }
 
-impl Report {
-    pub fn results(&self) -> impl Iterator<Item = &CheckResult> {
-        self.targets.iter().flat_map(|t| t.results.iter())
-    }
-
-    pub fn counts(&self) -> Counts {
+impl Counts {
+    fn of<'a>(results: impl IntoIterator<Item = &'a CheckResult>) -> Counts {
         let mut c = Counts::default();
-        for r in self.results() {
+        for r in results {
             match r.outcome {
                 Outcome::Pass => c.pass += 1,
                 Outcome::Fail => c.fail += 1,
@@ -48,6 +44,69 @@ impl Report {
             }
         }
         c
+    }
+}
+
+/// How one node came out, by the same rule as the exit code: a failed check makes it failed;
+/// else a check that could not reach it makes it unreachable; else an error makes it failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NodeStatus {
+    Passed,
+    Failed,
+    Unreachable,
+}
+
+/// A fleet's nodes by status.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct FleetCounts {
+    pub nodes: usize,
+    pub passed: usize,
+    pub failed: usize,
+    pub unreachable: usize,
+}
+
+impl TargetReport {
+    pub fn counts(&self) -> Counts {
+        Counts::of(&self.results)
+    }
+
+    pub fn status(&self) -> NodeStatus {
+        let c = self.counts();
+        if c.fail > 0 {
+            NodeStatus::Failed
+        } else if self.results.iter().any(|r| r.unreachable) {
+            NodeStatus::Unreachable
+        } else if c.error > 0 {
+            NodeStatus::Failed
+        } else {
+            NodeStatus::Passed
+        }
+    }
+}
+
+impl Report {
+    pub fn results(&self) -> impl Iterator<Item = &CheckResult> {
+        self.targets.iter().flat_map(|t| t.results.iter())
+    }
+
+    pub fn counts(&self) -> Counts {
+        Counts::of(self.results())
+    }
+
+    pub fn fleet(&self) -> FleetCounts {
+        let mut f = FleetCounts {
+            nodes: self.targets.len(),
+            ..FleetCounts::default()
+        };
+        for t in &self.targets {
+            match t.status() {
+                NodeStatus::Passed => f.passed += 1,
+                NodeStatus::Failed => f.failed += 1,
+                NodeStatus::Unreachable => f.unreachable += 1,
+            }
+        }
+        f
     }
 
     /// 0 all passed (skips allowed); 1 some failed or errored; 6 nothing failed but some check
@@ -65,10 +124,21 @@ impl Report {
         }
     }
 
+    /// Grouped by node, each under a line with its status and counts; a fleet (more than one
+    /// node) ends with its nodes by status.
     pub fn table(&self, redactor: &Redactor) -> String {
         let mut out = String::new();
         for t in &self.targets {
-            out.push_str(&format!("target {}\n", t.name));
+            let c = t.counts();
+            out.push_str(&format!(
+                "target {}: {} ({} passed, {} failed, {} skipped, {} errors)\n",
+                t.name,
+                status_word(t.status()),
+                c.pass,
+                c.fail,
+                c.skip,
+                c.error
+            ));
             let width = t.results.iter().map(|r| r.id.len()).max().unwrap_or(10);
             for r in &t.results {
                 out.push_str(&format!(
@@ -91,6 +161,13 @@ impl Report {
             self.targets.len(),
             self.wall_ms
         ));
+        if self.targets.len() > 1 {
+            let f = self.fleet();
+            out.push_str(&format!(
+                "fleet: {} nodes: {} passed, {} failed, {} unreachable\n",
+                f.nodes, f.passed, f.failed, f.unreachable
+            ));
+        }
         redactor.redact(&out)
     }
 
@@ -100,8 +177,14 @@ impl Report {
             "started": self.started,
             "wall_ms": self.wall_ms,
             "summary": self.counts(),
+            "fleet": self.fleet(),
             "exit_code": self.exit_code(),
-            "targets": self.targets,
+            "targets": self.targets.iter().map(|t| serde_json::json!({
+                "name": t.name,
+                "status": t.status(),
+                "summary": t.counts(),
+                "results": t.results,
+            })).collect::<Vec<_>>(),
         });
         redactor.redact(&serde_json::to_string_pretty(&doc).expect("serialisable"))
     }
@@ -151,6 +234,14 @@ impl Report {
     }
 }
 
+fn status_word(status: NodeStatus) -> &'static str {
+    match status {
+        NodeStatus::Passed => "passed",
+        NodeStatus::Failed => "failed",
+        NodeStatus::Unreachable => "unreachable",
+    }
+}
+
 fn xml(text: &str) -> String {
     text.chars()
         .map(|c| match c {
@@ -163,4 +254,102 @@ fn xml(text: &str) -> String {
             c => c.to_string(),
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn result(target: &str, id: &str, outcome: Outcome, unreachable: bool) -> CheckResult {
+        CheckResult {
+            target: target.into(),
+            id: id.into(),
+            service: "gateway".into(),
+            outcome,
+            evidence: "seen".into(),
+            duration_ms: 3,
+            unreachable,
+        }
+    }
+
+    fn fleet() -> Report {
+        let node = |name: &str, results: Vec<CheckResult>| TargetReport {
+            name: name.into(),
+            results,
+        };
+        Report {
+            version: REPORT_VERSION,
+            started: "2026-12-03T21:00:00Z".into(),
+            wall_ms: 1200,
+            targets: vec![
+                node(
+                    "node1",
+                    vec![
+                        result("node1", "health.gateway", Outcome::Pass, false),
+                        result("node1", "backups.encrypted", Outcome::Skip, false),
+                    ],
+                ),
+                node(
+                    "node2",
+                    vec![
+                        result("node2", "health.gateway", Outcome::Pass, false),
+                        result("node2", "env.no-old-keys", Outcome::Fail, false),
+                    ],
+                ),
+                node(
+                    "node3",
+                    vec![result("node3", "health.gateway", Outcome::Error, true)],
+                ),
+            ],
+        }
+    }
+
+    #[test]
+    fn a_fleet_table_groups_checks_by_node_and_ends_with_the_nodes_by_status() {
+        let table = fleet().table(&Redactor::new());
+        assert_eq!(
+            table,
+            "target node1: passed (1 passed, 0 failed, 1 skipped, 0 errors)\n\
+             \x20 pass  health.gateway        3 ms  seen\n\
+             \x20 skip  backups.encrypted     3 ms  seen\n\
+             target node2: failed (1 passed, 1 failed, 0 skipped, 0 errors)\n\
+             \x20 pass  health.gateway      3 ms  seen\n\
+             \x20 fail  env.no-old-keys     3 ms  seen\n\
+             target node3: unreachable (0 passed, 0 failed, 0 skipped, 1 errors)\n\
+             \x20 error health.gateway     3 ms  seen\n\
+             2 passed, 1 failed, 1 skipped, 1 errors; 5 checks on 3 target(s) in 1200 ms\n\
+             fleet: 3 nodes: 1 passed, 1 failed, 1 unreachable\n"
+        );
+    }
+
+    #[test]
+    fn a_fleet_json_has_each_nodes_status_and_the_fleet_summary_and_junit_a_suite_per_node() {
+        let report = fleet();
+        let doc: serde_json::Value = serde_json::from_str(&report.json(&Redactor::new())).unwrap();
+        assert_eq!(
+            doc["fleet"],
+            serde_json::json!({"nodes": 3, "passed": 1, "failed": 1, "unreachable": 1})
+        );
+        let statuses: Vec<&str> = doc["targets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["status"].as_str().unwrap())
+            .collect();
+        assert_eq!(statuses, ["passed", "failed", "unreachable"]);
+        assert_eq!(doc["exit_code"], exit_codes::FAILURES);
+        let junit = report.junit(&Redactor::new());
+        assert_eq!(junit.matches("<testsuite name=").count(), 3);
+        assert!(junit.contains(
+            "<testsuite name=\"node2\" tests=\"2\" failures=\"1\" errors=\"0\" skipped=\"0\">"
+        ));
+    }
+
+    #[test]
+    fn one_node_has_no_fleet_line() {
+        let mut report = fleet();
+        report.targets.truncate(1);
+        assert!(!report.table(&Redactor::new()).contains("fleet:"));
+        assert_eq!(report.exit_code(), exit_codes::OK);
+    }
 }

@@ -199,6 +199,13 @@ impl BusySlots {
         }
     }
 
+    /// Whether each scenario is busy with no other beside it: it takes every slot, or there is
+    /// only one (`--parallel 1`). A scenario waiting out Telegram's retries may still drain
+    /// beside it; draining costs little CPU.
+    pub fn alone_on_the_machine(&self) -> bool {
+        self.alone || self.count <= 1
+    }
+
     /// Takes every slot of this process, then locks every slot file of the machine, holding
     /// those it has while it waits for the rest (another process frees its slot within a
     /// scenario's busy time, and waits for none while it holds one).

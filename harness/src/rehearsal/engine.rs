@@ -182,16 +182,28 @@ pub const MACHINE_IDLE_FLOOR_PCT: f64 = 5.0;
 
 /// Why a verdict other than `holds` says nothing about the runbook, if it does not: it rests
 /// on traffic timing alone (`timing_only`: no step failed, no safeguard tripped, every check
-/// passed, nothing accepted went missing), and one of `probes` measured it on a machine with
-/// no spare CPU (`MACHINE_IDLE_FLOOR_PCT`). A failed step or check, or lost data, is evidence
-/// whatever the load; so is `holds`.
+/// passed, nothing accepted went missing), and it was measured either beside other busy
+/// scenarios (`alone` false: their replicas took the CPU this one's recreates and deliveries
+/// waited for) or, alone, by one of `probes` on a machine with no spare CPU
+/// (`MACHINE_IDLE_FLOOR_PCT`). A verdict on timing is given only from a run alone on a machine
+/// with CPU to spare. A failed step or check, or lost data, is evidence whatever the load; so is
+/// `holds`.
 pub fn starved_by_the_machine<'a>(
     actual: Expected,
     timing_only: bool,
+    alone: bool,
     probes: impl IntoIterator<Item = Option<&'a probe::ProbeReport>>,
 ) -> Option<String> {
     if actual == Expected::Holds || !timing_only {
         return None;
+    }
+    if !alone {
+        return Some(
+            "only delays and failed calls deviated (every step and check passed, nothing was \
+             lost), measured beside other busy scenarios whose replicas shared the CPU: a verdict \
+             on timing alone is given only from a run alone on the machine"
+                .to_string(),
+        );
     }
     probes.into_iter().flatten().find_map(|p| {
         let h = &p.harness;
@@ -841,6 +853,7 @@ async fn run_on(
         starved_by_the_machine(
             actual,
             timing_only,
+            options.busy.alone_on_the_machine(),
             [record.probe.as_ref(), record.rollback_probe.as_ref()],
         )
     });
@@ -1807,7 +1820,7 @@ mod tests {
     fn failed_calls_measured_on_a_machine_without_spare_cpu_are_inconclusive_never_detected() {
         let mut p = crate::testing::probe_report(0, 0);
         p.harness.cpu_idle_pct = 2.1;
-        let why = starved_by_the_machine(Expected::Detected, true, [Some(&p), None]).unwrap();
+        let why = starved_by_the_machine(Expected::Detected, true, true, [Some(&p), None]).unwrap();
         assert!(
             why.starts_with(
                 "the machine had no spare CPU while the traffic was measured (2.1 % idle, floor 5 %)"
@@ -1816,10 +1829,34 @@ mod tests {
         );
         p.harness.cpu_idle_pct = MACHINE_IDLE_FLOOR_PCT;
         assert_eq!(
-            starved_by_the_machine(Expected::Detected, true, [Some(&p)]),
+            starved_by_the_machine(Expected::Detected, true, true, [Some(&p)]),
             None,
             "a machine with spare CPU measured the node"
         );
+    }
+
+    #[test]
+    fn failed_calls_measured_beside_other_busy_scenarios_are_inconclusive_until_measured_alone() {
+        let mut p = crate::testing::probe_report(0, 0);
+        p.harness.cpu_idle_pct = 10.0;
+        let why = starved_by_the_machine(Expected::Detected, true, false, [Some(&p)]).unwrap();
+        assert_eq!(
+            why,
+            "only delays and failed calls deviated (every step and check passed, nothing was \
+             lost), measured beside other busy scenarios whose replicas shared the CPU: a verdict \
+             on timing alone is given only from a run alone on the machine"
+        );
+        assert_eq!(
+            starved_by_the_machine(Expected::Detected, true, true, [Some(&p)]),
+            None,
+            "measured alone, with CPU to spare: the verdict stands"
+        );
+        assert!(
+            BusySlots::new(1).alone_on_the_machine(),
+            "one slot: every scenario is alone"
+        );
+        assert!(!BusySlots::new(2).alone_on_the_machine());
+        assert!(BusySlots::new(2).alone().alone_on_the_machine());
     }
 
     #[test]
@@ -1827,16 +1864,16 @@ mod tests {
         let mut p = crate::testing::probe_report(0, 0);
         p.harness.cpu_idle_pct = 0.5;
         assert_eq!(
-            starved_by_the_machine(Expected::Detected, false, [Some(&p)]),
+            starved_by_the_machine(Expected::Detected, false, false, [Some(&p)]),
             None,
             "a failed check or step is evidence"
         );
         assert_eq!(
-            starved_by_the_machine(Expected::Breaks, false, [Some(&p)]),
+            starved_by_the_machine(Expected::Breaks, false, false, [Some(&p)]),
             None
         );
         assert_eq!(
-            starved_by_the_machine(Expected::Holds, true, [Some(&p)]),
+            starved_by_the_machine(Expected::Holds, true, false, [Some(&p)]),
             None,
             "a starved machine did not invent a success"
         );

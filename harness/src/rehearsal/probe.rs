@@ -238,7 +238,7 @@ pub(super) fn cpu_pressure_us() -> Option<u64> {
 }
 
 /// The machine's CPU counters (`/proc/stat`'s first line): (idle + iowait, steal, total).
-pub(super) fn cpu_counters() -> Option<(u64, u64, u64)> {
+pub fn cpu_counters() -> Option<(u64, u64, u64)> {
     let stat = std::fs::read_to_string("/proc/stat").ok()?;
     let fields: Vec<u64> = stat
         .lines()
