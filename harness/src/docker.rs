@@ -28,6 +28,57 @@ pub fn endpoint() -> String {
     std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into())
 }
 
+/// Where the engine's published ports are reached from this machine: the host of `DOCKER_HOST`
+/// for a remote engine, 127.0.0.1 for the local socket.
+pub fn engine_host() -> String {
+    engine_host_of(std::env::var("DOCKER_HOST").ok().as_deref())
+}
+
+/// The host part of a `DOCKER_HOST` value, as it goes in a URL (an IPv6 address bracketed):
+/// `tcp://H:P`, `http://H:P`, `https://H:P` and `ssh://[user@]H[:P]` give H; a local socket
+/// (`unix://…`, nothing set) and `localhost` give 127.0.0.1.
+pub fn engine_host_of(docker_host: Option<&str>) -> String {
+    const LOOPBACK: &str = "127.0.0.1";
+    let Some((scheme, rest)) = docker_host.map(str::trim).and_then(|v| v.split_once("://")) else {
+        return LOOPBACK.into();
+    };
+    if !matches!(scheme, "tcp" | "http" | "https" | "ssh") {
+        return LOOPBACK.into();
+    }
+    let authority = rest.split(['/', '?']).next().unwrap_or_default();
+    let host_and_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host = match host_and_port.strip_prefix('[') {
+        Some(v6) => match v6.split_once(']') {
+            Some((address, _)) => format!("[{address}]"),
+            None => return LOOPBACK.into(),
+        },
+        None => host_and_port
+            .split(':')
+            .next()
+            .unwrap_or_default()
+            .to_string(),
+    };
+    match host.as_str() {
+        "" | "localhost" => LOOPBACK.into(),
+        _ => host,
+    }
+}
+
+/// The address the replica's ports are published on, on the engine's machine: loopback for a
+/// local engine (nothing reachable from the network), every interface for a remote one (the
+/// harness reaches them from here; keep such an engine on a private network).
+pub fn publish_ip() -> &'static str {
+    publish_ip_for(&engine_host())
+}
+
+fn publish_ip_for(engine_host: &str) -> &'static str {
+    if engine_host == "127.0.0.1" {
+        "127.0.0.1"
+    } else {
+        "0.0.0.0"
+    }
+}
+
 /// Connects to the engine (DOCKER_HOST or the local socket) and checks that it answers.
 pub async fn connect() -> Result<Docker> {
     let docker = Docker::connect_with_defaults().map_err(|e| HarnessError::NoDocker {
@@ -509,4 +560,42 @@ pub async fn sweep_orphans(docker: &Docker) -> Result<Sweep> {
         }
     }
     Ok(sweep)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{engine_host_of, publish_ip_for};
+
+    #[test]
+    fn a_remote_engines_ports_are_reached_at_the_host_of_docker_host() {
+        let cases = [
+            (None, "127.0.0.1"),
+            (Some("unix:///var/run/docker.sock"), "127.0.0.1"),
+            (Some("tcp://127.0.0.1:2375"), "127.0.0.1"),
+            (Some("tcp://10.1.2.3:2376"), "10.1.2.3"),
+            (Some("tcp://node1.internal:2375"), "node1.internal"),
+            (Some("http://docker-a:2375/"), "docker-a"),
+            (Some("https://docker-b:2376"), "docker-b"),
+            (Some("ssh://ops@node7"), "node7"),
+            (Some("ssh://ops@node7:2222"), "node7"),
+            (Some("ssh://node8"), "node8"),
+            (Some("tcp://[fd00::12]:2375"), "[fd00::12]"),
+            (Some("tcp://localhost:2375"), "127.0.0.1"),
+            (Some("npipe:////./pipe/docker_engine"), "127.0.0.1"),
+            (Some("tcp://"), "127.0.0.1"),
+            (Some("tcp://[fd00::12"), "127.0.0.1"),
+        ];
+        for (docker_host, expected) in cases {
+            assert_eq!(engine_host_of(docker_host), expected, "{docker_host:?}");
+        }
+    }
+
+    #[test]
+    fn ports_are_published_on_loopback_for_a_local_engine_and_on_every_interface_for_a_remote_one()
+    {
+        assert_eq!(publish_ip_for("127.0.0.1"), "127.0.0.1");
+        assert_eq!(publish_ip_for("[::1]"), "0.0.0.0", "reached over IPv6");
+        assert_eq!(publish_ip_for("10.1.2.3"), "0.0.0.0");
+        assert_eq!(publish_ip_for("node7"), "0.0.0.0");
+    }
 }

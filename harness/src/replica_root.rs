@@ -503,7 +503,10 @@ impl ReplicaRoot {
                     .and_then(|stack| stack.ports.get(&(s, *p)))
                     .map(|h| h.to_string())
                     .unwrap_or_default();
-                y.push_str(&format!("      - \"127.0.0.1:{host}:{p}\"\n"));
+                y.push_str(&format!(
+                    "      - \"{}:{host}:{p}\"\n",
+                    crate::docker::publish_ip()
+                ));
             }
             if node.stack.is_some() {
                 y.push_str("    networks:\n      default:\n        aliases:\n");

@@ -396,17 +396,18 @@ impl Stack {
             .copied()
     }
 
-    /// `http://127.0.0.1:<port>` of a service's first port.
+    /// `http://<engine host>:<port>` of a service's first port (127.0.0.1 for a local engine).
     pub fn url(&self, service: Service) -> String {
         let port = service.ports()[0];
         let host = self.host_port(service, port).unwrap_or(0);
-        format!("http://127.0.0.1:{host}")
+        format!("http://{}:{host}", crate::docker::engine_host())
     }
 
     /// The NATS client URL from the host.
     pub fn nats_url(&self) -> String {
         format!(
-            "nats://127.0.0.1:{}",
+            "nats://{}:{}",
+            crate::docker::engine_host(),
             self.host_port(Service::Nats, 4222).unwrap_or(0)
         )
     }
@@ -414,7 +415,8 @@ impl Stack {
     /// The NATS monitoring URL from the host.
     pub fn nats_monitor_url(&self) -> String {
         format!(
-            "http://127.0.0.1:{}",
+            "http://{}:{}",
+            crate::docker::engine_host(),
             self.host_port(Service::Nats, 8222).unwrap_or(0)
         )
     }
@@ -781,7 +783,7 @@ impl Stack {
                 (
                     format!("{p}/tcp"),
                     Some(vec![PortBinding {
-                        host_ip: Some("127.0.0.1".into()),
+                        host_ip: Some(crate::docker::publish_ip().into()),
                         host_port: Some(host.map(|h| h.to_string()).unwrap_or_default()),
                     }]),
                 )

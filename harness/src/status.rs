@@ -15,7 +15,7 @@ pub struct ServiceStatus {
     pub service: Service,
     pub container: String,
     pub state: String,
-    /// container port → host port on 127.0.0.1
+    /// container port → host port on the engine's host (`docker::engine_host`)
     pub ports: Vec<(u16, u16)>,
     /// `ok`, `down`, or the HTTP status; `-` where the service has no health endpoint.
     pub health: String,
@@ -62,13 +62,14 @@ pub async fn stack_status(docker: &Docker, stack: &StackSummary) -> Vec<ServiceS
                 }
             }
             let host = |port: u16| row.ports.iter().find(|(c, _)| *c == port).map(|(_, h)| *h);
+            let engine = crate::docker::engine_host();
             match service.readiness() {
                 Readiness::Http { port, path } => {
                     if let Some(h) = host(port) {
                         row.health =
-                            get_status(&http, &format!("http://127.0.0.1:{h}/health")).await;
+                            get_status(&http, &format!("http://{engine}:{h}/health")).await;
                         row.readiness = if path == "/ready" {
-                            ready_summary(&http, &format!("http://127.0.0.1:{h}/ready")).await
+                            ready_summary(&http, &format!("http://{engine}:{h}/ready")).await
                         } else {
                             row.health.replace("ok", "ready")
                         };
@@ -77,10 +78,10 @@ pub async fn stack_status(docker: &Docker, stack: &StackSummary) -> Vec<ServiceS
                 Readiness::NatsMonitor => {
                     if let Some(h) = host(8222) {
                         row.health =
-                            get_status(&http, &format!("http://127.0.0.1:{h}/healthz")).await;
+                            get_status(&http, &format!("http://{engine}:{h}/healthz")).await;
                         row.readiness = get_status(
                             &http,
-                            &format!("http://127.0.0.1:{h}/healthz?js-enabled-only=true"),
+                            &format!("http://{engine}:{h}/healthz?js-enabled-only=true"),
                         )
                         .await
                         .replace("ok", "ready (jetstream)");
@@ -88,7 +89,7 @@ pub async fn stack_status(docker: &Docker, stack: &StackSummary) -> Vec<ServiceS
                 }
                 Readiness::Postgres => {
                     if let Some(h) = host(5432) {
-                        let reachable = tokio::net::TcpStream::connect(("127.0.0.1", h))
+                        let reachable = tokio::net::TcpStream::connect(format!("{engine}:{h}"))
                             .await
                             .is_ok();
                         row.health = if reachable {

@@ -41,7 +41,7 @@ impl Endpoints for Stack {
 /// A tokio-postgres config reaching the node's database on `port` of the host, with `password`.
 pub fn pg_config_at(port: u16, password: &str) -> tokio_postgres::Config {
     let mut c = tokio_postgres::Config::new();
-    c.host("127.0.0.1")
+    c.host(crate::docker::engine_host().trim_matches(['[', ']']))
         .port(port)
         .user("daarion")
         .dbname("daarion_main")

@@ -182,7 +182,8 @@ async fn up(timeout: u64) -> anyhow::Result<i32> {
     for s in Service::ALL {
         let reach = match s {
             Service::Postgres => format!(
-                "postgres://daarion@127.0.0.1:{}/daarion_main (password: DB_PASSWORD in services/*/.env)",
+                "postgres://daarion@{}:{}/daarion_main (password: DB_PASSWORD in services/*/.env)",
+                harness::docker::engine_host(),
                 stack.host_port(s, 5432).unwrap_or(0)
             ),
             Service::Nats => format!(
@@ -250,7 +251,10 @@ async fn status(ids: &[String]) -> anyhow::Result<i32> {
         }
         println!(
             "{:<27} {:<9} {:<22} {:<7} READINESS",
-            "SERVICE", "STATE", "PORTS (127.0.0.1)", "HEALTH"
+            "SERVICE",
+            "STATE",
+            format!("PORTS ({})", harness::docker::engine_host()),
+            "HEALTH"
         );
         for row in harness::status::stack_status(&docker, stack).await {
             let ports = row

@@ -401,7 +401,8 @@ impl Target {
     }
 
     fn replica(id: &str, root: &Path, port: impl Fn(Service, u16) -> u16) -> Target {
-        let url = |s: Service| format!("http://127.0.0.1:{}", port(s, s.ports()[0]));
+        let engine = crate::docker::engine_host();
+        let url = |s: Service| format!("http://{engine}:{}", port(s, s.ports()[0]));
         let container = |s: Service| Some(format!("{}-{id}", s.production_name()));
         let services = Service::NODE
             .into_iter()
@@ -433,7 +434,7 @@ impl Target {
             timeout_ms: default_timeout_ms(),
             services,
             postgres: PostgresTarget {
-                host: "127.0.0.1".into(),
+                host: engine.trim_matches(['[', ']']).to_string(),
                 port: port(Service::Postgres, 5432),
                 user: "daarion".into(),
                 database: "daarion_main".into(),
@@ -441,8 +442,8 @@ impl Target {
                 container: container(Service::Postgres),
             },
             nats: NatsTarget {
-                url: format!("nats://127.0.0.1:{}", port(Service::Nats, 4222)),
-                monitoring: format!("http://127.0.0.1:{}", port(Service::Nats, 8222)),
+                url: format!("nats://{engine}:{}", port(Service::Nats, 4222)),
+                monitoring: format!("http://{engine}:{}", port(Service::Nats, 8222)),
                 container: container(Service::Nats),
                 stream: default_stream(),
                 consumers: default_consumers(),

@@ -50,6 +50,8 @@ pub struct Rewriting {
     pub root: String,
     /// Production port → the replica's host port.
     pub ports: Vec<(u16, u16)>,
+    /// Where those ports are reached: the engine's host (`docker::engine_host`).
+    pub host: String,
     /// Production container name → the stack's.
     pub containers: Vec<(String, String)>,
     /// The stack's Compose project, for a runbook's `-p microdao-daarion`.
@@ -68,6 +70,7 @@ impl Rewriting {
                     (port, stack.host_port(service, container_port).unwrap_or(0))
                 })
                 .collect(),
+            host: crate::docker::engine_host(),
             containers: Service::ALL
                 .iter()
                 .map(|s| (s.production_name().to_string(), stack.container_name(*s)))
@@ -122,7 +125,10 @@ pub fn rewrite(block: &str, with: &Rewriting) -> String {
         let mut line = line.replace("/opt/microdao-daarion", &with.root);
         for &(port, mapped) in &with.ports {
             for host in ["localhost", "127.0.0.1"] {
-                line = line.replace(&format!("{host}:{port}"), &format!("127.0.0.1:{mapped}"));
+                line = line.replace(
+                    &format!("{host}:{port}"),
+                    &format!("{}:{mapped}", with.host),
+                );
             }
         }
         let mut rebuilt = String::new();
@@ -407,6 +413,7 @@ mod tests {
         Rewriting {
             root: "/tmp/rotation-replica-ab12".into(),
             ports: vec![(9300, 40001)],
+            host: "127.0.0.1".into(),
             containers: vec![
                 ("dagi-router-node1".into(), "dagi-router-node1-ab12".into()),
                 ("dagi-postgres".into(), "dagi-postgres-ab12".into()),
@@ -414,6 +421,21 @@ mod tests {
             project: "rotation-replica-ab12".into(),
             scale: 0.1,
         }
+    }
+
+    #[test]
+    fn on_a_remote_engine_a_blocks_ports_go_to_the_engines_host() {
+        let with = Rewriting {
+            host: "10.1.2.3".into(),
+            ..replica()
+        };
+        assert_eq!(
+            rewrite(
+                "curl -fsS http://localhost:9300/ready\ncurl 127.0.0.1:9300/health",
+                &with
+            ),
+            "curl -fsS http://10.1.2.3:40001/ready\ncurl 10.1.2.3:40001/health\n"
+        );
     }
 
     #[test]
