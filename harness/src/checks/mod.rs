@@ -168,21 +168,17 @@ async fn run_until(node: &Node, checks: &[&Check], deadline: Option<Instant>) ->
     let runs = checks.iter().map(|check| async move {
         let started = Instant::now();
         let own = check.timeout.unwrap_or(default_timeout);
-        let left = deadline.map(|d| d.saturating_duration_since(started));
-        let verdict = match left.filter(|left| *left < own) {
-            Some(left) => match tokio::time::timeout(left, (check.body)(node)).await {
-                Ok(v) => v,
-                Err(_) => Verdict {
-                    outcome: Outcome::Error,
-                    evidence: "the node's time in the fleet run ran out (--target-timeout)"
-                        .to_string(),
-                    unreachable: true,
-                },
+        let left = deadline
+            .map(|d| d.saturating_duration_since(started))
+            .filter(|left| *left < own);
+        let verdict = match tokio::time::timeout(left.unwrap_or(own), (check.body)(node)).await {
+            Ok(v) => v,
+            Err(_) if left.is_some() => Verdict {
+                outcome: Outcome::Error,
+                evidence: "the node's time in the fleet run ran out (--target-timeout)".to_string(),
+                unreachable: true,
             },
-            None => match tokio::time::timeout(own, (check.body)(node)).await {
-                Ok(v) => v,
-                Err(_) => Verdict::error(format!("timed out after {} ms", own.as_millis())),
-            },
+            Err(_) => Verdict::error(format!("timed out after {} ms", own.as_millis())),
         };
         CheckResult {
             target: node.target().name.clone(),
