@@ -26,6 +26,9 @@ pub const PACKAGES: &[&str] = &[
     "iproute2",
     "ca-certificates",
     "curl",
+    // What a node's own tools are, for `verify` over SSH (its test runs sshd in this image).
+    "openssh-server",
+    "git",
 ];
 
 /// The mirror debootstrap fetches from (`REHEARSAL_DEBIAN_MIRROR` overrides; not part of the

@@ -75,7 +75,7 @@ proptest! {
     }
 
     #[test]
-    fn any_previous_archive_bytes_load_or_fail_quoting_nothing(
+    fn any_previous_archive_bytes_load_or_fail_quoting_nothing_read_here_or_over_ssh(
         body in proptest::collection::vec(any::<u8>(), 0..4096),
         kind in 0u8..3,
     ) {
@@ -94,7 +94,14 @@ proptest! {
         let path = dir.path().join("previous.tar.gz");
         std::fs::write(&path, &bytes).unwrap();
         let started = Instant::now();
-        if let Err(e) = SecretSet::previous(&path) {
+        // Read here, and as verify over SSH reads it: the same bytes, the same answer.
+        let from_file = SecretSet::previous(&path);
+        let from_bytes = SecretSet::previous_from_backup(&path.display().to_string(), &bytes, None);
+        prop_assert_eq!(
+            from_file.as_ref().map(|s| s.files.clone()).map_err(|e| e.to_string()),
+            from_bytes.as_ref().map(|s| s.files.clone()).map_err(|e| e.to_string())
+        );
+        if let Err(e) = from_file {
             let message = e.to_string();
             // Whatever the error says, it is not a run of the input's own bytes.
             for window in body.windows(12) {

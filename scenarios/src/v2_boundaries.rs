@@ -455,7 +455,9 @@ pub const BOUNDARIES: &[Boundary] = &[
         "v2_boundary_phase11_step4_gateway_killed_for_5s",
         "phase11.step4",
         Killed(Gateway),
-        Detected
+        // The step itself recreates the killed gateway at once: alone on the machine the API's
+        // longest outage was 1.0-1.6 s in 5 of 5 runs, inside the client's retries (2026-12-04).
+        Holds
     ),
 ];
 

@@ -1,7 +1,7 @@
 //! `cargo xtask verify`: the check catalogue, read-only, against real nodes (`--target FILE`)
 //! or a running replica (`--replica`), with table / JSON / JUnit outputs and documented exit codes.
 
-use harness::checks::secrets::SecretSet;
+use futures::StreamExt;
 use harness::checks::{self, catalogue, Node, Target};
 use harness::exit_codes;
 use harness::redact::Redactor;
@@ -171,30 +171,51 @@ pub async fn run(o: Args) -> anyhow::Result<i32> {
         targets.push(Target::from_running(&docker, &id).await?);
     }
 
-    let redactor = Redactor::new();
-    let mut nodes = Vec::new();
-    for mut target in targets {
+    if let Some(name) = duplicate_name(&targets) {
+        eprintln!("error: two targets are named `{name}`; a report needs each node once");
+        return Ok(exit_codes::USAGE);
+    }
+    for target in &mut targets {
         if let Some(since) = o.since {
             target.since = Some(since);
         }
-        let previous_path = o.previous.clone().or(target.previous.clone());
-        let previous = match previous_path.map(|p| SecretSet::previous(&p)).transpose() {
-            Ok(p) => p,
-            Err(e) => {
-                eprintln!("error: {e}");
-                return Ok(exit_codes::USAGE);
-            }
-        };
-        nodes.push(Node::new(target, previous, redactor.clone()));
-    }
-    if let Some(name) = duplicate_name(&nodes) {
-        eprintln!("error: two targets are named `{name}`; a report needs each node once");
-        return Ok(exit_codes::USAGE);
     }
     let fleet = checks::Fleet {
         jobs: o.jobs as usize,
         per_target: o.target_timeout.map(std::time::Duration::from_secs),
     };
+    // Nodes are opened (their files read, here or over SSH) `--jobs` at a time, in order.
+    let redactor = Redactor::new();
+    let over_ssh = targets.iter().filter(|t| t.ssh().is_some()).count();
+    if over_ssh > 0 {
+        eprintln!("verify: connecting to {over_ssh} node(s) over SSH...");
+    }
+    let opened: Vec<_> = futures::stream::iter(targets.into_iter().map(|target| {
+        let redactor = redactor.clone();
+        let previous = o.previous.clone();
+        async move { Node::open(target, previous.as_deref(), redactor).await }
+    }))
+    .buffered(fleet.jobs)
+    .collect()
+    .await;
+    let mut nodes = Vec::new();
+    for node in opened {
+        match node {
+            Ok(n) => nodes.push(n),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return Ok(exit_codes::USAGE);
+            }
+        }
+    }
+    for node in &nodes {
+        if let Some(why) = node.unreachable() {
+            eprintln!(
+                "verify: {} is unreachable ({why}); its checks are not run",
+                node.target().name
+            );
+        }
+    }
     eprintln!(
         "verify: {} checks on {} target(s), {} at a time...",
         selected.len(),
@@ -241,10 +262,10 @@ fn fleet_files(dir: &std::path::Path) -> Result<Vec<PathBuf>, String> {
 }
 
 /// A node name given to two targets, if one is.
-fn duplicate_name(nodes: &[Node]) -> Option<String> {
+fn duplicate_name(targets: &[Target]) -> Option<String> {
     let mut seen = std::collections::BTreeSet::new();
-    nodes
+    targets
         .iter()
-        .map(|n| n.target().name.clone())
+        .map(|t| t.name.clone())
         .find(|name| !seen.insert(name.clone()))
 }

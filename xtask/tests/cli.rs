@@ -604,3 +604,97 @@ fn a_fleet_directory_without_targets_or_with_two_nodes_of_one_name_is_a_usage_er
     assert!(stderr.contains("two targets are named `node1`"), "{stderr}");
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[test]
+fn a_node_whose_ssh_transport_refuses_is_unreachable_with_sshs_reason_and_the_others_are_verified()
+{
+    let dir = temp_dir("ssh-refused");
+    // A port nothing listens on: bound, then closed.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let over_ssh = target_at(&dir, "node-ssh", port, 2_000).replacen(
+        "\n[services.gateway]",
+        &format!("transport = \"ssh://ops@127.0.0.1:{port}\"\n\n[services.gateway]"),
+        1,
+    );
+    let (ssh_toml, local_toml) = (dir.join("node-ssh.toml"), dir.join("node-local.toml"));
+    std::fs::write(&ssh_toml, over_ssh).unwrap();
+    std::fs::write(&local_toml, target_at(&dir, "node-local", port, 2_000)).unwrap();
+    let (code, stdout, stderr) = xtask(&[
+        "verify",
+        "--target",
+        ssh_toml.to_str().unwrap(),
+        "--target",
+        local_toml.to_str().unwrap(),
+        "--only",
+        "env.no-old-keys",
+    ]);
+    assert_eq!(code, exit_codes::UNREACHABLE, "{stdout}\n{stderr}");
+    let reason = format!(
+        "ssh://ops@127.0.0.1:{port}: ssh: connect to host 127.0.0.1 port {port}: Connection refused"
+    );
+    assert!(
+        stderr.contains(&format!(
+            "verify: node-ssh is unreachable ({reason}); its checks are not run"
+        )),
+        "{stderr}"
+    );
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(
+        lines[0],
+        format!(
+            "target node-ssh over ssh://ops@127.0.0.1:{port}: unreachable (0 passed, 0 failed, 0 skipped, 1 errors)"
+        )
+    );
+    assert!(
+        lines[1].contains(&format!("unreachable {reason}")),
+        "{stdout}"
+    );
+    assert_eq!(
+        lines[2],
+        "target node-local: passed (1 passed, 0 failed, 0 skipped, 0 errors)"
+    );
+}
+
+#[test]
+fn an_ssh_target_with_a_password_in_its_transport_or_a_relative_node_path_is_refused_at_its_line() {
+    let dir = temp_dir("ssh-bad");
+    let example = target_at(&dir, "node", 1, 1_000);
+    for (transport, root, expected) in [
+        (
+            "ssh://ops:hunter2@node1",
+            None,
+            "field `transport`: expected `local` or `ssh://[user@]host[:port]` (a user, no password)",
+        ),
+        (
+            "ssh://ops@node1",
+            Some("root = \"opt/microdao-daarion\""),
+            "field `root`: `opt/microdao-daarion` is relative, but over SSH the node's paths are absolute",
+        ),
+    ] {
+        let mut text = example.replacen(
+            "\n[services.gateway]",
+            &format!("transport = \"{transport}\"\n\n[services.gateway]"),
+            1,
+        );
+        if let Some(root) = root {
+            text = text
+                .lines()
+                .map(|l| if l.starts_with("root = ") { root } else { l })
+                .collect::<Vec<_>>()
+                .join("\n");
+        }
+        let file = dir.join("node.toml");
+        std::fs::write(&file, &text).unwrap();
+        let (code, _, stderr) = xtask(&["verify", "--target", file.to_str().unwrap()]);
+        assert_eq!(code, exit_codes::USAGE, "{stderr}");
+        let key = if root.is_some() { "root = " } else { "transport = " };
+        let line = text.lines().position(|l| l.starts_with(key)).unwrap() + 1;
+        assert_eq!(
+            stderr.trim_end(),
+            format!("error: {}:{line}: {expected}", file.display())
+        );
+        assert!(!stderr.contains("hunter2"));
+    }
+}

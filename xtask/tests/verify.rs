@@ -84,3 +84,223 @@ async fn verify_against_a_replica_passes_and_nothing_it_prints_or_writes_holds_a
     std::fs::remove_dir_all(&dir).unwrap();
     harness::testing::down(stack).await;
 }
+
+/// An sshd in a container of the project's own image, as a node's would be: the replica root
+/// bind-mounted at the same path (read-only), the engine's socket at its usual place, a host key
+/// and an authorized key this test made, published on loopback only.
+struct SshNode {
+    _container: testcontainers::ContainerAsync<testcontainers::GenericImage>,
+    port: u16,
+}
+
+async fn start_sshd(stack: &Stack, keys: &std::path::Path) -> SshNode {
+    use testcontainers::core::{AccessMode, ContainerPort, Mount, WaitFor};
+    use testcontainers::runners::AsyncRunner;
+    use testcontainers::{GenericImage, ImageExt};
+    let (repository, tag) = harness::images::base_image_ref();
+    let root = stack.root().dir().display().to_string();
+    let labels = [
+        (harness::docker::LABEL_MANAGED, "true".to_string()),
+        (harness::docker::LABEL_STACK, stack.id().to_string()),
+        (
+            harness::docker::LABEL_OWNER_PID,
+            std::process::id().to_string(),
+        ),
+    ];
+    let container = GenericImage::new(repository, tag)
+        .with_exposed_port(ContainerPort::Tcp(22))
+        .with_wait_for(WaitFor::message_on_stderr("Server listening"))
+        .with_labels(labels.map(|(k, v)| (k.to_string(), v)))
+        .with_container_name(format!("sshd-{}", stack.id()))
+        .with_mount(Mount::bind_mount(root.clone(), root).with_access_mode(AccessMode::ReadOnly))
+        .with_mount(
+            Mount::bind_mount(keys.display().to_string(), "/keys")
+                .with_access_mode(AccessMode::ReadOnly),
+        )
+        .with_mount(Mount::bind_mount(
+            "/var/run/docker.sock",
+            harness::checks::transport::NODE_DOCKER_SOCKET,
+        ))
+        .with_cmd([
+            "sh",
+            "-c",
+            "mkdir -p /run/sshd && exec /usr/sbin/sshd -D -e -h /keys/host \
+             -o AuthorizedKeysFile=/keys/authorized_keys -o StrictModes=no \
+             -o PermitRootLogin=prohibit-password",
+        ])
+        .with_host_config_modifier(|hc| {
+            hc.publish_all_ports = Some(false);
+            hc.port_bindings = Some(std::collections::HashMap::from([(
+                "22/tcp".to_string(),
+                Some(vec![bollard::models::PortBinding {
+                    host_ip: Some("127.0.0.1".into()),
+                    host_port: Some(String::new()),
+                }]),
+            )]));
+        })
+        .with_startup_timeout(std::time::Duration::from_secs(30))
+        .start()
+        .await
+        .unwrap_or_else(|e| panic!("sshd did not start: {e}"));
+    let port = container
+        .get_host_port_ipv4(ContainerPort::Tcp(22))
+        .await
+        .expect("sshd's published port");
+    SshNode {
+        _container: container,
+        port,
+    }
+}
+
+fn ssh_keygen(path: &std::path::Path) {
+    let out = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", "verify-test", "-f"])
+        .arg(path)
+        .output()
+        .expect("ssh-keygen (the OpenSSH client) is installed");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_over_ssh_gives_the_same_results_as_verify_on_the_node() {
+    let stack = Stack::start(StackOptions {
+        progress: Progress::stderr(),
+        ..Default::default()
+    })
+    .await
+    .unwrap_or_else(|e| panic!("stack did not start: {e}"));
+    let dir = tempfile::tempdir().unwrap();
+    let root = stack.root().dir().to_path_buf();
+
+    // A Phase 1 backup in clear in the node's backups directory: `backups.encrypted` fails,
+    // the same way both times, and it is the previous secrets of both targets.
+    let previous_secrets = NodeSecrets::generate();
+    ReplicaRoot::create(
+        dir.path().join("previous"),
+        &previous_secrets,
+        &RootOptions::default(),
+    )
+    .unwrap();
+    std::fs::create_dir_all(root.join("backups")).unwrap();
+    let backup = root.join("backups/secrets_backup_20261204.tar.gz");
+    let tar = Command::new("tar")
+        .arg("-C")
+        .arg(dir.path().join("previous"))
+        .arg("-czf")
+        .arg(&backup)
+        .arg(".")
+        .status()
+        .unwrap();
+    assert!(tar.success());
+
+    let keys = dir.path().join("keys");
+    std::fs::create_dir_all(&keys).unwrap();
+    ssh_keygen(&keys.join("host"));
+    ssh_keygen(&dir.path().join("client"));
+    std::fs::copy(dir.path().join("client.pub"), keys.join("authorized_keys")).unwrap();
+    let sshd = start_sshd(&stack, &keys).await;
+    let host_key = std::fs::read_to_string(keys.join("host.pub")).unwrap();
+    let known_hosts = dir.path().join("known_hosts");
+    std::fs::write(
+        &known_hosts,
+        format!("[127.0.0.1]:{} {}", sshd.port, host_key.trim()),
+    )
+    .unwrap();
+
+    let mut local = Target::from_stack(&stack);
+    local.name = "on-the-node".into();
+    local.previous = Some(backup.clone());
+    local.backups = Some(root.join("backups"));
+    let mut remote = local.clone();
+    remote.name = "over-ssh".into();
+    remote.transport = Some(format!("ssh://root@127.0.0.1:{}", sshd.port));
+    remote.ssh_identity = Some(dir.path().join("client"));
+    remote.ssh_known_hosts = Some(known_hosts);
+    let (local_toml, remote_toml, json) = (
+        dir.path().join("local.toml"),
+        dir.path().join("remote.toml"),
+        dir.path().join("verify.json"),
+    );
+    std::fs::write(&local_toml, local.to_toml()).unwrap();
+    std::fs::write(&remote_toml, remote.to_toml()).unwrap();
+
+    let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(["verify", "--target"])
+        .arg(&local_toml)
+        .arg("--target")
+        .arg(&remote_toml)
+        .arg("--format")
+        .arg(format!("json={}", json.display()))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let json_text = std::fs::read_to_string(&json).unwrap_or_default();
+    assert_eq!(
+        out.status.code(),
+        Some(exit_codes::FAILURES),
+        "the clear backup fails both nodes: {stderr}\n{json_text}"
+    );
+    let secrets = Redactor::new();
+    for name in SECRET_NAMES {
+        secrets.add(name, stack.initial_secrets().get(name));
+        secrets.add(&format!("PREVIOUS_{name}"), previous_secrets.get(name));
+    }
+    assert_eq!(secrets.find_leak(&stderr), None);
+    assert_eq!(secrets.find_leak(&json_text), None);
+
+    let doc: serde_json::Value = serde_json::from_str(&json_text).unwrap();
+    let targets = doc["targets"].as_array().unwrap();
+    assert_eq!(targets[0]["transport"], "local");
+    assert_eq!(
+        targets[1]["transport"],
+        format!("ssh://root@127.0.0.1:{}", sshd.port)
+    );
+    let results = |t: &serde_json::Value| -> Vec<(String, String, String)> {
+        t["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (
+                    r["id"].as_str().unwrap().to_string(),
+                    r["outcome"].as_str().unwrap().to_string(),
+                    r["evidence"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    };
+    let (here, there) = (results(&targets[0]), results(&targets[1]));
+    assert_eq!(here.len(), harness::checks::catalogue().len());
+    let outcomes = |r: &[(String, String, String)]| -> Vec<(String, String)> {
+        r.iter().map(|(id, o, _)| (id.clone(), o.clone())).collect()
+    };
+    assert_eq!(outcomes(&here), outcomes(&there), "{json_text}");
+    // What the transport reads (files, the repository, backups, the engine's env and logs)
+    // reads the same, word for word.
+    for ((id, _, local_evidence), (_, _, ssh_evidence)) in here.iter().zip(&there) {
+        if ["env.", "backups.", "git.", "logs."]
+            .iter()
+            .any(|p| id.starts_with(p))
+        {
+            assert_eq!(local_evidence, ssh_evidence, "{id}");
+        }
+    }
+    let outcome = |id: &str| {
+        here.iter()
+            .find(|(i, ..)| i == id)
+            .map(|(_, o, _)| o.as_str())
+    };
+    assert_eq!(outcome("backups.encrypted"), Some("fail"));
+    assert_eq!(outcome("git.no-secrets-tracked"), Some("pass"));
+    assert_eq!(outcome("env.file-mode"), Some("pass"));
+    assert!(
+        stderr.contains("connecting to 1 node(s) over SSH"),
+        "{stderr}"
+    );
+    drop(sshd);
+    harness::testing::down(stack).await;
+}

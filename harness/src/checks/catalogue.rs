@@ -2,13 +2,14 @@
 //! logs. Ids are stable; per-service and per-provider checks carry the name as their last part.
 
 use super::node::{address_of, Auth, LoginError, Node, PROBE_NAME};
-use super::secrets::{is_secret_name, SecretSet};
+use super::secrets::{is_secret_name, SecretSet, PREVIOUS_LIMITS};
 use super::target::{KeyAuth, EXTERNAL, PROVIDERS, SERVICE_KEYS};
+use super::transport::FileStat;
 use super::{Check, Verdict};
 use futures::FutureExt;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
+use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Services whose `.env` holds DB_PASSWORD, and NATS credentials.
@@ -814,15 +815,12 @@ async fn shared_agree(node: &Node) -> Verdict {
 }
 
 async fn file_modes(node: &Node) -> Verdict {
-    use std::os::unix::fs::PermissionsExt;
     let mut bad = Vec::new();
     for path in node.target().env_paths() {
-        match std::fs::metadata(&path) {
-            Ok(m) if m.permissions().mode() & 0o077 != 0 => bad.push(format!(
-                "{} is mode {:04o}",
-                path.display(),
-                m.permissions().mode() & 0o7777
-            )),
+        match node.stat(&path).await {
+            Ok(s) if s.mode & 0o077 != 0 => {
+                bad.push(format!("{} is mode {:04o}", path.display(), s.mode))
+            }
             Ok(_) => {}
             Err(e) => bad.push(format!("{}: {e}", path.display())),
         }
@@ -859,25 +857,26 @@ async fn no_old_keys(node: &Node) -> Verdict {
     }
 }
 
-fn backup_files(node: &Node) -> Result<Vec<std::path::PathBuf>, Verdict> {
+async fn backup_files(node: &Node) -> Result<Vec<(PathBuf, FileStat)>, Verdict> {
     let Some(dir) = node.target().backups.clone() else {
         return Err(Verdict::skip("no backups directory in the target"));
     };
-    let entries =
-        std::fs::read_dir(&dir).map_err(|e| Verdict::error(format!("{}: {e}", dir.display())))?;
-    Ok(entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            p.is_file()
-                && p.file_name()
-                    .and_then(|n| n.to_str())
-                    .is_some_and(|n| n.contains("backup"))
+    let files = node
+        .list_files(&dir)
+        .await
+        .map_err(|e| Verdict::error(format!("{}: {e}", dir.display())))?;
+    Ok(files
+        .into_iter()
+        .filter(|(p, _)| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.contains("backup"))
         })
         .collect())
 }
 
 async fn backups_retention(node: &Node) -> Verdict {
-    let files = match backup_files(node) {
+    let files = match backup_files(node).await {
         Ok(f) => f,
         Err(v) => return v,
     };
@@ -885,10 +884,8 @@ async fn backups_retention(node: &Node) -> Verdict {
     let now = SystemTime::now();
     let old: Vec<String> = files
         .iter()
-        .filter_map(|p| {
-            let age = now
-                .duration_since(std::fs::metadata(p).ok()?.modified().ok()?)
-                .ok()?;
+        .filter_map(|(p, stat)| {
+            let age = now.duration_since(stat.modified).ok()?;
             (age > retention)
                 .then(|| format!("{} is {} days old", p.display(), age.as_secs() / 86_400))
         })
@@ -909,23 +906,23 @@ async fn backups_retention(node: &Node) -> Verdict {
 }
 
 async fn backups_encrypted(node: &Node) -> Verdict {
-    use std::os::unix::fs::PermissionsExt;
-    let files = match backup_files(node) {
+    let files = match backup_files(node).await {
         Ok(f) => f,
         Err(v) => return v,
     };
     let mut clear = Vec::new();
-    for p in &files {
+    for (p, stat) in &files {
+        let Ok(bytes) = node.read_file(p, PREVIOUS_LIMITS.total_bytes).await else {
+            continue;
+        };
         // Read as anyone who finds the file would: without the passphrase.
-        if let Ok(set) = SecretSet::previous_with(p, None) {
+        if let Ok(set) = SecretSet::previous_from_backup(&p.display().to_string(), &bytes, None) {
             let secrets = set.secret_values().len();
-            let mode = std::fs::metadata(p)
-                .map(|m| m.permissions().mode() & 0o7777)
-                .unwrap_or(0);
             clear.push(format!(
-                "{} holds {} .env file(s) with {secrets} secret value(s) in clear (mode {mode:04o})",
+                "{} holds {} .env file(s) with {secrets} secret value(s) in clear (mode {:04o})",
                 p.display(),
-                set.files.len()
+                set.files.len(),
+                stat.mode
             ));
         }
     }
@@ -943,22 +940,9 @@ async fn git_tracked(node: &Node) -> Verdict {
     let Some(repo) = node.target().repo.clone() else {
         return Verdict::skip("no git repository in the target (`repo`)");
     };
-    let out = tokio::process::Command::new("git")
-        .arg("-C")
-        .arg(&repo)
-        .args(["ls-files", "-z"])
-        .output()
-        .await;
-    let out = match out {
-        Ok(o) if o.status.success() => o,
-        Ok(o) => {
-            return Verdict::error(format!(
-                "git ls-files in {}: {}",
-                repo.display(),
-                String::from_utf8_lossy(&o.stderr).trim()
-            ))
-        }
-        Err(e) => return Verdict::error(format!("git: {e}")),
+    let tracked = match node.tracked(&repo).await {
+        Ok(t) => t,
+        Err(e) => return Verdict::error(e),
     };
     let mut secrets = node.current().secret_values();
     if let Some(p) = node.previous() {
@@ -968,29 +952,17 @@ async fn git_tracked(node: &Node) -> Verdict {
                 .map(|(k, v)| (format!("previous {k}"), v)),
         );
     }
-    let mut found = Vec::new();
-    let tracked: Vec<&[u8]> = out
-        .stdout
-        .split(|b| *b == 0)
-        .filter(|s| !s.is_empty())
+    let mut found: Vec<String> = tracked
+        .paths
+        .iter()
+        .filter(|rel| rel.file_name().is_some_and(|n| n == ".env"))
+        .map(|rel| format!("{} is tracked", rel.display()))
         .collect();
-    for name in &tracked {
-        let rel = Path::new(std::str::from_utf8(name).unwrap_or(""));
+    for (rel, bytes) in &tracked.contents {
         if rel.file_name().is_some_and(|n| n == ".env") {
-            found.push(format!("{} is tracked", rel.display()));
             continue;
         }
-        let path = repo.join(rel);
-        let Ok(meta) = std::fs::metadata(&path) else {
-            continue;
-        };
-        if meta.len() > 4 * 1024 * 1024 {
-            continue;
-        }
-        let Ok(bytes) = std::fs::read(&path) else {
-            continue;
-        };
-        let text = String::from_utf8_lossy(&bytes);
+        let text = String::from_utf8_lossy(bytes);
         for (name, value) in &secrets {
             if value.len() >= 6 && text.contains(value.as_str()) {
                 found.push(format!("{} contains the value of {name}", rel.display()));
@@ -1000,7 +972,7 @@ async fn git_tracked(node: &Node) -> Verdict {
     if found.is_empty() {
         Verdict::pass(format!(
             "{} tracked files, none holds a secret value",
-            tracked.len()
+            tracked.paths.len()
         ))
     } else {
         Verdict::fail(found.join("; "))

@@ -12,6 +12,7 @@ mod node;
 pub mod report;
 pub mod secrets;
 pub mod target;
+pub mod transport;
 
 pub use catalogue::catalogue;
 pub use node::{Auth, LoginError, Node};
@@ -167,6 +168,14 @@ async fn run_until(node: &Node, checks: &[&Check], deadline: Option<Instant>) ->
     let default_timeout = Duration::from_millis(node.target().timeout_ms);
     let runs = checks.iter().map(|check| async move {
         let started = Instant::now();
+        if let Some(why) = node.unreachable() {
+            let verdict = Verdict {
+                outcome: Outcome::Error,
+                evidence: format!("unreachable {why}"),
+                unreachable: true,
+            };
+            return result(node, check, verdict, started);
+        }
         let own = check.timeout.unwrap_or(default_timeout);
         let left = deadline
             .map(|d| d.saturating_duration_since(started))
@@ -180,17 +189,22 @@ async fn run_until(node: &Node, checks: &[&Check], deadline: Option<Instant>) ->
             },
             Err(_) => Verdict::error(format!("timed out after {} ms", own.as_millis())),
         };
-        CheckResult {
-            target: node.target().name.clone(),
-            id: check.id.clone(),
-            service: check.service.clone(),
-            outcome: verdict.outcome,
-            evidence: node.redactor().redact(&verdict.evidence),
-            duration_ms: started.elapsed().as_millis() as u64,
-            unreachable: verdict.unreachable,
-        }
+        result(node, check, verdict, started)
     });
     futures::future::join_all(runs).await
+}
+
+/// A check's verdict on a node as the report holds it: redacted, timed.
+fn result(node: &Node, check: &Check, verdict: Verdict, started: Instant) -> CheckResult {
+    CheckResult {
+        target: node.target().name.clone(),
+        id: check.id.clone(),
+        service: check.service.clone(),
+        outcome: verdict.outcome,
+        evidence: node.redactor().redact(&verdict.evidence),
+        duration_ms: started.elapsed().as_millis() as u64,
+        unreachable: verdict.unreachable,
+    }
 }
 
 /// Runs `checks` on every node at once (a fleet runs concurrently) and times the whole run.
@@ -235,6 +249,7 @@ pub async fn verify_fleet(nodes: &[Node], checks: &[&Check], fleet: Fleet) -> re
             .zip(per_node)
             .map(|(n, results)| report::TargetReport {
                 name: n.target().name.clone(),
+                transport: n.transport(),
                 results,
             })
             .collect(),

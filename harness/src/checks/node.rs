@@ -2,8 +2,9 @@
 //! login attempts that run no statement, container inspection and log reads, file reads. No
 //! method writes; that is what makes every check of the catalogue safe to promote to `verify`.
 
-use super::secrets::SecretSet;
+use super::secrets::{PreviousError, SecretSet};
 use super::target::Target;
+use super::transport::{FileStat, SshOptions, SshSession, Tracked, Transport};
 use super::Verdict;
 use crate::redact::Redactor;
 use bollard::query_parameters::{InspectContainerOptions, LogsOptionsBuilder};
@@ -59,6 +60,10 @@ pub struct Node {
     redactor: Redactor,
     http: reqwest::Client,
     docker: OnceCell<Result<Docker, String>>,
+    /// How its files and engine are reached.
+    transport: Transport,
+    /// Why the transport could not be opened: every check of the node is then unreachable.
+    unreachable: Option<String>,
     /// PostgreSQL logins of the current run, by password: the checks holding the same
     /// credential (five services share `DB_PASSWORD`) ask the server once, on one new
     /// connection, as its answer is the same. Emptied when a run starts (`forget_logins`).
@@ -71,13 +76,72 @@ impl Node {
     /// Reads the target's `.env` files (and `previous`, a backup tarball or directory) and
     /// registers every secret with a fresh redactor shared by all outputs.
     pub fn new(target: Target, previous: Option<SecretSet>, redactor: Redactor) -> Node {
-        let relative: Vec<PathBuf> = target
-            .services
-            .values()
-            .map(|s| s.env.clone())
-            .chain(target.postgres.env.iter().cloned())
-            .collect();
-        let current = SecretSet::read(&target.root, &relative);
+        let current = SecretSet::read(&target.root, &env_files(&target));
+        Self::with(target, current, previous, redactor, Transport::Local, None)
+    }
+
+    /// A node reached as its target says (`transport`): its `.env` files and, unless
+    /// `previous` (a file here, `--previous`) is given, the target's `previous`, read through
+    /// the transport. A node whose transport cannot be opened is returned with every check to
+    /// come unreachable; a previous-secrets file that cannot be read is an error.
+    pub async fn open(
+        target: Target,
+        previous: Option<&Path>,
+        redactor: Redactor,
+    ) -> Result<Node, PreviousError> {
+        let Some(destination) = target.ssh() else {
+            let previous = match previous.map(Path::to_path_buf).or(target.previous.clone()) {
+                Some(p) => Some(SecretSet::previous(&p)?),
+                None => None,
+            };
+            return Ok(Self::new(target, previous, redactor));
+        };
+        let options = SshOptions {
+            identity: target.ssh_identity.clone(),
+            known_hosts: target.ssh_known_hosts.clone(),
+            timeout: Duration::from_millis(target.timeout_ms),
+        };
+        let session = match SshSession::open(destination.clone(), &options).await {
+            Ok(s) => s,
+            Err(why) => {
+                let unreachable = Some(format!("{}: {why}", destination.display()));
+                return Ok(Self::with(
+                    target,
+                    SecretSet::default(),
+                    None,
+                    redactor,
+                    Transport::Local,
+                    unreachable,
+                ));
+            }
+        };
+        let transport = Transport::Ssh(Box::new(session));
+        let mut files = Vec::new();
+        for rel in env_files(&target) {
+            let read = transport
+                .read(&target.root.join(&rel), ENV_FILE_LIMIT)
+                .await;
+            files.push((rel, read));
+        }
+        let current = SecretSet::from_read(files);
+        let previous = match (previous, &target.previous) {
+            (Some(here), _) => Some(SecretSet::previous(here)?),
+            (None, Some(on_node)) => Some(previous_on_node(&transport, on_node).await?),
+            (None, None) => None,
+        };
+        Ok(Self::with(
+            target, current, previous, redactor, transport, None,
+        ))
+    }
+
+    fn with(
+        target: Target,
+        current: SecretSet,
+        previous: Option<SecretSet>,
+        redactor: Redactor,
+        transport: Transport,
+        unreachable: Option<String>,
+    ) -> Node {
         current.register(&redactor, "");
         if let Some(p) = &previous {
             p.register(&redactor, "PREVIOUS_");
@@ -95,8 +159,42 @@ impl Node {
             redactor,
             http,
             docker: OnceCell::new(),
+            transport,
+            unreachable,
             pg_logins: std::sync::Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Why the node could not be reached at all (its SSH connection failed), if it could not.
+    pub fn unreachable(&self) -> Option<&str> {
+        self.unreachable.as_deref()
+    }
+
+    /// `local`, or the SSH destination its files and engine are read through.
+    pub fn transport(&self) -> String {
+        self.target
+            .ssh()
+            .map_or_else(|| "local".to_string(), |d| d.display())
+    }
+
+    /// What `stat` says of a file of the node.
+    pub async fn stat(&self, path: &Path) -> Result<FileStat, String> {
+        self.transport.stat(path).await
+    }
+
+    /// The regular files directly in a directory of the node.
+    pub async fn list_files(&self, dir: &Path) -> Result<Vec<(PathBuf, FileStat)>, String> {
+        self.transport.list_files(dir).await
+    }
+
+    /// A file of the node, at most `limit` bytes.
+    pub async fn read_file(&self, path: &Path, limit: u64) -> Result<Vec<u8>, String> {
+        self.transport.read(path, limit).await
+    }
+
+    /// A repository's tracked files and their contents (up to 4 MiB each).
+    pub async fn tracked(&self, repo: &Path) -> Result<Tracked, String> {
+        self.transport.tracked(repo).await
     }
 
     /// Forgets the logins of an earlier run: a run asks the server afresh.
@@ -254,10 +352,7 @@ impl Node {
     }
 
     async fn docker(&self) -> Result<&Docker, Verdict> {
-        let docker = self
-            .docker
-            .get_or_init(|| async { crate::docker::connect().await.map_err(|e| e.to_string()) })
-            .await;
+        let docker = self.docker.get_or_init(|| self.transport.docker()).await;
         docker.as_ref().map_err(|e| Verdict::error(e.clone()))
     }
 
@@ -317,6 +412,38 @@ impl Node {
         }
         Ok(out)
     }
+}
+
+/// The largest `.env` file read over SSH.
+const ENV_FILE_LIMIT: u64 = 1 << 20;
+
+/// The `.env` files of a target, relative to its root.
+fn env_files(target: &Target) -> Vec<PathBuf> {
+    target
+        .services
+        .values()
+        .map(|s| s.env.clone())
+        .chain(target.postgres.env.iter().cloned())
+        .collect()
+}
+
+/// The target's previous secrets as they are on the node: a backup file, or a directory laid
+/// out like the root.
+async fn previous_on_node(transport: &Transport, path: &Path) -> Result<SecretSet, PreviousError> {
+    let name = path.display().to_string();
+    let err = |reason: String| PreviousError {
+        path: name.clone(),
+        reason,
+    };
+    let stat = transport.stat(path).await.map_err(err)?;
+    if stat.is_dir {
+        let archive = transport.env_files_of_dir(path).await.map_err(err)?;
+        return SecretSet::previous_from_dir_archive(&name, &archive);
+    }
+    let limit = super::secrets::PREVIOUS_LIMITS.total_bytes;
+    let bytes = transport.read(path, limit).await.map_err(err)?;
+    let passphrase = std::env::var("BACKUP_PASSPHRASE").ok();
+    SecretSet::previous_from_backup(&name, &bytes, passphrase.as_deref())
 }
 
 /// `host:port` of a URL, for "unreachable" messages.

@@ -21,6 +21,8 @@ pub struct Report {
 #[derive(Debug, Clone, Serialize)]
 pub struct TargetReport {
     pub name: String,
+    /// `local`, or the SSH destination its files and engine were read through.
+    pub transport: String,
     pub results: Vec<CheckResult>,
 }
 
@@ -130,8 +132,13 @@ impl Report {
         let mut out = String::new();
         for t in &self.targets {
             let c = t.counts();
+            let over = if t.transport == "local" {
+                String::new()
+            } else {
+                format!(" over {}", t.transport)
+            };
             out.push_str(&format!(
-                "target {}: {} ({} passed, {} failed, {} skipped, {} errors)\n",
+                "target {}{over}: {} ({} passed, {} failed, {} skipped, {} errors)\n",
                 t.name,
                 status_word(t.status()),
                 c.pass,
@@ -181,6 +188,7 @@ impl Report {
             "exit_code": self.exit_code(),
             "targets": self.targets.iter().map(|t| serde_json::json!({
                 "name": t.name,
+                "transport": t.transport,
                 "status": t.status(),
                 "summary": t.counts(),
                 "results": t.results,
@@ -275,6 +283,7 @@ mod tests {
     fn fleet() -> Report {
         let node = |name: &str, results: Vec<CheckResult>| TargetReport {
             name: name.into(),
+            transport: "local".into(),
             results,
         };
         Report {

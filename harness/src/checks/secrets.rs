@@ -60,6 +60,55 @@ impl SecretSet {
         set
     }
 
+    /// The `.env` files `relative` as read elsewhere (over SSH): each file's bytes, or why it
+    /// could not be read.
+    pub fn from_read(files: Vec<(PathBuf, Result<Vec<u8>, String>)>) -> SecretSet {
+        let mut set = SecretSet::default();
+        for (rel, bytes) in files {
+            let parsed = bytes.and_then(|b| {
+                let text = crate::input::utf8(b).map_err(|e| e.to_string())?;
+                EnvFile::parse(&rel, &text).map_err(|e| e.to_string())
+            });
+            match parsed {
+                Ok(f) => {
+                    set.files.insert(rel, f.vars());
+                }
+                Err(e) => set.unreadable.push((rel, e)),
+            }
+        }
+        set
+    }
+
+    /// The previous secrets from a backup's bytes (read over SSH): what
+    /// [`SecretSet::previous_with`] reads from a file, with the same errors.
+    pub fn previous_from_backup(
+        name: &str,
+        bytes: &[u8],
+        passphrase: Option<&str>,
+    ) -> Result<SecretSet, PreviousError> {
+        let err = |reason: String| PreviousError {
+            path: name.to_string(),
+            reason,
+        };
+        match BackupKind::of(bytes) {
+            BackupKind::Encrypted => {
+                let plain = decrypt_backup(BackupBytes::Bytes(bytes), passphrase).map_err(err)?;
+                Self::previous_from_bytes(&plain).map_err(err)
+            }
+            BackupKind::Other => Err(err(NOT_A_BACKUP.into())),
+            BackupKind::Gzip | BackupKind::Tar => Self::previous_from_bytes(bytes).map_err(err),
+        }
+    }
+
+    /// The previous secrets from a tar stream of a directory's `.env` files (a directory laid
+    /// out like the root, read over SSH).
+    pub fn previous_from_dir_archive(name: &str, bytes: &[u8]) -> Result<SecretSet, PreviousError> {
+        read_archive(bytes.take(PREVIOUS_LIMITS.total_bytes)).map_err(|_| PreviousError {
+            path: name.to_string(),
+            reason: "the directory holds no .env file".into(),
+        })
+    }
+
     /// The previous secrets from the Phase 1 backup: a gzip'd tar (`secrets_backup_*.tar.gz`),
     /// a plain tar, or a directory laid out like the root. Anything else, a damaged archive, one
     /// over `PREVIOUS_LIMITS`, or one that holds no `.env` file is an error naming only the file
@@ -96,26 +145,17 @@ impl SecretSet {
         let mut head = [0u8; 512];
         let got = read_up_to(&mut file, &mut head).map_err(|e| err(crate::input::io_reason(&e)))?;
         let head = &head[..got];
-        if head.starts_with(b"Salted__") {
-            let Some(passphrase) = passphrase.filter(|p| !p.is_empty()) else {
-                return Err(err(
-                    "an encrypted backup (`openssl enc`, as the v2 runbook writes it): export \
-                     BACKUP_PASSPHRASE from the secret store to read it"
-                        .into(),
-                ));
-            };
-            let plain = decrypt_backup(path, passphrase).map_err(err)?;
-            return Self::previous_from_bytes(&plain).map_err(err);
-        }
-        let is_gzip = head.starts_with(&[0x1f, 0x8b]);
-        let is_tar = head.len() >= 262 && &head[257..262] == b"ustar";
-        if !is_gzip && !is_tar {
-            return Err(err(
-                "not a gzip'd tar archive (the Phase 1 backup is `secrets_backup_*.tar.gz`)".into(),
-            ));
+        let kind = BackupKind::of(head);
+        match kind {
+            BackupKind::Encrypted => {
+                let plain = decrypt_backup(BackupBytes::File(path), passphrase).map_err(err)?;
+                return Self::previous_from_bytes(&plain).map_err(err);
+            }
+            BackupKind::Other => return Err(err(NOT_A_BACKUP.into())),
+            BackupKind::Gzip | BackupKind::Tar => {}
         }
         let file = std::io::Cursor::new(head.to_vec()).chain(file);
-        let reader: Box<dyn Read> = if is_gzip {
+        let reader: Box<dyn Read> = if kind == BackupKind::Gzip {
             Box::new(flate2::read::GzDecoder::new(file))
         } else {
             Box::new(file)
@@ -125,14 +165,12 @@ impl SecretSet {
 
     /// The previous secrets from a decrypted backup's bytes: a gzip'd or plain tar.
     fn previous_from_bytes(bytes: &[u8]) -> Result<SecretSet, String> {
-        let is_gzip = bytes.starts_with(&[0x1f, 0x8b]);
-        let is_tar = bytes.len() >= 262 && &bytes[257..262] == b"ustar";
-        if is_gzip {
-            read_archive(flate2::read::GzDecoder::new(bytes).take(PREVIOUS_LIMITS.total_bytes))
-        } else if is_tar {
-            read_archive(bytes.take(PREVIOUS_LIMITS.total_bytes))
-        } else {
-            Err("decrypted, but not a gzip'd tar archive".into())
+        match BackupKind::of(bytes) {
+            BackupKind::Gzip => {
+                read_archive(flate2::read::GzDecoder::new(bytes).take(PREVIOUS_LIMITS.total_bytes))
+            }
+            BackupKind::Tar => read_archive(bytes.take(PREVIOUS_LIMITS.total_bytes)),
+            _ => Err("decrypted, but not a gzip'd tar archive".into()),
         }
     }
 
@@ -211,13 +249,52 @@ fn read_up_to(reader: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> 
     Ok(got)
 }
 
-/// The `.env` files of a tar stream. Errors are fixed sentences: the tar and gzip readers'
-/// own messages quote header bytes, which here are secrets.
-/// `openssl enc -d -aes-256-cbc -pbkdf2` of `path`, the passphrase in openssl's environment
+/// What a backup's first bytes say it is.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum BackupKind {
+    /// `openssl enc` (`Salted__`), as the v2 runbook writes it.
+    Encrypted,
+    Gzip,
+    Tar,
+    Other,
+}
+
+impl BackupKind {
+    fn of(head: &[u8]) -> BackupKind {
+        if head.starts_with(b"Salted__") {
+            BackupKind::Encrypted
+        } else if head.starts_with(&[0x1f, 0x8b]) {
+            BackupKind::Gzip
+        } else if head.len() >= 262 && &head[257..262] == b"ustar" {
+            BackupKind::Tar
+        } else {
+            BackupKind::Other
+        }
+    }
+}
+
+/// Where an encrypted backup's bytes are: a file here, or read over SSH.
+#[derive(Clone, Copy)]
+enum BackupBytes<'a> {
+    File(&'a Path),
+    Bytes(&'a [u8]),
+}
+
+const ENCRYPTED_NEEDS_PASSPHRASE: &str =
+    "an encrypted backup (`openssl enc`, as the v2 runbook writes it): export \
+     BACKUP_PASSPHRASE from the secret store to read it";
+const NOT_A_BACKUP: &str =
+    "not a gzip'd tar archive (the Phase 1 backup is `secrets_backup_*.tar.gz`)";
+
+/// `openssl enc -d -aes-256-cbc -pbkdf2` of the backup, the passphrase in openssl's environment
 /// only. Its output is bounded by `PREVIOUS_LIMITS`; its error text is openssl's, which never
 /// holds the passphrase or a byte of the plaintext.
-fn decrypt_backup(path: &Path, passphrase: &str) -> Result<Vec<u8>, String> {
-    let out = std::process::Command::new("openssl")
+fn decrypt_backup(backup: BackupBytes<'_>, passphrase: Option<&str>) -> Result<Vec<u8>, String> {
+    let Some(passphrase) = passphrase.filter(|p| !p.is_empty()) else {
+        return Err(ENCRYPTED_NEEDS_PASSPHRASE.into());
+    };
+    let mut openssl = std::process::Command::new("openssl");
+    openssl
         .args([
             "enc",
             "-d",
@@ -225,15 +302,39 @@ fn decrypt_backup(path: &Path, passphrase: &str) -> Result<Vec<u8>, String> {
             "-pbkdf2",
             "-pass",
             "env:BACKUP_PASSPHRASE",
-            "-in",
         ])
-        .arg(path)
         .env("BACKUP_PASSPHRASE", passphrase)
-        .stdin(std::process::Stdio::null())
-        .output()
-        .map_err(|e| {
-            format!("an encrypted backup, and openssl cannot run here to decrypt it: {e}")
-        })?;
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    match backup {
+        BackupBytes::File(path) => {
+            openssl
+                .arg("-in")
+                .arg(path)
+                .stdin(std::process::Stdio::null());
+        }
+        BackupBytes::Bytes(_) => {
+            openssl.stdin(std::process::Stdio::piped());
+        }
+    }
+    let cannot_run = |e: std::io::Error| {
+        format!("an encrypted backup, and openssl cannot run here to decrypt it: {e}")
+    };
+    let mut child = openssl.spawn().map_err(cannot_run)?;
+    let feeder = match (backup, child.stdin.take()) {
+        (BackupBytes::Bytes(bytes), Some(mut stdin)) => {
+            let bytes = bytes.to_vec();
+            Some(std::thread::spawn(move || {
+                use std::io::Write;
+                let _ = stdin.write_all(&bytes);
+            }))
+        }
+        _ => None,
+    };
+    let out = child.wait_with_output().map_err(cannot_run)?;
+    if let Some(feeder) = feeder {
+        let _ = feeder.join();
+    }
     if !out.status.success() {
         return Err(
             "an encrypted backup that BACKUP_PASSPHRASE does not decrypt (a wrong passphrase, or \
@@ -247,6 +348,8 @@ fn decrypt_backup(path: &Path, passphrase: &str) -> Result<Vec<u8>, String> {
     Ok(out.stdout)
 }
 
+/// The `.env` files of a tar stream. Errors are fixed sentences: the tar and gzip readers'
+/// own messages quote header bytes, which here are secrets.
 fn read_archive(reader: impl Read) -> Result<SecretSet, String> {
     let damaged = |n: usize| {
         format!(

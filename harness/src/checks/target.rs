@@ -2,6 +2,7 @@
 //! `.env` paths, containers, providers, backups), loaded from TOML or produced by a running
 //! replica. The TOML schema is documented on the structs and in `fixtures/targets/`.
 
+use super::transport::SshDestination;
 use crate::services::Service;
 use crate::stack::Stack;
 use serde::{Deserialize, Serialize};
@@ -121,6 +122,18 @@ pub struct Target {
     /// The replica's fake upstream admin API (`…/admin/keys`), for per-key use counts.
     #[serde(default)]
     pub upstream_admin: Option<String>,
+    /// How the node's files and Docker engine are reached: `local` (default: this machine) or
+    /// `ssh://[user@]host[:port]` (read-only commands over SSH, the engine's socket forwarded;
+    /// `root`, `repo`, `backups` and `previous` are then absolute paths on the node).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transport: Option<String>,
+    /// The private key for an SSH transport (`ssh -i`); else the agent and ssh's config.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ssh_identity: Option<PathBuf>,
+    /// A known_hosts file holding the node's host key; else the user's own. An unknown host
+    /// key is always refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ssh_known_hosts: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -278,14 +291,21 @@ impl Target {
             message: format!("target file: {e}"),
         })?;
         let mut target = Self::parse(&file, &text)?;
-        // Relative paths in a target file are relative to the file.
+        // Relative paths in a target file are relative to the file; the node's own paths over
+        // SSH are absolute (checked by `parse`).
         let base = path.parent().unwrap_or(Path::new("."));
-        target.root = base.join(&target.root);
-        for p in [&mut target.repo, &mut target.backups, &mut target.previous]
-            .into_iter()
-            .flatten()
-        {
+        let local = [&mut target.ssh_identity, &mut target.ssh_known_hosts];
+        for p in local.into_iter().flatten() {
             *p = base.join(&*p);
+        }
+        if target.ssh().is_none() {
+            target.root = base.join(&target.root);
+            for p in [&mut target.repo, &mut target.backups, &mut target.previous]
+                .into_iter()
+                .flatten()
+            {
+                *p = base.join(&*p);
+            }
         }
         Ok(target)
     }
@@ -333,7 +353,56 @@ impl Target {
                 });
             }
         }
+        target.check_transport(file, text)?;
         Ok(target)
+    }
+
+    /// A transport other than `local` or `ssh://…`, or an SSH target whose node paths are
+    /// relative, is an error on the `transport` line.
+    fn check_transport(&self, file: &str, text: &str) -> Result<(), TargetError> {
+        let line = |key: &str| {
+            text.lines()
+                .position(|l| l.trim_start().starts_with(key))
+                .map(|i| i + 1)
+                .unwrap_or(0)
+        };
+        let error = |key: &str, message: String| TargetError {
+            file: file.to_string(),
+            line: line(key),
+            message,
+        };
+        match self.transport.as_deref() {
+            None | Some("local") => Ok(()),
+            Some(url) => {
+                SshDestination::parse(url)
+                    .map_err(|e| error("transport", format!("field `transport`: {e}")))?;
+                let node_paths = [
+                    ("root", Some(&self.root)),
+                    ("repo", self.repo.as_ref()),
+                    ("backups", self.backups.as_ref()),
+                    ("previous", self.previous.as_ref()),
+                ];
+                for (key, path) in node_paths {
+                    if let Some(path) = path.filter(|p| !p.is_absolute()) {
+                        return Err(error(
+                            key,
+                            format!(
+                                "field `{key}`: `{}` is relative, but over SSH the node's paths are absolute",
+                                path.display()
+                            ),
+                        ));
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Where an SSH transport connects, when the target has one.
+    pub fn ssh(&self) -> Option<SshDestination> {
+        self.transport
+            .as_deref()
+            .and_then(|t| SshDestination::parse(t).ok())
     }
 
     pub fn to_toml(&self) -> String {
@@ -482,6 +551,9 @@ impl Target {
                 }))
                 .collect(),
             upstream_admin: Some(format!("{upstream}/admin/keys")),
+            transport: None,
+            ssh_identity: None,
+            ssh_known_hosts: None,
         }
     }
 }
