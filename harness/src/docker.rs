@@ -31,7 +31,59 @@ pub fn endpoint() -> String {
 /// Where the engine's published ports are reached from this machine: the host of `DOCKER_HOST`
 /// for a remote engine, 127.0.0.1 for the local socket.
 pub fn engine_host() -> String {
-    engine_host_of(std::env::var("DOCKER_HOST").ok().as_deref())
+    match std::env::var(ENGINE_HOST_VAR) {
+        Ok(host) if !host.is_empty() => host,
+        _ => engine_host_of(std::env::var("DOCKER_HOST").ok().as_deref()),
+    }
+}
+
+/// Where the engine's published ports are, when `DOCKER_HOST` no longer says it: set with
+/// `DOCKER_HOST` by [`tunnel_ssh_engine`] for this process and everything it starts.
+pub const ENGINE_HOST_VAR: &str = "REHEARSAL_ENGINE_HOST";
+/// The private key for an engine over SSH (`ssh -i`); else the agent and ssh's config.
+pub const SSH_IDENTITY_VAR: &str = "REHEARSAL_SSH_IDENTITY";
+/// A known_hosts file with the engine machine's host key; else the user's own.
+pub const SSH_KNOWN_HOSTS_VAR: &str = "REHEARSAL_SSH_KNOWN_HOSTS";
+
+/// An engine reached over SSH, for as long as this is held: the connection, owned by this
+/// process and ended with it, forwarding the engine's socket.
+pub struct SshEngine {
+    _session: crate::checks::transport::SshSession,
+}
+
+/// With `DOCKER_HOST=ssh://[user@]host[:port]`: connects (OpenSSH, batch mode), forwards the
+/// engine's socket `/var/run/docker.sock` to a private socket here, and points `DOCKER_HOST` at
+/// it for this process and every program it starts (the engine client, testcontainers, the
+/// runbook's `docker` and Compose commands), with `REHEARSAL_ENGINE_HOST` keeping the host
+/// where the published ports are reached. `None` for any other `DOCKER_HOST`.
+pub async fn tunnel_ssh_engine() -> Result<Option<SshEngine>> {
+    use crate::checks::transport::{SshDestination, SshOptions, SshSession};
+    let Ok(value) = std::env::var("DOCKER_HOST") else {
+        return Ok(None);
+    };
+    if !value.starts_with("ssh://") {
+        return Ok(None);
+    }
+    let no_engine = |reason: String| HarnessError::NoDocker {
+        endpoint: value.clone(),
+        reason,
+    };
+    let destination = SshDestination::parse(value.trim_end_matches('/')).map_err(no_engine)?;
+    let options = SshOptions {
+        identity: std::env::var_os(SSH_IDENTITY_VAR).map(Into::into),
+        known_hosts: std::env::var_os(SSH_KNOWN_HOSTS_VAR).map(Into::into),
+        timeout: std::time::Duration::from_secs(10),
+    };
+    let session = SshSession::open(destination, &options)
+        .await
+        .map_err(no_engine)?;
+    let host = engine_host_of(Some(&value));
+    std::env::set_var(
+        "DOCKER_HOST",
+        format!("unix://{}", session.docker_socket().display()),
+    );
+    std::env::set_var(ENGINE_HOST_VAR, host);
+    Ok(Some(SshEngine { _session: session }))
 }
 
 /// The host part of a `DOCKER_HOST` value, as it goes in a URL (an IPv6 address bracketed):

@@ -53,16 +53,18 @@ pub enum HarnessError {
     },
 
     #[error(
-        "building the base image needs debootstrap, which is not installed: run \
-         `apt-get install debootstrap` as root (no container registry is used)"
+        "building the base image needs mmdebstrap (or debootstrap, as root), and neither is \
+         installed: run `apt-get install mmdebstrap` (no container registry is used)"
     )]
-    DebootstrapMissing,
+    ImageToolMissing,
 
     #[error(
-        "building the base image runs debootstrap, which needs root: run `cargo xtask images` \
-         once as root (or with sudo); later runs reuse the cached image"
+        "building the base image as a user runs mmdebstrap in a user namespace, which needs \
+         mmdebstrap and uidmap: run `sudo apt-get install mmdebstrap uidmap` (your user also needs \
+         ranges in /etc/subuid and /etc/subgid, which `useradd` gives), or run `cargo xtask \
+         images` once as root; later runs reuse the cached image"
     )]
-    NotRoot,
+    UserNamespaceToolsMissing,
 
     #[error("base image build failed at {stage}: {detail}")]
     ImageBuild { stage: String, detail: String },

@@ -6,7 +6,7 @@
 //! | 1 | the command ran and found failures (checks failed, scenarios missed their outcome) |
 //! | 2 | usage or configuration error (unknown command or flag, malformed input file) |
 //! | 3 | no Docker engine reachable (DOCKER_HOST / the socket) |
-//! | 4 | an image or the replica binary could not be built (debootstrap, root, cargo) |
+//! | 4 | an image or the replica binary could not be built (mmdebstrap or debootstrap, cargo) |
 //! | 5 | the replica did not become ready (the message names the service and its last logs) |
 //! | 6 | a target is unreachable |
 //! | 7 | the runbook changed since `scenarios/runbook.lock` was accepted (`runbook check`) |
@@ -54,12 +54,11 @@ use crate::error::HarnessError;
 pub fn for_error(error: &HarnessError) -> i32 {
     match error {
         HarnessError::NoDocker { .. } => NO_DOCKER,
-        HarnessError::ComposeMissing => PREREQUISITE_MISSING,
+        HarnessError::ComposeMissing
+        | HarnessError::ImageToolMissing
+        | HarnessError::UserNamespaceToolsMissing => PREREQUISITE_MISSING,
         HarnessError::EngineUnresponsive { .. } => ENGINE_UNRESPONSIVE,
-        HarnessError::DebootstrapMissing
-        | HarnessError::NotRoot
-        | HarnessError::ImageBuild { .. }
-        | HarnessError::BinaryBuild(_) => BUILD_FAILED,
+        HarnessError::ImageBuild { .. } | HarnessError::BinaryBuild(_) => BUILD_FAILED,
         HarnessError::NotReady { .. }
         | HarnessError::Start { .. }
         | HarnessError::Compose { .. } => NOT_READY,

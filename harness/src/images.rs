@@ -1,5 +1,6 @@
 //! The base image every replica container runs: Debian bookworm from Debian packages
-//! (debootstrap + import, no registry), cached under a tag derived from its recipe.
+//! (mmdebstrap, as root or as a user in a user namespace, else debootstrap as root; then an
+//! import: no registry), cached under a tag derived from its recipe.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -13,8 +14,10 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt};
 use crate::error::{HarnessError, Result};
 use crate::progress::Progress;
 
-/// The image repository; the tag is the recipe's hash.
+/// The image repository; the tag is the recipe's hash. `REHEARSAL_BASE_REPOSITORY` names
+/// another (the test that builds the image as a user builds it there).
 pub const BASE_REPOSITORY: &str = "rotation-rehearsal/base";
+pub const BASE_REPOSITORY_VAR: &str = "REHEARSAL_BASE_REPOSITORY";
 
 /// What goes into the base image. Changing anything here (or `POSTGRES_TEMPLATE_SCRIPT`)
 /// changes the tag and so rebuilds it.
@@ -46,7 +49,11 @@ pub fn base_image_ref() -> (String, String) {
     );
     let digest = Sha256::digest(recipe.as_bytes());
     let tag: String = digest[..6].iter().map(|b| format!("{b:02x}")).collect();
-    (BASE_REPOSITORY.to_string(), format!("bookworm-{tag}"))
+    let repository = std::env::var(BASE_REPOSITORY_VAR)
+        .ok()
+        .filter(|r| !r.is_empty())
+        .unwrap_or_else(|| BASE_REPOSITORY.to_string());
+    (repository, format!("bookworm-{tag}"))
 }
 
 /// Everything a replica needs, built where missing: the base image and the replica binary, at
@@ -63,7 +70,7 @@ pub async fn ensure_image_and_binary(
 }
 
 /// Stops at once, before anything is built, when a tool the replica's start or the runbook's
-/// commands need is missing: the image's builder (debootstrap, as root) where the image is not
+/// commands need is missing: the image's builder (`RootfsBuilder::choose`) where the image is not
 /// cached yet, and Compose. Each error names the command that installs what is missing.
 pub async fn check_prerequisites(docker: &Docker) -> Result<()> {
     let (repo, tag) = base_image_ref();
@@ -72,11 +79,7 @@ pub async fn check_prerequisites(docker: &Docker) -> Result<()> {
         .await
         .is_err()
     {
-        which("debootstrap").ok_or(HarnessError::DebootstrapMissing)?;
-        // SAFETY: geteuid has no preconditions.
-        if unsafe { libc::geteuid() } != 0 {
-            return Err(HarnessError::NotRoot);
-        }
+        RootfsBuilder::choose()?;
     }
     crate::compose::HostCompose::detect().ok_or(HarnessError::ComposeMissing)?;
     Ok(())
@@ -89,7 +92,10 @@ pub async fn ensure_base_image(docker: &Docker, progress: &Progress) -> Result<(
     if docker.inspect_image(&full).await.is_ok() {
         return Ok((repo, tag));
     }
-    let lock_path = std::env::temp_dir().join("rotation-rehearsal-image.lock");
+    // One lock per user: a file another user made is not ours to open for writing.
+    // SAFETY: geteuid has no preconditions.
+    let uid = unsafe { libc::geteuid() };
+    let lock_path = std::env::temp_dir().join(format!("rotation-rehearsal-image-{uid}.lock"));
     let lock = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
@@ -122,26 +128,195 @@ fn which(program: &str) -> Option<PathBuf> {
     })
 }
 
+/// What builds the root filesystem.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RootfsBuilder {
+    /// mmdebstrap: as root, or as a user in a user namespace (`--mode=unshare`, with uidmap's
+    /// `newuidmap` and the user's `/etc/subuid` range); the tarball streamed to the engine.
+    Mmdebstrap { program: PathBuf, unshare: bool },
+    /// debootstrap into a directory, as root only.
+    Debootstrap(PathBuf),
+}
+
+impl RootfsBuilder {
+    /// The builder this machine and user have: mmdebstrap where it can run, else debootstrap
+    /// as root; an error naming what to install otherwise.
+    pub fn choose() -> Result<RootfsBuilder> {
+        // SAFETY: geteuid has no preconditions.
+        let root = unsafe { libc::geteuid() } == 0;
+        choose_builder(
+            root,
+            which("mmdebstrap"),
+            which("newuidmap").is_some(),
+            which("debootstrap"),
+        )
+    }
+
+    fn name(&self) -> &'static str {
+        match self {
+            RootfsBuilder::Mmdebstrap { unshare: true, .. } => "mmdebstrap, in a user namespace",
+            RootfsBuilder::Mmdebstrap { .. } => "mmdebstrap",
+            RootfsBuilder::Debootstrap(_) => "debootstrap",
+        }
+    }
+}
+
+fn choose_builder(
+    root: bool,
+    mmdebstrap: Option<PathBuf>,
+    newuidmap: bool,
+    debootstrap: Option<PathBuf>,
+) -> Result<RootfsBuilder> {
+    match (mmdebstrap, debootstrap) {
+        (Some(program), _) if root => Ok(RootfsBuilder::Mmdebstrap {
+            program,
+            unshare: false,
+        }),
+        (Some(program), _) if newuidmap => Ok(RootfsBuilder::Mmdebstrap {
+            program,
+            unshare: true,
+        }),
+        (None, Some(program)) if root => Ok(RootfsBuilder::Debootstrap(program)),
+        _ if root => Err(HarnessError::ImageToolMissing),
+        _ => Err(HarnessError::UserNamespaceToolsMissing),
+    }
+}
+
 async fn build_base_image(
     docker: &Docker,
     repo: &str,
     tag: &str,
     progress: &Progress,
 ) -> Result<()> {
-    let debootstrap = which("debootstrap").ok_or(HarnessError::DebootstrapMissing)?;
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        return Err(HarnessError::NotRoot);
+    let builder = RootfsBuilder::choose()?;
+    progress.say(&format!(
+        "building base image {repo}:{tag} from Debian packages ({SUITE} {VARIANT} + {}) with {}; about a minute, once",
+        PACKAGES.join(", "),
+        builder.name()
+    ));
+    let started = std::time::Instant::now();
+    let stage_tag = format!("{tag}-stage");
+    match &builder {
+        RootfsBuilder::Mmdebstrap { program, unshare } => {
+            mmdebstrap_import(docker, program, *unshare, repo, &stage_tag, progress).await?
+        }
+        RootfsBuilder::Debootstrap(program) => {
+            debootstrap_import(docker, program, repo, &stage_tag, progress).await?
+        }
     }
+    progress.say("  initialising a PostgreSQL template cluster in the image");
+    let made = add_postgres_template(docker, repo, &stage_tag, tag).await;
+    let _ = docker
+        .remove_image(
+            &format!("{repo}:{stage_tag}"),
+            None::<bollard::query_parameters::RemoveImageOptions>,
+            None,
+        )
+        .await;
+    made?;
+    progress.say(&format!(
+        "base image {repo}:{tag} ready in {}s",
+        started.elapsed().as_secs()
+    ));
+    remove_superseded(docker, repo, tag, progress).await;
+    Ok(())
+}
+
+/// How often a long build step says it is still going.
+const HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// What a server image does not need, left out of every build.
+const TRIMMED: &[&str] = &["usr/share/doc", "usr/share/man"];
+
+/// mmdebstrap's tarball on its stdout, streamed into the engine as `repo:tag`; its `I:` lines
+/// shown as progress.
+async fn mmdebstrap_import(
+    docker: &Docker,
+    program: &Path,
+    unshare: bool,
+    repo: &str,
+    tag: &str,
+    progress: &Progress,
+) -> Result<()> {
+    let fail = |detail: String| HarnessError::ImageBuild {
+        stage: "mmdebstrap".into(),
+        detail,
+    };
+    let mut command = tokio::process::Command::new(program);
+    command
+        .arg(format!(
+            "--mode={}",
+            if unshare { "unshare" } else { "root" }
+        ))
+        .arg(format!("--variant={VARIANT}"))
+        .arg(format!("--include={}", PACKAGES.join(",")));
+    for dir in TRIMMED {
+        command.arg(format!("--dpkgopt=path-exclude=/{dir}/*"));
+    }
+    let mut child = command
+        .arg(SUITE)
+        .arg("-")
+        .arg(mirror())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| fail(e.to_string()))?;
+    let stdout = child.stdout.take().expect("piped");
+    let stderr = child.stderr.take().expect("piped");
+    let said = progress.clone();
+    let lines = tokio::spawn(async move {
+        let mut lines = tokio::io::BufReader::new(stderr).lines();
+        let mut tail: Vec<String> = Vec::new();
+        let mut step = String::from("starting");
+        let since = std::time::Instant::now();
+        loop {
+            // A step can take half a minute: say it is still going every 10 s.
+            let next = tokio::time::timeout(HEARTBEAT, lines.next_line()).await;
+            let line = match next {
+                Err(_) => {
+                    said.say(&format!(
+                        "  mmdebstrap: {step} ({} s so far)",
+                        since.elapsed().as_secs()
+                    ));
+                    continue;
+                }
+                Ok(Ok(Some(line))) => line,
+                Ok(_) => break,
+            };
+            if let Some(now) = line.strip_prefix("I: ") {
+                said.say(&format!("  mmdebstrap: {now}"));
+                step = now.trim_end_matches("...").to_string();
+            }
+            tail.push(line);
+            if tail.len() > 20 {
+                tail.remove(0);
+            }
+        }
+        tail
+    });
+    let imported = import_stream(docker, stdout, repo, tag).await;
+    let status = child.wait().await.map_err(|e| fail(e.to_string()))?;
+    let tail = lines.await.unwrap_or_default();
+    if !status.success() {
+        return Err(fail(format!("{status}; last output:\n{}", tail.join("\n"))));
+    }
+    imported
+}
+
+async fn debootstrap_import(
+    docker: &Docker,
+    debootstrap: &Path,
+    repo: &str,
+    stage_tag: &str,
+    progress: &Progress,
+) -> Result<()> {
     let rootfs =
         std::env::temp_dir().join(format!("rotation-rehearsal-rootfs-{}", std::process::id()));
     let _cleanup = RemoveOnDrop(rootfs.clone());
-    progress.say(&format!(
-        "building base image {repo}:{tag} from Debian packages ({SUITE} {VARIANT} + {}); about a minute, once",
-        PACKAGES.join(", ")
-    ));
     let started = std::time::Instant::now();
-    let mut child = tokio::process::Command::new(&debootstrap)
+    let mut child = tokio::process::Command::new(debootstrap)
         .arg(format!("--variant={VARIANT}"))
         .arg(format!("--include={}", PACKAGES.join(",")))
         .arg(SUITE)
@@ -210,12 +385,10 @@ async fn build_base_image(
         });
     }
     // Trim what a server image does not need, and drop apt lists.
-    for dir in [
-        "var/cache/apt/archives",
-        "var/lib/apt/lists",
-        "usr/share/doc",
-        "usr/share/man",
-    ] {
+    for dir in ["var/cache/apt/archives", "var/lib/apt/lists"]
+        .iter()
+        .chain(TRIMMED)
+    {
         let p = rootfs.join(dir);
         if p.exists() {
             let _ = std::fs::remove_dir_all(&p);
@@ -225,24 +398,7 @@ async fn build_base_image(
         "  importing root filesystem into the engine ({}s so far)",
         started.elapsed().as_secs()
     ));
-    let stage_tag = format!("{tag}-stage");
-    import(docker, &rootfs, repo, &stage_tag).await?;
-    progress.say("  initialising a PostgreSQL template cluster in the image");
-    let made = add_postgres_template(docker, repo, &stage_tag, tag).await;
-    let _ = docker
-        .remove_image(
-            &format!("{repo}:{stage_tag}"),
-            None::<bollard::query_parameters::RemoveImageOptions>,
-            None,
-        )
-        .await;
-    made?;
-    progress.say(&format!(
-        "base image {repo}:{tag} ready in {}s",
-        started.elapsed().as_secs()
-    ));
-    remove_superseded(docker, repo, tag, progress).await;
-    Ok(())
+    import(docker, &rootfs, repo, stage_tag).await
 }
 
 async fn import(docker: &Docker, rootfs: &Path, repo: &str, tag: &str) -> Result<()> {
@@ -258,6 +414,27 @@ async fn import(docker: &Docker, rootfs: &Path, repo: &str, tag: &str) -> Result
             detail: e.to_string(),
         })?;
     let stdout = tar.stdout.take().expect("piped");
+    import_stream(docker, stdout, repo, tag).await?;
+    let status = tar.wait().await.map_err(|e| HarnessError::ImageBuild {
+        stage: "tar".into(),
+        detail: e.to_string(),
+    })?;
+    if !status.success() {
+        return Err(HarnessError::ImageBuild {
+            stage: "tar".into(),
+            detail: status.to_string(),
+        });
+    }
+    Ok(())
+}
+
+/// A root filesystem's tarball, read from `stdout`, imported as `repo:tag`.
+async fn import_stream(
+    docker: &Docker,
+    stdout: impl tokio::io::AsyncRead + Unpin + Send + 'static,
+    repo: &str,
+    tag: &str,
+) -> Result<()> {
     let body = futures::stream::unfold(stdout, |mut out| async move {
         let mut buf = vec![0u8; 1 << 20];
         match out.read(&mut buf).await {
@@ -283,16 +460,6 @@ async fn import(docker: &Docker, rootfs: &Path, repo: &str, tag: &str) -> Result
                 detail: e.to_string(),
             });
         }
-    }
-    let status = tar.wait().await.map_err(|e| HarnessError::ImageBuild {
-        stage: "tar".into(),
-        detail: e.to_string(),
-    })?;
-    if !status.success() {
-        return Err(HarnessError::ImageBuild {
-            stage: "tar".into(),
-            detail: status.to_string(),
-        });
     }
     Ok(())
 }
@@ -423,5 +590,44 @@ impl Drop for RemoveOnDrop {
         if self.0.exists() {
             let _ = std::fs::remove_dir_all(&self.0);
         }
+    }
+}
+
+#[cfg(test)]
+mod builder_tests {
+    use super::*;
+
+    #[test]
+    fn mmdebstrap_builds_as_root_and_as_a_user_with_uidmap_debootstrap_only_as_root() {
+        let mm = || Some(PathBuf::from("/usr/bin/mmdebstrap"));
+        let db = || Some(PathBuf::from("/usr/sbin/debootstrap"));
+        let mmdebstrap = |unshare| RootfsBuilder::Mmdebstrap {
+            program: PathBuf::from("/usr/bin/mmdebstrap"),
+            unshare,
+        };
+        assert_eq!(
+            choose_builder(true, mm(), false, db()).unwrap(),
+            mmdebstrap(false)
+        );
+        assert_eq!(
+            choose_builder(false, mm(), true, db()).unwrap(),
+            mmdebstrap(true)
+        );
+        assert_eq!(
+            choose_builder(true, None, false, db()).unwrap(),
+            RootfsBuilder::Debootstrap(PathBuf::from("/usr/sbin/debootstrap"))
+        );
+        assert!(matches!(
+            choose_builder(false, mm(), false, db()),
+            Err(HarnessError::UserNamespaceToolsMissing)
+        ));
+        assert!(matches!(
+            choose_builder(false, None, true, db()),
+            Err(HarnessError::UserNamespaceToolsMissing)
+        ));
+        assert!(matches!(
+            choose_builder(true, None, true, None),
+            Err(HarnessError::ImageToolMissing)
+        ));
     }
 }

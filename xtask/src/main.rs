@@ -33,7 +33,7 @@ struct Cli {
 
 #[derive(Debug, clap::Subcommand)]
 enum Task {
-    /// build the base image (debootstrap, once) and the replica binary
+    /// build the base image (mmdebstrap, or debootstrap as root; once) and the replica binary
     Images,
     /// start a replica of the node and leave it running; prints how to reach it
     Up {
@@ -101,6 +101,13 @@ fn main() -> ExitCode {
         .build()
         .expect("tokio runtime");
     let result: Result<i32, anyhow::Error> = runtime.block_on(async move {
+        // An engine over SSH is reached through a tunnel this process holds until it exits.
+        let needs_engine = !matches!(task, Task::Runbook(_) | Task::Report(_));
+        let _ssh_engine = if needs_engine {
+            harness::docker::tunnel_ssh_engine().await?
+        } else {
+            None
+        };
         match task {
             Task::Images => images().await,
             Task::Up { timeout } => up(timeout).await,

@@ -1,7 +1,8 @@
-//! The toolkit against a Docker engine reached over TCP (`DOCKER_HOST=tcp://…`), as a team
-//! with a remote engine runs it: this machine's engine, exposed by the test on a TCP socket
-//! bound to 127.0.0.1 that forwards to its Unix socket. `up`, `status`, `verify --replica`,
-//! `rehearse` and `down` go through that socket alone.
+//! The toolkit against a Docker engine reached over TCP (`DOCKER_HOST=tcp://…`) or SSH
+//! (`DOCKER_HOST=ssh://…`), as a team with a remote engine runs it: this machine's engine,
+//! exposed by the test on a TCP socket bound to 127.0.0.1 that forwards to its Unix socket, or
+//! behind an sshd in a container of the project's image. `up`, `status`, `verify --replica`,
+//! `rehearse` and `down` go through that socket, or that SSH connection, alone.
 
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -42,12 +43,72 @@ fn engine_on_tcp() -> (u16, Arc<AtomicUsize>) {
     (port, forwarded)
 }
 
-fn xtask_via(docker_host: &str, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_xtask"))
-        .args(args)
-        .env("DOCKER_HOST", docker_host)
-        .output()
-        .unwrap()
+fn xtask_with(env: &[(&str, &str)], args: &[&str]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_xtask"));
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    command.args(args).output().unwrap()
+}
+
+/// `up`, `status`, `verify --replica`, `down`, then `rehearse --only v2/qdrant` (whose runbook
+/// blocks run `docker compose`), each through `env`; the replica's id.
+fn up_status_verify_down_rehearse(env: &[(&str, &str)]) {
+    let up = xtask_with(env, &["up"]);
+    assert_eq!(up.status.code(), Some(exit_codes::OK), "{}", text(&up));
+    let stdout = String::from_utf8_lossy(&up.stdout).into_owned();
+    let id = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("replica ")?.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no replica id in: {stdout}"))
+        .to_string();
+
+    let status = xtask_with(env, &["status", &id]);
+    let status_text = text(&status);
+    assert_eq!(status.status.code(), Some(exit_codes::OK), "{status_text}");
+    assert!(status_text.contains("PORTS (127.0.0.1)"), "{status_text}");
+    assert_eq!(
+        status_text.matches(" running ").count(),
+        8,
+        "every container running: {status_text}"
+    );
+
+    let verify = xtask_with(env, &["verify", "--replica", &id]);
+    assert_eq!(
+        verify.status.code(),
+        Some(exit_codes::OK),
+        "{}",
+        text(&verify)
+    );
+
+    let down = xtask_with(env, &["down", &id]);
+    assert_eq!(down.status.code(), Some(exit_codes::OK), "{}", text(&down));
+
+    let out = tempfile::tempdir().unwrap();
+    let runbook = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../fixtures/runbook/SECRETS_ROTATION_RUNBOOK.v2.md");
+    let rehearse = xtask_with(
+        env,
+        &[
+            "rehearse",
+            "--runbook",
+            runbook.to_str().unwrap(),
+            "--only",
+            "v2/qdrant",
+            "--out",
+            out.path().to_str().unwrap(),
+        ],
+    );
+    let rehearse_text = text(&rehearse);
+    assert_eq!(
+        rehearse.status.code(),
+        Some(exit_codes::OK),
+        "{rehearse_text}"
+    );
+    assert!(
+        rehearse_text.contains("1 of 1 scenarios met their expected outcome"),
+        "{rehearse_text}"
+    );
 }
 
 fn text(out: &Output) -> String {
@@ -62,64 +123,65 @@ fn text(out: &Output) -> String {
 fn up_status_verify_rehearse_and_down_work_against_an_engine_reached_over_tcp() {
     let (port, forwarded) = engine_on_tcp();
     let docker_host = format!("tcp://127.0.0.1:{port}");
+    up_status_verify_down_rehearse(&[("DOCKER_HOST", &docker_host)]);
+    assert!(
+        forwarded.load(Ordering::SeqCst) > 0,
+        "the commands never used DOCKER_HOST"
+    );
+}
 
-    let up = xtask_via(&docker_host, &["up"]);
-    assert_eq!(up.status.code(), Some(exit_codes::OK), "{}", text(&up));
-    let stdout = String::from_utf8_lossy(&up.stdout).into_owned();
-    let id = stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("replica ")?.split_whitespace().next())
-        .unwrap_or_else(|| panic!("no replica id in: {stdout}"))
-        .to_string();
-    let through_tcp = forwarded.load(Ordering::SeqCst);
-    assert!(through_tcp > 0, "up never used DOCKER_HOST");
-
-    let status = xtask_via(&docker_host, &["status", &id]);
-    let status_text = text(&status);
-    assert_eq!(status.status.code(), Some(exit_codes::OK), "{status_text}");
-    assert!(status_text.contains("PORTS (127.0.0.1)"), "{status_text}");
-    assert_eq!(
-        status_text.matches(" running ").count(),
-        8,
-        "every container running: {status_text}"
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn up_status_verify_rehearse_and_down_work_against_an_engine_reached_over_ssh() {
+    let sshd = harness::testing::Sshd::start(None, "ssh-engine").await;
+    let docker_host = format!("ssh://root@127.0.0.1:{}", sshd.port);
+    let (identity, known_hosts) = (
+        sshd.identity.display().to_string(),
+        sshd.known_hosts.display().to_string(),
+    );
+    let env = [
+        ("DOCKER_HOST", docker_host.as_str()),
+        (harness::docker::SSH_IDENTITY_VAR, identity.as_str()),
+        (harness::docker::SSH_KNOWN_HOSTS_VAR, known_hosts.as_str()),
+    ];
+    tokio::task::block_in_place(|| up_status_verify_down_rehearse(&env));
+    let logs = sshd.logs().await;
+    assert!(
+        logs.matches("Accepted publickey for root").count() >= 5,
+        "every command connected over SSH: {logs}"
     );
 
-    let verify = xtask_via(&docker_host, &["verify", "--replica", &id]);
-    assert_eq!(
-        verify.status.code(),
-        Some(exit_codes::OK),
-        "{}",
-        text(&verify)
-    );
-
-    let down = xtask_via(&docker_host, &["down", &id]);
-    assert_eq!(down.status.code(), Some(exit_codes::OK), "{}", text(&down));
-
-    let out = std::env::temp_dir().join(format!("remote-engine-{}", std::process::id()));
-    let runbook = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../fixtures/runbook/SECRETS_ROTATION_RUNBOOK.v2.md");
-    let rehearse = xtask_via(
-        &docker_host,
+    // An engine over SSH that refuses the key: exit 3, ssh's own reason, nothing started.
+    let wrong_key = tempfile::tempdir().unwrap();
+    let key = wrong_key.path().join("id");
+    let made = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(&key)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let refused = xtask_with(
         &[
-            "rehearse",
-            "--runbook",
-            runbook.to_str().unwrap(),
-            "--only",
-            "v2/qdrant",
-            "--out",
-            out.to_str().unwrap(),
+            ("DOCKER_HOST", docker_host.as_str()),
+            (harness::docker::SSH_IDENTITY_VAR, key.to_str().unwrap()),
+            (harness::docker::SSH_KNOWN_HOSTS_VAR, known_hosts.as_str()),
         ],
+        &["status"],
     );
-    let rehearse_text = text(&rehearse);
     assert_eq!(
-        rehearse.status.code(),
-        Some(exit_codes::OK),
-        "{rehearse_text}"
+        refused.status.code(),
+        Some(exit_codes::NO_DOCKER),
+        "{}",
+        text(&refused)
+    );
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains(&format!("no Docker engine answers at {docker_host}")),
+        "{stderr}"
     );
     assert!(
-        rehearse_text.contains("1 of 1 scenarios met their expected outcome"),
-        "{rehearse_text}"
+        stderr.contains(&format!(
+            "at {docker_host}: ssh: root@127.0.0.1: Permission denied (publickey"
+        )),
+        "{stderr}"
     );
-    assert!(forwarded.load(Ordering::SeqCst) > through_tcp);
-    let _ = std::fs::remove_dir_all(out);
 }

@@ -85,86 +85,6 @@ async fn verify_against_a_replica_passes_and_nothing_it_prints_or_writes_holds_a
     harness::testing::down(stack).await;
 }
 
-/// An sshd in a container of the project's own image, as a node's would be: the replica root
-/// bind-mounted at the same path (read-only), the engine's socket at its usual place, a host key
-/// and an authorized key this test made, published on loopback only.
-struct SshNode {
-    _container: testcontainers::ContainerAsync<testcontainers::GenericImage>,
-    port: u16,
-}
-
-async fn start_sshd(stack: &Stack, keys: &std::path::Path) -> SshNode {
-    use testcontainers::core::{AccessMode, ContainerPort, Mount, WaitFor};
-    use testcontainers::runners::AsyncRunner;
-    use testcontainers::{GenericImage, ImageExt};
-    let (repository, tag) = harness::images::base_image_ref();
-    let root = stack.root().dir().display().to_string();
-    let labels = [
-        (harness::docker::LABEL_MANAGED, "true".to_string()),
-        (harness::docker::LABEL_STACK, stack.id().to_string()),
-        (
-            harness::docker::LABEL_OWNER_PID,
-            std::process::id().to_string(),
-        ),
-    ];
-    let container = GenericImage::new(repository, tag)
-        .with_exposed_port(ContainerPort::Tcp(22))
-        .with_wait_for(WaitFor::message_on_stderr("Server listening"))
-        .with_labels(labels.map(|(k, v)| (k.to_string(), v)))
-        .with_container_name(format!("sshd-{}", stack.id()))
-        .with_mount(Mount::bind_mount(root.clone(), root).with_access_mode(AccessMode::ReadOnly))
-        .with_mount(
-            Mount::bind_mount(keys.display().to_string(), "/keys")
-                .with_access_mode(AccessMode::ReadOnly),
-        )
-        .with_mount(Mount::bind_mount(
-            "/var/run/docker.sock",
-            harness::checks::transport::NODE_DOCKER_SOCKET,
-        ))
-        .with_cmd([
-            "sh",
-            "-c",
-            "mkdir -p /run/sshd && exec /usr/sbin/sshd -D -e -h /keys/host \
-             -o AuthorizedKeysFile=/keys/authorized_keys -o StrictModes=no \
-             -o PermitRootLogin=prohibit-password",
-        ])
-        .with_host_config_modifier(|hc| {
-            hc.publish_all_ports = Some(false);
-            hc.port_bindings = Some(std::collections::HashMap::from([(
-                "22/tcp".to_string(),
-                Some(vec![bollard::models::PortBinding {
-                    host_ip: Some("127.0.0.1".into()),
-                    host_port: Some(String::new()),
-                }]),
-            )]));
-        })
-        .with_startup_timeout(std::time::Duration::from_secs(30))
-        .start()
-        .await
-        .unwrap_or_else(|e| panic!("sshd did not start: {e}"));
-    let port = container
-        .get_host_port_ipv4(ContainerPort::Tcp(22))
-        .await
-        .expect("sshd's published port");
-    SshNode {
-        _container: container,
-        port,
-    }
-}
-
-fn ssh_keygen(path: &std::path::Path) {
-    let out = Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-C", "verify-test", "-f"])
-        .arg(path)
-        .output()
-        .expect("ssh-keygen (the OpenSSH client) is installed");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn verify_over_ssh_gives_the_same_results_as_verify_on_the_node() {
     let stack = Stack::start(StackOptions {
@@ -197,19 +117,7 @@ async fn verify_over_ssh_gives_the_same_results_as_verify_on_the_node() {
         .unwrap();
     assert!(tar.success());
 
-    let keys = dir.path().join("keys");
-    std::fs::create_dir_all(&keys).unwrap();
-    ssh_keygen(&keys.join("host"));
-    ssh_keygen(&dir.path().join("client"));
-    std::fs::copy(dir.path().join("client.pub"), keys.join("authorized_keys")).unwrap();
-    let sshd = start_sshd(&stack, &keys).await;
-    let host_key = std::fs::read_to_string(keys.join("host.pub")).unwrap();
-    let known_hosts = dir.path().join("known_hosts");
-    std::fs::write(
-        &known_hosts,
-        format!("[127.0.0.1]:{} {}", sshd.port, host_key.trim()),
-    )
-    .unwrap();
+    let sshd = harness::testing::Sshd::start(Some(&root), stack.id()).await;
 
     let mut local = Target::from_stack(&stack);
     local.name = "on-the-node".into();
@@ -218,8 +126,8 @@ async fn verify_over_ssh_gives_the_same_results_as_verify_on_the_node() {
     let mut remote = local.clone();
     remote.name = "over-ssh".into();
     remote.transport = Some(format!("ssh://root@127.0.0.1:{}", sshd.port));
-    remote.ssh_identity = Some(dir.path().join("client"));
-    remote.ssh_known_hosts = Some(known_hosts);
+    remote.ssh_identity = Some(sshd.identity.clone());
+    remote.ssh_known_hosts = Some(sshd.known_hosts.clone());
     let (local_toml, remote_toml, json) = (
         dir.path().join("local.toml"),
         dir.path().join("remote.toml"),

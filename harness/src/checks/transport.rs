@@ -398,7 +398,7 @@ impl SshSession {
                     let _ = stderr.read_to_string(&mut err).await;
                 }
                 let last = err.lines().rev().find(|l| !l.trim().is_empty());
-                return Err(match last.map(str::trim) {
+                return Err(match last.map(|l| l.trim().trim_end_matches('.')) {
                     Some(line) if line.starts_with("ssh:") => line.to_string(),
                     Some(line) => format!("ssh: {line}"),
                     None => format!("ssh ended ({status})"),
@@ -450,8 +450,13 @@ impl SshSession {
         }
     }
 
+    /// The node's engine socket, forwarded here.
+    pub fn docker_socket(&self) -> PathBuf {
+        self.dir.path().join("docker.sock")
+    }
+
     async fn docker(&self) -> Result<bollard::Docker, String> {
-        let socket = self.dir.path().join("docker.sock");
+        let socket = self.docker_socket();
         let docker = bollard::Docker::connect_with_unix(
             &socket.display().to_string(),
             120,
