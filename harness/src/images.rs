@@ -118,6 +118,24 @@ pub async fn ensure_base_image(docker: &Docker, progress: &Progress) -> Result<(
     result.map(|()| (repo, tag))
 }
 
+/// The programs the test suite runs besides the replica's own, each with the Debian package
+/// that installs it: the OpenSSH client (verify over SSH, an engine over SSH) and the image's
+/// builder as a user (the test that builds it so).
+pub const TEST_TOOLS: &[(&str, &str)] = &[
+    ("ssh", "openssh-client"),
+    ("ssh-keygen", "openssh-client"),
+    ("mmdebstrap", "mmdebstrap"),
+    ("newuidmap", "uidmap"),
+];
+
+/// The first of `TEST_TOOLS` that is missing here, with its package.
+pub fn missing_test_tool() -> Option<(&'static str, &'static str)> {
+    TEST_TOOLS
+        .iter()
+        .copied()
+        .find(|(tool, _)| which(tool).is_none())
+}
+
 /// `program` on `PATH`, or in the sbin directories a non-root `PATH` often lacks.
 fn which(program: &str) -> Option<PathBuf> {
     crate::compose::which(program).or_else(|| {

@@ -61,6 +61,20 @@ pub fn default_rehearsals_for(runbook_file: &str) -> Vec<harness::rehearsal::Sce
     }
 }
 
+/// Every rehearsal meant for the runbook in `runbook_file`: for a v2 runbook the v2 set, its
+/// faults and its step boundaries; otherwise the runbook as written and the fault matrix.
+pub fn rehearsals_for(runbook_file: &str) -> Vec<harness::rehearsal::Scenario> {
+    if v2::is_v2(runbook_file) {
+        v2_rehearsals()
+            .into_iter()
+            .chain(v2::v2_fault_rehearsals())
+            .chain(v2_boundaries::v2_boundary_rehearsals())
+            .collect()
+    } else {
+        rehearsals().into_iter().chain(fault_rehearsals()).collect()
+    }
+}
+
 /// Every rehearsal there is (as written, fault matrix, v2), for `--only` globs.
 pub fn every_rehearsal() -> Vec<harness::rehearsal::Scenario> {
     rehearsals()

@@ -79,3 +79,16 @@ fn lock_matches(path: &str, lock: &str, catalogue: &[ScenarioRef]) {
         path
     );
 }
+
+#[test]
+fn every_scenario_applies_to_its_runbook_its_phases_fault_steps_and_edited_texts_all_there() {
+    for file in [DEFAULT_RUNBOOK, V2_RUNBOOK] {
+        let runbook = Runbook::load(&workspace_path(file)).unwrap();
+        let found: Vec<String> = scenarios::rehearsals_for(&runbook.file)
+            .iter()
+            .flat_map(|s| harness::rehearsal::applies::not_applicable(s, &runbook))
+            .map(|n| n.to_string())
+            .collect();
+        assert_eq!(found, Vec::<String>::new(), "{file}");
+    }
+}

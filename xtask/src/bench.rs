@@ -555,7 +555,11 @@ async fn bench_rehearse(
             return Ok(exit_codes::USAGE);
         }
     };
-    let chosen = std::sync::Arc::new(crate::rehearse::chosen_by(&only, &runbook.file));
+    let chosen = crate::rehearse::chosen_by(&only, &runbook.file);
+    if let Some(code) = crate::rehearse::refuse_inapplicable(&chosen, &runbook) {
+        return Ok(code);
+    }
+    let chosen = std::sync::Arc::new(chosen);
     if chosen.is_empty() {
         eprintln!("error: no scenario matches {}", only.join(", "));
         return Ok(exit_codes::USAGE);

@@ -331,6 +331,12 @@ async fn test(full: bool, args: &[String]) -> anyhow::Result<i32> {
     let progress = Progress::stderr();
     let docker = docker::connect().await?;
     harness::images::check_prerequisites(&docker).await?;
+    if let Some((tool, package)) = harness::images::missing_test_tool() {
+        eprintln!(
+            "error: the tests run `{tool}`, which is not installed: run `sudo apt-get install {package}` (README, Prerequisites)"
+        );
+        return Ok(exit_codes::PREREQUISITE_MISSING);
+    }
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let has_nextest = std::process::Command::new(&cargo)
         .args(["nextest", "--version"])

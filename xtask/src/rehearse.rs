@@ -209,6 +209,9 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
         }
         options.keep = Some(harness::stack::new_stack_id());
     }
+    if let Some(code) = refuse_inapplicable(&chosen, &runbook) {
+        return Ok(code);
+    }
     let progress = Progress::stderr();
     let redactor = Redactor::new();
     let chosen = std::sync::Arc::new(chosen);
@@ -264,6 +267,32 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
     })
 }
 
+/// Every chosen scenario whose phases, fault steps or edited texts the runbook no longer has,
+/// said one a line with the runbook line nearest to what it expected: `Some(USAGE)` then, and
+/// nothing is started. An edited runbook is never rehearsed as something else without a word.
+pub fn refuse_inapplicable(chosen: &[Scenario], runbook: &Runbook) -> Option<i32> {
+    let found: Vec<_> = chosen
+        .iter()
+        .flat_map(|s| harness::rehearsal::applies::not_applicable(s, runbook))
+        .collect();
+    if found.is_empty() {
+        return None;
+    }
+    for n in &found {
+        eprintln!("error: {}: {n}", runbook.file);
+    }
+    eprintln!(
+        "{} scenario(s) no longer apply to {}; nothing was started (`cargo xtask runbook check` lists them)",
+        found
+            .iter()
+            .map(|n| &n.scenario)
+            .collect::<std::collections::BTreeSet<_>>()
+            .len(),
+        runbook.file
+    );
+    Some(exit_codes::USAGE)
+}
+
 /// The scenarios of the runbook in `runbook_file` whose id matches one of the globs; with none,
 /// its default set: for the runbook as written its phases, the whole rotation and the rollback
 /// after each (the fault matrix is `faults/*`, everything `*`); for a v2 runbook (`.v2.` in its
@@ -272,19 +301,8 @@ pub fn chosen_by(only: &[String], runbook_file: &str) -> Vec<Scenario> {
     if only.is_empty() {
         return scenarios::default_rehearsals_for(runbook_file);
     }
-    let pool: Vec<Scenario> = if scenarios::v2::is_v2(runbook_file) {
-        scenarios::v2_rehearsals()
-            .into_iter()
-            .chain(scenarios::v2::v2_fault_rehearsals())
-            .chain(scenarios::v2_boundaries::v2_boundary_rehearsals())
-            .collect()
-    } else {
-        scenarios::rehearsals()
-            .into_iter()
-            .chain(scenarios::fault_rehearsals())
-            .collect()
-    };
-    pool.into_iter()
+    scenarios::rehearsals_for(runbook_file)
+        .into_iter()
         .filter(|s| only.iter().any(|g| harness::checks::glob_match(g, &s.id)))
         .collect()
 }

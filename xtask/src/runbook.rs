@@ -88,6 +88,19 @@ pub fn run(command: Command) -> i32 {
             exit_codes::OK
         }
         "check" => {
+            let inapplicable: Vec<_> = scenarios::rehearsals_for(&runbook.file)
+                .iter()
+                .flat_map(|s| harness::rehearsal::applies::not_applicable(s, &runbook))
+                .collect();
+            if !inapplicable.is_empty() {
+                eprintln!(
+                    "scenarios whose faults or edits no longer apply to {}:",
+                    runbook_path.display()
+                );
+                for n in &inapplicable {
+                    eprintln!("  {n}");
+                }
+            }
             let now = Lock::of(&runbook, scenarios);
             let locked = match Lock::load(&lock_path) {
                 Ok(l) => l,
@@ -97,7 +110,15 @@ pub fn run(command: Command) -> i32 {
                 }
             };
             let diff = locked.diff(&now);
-            if diff.is_clean() {
+            if diff.is_clean() && !inapplicable.is_empty() {
+                eprintln!(
+                    "runbook {} matches {}, but the scenarios above no longer apply: fix them \
+                     before rehearsing",
+                    runbook_path.display(),
+                    lock_path.display()
+                );
+                exit_codes::RUNBOOK_CHANGED
+            } else if diff.is_clean() {
                 println!(
                     "runbook {} matches {} ({} steps)",
                     runbook_path.display(),

@@ -698,3 +698,53 @@ fn an_ssh_target_with_a_password_in_its_transport_or_a_relative_node_path_is_ref
         assert!(!stderr.contains("hunter2"));
     }
 }
+
+#[test]
+fn a_runbook_edit_that_removes_what_a_scenario_edits_stops_the_rehearsal_naming_the_nearest_line() {
+    let dir = temp_dir("edited-runbook");
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap();
+    let original =
+        std::fs::read_to_string(root.join("fixtures/runbook/SECRETS_ROTATION_RUNBOOK.md")).unwrap();
+    let edited = original.replace("psql -U daarion -c", "psql -U daarion -h 127.0.0.1 -c");
+    let runbook = dir.join("SECRETS_ROTATION_RUNBOOK.md");
+    std::fs::write(&runbook, &edited).unwrap();
+    let line = edited
+        .lines()
+        .position(|l| l.contains("psql -U daarion -h 127.0.0.1 -c"))
+        .unwrap()
+        + 1;
+    let expected = format!(
+        "faults/phase3-alter-fixed-new-password-with-a-quote: edits `psql -U daarion -c` in the \
+         phases' code, which the runbook no longer holds; nearest: line {line}: docker exec \
+         dagi-postgres psql -U daarion -h 127.0.0.1 -c …"
+    );
+
+    let (code, stdout, stderr) = xtask(&[
+        "rehearse",
+        "--runbook",
+        runbook.to_str().unwrap(),
+        "--only",
+        "faults/phase3-alter-fixed-new-password-with-a-quote",
+    ]);
+    assert_eq!(code, exit_codes::USAGE, "{stdout}{stderr}");
+    assert_eq!(
+        stderr.lines().next().unwrap(),
+        format!("error: {}: {expected}", runbook.display())
+    );
+    assert!(stderr.contains("nothing was started"), "{stderr}");
+    assert!(!stderr.contains("NewPassword123!"), "{stderr}");
+
+    let (code, _, stderr) = xtask(&["runbook", "check", "--runbook", runbook.to_str().unwrap()]);
+    assert_eq!(code, exit_codes::RUNBOOK_CHANGED, "{stderr}");
+    assert!(stderr.contains(&format!("  {expected}")), "{stderr}");
+    assert_eq!(
+        stderr
+            .lines()
+            .filter(|l| l.starts_with("  ") && l.contains("edits `psql -U daarion -c`"))
+            .count(),
+        8,
+        "{stderr}"
+    );
+}

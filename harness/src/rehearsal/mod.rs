@@ -2,6 +2,7 @@
 //! steps on a fresh replica under that traffic, the journal every run writes, and the reports
 //! rendered from it.
 
+pub mod applies;
 pub mod busy;
 pub mod compare;
 pub mod engine;
