@@ -142,7 +142,18 @@ impl Stack {
     async fn start_once(options: StackOptions) -> Result<Stack> {
         let progress = options.progress.clone();
         let docker = docker::connect().await?;
-        let sweep = docker::sweep_orphans(&docker).await?;
+        // The sweep of killed runs' leftovers shares nothing with this stack: it runs while the
+        // image and binary are checked and the host's Compose is found (once per process).
+        let compose = async {
+            Ok(tokio::task::spawn_blocking(HostCompose::detect)
+                .await
+                .unwrap_or(None))
+        };
+        let (sweep, (image, binary), compose) = tokio::try_join!(
+            docker::sweep_orphans(&docker),
+            ensure_image_and_binary(&docker, &progress),
+            compose
+        )?;
         if !sweep.removed.is_empty() {
             progress.say(&format!(
                 "swept {} leftover stack(s) of killed runs: {}",
@@ -164,7 +175,6 @@ impl Stack {
                 progress.say(&format!("warning: leftover stack {id} not removed: {why}"));
             }
         }
-        let (image, binary) = ensure_image_and_binary(&docker, &progress).await?;
         let image_id = docker
             .inspect_image(&format!("{}:{}", image.0, image.1))
             .await
@@ -185,16 +195,7 @@ impl Stack {
             std::process::id()
         };
         let labels = stack_labels(&id, owner_pid, &dir);
-        docker
-            .create_network(NetworkCreateRequest {
-                name: network.clone(),
-                driver: Some("bridge".into()),
-                labels: Some(labels.clone().into_iter().collect()),
-                ..Default::default()
-            })
-            .await
-            .map_err(HarnessError::docker(format!("creating network {network}")))?;
-        // From here on, dropping the stack removes everything created so far.
+        // From here on, dropping the stack removes everything created so far (by its labels).
         let stack = Stack {
             id: id.clone(),
             docker,
@@ -207,42 +208,28 @@ impl Stack {
             redactor,
             containers: tokio::sync::Mutex::new(BTreeMap::new()),
             ports: Mutex::new(BTreeMap::new()),
-            compose: HostCompose::detect(),
+            compose,
             hashes: Mutex::new(BTreeMap::new()),
             detached: options.detached,
             progress,
             ready_timeout: options.ready_timeout,
             torn_down: AtomicBool::new(false),
         };
-        ReplicaRoot::create(&dir, &stack.secrets, &options.root)?;
-        for (service, key, value) in &options.env_overrides {
-            stack.edit_env(*service, |f| f.set(key, value))?;
-        }
-        let upstream_env = stack.root.dir().join(".upstream.env");
-        let mut f = EnvFile::new(&upstream_env);
-        f.comment("The fake outside world's initial keys (not part of the node)");
-        for (k, v) in stack.secrets.upstream_seed_env() {
-            f.set(&k, &v);
-        }
-        f.write()?;
-        // Fixed host ports, as the node's: a recreate by Compose publishes the same ones.
-        let ports = free_host_ports()?;
-        *stack.ports.lock().expect("ports lock") = ports.clone();
-        stack.root.write_compose(&ComposeNodeFile {
-            image: &stack.image_ref(),
-            binary: &stack.binary,
-            upstream_env_file: &upstream_env,
-            labels: &labels,
-            stack: Some(ComposeStack {
-                id: &id,
-                network: &stack.network,
-                ports: &ports,
-            }),
-        })?;
-        stack.root.track_in_git();
-        compose::write_shims(&stack.shim_dir(), stack.compose)?;
-        stack.create_data_volumes(&labels).await?;
-        stack.refresh_hashes(&[]).await?;
+        // The network (half a second of the engine's time) is made while the replica root,
+        // the Compose file, its config hashes and the data volumes are.
+        let network = stack.docker.create_network(NetworkCreateRequest {
+            name: stack.network.clone(),
+            driver: Some("bridge".into()),
+            labels: Some(labels.clone().into_iter().collect()),
+            ..Default::default()
+        });
+        let network = async {
+            network.await.map_err(HarnessError::docker(format!(
+                "creating network {}",
+                stack.network
+            )))
+        };
+        tokio::try_join!(network, stack.prepare(&options, &labels))?;
         stack.progress.say(&format!(
             "starting stack {id}: {} containers on network {}",
             Service::ALL.len(),
@@ -263,6 +250,43 @@ impl Stack {
             started.elapsed().as_secs_f64()
         ));
         Ok(stack)
+    }
+
+    /// The replica root with its `.env` files, the Compose file and its config hashes, the
+    /// shims and the data volumes: everything a container needs before it is created.
+    async fn prepare(&self, options: &StackOptions, labels: &[(String, String)]) -> Result<()> {
+        let stack = self;
+        let id = &self.id;
+        let dir = self.root.dir().to_path_buf();
+        ReplicaRoot::create(&dir, &stack.secrets, &options.root)?;
+        for (service, key, value) in &options.env_overrides {
+            stack.edit_env(*service, |f| f.set(key, value))?;
+        }
+        let upstream_env = stack.root.dir().join(".upstream.env");
+        let mut f = EnvFile::new(&upstream_env);
+        f.comment("The fake outside world's initial keys (not part of the node)");
+        for (k, v) in stack.secrets.upstream_seed_env() {
+            f.set(&k, &v);
+        }
+        f.write()?;
+        // Fixed host ports, as the node's: a recreate by Compose publishes the same ones.
+        let ports = free_host_ports()?;
+        *stack.ports.lock().expect("ports lock") = ports.clone();
+        stack.root.write_compose(&ComposeNodeFile {
+            image: &stack.image_ref(),
+            binary: &stack.binary,
+            upstream_env_file: &upstream_env,
+            labels,
+            stack: Some(ComposeStack {
+                id,
+                network: &stack.network,
+                ports: &ports,
+            }),
+        })?;
+        stack.root.track_in_git();
+        compose::write_shims(&stack.shim_dir(), stack.compose)?;
+        tokio::try_join!(stack.create_data_volumes(labels), stack.refresh_hashes(&[]))?;
+        Ok(())
     }
 
     pub fn id(&self) -> &str {
