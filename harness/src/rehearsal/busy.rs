@@ -227,7 +227,9 @@ impl BusySlots {
                     slot._files.push(file);
                     false
                 }
-                _ => true,
+                Some(_) => true,
+                // Cannot be opened here: there is nothing to wait for.
+                None => false,
             });
             if !pending.is_empty() {
                 tokio::time::sleep(Duration::from_millis(100)).await;
@@ -236,14 +238,34 @@ impl BusySlots {
         (slot, started.elapsed())
     }
 
+    /// Slot file `i`, opened to be locked. Another user's run may have made it (root in CI, a
+    /// user later): a lock needs no write access, so it is opened read-only then, and the bound
+    /// stays machine-wide across users. `None` only when it can be neither made nor read; a slot
+    /// none of whose files can be opened holds this process's bound alone, said once.
     fn slot_file(&self, i: usize) -> Option<std::fs::File> {
         let path = self.dir.join(format!("rotation-rehearsal-busy-{i}.lock"));
-        std::fs::OpenOptions::new()
+        let writable = std::fs::OpenOptions::new()
             .create(true)
             .truncate(false)
             .write(true)
-            .open(&path)
-            .ok()
+            .open(&path);
+        match writable {
+            Ok(file) => Some(file),
+            Err(_) => match std::fs::File::open(&path) {
+                Ok(file) => Some(file),
+                Err(e) => {
+                    static SAID: std::sync::Once = std::sync::Once::new();
+                    SAID.call_once(|| {
+                        eprintln!(
+                            "warning: {}: {}; scenarios are bounded in this process only",
+                            path.display(),
+                            crate::input::io_reason(&e)
+                        )
+                    });
+                    None
+                }
+            },
+        }
     }
 
     /// Scenarios of this process busy now.
@@ -286,10 +308,12 @@ impl BusySlots {
         // Given back if this future is dropped before the machine-wide lock is taken.
         let mut taken = GiveBack(Some(&self.local));
         loop {
+            let mut opened = 0;
             for i in 0..self.count {
                 let Some(file) = self.slot_file(i) else {
                     continue;
                 };
+                opened += 1;
                 if file.try_lock().is_ok() {
                     taken.0 = None;
                     let slot = BusySlot {
@@ -299,6 +323,16 @@ impl BusySlots {
                     };
                     return (slot, started.elapsed());
                 }
+            }
+            if opened == 0 {
+                // No slot file can be opened here: this process's own bound is all there is.
+                taken.0 = None;
+                let slot = BusySlot {
+                    local: self.local.clone(),
+                    taken: 1,
+                    _files: Vec::new(),
+                };
+                return (slot, started.elapsed());
             }
             // Held by another process: poll, it frees within seconds.
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -402,6 +436,32 @@ mod tests {
                 .await
                 .expect("the slot freed by the other process was not taken");
         assert!(waited < Duration::from_secs(5));
+    }
+
+    #[tokio::test]
+    async fn a_slot_locked_through_a_read_only_handle_as_another_users_file_is_held_machine_wide() {
+        let dir = LockDir::new("read-only");
+        let ours = slots_in(dir.path(), 1);
+        // Another user's run made the file; we may only read it, and a lock needs no more.
+        let path = dir.path().join("rotation-rehearsal-busy-0.lock");
+        std::fs::write(&path, b"").unwrap();
+        let theirs = std::fs::File::open(&path).unwrap();
+        theirs
+            .try_lock()
+            .expect("a read-only handle takes the lock");
+        let waited =
+            tokio::time::timeout(Duration::from_millis(300), ours.acquire(Asker::Starting)).await;
+        assert!(waited.is_err(), "the slot another user holds was taken");
+        drop(theirs);
+        let (held, _) = tokio::time::timeout(Duration::from_secs(5), ours.acquire(Asker::Starting))
+            .await
+            .expect("the slot another user freed was not taken");
+        let reader = std::fs::File::open(&path).unwrap();
+        assert!(
+            reader.try_lock().is_err(),
+            "our slot is not held machine-wide"
+        );
+        drop(held);
     }
 
     #[tokio::test]
