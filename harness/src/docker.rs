@@ -37,6 +37,15 @@ pub fn engine_host() -> String {
     }
 }
 
+/// What is said of a network the engine keeps with an endpoint it lost track of
+/// (`HarnessError::StaleNetwork`): the engine's defect, not the run's, so a warning.
+pub fn stale_network_warning(network: &str) -> String {
+    format!(
+        "the Docker engine kept a stale endpoint on network {network} (moby/moby#17217); only a \
+         daemon restart removes it"
+    )
+}
+
 /// Where the engine's published ports are, when `DOCKER_HOST` no longer says it: set with
 /// `DOCKER_HOST` by [`tunnel_ssh_engine`] for this process and everything it starts.
 pub const ENGINE_HOST_VAR: &str = "REHEARSAL_ENGINE_HOST";

@@ -22,8 +22,8 @@ pub async fn down(stack: Stack) {
     match stack.down().await {
         Ok(()) => {}
         Err(crate::HarnessError::StaleNetwork { network }) => eprintln!(
-            "warning: the Docker engine kept a stale endpoint on network {network} \
-             (moby/moby#17217); only a daemon restart removes it"
+            "warning: {}",
+            crate::docker::stale_network_warning(&network)
         ),
         Err(e) => panic!("stack not removed: {e}"),
     }

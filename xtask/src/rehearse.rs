@@ -335,7 +335,10 @@ pub async fn rehearse_all(
                         // The engine's defect, not this run's: said, and the signal still decides
                         // the exit code, as the rehearsal's own teardown records it.
                         Err(harness::HarnessError::StaleNetwork { network }) => {
-                            progress.say(&format!("{}", StaleNetworkKept(&network)))
+                            progress.say(&format!(
+                                "warning: {}",
+                                harness::docker::stale_network_warning(&network)
+                            ))
                         }
                         Err(e) => return Err(e.into()),
                     }
@@ -343,20 +346,6 @@ pub async fn rehearse_all(
             }
             Ok(Err(signal))
         }
-    }
-}
-
-/// The warning for a network the engine keeps although nothing is attached to it.
-pub struct StaleNetworkKept<'a>(pub &'a str);
-
-impl std::fmt::Display for StaleNetworkKept<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "warning: the Docker engine kept a stale endpoint on network {} (moby/moby#17217); \
-             its containers are gone, only a daemon restart removes it",
-            self.0
-        )
     }
 }
 

@@ -519,8 +519,9 @@ pub async fn run(
         // it the network (moby#17217): the engine's defect, recorded, not the scenario's.
         Err(crate::HarnessError::StaleNetwork { network }) => {
             progress.say(&format!(
-                "warning: {}: the Docker engine kept a stale endpoint on network {network} (moby/moby#17217); only a daemon restart removes it",
-                scenario.id
+                "warning: {}: {}",
+                scenario.id,
+                crate::docker::stale_network_warning(&network)
             ));
             record.engine_leftovers.push(format!("network {network}"));
         }
