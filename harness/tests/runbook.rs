@@ -2,7 +2,7 @@
 //! structure, static findings, coverage gaps, fingerprints and the lock.
 
 use harness::runbook::coverage::{coverage, ScenarioRef};
-use harness::runbook::findings::analyse;
+use harness::runbook::findings::{analyse, FindingKind};
 use harness::runbook::lock::Lock;
 use harness::runbook::{parse, workspace_path, Runbook, DEFAULT_RUNBOOK};
 use proptest::prelude::*;
@@ -127,7 +127,7 @@ backup-retention@notes line 208";
     );
     let nats = findings
         .iter()
-        .find(|f| f.kind == "unknown-subcommand")
+        .find(|f| f.kind == FindingKind::UnknownSubcommand)
         .unwrap();
     assert!(
         nats.explanation
@@ -137,7 +137,7 @@ backup-retention@notes line 208";
     );
     let socket = findings
         .iter()
-        .find(|f| f.kind == "trust-socket-verification")
+        .find(|f| f.kind == FindingKind::TrustSocketVerification)
         .unwrap();
     assert!(socket.explanation.contains("dagi-memory-service-node1"));
 }
@@ -212,7 +212,7 @@ fn coverage_names_secrets_no_phase_rotates_as_gaps() {
         summary: "",
         steps: &["phase3.step3"],
         secrets: &["DB_PASSWORD"],
-        findings: &["restart-keeps-stale-env"],
+        findings: &[FindingKind::RestartKeepsStaleEnv],
     }];
     let cov = coverage(&rb, &findings, ONE, &[]);
     let row = |name: &str| cov.secrets.iter().find(|s| s.secret == name).unwrap();

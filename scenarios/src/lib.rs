@@ -3,6 +3,7 @@
 //! `harness::runbook::coverage` and the lock read this catalogue.
 
 use harness::runbook::coverage::ScenarioRef;
+use harness::runbook::findings::FindingKind;
 
 pub mod costs;
 pub mod random;
@@ -94,7 +95,7 @@ pub const CATALOGUE: &[ScenarioRef] = &[
         summary: "Phase 1 as written under traffic, measured by the promoted checks",
         steps: &["phase1.step1", "phase1.step2", "phase1.step3"],
         secrets: &[],
-        findings: &["unencrypted-backup"],
+        findings: &[FindingKind::UnencryptedBackup],
     },
     ScenarioRef {
         id: "phase2/as-written",
@@ -102,7 +103,7 @@ pub const CATALOGUE: &[ScenarioRef] = &[
         summary: "Phase 2 as written under traffic, measured by the promoted checks",
         steps: &["phase1.step1", "phase1.step2", "phase1.step3", "phase2.step1", "phase2.step2", "phase2.step3", "phase2.step4", "phase2.step5"],
         secrets: &["DEEPSEEK_API_KEY"],
-        findings: &["unencrypted-backup", "restart-keeps-stale-env", "never-terminates"],
+        findings: &[FindingKind::UnencryptedBackup, FindingKind::RestartKeepsStaleEnv, FindingKind::NeverTerminates],
     },
     ScenarioRef {
         id: "phase3/as-written",
@@ -110,7 +111,7 @@ pub const CATALOGUE: &[ScenarioRef] = &[
         summary: "Phase 3 as written under traffic, measured by the promoted checks",
         steps: &["phase1.step1", "phase1.step2", "phase1.step3", "phase3.step1", "phase3.step2", "phase3.step3", "phase3.step4"],
         secrets: &["DB_PASSWORD"],
-        findings: &["unencrypted-backup", "psql-default-database", "restart-keeps-stale-env", "trust-socket-verification", "unanchored-sed"],
+        findings: &[FindingKind::UnencryptedBackup, FindingKind::PsqlDefaultDatabase, FindingKind::RestartKeepsStaleEnv, FindingKind::TrustSocketVerification, FindingKind::UnanchoredSed],
     },
     ScenarioRef {
         id: "phase4/as-written",
@@ -118,7 +119,7 @@ pub const CATALOGUE: &[ScenarioRef] = &[
         summary: "Phase 4 as written under traffic, measured by the promoted checks",
         steps: &["phase1.step1", "phase1.step2", "phase1.step3", "phase4.step1", "phase4.step2", "phase4.step3", "phase4.step4"],
         secrets: &["NATS_PASSWORD_GATEWAY", "NATS_PASSWORD_ROUTER", "NATS_PASSWORD_WORKER"],
-        findings: &["unencrypted-backup", "unknown-subcommand", "restart-keeps-stale-env"],
+        findings: &[FindingKind::UnencryptedBackup, FindingKind::UnknownSubcommand, FindingKind::RestartKeepsStaleEnv],
     },
     ScenarioRef {
         id: "phase5/as-written",
@@ -126,7 +127,7 @@ pub const CATALOGUE: &[ScenarioRef] = &[
         summary: "Phase 5 as written under traffic, measured by the promoted checks",
         steps: &["phase1.step1", "phase1.step2", "phase1.step3", "phase5.step1", "phase5.step2", "phase5.step3"],
         secrets: &[],
-        findings: &["unencrypted-backup", "shallow-verification"],
+        findings: &[FindingKind::UnencryptedBackup, FindingKind::ShallowVerification],
     },
     ScenarioRef {
         id: "rotation/as-written",
@@ -134,7 +135,7 @@ pub const CATALOGUE: &[ScenarioRef] = &[
         summary: "phases 1 to 5 in order, as written, under traffic",
         steps: &["phase1.step1", "phase1.step2", "phase1.step3", "phase2.step1", "phase2.step2", "phase2.step3", "phase2.step4", "phase2.step5", "phase3.step1", "phase3.step2", "phase3.step3", "phase3.step4", "phase4.step1", "phase4.step2", "phase4.step3", "phase4.step4", "phase5.step1", "phase5.step2", "phase5.step3"],
         secrets: &["DEEPSEEK_API_KEY", "DB_PASSWORD", "NATS_PASSWORD_GATEWAY", "NATS_PASSWORD_ROUTER", "NATS_PASSWORD_WORKER"],
-        findings: &["unencrypted-backup", "restart-keeps-stale-env", "never-terminates", "psql-default-database", "restart-keeps-stale-env", "trust-socket-verification", "unanchored-sed", "unknown-subcommand", "restart-keeps-stale-env", "shallow-verification"],
+        findings: &[FindingKind::UnencryptedBackup, FindingKind::RestartKeepsStaleEnv, FindingKind::NeverTerminates, FindingKind::PsqlDefaultDatabase, FindingKind::RestartKeepsStaleEnv, FindingKind::TrustSocketVerification, FindingKind::UnanchoredSed, FindingKind::UnknownSubcommand, FindingKind::RestartKeepsStaleEnv, FindingKind::ShallowVerification],
     },
     ScenarioRef {
         id: "rollback/after-phase1",
@@ -142,7 +143,7 @@ pub const CATALOGUE: &[ScenarioRef] = &[
         summary: "Phase 1 as written, then the rollback procedure as written",
         steps: &["phase1.step1", "phase1.step2", "phase1.step3", "rollback.step1", "rollback.step2", "rollback.step3"],
         secrets: &[],
-        findings: &["unencrypted-backup", "placeholder", "restart-keeps-stale-env"],
+        findings: &[FindingKind::UnencryptedBackup, FindingKind::Placeholder, FindingKind::RestartKeepsStaleEnv],
     },
     ScenarioRef {
         id: "rollback/after-phase2",
@@ -150,7 +151,7 @@ pub const CATALOGUE: &[ScenarioRef] = &[
         summary: "Phase 2 as written, then the rollback procedure as written",
         steps: &["phase1.step1", "phase1.step2", "phase1.step3", "phase2.step1", "phase2.step2", "phase2.step3", "phase2.step4", "phase2.step5", "rollback.step1", "rollback.step2", "rollback.step3"],
         secrets: &["DEEPSEEK_API_KEY"],
-        findings: &["unencrypted-backup", "restart-keeps-stale-env", "never-terminates", "placeholder", "restart-keeps-stale-env"],
+        findings: &[FindingKind::UnencryptedBackup, FindingKind::RestartKeepsStaleEnv, FindingKind::NeverTerminates, FindingKind::Placeholder, FindingKind::RestartKeepsStaleEnv],
     },
     ScenarioRef {
         id: "rollback/after-phase3",
@@ -158,7 +159,7 @@ pub const CATALOGUE: &[ScenarioRef] = &[
         summary: "Phase 3 as written, then the rollback procedure as written",
         steps: &["phase1.step1", "phase1.step2", "phase1.step3", "phase3.step1", "phase3.step2", "phase3.step3", "phase3.step4", "rollback.step1", "rollback.step2", "rollback.step3"],
         secrets: &["DB_PASSWORD"],
-        findings: &["unencrypted-backup", "psql-default-database", "restart-keeps-stale-env", "trust-socket-verification", "unanchored-sed", "placeholder", "restart-keeps-stale-env"],
+        findings: &[FindingKind::UnencryptedBackup, FindingKind::PsqlDefaultDatabase, FindingKind::RestartKeepsStaleEnv, FindingKind::TrustSocketVerification, FindingKind::UnanchoredSed, FindingKind::Placeholder, FindingKind::RestartKeepsStaleEnv],
     },
     ScenarioRef {
         id: "rollback/after-phase4",
@@ -166,7 +167,7 @@ pub const CATALOGUE: &[ScenarioRef] = &[
         summary: "Phase 4 as written, then the rollback procedure as written",
         steps: &["phase1.step1", "phase1.step2", "phase1.step3", "phase4.step1", "phase4.step2", "phase4.step3", "phase4.step4", "rollback.step1", "rollback.step2", "rollback.step3"],
         secrets: &["NATS_PASSWORD_GATEWAY", "NATS_PASSWORD_ROUTER", "NATS_PASSWORD_WORKER"],
-        findings: &["unencrypted-backup", "unknown-subcommand", "restart-keeps-stale-env", "placeholder", "restart-keeps-stale-env"],
+        findings: &[FindingKind::UnencryptedBackup, FindingKind::UnknownSubcommand, FindingKind::RestartKeepsStaleEnv, FindingKind::Placeholder, FindingKind::RestartKeepsStaleEnv],
     },
     ScenarioRef {
         id: "rollback/after-phase5",
@@ -174,7 +175,7 @@ pub const CATALOGUE: &[ScenarioRef] = &[
         summary: "Phase 5 as written, then the rollback procedure as written",
         steps: &["phase1.step1", "phase1.step2", "phase1.step3", "phase5.step1", "phase5.step2", "phase5.step3", "rollback.step1", "rollback.step2", "rollback.step3"],
         secrets: &[],
-        findings: &["unencrypted-backup", "shallow-verification", "placeholder", "restart-keeps-stale-env"],
+        findings: &[FindingKind::UnencryptedBackup, FindingKind::ShallowVerification, FindingKind::Placeholder, FindingKind::RestartKeepsStaleEnv],
     },
     ScenarioRef {
         id: "facts/restart-keeps-old-env",
@@ -182,7 +183,7 @@ pub const CATALOGUE: &[ScenarioRef] = &[
         summary: "an edited .env plus `docker restart` keeps the old value in the container; a recreate takes the new one",
         steps: &["phase2.step3", "phase2.step5", "phase3.step3", "phase4.step3", "rollback.step2"],
         secrets: &["QDRANT_API_KEY"],
-        findings: &["restart-keeps-stale-env"],
+        findings: &[FindingKind::RestartKeepsStaleEnv],
     },
     ScenarioRef {
         id: "facts/wrong-db-password-fails",
@@ -214,7 +215,7 @@ pub const CATALOGUE: &[ScenarioRef] = &[
         summary: "ALTER ROLE keeps open sessions, rejects new logins with the old password, and the trust socket passes regardless",
         steps: &["phase3.step1", "phase3.step4"],
         secrets: &["DB_PASSWORD"],
-        findings: &["trust-socket-verification"],
+        findings: &[FindingKind::TrustSocketVerification],
     },
     ScenarioRef {
         id: "facts/special-character-db-password",
@@ -230,7 +231,7 @@ pub const CATALOGUE: &[ScenarioRef] = &[
         summary: "an edited .env plus Compose's `up -d SERVICE` gives the container the new value; Compose's `restart` keeps the old one",
         steps: &["rollback.step2"],
         secrets: &["QDRANT_API_KEY"],
-        findings: &["restart-keeps-stale-env"],
+        findings: &[FindingKind::RestartKeepsStaleEnv],
     },
     ScenarioRef {
         id: "facts/compose-up-recreates-only-changed",

@@ -1,5 +1,6 @@
 //! Every rehearsal is one test: the runbook as written, and every scenario of the fault matrix.
-//! Each runs on a fresh replica under traffic and asserts the outcome measured so far, and that
+//! Each runs on a fresh replica under traffic and asserts the outcome measured so far (for the
+//! runbook as written, also the exact findings it confirmed and refuted, `FINDINGS`), and that
 //! nothing of its replica (container, network, replica root, operator directory) remains after
 //! it. A runbook change that changes an outcome fails here, with the scenario's summary, until
 //! the expectation is reviewed.
@@ -8,6 +9,181 @@ use harness::progress::Progress;
 use harness::redact::Redactor;
 use harness::rehearsal::{engine, journal, render, Expected, Options};
 use harness::runbook::{workspace_path, Runbook, DEFAULT_RUNBOOK};
+
+/// The findings each rehearsal of the runbook as written confirms and refutes, exactly
+/// (`verdict finding`, sorted), as measured on 2026-12-04 before and after the verdicts became
+/// a pure function of typed measurements (two runs, the same sets). A finding that appears or
+/// disappears fails the scenario's test with both lists.
+const FINDINGS: &[(&str, &[&str])] = &[
+    (
+        "phase1/as-written",
+        &[
+            "confirmed backup-retention@notes",
+            "confirmed no-command@phase1.step2",
+            "confirmed unencrypted-backup@phase1.step1",
+        ],
+    ),
+    (
+        "phase2/as-written",
+        &[
+            "confirmed backup-retention@notes",
+            "confirmed logs-stderr-missed@phase2.step4",
+            "confirmed never-terminates@phase2.step4",
+            "confirmed no-command@phase1.step2",
+            "confirmed no-command@rollback.step3",
+            "confirmed placeholder@rollback.step1",
+            "confirmed restart-keeps-stale-env@phase2.step3",
+            "confirmed restart-keeps-stale-env@phase2.step5",
+            "confirmed unencrypted-backup@phase1.step1",
+            "refuted rollback-wrong-directory@rollback.step1",
+        ],
+    ),
+    (
+        "phase3/as-written",
+        &[
+            "confirmed backup-retention@notes",
+            "confirmed no-command@phase1.step2",
+            "confirmed no-command@rollback.step3",
+            "confirmed placeholder@phase3.step2",
+            "confirmed placeholder@phase3.step3",
+            "confirmed placeholder@rollback.step1",
+            "confirmed psql-default-database@phase3.step1",
+            "confirmed restart-keeps-stale-env@phase3.step3",
+            "confirmed secret-on-command-line@phase3.step1",
+            "confirmed secret-on-command-line@phase3.step2",
+            "confirmed trust-socket-verification@phase3.step4",
+            "confirmed unencrypted-backup@phase1.step1",
+            "refuted rollback-wrong-directory@rollback.step1",
+            "refuted unanchored-sed@phase3.step2",
+        ],
+    ),
+    (
+        "phase4/as-written",
+        &[
+            "confirmed backup-retention@notes",
+            "confirmed no-command@phase1.step2",
+            "confirmed no-command@phase4.step2",
+            "confirmed no-command@rollback.step3",
+            "confirmed placeholder@rollback.step1",
+            "confirmed shallow-verification@phase4.step4",
+            "confirmed unencrypted-backup@phase1.step1",
+            "confirmed unknown-subcommand@phase4.step1",
+            "refuted rollback-wrong-directory@rollback.step1",
+        ],
+    ),
+    (
+        "phase5/as-written",
+        &[
+            "confirmed backup-retention@notes",
+            "confirmed logs-stderr-missed@phase5.step3",
+            "confirmed no-command@phase1.step2",
+            "confirmed no-command@phase5.step2",
+            "confirmed unencrypted-backup@phase1.step1",
+        ],
+    ),
+    (
+        "rotation/as-written",
+        &[
+            "confirmed backup-retention@notes",
+            "confirmed logs-stderr-missed@phase2.step4",
+            "confirmed logs-stderr-missed@phase5.step3",
+            "confirmed never-terminates@phase2.step4",
+            "confirmed no-command@phase1.step2",
+            "confirmed no-command@phase4.step2",
+            "confirmed no-command@phase5.step2",
+            "confirmed no-command@rollback.step3",
+            "confirmed placeholder@phase3.step2",
+            "confirmed placeholder@phase3.step3",
+            "confirmed placeholder@rollback.step1",
+            "confirmed psql-default-database@phase3.step1",
+            "confirmed restart-keeps-stale-env@phase2.step3",
+            "confirmed restart-keeps-stale-env@phase2.step5",
+            "confirmed restart-keeps-stale-env@phase3.step3",
+            "confirmed restart-keeps-stale-env@phase4.step3",
+            "confirmed secret-on-command-line@phase3.step1",
+            "confirmed secret-on-command-line@phase3.step2",
+            "confirmed shallow-verification@phase4.step4",
+            "confirmed shallow-verification@phase5.step1",
+            "confirmed trust-socket-verification@phase3.step4",
+            "confirmed unencrypted-backup@phase1.step1",
+            "confirmed unknown-subcommand@phase4.step1",
+            "refuted rollback-wrong-directory@rollback.step1",
+            "refuted unanchored-sed@phase3.step2",
+        ],
+    ),
+    (
+        "rollback/after-phase1",
+        &[
+            "confirmed backup-retention@notes",
+            "confirmed no-command@phase1.step2",
+            "confirmed no-command@rollback.step3",
+            "confirmed placeholder@rollback.step1",
+            "confirmed unencrypted-backup@phase1.step1",
+            "refuted rollback-wrong-directory@rollback.step1",
+        ],
+    ),
+    (
+        "rollback/after-phase2",
+        &[
+            "confirmed backup-retention@notes",
+            "confirmed logs-stderr-missed@phase2.step4",
+            "confirmed never-terminates@phase2.step4",
+            "confirmed no-command@phase1.step2",
+            "confirmed no-command@rollback.step3",
+            "confirmed placeholder@rollback.step1",
+            "confirmed restart-keeps-stale-env@phase2.step3",
+            "confirmed restart-keeps-stale-env@phase2.step5",
+            "confirmed unencrypted-backup@phase1.step1",
+            "refuted rollback-wrong-directory@rollback.step1",
+        ],
+    ),
+    (
+        "rollback/after-phase3",
+        &[
+            "confirmed backup-retention@notes",
+            "confirmed no-command@phase1.step2",
+            "confirmed no-command@rollback.step3",
+            "confirmed placeholder@phase3.step2",
+            "confirmed placeholder@phase3.step3",
+            "confirmed placeholder@rollback.step1",
+            "confirmed psql-default-database@phase3.step1",
+            "confirmed restart-keeps-stale-env@phase3.step3",
+            "confirmed secret-on-command-line@phase3.step1",
+            "confirmed secret-on-command-line@phase3.step2",
+            "confirmed trust-socket-verification@phase3.step4",
+            "confirmed unencrypted-backup@phase1.step1",
+            "refuted rollback-wrong-directory@rollback.step1",
+            "refuted unanchored-sed@phase3.step2",
+        ],
+    ),
+    (
+        "rollback/after-phase4",
+        &[
+            "confirmed backup-retention@notes",
+            "confirmed no-command@phase1.step2",
+            "confirmed no-command@phase4.step2",
+            "confirmed no-command@rollback.step3",
+            "confirmed placeholder@rollback.step1",
+            "confirmed shallow-verification@phase4.step4",
+            "confirmed unencrypted-backup@phase1.step1",
+            "confirmed unknown-subcommand@phase4.step1",
+            "refuted rollback-wrong-directory@rollback.step1",
+        ],
+    ),
+    (
+        "rollback/after-phase5",
+        &[
+            "confirmed backup-retention@notes",
+            "confirmed logs-stderr-missed@phase5.step3",
+            "confirmed no-command@phase1.step2",
+            "confirmed no-command@phase5.step2",
+            "confirmed no-command@rollback.step3",
+            "confirmed placeholder@rollback.step1",
+            "confirmed unencrypted-backup@phase1.step1",
+            "refuted rollback-wrong-directory@rollback.step1",
+        ],
+    ),
+];
 
 async fn rehearse(id: &str) {
     rehearse_runbook(DEFAULT_RUNBOOK, id).await;
@@ -70,6 +246,20 @@ async fn rehearse_runbook(path: &str, id: &str) -> journal::Journal {
         j.scenarios[0].met,
         "{id}: expected outcome not met\n{summary}"
     );
+    if path == DEFAULT_RUNBOOK {
+        if let Some((_, expected)) = FINDINGS.iter().find(|(s, _)| *s == id) {
+            let mut measured: Vec<String> = j.scenarios[0]
+                .findings
+                .iter()
+                .map(|f| format!("{} {}", f.verdict, f.finding))
+                .collect();
+            measured.sort();
+            assert_eq!(
+                measured, *expected,
+                "{id}: the findings it confirmed and refuted\n{summary}"
+            );
+        }
+    }
     let stack = j.scenarios[0]
         .stack
         .clone()
@@ -173,7 +363,7 @@ async fn a_runbook_that_recreates_through_compose_recreates_the_stacks_own_route
             .findings
             .iter()
             .any(|f| f.finding.starts_with("restart-keeps-stale-env@phase2")
-                && f.verdict == "confirmed"),
+                && f.verdict == harness::rehearsal::journal::Verdict::Confirmed),
         "a recreate is not a restart: {:?}",
         record.findings
     );

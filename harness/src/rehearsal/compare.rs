@@ -54,7 +54,7 @@ impl Side {
             findings_confirmed: record
                 .findings
                 .iter()
-                .filter(|f| f.verdict == "confirmed")
+                .filter(|f| f.verdict == crate::rehearsal::journal::Verdict::Confirmed)
                 .count(),
         }
     }

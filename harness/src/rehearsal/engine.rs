@@ -5,8 +5,7 @@
 //! a measured outcome: holds, detected or breaks.
 
 use super::busy::{Asker, BusySlot, BusySlots};
-use super::faults::PASTED_AS_WRITTEN;
-use super::journal::{ActionRecord, CheckRecord, FindingVerdict, ScenarioRecord, StepRecord};
+use super::journal::{ActionRecord, CheckRecord, Measurement, ScenarioRecord, StepRecord};
 use super::probe::{self, ProbeConfig};
 use super::schedule::{FaultAt, Scheduler, Undo};
 use super::shell;
@@ -422,10 +421,12 @@ pub async fn run(
         }
     };
     // A value an edit puts in place of one of the runbook's literal secrets is a secret too.
-    let literal = crate::runbook::findings::literal_secrets(runbook);
-    for (from, to) in &scenario.edits {
-        if let Some((name, _)) = literal.iter().find(|(_, v)| v == from) {
-            stack.redactor().add(name, to);
+    if !scenario.edits.is_empty() {
+        let literal = crate::runbook::findings::literal_secrets(runbook);
+        for (from, to) in &scenario.edits {
+            if let Some((name, _)) = literal.iter().find(|(_, v)| v == from) {
+                stack.redactor().add(name, to);
+            }
         }
     }
     record.stack = Some(stack.id().to_string());
@@ -589,6 +590,8 @@ async fn run_on(
     watch: &Watch<'_>,
 ) {
     let busy = &watch.busy;
+    // The static analysis of the runbook this scenario rehearses (edits applied), once.
+    let analysis = crate::runbook::findings::Analysis::of(runbook);
     let redactor = stack.redactor().clone();
     let home = stack.root().operator_dir();
     let _ = std::fs::create_dir_all(&home);
@@ -601,7 +604,7 @@ async fn run_on(
         backup: None,
         current_step: watch.step.clone(),
         t0: Instant::now(),
-        literals: crate::runbook::findings::literal_secrets(runbook),
+        literals: analysis.literal_secrets.clone(),
         operator_env: Vec::new(),
         revoked: Vec::new(),
     };
@@ -868,29 +871,14 @@ async fn run_on(
     record.actual = Some(actual);
     record.inconclusive = inconclusive;
     record.faults = scheduler.records();
-    record.findings = dedup(measure_findings(record));
-    // A step the static rule accepts without a command (a provider console's action that says
-    // what it yields) is not one "without a command" because the rehearsal acted for it.
-    let without_command: std::collections::BTreeSet<String> =
-        crate::runbook::findings::analyse(runbook)
-            .into_iter()
-            .filter(|f| f.kind == "no-command")
-            .map(|f| f.id)
-            .collect();
-    record
-        .findings
-        .retain(|f| !f.finding.starts_with("no-command@") || without_command.contains(&f.finding));
     // Retention: what the runbook leaves on the node when the scenario is over.
     if let Some(path) = ctx.backup.as_ref().filter(|p| p.exists()) {
-        let mode = file_mode(path);
-        record.findings.push(FindingVerdict::confirmed(
-            "backup-retention@notes",
-            &format!(
-                "after the scenario {} (mode {mode:04o}, unencrypted) is still on the node; no step of the runbook removes or expires a backup",
-                path.file_name().and_then(|n| n.to_str()).unwrap_or("?")
-            ),
-        ));
+        record.measurements.push(Measurement::BackupLeftOnNode {
+            backup: file_name(path),
+            mode: file_mode(path),
+        });
     }
+    record.findings = super::verdicts::verdicts(record, &analysis.findings);
     let _ = std::fs::remove_dir_all(&home);
 }
 
@@ -1132,23 +1120,20 @@ async fn run_step(ctx: &mut Ctx<'_>, step: &Step, phase_minutes: u32) -> StepRec
                             .filter(|l| l.to_lowercase().contains("error"))
                             .count()
                     };
-                    record.actions.push(ActionRecord::operator(&format!(
-                        "measured log streams: {}: {} lines with \"error\" on stdout, which the pipe carries; {} on stderr, which it never sees",
-                        service.production_name(),
-                        errors(&out),
-                        errors(&err)
-                    )));
+                    record.measurements.push(Measurement::LogStreams {
+                        service: service.production_name().to_string(),
+                        errors_on_stdout: errors(&out),
+                        errors_on_stderr: errors(&err),
+                    });
                 }
             }
         }
         if block.text.contains("tar -x") {
-            let root = ctx.stack.root().dir();
-            let note = if ran_in == root {
-                format!("measured restore directory: `tar -x` ran in the node's directory (the shell was still there from an earlier `cd`), exit {}", run.exit_code.unwrap_or(-1))
-            } else {
-                format!("measured restore directory: `tar -x` ran in {}, not the node's directory, exit {}", ran_in.display(), run.exit_code.unwrap_or(-1))
-            };
-            record.actions.push(ActionRecord::operator(&note));
+            record.measurements.push(Measurement::RestoreDirectory {
+                in_node_directory: ran_in == ctx.stack.root().dir(),
+                directory: ran_in.display().to_string(),
+                exit_code: run.exit_code,
+            });
         }
         let note = if filled != script {
             "with the placeholder filled in"
@@ -1183,16 +1168,10 @@ async fn run_step(ctx: &mut Ctx<'_>, step: &Step, phase_minutes: u32) -> StepRec
                         .collect()
                 })
                 .unwrap_or_default();
-            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("?");
-            let note = if rotated.is_empty() {
-                format!("measured backup overwrite: {name} was written again; it still holds only pre-rotation values")
-            } else {
-                format!(
-                    "measured backup overwrite: {name} was written again the same day and now holds rotated values of {}; the pre-rotation values of those are in no backup",
-                    rotated.into_iter().collect::<Vec<_>>().join(", ")
-                )
-            };
-            record.actions.push(ActionRecord::operator(&note));
+            record.measurements.push(Measurement::BackupOverwritten {
+                backup: file_name(path),
+                rotated: rotated.into_iter().collect(),
+            });
         }
     }
     // The runbook's example values, run as written: where do they end up?
@@ -1219,14 +1198,12 @@ async fn run_step(ctx: &mut Ctx<'_>, step: &Step, phase_minutes: u32) -> StepRec
             && shells
                 .iter()
                 .any(|a| a.shell.as_ref().and_then(|s| s.exit_code) == Some(0));
-        if altered {
-            record.actions.push(ActionRecord::operator(&format!(
-                "measured example value: the server's password is now the value written in the runbook ({name}), as published"
-            )));
-        } else if in_files > 0 && step.code.iter().any(|b| b.text.contains("sed ")) {
-            record.actions.push(ActionRecord::operator(&format!(
-                "measured example value: the value written in the runbook ({name}) is now the password in {in_files} .env file(s)"
-            )));
+        if altered || (in_files > 0 && step.code.iter().any(|b| b.text.contains("sed "))) {
+            record.measurements.push(Measurement::ExampleValue {
+                name: name.clone(),
+                on_server: altered,
+                env_files: in_files,
+            });
         }
     }
     // An elision ("# ... continue for all services") where restarts should be: which services
@@ -1236,41 +1213,38 @@ async fn run_step(ctx: &mut Ctx<'_>, step: &Step, phase_minutes: u32) -> StepRec
         .iter()
         .any(|b| b.text.contains("continue for all"))
     {
-        let named: Vec<Service> = Service::NODE
+        let (restarted, never_restarted): (Vec<Service>, Vec<Service>) = Service::NODE
             .into_iter()
             .filter(|s| s.uses_db())
-            .filter(|s| {
+            .partition(|s| {
                 step.code
                     .iter()
                     .any(|b| b.text.contains(s.production_name()))
-            })
-            .collect();
-        let left_out: Vec<&str> = Service::NODE
-            .into_iter()
-            .filter(|s| s.uses_db() && !named.contains(s))
-            .map(|s| s.production_name())
-            .collect();
-        record.actions.push(ActionRecord::operator(&format!(
-            "measured elision: the block restarts {} of the {} services that use DB_PASSWORD; never restarted: {}",
-            named.len(),
-            named.len() + left_out.len(),
-            if left_out.is_empty() { "none".to_string() } else { left_out.join(", ") }
-        )));
+            });
+        let names = |v: Vec<Service>| -> Vec<String> {
+            v.iter().map(|s| s.production_name().into()).collect()
+        };
+        record.measurements.push(Measurement::Elision {
+            restarted: names(restarted),
+            never_restarted: names(never_restarted),
+        });
     }
     // Measurements a finding needs: what the backup holds, what a sed really changed.
     if let (false, Some(path)) = (had_backup, ctx.backup.as_ref()) {
         let mode = file_mode(path);
         // Read as anyone who finds the file would: without the passphrase.
-        let note = match SecretSet::previous_with(path, None) {
-            Ok(set) => format!(
-                "measured backup: {} holds {} .env files with {} secret values in clear, mode {mode:04o}",
-                path.file_name().and_then(|n| n.to_str()).unwrap_or("?"),
-                set.files.len(),
-                set.secret_values().len()
-            ),
-            Err(e) => format!("backup {} is not a plain archive: {e}", path.display()),
-        };
-        record.actions.push(ActionRecord::operator(&note));
+        match SecretSet::previous_with(path, None) {
+            Ok(set) => record.measurements.push(Measurement::Backup {
+                backup: file_name(path),
+                env_files: set.files.len(),
+                secret_values: set.secret_values().len(),
+                mode,
+            }),
+            Err(e) => record.actions.push(ActionRecord::operator(&format!(
+                "backup {} is not a plain archive: {e}",
+                path.display()
+            ))),
+        }
     }
     if step.code.iter().any(|b| b.text.contains("sed ")) {
         if let (Some(before), Ok(after)) = (env_before, ctx.stack.current_env()) {
@@ -1286,19 +1260,9 @@ async fn run_step(ctx: &mut Ctx<'_>, step: &Step, phase_minutes: u32) -> StepRec
                     }
                 }
             }
-            let summary = changed
-                .iter()
-                .map(|(k, n)| format!("{k} in {n} file(s)"))
-                .collect::<Vec<_>>()
-                .join(", ");
-            let note = if changed.is_empty() {
-                "measured sed: it changed no variable in any file".to_string()
-            } else if changed.keys().all(|k| k == "DB_PASSWORD") {
-                format!("measured sed: it changed {summary}; no other variable was touched on this node (no collateral rewrite)")
-            } else {
-                format!("sed changed more than DB_PASSWORD: {summary}")
-            };
-            record.actions.push(ActionRecord::operator(&note));
+            record.measurements.push(Measurement::SedChanged {
+                changed: changed.clone(),
+            });
             // What the command means to write against what is in the files now.
             let intended: Vec<(String, String)> = step
                 .code
@@ -1312,15 +1276,12 @@ async fn run_step(ctx: &mut Ctx<'_>, step: &Step, phase_minutes: u32) -> StepRec
                     .collect();
                 let wrong = holding.iter().filter(|ok| !**ok).count();
                 if wrong > 0 {
-                    let why = if changed.contains_key(&name) {
-                        "sed rewrote it, but not to the value its command gives"
-                    } else {
-                        "sed changed nothing (its error is hidden by `find -exec`)"
-                    };
-                    record.actions.push(ActionRecord::operator(&format!(
-                        "measured sed mangled: {name} differs from the command's value in {wrong} of {} files: {why}",
-                        holding.len()
-                    )));
+                    record.measurements.push(Measurement::SedMangled {
+                        rewritten: changed.contains_key(&name),
+                        name,
+                        wrong,
+                        files: holding.len(),
+                    });
                 }
             }
         }
@@ -1374,6 +1335,14 @@ fn minutes_in(title: &str) -> Option<f64> {
 }
 
 /// A file's permission bits (0 when it cannot be read).
+/// A path's file name, for a measurement (`secrets_backup_20261204.tar.gz`).
+fn file_name(path: &std::path::Path) -> String {
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("?")
+        .to_string()
+}
+
 fn file_mode(path: &std::path::Path) -> u32 {
     use std::os::unix::fs::PermissionsExt;
     std::fs::metadata(path)
@@ -1394,295 +1363,6 @@ fn find_backup(dir: &std::path::Path) -> Option<PathBuf> {
                 .and_then(|n| n.to_str())
                 .is_some_and(|n| n.starts_with("secrets_backup_") && n.ends_with(".tar.gz"))
         })
-}
-
-/// An operator note that carries a measurement (written by `run_step`): its prefix, the finding
-/// kind it measures, and the verdict the rest of the note gives (`Some(true)` confirmed,
-/// `Some(false)` refuted, `None` no verdict).
-type MeasuredNote = (&'static str, &'static str, fn(&str) -> Option<bool>);
-
-const MEASURED_NOTES: &[MeasuredNote] = &[
-    ("measured backup: ", "unencrypted-backup", |_| Some(true)),
-    ("measured sed mangled: ", "unanchored-sed", |_| Some(true)),
-    ("measured sed: ", "unanchored-sed", |_| Some(false)),
-    // Only errors on stderr show what the pipe misses.
-    ("measured log streams: ", "logs-stderr-missed", |rest| {
-        (!rest.contains("; 0 on stderr")).then_some(true)
-    }),
-    ("measured example value: ", "placeholder", |_| Some(true)),
-    ("measured elision: ", "placeholder", |rest| {
-        Some(!rest.ends_with("never restarted: none"))
-    }),
-    (
-        "measured restore directory: ",
-        "rollback-wrong-directory",
-        |rest| Some(rest.contains("not the node's directory")),
-    ),
-    (
-        "measured backup overwrite: ",
-        "backup-same-day-overwrite",
-        |rest| Some(rest.contains("rotated values")),
-    ),
-];
-
-/// The ids of the checks under `prefix` that did not pass.
-fn not_passing<'a>(checks: &'a [CheckRecord], prefix: &str) -> Vec<&'a str> {
-    checks
-        .iter()
-        .filter(|c| c.id.starts_with(prefix) && c.outcome != CheckOutcome::Pass)
-        .map(|c| c.id.as_str())
-        .collect()
-}
-
-/// Each static finding this run could measure: confirmed or refuted, with the number.
-fn measure_findings(record: &ScenarioRecord) -> Vec<FindingVerdict> {
-    let mut out = Vec::new();
-    let steps = record.steps.iter().chain(record.rollback_steps.iter());
-    for step in steps {
-        for a in &step.actions {
-            let Some(shell) = &a.shell else { continue };
-            let id = &step.id;
-            let out_lower = shell.output_tail.to_lowercase();
-            let follows = shell.command.contains(" -f ") || shell.command.contains("--follow");
-            if shell.killed_at_deadline && follows {
-                out.push(FindingVerdict::confirmed(
-                    &format!("never-terminates@{id}"),
-                    &format!(
-                        "still running after {} ms; killed at the step's deadline",
-                        shell.duration_ms
-                    ),
-                ));
-            }
-            if shell.command.contains("nats ") && shell.exit_code.is_some_and(|c| c != 0) {
-                out.push(FindingVerdict::confirmed(
-                    &format!("unknown-subcommand@{id}"),
-                    &format!(
-                        "exit {}: {}",
-                        shell.exit_code.unwrap_or(-1),
-                        first_line(&shell.output_tail)
-                    ),
-                ));
-            }
-            // `FATAL: database "daarion" does not exist`, not a `DROP … IF EXISTS` notice.
-            let no_database = out_lower
-                .lines()
-                .any(|l| l.contains("database \"") && l.contains("does not exist"));
-            if shell.command.contains("psql") && no_database {
-                out.push(FindingVerdict::confirmed(
-                    &format!("psql-default-database@{id}"),
-                    &format!(
-                        "exit {}: {}",
-                        shell.exit_code.unwrap_or(-1),
-                        first_line(&shell.output_tail)
-                    ),
-                ));
-            }
-            if shell.command.contains("psql") && step.title.to_lowercase().contains("verif") {
-                let real = not_passing(&record.checks_after, "postgres.auth.current.").len();
-                out.push(FindingVerdict::confirmed(
-                    &format!("trust-socket-verification@{id}"),
-                    &format!("the runbook's check exited {} while {real} of 5 real TCP logins with the .env passwords failed", shell.exit_code.unwrap_or(-1)),
-                ));
-            }
-            if !shell.secrets_in_argv.is_empty() {
-                out.push(FindingVerdict::confirmed(
-                    &format!("secret-on-command-line@{id}"),
-                    &format!(
-                        "{} seen in a process's argv on the host while the command ran (readable by every local user through `ps`)",
-                        shell.secrets_in_argv.join(", ")
-                    ),
-                ));
-            }
-            if a.note.contains("placeholder unfilled") && shell.exit_code != Some(0) {
-                out.push(FindingVerdict::confirmed(
-                    &format!("placeholder@{id}"),
-                    &format!(
-                        "as written it exits {}: {}",
-                        shell.exit_code.unwrap_or(-1),
-                        first_line(&shell.output_tail)
-                    ),
-                ));
-            }
-        }
-        if !step.actions.iter().any(|a| a.shell.is_some()) {
-            let did: Vec<&str> = step
-                .actions
-                .iter()
-                .filter_map(|a| a.operator.as_deref())
-                .filter(|o| !o.starts_with("measured"))
-                .collect();
-            let evidence = match did.first() {
-                Some(first) if !first.starts_with("no command") => format!(
-                    "no command to run: the rehearsal acted for the operator ({} action(s): {first})",
-                    did.len()
-                ),
-                _ => "no command to run: nothing was done at this step".to_string(),
-            };
-            out.push(FindingVerdict::confirmed(
-                &format!("no-command@{}", step.id),
-                &evidence,
-            ));
-        }
-        // No stale env after a restart proves nothing when no value had changed since the
-        // containers were created (the rollback restores exactly those): no verdict then.
-        for stale in &step.stale_env {
-            out.push(FindingVerdict::confirmed(
-                &format!("restart-keeps-stale-env@{}", step.id),
-                &format!("after the restart the container differs from its .env: {stale}"),
-            ));
-        }
-        for note in step.actions.iter().filter_map(|a| a.operator.as_ref()) {
-            for (prefix, finding, verdict) in MEASURED_NOTES {
-                let Some(rest) = note.strip_prefix(prefix) else {
-                    continue;
-                };
-                let id = format!("{finding}@{}", step.id);
-                match verdict(rest) {
-                    Some(true) => out.push(FindingVerdict::confirmed(&id, rest)),
-                    Some(false) => out.push(FindingVerdict::refuted(&id, rest)),
-                    None => {}
-                }
-            }
-        }
-    }
-    // The NATS monitoring port answers without credentials: what did the runbook's check see
-    // while the promoted NATS checks failed?
-    for step in &record.steps {
-        let monitor = step
-            .actions
-            .iter()
-            .filter_map(|a| a.shell.as_ref())
-            .find(|sh| sh.command.contains(":8222"));
-        if let Some(sh) = monitor {
-            let failing = not_passing(&record.checks_after, "nats.");
-            if sh.exit_code == Some(0) && !failing.is_empty() {
-                out.push(FindingVerdict::confirmed(
-                    &format!("shallow-verification@{}", step.id),
-                    &format!(
-                        "the runbook's monitoring call exited 0 while {} promoted NATS checks failed ({})",
-                        failing.len(),
-                        failing.join(", ")
-                    ),
-                ));
-            }
-        }
-    }
-    // A block pasted as written, placeholder unfilled: what the provider says to it.
-    for fault in record.faults.iter().filter(|f| f.injected_ms.is_some()) {
-        let Some((step, _)) = fault.name.split_once(&format!(" {PASTED_AS_WRITTEN}")) else {
-            continue;
-        };
-        let id = format!("placeholder@{step}");
-        if fault.inject.contains(" answers 401 ") {
-            out.push(FindingVerdict::confirmed(&id, &fault.inject));
-        } else if fault.inject.contains(" answers 200 ") {
-            out.push(FindingVerdict::refuted(&id, &fault.inject));
-        }
-    }
-    // The provider rejects the new key: does the router fall back to the old one?
-    let rejected = record
-        .faults
-        .iter()
-        .find(|f| f.name.contains("rejects the new key") && f.injected_ms.is_some());
-    let selection = record.steps.iter().find(|s| {
-        s.actions.iter().any(|a| {
-            a.operator
-                .as_deref()
-                .is_some_and(|o| o.contains("new-or-old"))
-        })
-    });
-    if let (Some(fault), Some(step), Some(p)) = (rejected, selection, record.probe.as_ref()) {
-        let hurt = p.updates_delayed + p.updates_lost;
-        let evidence = format!(
-            "with the new key rejected from {} ms and the old key still valid: {} updates delayed, {} lost, {} API calls failed",
-            fault.injected_ms.unwrap_or(0),
-            p.updates_delayed,
-            p.updates_lost,
-            p.flows.get("api").map(|f| f.failed).unwrap_or(0)
-        );
-        let id = format!("selection-not-fallback@{}", step.id);
-        out.push(if hurt > 0 {
-            FindingVerdict::confirmed(&id, &format!("{evidence}: the router never fell back"))
-        } else {
-            FindingVerdict::refuted(&id, &evidence)
-        });
-    }
-    // The rollback restores files; did the server's password come back with them?
-    let altered = record.steps.iter().any(|s| {
-        s.actions.iter().any(|a| {
-            a.shell
-                .as_ref()
-                .is_some_and(|sh| sh.command.contains("ALTER USER") && sh.exit_code == Some(0))
-        })
-    });
-    if let (true, Some(first)) = (altered, record.rollback_steps.first()) {
-        let rejected = not_passing(&record.checks_after_rollback, "postgres.auth.current.").len();
-        let id = format!("rollback-files-only@{}", first.id);
-        out.push(if rejected > 0 {
-            FindingVerdict::confirmed(&id, &format!("the ALTER had run; after the rollback {rejected} of 5 services' logins with the restored .env passwords are rejected: the server kept the rotated password"))
-        } else {
-            FindingVerdict::refuted(&id, "the ALTER had run, and after the rollback every service's login with the restored .env password works")
-        });
-    }
-    if let Some(health) = record.steps.iter().find(|s| {
-        s.actions.iter().any(|a| {
-            a.shell
-                .as_ref()
-                .is_some_and(|sh| sh.command.contains("/health"))
-        })
-    }) {
-        let failing = record
-            .checks_after
-            .iter()
-            .filter(|c| c.outcome == CheckOutcome::Fail)
-            .count();
-        let ok = health.ok;
-        let verdict = format!(
-            "the runbook's health checks {} while {failing} promoted checks failed",
-            if ok { "passed" } else { "failed" }
-        );
-        if ok && failing > 0 {
-            out.push(FindingVerdict::confirmed(
-                &format!("shallow-verification@{}", health.id),
-                &verdict,
-            ));
-        } else if !ok && failing > 0 {
-            // With nothing broken the health checks cannot be told from real ones: no verdict.
-            out.push(FindingVerdict::refuted(
-                &format!("shallow-verification@{}", health.id),
-                &verdict,
-            ));
-        }
-    }
-    out
-}
-
-/// One verdict per finding and scenario: repeats (several restarts in one step) are merged.
-fn dedup(verdicts: Vec<FindingVerdict>) -> Vec<FindingVerdict> {
-    let mut out: Vec<FindingVerdict> = Vec::new();
-    for v in verdicts {
-        match out
-            .iter_mut()
-            .find(|o| o.finding == v.finding && o.verdict == v.verdict)
-        {
-            Some(o) => {
-                if !o.evidence.contains(&v.evidence) {
-                    o.evidence.push_str("; ");
-                    o.evidence.push_str(&v.evidence);
-                }
-            }
-            None => out.push(v),
-        }
-    }
-    out
-}
-
-fn first_line(text: &str) -> String {
-    text.lines()
-        .find(|l| !l.trim().is_empty())
-        .unwrap_or("")
-        .trim()
-        .to_string()
 }
 
 #[cfg(test)]

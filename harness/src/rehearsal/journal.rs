@@ -2,27 +2,33 @@
 //! faults, checks before and after, the probe's bucketed timeline and accounting, the findings
 //! measured, and the verdict. Every report renders from it.
 //!
-//! Schema `rotation-rehearsal/journal`, version 5 (2: Telegram's delivery model — `lost` counts
+//! Schema `rotation-rehearsal/journal`, version 6 (2: Telegram's delivery model — `lost` counts
 //! only updates the gateway accepted and never stored; `probe.telegram` and `probe.harness`;
 //! 3: `runbook_fingerprint`, `shard`, each shell run's `compose[]`; 4: the API client's retry
 //! policy, `probe.config.api_retries` / `api_backoff_ms`, with `flows.api.delayed` the calls
 //! answered 2xx only after a retry and `failed` those never answered 2xx; 5: each scenario's
-//! `stopped_at_failed_step`):
+//! `stopped_at_failed_step`; 6: typed `measurements[]` per step and per scenario, no longer
+//! operator notes starting "measured"). A test checks that every field is named here:
 //! - `schema`, `version`, `runbook` (file), `runbook_fingerprint` (its steps, whitespace
 //!   ignored), `shard` (`index` K, `count` N, `selection[]`: every scenario id of the whole
 //!   run; absent unless `--shard` was given), `started` (RFC 3339), `wall_ms`, `time_scale`;
 //! - `scenarios[]`: `id`, `title`, `expected`, `actual` (`holds`|`detected`|`breaks`, absent on
 //!   error), `met`, `error`, `aborted_at` (the step a deadline ended), `safeguard` (why a
 //!   safeguard stopped the steps), `stopped_at_failed_step` (the step whose command failed,
-//!   where an operator told to stop there stopped), `wall_ms`, `deviated`,
+//!   where an operator told to stop there stopped), `wall_ms`, `deviated`, `ready_after_ms` /
+//!   `ready_after_rollback_ms` (every service ready again that long after the last step, or
+//!   after the rollback; null: not within 20 s),
 //!   `checks_before[]` / `checks_after[]` / `checks_after_rollback[]` (`id`, `outcome`,
 //!   `evidence`), `faults[]` (`name`, `at`, `injected_ms`, `removed_ms`, `inject`,
 //!   `teardown`, `ok`; times in ms since the first step), `seed` (a random fault schedule's
 //!   seed, to replay it), `stack` (the replica's id), `steps[]` and `rollback_steps[]` (`id`, `title`, `ok`,
 //!   `started_ms`, `ended_ms` (ms since the first step, or since the rollback began),
 //!   `actions[]` with `operator` or `shell` {`command`, `ran`, `exit_code`,
-//!   `killed_at_deadline`, `duration_ms`, `output_tail`, `compose[]` (each Compose command the
-//!   block ran: `tool`, the host's Compose that ran it, and `args`)}, `stale_env[]`), `probe` and
+//!   `killed_at_deadline`, `duration_ms`, `output_tail`, `secrets_in_argv` (names, never
+//!   values), `compose[]` (each Compose command the block ran: `tool`, the host's Compose that
+//!   ran it, and `args`)} and a `note` (`as written (placeholder unfilled)`), `stale_env[]` and
+//!   `env_compared` (whether containers were compared with their `.env` after a restart),
+//!   `measurements[]`), `probe` and
 //!   `rollback_probe` (see `probe::ProbeReport`: per-flow counts, outages, the 50 ms
 //!   `timeline`, the data accounting; `telegram` {`max_connections`, `peak_in_flight`,
 //!   `delay_p50_ms` / `delay_p99_ms` / `delay_max_ms`, `peak_backlog`, `backlog` (pending when
@@ -30,13 +36,24 @@
 //!   {`lag_p99_ms`, `lag_max_ms` (the probe's clock, late), `host_errors` (the host's own:
 //!   ports, file descriptors), `cpu_idle_pct`, `cpu_steal_pct`, `cpu_pressure_pct` (the share of the window some task
 //!   waited for a CPU, from `/proc/pressure/cpu`)}), `findings[]` (`finding`,
-//!   `verdict`, `evidence`);
+//!   `verdict`: `confirmed`|`refuted`, `evidence`), `measurements[]` (what the scenario left
+//!   behind: `backup_left_on_node`);
 //!   `engine_unresponsive` (the engine operation that hung), `not_run` (why it never started),
 //!   `inconclusive` (why the harness or the host, not the node, decided: a saturated probe, or
 //!   a Compose command the host's Compose could not run), `forensics[]`
 //!   (`service`, `when`, `status`, `running`, `exit_code`, `oom_killed`, `restart_count`,
-//!   `started_at`, `last_logs`: a service found not ready, as its container was then);
-//! - `findings[]`: every static finding of the runbook with the scenarios that measured it;
+//!   `started_at`, `engine_error`, `last_logs`: a service found not ready, as its container
+//!   was then);
+//! - a measurement is an object with its `kind` and that kind's fields: `log_streams`
+//!   {`service`, `errors_on_stdout`, `errors_on_stderr`}, `restore_directory`
+//!   {`in_node_directory`, `directory`, `exit_code`}, `backup_overwritten` {`backup`,
+//!   `rotated[]`}, `example_value` {`name`, `on_server`, `env_files`}, `elision`
+//!   {`restarted[]`, `never_restarted[]`}, `backup` {`backup`, `env_files`, `secret_values`,
+//!   `mode`}, `sed_changed` {`changed`: variable → files}, `sed_mangled` {`name`, `wrong`,
+//!   `files`, `rewritten`}, `backup_left_on_node` {`backup`, `mode`};
+//! - `findings[]`: every static finding of the runbook (`id`, `severity`, `line`,
+//!   `explanation`) with `measured[]`, the scenarios that measured it (scenario, verdict,
+//!   evidence);
 //! - `leftovers[]`: containers, networks, volumes or directories of the run's replicas that
 //!   remained; `engine_leftovers[]` (also per scenario): networks the engine would not remove
 //!   although nothing of ours was attached (a stale endpoint, moby/moby#17217), not a failure.
@@ -49,7 +66,7 @@ use serde::{Deserialize, Serialize};
 use std::time::SystemTime;
 
 pub const SCHEMA: &str = "rotation-rehearsal/journal";
-pub const VERSION: u32 = 5;
+pub const VERSION: u32 = 6;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Journal {
@@ -146,6 +163,9 @@ pub struct ScenarioRecord {
     pub probe: Option<ProbeReport>,
     pub rollback_probe: Option<ProbeReport>,
     pub findings: Vec<FindingVerdict>,
+    /// What the scenario measured when it was over, beyond its steps (a backup left behind).
+    #[serde(default)]
+    pub measurements: Vec<Measurement>,
     /// Why the verdict is `inconclusive` (the harness was the bottleneck), when it is.
     pub inconclusive: Option<String>,
     /// Set when the Docker engine stopped answering (before or during this scenario): the
@@ -209,6 +229,7 @@ impl ScenarioRecord {
             probe: None,
             rollback_probe: None,
             findings: Vec::new(),
+            measurements: Vec::new(),
             inconclusive: None,
             engine_unresponsive: None,
             not_run: None,
@@ -273,6 +294,9 @@ pub struct StepRecord {
     pub stale_env: Vec<String>,
     /// Whether containers were compared with their files after this step's restart.
     pub env_compared: bool,
+    /// What the step measured that a finding needs.
+    #[serde(default)]
+    pub measurements: Vec<Measurement>,
 }
 
 impl StepRecord {
@@ -286,6 +310,7 @@ impl StepRecord {
             actions: Vec::new(),
             stale_env: Vec::new(),
             env_compared: false,
+            measurements: Vec::new(),
         }
     }
     pub fn missing(id: &str) -> Self {
@@ -319,11 +344,28 @@ impl ActionRecord {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// What a scenario measured about a finding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    Confirmed,
+    Refuted,
+}
+
+impl std::fmt::Display for Verdict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Verdict::Confirmed => "confirmed",
+            Verdict::Refuted => "refuted",
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FindingVerdict {
+    /// `<kind>@<step>`, as the static finding's id without its repeat suffix.
     pub finding: String,
-    /// `confirmed` or `refuted`.
-    pub verdict: String,
+    pub verdict: Verdict,
     pub evidence: String,
 }
 
@@ -331,15 +373,202 @@ impl FindingVerdict {
     pub fn confirmed(finding: &str, evidence: &str) -> Self {
         FindingVerdict {
             finding: finding.into(),
-            verdict: "confirmed".into(),
+            verdict: Verdict::Confirmed,
             evidence: evidence.into(),
         }
     }
     pub fn refuted(finding: &str, evidence: &str) -> Self {
         FindingVerdict {
             finding: finding.into(),
-            verdict: "refuted".into(),
+            verdict: Verdict::Refuted,
             evidence: evidence.into(),
+        }
+    }
+}
+
+/// What a step measured on the replica that a finding needs, as data; `verdicts` decides from
+/// it and the report renders it (`Display`, one line).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Measurement {
+    /// `docker logs … | grep` without `2>&1`: lines with "error" on each stream of `service`.
+    LogStreams {
+        service: String,
+        errors_on_stdout: usize,
+        errors_on_stderr: usize,
+    },
+    /// Where `tar -x` ran: the node's directory or elsewhere.
+    RestoreDirectory {
+        in_node_directory: bool,
+        directory: String,
+        exit_code: Option<i32>,
+    },
+    /// The backup written again during this step: the secrets it now holds rotated values of.
+    BackupOverwritten {
+        backup: String,
+        rotated: Vec<String>,
+    },
+    /// A value written in the runbook (`name`), run as written: now the server's password, or
+    /// the value in `env_files` `.env` files.
+    ExampleValue {
+        name: String,
+        on_server: bool,
+        env_files: usize,
+    },
+    /// A block that elides restarts ("… continue for all services"): the services using
+    /// DB_PASSWORD it names and those it never restarts.
+    Elision {
+        restarted: Vec<String>,
+        never_restarted: Vec<String>,
+    },
+    /// The backup the step wrote, read without a passphrase.
+    Backup {
+        backup: String,
+        env_files: usize,
+        secret_values: usize,
+        mode: u32,
+    },
+    /// What a `sed` changed: variable → number of files.
+    SedChanged {
+        changed: std::collections::BTreeMap<String, usize>,
+    },
+    /// A variable a `sed` meant to set that differs from the command's value in `wrong` of
+    /// `files` files; `rewritten`: sed changed it, but not to that value.
+    SedMangled {
+        name: String,
+        wrong: usize,
+        files: usize,
+        rewritten: bool,
+    },
+    /// The backup still on the node when the scenario ended.
+    BackupLeftOnNode { backup: String, mode: u32 },
+}
+
+impl Measurement {
+    /// What was measured, in two words, for a report's line (`measured sed: …`).
+    pub fn label(&self) -> &'static str {
+        match self {
+            Measurement::LogStreams { .. } => "log streams",
+            Measurement::RestoreDirectory { .. } => "restore directory",
+            Measurement::BackupOverwritten { .. } => "backup overwrite",
+            Measurement::ExampleValue { .. } => "example value",
+            Measurement::Elision { .. } => "elision",
+            Measurement::Backup { .. } => "backup",
+            Measurement::SedChanged { .. } => "sed",
+            Measurement::SedMangled { .. } => "sed mangled",
+            Measurement::BackupLeftOnNode { .. } => "backup left",
+        }
+    }
+}
+
+impl std::fmt::Display for Measurement {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Measurement::LogStreams {
+                service,
+                errors_on_stdout,
+                errors_on_stderr,
+            } => write!(
+                f,
+                "{service}: {errors_on_stdout} lines with \"error\" on stdout, which the pipe carries; {errors_on_stderr} on stderr, which it never sees"
+            ),
+            Measurement::RestoreDirectory {
+                in_node_directory: true,
+                exit_code,
+                ..
+            } => write!(
+                f,
+                "`tar -x` ran in the node's directory (the shell was still there from an earlier `cd`), exit {}",
+                exit_code.unwrap_or(-1)
+            ),
+            Measurement::RestoreDirectory {
+                directory,
+                exit_code,
+                ..
+            } => write!(
+                f,
+                "`tar -x` ran in {directory}, not the node's directory, exit {}",
+                exit_code.unwrap_or(-1)
+            ),
+            Measurement::BackupOverwritten { backup, rotated } if rotated.is_empty() => write!(
+                f,
+                "{backup} was written again; it still holds only pre-rotation values"
+            ),
+            Measurement::BackupOverwritten { backup, rotated } => write!(
+                f,
+                "{backup} was written again the same day and now holds rotated values of {}; the pre-rotation values of those are in no backup",
+                rotated.join(", ")
+            ),
+            Measurement::ExampleValue {
+                name,
+                on_server: true,
+                ..
+            } => write!(
+                f,
+                "the server's password is now the value written in the runbook ({name}), as published"
+            ),
+            Measurement::ExampleValue {
+                name, env_files, ..
+            } => write!(
+                f,
+                "the value written in the runbook ({name}) is now the password in {env_files} .env file(s)"
+            ),
+            Measurement::Elision {
+                restarted,
+                never_restarted,
+            } => write!(
+                f,
+                "the block restarts {} of the {} services that use DB_PASSWORD; never restarted: {}",
+                restarted.len(),
+                restarted.len() + never_restarted.len(),
+                if never_restarted.is_empty() {
+                    "none".to_string()
+                } else {
+                    never_restarted.join(", ")
+                }
+            ),
+            Measurement::Backup {
+                backup,
+                env_files,
+                secret_values,
+                mode,
+            } => write!(
+                f,
+                "{backup} holds {env_files} .env files with {secret_values} secret values in clear, mode {mode:04o}"
+            ),
+            Measurement::SedChanged { changed } if changed.is_empty() => {
+                f.write_str("it changed no variable in any file")
+            }
+            Measurement::SedChanged { changed } => {
+                let summary = changed
+                    .iter()
+                    .map(|(k, n)| format!("{k} in {n} file(s)"))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                if changed.keys().all(|k| k == "DB_PASSWORD") {
+                    write!(f, "it changed {summary}; no other variable was touched on this node (no collateral rewrite)")
+                } else {
+                    write!(f, "it changed more than DB_PASSWORD: {summary}")
+                }
+            }
+            Measurement::SedMangled {
+                name,
+                wrong,
+                files,
+                rewritten,
+            } => write!(
+                f,
+                "{name} differs from the command's value in {wrong} of {files} files: {}",
+                if *rewritten {
+                    "sed rewrote it, but not to the value its command gives"
+                } else {
+                    "sed changed nothing (its error is hidden by `find -exec`)"
+                }
+            ),
+            Measurement::BackupLeftOnNode { backup, mode } => write!(
+                f,
+                "after the scenario {backup} (mode {mode:04o}, unencrypted) is still on the node; no step of the runbook removes or expires a backup"
+            ),
         }
     }
 }
@@ -360,7 +589,7 @@ pub fn assemble(
             let mut measured: Vec<(String, String, String)> = Vec::new();
             for s in &scenarios {
                 for v in s.findings.iter().filter(|v| v.finding == base) {
-                    let entry = (s.id.clone(), v.verdict.clone(), v.evidence.clone());
+                    let entry = (s.id.clone(), v.verdict.to_string(), v.evidence.clone());
                     if !measured.contains(&entry) {
                         measured.push(entry);
                     }
@@ -388,5 +617,171 @@ pub fn assemble(
         findings,
         leftovers: Vec::new(),
         engine_leftovers: Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    /// Every key of `value`, at any depth, except inside the probe reports (documented on
+    /// `probe::ProbeReport`) and maps keyed by data (`changed`: variable → files).
+    fn keys(value: &serde_json::Value, out: &mut BTreeSet<String>) {
+        match value {
+            serde_json::Value::Object(map) => {
+                for (k, v) in map {
+                    out.insert(k.clone());
+                    if !matches!(k.as_str(), "probe" | "rollback_probe" | "changed") {
+                        keys(v, out);
+                    }
+                }
+            }
+            serde_json::Value::Array(items) => items.iter().for_each(|v| keys(v, out)),
+            _ => {}
+        }
+    }
+
+    /// A journal with every optional part present: one of each record, measurement and action.
+    fn journal_with_everything() -> Journal {
+        let mut s = ScenarioRecord::new("s", "t", Expected::Holds, SystemTime::UNIX_EPOCH);
+        s.stopped_at_failed_step = Some("phase1.step1".into());
+        s.checks_before.push(CheckRecord {
+            id: "c".into(),
+            outcome: Outcome::Pass,
+            evidence: String::new(),
+        });
+        s.faults.push(FaultRecord::new("f", "phase1.step1"));
+        s.probe = Some(ProbeReport::default());
+        s.findings
+            .push(FindingVerdict::confirmed("placeholder@phase1.step1", "e"));
+        s.forensics.push(Forensics {
+            service: "dagi-gateway-node1".into(),
+            when: "after steps".into(),
+            status: None,
+            running: None,
+            exit_code: None,
+            oom_killed: None,
+            restart_count: None,
+            started_at: None,
+            engine_error: Some("e".into()),
+            last_logs: String::new(),
+        });
+        s.engine_leftovers.push("rotation-1".into());
+        s.measurements.push(Measurement::BackupLeftOnNode {
+            backup: "b".into(),
+            mode: 0o600,
+        });
+        let mut step = StepRecord::new("phase1.step1", "t");
+        step.actions.push(ActionRecord::operator("o"));
+        step.actions.push(ActionRecord::shell(
+            ShellRun {
+                command: "c".into(),
+                ran: "c".into(),
+                exit_code: Some(0),
+                killed_at_deadline: false,
+                duration_ms: 1,
+                output_tail: String::new(),
+                secrets_in_argv: Vec::new(),
+                compose: vec![crate::compose::ComposeRun {
+                    tool: "docker-compose 1.29.2 (v1)".into(),
+                    args: "up -d".into(),
+                }],
+            },
+            "",
+        ));
+        step.measurements = vec![
+            Measurement::LogStreams {
+                service: "s".into(),
+                errors_on_stdout: 0,
+                errors_on_stderr: 0,
+            },
+            Measurement::RestoreDirectory {
+                in_node_directory: true,
+                directory: "d".into(),
+                exit_code: Some(0),
+            },
+            Measurement::BackupOverwritten {
+                backup: "b".into(),
+                rotated: Vec::new(),
+            },
+            Measurement::ExampleValue {
+                name: "n".into(),
+                on_server: false,
+                env_files: 1,
+            },
+            Measurement::Elision {
+                restarted: Vec::new(),
+                never_restarted: Vec::new(),
+            },
+            Measurement::Backup {
+                backup: "b".into(),
+                env_files: 1,
+                secret_values: 1,
+                mode: 0o600,
+            },
+            Measurement::SedChanged {
+                changed: [("DB_PASSWORD".to_string(), 1)].into(),
+            },
+            Measurement::SedMangled {
+                name: "n".into(),
+                wrong: 1,
+                files: 1,
+                rewritten: true,
+            },
+        ];
+        s.steps.push(step);
+        Journal {
+            schema: SCHEMA.into(),
+            version: VERSION,
+            runbook: "r".into(),
+            runbook_fingerprint: "f".into(),
+            shard: Some(ShardInfo {
+                index: 1,
+                count: 2,
+                selection: vec!["s".into()],
+            }),
+            started: "2026-12-04T00:00:00Z".into(),
+            wall_ms: 1,
+            time_scale: 0.1,
+            scenarios: vec![s],
+            findings: vec![FindingSummary {
+                id: "placeholder@phase1.step1".into(),
+                severity: "medium".into(),
+                line: 1,
+                explanation: String::new(),
+                measured: Vec::new(),
+            }],
+            leftovers: vec!["l".into()],
+            engine_leftovers: vec!["rotation-1".into()],
+        }
+    }
+
+    #[test]
+    fn every_field_and_measurement_kind_of_the_journal_is_documented_in_its_schema() {
+        let doc: String = include_str!("journal.rs")
+            .lines()
+            .take_while(|l| l.starts_with("//!"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let json = serde_json::to_value(journal_with_everything()).expect("serialises");
+        let mut fields = BTreeSet::new();
+        keys(&json, &mut fields);
+        let kinds = json["scenarios"][0]["steps"][0]["measurements"]
+            .as_array()
+            .expect("measurements")
+            .iter()
+            .chain(
+                json["scenarios"][0]["measurements"]
+                    .as_array()
+                    .expect("measurements"),
+            )
+            .map(|m| m["kind"].as_str().expect("kind").to_string());
+        let undocumented: Vec<String> = fields
+            .into_iter()
+            .chain(kinds)
+            .filter(|f| !doc.contains(&format!("`{f}`")) && !doc.contains(&format!("`{f}[]`")))
+            .collect();
+        assert_eq!(undocumented, Vec::<String>::new());
     }
 }

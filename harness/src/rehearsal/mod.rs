@@ -15,6 +15,7 @@ pub mod schedule;
 pub mod shard;
 pub mod shell;
 pub mod telegram;
+pub mod verdicts;
 
 pub use engine::{Expected, Fault, Options, Rollback, Safeguard, Scenario};
 pub use journal::Journal;

@@ -95,7 +95,7 @@ pub fn summary(j: &Journal, redactor: &Redactor) -> String {
         let confirmed: Vec<&str> = s
             .findings
             .iter()
-            .filter(|f| f.verdict == "confirmed")
+            .filter(|f| f.verdict == crate::rehearsal::journal::Verdict::Confirmed)
             .map(|f| f.finding.as_str())
             .collect();
         if !confirmed.is_empty() {
@@ -263,6 +263,9 @@ pub fn markdown(j: &Journal, redactor: &Redactor) -> String {
                         out.push_str(&format!("    - ran by {}: `{}`\n", c.tool, c.args));
                     }
                 }
+            }
+            for m in &step.measurements {
+                out.push_str(&format!("  - measured {}: {m}\n", m.label()));
             }
         }
         let failing = s.failed_after();

@@ -2,7 +2,7 @@
 //! that rehearse it and the checks that verify it; for each step, its scenarios; for each
 //! finding, the scenarios that measure it. Gaps are named, not hidden.
 
-use super::findings::Finding;
+use super::findings::{Finding, FindingKind};
 use super::shell;
 use super::{Runbook, Step};
 use serde::Serialize;
@@ -19,7 +19,7 @@ pub struct ScenarioRef {
     /// Environment variable names of the secrets it rotates or measures.
     pub secrets: &'static [&'static str],
     /// Finding kinds it confirms or refutes (at the steps above).
-    pub findings: &'static [&'static str],
+    pub findings: &'static [FindingKind],
 }
 
 /// A check as the coverage sees it.

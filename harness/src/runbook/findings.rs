@@ -24,102 +24,170 @@ impl std::fmt::Display for Severity {
     }
 }
 
-/// The kinds of finding, with their severity and a one-line summary.
-pub const KINDS: &[(&str, Severity, &str)] = &[
-    (
-        "never-terminates",
-        Severity::High,
-        "a command that follows output forever, with no timeout",
-    ),
-    (
-        "unknown-subcommand",
-        Severity::High,
-        "a subcommand the called tool does not have",
-    ),
-    (
-        "restart-keeps-stale-env",
-        Severity::High,
-        "configuration edited, then `restart` instead of a recreate",
-    ),
-    (
-        "unanchored-sed",
-        Severity::Medium,
-        "a `sed` substitution of a secret that is not anchored to the line start",
-    ),
-    (
-        "secret-on-command-line",
-        Severity::Medium,
-        "a secret value written on a command line",
-    ),
-    (
-        "trust-socket-verification",
-        Severity::High,
-        "a verification over a local socket inside a container",
-    ),
-    (
-        "psql-default-database",
-        Severity::Medium,
-        "`psql -U user` without a database connects to a database named after the user",
-    ),
-    (
-        "unencrypted-backup",
-        Severity::High,
-        "a backup of secrets in clear",
-    ),
-    (
-        "backup-same-day-overwrite",
-        Severity::Medium,
-        "a backup name that a second run on the same day overwrites",
-    ),
-    (
-        "backup-retention",
-        Severity::Medium,
-        "a retention stated but never enforced",
-    ),
-    (
-        "placeholder",
-        Severity::Medium,
-        "an unfilled placeholder or an example value written as if real",
-    ),
-    (
-        "no-command",
-        Severity::Medium,
-        "a step with no command at all",
-    ),
-    (
-        "rollback-files-only",
-        Severity::High,
-        "a rollback that restores files but not server-side state",
-    ),
-    (
-        "rollback-wrong-directory",
-        Severity::Medium,
-        "a rollback that restores relative paths from an unknown directory",
-    ),
-    ("no-rollback", Severity::High, "no rollback procedure"),
-    (
-        "logs-stderr-missed",
-        Severity::Medium,
-        "`docker logs … | grep` sees only the container's stdout",
-    ),
-    (
-        "shallow-verification",
-        Severity::Low,
-        "a verification that does not exercise any secret",
-    ),
-    (
-        "selection-not-fallback",
-        Severity::Medium,
-        "key selection that never falls back when the new key is rejected",
-    ),
-];
+/// The kinds of finding. Each has a severity and a one-line summary; its id (`never-terminates`)
+/// is how journals, reports and finding ids (`<kind>@<step>`) name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FindingKind {
+    NeverTerminates,
+    UnknownSubcommand,
+    RestartKeepsStaleEnv,
+    UnanchoredSed,
+    SecretOnCommandLine,
+    TrustSocketVerification,
+    PsqlDefaultDatabase,
+    UnencryptedBackup,
+    BackupSameDayOverwrite,
+    BackupRetention,
+    Placeholder,
+    NoCommand,
+    RollbackFilesOnly,
+    RollbackWrongDirectory,
+    NoRollback,
+    LogsStderrMissed,
+    ShallowVerification,
+    SelectionNotFallback,
+}
+
+impl FindingKind {
+    /// Every kind, in the order reports list them.
+    pub const ALL: [FindingKind; 18] = [
+        FindingKind::NeverTerminates,
+        FindingKind::UnknownSubcommand,
+        FindingKind::RestartKeepsStaleEnv,
+        FindingKind::UnanchoredSed,
+        FindingKind::SecretOnCommandLine,
+        FindingKind::TrustSocketVerification,
+        FindingKind::PsqlDefaultDatabase,
+        FindingKind::UnencryptedBackup,
+        FindingKind::BackupSameDayOverwrite,
+        FindingKind::BackupRetention,
+        FindingKind::Placeholder,
+        FindingKind::NoCommand,
+        FindingKind::RollbackFilesOnly,
+        FindingKind::RollbackWrongDirectory,
+        FindingKind::NoRollback,
+        FindingKind::LogsStderrMissed,
+        FindingKind::ShallowVerification,
+        FindingKind::SelectionNotFallback,
+    ];
+
+    /// The kind's id, as journals and finding ids spell it.
+    pub fn id(self) -> &'static str {
+        match self {
+            FindingKind::NeverTerminates => "never-terminates",
+            FindingKind::UnknownSubcommand => "unknown-subcommand",
+            FindingKind::RestartKeepsStaleEnv => "restart-keeps-stale-env",
+            FindingKind::UnanchoredSed => "unanchored-sed",
+            FindingKind::SecretOnCommandLine => "secret-on-command-line",
+            FindingKind::TrustSocketVerification => "trust-socket-verification",
+            FindingKind::PsqlDefaultDatabase => "psql-default-database",
+            FindingKind::UnencryptedBackup => "unencrypted-backup",
+            FindingKind::BackupSameDayOverwrite => "backup-same-day-overwrite",
+            FindingKind::BackupRetention => "backup-retention",
+            FindingKind::Placeholder => "placeholder",
+            FindingKind::NoCommand => "no-command",
+            FindingKind::RollbackFilesOnly => "rollback-files-only",
+            FindingKind::RollbackWrongDirectory => "rollback-wrong-directory",
+            FindingKind::NoRollback => "no-rollback",
+            FindingKind::LogsStderrMissed => "logs-stderr-missed",
+            FindingKind::ShallowVerification => "shallow-verification",
+            FindingKind::SelectionNotFallback => "selection-not-fallback",
+        }
+    }
+
+    pub fn severity(self) -> Severity {
+        self.table().0
+    }
+
+    /// What the kind is about, on one line.
+    pub fn summary(self) -> &'static str {
+        self.table().1
+    }
+
+    fn table(self) -> (Severity, &'static str) {
+        match self {
+            FindingKind::NeverTerminates => (
+                Severity::High,
+                "a command that follows output forever, with no timeout",
+            ),
+            FindingKind::UnknownSubcommand => {
+                (Severity::High, "a subcommand the called tool does not have")
+            }
+            FindingKind::RestartKeepsStaleEnv => (
+                Severity::High,
+                "configuration edited, then `restart` instead of a recreate",
+            ),
+            FindingKind::UnanchoredSed => (
+                Severity::Medium,
+                "a `sed` substitution of a secret that is not anchored to the line start",
+            ),
+            FindingKind::SecretOnCommandLine => {
+                (Severity::Medium, "a secret value written on a command line")
+            }
+            FindingKind::TrustSocketVerification => (
+                Severity::High,
+                "a verification over a local socket inside a container",
+            ),
+            FindingKind::PsqlDefaultDatabase => (
+                Severity::Medium,
+                "`psql -U user` without a database connects to a database named after the user",
+            ),
+            FindingKind::UnencryptedBackup => (Severity::High, "a backup of secrets in clear"),
+            FindingKind::BackupSameDayOverwrite => (
+                Severity::Medium,
+                "a backup name that a second run on the same day overwrites",
+            ),
+            FindingKind::BackupRetention => {
+                (Severity::Medium, "a retention stated but never enforced")
+            }
+            FindingKind::Placeholder => (
+                Severity::Medium,
+                "an unfilled placeholder or an example value written as if real",
+            ),
+            FindingKind::NoCommand => (Severity::Medium, "a step with no command at all"),
+            FindingKind::RollbackFilesOnly => (
+                Severity::High,
+                "a rollback that restores files but not server-side state",
+            ),
+            FindingKind::RollbackWrongDirectory => (
+                Severity::Medium,
+                "a rollback that restores relative paths from an unknown directory",
+            ),
+            FindingKind::NoRollback => (Severity::High, "no rollback procedure"),
+            FindingKind::LogsStderrMissed => (
+                Severity::Medium,
+                "`docker logs … | grep` sees only the container's stdout",
+            ),
+            FindingKind::ShallowVerification => (
+                Severity::Low,
+                "a verification that does not exercise any secret",
+            ),
+            FindingKind::SelectionNotFallback => (
+                Severity::Medium,
+                "key selection that never falls back when the new key is rejected",
+            ),
+        }
+    }
+
+    /// The kind an id names (`never-terminates`), if any.
+    pub fn from_id(id: &str) -> Option<FindingKind> {
+        Self::ALL.into_iter().find(|k| k.id() == id)
+    }
+}
+
+impl std::fmt::Display for FindingKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.id())
+    }
+}
 
 /// One finding at one place in the runbook.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Finding {
     /// Stable id: `<kind>@<step>`, with `.2`, `.3` … for repeats in one step.
     pub id: String,
-    pub kind: &'static str,
+    pub kind: FindingKind,
     pub severity: Severity,
     /// Step id (`phase3.step4`), `notes` or `rollback`.
     pub step: String,
@@ -128,6 +196,24 @@ pub struct Finding {
     pub excerpt: String,
     /// What goes wrong, and why.
     pub explanation: String,
+}
+
+/// What the static analysis says about one runbook, computed once and read by every consumer
+/// of a scenario (the operator's literal values, the verdicts).
+#[derive(Debug, Clone)]
+pub struct Analysis {
+    pub findings: Vec<Finding>,
+    /// Secrets the runbook writes literally (its example password): (name, value).
+    pub literal_secrets: Vec<(String, String)>,
+}
+
+impl Analysis {
+    pub fn of(runbook: &Runbook) -> Analysis {
+        Analysis {
+            findings: analyse(runbook),
+            literal_secrets: literal_secrets(runbook),
+        }
+    }
 }
 
 /// Real subcommands of the tools runbooks call, so a call that does not exist is found from a
@@ -295,23 +381,19 @@ const DOCKER_GLOBAL_VALUE_OPTIONS: &[&str] = &[
 struct Collector {
     findings: Vec<Finding>,
     /// Findings so far per (kind, step): the next one's repeat suffix, in constant time.
-    repeats: std::collections::HashMap<(&'static str, String), usize>,
+    repeats: std::collections::HashMap<(FindingKind, String), usize>,
 }
 
 impl Collector {
     fn add(
         &mut self,
-        kind: &'static str,
+        kind: FindingKind,
         step: &str,
         line: usize,
         excerpt: &str,
         explanation: String,
     ) {
-        let severity = KINDS
-            .iter()
-            .find(|(k, _, _)| *k == kind)
-            .map(|(_, s, _)| *s)
-            .expect("every kind is in KINDS");
+        let severity = kind.severity();
         let base = format!("{kind}@{step}");
         let count = self.repeats.entry((kind, step.to_string())).or_insert(0);
         let repeats = *count;
@@ -389,7 +471,7 @@ pub fn analyse(runbook: &Runbook) -> Vec<Finding> {
     // Rollback: does it undo what the phases changed on servers?
     if runbook.rollback.is_empty() {
         out.add(
-            "no-rollback",
+            FindingKind::NoRollback,
             "rollback",
             runbook.rollback_line.unwrap_or(1),
             "",
@@ -407,7 +489,7 @@ pub fn analyse(runbook: &Runbook) -> Vec<Finding> {
             for (step, line, what) in &server_side_changes {
                 let first = &runbook.rollback[0];
                 out.add(
-                    "rollback-files-only",
+                    FindingKind::RollbackFilesOnly,
                     &first.id,
                     first.line,
                     &first.title,
@@ -427,7 +509,7 @@ pub fn analyse(runbook: &Runbook) -> Vec<Finding> {
         let lower = note.text.to_lowercase();
         if lower.contains("backup") && lower.contains("days") && !any_backup_pruning {
             out.add(
-                "backup-retention",
+                FindingKind::BackupRetention,
                 "notes",
                 note.line,
                 &note.text,
@@ -480,7 +562,7 @@ fn analyse_step(
             "a code block with only comments".to_string()
         };
         out.add(
-            "no-command",
+            FindingKind::NoCommand,
             &step.id,
             step.line,
             &step.title,
@@ -495,7 +577,7 @@ fn analyse_step(
     for block in step.code.iter().filter(|b| !b.is_shell()) {
         if let Some(line_offset) = selection_not_fallback(&block.text) {
             out.add(
-                "selection-not-fallback",
+                FindingKind::SelectionNotFallback,
                 &step.id,
                 block.first_line + line_offset,
                 block.text.lines().nth(line_offset).unwrap_or(""),
@@ -511,7 +593,7 @@ fn analyse_step(
             let lower = comment.text.to_lowercase();
             if comment.text.starts_with("...") || lower.contains("continue for all") {
                 out.add(
-                    "placeholder",
+                    FindingKind::Placeholder,
                     &step.id,
                     comment.line,
                     &format!("# {}", comment.text),
@@ -535,7 +617,7 @@ fn analyse_step(
         for (line_offset, text_line) in block.text.lines().enumerate() {
             for placeholder in placeholders(text_line) {
                 out.add(
-                    "placeholder",
+                    FindingKind::Placeholder,
                     &step.id,
                     block.first_line + line_offset,
                     text_line,
@@ -561,7 +643,7 @@ fn analyse_step(
 
                 if follows_forever(&inv) && !inv.bounded {
                     out.add(
-                        "never-terminates",
+                        FindingKind::NeverTerminates,
                         &step.id,
                         line,
                         &text,
@@ -575,7 +657,13 @@ fn analyse_step(
                     );
                 }
                 if let Some(unknown) = unknown_subcommand(&inv) {
-                    out.add("unknown-subcommand", &step.id, line, &text, unknown);
+                    out.add(
+                        FindingKind::UnknownSubcommand,
+                        &step.id,
+                        line,
+                        &text,
+                        unknown,
+                    );
                 }
                 if inv.program == "docker"
                     && docker_subcommand(inv.args) == Some("logs")
@@ -583,7 +671,7 @@ fn analyse_step(
                     && !command.words.iter().any(|w| w == "2>&1" || w == "|&")
                 {
                     out.add(
-                        "logs-stderr-missed",
+                        FindingKind::LogsStderrMissed,
                         &step.id,
                         line,
                         &text,
@@ -596,7 +684,7 @@ fn analyse_step(
                 if is_restart(&inv) {
                     if let Some(edit) = pending.as_ref() {
                         out.add(
-                            "restart-keeps-stale-env",
+                            FindingKind::RestartKeepsStaleEnv,
                             &step.id,
                             line,
                             &text,
@@ -624,7 +712,7 @@ fn analyse_step(
                 }
                 for (name, value) in secrets_on_command_line(&command.words) {
                     out.add(
-                        "secret-on-command-line",
+                        FindingKind::SecretOnCommandLine,
                         &step.id,
                         line,
                         &text,
@@ -636,7 +724,7 @@ fn analyse_step(
                     );
                     if looks_like_example(&value) {
                         out.add(
-                            "placeholder",
+                            FindingKind::Placeholder,
                             &step.id,
                             line,
                             &text,
@@ -673,7 +761,7 @@ fn analyse_step(
                         };
                         if let Some(what) = what {
                             out.add(
-                                "shallow-verification",
+                                FindingKind::ShallowVerification,
                                 &step.id,
                                 line,
                                 &text,
@@ -910,7 +998,7 @@ fn unanchored_sed(step: &str, line: usize, text: &str, expression: &str, out: &m
     if names_a_secret && !pattern.starts_with('^') {
         let name = pattern.split('=').next().unwrap_or(pattern);
         out.add(
-            "unanchored-sed",
+            FindingKind::UnanchoredSed,
             step,
             line,
             text,
@@ -922,7 +1010,7 @@ fn unanchored_sed(step: &str, line: usize, text: &str, expression: &str, out: &m
         );
     } else if names_a_secret && replacement.contains('&') {
         out.add(
-            "unanchored-sed",
+            FindingKind::UnanchoredSed,
             step,
             line,
             text,
@@ -1135,7 +1223,7 @@ fn psql_findings(
     }
     if let (false, Some(user)) = (database, user.as_ref()) {
         out.add(
-            "psql-default-database",
+            FindingKind::PsqlDefaultDatabase,
             &step.id,
             line,
             text,
@@ -1161,7 +1249,7 @@ fn psql_findings(
             )
         };
         out.add(
-            "trust-socket-verification",
+            FindingKind::TrustSocketVerification,
             &step.id,
             line,
             text,
@@ -1202,7 +1290,7 @@ fn tar_findings(
         Some('c') if inv.args.iter().any(|a| a.contains(".env")) => {
             if !encrypted {
                 out.add(
-                    "unencrypted-backup",
+                    FindingKind::UnencryptedBackup,
                     &step.id,
                     line,
                     text,
@@ -1218,7 +1306,7 @@ fn tar_findings(
                 .any(|a| a.contains("%Y%m%d") && !a.contains("%H"))
             {
                 out.add(
-                    "backup-same-day-overwrite",
+                    FindingKind::BackupSameDayOverwrite,
                     &step.id,
                     line,
                     text,
@@ -1236,7 +1324,7 @@ fn tar_findings(
                 .any(|a| a.contains(".tar") && !a.starts_with('/'));
             if archive_relative {
                 out.add(
-                    "rollback-wrong-directory",
+                    FindingKind::RollbackWrongDirectory,
                     &step.id,
                     line,
                     text,
