@@ -1168,6 +1168,48 @@ impl Readiness {
     }
 }
 
+impl crate::wait::Endpoints for Stack {
+    fn host_port(&self, service: Service, container_port: u16) -> Option<u16> {
+        Stack::host_port(self, service, container_port)
+    }
+
+    fn postgres_password(&self) -> String {
+        self.root().postgres_password().unwrap_or_default()
+    }
+
+    fn redactor(&self) -> &Redactor {
+        Stack::redactor(self)
+    }
+
+    fn exited(&self, service: Service) -> futures::future::BoxFuture<'_, Option<String>> {
+        Box::pin(async move {
+            let info = self
+                .docker()
+                .inspect_container(
+                    &self.container_name(service),
+                    None::<bollard::query_parameters::InspectContainerOptions>,
+                )
+                .await
+                .ok()?;
+            let state = info.state?;
+            (state.running == Some(false) && state.paused != Some(true)).then(|| {
+                format!(
+                    "container exited with code {}",
+                    state.exit_code.unwrap_or(-1)
+                )
+            })
+        })
+    }
+
+    fn last_logs(&self, service: Service, tail: usize) -> futures::future::BoxFuture<'_, String> {
+        Box::pin(async move {
+            self.logs(service, tail)
+                .await
+                .unwrap_or_else(|e| format!("(logs unavailable: {e})"))
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::{host_port_range, port_taken};

@@ -3,17 +3,16 @@
 
 use std::time::{Duration, Instant};
 
-use bollard::query_parameters::InspectContainerOptions;
+use futures::future::BoxFuture;
 
 use crate::error::{HarnessError, Result};
 use crate::redact::Redactor;
 use crate::services::{Readiness, Service};
-use crate::stack::Stack;
 
 /// How often a probe is repeated while waiting.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(100);
 
-/// Where a running replica's services answer from the host: a harness [`Stack`], or the same
+/// Where a running replica's services answer from the host: a harness `Stack`, or the same
 /// node started by `docker-compose` from its generated file (`cargo xtask bench up`).
 pub trait Endpoints: Sync {
     /// The host port (on 127.0.0.1) that `container_port` of `service` is published on.
@@ -22,19 +21,14 @@ pub trait Endpoints: Sync {
     fn postgres_password(&self) -> String;
     /// Hides the node's secrets in what a probe reports.
     fn redactor(&self) -> &Redactor;
-}
-
-impl Endpoints for Stack {
-    fn host_port(&self, service: Service, container_port: u16) -> Option<u16> {
-        Stack::host_port(self, service, container_port)
+    /// Why `service` will not become ready whatever the wait (its container exited), if the
+    /// node can tell; `None` when it is running or the node cannot see its containers.
+    fn exited(&self, _service: Service) -> BoxFuture<'_, Option<String>> {
+        Box::pin(async { None })
     }
-
-    fn postgres_password(&self) -> String {
-        self.root().postgres_password().unwrap_or_default()
-    }
-
-    fn redactor(&self) -> &Redactor {
-        Stack::redactor(self)
+    /// The last `tail` lines `service` logged (redacted), for a wait that failed.
+    fn last_logs(&self, _service: Service, _tail: usize) -> BoxFuture<'_, String> {
+        Box::pin(async { "(this node's logs are not reachable from the harness)".to_string() })
     }
 }
 
@@ -129,50 +123,26 @@ async fn probe_postgres(node: &dyn Endpoints) -> Result<(), String> {
 }
 
 /// Waits until `service` is ready or `deadline` passes; a container that exits fails at once.
-pub async fn until_ready(stack: &Stack, service: Service, deadline: Instant) -> Result<()> {
+pub async fn until_ready(node: &dyn Endpoints, service: Service, deadline: Instant) -> Result<()> {
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(3))
         .build()
         .expect("http client");
     let started = Instant::now();
     loop {
-        let reason = match probe(stack, service, &http).await {
+        let reason = match probe(node, service, &http).await {
             Ok(()) => return Ok(()),
             Err(reason) => reason,
         };
-        let exited = container_exited(stack, service).await;
+        let exited = node.exited(service).await;
         if exited.is_some() || Instant::now() >= deadline {
-            let last_logs = stack
-                .logs(service, 20)
-                .await
-                .unwrap_or_else(|e| format!("(logs unavailable: {e})"));
             return Err(HarnessError::NotReady {
                 service: service.to_string(),
                 waited: started.elapsed(),
                 reason: exited.unwrap_or(reason),
-                last_logs,
+                last_logs: node.last_logs(service, 20).await,
             });
         }
         tokio::time::sleep(POLL_INTERVAL).await;
-    }
-}
-
-async fn container_exited(stack: &Stack, service: Service) -> Option<String> {
-    let info = stack
-        .docker()
-        .inspect_container(
-            &stack.container_name(service),
-            None::<InspectContainerOptions>,
-        )
-        .await
-        .ok()?;
-    let state = info.state?;
-    if state.running == Some(false) && state.paused != Some(true) {
-        Some(format!(
-            "container exited with code {}",
-            state.exit_code.unwrap_or(-1)
-        ))
-    } else {
-        None
     }
 }

@@ -750,8 +750,8 @@ fn rehearse_table(
 #[cfg(test)]
 mod tests {
     use super::rehearse_table;
-    use harness::rehearsal::engine::Expected;
     use harness::rehearsal::journal::ScenarioRecord;
+    use harness::rehearsal::Expected;
     use harness::rehearsal::{Journal, Options};
     use harness::testing::{journal, probe_report};
     use std::time::SystemTime;

@@ -6,7 +6,7 @@ use futures::StreamExt;
 use harness::exit_codes;
 use harness::progress::Progress;
 use harness::redact::Redactor;
-use harness::rehearsal::engine::Expected;
+use harness::rehearsal::Expected;
 use harness::rehearsal::{engine, journal, render, Journal, Options, Scenario};
 use harness::runbook::{workspace_path, Runbook, DEFAULT_RUNBOOK};
 use harness::signals::{Interrupted, Signals};

@@ -2,7 +2,7 @@
 //! the scenario that rotates it measured under runbook A and under runbook B. The table a
 //! reviewer reads before approving a runbook change (`cargo xtask report compare A B`).
 
-use super::engine::Expected;
+use super::journal::Expected;
 use super::journal::ScenarioRecord;
 use crate::checks::Outcome;
 use serde::Serialize;

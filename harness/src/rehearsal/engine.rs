@@ -7,7 +7,8 @@
 use super::busy::{Asker, BusySlot, BusySlots};
 use super::journal::{ActionRecord, CheckRecord, Measurement, ScenarioRecord, StepRecord};
 use super::probe::{self, ProbeConfig};
-use super::schedule::{FaultAt, Scheduler, Undo};
+use super::scenario::{Expected, Rollback, Scenario};
+use super::schedule::{Scheduler, Undo};
 use super::shell;
 use crate::checks::secrets::SecretSet;
 use crate::checks::{self, catalogue, glob_match, Node, Outcome as CheckOutcome, Target};
@@ -16,92 +17,10 @@ use crate::replica_root::{NodeSecrets, SECRET_NAMES};
 use crate::runbook::{Runbook, Step};
 use crate::services::Service;
 use crate::stack::{Stack, StackOptions};
-use futures::future::BoxFuture;
-use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
-
-/// What a scenario's test expects, and what the run measured.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Expected {
-    /// Nothing failed, nothing was lost, the rotation took effect.
-    Holds,
-    /// It deviated, and the rollback restored the steady state.
-    Detected,
-    /// The runbook as written fails in a measured way.
-    Breaks,
-    /// The harness itself was the bottleneck (its clock late, the host out of ports): what
-    /// it measured says nothing about the runbook. Never expected; the journal says why.
-    Inconclusive,
-}
-
-impl std::fmt::Display for Expected {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Expected::Holds => "holds",
-            Expected::Detected => "detected",
-            Expected::Breaks => "breaks",
-            Expected::Inconclusive => "inconclusive",
-        })
-    }
-}
-
-/// When the runbook's rollback runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Rollback {
-    /// Only when the hypothesis deviates.
-    OnDeviation,
-    /// Always after the phases (a rollback scenario).
-    Always,
-}
-
-/// A fault attached to a step boundary (the fault catalogue fills these in).
-pub trait Fault: Send + Sync {
-    fn name(&self) -> String;
-    /// Injects the fault; returns what it did, for the journal.
-    fn inject<'a>(&'a self, stack: &'a Stack) -> BoxFuture<'a, Result<String, String>>;
-    /// Removes it; must be safe to call even if `inject` failed.
-    fn teardown<'a>(&'a self, stack: &'a Stack) -> BoxFuture<'a, Result<String, String>>;
-}
-
-/// Abort the steps (and roll back) when the live failure rate over `window` exceeds
-/// `max_failure_rate`; checked before every step.
-#[derive(Debug, Clone, Copy)]
-pub struct Safeguard {
-    pub window: Duration,
-    pub max_failure_rate: f64,
-}
-
-/// One scenario: which phases of the runbook run, what must hold after, what is expected.
-pub struct Scenario {
-    pub id: String,
-    pub title: String,
-    /// Runbook phases run in order (a rollback scenario runs phase 1 first for its backup).
-    pub phases: Vec<u32>,
-    pub rollback: Rollback,
-    /// Check globs that say the rotation took effect (beyond the steady state).
-    pub postconditions: Vec<&'static str>,
-    pub expected: Expected,
-    pub faults: Vec<FaultAt>,
-    pub safeguard: Option<Safeguard>,
-    /// The seed a random fault schedule was drawn from (replay it with this seed).
-    pub seed: Option<u64>,
-    /// Edits of the runbook's code blocks (`from` → `to`, in order) this scenario rehearses
-    /// instead of the runbook as written.
-    pub edits: Vec<(&'static str, &'static str)>,
-    /// The replica's settings: the platform changes a runbook requires (off by default, as
-    /// the node is today).
-    pub replica: crate::replica_root::RootOptions,
-    /// The operator stops at a step whose command fails (a non-zero exit, or a block its
-    /// deadline ended) and the rollback runs, as the runbook tells its operator to (the v2
-    /// runbook does); otherwise the operator goes on with the next step, as the runbook as
-    /// written leaves them to.
-    pub stop_at_failed_step: bool,
-}
 
 /// How the rehearsal runs.
 #[derive(Debug, Clone)]

@@ -6,13 +6,21 @@
 //! PostgreSQL's connection limit. Each one is undone by its `teardown`, which the engine calls
 //! when the fault's time is up, at the end of the phases, and again whatever happened.
 
-use super::engine::Fault;
 use crate::client::ReplicaClient;
 use crate::services::Service;
 use crate::stack::Stack;
 use futures::future::BoxFuture;
 use futures::FutureExt;
 use std::sync::Mutex;
+
+/// A fault attached to a step boundary (the fault catalogue fills these in).
+pub trait Fault: Send + Sync {
+    fn name(&self) -> String;
+    /// Injects the fault; returns what it did, for the journal.
+    fn inject<'a>(&'a self, stack: &'a Stack) -> BoxFuture<'a, Result<String, String>>;
+    /// Removes it; must be safe to call even if `inject` failed.
+    fn teardown<'a>(&'a self, stack: &'a Stack) -> BoxFuture<'a, Result<String, String>>;
+}
 
 fn done(name: String, r: crate::error::Result<()>) -> Result<String, String> {
     r.map(|()| name).map_err(|e| e.to_string())

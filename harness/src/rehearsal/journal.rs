@@ -58,12 +58,37 @@
 //!   remained; `engine_leftovers[]` (also per scenario): networks the engine would not remove
 //!   although nothing of ours was attached (a stale endpoint, moby/moby#17217), not a failure.
 
-use super::engine::Expected;
 use super::probe::ProbeReport;
 use super::shell::ShellRun;
 use crate::checks::Outcome;
 use serde::{Deserialize, Serialize};
 use std::time::SystemTime;
+
+/// What a scenario's test expects, and what the run measured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Expected {
+    /// Nothing failed, nothing was lost, the rotation took effect.
+    Holds,
+    /// It deviated, and the rollback restored the steady state.
+    Detected,
+    /// The runbook as written fails in a measured way.
+    Breaks,
+    /// The harness itself was the bottleneck (its clock late, the host out of ports): what
+    /// it measured says nothing about the runbook. Never expected; the journal says why.
+    Inconclusive,
+}
+
+impl std::fmt::Display for Expected {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Expected::Holds => "holds",
+            Expected::Detected => "detected",
+            Expected::Breaks => "breaks",
+            Expected::Inconclusive => "inconclusive",
+        })
+    }
+}
 
 pub const SCHEMA: &str = "rotation-rehearsal/journal";
 pub const VERSION: u32 = 6;

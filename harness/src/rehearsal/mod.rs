@@ -11,12 +11,15 @@ pub mod journal;
 mod operator;
 pub mod probe;
 pub mod render;
+pub mod scenario;
 pub mod schedule;
 pub mod shard;
 pub mod shell;
 pub mod telegram;
 pub mod verdicts;
 
-pub use engine::{Expected, Fault, Options, Rollback, Safeguard, Scenario};
+pub use engine::Options;
+pub use faults::Fault;
 pub use journal::Journal;
+pub use scenario::{Expected, Rollback, Safeguard, Scenario};
 pub use schedule::{At, FaultAt};

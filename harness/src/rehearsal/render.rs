@@ -469,8 +469,8 @@ mod tests {
     use super::{html, markdown};
     use crate::checks::Outcome;
     use crate::redact::Redactor;
-    use crate::rehearsal::engine::Expected;
     use crate::rehearsal::journal::{CheckRecord, FindingSummary, ScenarioRecord, StepRecord};
+    use crate::rehearsal::Expected;
     use crate::testing::{journal, probe_report};
     use std::time::SystemTime;
 

@@ -5,7 +5,7 @@
 //! boundary (they compose) or follow one another. Every injection and teardown is recorded with
 //! its time for the journal.
 
-use super::engine::Fault;
+use super::faults::Fault;
 use super::journal::FaultRecord;
 use crate::stack::Stack;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -1,0 +1,54 @@
+//! The scenario model: which phases of the runbook a scenario runs, with which faults, edits
+//! and replica settings, what must hold after, and the outcome it expects. Values only; the
+//! engine runs them. Imports run one way: `faults` ← `schedule` ← `scenario` ← `engine`;
+//! `journal`, the records they write (the outcome `Expected` among them), imports none of them.
+
+pub use super::journal::Expected;
+use super::schedule::FaultAt;
+use serde::Serialize;
+use std::time::Duration;
+
+/// When the runbook's rollback runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Rollback {
+    /// Only when the hypothesis deviates.
+    OnDeviation,
+    /// Always after the phases (a rollback scenario).
+    Always,
+}
+
+/// Abort the steps (and roll back) when the live failure rate over `window` exceeds
+/// `max_failure_rate`; checked before every step.
+#[derive(Debug, Clone, Copy)]
+pub struct Safeguard {
+    pub window: Duration,
+    pub max_failure_rate: f64,
+}
+
+/// One scenario: which phases of the runbook run, what must hold after, what is expected.
+pub struct Scenario {
+    pub id: String,
+    pub title: String,
+    /// Runbook phases run in order (a rollback scenario runs phase 1 first for its backup).
+    pub phases: Vec<u32>,
+    pub rollback: Rollback,
+    /// Check globs that say the rotation took effect (beyond the steady state).
+    pub postconditions: Vec<&'static str>,
+    pub expected: Expected,
+    pub faults: Vec<FaultAt>,
+    pub safeguard: Option<Safeguard>,
+    /// The seed a random fault schedule was drawn from (replay it with this seed).
+    pub seed: Option<u64>,
+    /// Edits of the runbook's code blocks (`from` → `to`, in order) this scenario rehearses
+    /// instead of the runbook as written.
+    pub edits: Vec<(&'static str, &'static str)>,
+    /// The replica's settings: the platform changes a runbook requires (off by default, as
+    /// the node is today).
+    pub replica: crate::replica_root::RootOptions,
+    /// The operator stops at a step whose command fails (a non-zero exit, or a block its
+    /// deadline ended) and the rollback runs, as the runbook tells its operator to (the v2
+    /// runbook does); otherwise the operator goes on with the next step, as the runbook as
+    /// written leaves them to.
+    pub stop_at_failed_step: bool,
+}
