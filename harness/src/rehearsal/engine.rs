@@ -6,8 +6,9 @@
 
 use super::busy::{Asker, BusySlot, BusySlots};
 use super::journal::{ActionRecord, CheckRecord, Measurement, ScenarioRecord, StepRecord};
+use super::measure::{self, file_mode, file_name};
 use super::probe::{self, ProbeConfig};
-use super::scenario::{Expected, Rollback, Scenario};
+use super::scenario::{Expected, Rollback, Safeguard, Scenario};
 use super::schedule::{Scheduler, Undo};
 use super::shell;
 use crate::checks::secrets::SecretSet;
@@ -17,7 +18,7 @@ use crate::replica_root::{NodeSecrets, SECRET_NAMES};
 use crate::runbook::{Runbook, Step};
 use crate::services::Service;
 use crate::stack::{Stack, StackOptions};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
@@ -508,42 +509,12 @@ async fn run_on(
     record: &mut ScenarioRecord,
     watch: &Watch<'_>,
 ) {
-    let busy = &watch.busy;
     // The static analysis of the runbook this scenario rehearses (edits applied), once.
     let analysis = crate::runbook::findings::Analysis::of(runbook);
-    let redactor = stack.redactor().clone();
     let home = stack.root().operator_dir();
     let _ = std::fs::create_dir_all(&home);
-    let mut ctx = Ctx {
-        stack,
-        options,
-        redactor: redactor.clone(),
-        new: NodeSecrets::generate(),
-        cwd: home.clone(),
-        backup: None,
-        current_step: watch.step.clone(),
-        t0: Instant::now(),
-        literals: analysis.literal_secrets.clone(),
-        operator_env: Vec::new(),
-        revoked: Vec::new(),
-    };
-    // The new values (`NEW_<SECRET>`) and the backup passphrase, as a block sees them.
-    ctx.operator_env = operator_env(&ctx.new);
-    for (name, value) in &ctx.operator_env {
-        redactor.add(name, value);
-    }
-    // Not a secret: how long no token signed with the previous JWT secret must have been seen
-    // before a runbook drops it, the token lifetime on the node, here three of the probe
-    // client's renewals.
-    ctx.operator_env.push((
-        "JWT_OVERLAP_IDLE_SECS".into(),
-        (3 * super::probe::TOKEN_RENEWAL.as_secs()).to_string(),
-    ));
-    // Values the runbook writes literally become the node's secrets when its commands run.
-    for (name, value) in &ctx.literals {
-        redactor.add(name, value);
-    }
-    // Steady state before.
+    let mut ctx = Ctx::new(stack, options, &home, watch, &analysis);
+    let redactor = ctx.redactor.clone();
     record.checks_before = checks_on(stack, STEADY_STATE, None, None, &redactor).await;
     if !all_pass(&record.checks_before) {
         record.error = Some("the steady state did not hold before the first step".into());
@@ -566,101 +537,28 @@ async fn run_on(
         .filter_map(|s| s.env_file().map(PathBuf::from))
         .collect();
     let before_steps = SecretSet::read(stack.root().dir(), &env_files);
-    let stop = AtomicBool::new(false);
-    // The accounting logs in with whichever password the server holds by then.
+    // The accounting logs in with whichever password the server holds by then: the initial
+    // one, the runbook's literal ones, or the new one the operator brought.
     let mut passwords = vec![stack.initial_secrets().get("DB_PASSWORD").to_string()];
     passwords.extend(ctx.literals.iter().map(|(_, v)| v.clone()));
-    // … or the new one the operator brought, once a runbook has set it.
     passwords.push(ctx.new.get("DB_PASSWORD").to_string());
-    let live = probe::Live::default();
     // Telegram's queue for this bot, for the whole scenario: what the steps leave pending is
     // delivered during the rollback.
-    let mut telegram_queue = super::telegram::Queue::default();
+    let mut queue = super::telegram::Queue::default();
     let started_steps = Instant::now();
     ctx.t0 = started_steps;
     let scheduler = Scheduler::new(stack, &scenario.faults, started_steps);
-    let stop_timers = AtomicBool::new(false);
-    let probe_done = AtomicBool::new(false);
-    let (probe_report, (steps, tripped, stopped, ready_after)) = {
-        let probe = traffic(
-            stack,
-            &options.probe,
-            &mut telegram_queue,
-            &stop,
-            &live,
-            &passwords,
-            &probe_done,
-        );
-        let method = async {
-            let mut steps = Vec::new();
-            let mut tripped: Option<String> = None;
-            let mut stopped: Option<String> = None;
-            'phases: for phase in &scenario.phases {
-                let Some(p) = runbook.phases.iter().find(|p| p.number == *phase) else {
-                    steps.push(StepRecord::missing(&format!("phase{phase}")));
-                    continue;
-                };
-                progress.say(&format!(
-                    "{}: phase {} ({})",
-                    scenario.id, p.number, p.title
-                ));
-                for step in &p.steps {
-                    if let Some(guard) = scenario.safeguard {
-                        let (rate, n) = live.failure_rate(guard.window);
-                        if n >= 5 && rate > guard.max_failure_rate {
-                            let why = format!(
-                                "safeguard: {:.0} % of {n} requests failed over the last {} ms (tolerance {:.0} %), {} ms into the steps; aborted before {}",
-                                rate * 100.0,
-                                guard.window.as_millis(),
-                                guard.max_failure_rate * 100.0,
-                                started_steps.elapsed().as_millis(),
-                                step.id
-                            );
-                            progress.say(&format!("{}: {why}", scenario.id));
-                            tripped = Some(why);
-                            break 'phases;
-                        }
-                    }
-                    scheduler.before_step(&step.id).await;
-                    let done = run_step(&mut ctx, step, p.budget_minutes.unwrap_or(5)).await;
-                    let failed = !done.ok;
-                    steps.push(done);
-                    if failed && scenario.stop_at_failed_step {
-                        progress.say(&format!(
-                            "{}: {} failed: the operator stops there, as the runbook says",
-                            scenario.id, step.id
-                        ));
-                        stopped = Some(step.id.clone());
-                        break 'phases;
-                    }
-                }
-            }
-            // Faults are bounded by the phases they were attached to.
-            stop_timers.store(true, Ordering::SeqCst);
-            scheduler.undo(Undo::EndOfPhases).await;
-            let steps_ended = Instant::now();
-            tokio::time::sleep(options.settle).await;
-            stop.store(true, Ordering::SeqCst);
-            // While Telegram's last retries run out, the node has the same time to be ready.
-            let ready_after = wait_all_ready(stack, steps_ended).await;
-            if busy.release_while_waiting(&probe_done).await {
-                progress.say(&format!(
-                    "{}: waiting out Telegram's retries (another scenario may work meanwhile)",
-                    scenario.id
-                ));
-            }
-            (steps, tripped, stopped, ready_after)
-        };
-        let (probe_report, result, ()) =
-            tokio::join!(probe, method, scheduler.run_timers(&stop_timers));
-        (probe_report, result)
+    let run = Run {
+        stack,
+        scenario,
+        runbook,
+        options,
+        progress,
+        busy: &watch.busy,
+        scheduler: &scheduler,
+        passwords: &passwords,
     };
-    busy.reacquire().await;
-    record.steps = steps;
-    record.safeguard = tripped;
-    record.stopped_at_failed_step = stopped;
-    record.probe = Some(probe_report);
-    record.ready_after_ms = ready_after;
+    rehearse_steps(&run, &mut ctx, &mut queue, record).await;
     // Post-conditions: the steady state, and the rotation's own intent, against the previous
     // secrets from the Phase 1 backup when there is one.
     let previous = ctx
@@ -676,117 +574,17 @@ async fn run_on(
         .forensics
         .extend(forensics(stack, &record.checks_after, "after steps").await);
     scheduler.undo(Undo::AfterChecks).await;
-    let deviated = record.safeguard.is_some()
+    record.deviated = record.safeguard.is_some()
         || record.stopped_at_failed_step.is_some()
         || !record.probe.as_ref().is_some_and(|p| p.clean())
         || !all_pass(&record.checks_after);
-    record.deviated = deviated;
-    let lost_during_method = record.probe.as_ref().is_some_and(|p| {
-        p.updates_lost > 0
-            || p.data.missing_gateway_rows > 0
-            || p.data.missing_processed.values().any(|n| *n > 0)
-    });
-
-    let actual = if scenario.rollback == Rollback::Always || deviated {
-        progress.say(&format!("{}: running the runbook's rollback", scenario.id));
-        let stop = AtomicBool::new(false);
-        let rollback_probe_config = ProbeConfig {
-            id_offset: 500_000,
-            ..options.probe.clone()
-        };
-        let live = probe::Live::default();
-        let probe_done = AtomicBool::new(false);
-        let probe = traffic(
-            stack,
-            &rollback_probe_config,
-            &mut telegram_queue,
-            &stop,
-            &live,
-            &passwords,
-            &probe_done,
-        );
-        ctx.t0 = Instant::now();
-        let method = async {
-            let mut steps = Vec::new();
-            for step in &runbook.rollback {
-                scheduler.before_step(&step.id).await;
-                steps.push(run_step(&mut ctx, step, 5).await);
-            }
-            scheduler.undo(Undo::EndOfRollback).await;
-            let steps_ended = Instant::now();
-            tokio::time::sleep(options.settle).await;
-            stop.store(true, Ordering::SeqCst);
-            let ready_after = wait_all_ready(stack, steps_ended).await;
-            if busy.release_while_waiting(&probe_done).await {
-                progress.say(&format!(
-                    "{}: waiting out Telegram's retries after the rollback (another scenario may work meanwhile)",
-                    scenario.id
-                ));
-            }
-            (steps, ready_after)
-        };
-        let (rollback_probe, (rollback_steps, ready_after)) = tokio::join!(probe, method);
-        busy.reacquire().await;
-        record.rollback_steps = rollback_steps;
-        record.ready_after_rollback_ms = ready_after;
-        // Downtime during a rollback is measured (and reported); loss is what fails it.
-        // Restored: nothing lost, and Telegram's queue drained (the node takes updates again).
-        let restored_traffic = rollback_probe.updates_lost == 0
-            && rollback_probe.telegram.backlog == 0
-            && rollback_probe.data.missing_gateway_rows == 0
-            && rollback_probe
-                .data
-                .missing_processed
-                .values()
-                .all(|n| *n == 0);
-        record.rollback_probe = Some(rollback_probe);
-        record.checks_after_rollback = checks_on(stack, STEADY_STATE, None, None, &redactor).await;
-        record
-            .forensics
-            .extend(forensics(stack, &record.checks_after_rollback, "after rollback").await);
-        let restored = all_pass(&record.checks_after_rollback) && restored_traffic;
-        if lost_during_method {
-            // Accepted work lost while the steps ran is not restored by any rollback.
-            Expected::Breaks
-        } else if !deviated && scenario.rollback == Rollback::Always && restored {
-            // Nothing deviated, and the rollback left the node working.
-            Expected::Holds
-        } else if restored {
-            Expected::Detected
-        } else {
-            Expected::Breaks
-        }
+    let actual = if scenario.rollback == Rollback::Always || record.deviated {
+        rehearse_rollback(&run, &mut ctx, &mut queue, record).await;
+        outcome_with_rollback(record, scenario.rollback)
     } else {
         Expected::Holds
     };
-    let host_or_engine = host_could_not_run(&record.steps, &record.rollback_steps).or_else(|| {
-        (actual != Expected::Holds)
-            .then(|| engine_could_not_start(&record.forensics))
-            .flatten()
-    });
-    let timing_only = record.safeguard.is_none()
-        && record.stopped_at_failed_step.is_none()
-        && all_pass(&record.checks_after)
-        && all_pass(&record.checks_after_rollback)
-        && ![record.probe.as_ref(), record.rollback_probe.as_ref()]
-            .into_iter()
-            .flatten()
-            .any(data_missing);
-    let host_or_engine = host_or_engine.or_else(|| {
-        starved_by_the_machine(
-            actual,
-            timing_only,
-            options.busy.alone_on_the_machine(),
-            [record.probe.as_ref(), record.rollback_probe.as_ref()],
-        )
-    });
-    let (actual, inconclusive) = match host_or_engine {
-        Some(reason) => (Expected::Inconclusive, Some(reason)),
-        None => unless_saturated(
-            actual,
-            [record.probe.as_ref(), record.rollback_probe.as_ref()],
-        ),
-    };
+    let (actual, inconclusive) = judged(record, actual, options.busy.alone_on_the_machine());
     record.actual = Some(actual);
     record.inconclusive = inconclusive;
     record.faults = scheduler.records();
@@ -801,11 +599,329 @@ async fn run_on(
     let _ = std::fs::remove_dir_all(&home);
 }
 
+/// What every part of a scenario's run reads: the replica, the scenario and its runbook, the
+/// options, the busy slot, the fault schedule, and the passwords the accounting tries.
+struct Run<'a> {
+    stack: &'a Stack,
+    scenario: &'a Scenario,
+    runbook: &'a Runbook,
+    options: &'a Options,
+    progress: &'a crate::progress::Progress,
+    busy: &'a Busy<'a>,
+    scheduler: &'a Scheduler<'a>,
+    passwords: &'a [String],
+}
+
+impl<'a> Run<'a> {
+    fn traffic(&self, config: ProbeConfig, live: &'a probe::Live, after: &str) -> Traffic<'a> {
+        Traffic {
+            stack: self.stack,
+            options: self.options,
+            config,
+            live,
+            passwords: self.passwords,
+            busy: self.busy,
+            progress: self.progress,
+            waiting: format!(
+                "{}: waiting out Telegram's retries{after} (another scenario may work meanwhile)",
+                self.scenario.id
+            ),
+        }
+    }
+}
+
+/// The scenario's phases under traffic, with its faults injected and undone on schedule.
+async fn rehearse_steps(
+    run: &Run<'_>,
+    ctx: &mut Ctx<'_>,
+    queue: &mut super::telegram::Queue,
+    record: &mut ScenarioRecord,
+) {
+    let live = probe::Live::default();
+    let stop_timers = AtomicBool::new(false);
+    let scheduler = run.scheduler;
+    let body = async {
+        let phases = async {
+            let done = run_phases(ctx, run, &live).await;
+            // Faults are bounded by the phases they were attached to.
+            stop_timers.store(true, Ordering::SeqCst);
+            scheduler.undo(Undo::EndOfPhases).await;
+            done
+        };
+        tokio::join!(phases, scheduler.run_timers(&stop_timers)).0
+    };
+    let traffic = run.traffic(run.options.probe.clone(), &live, "");
+    let (report, done, ready_after) = under_traffic(traffic, queue, body).await;
+    record.steps = done.steps;
+    record.safeguard = done.tripped;
+    record.stopped_at_failed_step = done.stopped;
+    record.probe = Some(report);
+    record.ready_after_ms = ready_after;
+}
+
+/// The runbook's rollback under traffic (its own probe, ids apart), then the steady state
+/// checked and any service found down examined.
+async fn rehearse_rollback(
+    run: &Run<'_>,
+    ctx: &mut Ctx<'_>,
+    queue: &mut super::telegram::Queue,
+    record: &mut ScenarioRecord,
+) {
+    run.progress.say(&format!(
+        "{}: running the runbook's rollback",
+        run.scenario.id
+    ));
+    let live = probe::Live::default();
+    let config = ProbeConfig {
+        id_offset: 500_000,
+        ..run.options.probe.clone()
+    };
+    ctx.t0 = Instant::now();
+    let body = async {
+        let mut steps = Vec::new();
+        for step in &run.runbook.rollback {
+            run.scheduler.before_step(&step.id).await;
+            steps.push(run_step(ctx, step, 5).await);
+        }
+        run.scheduler.undo(Undo::EndOfRollback).await;
+        steps
+    };
+    let traffic = run.traffic(config, &live, " after the rollback");
+    let (report, steps, ready_after) = under_traffic(traffic, queue, body).await;
+    record.rollback_steps = steps;
+    record.ready_after_rollback_ms = ready_after;
+    record.rollback_probe = Some(report);
+    record.checks_after_rollback =
+        checks_on(run.stack, STEADY_STATE, None, None, &ctx.redactor).await;
+    record
+        .forensics
+        .extend(forensics(run.stack, &record.checks_after_rollback, "after rollback").await);
+}
+
+impl<'a> Ctx<'a> {
+    /// The operator at the start of a scenario: in `home`, with the new values
+    /// (`NEW_<SECRET>`) and the backup passphrase exported, every one of them and the
+    /// runbook's literal values hidden from the journal.
+    fn new(
+        stack: &'a Stack,
+        options: &'a Options,
+        home: &Path,
+        watch: &Watch<'_>,
+        analysis: &crate::runbook::findings::Analysis,
+    ) -> Ctx<'a> {
+        let redactor = stack.redactor().clone();
+        let new = NodeSecrets::generate();
+        let mut operator_env = operator_env(&new);
+        // Values the runbook writes literally become the node's secrets when its commands run.
+        for (name, value) in operator_env.iter().chain(&analysis.literal_secrets) {
+            redactor.add(name, value);
+        }
+        // Not a secret: how long no token signed with the previous JWT secret must have been
+        // seen before a runbook drops it, the token lifetime on the node, here three of the
+        // probe client's renewals.
+        operator_env.push((
+            "JWT_OVERLAP_IDLE_SECS".into(),
+            (3 * super::probe::TOKEN_RENEWAL.as_secs()).to_string(),
+        ));
+        Ctx {
+            stack,
+            options,
+            redactor,
+            new,
+            cwd: home.to_path_buf(),
+            backup: None,
+            current_step: watch.step.clone(),
+            t0: Instant::now(),
+            literals: analysis.literal_secrets.clone(),
+            operator_env,
+            revoked: Vec::new(),
+        }
+    }
+}
+
+/// What running the phases gave: their steps, and why they stopped early, if they did.
+struct PhasesRun {
+    steps: Vec<StepRecord>,
+    /// The safeguard that tripped.
+    tripped: Option<String>,
+    /// The step whose command failed, where the operator stopped.
+    stopped: Option<String>,
+}
+
+/// Runs the scenario's phases step by step, faults attached before their steps; stops where
+/// the safeguard trips or, for a runbook that says so, where a step's command fails.
+async fn run_phases(ctx: &mut Ctx<'_>, run: &Run<'_>, live: &probe::Live) -> PhasesRun {
+    let (scenario, runbook, progress) = (run.scenario, run.runbook, run.progress);
+    let mut done = PhasesRun {
+        steps: Vec::new(),
+        tripped: None,
+        stopped: None,
+    };
+    for phase in &scenario.phases {
+        let Some(p) = runbook.phases.iter().find(|p| p.number == *phase) else {
+            done.steps
+                .push(StepRecord::missing(&format!("phase{phase}")));
+            continue;
+        };
+        progress.say(&format!(
+            "{}: phase {} ({})",
+            scenario.id, p.number, p.title
+        ));
+        for step in &p.steps {
+            if let Some(why) = scenario
+                .safeguard
+                .and_then(|guard| safeguard_trips(guard, live, ctx.t0, &step.id))
+            {
+                progress.say(&format!("{}: {why}", scenario.id));
+                done.tripped = Some(why);
+                return done;
+            }
+            run.scheduler.before_step(&step.id).await;
+            let step_record = run_step(ctx, step, p.budget_minutes.unwrap_or(5)).await;
+            let failed = !step_record.ok;
+            done.steps.push(step_record);
+            if failed && scenario.stop_at_failed_step {
+                progress.say(&format!(
+                    "{}: {} failed: the operator stops there, as the runbook says",
+                    scenario.id, step.id
+                ));
+                done.stopped = Some(step.id.clone());
+                return done;
+            }
+        }
+    }
+    done
+}
+
+/// Why the safeguard stops the steps before `step`, if the live failure rate over its window
+/// exceeds its tolerance (with at least 5 requests seen).
+fn safeguard_trips(
+    guard: Safeguard,
+    live: &probe::Live,
+    started: Instant,
+    step: &str,
+) -> Option<String> {
+    let (rate, n) = live.failure_rate(guard.window);
+    (n >= 5 && rate > guard.max_failure_rate).then(|| {
+        format!(
+            "safeguard: {:.0} % of {n} requests failed over the last {} ms (tolerance {:.0} %), {} ms into the steps; aborted before {step}",
+            rate * 100.0,
+            guard.window.as_millis(),
+            guard.max_failure_rate * 100.0,
+            started.elapsed().as_millis(),
+        )
+    })
+}
+
+/// The probe's traffic around a body of work (the steps, or the rollback's), and what follows
+/// it alike: the settle time (the probe sees the aftermath), the node's readiness, and
+/// Telegram's last retries, waited out with the busy slot released.
+struct Traffic<'a> {
+    stack: &'a Stack,
+    options: &'a Options,
+    config: ProbeConfig,
+    live: &'a probe::Live,
+    passwords: &'a [String],
+    busy: &'a Busy<'a>,
+    progress: &'a crate::progress::Progress,
+    /// What the progress says while Telegram's retries are waited out.
+    waiting: String,
+}
+
+/// Runs `body` under `traffic`; returns the probe's report, what `body` gave, and how long
+/// after `body` every service was ready again (None: not within 20 s).
+async fn under_traffic<T>(
+    traffic: Traffic<'_>,
+    queue: &mut super::telegram::Queue,
+    body: impl std::future::Future<Output = T>,
+) -> (probe::ProbeReport, T, Option<u64>) {
+    let t = &traffic;
+    let stop = AtomicBool::new(false);
+    let probe_done = AtomicBool::new(false);
+    let probe = run_probe(
+        t.stack,
+        &t.config,
+        queue,
+        &stop,
+        t.live,
+        t.passwords,
+        &probe_done,
+    );
+    let method = async {
+        let result = body.await;
+        let ended = Instant::now();
+        tokio::time::sleep(t.options.settle).await;
+        stop.store(true, Ordering::SeqCst);
+        // While Telegram's last retries run out, the node has the same time to be ready.
+        let ready_after = wait_all_ready(t.stack, ended).await;
+        if t.busy.release_while_waiting(&probe_done).await {
+            t.progress.say(&t.waiting);
+        }
+        (result, ready_after)
+    };
+    let (report, (result, ready_after)) = tokio::join!(probe, method);
+    t.busy.reacquire().await;
+    (report, result, ready_after)
+}
+
+/// The outcome once the rollback ran: accepted work lost while the steps ran is not restored
+/// by any rollback (`breaks`); otherwise restored (nothing lost, Telegram's queue drained,
+/// the steady state back) is `detected`, or `holds` for a rollback scenario that never
+/// deviated. Downtime during a rollback is measured and reported; loss is what fails it.
+fn outcome_with_rollback(record: &ScenarioRecord, rollback: Rollback) -> Expected {
+    let lost = |p: &probe::ProbeReport| {
+        p.updates_lost > 0
+            || p.data.missing_gateway_rows > 0
+            || p.data.missing_processed.values().any(|n| *n > 0)
+    };
+    let lost_during_steps = record.probe.as_ref().is_some_and(lost);
+    let restored = all_pass(&record.checks_after_rollback)
+        && record
+            .rollback_probe
+            .as_ref()
+            .is_some_and(|p| !lost(p) && p.telegram.backlog == 0);
+    if lost_during_steps {
+        Expected::Breaks
+    } else if !record.deviated && rollback == Rollback::Always && restored {
+        Expected::Holds
+    } else if restored {
+        Expected::Detected
+    } else {
+        Expected::Breaks
+    }
+}
+
+/// The verdict as it stands, or `inconclusive` with why, when the host, the engine or the
+/// machine's load rather than the runbook decided it.
+fn judged(
+    record: &ScenarioRecord,
+    actual: Expected,
+    alone_on_the_machine: bool,
+) -> (Expected, Option<String>) {
+    let probes = [record.probe.as_ref(), record.rollback_probe.as_ref()];
+    let host_or_engine = host_could_not_run(&record.steps, &record.rollback_steps).or_else(|| {
+        (actual != Expected::Holds)
+            .then(|| engine_could_not_start(&record.forensics))
+            .flatten()
+    });
+    let timing_only = record.safeguard.is_none()
+        && record.stopped_at_failed_step.is_none()
+        && all_pass(&record.checks_after)
+        && all_pass(&record.checks_after_rollback)
+        && !probes.into_iter().flatten().any(data_missing);
+    let host_or_engine = host_or_engine
+        .or_else(|| starved_by_the_machine(actual, timing_only, alone_on_the_machine, probes));
+    match host_or_engine {
+        Some(reason) => (Expected::Inconclusive, Some(reason)),
+        None => unless_saturated(actual, probes),
+    }
+}
+
 /// The probe: its API client with tokens the running gateway issues (the node's old JWT secret
 /// until the gateway runs another), its JetStream client with the gateway's NATS credentials
 /// as the gateway's `.env` has them (the initial password until the file names others); `done`
 /// is set once it has counted, so the scenario knows whether it is still waiting.
-async fn traffic(
+async fn run_probe(
     stack: &Stack,
     config: &ProbeConfig,
     queue: &mut super::telegram::Queue,
@@ -953,6 +1069,43 @@ async fn run_step(ctx: &mut Ctx<'_>, step: &Step, phase_minutes: u32) -> StepRec
     }
     let mut record = StepRecord::new(&step.id, &step.title);
     record.started_ms = ctx.t0.elapsed().as_millis() as u64;
+    act_for_operator(ctx, step, &mut record).await;
+    let before = measure::Before::take(ctx.stack, ctx.backup.as_deref());
+    let deadline = step_deadline(&step.title, phase_minutes, ctx.options.time_scale);
+    for block in step.code.iter().filter(|b| b.is_shell()) {
+        run_block(ctx, &block.text, deadline, &mut record).await;
+    }
+    let literals = ctx.literals.clone();
+    let measured = measure::after_step(
+        ctx.stack,
+        step,
+        &record,
+        &before,
+        ctx.backup.as_deref(),
+        &literals,
+    );
+    record.measurements.extend(measured.measurements);
+    record
+        .actions
+        .extend(measured.notes.iter().map(|n| ActionRecord::operator(n)));
+    // After a restart, compare every container with its file: the measurement behind
+    // `restart-keeps-stale-env`.
+    if step.code.iter().any(|b| b.text.contains("restart")) {
+        record.env_compared = true;
+        record.stale_env = measure::stale_env(ctx.stack).await;
+    }
+    record.ended_ms = ctx.t0.elapsed().as_millis() as u64;
+    if step.code.is_empty() && record.actions.is_empty() {
+        record.actions.push(ActionRecord::operator(
+            "no command in the runbook; nothing was done",
+        ));
+    }
+    record
+}
+
+/// The operator's hand where the step is prose or a file edit; a key revoked at a provider is
+/// exported to every later block as `REVOKED_KEYS`.
+async fn act_for_operator(ctx: &mut Ctx<'_>, step: &Step, record: &mut StepRecord) {
     let acted = super::operator::act(ctx.stack, step, &ctx.new).await;
     for note in acted.notes {
         record
@@ -965,279 +1118,79 @@ async fn run_step(ctx: &mut Ctx<'_>, step: &Step, phase_minutes: u32) -> StepRec
         ctx.operator_env
             .push(("REVOKED_KEYS".into(), ctx.revoked.join(" ")));
     }
-    let env_before = ctx.stack.current_env().ok();
-    let had_backup = ctx.backup.is_some();
-    let backup_before = ctx.backup.as_ref().and_then(|p| std::fs::read(p).ok());
-    // A step's deadline: the time its own title gives ("Monitor for 5 minutes"), compressed;
-    // otherwise its phase's budget, compressed, but at least 30 s, so that a command that is
-    // merely slow (eight `docker restart`s in a row) does not pass for one that never ends.
-    let deadline = match minutes_in(&step.title) {
-        Some(m) => Duration::from_secs_f64((m * 60.0 * ctx.options.time_scale).max(1.0)),
-        None => Duration::from_secs_f64(
-            (phase_minutes as f64 * 60.0 * ctx.options.time_scale).max(30.0),
-        ),
-    };
-    for block in step.code.iter().filter(|b| b.is_shell()) {
-        let rewriting = shell::Rewriting::for_stack(ctx.stack, ctx.options.time_scale);
-        let script = shell::rewrite(&block.text, &rewriting);
-        // A block that bounds its own waits (`timeout 60 …`) is given those bounds and 30 s
-        // more: its own timeout, not the rehearsal's, says when a wait has failed.
-        let deadline = deadline.max(own_timeouts(&script) + Duration::from_secs(30));
-        let shims = ctx.stack.shim_dir();
-        if script
-            .lines()
-            .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'))
-        {
-            record.actions.push(ActionRecord::operator(
-                "the block holds only comments: nothing to run",
-            ));
-            continue;
-        }
-        let date = humantime::format_rfc3339(SystemTime::now()).to_string()[..10].replace('-', "");
-        let filled = script.replace("YYYYMMDD", &date);
-        if filled != script {
-            // Run it as written first: that is what a pasted placeholder does.
-            let (literal, _) = shell::run(
-                &block.text,
-                &script,
-                &ctx.cwd,
-                deadline,
-                &ctx.redactor,
-                &shims,
-                &ctx.operator_env,
-            )
-            .await;
-            record.actions.push(ActionRecord::shell(
-                literal,
-                "as written (placeholder unfilled)",
-            ));
-        }
-        let ran_in = ctx.cwd.clone();
-        let reads_logs = block.text.contains("docker logs")
-            && block.text.contains("grep")
-            && !block.text.contains("2>&1");
-        let (run, cwd) = shell::run(
-            &block.text,
-            &filled,
-            &ctx.cwd,
-            deadline,
-            &ctx.redactor,
-            &shims,
-            &ctx.operator_env,
-        )
-        .await;
-        ctx.cwd = cwd;
-        if reads_logs {
-            // What the pipe carried (stdout) against what it never sees (stderr).
-            for service in Service::NODE
-                .into_iter()
-                .filter(|s| block.text.contains(s.production_name()))
-            {
-                if let Ok((out, err)) = ctx.stack.logs_by_stream(service, 100).await {
-                    let errors = |t: &str| {
-                        t.lines()
-                            .filter(|l| l.to_lowercase().contains("error"))
-                            .count()
-                    };
-                    record.measurements.push(Measurement::LogStreams {
-                        service: service.production_name().to_string(),
-                        errors_on_stdout: errors(&out),
-                        errors_on_stderr: errors(&err),
-                    });
-                }
-            }
-        }
-        if block.text.contains("tar -x") {
-            record.measurements.push(Measurement::RestoreDirectory {
-                in_node_directory: ran_in == ctx.stack.root().dir(),
-                directory: ran_in.display().to_string(),
-                exit_code: run.exit_code,
-            });
-        }
-        let note = if filled != script {
-            "with the placeholder filled in"
-        } else {
-            ""
-        };
-        record.ok &= run.exit_code == Some(0);
-        record.actions.push(ActionRecord::shell(run, note));
-        // Lifecycle commands move the replica's ports.
-        for s in Service::ALL {
-            let _ = ctx.stack.refresh_ports(s).await;
-        }
-        if let Some(backup) = find_backup(&ctx.cwd).or_else(|| find_backup(ctx.stack.root().dir()))
-        {
-            ctx.backup.get_or_insert(backup);
-        }
+}
+
+/// A step's deadline: the time its own title gives ("Monitor for 5 minutes"), compressed;
+/// otherwise its phase's budget, compressed, but at least 30 s, so that a command that is
+/// merely slow (eight `docker restart`s in a row) does not pass for one that never ends.
+fn step_deadline(title: &str, phase_minutes: u32, time_scale: f64) -> Duration {
+    match minutes_in(title) {
+        Some(m) => Duration::from_secs_f64((m * 60.0 * time_scale).max(1.0)),
+        None => Duration::from_secs_f64((phase_minutes as f64 * 60.0 * time_scale).max(30.0)),
     }
-    // A backup overwritten by a rerun the same day: which of its values are no longer the
-    // pre-rotation ones.
-    if let (Some(before), Some(path)) = (backup_before, ctx.backup.as_ref()) {
-        if std::fs::read(path).ok().is_some_and(|now| now != before) {
-            let initial = ctx.stack.initial_secrets();
-            let rotated: std::collections::BTreeSet<String> = SecretSet::previous_with(path, None)
-                .map(|set| {
-                    set.files
-                        .values()
-                        .flatten()
-                        .filter(|(k, v)| {
-                            SECRET_NAMES.contains(&k.as_str()) && initial.get(k) != v.as_str()
-                        })
-                        .map(|(k, _)| k.clone())
-                        .collect()
-                })
-                .unwrap_or_default();
-            record.measurements.push(Measurement::BackupOverwritten {
-                backup: file_name(path),
-                rotated: rotated.into_iter().collect(),
-            });
-        }
-    }
-    // The runbook's example values, run as written: where do they end up?
-    for (name, value) in &ctx.literals {
-        let shells: Vec<&ActionRecord> = record
-            .actions
-            .iter()
-            .filter(|a| a.shell.is_some())
-            .collect();
-        if !step.code.iter().any(|b| b.text.contains(value.as_str())) || shells.is_empty() {
-            continue;
-        }
-        let in_files = ctx
-            .stack
-            .current_env()
-            .map(|files| {
-                files
-                    .values()
-                    .filter(|f| f.vars().iter().any(|(_, v)| v == value))
-                    .count()
-            })
-            .unwrap_or(0);
-        let altered = step.code.iter().any(|b| b.text.contains("ALTER"))
-            && shells
-                .iter()
-                .any(|a| a.shell.as_ref().and_then(|s| s.exit_code) == Some(0));
-        if altered || (in_files > 0 && step.code.iter().any(|b| b.text.contains("sed "))) {
-            record.measurements.push(Measurement::ExampleValue {
-                name: name.clone(),
-                on_server: altered,
-                env_files: in_files,
-            });
-        }
-    }
-    // An elision ("# ... continue for all services") where restarts should be: which services
-    // using DB_PASSWORD the block never names.
-    if step
-        .code
-        .iter()
-        .any(|b| b.text.contains("continue for all"))
+}
+
+/// Runs one shell block of a step on the host against the replica (as written first, when it
+/// holds a placeholder), and records it with what it measured as it ran.
+async fn run_block(ctx: &mut Ctx<'_>, text: &str, deadline: Duration, record: &mut StepRecord) {
+    let rewriting = shell::Rewriting::for_stack(ctx.stack, ctx.options.time_scale);
+    let script = shell::rewrite(text, &rewriting);
+    // A block that bounds its own waits (`timeout 60 …`) is given those bounds and 30 s
+    // more: its own timeout, not the rehearsal's, says when a wait has failed.
+    let deadline = deadline.max(own_timeouts(&script) + Duration::from_secs(30));
+    let shims = ctx.stack.shim_dir();
+    if script
+        .lines()
+        .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'))
     {
-        let (restarted, never_restarted): (Vec<Service>, Vec<Service>) = Service::NODE
-            .into_iter()
-            .filter(|s| s.uses_db())
-            .partition(|s| {
-                step.code
-                    .iter()
-                    .any(|b| b.text.contains(s.production_name()))
-            });
-        let names = |v: Vec<Service>| -> Vec<String> {
-            v.iter().map(|s| s.production_name().into()).collect()
-        };
-        record.measurements.push(Measurement::Elision {
-            restarted: names(restarted),
-            never_restarted: names(never_restarted),
-        });
-    }
-    // Measurements a finding needs: what the backup holds, what a sed really changed.
-    if let (false, Some(path)) = (had_backup, ctx.backup.as_ref()) {
-        let mode = file_mode(path);
-        // Read as anyone who finds the file would: without the passphrase.
-        match SecretSet::previous_with(path, None) {
-            Ok(set) => record.measurements.push(Measurement::Backup {
-                backup: file_name(path),
-                env_files: set.files.len(),
-                secret_values: set.secret_values().len(),
-                mode,
-            }),
-            Err(e) => record.actions.push(ActionRecord::operator(&format!(
-                "backup {} is not a plain archive: {e}",
-                path.display()
-            ))),
-        }
-    }
-    if step.code.iter().any(|b| b.text.contains("sed ")) {
-        if let (Some(before), Ok(after)) = (env_before, ctx.stack.current_env()) {
-            let mut changed: std::collections::BTreeMap<String, usize> = Default::default();
-            for (s, file) in &after {
-                let old: std::collections::BTreeMap<String, String> = before
-                    .get(s)
-                    .map(|f| f.vars().into_iter().collect())
-                    .unwrap_or_default();
-                for (k, v) in file.vars() {
-                    if old.get(&k) != Some(&v) {
-                        *changed.entry(k).or_default() += 1;
-                    }
-                }
-            }
-            record.measurements.push(Measurement::SedChanged {
-                changed: changed.clone(),
-            });
-            // What the command means to write against what is in the files now.
-            let intended: Vec<(String, String)> = step
-                .code
-                .iter()
-                .flat_map(|b| crate::runbook::findings::sed_assignments(&b.text))
-                .collect();
-            for (name, value) in intended {
-                let holding: Vec<bool> = after
-                    .values()
-                    .filter_map(|f| f.get(&name).map(|v| v == value))
-                    .collect();
-                let wrong = holding.iter().filter(|ok| !**ok).count();
-                if wrong > 0 {
-                    record.measurements.push(Measurement::SedMangled {
-                        rewritten: changed.contains_key(&name),
-                        name,
-                        wrong,
-                        files: holding.len(),
-                    });
-                }
-            }
-        }
-    }
-    // After a restart, compare every container with its file: the measurement behind
-    // `restart-keeps-stale-env`.
-    if step.code.iter().any(|b| b.text.contains("restart")) {
-        record.env_compared = true;
-        for s in Service::NODE {
-            if let (Ok(env), Ok(files)) =
-                (ctx.stack.container_env(s).await, ctx.stack.current_env())
-            {
-                if let Some(file) = files.get(&s) {
-                    let stale: Vec<String> = file
-                        .vars()
-                        .into_iter()
-                        .filter(|(k, v)| env.get(k) != Some(v))
-                        .map(|(k, _)| k)
-                        .collect();
-                    if !stale.is_empty() {
-                        record.stale_env.push(format!(
-                            "{}: {}",
-                            s.production_name(),
-                            stale.join(", ")
-                        ));
-                    }
-                }
-            }
-        }
-    }
-    record.ended_ms = ctx.t0.elapsed().as_millis() as u64;
-    if step.code.is_empty() && record.actions.is_empty() {
         record.actions.push(ActionRecord::operator(
-            "no command in the runbook; nothing was done",
+            "the block holds only comments: nothing to run",
+        ));
+        return;
+    }
+    let date = humantime::format_rfc3339(SystemTime::now()).to_string()[..10].replace('-', "");
+    let filled = script.replace("YYYYMMDD", &date);
+    let run_script = |script: String, cwd: PathBuf| {
+        let (redactor, env) = (ctx.redactor.clone(), ctx.operator_env.clone());
+        let shims = shims.clone();
+        async move { shell::run(text, &script, &cwd, deadline, &redactor, &shims, &env).await }
+    };
+    if filled != script {
+        // Run it as written first: that is what a pasted placeholder does.
+        let (literal, _) = run_script(script.clone(), ctx.cwd.clone()).await;
+        record.actions.push(ActionRecord::shell(
+            literal,
+            "as written (placeholder unfilled)",
         ));
     }
-    record
+    let ran_in = ctx.cwd.clone();
+    let (run, cwd) = run_script(filled.clone(), ctx.cwd.clone()).await;
+    ctx.cwd = cwd;
+    if measure::reads_logs_through_a_pipe(text) {
+        let measured = measure::log_streams(ctx.stack, text).await;
+        record.measurements.extend(measured);
+    }
+    if text.contains("tar -x") {
+        record.measurements.push(Measurement::RestoreDirectory {
+            in_node_directory: ran_in == ctx.stack.root().dir(),
+            directory: ran_in.display().to_string(),
+            exit_code: run.exit_code,
+        });
+    }
+    let note = if filled != script {
+        "with the placeholder filled in"
+    } else {
+        ""
+    };
+    record.ok &= run.exit_code == Some(0);
+    record.actions.push(ActionRecord::shell(run, note));
+    // Lifecycle commands move the replica's ports.
+    for s in Service::ALL {
+        let _ = ctx.stack.refresh_ports(s).await;
+    }
+    if let Some(backup) = find_backup(&ctx.cwd).or_else(|| find_backup(ctx.stack.root().dir())) {
+        ctx.backup.get_or_insert(backup);
+    }
 }
 
 /// `5` from "Monitor for 5 minutes".
@@ -1251,22 +1204,6 @@ fn minutes_in(title: &str) -> Option<f64> {
             None
         }
     })
-}
-
-/// A file's permission bits (0 when it cannot be read).
-/// A path's file name, for a measurement (`secrets_backup_20261204.tar.gz`).
-fn file_name(path: &std::path::Path) -> String {
-    path.file_name()
-        .and_then(|n| n.to_str())
-        .unwrap_or("?")
-        .to_string()
-}
-
-fn file_mode(path: &std::path::Path) -> u32 {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(path)
-        .map(|m| m.permissions().mode() & 0o7777)
-        .unwrap_or(0)
 }
 
 /// The runbook's secrets backup in `dir`, as the runbook as written makes it
@@ -1287,6 +1224,72 @@ fn find_backup(dir: &std::path::Path) -> Option<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A scenario whose rollback ran: `lost` updates during the steps, the rollback's checks
+    /// passing or not, and `backlog` updates Telegram still holds after the rollback.
+    fn rolled_back(lost: u64, checks_pass: bool, backlog: u64, deviated: bool) -> ScenarioRecord {
+        let mut r = ScenarioRecord::new("s", "s", Expected::Holds, SystemTime::UNIX_EPOCH);
+        r.deviated = deviated;
+        r.probe = Some(probe::ProbeReport {
+            updates_lost: lost,
+            ..Default::default()
+        });
+        let mut after = probe::ProbeReport::default();
+        after.telegram.backlog = backlog;
+        r.rollback_probe = Some(after);
+        r.checks_after_rollback = vec![CheckRecord {
+            id: "health.gateway".into(),
+            outcome: if checks_pass {
+                CheckOutcome::Pass
+            } else {
+                CheckOutcome::Fail
+            },
+            evidence: String::new(),
+        }];
+        r
+    }
+
+    #[test]
+    fn updates_lost_during_the_steps_break_the_scenario_whatever_the_rollback_restores() {
+        let r = rolled_back(3, true, 0, true);
+        assert_eq!(
+            outcome_with_rollback(&r, Rollback::OnDeviation),
+            Expected::Breaks
+        );
+        assert_eq!(
+            outcome_with_rollback(&r, Rollback::Always),
+            Expected::Breaks
+        );
+    }
+
+    #[test]
+    fn a_deviation_the_rollback_restores_is_detected_and_one_it_does_not_breaks() {
+        assert_eq!(
+            outcome_with_rollback(&rolled_back(0, true, 0, true), Rollback::OnDeviation),
+            Expected::Detected
+        );
+        assert_eq!(
+            outcome_with_rollback(&rolled_back(0, false, 0, true), Rollback::OnDeviation),
+            Expected::Breaks
+        );
+        // Telegram still holding updates after the rollback: the node does not take them.
+        assert_eq!(
+            outcome_with_rollback(&rolled_back(0, true, 2, true), Rollback::OnDeviation),
+            Expected::Breaks
+        );
+    }
+
+    #[test]
+    fn a_rollback_scenario_that_never_deviated_and_is_restored_holds() {
+        assert_eq!(
+            outcome_with_rollback(&rolled_back(0, true, 0, false), Rollback::Always),
+            Expected::Holds
+        );
+        assert_eq!(
+            outcome_with_rollback(&rolled_back(0, true, 0, true), Rollback::Always),
+            Expected::Detected
+        );
+    }
 
     #[test]
     fn a_block_that_bounds_its_waits_is_given_their_sum() {

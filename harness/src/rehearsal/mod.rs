@@ -8,6 +8,7 @@ pub mod compare;
 pub mod engine;
 pub mod faults;
 pub mod journal;
+mod measure;
 mod operator;
 pub mod probe;
 pub mod render;
