@@ -436,40 +436,41 @@ struct PendingEdit {
 
 /// All findings, in document order.
 pub fn analyse(runbook: &Runbook) -> Vec<Finding> {
-    let mut out = Collector {
-        findings: Vec::new(),
-        repeats: Default::default(),
+    let mut state = State {
+        out: Collector {
+            findings: Vec::new(),
+            repeats: Default::default(),
+        },
+        pending: None,
+        server_side_changes: Vec::new(),
+        any_backup_pruning: false,
+        in_rollback: false,
     };
-    let mut server_side_changes: Vec<(String, usize, String)> = Vec::new();
-    let mut any_backup_pruning = false;
-
     for phase in &runbook.phases {
-        let mut pending: Option<PendingEdit> = None;
+        state.pending = None;
         for step in &phase.steps {
-            analyse_step(
-                step,
-                &mut pending,
-                &mut out,
-                &mut server_side_changes,
-                &mut any_backup_pruning,
-                false,
-            );
+            analyse_step(step, &mut state);
         }
     }
-    let mut pending: Option<PendingEdit> = None;
+    state.pending = None;
+    state.in_rollback = true;
     for step in &runbook.rollback {
-        analyse_step(
-            step,
-            &mut pending,
-            &mut out,
-            &mut Vec::new(),
-            &mut any_backup_pruning,
-            true,
-        );
+        analyse_step(step, &mut state);
     }
+    let mut out = state.out;
+    rollback_findings(runbook, &state.server_side_changes, &mut out);
+    retention_findings(runbook, state.any_backup_pruning, &mut out);
+    out.findings.sort_by_key(|f| f.line);
+    out.findings
+}
 
-    // Rollback: does it undo what the phases changed on servers?
-    if runbook.rollback.is_empty() {
+/// Rollback: is there one, and does it undo what the phases changed on servers?
+fn rollback_findings(
+    runbook: &Runbook,
+    server_side_changes: &[(String, usize, String)],
+    out: &mut Collector,
+) {
+    let Some(first) = runbook.rollback.first() else {
         out.add(
             FindingKind::NoRollback,
             "rollback",
@@ -477,34 +478,36 @@ pub fn analyse(runbook: &Runbook) -> Vec<Finding> {
             "",
             "the runbook has no numbered rollback procedure: a failed phase has no way back".into(),
         );
-    } else {
-        let rollback_touches_server = runbook.rollback.iter().any(|s| {
-            s.code.iter().filter(|b| b.is_shell()).any(|b| {
-                shell::read(&b.text, b.first_line)
-                    .commands()
-                    .any(|c| server_side_change(&c.words).is_some())
-            })
-        });
-        if !rollback_touches_server {
-            for (step, line, what) in &server_side_changes {
-                let first = &runbook.rollback[0];
-                out.add(
-                    FindingKind::RollbackFilesOnly,
-                    &first.id,
-                    first.line,
-                    &first.title,
-                    format!(
-                        "{step} (line {line}) changes {what} on the server; the rollback restores \
-                         files and restarts containers but never changes it back, so after a \
-                         rollback the services present the old secret to a server that expects \
-                         the new one"
-                    ),
-                );
-            }
-        }
+        return;
+    };
+    let rollback_touches_server = runbook.rollback.iter().any(|s| {
+        s.code.iter().filter(|b| b.is_shell()).any(|b| {
+            shell::read(&b.text, b.first_line)
+                .commands()
+                .any(|c| server_side_change(&c.words).is_some())
+        })
+    });
+    if rollback_touches_server {
+        return;
     }
+    for (step, line, what) in server_side_changes {
+        out.add(
+            FindingKind::RollbackFilesOnly,
+            &first.id,
+            first.line,
+            &first.title,
+            format!(
+                "{step} (line {line}) changes {what} on the server; the rollback restores \
+                 files and restarts containers but never changes it back, so after a \
+                 rollback the services present the old secret to a server that expects \
+                 the new one"
+            ),
+        );
+    }
+}
 
-    // Notes: a stated retention that nothing enforces.
+/// Notes: a stated retention that nothing enforces.
+fn retention_findings(runbook: &Runbook, any_backup_pruning: bool, out: &mut Collector) {
     for note in &runbook.notes {
         let lower = note.text.to_lowercase();
         if lower.contains("backup") && lower.contains("days") && !any_backup_pruning {
@@ -519,112 +522,81 @@ pub fn analyse(runbook: &Runbook) -> Vec<Finding> {
             );
         }
     }
-    out.findings.sort_by_key(|f| f.line);
-    out.findings
 }
 
-fn analyse_step(
-    step: &Step,
-    pending: &mut Option<PendingEdit>,
-    out: &mut Collector,
-    server_side_changes: &mut Vec<(String, usize, String)>,
-    any_backup_pruning: &mut bool,
+/// What the rules carry from one step (and command) to the next, and what they found.
+struct State {
+    out: Collector,
+    /// The last configuration edit no recreate has picked up yet (within a phase).
+    pending: Option<PendingEdit>,
+    /// Server-side changes the phases make: (step, line, what).
+    server_side_changes: Vec<(String, usize, String)>,
+    /// Whether any step deletes old backups.
+    any_backup_pruning: bool,
+    /// The rollback's steps are being read.
     in_rollback: bool,
-) {
-    let verification = step.title.to_lowercase().contains("verif")
-        || step.title.to_lowercase().contains("health")
-        || step.title.to_lowercase().contains("check");
+}
+
+/// One command of a step's shell block, and where it is.
+struct Site<'a> {
+    step: &'a Step,
+    inv: Invocation<'a>,
+    command: &'a shell::Command,
+    pipeline: &'a shell::Pipeline,
+    /// Its position in the pipeline.
+    index: usize,
+    line: usize,
+    /// The whole pipeline on one line.
+    text: String,
+    /// The step verifies (its title says "verify", "health" or "check").
+    verification: bool,
+    /// The block `cd`s somewhere first.
+    has_cd: bool,
+}
+
+/// A rule on one command: adds findings, or updates what later commands are judged against.
+type CommandRule = fn(&Site, &mut State);
+
+/// Every rule on commands, in the order they are applied to each command (an edit's
+/// restart is judged before a recreate or another edit replaces the pending one).
+const COMMAND_RULES: &[CommandRule] = &[
+    never_terminates,
+    unknown_subcommand_rule,
+    logs_stderr_missed,
+    restart_after_edit,
+    recreate_or_edit,
+    sed_rule,
+    secret_on_command_line,
+    psql_rule,
+    server_side_change_rule,
+    tar_rule,
+    backup_pruning,
+    shallow_verification,
+];
+
+fn analyse_step(step: &Step, state: &mut State) {
+    let verification = ["verif", "health", "check"]
+        .iter()
+        .any(|w| step.title.to_lowercase().contains(w));
     let scripts: Vec<(Script, &super::CodeBlock)> = step
         .code
         .iter()
         .filter(|b| b.is_shell())
         .map(|b| (shell::read(&b.text, b.first_line), b))
         .collect();
-
     // Prose that edits configuration ("Remove X from .env") counts as an edit.
     if mentions_config_edit(&step.prose) || mentions_config_edit(&step.title) {
-        *pending = Some(PendingEdit {
+        state.pending = Some(PendingEdit {
             step: step.id.clone(),
             line: step.line,
             what: "the `.env` files".into(),
         });
     }
-
-    let runnable = scripts.iter().any(|(s, _)| !s.pipelines.is_empty())
-        || step
-            .code
-            .iter()
-            .any(|b| !b.is_shell() && !b.text.trim().is_empty());
-    if !runnable && !console_action(step) {
-        let what = if step.code.is_empty() {
-            "only prose".to_string()
-        } else {
-            "a code block with only comments".to_string()
-        };
-        out.add(
-            FindingKind::NoCommand,
-            &step.id,
-            step.line,
-            &step.title,
-            format!(
-                "\"{}\" has {what}: every operator does it differently, and nothing can be \
-                 rehearsed or reviewed as written",
-                step.title
-            ),
-        );
-    }
-
-    for block in step.code.iter().filter(|b| !b.is_shell()) {
-        if let Some(line_offset) = selection_not_fallback(&block.text) {
-            out.add(
-                FindingKind::SelectionNotFallback,
-                &step.id,
-                block.first_line + line_offset,
-                block.text.lines().nth(line_offset).unwrap_or(""),
-                "`getenv(NEW) or getenv(OLD)` picks NEW whenever it is set; it is not a fallback: \
-                 a new key the provider rejects is never retried with the old one"
-                    .into(),
-            );
-        }
-    }
-
+    no_command(step, &scripts, &mut state.out);
+    selection_in_code(step, &mut state.out);
     for (script, block) in &scripts {
-        for comment in &script.comments {
-            let lower = comment.text.to_lowercase();
-            if comment.text.starts_with("...") || lower.contains("continue for all") {
-                out.add(
-                    FindingKind::Placeholder,
-                    &step.id,
-                    comment.line,
-                    &format!("# {}", comment.text),
-                    "an elision stands where commands should be: the services it leaves out are \
-                     left to memory, and any one forgotten keeps the old secret"
-                        .into(),
-                );
-            }
-            if mentions_config_edit(&comment.text) {
-                *pending = Some(PendingEdit {
-                    step: step.id.clone(),
-                    line: comment.line,
-                    what: if lower.contains(".yml") || lower.contains("compose") {
-                        "the compose file".into()
-                    } else {
-                        "the `.env` files".into()
-                    },
-                });
-            }
-        }
-        for (line_offset, text_line) in block.text.lines().enumerate() {
-            for placeholder in placeholders(text_line) {
-                out.add(
-                    FindingKind::Placeholder,
-                    &step.id,
-                    block.first_line + line_offset,
-                    text_line,
-                    format!("`{placeholder}` must be filled in by hand; pasted as written, the command fails or writes the placeholder itself"),
-                );
-            }
-        }
+        comments(step, script, state);
+        placeholders_in(step, block, &mut state.out);
         let has_cd = script
             .commands()
             .any(|c| c.words.first().map(String::as_str) == Some("cd"));
@@ -639,140 +611,294 @@ fn analyse_step(
                 let Some(inv) = invocation(&command.words) else {
                     continue;
                 };
-                let line = command.line;
-
-                if follows_forever(&inv) && !inv.bounded {
-                    out.add(
-                        FindingKind::NeverTerminates,
-                        &step.id,
-                        line,
-                        &text,
-                        format!(
-                            "`{}` follows the output until interrupted: the step never ends by \
-                             itself, so \"{}\" has no end and no verdict; bound it with \
-                             `timeout` or use `--since`/`--tail`",
-                            command.words.join(" "),
-                            step.title
-                        ),
-                    );
-                }
-                if let Some(unknown) = unknown_subcommand(&inv) {
-                    out.add(
-                        FindingKind::UnknownSubcommand,
-                        &step.id,
-                        line,
-                        &text,
-                        unknown,
-                    );
-                }
-                if inv.program == "docker"
-                    && docker_subcommand(inv.args) == Some("logs")
-                    && index + 1 < pipeline.commands.len()
-                    && !command.words.iter().any(|w| w == "2>&1" || w == "|&")
-                {
-                    out.add(
-                        FindingKind::LogsStderrMissed,
-                        &step.id,
-                        line,
-                        &text,
-                        "`docker logs` writes what the container printed on stderr to its own \
-                         stderr, which the pipe does not carry: errors logged on stderr never \
-                         reach the grep (add `2>&1`)"
-                            .into(),
-                    );
-                }
-                if is_restart(&inv) {
-                    if let Some(edit) = pending.as_ref() {
-                        out.add(
-                            FindingKind::RestartKeepsStaleEnv,
-                            &step.id,
-                            line,
-                            &text,
-                            format!(
-                                "{} changed {} (line {}), but `restart` reuses the container as \
-                                 created: its environment keeps the old values; only a recreate \
-                                 (`docker compose up -d --force-recreate`) reads the change",
-                                edit.step, edit.what, edit.line
-                            ),
-                        );
-                    }
-                }
-                if is_recreate(&inv) {
-                    *pending = None;
-                }
-                if let Some(edit) = edits_config(&inv) {
-                    *pending = Some(PendingEdit {
-                        step: step.id.clone(),
-                        line,
-                        what: edit,
-                    });
-                }
-                if let Some(expression) = sed_expression(&command.words) {
-                    unanchored_sed(&step.id, line, &text, expression, out);
-                }
-                for (name, value) in secrets_on_command_line(&command.words) {
-                    out.add(
-                        FindingKind::SecretOnCommandLine,
-                        &step.id,
-                        line,
-                        &text,
-                        format!(
-                            "the value of {name} is typed on the command line: it lands in shell \
-                             history and is visible in `ps` (and, through `docker exec`, in the \
-                             container's process list) while the command runs"
-                        ),
-                    );
-                    if looks_like_example(&value) {
-                        out.add(
-                            FindingKind::Placeholder,
-                            &step.id,
-                            line,
-                            &text,
-                            format!(
-                                "{name} is set to an example value written as if real: pasted as \
-                                 is, the node's secret becomes a value published in this runbook"
-                            ),
-                        );
-                    }
-                }
-                if inv.program == "psql" {
-                    psql_findings(step, &inv, line, &text, verification, out);
-                }
-                if let Some(what) = server_side_change(&command.words) {
-                    server_side_changes.push((step.id.clone(), line, what));
-                }
-                if inv.program == "tar" {
-                    tar_findings(step, &inv, pipeline, line, &text, in_rollback, has_cd, out);
-                }
-                if (inv.program == "find"
-                    && command.words.iter().any(|w| w == "-delete" || w == "rm"))
-                    || (inv.program == "rm" && inv.args.iter().any(|a| a.contains("backup")))
-                {
-                    *any_backup_pruning = true;
-                }
-                if verification && inv.program == "curl" {
-                    if let Some(url) = inv.args.iter().find(|a| a.starts_with("http")) {
-                        let what = if url.ends_with("/health") {
-                            Some("`/health` is a liveness probe: it answers without using the database, NATS or provider credentials, so it passes with rotated-but-broken secrets")
-                        } else if url.ends_with("/jsz") || url.ends_with("/varz") {
-                            Some("the NATS monitoring port needs no credentials: it shows the server is up, not that any service authenticates with the new ones")
-                        } else {
-                            None
-                        };
-                        if let Some(what) = what {
-                            out.add(
-                                FindingKind::ShallowVerification,
-                                &step.id,
-                                line,
-                                &text,
-                                what.to_string(),
-                            );
-                        }
-                    }
+                let site = Site {
+                    step,
+                    inv,
+                    command,
+                    pipeline,
+                    index,
+                    line: command.line,
+                    text: text.clone(),
+                    verification,
+                    has_cd,
+                };
+                for rule in COMMAND_RULES {
+                    rule(&site, state);
                 }
             }
         }
     }
+}
+
+/// A step with nothing to run and no console action that says what it yields.
+fn no_command(step: &Step, scripts: &[(Script, &super::CodeBlock)], out: &mut Collector) {
+    let runnable = scripts.iter().any(|(s, _)| !s.pipelines.is_empty())
+        || step
+            .code
+            .iter()
+            .any(|b| !b.is_shell() && !b.text.trim().is_empty());
+    if runnable || console_action(step) {
+        return;
+    }
+    let what = if step.code.is_empty() {
+        "only prose"
+    } else {
+        "a code block with only comments"
+    };
+    out.add(
+        FindingKind::NoCommand,
+        &step.id,
+        step.line,
+        &step.title,
+        format!(
+            "\"{}\" has {what}: every operator does it differently, and nothing can be \
+             rehearsed or reviewed as written",
+            step.title
+        ),
+    );
+}
+
+/// Key selection in a non-shell block (`getenv(NEW) or getenv(OLD)`).
+fn selection_in_code(step: &Step, out: &mut Collector) {
+    for block in step.code.iter().filter(|b| !b.is_shell()) {
+        if let Some(line_offset) = selection_not_fallback(&block.text) {
+            out.add(
+                FindingKind::SelectionNotFallback,
+                &step.id,
+                block.first_line + line_offset,
+                block.text.lines().nth(line_offset).unwrap_or(""),
+                "`getenv(NEW) or getenv(OLD)` picks NEW whenever it is set; it is not a fallback: \
+                 a new key the provider rejects is never retried with the old one"
+                    .into(),
+            );
+        }
+    }
+}
+
+/// Comments: an elision where commands should be, and an edit a comment announces.
+fn comments(step: &Step, script: &Script, state: &mut State) {
+    for comment in &script.comments {
+        let lower = comment.text.to_lowercase();
+        if comment.text.starts_with("...") || lower.contains("continue for all") {
+            state.out.add(
+                FindingKind::Placeholder,
+                &step.id,
+                comment.line,
+                &format!("# {}", comment.text),
+                "an elision stands where commands should be: the services it leaves out are \
+                 left to memory, and any one forgotten keeps the old secret"
+                    .into(),
+            );
+        }
+        if mentions_config_edit(&comment.text) {
+            state.pending = Some(PendingEdit {
+                step: step.id.clone(),
+                line: comment.line,
+                what: if lower.contains(".yml") || lower.contains("compose") {
+                    "the compose file".into()
+                } else {
+                    "the `.env` files".into()
+                },
+            });
+        }
+    }
+}
+
+/// Placeholders (`<NEW_KEY>`, `YYYYMMDD`) to be filled in by hand.
+fn placeholders_in(step: &Step, block: &super::CodeBlock, out: &mut Collector) {
+    for (line_offset, text_line) in block.text.lines().enumerate() {
+        for placeholder in placeholders(text_line) {
+            out.add(
+                FindingKind::Placeholder,
+                &step.id,
+                block.first_line + line_offset,
+                text_line,
+                format!("`{placeholder}` must be filled in by hand; pasted as written, the command fails or writes the placeholder itself"),
+            );
+        }
+    }
+}
+
+fn never_terminates(site: &Site, state: &mut State) {
+    if follows_forever(&site.inv) && !site.inv.bounded {
+        state.out.add(
+            FindingKind::NeverTerminates,
+            &site.step.id,
+            site.line,
+            &site.text,
+            format!(
+                "`{}` follows the output until interrupted: the step never ends by \
+                 itself, so \"{}\" has no end and no verdict; bound it with \
+                 `timeout` or use `--since`/`--tail`",
+                site.command.words.join(" "),
+                site.step.title
+            ),
+        );
+    }
+}
+
+fn unknown_subcommand_rule(site: &Site, state: &mut State) {
+    if let Some(unknown) = unknown_subcommand(&site.inv) {
+        let (id, line) = (&site.step.id, site.line);
+        state.out.add(
+            FindingKind::UnknownSubcommand,
+            id,
+            line,
+            &site.text,
+            unknown,
+        );
+    }
+}
+
+fn logs_stderr_missed(site: &Site, state: &mut State) {
+    if site.inv.program == "docker"
+        && docker_subcommand(site.inv.args) == Some("logs")
+        && site.index + 1 < site.pipeline.commands.len()
+        && !site.command.words.iter().any(|w| w == "2>&1" || w == "|&")
+    {
+        state.out.add(
+            FindingKind::LogsStderrMissed,
+            &site.step.id,
+            site.line,
+            &site.text,
+            "`docker logs` writes what the container printed on stderr to its own \
+             stderr, which the pipe does not carry: errors logged on stderr never \
+             reach the grep (add `2>&1`)"
+                .into(),
+        );
+    }
+}
+
+fn restart_after_edit(site: &Site, state: &mut State) {
+    let Some(edit) = state.pending.as_ref().filter(|_| is_restart(&site.inv)) else {
+        return;
+    };
+    let explanation = format!(
+        "{} changed {} (line {}), but `restart` reuses the container as \
+         created: its environment keeps the old values; only a recreate \
+         (`docker compose up -d --force-recreate`) reads the change",
+        edit.step, edit.what, edit.line
+    );
+    state.out.add(
+        FindingKind::RestartKeepsStaleEnv,
+        &site.step.id,
+        site.line,
+        &site.text,
+        explanation,
+    );
+}
+
+/// A recreate picks up the pending edit; a command that edits configuration is the new one.
+fn recreate_or_edit(site: &Site, state: &mut State) {
+    if is_recreate(&site.inv) {
+        state.pending = None;
+    }
+    if let Some(edit) = edits_config(&site.inv) {
+        state.pending = Some(PendingEdit {
+            step: site.step.id.clone(),
+            line: site.line,
+            what: edit,
+        });
+    }
+}
+
+fn sed_rule(site: &Site, state: &mut State) {
+    if let Some(expression) = sed_expression(&site.command.words) {
+        unanchored_sed(
+            &site.step.id,
+            site.line,
+            &site.text,
+            expression,
+            &mut state.out,
+        );
+    }
+}
+
+/// A secret typed on the command line, and an example value written as if real.
+fn secret_on_command_line(site: &Site, state: &mut State) {
+    for (name, value) in secrets_on_command_line(&site.command.words) {
+        state.out.add(
+            FindingKind::SecretOnCommandLine,
+            &site.step.id,
+            site.line,
+            &site.text,
+            format!(
+                "the value of {name} is typed on the command line: it lands in shell \
+                 history and is visible in `ps` (and, through `docker exec`, in the \
+                 container's process list) while the command runs"
+            ),
+        );
+        if looks_like_example(&value) {
+            state.out.add(
+                FindingKind::Placeholder,
+                &site.step.id,
+                site.line,
+                &site.text,
+                format!(
+                    "{name} is set to an example value written as if real: pasted as \
+                     is, the node's secret becomes a value published in this runbook"
+                ),
+            );
+        }
+    }
+}
+
+fn psql_rule(site: &Site, state: &mut State) {
+    if site.inv.program == "psql" {
+        psql_findings(site, &mut state.out);
+    }
+}
+
+/// A change on a server (a password `ALTER`ed) that a rollback of files would not undo.
+fn server_side_change_rule(site: &Site, state: &mut State) {
+    if state.in_rollback {
+        return;
+    }
+    if let Some(what) = server_side_change(&site.command.words) {
+        state
+            .server_side_changes
+            .push((site.step.id.clone(), site.line, what));
+    }
+}
+
+fn tar_rule(site: &Site, state: &mut State) {
+    if site.inv.program == "tar" {
+        let in_rollback = state.in_rollback;
+        tar_findings(site, in_rollback, &mut state.out);
+    }
+}
+
+fn backup_pruning(site: &Site, state: &mut State) {
+    let words = &site.command.words;
+    if (site.inv.program == "find" && words.iter().any(|w| w == "-delete" || w == "rm"))
+        || (site.inv.program == "rm" && site.inv.args.iter().any(|a| a.contains("backup")))
+    {
+        state.any_backup_pruning = true;
+    }
+}
+
+/// A verification that calls a liveness probe or the NATS monitoring port.
+fn shallow_verification(site: &Site, state: &mut State) {
+    if !site.verification || site.inv.program != "curl" {
+        return;
+    }
+    let Some(url) = site.inv.args.iter().find(|a| a.starts_with("http")) else {
+        return;
+    };
+    let what = if url.ends_with("/health") {
+        "`/health` is a liveness probe: it answers without using the database, NATS or provider credentials, so it passes with rotated-but-broken secrets"
+    } else if url.ends_with("/jsz") || url.ends_with("/varz") {
+        "the NATS monitoring port needs no credentials: it shows the server is up, not that any service authenticates with the new ones"
+    } else {
+        return;
+    };
+    state.out.add(
+        FindingKind::ShallowVerification,
+        &site.step.id,
+        site.line,
+        &site.text,
+        what.to_string(),
+    );
 }
 
 fn mentions_config_edit(text: &str) -> bool {
@@ -1170,14 +1296,14 @@ fn server_side_change(words: &[String]) -> Option<String> {
     None
 }
 
-fn psql_findings(
-    step: &Step,
-    inv: &Invocation,
-    line: usize,
-    text: &str,
-    verification: bool,
-    out: &mut Collector,
-) {
+fn psql_findings(site: &Site, out: &mut Collector) {
+    let (step, inv, line, text, verification) = (
+        site.step,
+        &site.inv,
+        site.line,
+        site.text.as_str(),
+        site.verification,
+    );
     let value_options = [
         "-U",
         "-d",
@@ -1271,16 +1397,15 @@ fn tar_mode(args: &[String]) -> Option<char> {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn tar_findings(
-    step: &Step,
-    inv: &Invocation,
-    pipeline: &shell::Pipeline,
-    line: usize,
-    text: &str,
-    in_rollback: bool,
-    has_cd: bool,
-    out: &mut Collector,
-) {
+fn tar_findings(site: &Site, in_rollback: bool, out: &mut Collector) {
+    let (step, inv, pipeline, line, text, has_cd) = (
+        site.step,
+        &site.inv,
+        site.pipeline,
+        site.line,
+        site.text.as_str(),
+        site.has_cd,
+    );
     let encrypted = pipeline.commands.iter().any(|c| {
         c.words
             .first()
