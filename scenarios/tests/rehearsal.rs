@@ -7,7 +7,7 @@
 
 use harness::progress::Progress;
 use harness::redact::Redactor;
-use harness::rehearsal::{engine, journal, render, Expected, Options};
+use harness::rehearsal::{engine, journal, render, Options, Outcome};
 use harness::runbook::{workspace_path, Runbook, DEFAULT_RUNBOOK};
 
 /// The findings each rehearsal of the runbook as written confirms and refutes, exactly
@@ -213,8 +213,7 @@ async fn rehearse_runbook(path: &str, id: &str) -> journal::Journal {
             &redactor,
         )
         .await;
-        let inconclusive = record.actual == Some(Expected::Inconclusive)
-            && scenario.expected != Expected::Inconclusive;
+        let inconclusive = record.actual == Some(Outcome::Inconclusive);
         if !inconclusive || attempt == 2 {
             break record;
         }

@@ -6,8 +6,8 @@ use futures::StreamExt;
 use harness::exit_codes;
 use harness::progress::Progress;
 use harness::redact::Redactor;
-use harness::rehearsal::Expected;
 use harness::rehearsal::{engine, journal, render, Journal, Options, Scenario};
+use harness::rehearsal::{Expected, Outcome};
 use harness::runbook::{workspace_path, Runbook, DEFAULT_RUNBOOK};
 use harness::signals::{Interrupted, Signals};
 use std::path::{Path, PathBuf};
@@ -439,8 +439,7 @@ async fn run_all(
     };
     for (i, record) in records.iter_mut() {
         let scenario = &chosen[*i];
-        if record.actual != Some(Expected::Inconclusive)
-            || scenario.expected == Expected::Inconclusive
+        if record.actual != Some(Outcome::Inconclusive)
             || record.seed.is_some()
             || engine_down.load(std::sync::atomic::Ordering::SeqCst)
         {

@@ -347,7 +347,7 @@ fn shard_journal(dir: &std::path::Path, index: usize, ids: &[&str], fingerprint:
         .iter()
         .map(|id| {
             let mut r = ScenarioRecord::new(id, id, Expected::Holds, std::time::UNIX_EPOCH);
-            r.actual = Some(Expected::Holds);
+            r.actual = Some(harness::rehearsal::Outcome::Holds);
             r.met = true;
             r
         })
@@ -421,7 +421,7 @@ fn report_compare_puts_each_secrets_scenario_of_both_runbooks_side_by_side() {
     let tmp = tempfile::tempdir().unwrap();
     let write = |dir: &str, runbook: &str, id: &str, actual: Expected| {
         let mut r = ScenarioRecord::new(id, id, actual, std::time::UNIX_EPOCH);
-        r.actual = Some(actual);
+        r.actual = Some(actual.into());
         let mut j = harness::testing::journal(vec![r], 1000);
         j.runbook = runbook.into();
         let dir = tmp.path().join(dir);

@@ -2,7 +2,7 @@
 //! the scenario that rotates it measured under runbook A and under runbook B. The table a
 //! reviewer reads before approving a runbook change (`cargo xtask report compare A B`).
 
-use super::journal::Expected;
+use super::journal::Outcome as RunOutcome;
 use super::journal::ScenarioRecord;
 use crate::checks::Outcome;
 use serde::Serialize;
@@ -12,7 +12,7 @@ use serde::Serialize;
 pub struct Side {
     pub scenario: String,
     /// `None` when the scenario errored before a verdict.
-    pub outcome: Option<Expected>,
+    pub outcome: Option<RunOutcome>,
     pub updates_ok: u64,
     pub updates_delayed: u64,
     pub updates_lost: u64,
@@ -95,14 +95,8 @@ pub fn compare(a: &[ScenarioRecord], b: &[ScenarioRecord], pairings: &[Pairing])
         .collect()
 }
 
-fn outcome(o: Option<Expected>) -> &'static str {
-    match o {
-        Some(Expected::Holds) => "holds",
-        Some(Expected::Detected) => "detected",
-        Some(Expected::Breaks) => "breaks",
-        Some(Expected::Inconclusive) => "inconclusive",
-        None => "error",
-    }
+fn outcome(o: Option<RunOutcome>) -> String {
+    o.map_or_else(|| "error".to_string(), |o| o.to_string())
 }
 
 const HEADINGS: [&str; 10] = [
@@ -134,7 +128,7 @@ fn cells(side: &Option<Side>) -> [String; 8] {
         ],
         Some(s) => [
             s.scenario.clone(),
-            outcome(s.outcome).into(),
+            outcome(s.outcome),
             format!(
                 "{} / {} / {}",
                 s.updates_ok, s.updates_delayed, s.updates_lost
@@ -220,16 +214,17 @@ mod tests {
     use super::*;
     use crate::rehearsal::journal::CheckRecord;
     use crate::rehearsal::probe::{FlowReport, ProbeReport};
+    use crate::rehearsal::Expected;
 
     fn record(
         id: &str,
-        actual: Expected,
+        actual: crate::rehearsal::Expected,
         lost: u64,
         api_failed: u64,
         failing: &[&str],
     ) -> ScenarioRecord {
         let mut r = ScenarioRecord::new(id, id, actual, std::time::SystemTime::UNIX_EPOCH);
-        r.actual = Some(actual);
+        r.actual = Some(actual.into());
         let mut probe = ProbeReport {
             updates_ok: 1000,
             updates_delayed: 7,

@@ -8,7 +8,7 @@ use super::busy::{Asker, BusySlot, BusySlots};
 use super::journal::{ActionRecord, CheckRecord, Measurement, ScenarioRecord, StepRecord};
 use super::measure::{self, file_mode, file_name};
 use super::probe::{self, ProbeConfig};
-use super::scenario::{Expected, Rollback, Safeguard, Scenario};
+use super::scenario::{Outcome, Rollback, Safeguard, Scenario};
 use super::schedule::{Scheduler, Undo};
 use super::shell;
 use crate::checks::secrets::SecretSet;
@@ -108,12 +108,12 @@ pub const MACHINE_IDLE_FLOOR_PCT: f64 = 5.0;
 /// with CPU to spare. A failed step or check, or lost data, is evidence whatever the load; so is
 /// `holds`.
 pub fn starved_by_the_machine<'a>(
-    actual: Expected,
+    actual: Outcome,
     timing_only: bool,
     alone: bool,
     probes: impl IntoIterator<Item = Option<&'a probe::ProbeReport>>,
 ) -> Option<String> {
-    if actual == Expected::Holds || !timing_only {
+    if actual == Outcome::Holds || !timing_only {
         return None;
     }
     if !alone {
@@ -152,14 +152,14 @@ fn data_missing(p: &probe::ProbeReport) -> bool {
 /// measured: then `inconclusive`, with why. A saturated harness that still saw everything
 /// work has not invented a success.
 pub fn unless_saturated<'a>(
-    actual: Expected,
+    actual: Outcome,
     probes: impl IntoIterator<Item = Option<&'a probe::ProbeReport>>,
-) -> (Expected, Option<String>) {
-    if actual == Expected::Holds {
+) -> (Outcome, Option<String>) {
+    if actual == Outcome::Holds {
         return (actual, None);
     }
     match probes.into_iter().flatten().find_map(harness_saturated) {
-        Some(reason) => (Expected::Inconclusive, Some(reason)),
+        Some(reason) => (Outcome::Inconclusive, Some(reason)),
         None => (actual, None),
     }
 }
@@ -453,7 +453,7 @@ pub async fn run(
         }
     }
     record.wall_ms = clock.elapsed().as_millis() as u64;
-    record.met = record.error.is_none() && record.actual == Some(scenario.expected);
+    record.met = record.error.is_none() && record.actual == Some(scenario.expected.into());
     progress.say(&format!(
         "{}: {} (expected {}) in {:.1} s",
         scenario.id,
@@ -582,7 +582,7 @@ async fn run_on(
         rehearse_rollback(&run, &mut ctx, &mut queue, record).await;
         outcome_with_rollback(record, scenario.rollback)
     } else {
-        Expected::Holds
+        Outcome::Holds
     };
     let (actual, inconclusive) = judged(record, actual, options.busy.alone_on_the_machine());
     record.actual = Some(actual);
@@ -868,7 +868,7 @@ async fn under_traffic<T>(
 /// by any rollback (`breaks`); otherwise restored (nothing lost, Telegram's queue drained,
 /// the steady state back) is `detected`, or `holds` for a rollback scenario that never
 /// deviated. Downtime during a rollback is measured and reported; loss is what fails it.
-fn outcome_with_rollback(record: &ScenarioRecord, rollback: Rollback) -> Expected {
+fn outcome_with_rollback(record: &ScenarioRecord, rollback: Rollback) -> Outcome {
     let lost = |p: &probe::ProbeReport| {
         p.updates_lost > 0
             || p.data.missing_gateway_rows > 0
@@ -881,13 +881,13 @@ fn outcome_with_rollback(record: &ScenarioRecord, rollback: Rollback) -> Expecte
             .as_ref()
             .is_some_and(|p| !lost(p) && p.telegram.backlog == 0);
     if lost_during_steps {
-        Expected::Breaks
+        Outcome::Breaks
     } else if !record.deviated && rollback == Rollback::Always && restored {
-        Expected::Holds
+        Outcome::Holds
     } else if restored {
-        Expected::Detected
+        Outcome::Detected
     } else {
-        Expected::Breaks
+        Outcome::Breaks
     }
 }
 
@@ -895,12 +895,12 @@ fn outcome_with_rollback(record: &ScenarioRecord, rollback: Rollback) -> Expecte
 /// machine's load rather than the runbook decided it.
 fn judged(
     record: &ScenarioRecord,
-    actual: Expected,
+    actual: Outcome,
     alone_on_the_machine: bool,
-) -> (Expected, Option<String>) {
+) -> (Outcome, Option<String>) {
     let probes = [record.probe.as_ref(), record.rollback_probe.as_ref()];
     let host_or_engine = host_could_not_run(&record.steps, &record.rollback_steps).or_else(|| {
-        (actual != Expected::Holds)
+        (actual != Outcome::Holds)
             .then(|| engine_could_not_start(&record.forensics))
             .flatten()
     });
@@ -912,7 +912,7 @@ fn judged(
     let host_or_engine = host_or_engine
         .or_else(|| starved_by_the_machine(actual, timing_only, alone_on_the_machine, probes));
     match host_or_engine {
-        Some(reason) => (Expected::Inconclusive, Some(reason)),
+        Some(reason) => (Outcome::Inconclusive, Some(reason)),
         None => unless_saturated(actual, probes),
     }
 }
@@ -1228,7 +1228,12 @@ mod tests {
     /// A scenario whose rollback ran: `lost` updates during the steps, the rollback's checks
     /// passing or not, and `backlog` updates Telegram still holds after the rollback.
     fn rolled_back(lost: u64, checks_pass: bool, backlog: u64, deviated: bool) -> ScenarioRecord {
-        let mut r = ScenarioRecord::new("s", "s", Expected::Holds, SystemTime::UNIX_EPOCH);
+        let mut r = ScenarioRecord::new(
+            "s",
+            "s",
+            crate::rehearsal::Expected::Holds,
+            SystemTime::UNIX_EPOCH,
+        );
         r.deviated = deviated;
         r.probe = Some(probe::ProbeReport {
             updates_lost: lost,
@@ -1254,28 +1259,25 @@ mod tests {
         let r = rolled_back(3, true, 0, true);
         assert_eq!(
             outcome_with_rollback(&r, Rollback::OnDeviation),
-            Expected::Breaks
+            Outcome::Breaks
         );
-        assert_eq!(
-            outcome_with_rollback(&r, Rollback::Always),
-            Expected::Breaks
-        );
+        assert_eq!(outcome_with_rollback(&r, Rollback::Always), Outcome::Breaks);
     }
 
     #[test]
     fn a_deviation_the_rollback_restores_is_detected_and_one_it_does_not_breaks() {
         assert_eq!(
             outcome_with_rollback(&rolled_back(0, true, 0, true), Rollback::OnDeviation),
-            Expected::Detected
+            Outcome::Detected
         );
         assert_eq!(
             outcome_with_rollback(&rolled_back(0, false, 0, true), Rollback::OnDeviation),
-            Expected::Breaks
+            Outcome::Breaks
         );
         // Telegram still holding updates after the rollback: the node does not take them.
         assert_eq!(
             outcome_with_rollback(&rolled_back(0, true, 2, true), Rollback::OnDeviation),
-            Expected::Breaks
+            Outcome::Breaks
         );
     }
 
@@ -1283,11 +1285,11 @@ mod tests {
     fn a_rollback_scenario_that_never_deviated_and_is_restored_holds() {
         assert_eq!(
             outcome_with_rollback(&rolled_back(0, true, 0, false), Rollback::Always),
-            Expected::Holds
+            Outcome::Holds
         );
         assert_eq!(
             outcome_with_rollback(&rolled_back(0, true, 0, true), Rollback::Always),
-            Expected::Detected
+            Outcome::Detected
         );
     }
 
@@ -1396,26 +1398,26 @@ mod tests {
     #[test]
     fn a_breaking_verdict_measured_by_a_starved_probe_is_inconclusive_never_breaks() {
         let p = starved(1500);
-        let (actual, why) = unless_saturated(Expected::Breaks, [Some(&p), None]);
-        assert_eq!(actual, Expected::Inconclusive);
+        let (actual, why) = unless_saturated(Outcome::Breaks, [Some(&p), None]);
+        assert_eq!(actual, Outcome::Inconclusive);
         assert!(why
             .unwrap()
             .starts_with("the probe's clock ticked 1500 ms late"));
-        let (actual, _) = unless_saturated(Expected::Detected, [None, Some(&p)]);
-        assert_eq!(actual, Expected::Inconclusive);
+        let (actual, _) = unless_saturated(Outcome::Detected, [None, Some(&p)]);
+        assert_eq!(actual, Outcome::Inconclusive);
     }
 
     #[test]
     fn a_probe_on_time_keeps_the_verdict_and_a_starved_one_does_not_undo_holds() {
         let on_time = starved(HARNESS_LAG_LIMIT_MS);
         assert_eq!(
-            unless_saturated(Expected::Breaks, [Some(&on_time)]),
-            (Expected::Breaks, None)
+            unless_saturated(Outcome::Breaks, [Some(&on_time)]),
+            (Outcome::Breaks, None)
         );
         let late = starved(5000);
         assert_eq!(
-            unless_saturated(Expected::Holds, [Some(&late)]),
-            (Expected::Holds, None)
+            unless_saturated(Outcome::Holds, [Some(&late)]),
+            (Outcome::Holds, None)
         );
     }
 
@@ -1423,7 +1425,7 @@ mod tests {
     fn failed_calls_measured_on_a_machine_without_spare_cpu_are_inconclusive_never_detected() {
         let mut p = crate::testing::probe_report(0, 0);
         p.harness.cpu_idle_pct = 2.1;
-        let why = starved_by_the_machine(Expected::Detected, true, true, [Some(&p), None]).unwrap();
+        let why = starved_by_the_machine(Outcome::Detected, true, true, [Some(&p), None]).unwrap();
         assert!(
             why.starts_with(
                 "the machine had no spare CPU while the traffic was measured (2.1 % idle, floor 5 %)"
@@ -1432,7 +1434,7 @@ mod tests {
         );
         p.harness.cpu_idle_pct = MACHINE_IDLE_FLOOR_PCT;
         assert_eq!(
-            starved_by_the_machine(Expected::Detected, true, true, [Some(&p)]),
+            starved_by_the_machine(Outcome::Detected, true, true, [Some(&p)]),
             None,
             "a machine with spare CPU measured the node"
         );
@@ -1442,7 +1444,7 @@ mod tests {
     fn failed_calls_measured_beside_other_busy_scenarios_are_inconclusive_until_measured_alone() {
         let mut p = crate::testing::probe_report(0, 0);
         p.harness.cpu_idle_pct = 10.0;
-        let why = starved_by_the_machine(Expected::Detected, true, false, [Some(&p)]).unwrap();
+        let why = starved_by_the_machine(Outcome::Detected, true, false, [Some(&p)]).unwrap();
         assert_eq!(
             why,
             "only delays and failed calls deviated (every step and check passed, nothing was \
@@ -1450,7 +1452,7 @@ mod tests {
              on timing alone is given only from a run alone on the machine"
         );
         assert_eq!(
-            starved_by_the_machine(Expected::Detected, true, true, [Some(&p)]),
+            starved_by_the_machine(Outcome::Detected, true, true, [Some(&p)]),
             None,
             "measured alone, with CPU to spare: the verdict stands"
         );
@@ -1467,16 +1469,16 @@ mod tests {
         let mut p = crate::testing::probe_report(0, 0);
         p.harness.cpu_idle_pct = 0.5;
         assert_eq!(
-            starved_by_the_machine(Expected::Detected, false, false, [Some(&p)]),
+            starved_by_the_machine(Outcome::Detected, false, false, [Some(&p)]),
             None,
             "a failed check or step is evidence"
         );
         assert_eq!(
-            starved_by_the_machine(Expected::Breaks, false, false, [Some(&p)]),
+            starved_by_the_machine(Outcome::Breaks, false, false, [Some(&p)]),
             None
         );
         assert_eq!(
-            starved_by_the_machine(Expected::Holds, true, false, [Some(&p)]),
+            starved_by_the_machine(Outcome::Holds, true, false, [Some(&p)]),
             None,
             "a starved machine did not invent a success"
         );

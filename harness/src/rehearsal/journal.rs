@@ -12,7 +12,7 @@
 //! - `schema`, `version`, `runbook` (file), `runbook_fingerprint` (its steps, whitespace
 //!   ignored), `shard` (`index` K, `count` N, `selection[]`: every scenario id of the whole
 //!   run; absent unless `--shard` was given), `started` (RFC 3339), `wall_ms`, `time_scale`;
-//! - `scenarios[]`: `id`, `title`, `expected`, `actual` (`holds`|`detected`|`breaks`, absent on
+//! - `scenarios[]`: `id`, `title`, `expected` (`holds`|`detected`|`breaks`), `actual` (the same or `inconclusive`; absent on
 //!   error), `met`, `error`, `aborted_at` (the step a deadline ended), `safeguard` (why a
 //!   safeguard stopped the steps), `stopped_at_failed_step` (the step whose command failed,
 //!   where an operator told to stop there stopped), `wall_ms`, `deviated`, `ready_after_ms` /
@@ -60,14 +60,15 @@
 
 use super::probe::ProbeReport;
 use super::shell::ShellRun;
-use crate::checks::Outcome;
+use crate::checks::Outcome as CheckOutcome;
 use serde::{Deserialize, Serialize};
 use std::time::SystemTime;
 
-/// What a scenario's test expects, and what the run measured.
+/// What a run measured: the runbook holds, its deviation was detected and rolled back, it
+/// breaks, or the harness (not the runbook) decided and the run says nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Expected {
+pub enum Outcome {
     /// Nothing failed, nothing was lost, the rotation took effect.
     Holds,
     /// It deviated, and the rollback restored the steady state.
@@ -75,18 +76,43 @@ pub enum Expected {
     /// The runbook as written fails in a measured way.
     Breaks,
     /// The harness itself was the bottleneck (its clock late, the host out of ports): what
-    /// it measured says nothing about the runbook. Never expected; the journal says why.
+    /// it measured says nothing about the runbook; the journal says why.
     Inconclusive,
+}
+
+/// What a scenario expects: an outcome about the runbook, never `inconclusive`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Expected {
+    Holds,
+    Detected,
+    Breaks,
+}
+
+impl From<Expected> for Outcome {
+    fn from(e: Expected) -> Outcome {
+        match e {
+            Expected::Holds => Outcome::Holds,
+            Expected::Detected => Outcome::Detected,
+            Expected::Breaks => Outcome::Breaks,
+        }
+    }
+}
+
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Outcome::Holds => "holds",
+            Outcome::Detected => "detected",
+            Outcome::Breaks => "breaks",
+            Outcome::Inconclusive => "inconclusive",
+        })
+    }
 }
 
 impl std::fmt::Display for Expected {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Expected::Holds => "holds",
-            Expected::Detected => "detected",
-            Expected::Breaks => "breaks",
-            Expected::Inconclusive => "inconclusive",
-        })
+        Outcome::from(*self).fmt(f)
     }
 }
 
@@ -131,7 +157,7 @@ impl Journal {
             && self.leftovers.is_empty()
             && missed
                 .iter()
-                .all(|s| s.actual == Some(Expected::Inconclusive))
+                .all(|s| s.actual == Some(Outcome::Inconclusive))
     }
 }
 
@@ -160,7 +186,7 @@ pub struct ScenarioRecord {
     pub id: String,
     pub title: String,
     pub expected: Expected,
-    pub actual: Option<Expected>,
+    pub actual: Option<Outcome>,
     pub met: bool,
     pub error: Option<String>,
     pub aborted_at: Option<String>,
@@ -267,7 +293,7 @@ impl ScenarioRecord {
     pub fn failed_after(&self) -> Vec<&CheckRecord> {
         self.checks_after
             .iter()
-            .filter(|c| c.outcome == Outcome::Fail || c.outcome == Outcome::Error)
+            .filter(|c| c.outcome == CheckOutcome::Fail || c.outcome == CheckOutcome::Error)
             .collect()
     }
 }
@@ -275,7 +301,7 @@ impl ScenarioRecord {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CheckRecord {
     pub id: String,
-    pub outcome: Outcome,
+    pub outcome: CheckOutcome,
     pub evidence: String,
 }
 
@@ -673,7 +699,7 @@ mod tests {
         s.stopped_at_failed_step = Some("phase1.step1".into());
         s.checks_before.push(CheckRecord {
             id: "c".into(),
-            outcome: Outcome::Pass,
+            outcome: CheckOutcome::Pass,
             evidence: String::new(),
         });
         s.faults.push(FaultRecord::new("f", "phase1.step1"));

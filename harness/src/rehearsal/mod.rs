@@ -22,5 +22,5 @@ pub mod verdicts;
 pub use engine::Options;
 pub use faults::Fault;
 pub use journal::Journal;
-pub use scenario::{Expected, Rollback, Safeguard, Scenario};
+pub use scenario::{Expected, Outcome, Rollback, Safeguard, Scenario};
 pub use schedule::{At, FaultAt};

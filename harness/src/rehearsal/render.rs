@@ -483,7 +483,7 @@ mod tests {
             Expected::Detected,
             SystemTime::now(),
         );
-        s.actual = Some(Expected::Detected);
+        s.actual = Some(crate::rehearsal::Outcome::Detected);
         s.met = true;
         s.probe = Some(probe_report(291, 3_646));
         s.rollback_probe = Some(probe_report(606, 10_817));
@@ -528,7 +528,7 @@ mod tests {
             crate::rehearsal::Expected::Detected,
             std::time::SystemTime::UNIX_EPOCH,
         );
-        record.actual = Some(crate::rehearsal::Expected::Inconclusive);
+        record.actual = Some(crate::rehearsal::Outcome::Inconclusive);
         record.inconclusive = Some("the probe's clock ticked 1171 ms late".into());
         record.forensics.push(Forensics {
             service: "dagi-gateway-node1".into(),

@@ -3,7 +3,7 @@
 //! engine runs them. Imports run one way: `faults` ← `schedule` ← `scenario` ← `engine`;
 //! `journal`, the records they write (the outcome `Expected` among them), imports none of them.
 
-pub use super::journal::Expected;
+pub use super::journal::{Expected, Outcome};
 use super::schedule::FaultAt;
 use serde::Serialize;
 use std::time::Duration;

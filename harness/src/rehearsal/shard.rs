@@ -204,7 +204,7 @@ mod tests {
 
     fn record(id: &str) -> ScenarioRecord {
         let mut r = ScenarioRecord::new(id, id, Expected::Holds, std::time::UNIX_EPOCH);
-        r.actual = Some(Expected::Holds);
+        r.actual = Some(crate::rehearsal::Outcome::Holds);
         r.met = true;
         r
     }
