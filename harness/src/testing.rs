@@ -208,6 +208,7 @@ pub fn journal(
         findings: Vec::new(),
         leftovers: Vec::new(),
         engine_leftovers: Vec::new(),
+        skipped: Vec::new(),
     }
 }
 

@@ -69,6 +69,11 @@ pub struct Args {
     /// --replica` checks it as the node after the rotation; `cargo xtask down` removes it
     #[arg(long)]
     keep: bool,
+    /// rehearse the chosen scenarios that still apply to this runbook and skip, listing them
+    /// in the reports, those whose phases, fault steps or edited texts it no longer has
+    /// (without it such a run does not start)
+    #[arg(long)]
+    skip_inapplicable: bool,
 }
 
 /// A finite number in `range`, for flags whose extremes would overflow a `Duration`.
@@ -209,9 +214,21 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
         }
         options.keep = Some(harness::stack::new_stack_id());
     }
-    if let Some(code) = refuse_inapplicable(&chosen, &runbook) {
+    let skipped = if args.skip_inapplicable {
+        let skipped = skip_inapplicable(&mut chosen, &runbook);
+        if chosen.is_empty() {
+            eprintln!(
+                "error: every chosen scenario no longer applies to {}; nothing was started",
+                runbook.file
+            );
+            return Ok(exit_codes::USAGE);
+        }
+        skipped
+    } else if let Some(code) = refuse_inapplicable(&chosen, &runbook) {
         return Ok(code);
-    }
+    } else {
+        Vec::new()
+    };
     let progress = Progress::stderr();
     let redactor = Redactor::new();
     let chosen = std::sync::Arc::new(chosen);
@@ -219,6 +236,7 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
         Ok(journal) => journal,
         Err(signal) => return Ok(signal.exit_code()),
     };
+    journal.skipped = skipped;
     journal.shard = args
         .shard
         .map(|shard| harness::rehearsal::journal::ShardInfo {
@@ -282,7 +300,7 @@ pub fn refuse_inapplicable(chosen: &[Scenario], runbook: &Runbook) -> Option<i32
         eprintln!("error: {}: {n}", runbook.file);
     }
     eprintln!(
-        "{} scenario(s) no longer apply to {}; nothing was started (`cargo xtask runbook check` lists them)",
+        "{} scenario(s) no longer apply to {}; nothing was started (`cargo xtask runbook check` lists them; `--skip-inapplicable` rehearses the rest and lists them in the reports)",
         found
             .iter()
             .map(|n| &n.scenario)
@@ -291,6 +309,33 @@ pub fn refuse_inapplicable(chosen: &[Scenario], runbook: &Runbook) -> Option<i32
         runbook.file
     );
     Some(exit_codes::USAGE)
+}
+
+/// Removes from `chosen` the scenarios that no longer apply to `runbook`, saying each on
+/// stderr; returns them, with why, for the journal.
+pub fn skip_inapplicable(
+    chosen: &mut Vec<Scenario>,
+    runbook: &Runbook,
+) -> Vec<harness::rehearsal::journal::Skipped> {
+    let mut skipped: Vec<harness::rehearsal::journal::Skipped> = Vec::new();
+    chosen.retain(|s| {
+        let why: Vec<String> = harness::rehearsal::applies::not_applicable(s, runbook)
+            .iter()
+            .map(|n| n.to_string())
+            .collect();
+        if why.is_empty() {
+            return true;
+        }
+        for line in &why {
+            eprintln!("skipped: {}: {line}", runbook.file);
+        }
+        skipped.push(harness::rehearsal::journal::Skipped {
+            scenario: s.id.clone(),
+            why: why.join("; "),
+        });
+        false
+    });
+    skipped
 }
 
 /// The scenarios of the runbook in `runbook_file` whose id matches one of the globs; with none,

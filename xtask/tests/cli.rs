@@ -736,6 +736,28 @@ fn a_runbook_edit_that_removes_what_a_scenario_edits_stops_the_rehearsal_naming_
     assert!(stderr.contains("nothing was started"), "{stderr}");
     assert!(!stderr.contains("NewPassword123!"), "{stderr}");
 
+    // Asked to skip what no longer applies, it skips it, says so, and with nothing left to
+    // rehearse starts nothing.
+    let (code, stdout, stderr) = xtask(&[
+        "rehearse",
+        "--runbook",
+        runbook.to_str().unwrap(),
+        "--only",
+        "faults/phase3-alter-fixed-new-password-with-a-quote",
+        "--skip-inapplicable",
+    ]);
+    assert_eq!(code, exit_codes::USAGE, "{stdout}{stderr}");
+    assert_eq!(
+        stderr.lines().collect::<Vec<_>>(),
+        [
+            format!("skipped: {}: {expected}", runbook.display()),
+            format!(
+                "error: every chosen scenario no longer applies to {}; nothing was started",
+                runbook.display()
+            ),
+        ]
+    );
+
     let (code, _, stderr) = xtask(&["runbook", "check", "--runbook", runbook.to_str().unwrap()]);
     assert_eq!(code, exit_codes::RUNBOOK_CHANGED, "{stderr}");
     assert!(stderr.contains(&format!("  {expected}")), "{stderr}");

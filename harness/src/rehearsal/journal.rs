@@ -56,7 +56,9 @@
 //!   evidence);
 //! - `leftovers[]`: containers, networks, volumes or directories of the run's replicas that
 //!   remained; `engine_leftovers[]` (also per scenario): networks the engine would not remove
-//!   although nothing of ours was attached (a stale endpoint, moby/moby#17217), not a failure.
+//!   although nothing of ours was attached (a stale endpoint, moby/moby#17217), not a failure;
+//! - `skipped[]`: scenarios chosen but skipped because they no longer apply to this runbook
+//!   (`--skip-inapplicable`): `scenario`, `why` (what it expected, the nearest runbook line).
 
 use super::probe::ProbeReport;
 use super::shell::ShellRun;
@@ -140,6 +142,17 @@ pub struct Journal {
     /// kept an endpoint it lost track of (moby/moby#17217); only a daemon restart removes them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub engine_leftovers: Vec<String>,
+    /// Scenarios chosen but not rehearsed because they no longer apply to this runbook, skipped
+    /// as the user asked (`--skip-inapplicable`); without it such a run does not start.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<Skipped>,
+}
+
+/// A scenario skipped for this runbook, and what it expected that the runbook no longer has.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Skipped {
+    pub scenario: String,
+    pub why: String,
 }
 
 impl Journal {
@@ -668,6 +681,7 @@ pub fn assemble(
         findings,
         leftovers: Vec::new(),
         engine_leftovers: Vec::new(),
+        skipped: Vec::new(),
     }
 }
 
@@ -805,6 +819,10 @@ mod tests {
             }],
             leftovers: vec!["l".into()],
             engine_leftovers: vec!["rotation-1".into()],
+            skipped: vec![Skipped {
+                scenario: "faults/x".into(),
+                why: "faults/x: …".into(),
+            }],
         }
     }
 

@@ -125,6 +125,12 @@ pub fn summary(j: &Journal, redactor: &Redactor) -> String {
             }
         }
     }
+    for k in &j.skipped {
+        out.push_str(&format!(
+            "skip {}: no longer applies: {}\n",
+            k.scenario, k.why
+        ));
+    }
     let met = j.scenarios.iter().filter(|s| s.met).count();
     out.push_str(&format!(
         "{met} of {} scenarios met their expected outcome in {:.1} s\n",
@@ -201,6 +207,12 @@ pub fn markdown(j: &Journal, redactor: &Redactor) -> String {
                 .map(|r| format!("{}, {} ms", updates(r), r.longest_outage_ms()))
                 .unwrap_or_else(|| "no rollback".into())
         ));
+    }
+    if !j.skipped.is_empty() {
+        out.push_str("\nSkipped, as asked (`--skip-inapplicable`): they no longer apply to this runbook.\n\n");
+        for k in &j.skipped {
+            out.push_str(&format!("- {}\n", k.why));
+        }
     }
     out.push_str("\n## Findings\n\n| finding | severity | measured |\n|---|---|---|\n");
     for f in &j.findings {
@@ -375,7 +387,17 @@ pub fn html_with(j: &Journal, redactor: &Redactor, top: &str) -> String {
             id = xml(&s.id),
         ));
     }
-    body.push_str("</table><h2>Findings</h2><table><tr><th>finding</th><th>severity</th><th>measured</th></tr>");
+    body.push_str("</table>");
+    if !j.skipped.is_empty() {
+        body.push_str("<p>Skipped, as asked (<code>--skip-inapplicable</code>): they no longer apply to this runbook.</p><ul>");
+        for k in &j.skipped {
+            body.push_str(&format!("<li>{}</li>", xml(&k.why)));
+        }
+        body.push_str("</ul>");
+    }
+    body.push_str(
+        "<h2>Findings</h2><table><tr><th>finding</th><th>severity</th><th>measured</th></tr>",
+    );
     for f in &j.findings {
         body.push_str(&format!(
             "<tr><td><code>{}</code> (line {})</td><td>{}</td><td>{}</td></tr>",
@@ -554,6 +576,27 @@ mod tests {
                 "     inconclusive: the probe's clock ticked 1171 ms late",
                 "     dagi-gateway-node1 after steps: exited (exit code 137, OOM-killed false, restarts 0)",
             ]
+        );
+    }
+
+    #[test]
+    fn every_report_lists_the_scenarios_skipped_because_they_no_longer_apply() {
+        let mut j = rolled_back();
+        j.skipped.push(crate::rehearsal::journal::Skipped {
+            scenario: "faults/phase4-step9".into(),
+            why: "faults/phase4-step9: attaches a fault before phase4.step9, which the runbook has not; nearest: line 120: ### Step 3".into(),
+        });
+        let summary = super::summary(&j, &Redactor::new());
+        assert!(summary.lines().any(|l| l == "skip faults/phase4-step9: no longer applies: faults/phase4-step9: attaches a fault before phase4.step9, which the runbook has not; nearest: line 120: ### Step 3"), "{summary}");
+        let md = markdown(&j, &Redactor::new());
+        assert!(
+            md.contains("\n- faults/phase4-step9: attaches a fault before phase4.step9"),
+            "{md}"
+        );
+        let page = html(&j, &Redactor::new());
+        assert!(
+            page.contains("<li>faults/phase4-step9: attaches a fault before phase4.step9"),
+            "skipped not in the HTML"
         );
     }
 

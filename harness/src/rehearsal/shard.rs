@@ -95,6 +95,7 @@ pub fn merge(shards: Vec<(String, Journal)>) -> Result<Journal, MergeError> {
     let mut scenarios = Vec::new();
     let mut leftovers = Vec::new();
     let mut engine_leftovers = Vec::new();
+    let mut skipped = Vec::new();
     let mut findings: Vec<FindingSummary> = first.findings.clone();
     for f in &mut findings {
         f.measured.clear();
@@ -129,6 +130,14 @@ pub fn merge(shards: Vec<(String, Journal)>) -> Result<Journal, MergeError> {
                 }
             }
         }
+        for k in &journal.skipped {
+            if !seen.insert(k.scenario.clone()) {
+                return Err(MergeError::Duplicate {
+                    id: k.scenario.clone(),
+                });
+            }
+            skipped.push(k.clone());
+        }
         leftovers.extend(journal.leftovers.iter().cloned());
         engine_leftovers.extend(journal.engine_leftovers.iter().cloned());
         started = started.min(journal.started.clone());
@@ -156,6 +165,7 @@ pub fn merge(shards: Vec<(String, Journal)>) -> Result<Journal, MergeError> {
         findings,
         leftovers,
         engine_leftovers,
+        skipped,
         shard: None,
         ..first
     })
