@@ -39,18 +39,138 @@ fn updates(p: &ProbeReport) -> String {
     )
 }
 
-/// What the scenarios measured about a finding, one line per scenario and verdict.
-fn measured(f: &FindingSummary) -> Vec<String> {
-    if f.measured.is_empty() {
-        // The runbook as written does not measure every finding; the fault matrix does.
-        return vec![
-            "not measured by this run's scenarios (`--only '*'` runs every scenario)".into(),
-        ];
+/// What the scenarios measured about a finding: each distinct verdict and evidence once, with
+/// the scenarios that gave it (eleven scenarios confirming the same thing make one line).
+fn evidence_groups(f: &FindingSummary) -> Vec<(String, String, Vec<String>)> {
+    let mut groups: Vec<(String, String, Vec<String>)> = Vec::new();
+    for (scenario, verdict, evidence) in &f.measured {
+        match groups
+            .iter_mut()
+            .find(|(v, e, _)| v == verdict && e == evidence)
+        {
+            Some((_, _, scenarios)) => scenarios.push(scenario.clone()),
+            None => groups.push((verdict.clone(), evidence.clone(), vec![scenario.clone()])),
+        }
     }
-    f.measured
-        .iter()
-        .map(|(s, v, e)| format!("{v} by {s}: {e}"))
-        .collect()
+    groups
+}
+
+/// Said of a finding no scenario of this run measured.
+const NOT_MEASURED: &str =
+    "not measured by this run's scenarios (`--only '*'` runs every scenario)";
+
+/// A finding's cell for one scenario: ✔ confirmed, ✘ refuted, blank when not measured.
+fn verdict_mark(f: &FindingSummary, scenario: &str) -> (&'static str, Option<String>) {
+    match f.measured.iter().find(|(s, _, _)| s == scenario) {
+        Some((_, v, e)) if v == "confirmed" => ("✔", Some(e.clone())),
+        Some((_, _, e)) => ("✘", Some(e.clone())),
+        None => ("", None),
+    }
+}
+
+/// The findings as one table, finding × scenario (columns numbered, the legend below), then
+/// the evidence once per finding and verdict.
+fn findings_markdown(j: &Journal) -> String {
+    let mut out = String::from("\n## Findings\n\n✔ confirmed, ✘ refuted, blank: not measured by that scenario.\n\n| finding | severity |");
+    for (i, _) in j.scenarios.iter().enumerate() {
+        out.push_str(&format!(" {} |", i + 1));
+    }
+    out.push_str("\n|---|---|");
+    out.push_str(&"---|".repeat(j.scenarios.len()));
+    out.push('\n');
+    for f in &j.findings {
+        out.push_str(&format!("| {} (line {}) | {} |", f.id, f.line, f.severity));
+        for s in &j.scenarios {
+            out.push_str(&format!(" {} |", verdict_mark(f, &s.id).0));
+        }
+        out.push('\n');
+    }
+    out.push('\n');
+    for (i, s) in j.scenarios.iter().enumerate() {
+        out.push_str(&format!(
+            "{}: {}{}",
+            i + 1,
+            s.id,
+            if i + 1 < j.scenarios.len() {
+                " · "
+            } else {
+                "\n"
+            }
+        ));
+    }
+    out.push_str("\n### Evidence\n\n");
+    for f in &j.findings {
+        let groups = evidence_groups(f);
+        if groups.is_empty() {
+            out.push_str(&format!("- {}: {NOT_MEASURED}\n", f.id));
+        }
+        for (verdict, evidence, scenarios) in groups {
+            out.push_str(&format!(
+                "- {} {verdict} by {}: {}\n",
+                f.id,
+                scenarios.join(", "),
+                evidence
+            ));
+        }
+    }
+    out
+}
+
+/// The findings table for the HTML report: the measurement in each cell's tooltip, and once
+/// per finding and verdict in a detail row.
+fn findings_html(j: &Journal) -> String {
+    let mut out = String::from("<h2>Findings</h2><p>✔ confirmed, ✘ refuted, blank: not measured by that scenario; hover a mark for the measurement.</p><table class=\"findings\"><tr><th>finding</th><th>severity</th>");
+    for (i, s) in j.scenarios.iter().enumerate() {
+        out.push_str(&format!("<th title=\"{}\">{}</th>", xml(&s.id), i + 1));
+    }
+    out.push_str("</tr>");
+    for f in &j.findings {
+        out.push_str(&format!(
+            "<tr><td><code>{}</code> (line {})</td><td>{}</td>",
+            xml(&f.id),
+            f.line,
+            xml(&f.severity)
+        ));
+        for s in &j.scenarios {
+            match verdict_mark(f, &s.id) {
+                (mark, Some(evidence)) => out.push_str(&format!(
+                    "<td title=\"{}: {}\">{mark}</td>",
+                    xml(&s.id),
+                    xml(&evidence)
+                )),
+                _ => out.push_str("<td></td>"),
+            }
+        }
+        let groups = evidence_groups(f);
+        let detail = if groups.is_empty() {
+            xml(NOT_MEASURED)
+        } else {
+            groups
+                .iter()
+                .map(|(v, e, scenarios)| {
+                    format!("{} by {}: {}", xml(v), xml(&scenarios.join(", ")), xml(e))
+                })
+                .collect::<Vec<_>>()
+                .join("<br>")
+        };
+        out.push_str(&format!(
+            "</tr><tr class=\"detail\"><td colspan=\"{}\">{detail}</td></tr>",
+            j.scenarios.len() + 2
+        ));
+    }
+    out.push_str("</table>");
+    for (i, s) in j.scenarios.iter().enumerate() {
+        out.push_str(&format!(
+            "{}{}: {}",
+            if i == 0 { "<p>" } else { " · " },
+            i + 1,
+            xml(&s.id)
+        ));
+    }
+    if !j.scenarios.is_empty() {
+        out.push_str("</p>");
+    }
+    out
 }
 
 fn actual(s: &ScenarioRecord) -> String {
@@ -214,16 +334,7 @@ pub fn markdown(j: &Journal, redactor: &Redactor) -> String {
             out.push_str(&format!("- {}\n", k.why));
         }
     }
-    out.push_str("\n## Findings\n\n| finding | severity | measured |\n|---|---|---|\n");
-    for f in &j.findings {
-        out.push_str(&format!(
-            "| {} (line {}) | {} | {} |\n",
-            f.id,
-            f.line,
-            f.severity,
-            measured(f).join("<br>").replace('|', "\\|")
-        ));
-    }
+    out.push_str(&findings_markdown(j));
     for s in &j.scenarios {
         out.push_str(&format!("\n## {} — {}\n\n", s.id, s.title));
         if let Some(seed) = s.seed {
@@ -395,23 +506,7 @@ pub fn html_with(j: &Journal, redactor: &Redactor, top: &str) -> String {
         }
         body.push_str("</ul>");
     }
-    body.push_str(
-        "<h2>Findings</h2><table><tr><th>finding</th><th>severity</th><th>measured</th></tr>",
-    );
-    for f in &j.findings {
-        body.push_str(&format!(
-            "<tr><td><code>{}</code> (line {})</td><td>{}</td><td>{}</td></tr>",
-            xml(&f.id),
-            f.line,
-            xml(&f.severity),
-            measured(f)
-                .iter()
-                .map(|m| xml(m))
-                .collect::<Vec<_>>()
-                .join("<br>")
-        ));
-    }
-    body.push_str("</table>");
+    body.push_str(&findings_html(j));
     for s in &j.scenarios {
         body.push_str(&format!(
             "<section id=\"{id}\"><h2>{id} <small class=\"{}\">expected {} · measured {}</small></h2><p>{}</p>",
@@ -475,7 +570,7 @@ pub fn html_with(j: &Journal, redactor: &Redactor, top: &str) -> String {
         body.push_str("</section>");
     }
     let page = format!(
-        "<!doctype html><html><head><meta charset=\"utf-8\"><title>Rehearsal of {}</title><style>body{{font-family:sans-serif;max-width:980px;margin:2em auto}}.ok{{color:#2e7d32}}.miss{{color:#c62828}}section{{border-top:1px solid #ccc;margin-top:1.5em}}code{{background:#f3f3f3}}table{{border-collapse:collapse;font-size:13px}}td,th{{border:1px solid #ddd;padding:2px 6px;text-align:left}}</style></head><body><h1>Rehearsal of <code>{}</code></h1><p>Started {}, {} scenarios, {:.1} s, time scale {}. Green: succeeded, red: failed, per 50 ms; dashed lines: runbook steps; shaded: faults.</p>{body}</body></html>\n",
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>Rehearsal of {}</title><style>body{{font-family:sans-serif;max-width:980px;margin:2em auto}}.ok{{color:#2e7d32}}.miss{{color:#c62828}}section{{border-top:1px solid #ccc;margin-top:1.5em}}code{{background:#f3f3f3}}table{{border-collapse:collapse;font-size:13px}}td,th{{border:1px solid #ddd;padding:2px 6px;text-align:left}}table.findings td[title]{{text-align:center;cursor:help}}tr.detail td{{color:#555;font-size:12px;border-top:none}}</style></head><body><h1>Rehearsal of <code>{}</code></h1><p>Started {}, {} scenarios, {:.1} s, time scale {}. Green: succeeded, red: failed, per 50 ms; dashed lines: runbook steps; shaded: faults.</p>{body}</body></html>\n",
         xml(&j.runbook),
         xml(&j.runbook),
         xml(&j.started),
@@ -625,6 +720,48 @@ mod tests {
         assert!(page.contains("not measured by this run"), "{page}");
         let md = markdown(&rolled_back(), &Redactor::new());
         assert!(md.contains("not measured by this run"), "{md}");
+    }
+
+    #[test]
+    fn findings_are_one_table_with_each_measurement_said_once_not_once_per_scenario() {
+        let mut j = rolled_back();
+        let mut second = j.scenarios[0].clone();
+        second.id = "rotation/as-written".into();
+        j.scenarios.push(second);
+        let evidence = "secrets_backup_20261204.tar.gz holds 6 .env files with 16 secret values in clear, mode 0644";
+        j.findings = vec![FindingSummary {
+            id: "unencrypted-backup@phase1.step1".into(),
+            severity: "high".into(),
+            line: 39,
+            explanation: String::new(),
+            measured: vec![
+                (
+                    "phase3/as-written".into(),
+                    "confirmed".into(),
+                    evidence.into(),
+                ),
+                (
+                    "rotation/as-written".into(),
+                    "confirmed".into(),
+                    evidence.into(),
+                ),
+            ],
+        }];
+        let md = markdown(&j, &Redactor::new());
+        assert!(md.contains("| finding | severity | 1 | 2 |\n|---|---|---|---|\n| unencrypted-backup@phase1.step1 (line 39) | high | ✔ | ✔ |\n"), "{md}");
+        assert!(
+            md.contains("1: phase3/as-written · 2: rotation/as-written\n"),
+            "{md}"
+        );
+        assert_eq!(md.matches(evidence).count(), 1, "{md}");
+        assert!(md.contains(&format!("- unencrypted-backup@phase1.step1 confirmed by phase3/as-written, rotation/as-written: {evidence}\n")), "{md}");
+        let page = html(&j, &Redactor::new());
+        assert!(
+            page.contains(&format!(
+                "<td title=\"rotation/as-written: {evidence}\">✔</td>"
+            )),
+            "{page}"
+        );
     }
 
     #[test]
