@@ -246,10 +246,7 @@ pub fn summary(j: &Journal, redactor: &Redactor) -> String {
         }
     }
     for k in &j.skipped {
-        out.push_str(&format!(
-            "skip {}: no longer applies: {}\n",
-            k.scenario, k.why
-        ));
+        out.push_str(&format!("skip {}\n", k.why));
     }
     let met = j.scenarios.iter().filter(|s| s.met).count();
     out.push_str(&format!(
@@ -682,7 +679,7 @@ mod tests {
             why: "faults/phase4-step9: attaches a fault before phase4.step9, which the runbook has not; nearest: line 120: ### Step 3".into(),
         });
         let summary = super::summary(&j, &Redactor::new());
-        assert!(summary.lines().any(|l| l == "skip faults/phase4-step9: no longer applies: faults/phase4-step9: attaches a fault before phase4.step9, which the runbook has not; nearest: line 120: ### Step 3"), "{summary}");
+        assert!(summary.lines().any(|l| l == "skip faults/phase4-step9: attaches a fault before phase4.step9, which the runbook has not; nearest: line 120: ### Step 3"), "{summary}");
         let md = markdown(&j, &Redactor::new());
         assert!(
             md.contains("\n- faults/phase4-step9: attaches a fault before phase4.step9"),
