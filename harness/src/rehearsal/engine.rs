@@ -305,91 +305,31 @@ pub async fn run(
         step: Arc::new(Mutex::new("start".to_string())),
         busy: Busy::acquire(&options.busy).await,
     };
-    let busy = &watch.busy;
-    let started = SystemTime::now();
     let clock = Instant::now();
-    let mut record = ScenarioRecord::new(&scenario.id, &scenario.title, scenario.expected, started);
+    let mut record = ScenarioRecord::new(
+        &scenario.id,
+        &scenario.title,
+        scenario.expected,
+        SystemTime::now(),
+    );
     record.seed = scenario.seed;
-    // The engine must still do its work: a wedged one ends the run here, in seconds.
-    let engine = match crate::docker::connect().await {
-        Ok(docker) => crate::docker::health(&docker).await,
-        Err(e) => Err(e),
-    };
-    if let Err(e) = engine {
-        if matches!(e, crate::HarnessError::EngineUnresponsive { .. }) {
-            record.engine_unresponsive = Some(e.to_string());
-        }
-        record.error = Some(e.to_string());
+    let Some(stack) = start_replica(scenario, options, progress, &mut record).await else {
         record.wall_ms = clock.elapsed().as_millis() as u64;
         return record;
-    }
-    progress.say(&format!("{}: starting a fresh replica", scenario.id));
-    let stack = match Stack::start(StackOptions {
-        progress: progress.clone(),
-        root: scenario.replica.clone(),
-        detached: options.keep.is_some(),
-        id: options.keep.clone(),
-        ..Default::default()
-    })
-    .await
-    {
-        Ok(s) => s,
-        Err(e) => {
-            record.error = Some(format!("the replica did not start: {e}"));
-            record.wall_ms = clock.elapsed().as_millis() as u64;
-            return record;
-        }
     };
-    // A value an edit puts in place of one of the runbook's literal secrets is a secret too.
-    if !scenario.edits.is_empty() {
-        let literal = crate::runbook::findings::literal_secrets(runbook);
-        for (from, to) in &scenario.edits {
-            if let Some((name, _)) = literal.iter().find(|(_, v)| v == from) {
-                stack.redactor().add(name, to);
-            }
-        }
-    }
     record.stack = Some(stack.id().to_string());
-    let edited;
-    let runbook = if scenario.edits.is_empty() {
-        runbook
-    } else {
-        let mut r = runbook.clone();
-        for (from, to) in &scenario.edits {
-            for phase in &mut r.phases {
-                for step in &mut phase.steps {
-                    for block in &mut step.code {
-                        block.text = block.text.replace(from, to);
-                    }
-                }
-            }
-        }
-        edited = r;
-        &edited
-    };
+    let runbook = edited(runbook, scenario, &stack);
     let deadline = scenario_deadline(options.deadline, scenario.phases.len());
-    let timed_out = {
-        let body = run_on(
-            &stack,
-            scenario,
-            runbook,
-            options,
-            progress,
-            &mut record,
-            &watch,
-        );
-        let mut body = std::pin::pin!(body);
-        let body_started = tokio::time::Instant::now();
-        // The deadline, pushed back by every wait for a busy slot.
-        loop {
-            let limit = deadline + busy.waited();
-            match tokio::time::timeout_at(body_started + limit, &mut body).await {
-                Ok(()) => break false,
-                Err(_) if deadline + busy.waited() > limit => continue,
-                Err(_) => break true,
-            }
-        }
-    };
+    let body = run_on(
+        &stack,
+        scenario,
+        &runbook,
+        options,
+        progress,
+        &mut record,
+        &watch,
+    );
+    let timed_out = !within_deadline(body, deadline, &watch.busy).await;
     if timed_out {
         let at = watch.step.lock().map(|s| s.clone()).unwrap_or_default();
         record.error = Some(format!(
@@ -406,6 +346,111 @@ pub async fn run(
     // The operator's working directory, also when a deadline cut the scenario short.
     let _ = std::fs::remove_dir_all(stack.root().operator_dir());
     let kept = options.keep.is_some() && !timed_out;
+    keep_or_remove(stack, kept, scenario, progress, &mut record).await;
+    record.wall_ms = clock.elapsed().as_millis() as u64;
+    record.met = record.error.is_none() && record.actual == Some(scenario.expected.into());
+    progress.say(&format!(
+        "{}: {} (expected {}) in {:.1} s",
+        scenario.id,
+        record
+            .actual
+            .map(|a| a.to_string())
+            .unwrap_or_else(|| "error".into()),
+        scenario.expected,
+        record.wall_ms as f64 / 1000.0
+    ));
+    record
+}
+
+/// A fresh replica for `scenario`, once the engine is known to answer; `None` (the record says
+/// why) when the engine is wedged or the replica does not start.
+async fn start_replica(
+    scenario: &Scenario,
+    options: &Options,
+    progress: &crate::progress::Progress,
+    record: &mut ScenarioRecord,
+) -> Option<Stack> {
+    // The engine must still do its work: a wedged one ends the run here, in seconds.
+    let engine = match crate::docker::connect().await {
+        Ok(docker) => crate::docker::health(&docker).await,
+        Err(e) => Err(e),
+    };
+    if let Err(e) = engine {
+        if matches!(e, crate::HarnessError::EngineUnresponsive { .. }) {
+            record.engine_unresponsive = Some(e.to_string());
+        }
+        record.error = Some(e.to_string());
+        return None;
+    }
+    progress.say(&format!("{}: starting a fresh replica", scenario.id));
+    let started = Stack::start(StackOptions {
+        progress: progress.clone(),
+        root: scenario.replica.clone(),
+        detached: options.keep.is_some(),
+        id: options.keep.clone(),
+        ..Default::default()
+    })
+    .await;
+    started
+        .map_err(|e| record.error = Some(format!("the replica did not start: {e}")))
+        .ok()
+}
+
+/// The runbook as `scenario` rehearses it: its edits applied to the phases' code. A value an
+/// edit puts in place of one of the runbook's literal secrets is a secret too.
+fn edited<'a>(
+    runbook: &'a Runbook,
+    scenario: &Scenario,
+    stack: &Stack,
+) -> std::borrow::Cow<'a, Runbook> {
+    if scenario.edits.is_empty() {
+        return std::borrow::Cow::Borrowed(runbook);
+    }
+    let literal = crate::runbook::findings::literal_secrets(runbook);
+    let mut r = runbook.clone();
+    for (from, to) in &scenario.edits {
+        if let Some((name, _)) = literal.iter().find(|(_, v)| v == from) {
+            stack.redactor().add(name, to);
+        }
+        for phase in &mut r.phases {
+            for step in &mut phase.steps {
+                for block in &mut step.code {
+                    block.text = block.text.replace(from, to);
+                }
+            }
+        }
+    }
+    std::borrow::Cow::Owned(r)
+}
+
+/// Runs `body` until it ends or `deadline` passes, the deadline pushed back by every wait for
+/// a busy slot; false when the deadline ended it.
+async fn within_deadline(
+    body: impl std::future::Future<Output = ()>,
+    deadline: Duration,
+    busy: &Busy<'_>,
+) -> bool {
+    let mut body = std::pin::pin!(body);
+    let body_started = tokio::time::Instant::now();
+    loop {
+        let limit = deadline + busy.waited();
+        match tokio::time::timeout_at(body_started + limit, &mut body).await {
+            Ok(()) => return true,
+            Err(_) if deadline + busy.waited() > limit => continue,
+            Err(_) => return false,
+        }
+    }
+}
+
+/// Leaves the replica running (`--keep`), with the secrets from before the steps beside it,
+/// or removes it; a network the engine keeps with a stale endpoint is recorded, not an error.
+async fn keep_or_remove(
+    stack: Stack,
+    kept: bool,
+    scenario: &Scenario,
+    progress: &crate::progress::Progress,
+    record: &mut ScenarioRecord,
+) {
     if kept {
         let previous = stack
             .root()
@@ -427,14 +472,10 @@ pub async fn run(
                 scenario.id
             )),
         }
-    }
-    let down = if kept {
         stack.detach().await;
-        Ok(())
-    } else {
-        stack.down().await
-    };
-    match down {
+        return;
+    }
+    match stack.down().await {
         Ok(()) => {}
         // Everything of ours is gone; the engine keeps an endpoint it lost track of, and with
         // it the network (moby#17217): the engine's defect, recorded, not the scenario's.
@@ -452,19 +493,6 @@ pub async fn run(
                 .get_or_insert(format!("removing the replica: {e}"));
         }
     }
-    record.wall_ms = clock.elapsed().as_millis() as u64;
-    record.met = record.error.is_none() && record.actual == Some(scenario.expected.into());
-    progress.say(&format!(
-        "{}: {} (expected {}) in {:.1} s",
-        scenario.id,
-        record
-            .actual
-            .map(|a| a.to_string())
-            .unwrap_or_else(|| "error".into()),
-        scenario.expected,
-        record.wall_ms as f64 / 1000.0
-    ));
-    record
 }
 
 async fn checks_on(
