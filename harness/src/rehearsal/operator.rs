@@ -58,170 +58,29 @@ pub struct Acted {
     pub revoked: Vec<&'static str>,
 }
 
-/// What the operator does at `step`.
+/// What the operator does at `step`: new secrets generated, keys created or revoked in a
+/// provider's console, `.env` files edited as a block shows, a code change deployed, the
+/// critical flow tried by hand.
 pub async fn act(stack: &Stack, step: &Step, new: &NodeSecrets) -> Acted {
-    let mut notes = Vec::new();
-    let mut revoked = Vec::new();
+    let mut acted = Acted::default();
     let title = step.title.to_lowercase();
     let prose = step.prose.to_lowercase();
-
     if title.contains("create new secrets") || prose.contains("generate new passwords") {
-        let client = ReplicaClient::new(stack);
-        let mut issued = Vec::new();
-        for (provider, var) in PROVIDER_KEYS {
-            if client.issue_key(provider, new.get(var)).await == 200 {
-                issued.push(*provider);
-            }
-        }
-        notes.push(format!(
-            "generated new values for every secret (kept by the harness, not in git); created new keys at {}",
-            issued.join(", ")
-        ));
+        generate_new_secrets(stack, new, &mut acted).await;
     }
-
-    // A console, named by the step: "Create the new DeepSeek key in the provider's console",
-    // "Revoke the old DeepSeek key …"; the old key is the one the node held before. Where the
-    // service holds one credential only ("Change the Neo4j password in Neo4j's console",
-    // "/revoke each bot's token in BotFather"), the new one replaces the old at once.
-    let client = ReplicaClient::new(stack);
-    for (name, upstream, vars) in SINGLE_KEYS {
-        if title.contains(name) && (title.contains("console") || *name == "botfather") {
-            for var in *vars {
-                let issued = client.issue_key(upstream, new.get(var)).await;
-                let old = stack.initial_secrets().get(var);
-                let status = client.revoke_key(upstream, old).await;
-                if status == 200 {
-                    revoked.push(*var);
-                }
-                notes.push(format!(
-                    "replaced {var} at {upstream}: the new value, exported as NEW_{var}, works (HTTP {issued}) and the old one no longer does (HTTP {status})"
-                ));
-            }
-        }
-    }
+    single_credential_consoles(stack, &title, new, &mut acted).await;
     if title.contains("console") {
-        let dual = PROVIDER_KEYS
-            .iter()
-            .map(|(provider, var)| (*provider, *provider, *var))
-            .chain(DUAL_KEYS.iter().copied());
-        for (name, upstream, var) in dual {
-            if !title.contains(name) {
-                continue;
-            }
-            if title.contains("revoke") {
-                let status = client
-                    .revoke_key(upstream, stack.initial_secrets().get(var))
-                    .await;
-                if status == 200 {
-                    revoked.push(var);
-                }
-                notes.push(format!(
-                    "revoked the old {var} in {name}'s console (HTTP {status})"
-                ));
-            } else if title.contains("create") || title.contains("issue") {
-                let status = client.issue_key(upstream, new.get(var)).await;
-                notes.push(format!(
-                    "created a new key in {name}'s console and exported it as NEW_{var} (HTTP {status})"
-                ));
-            }
-        }
+        dual_key_consoles(stack, &title, new, &mut acted).await;
     }
-
     for block in &step.code {
         if block.is_shell() {
             let script = shell::read(&block.text, block.first_line);
-            // A block that is a file's content: `# In Router .env` then KEY=VALUE lines.
-            let target = script
-                .comments
-                .iter()
-                .find(|c| c.text.to_lowercase().starts_with("in ") && c.text.contains(".env"))
-                .and_then(|c| service_named(&c.text));
-            if let Some(service) = target {
-                let assignments: Vec<(String, String)> = block
-                    .text
-                    .lines()
-                    .map(str::trim)
-                    .filter(|l| !l.starts_with('#'))
-                    .filter_map(|l| l.split_once('='))
-                    .filter(|(k, _)| shell::is_assignment(&format!("{k}=")))
-                    .map(|(k, v)| (k.to_string(), v.to_string()))
-                    .collect();
-                let mut written = Vec::new();
-                let edit = stack.edit_env(service, |f| {
-                    for (k, v) in &assignments {
-                        let base = k.trim_end_matches("_NEW").trim_end_matches("_OLD");
-                        let value = if let Some(var) = v.strip_prefix('$') {
-                            f.get(var).unwrap_or_default().to_string()
-                        } else if v.starts_with('<') && v.ends_with('>') {
-                            if crate::replica_root::SECRET_NAMES.contains(&base) {
-                                new.get(base).to_string()
-                            } else {
-                                v.clone()
-                            }
-                        } else {
-                            v.clone()
-                        };
-                        f.set(k, &value);
-                        written.push(k.clone());
-                    }
-                });
-                notes.push(match edit {
-                    Ok(()) => format!(
-                        "edited {}'s .env as the block shows: {} (`$VAR` taken from the file, `<new_key>` filled with the new key)",
-                        service.production_name(),
-                        written.join(", ")
-                    ),
-                    Err(e) => format!("could not edit {}'s .env: {e}", service.production_name()),
-                });
-            }
-            // `# Remove X from .env`
-            for c in &script.comments {
-                let words: Vec<&str> = c.text.split_whitespace().collect();
-                if words
-                    .first()
-                    .is_some_and(|w| w.eq_ignore_ascii_case("remove"))
-                    && c.text.contains(".env")
-                {
-                    if let Some(var) = words.get(1) {
-                        let mut from = Vec::new();
-                        for s in Service::ALL {
-                            if s.env_file().is_some()
-                                && stack
-                                    .edit_env(s, |f| {
-                                        if f.remove(var) {
-                                            from.push(s.production_name())
-                                        }
-                                    })
-                                    .is_err()
-                            {
-                                notes
-                                    .push(format!("could not edit {}'s .env", s.production_name()));
-                            }
-                        }
-                        notes.push(format!(
-                            "removed {var} from the .env of {}",
-                            if from.is_empty() {
-                                "no service (it was not there)".into()
-                            } else {
-                                from.join(", ")
-                            }
-                        ));
-                    }
-                }
-            }
+            env_file_content(stack, &block.text, &script, new, &mut acted);
+            removals_from_env(stack, &script, &mut acted);
         } else if block.text.contains("getenv(") && block.text.contains(" or ") {
-            // "Update code to try new key first": the replica's router implements exactly this
-            // line as a mode, switched on in its .env (like a redeploy, it needs a new container).
-            let edit = stack.edit_env(Service::Router, |f| {
-                f.set("ROUTER_KEY_SELECTION", "new-or-old")
-            });
-            notes.push(match edit {
-                Ok(()) => "deployed the code change: the router's NEW-or-OLD key selection (ROUTER_KEY_SELECTION=new-or-old)".into(),
-                Err(e) => format!("could not deploy the code change: {e}"),
-            });
+            deploy_key_selection(stack, &mut acted);
         }
     }
-
     let critical_flow = prose.contains("critical flow")
         || title.contains("critical flow")
         || step
@@ -229,14 +88,196 @@ pub async fn act(stack: &Stack, step: &Step, new: &NodeSecrets) -> Acted {
             .iter()
             .any(|b| b.text.to_lowercase().contains("test critical flows"));
     if critical_flow {
-        let client = ReplicaClient::new(stack);
-        let id = 900_000_000 + (std::process::id() as i64 % 1000) * 1000 + step.number as i64;
-        let outcome = client.send_update(None, id, "rotation check").await;
-        notes.push(if outcome.ok() {
-            format!("sent a test message through the Telegram webhook: the agent answered and memory stored it (update {id})")
-        } else {
-            format!("sent a test message: it failed with HTTP {} {} ({})", outcome.status, outcome.error, outcome.detail)
-        });
+        try_the_critical_flow(stack, step, &mut acted).await;
     }
-    Acted { notes, revoked }
+    acted
+}
+
+/// "Create new secrets": every value generated, a new key issued at every provider.
+async fn generate_new_secrets(stack: &Stack, new: &NodeSecrets, acted: &mut Acted) {
+    let client = ReplicaClient::new(stack);
+    let mut issued = Vec::new();
+    for (provider, var) in PROVIDER_KEYS {
+        if client.issue_key(provider, new.get(var)).await == 200 {
+            issued.push(*provider);
+        }
+    }
+    acted.notes.push(format!(
+        "generated new values for every secret (kept by the harness, not in git); created new keys at {}",
+        issued.join(", ")
+    ));
+}
+
+/// A console, named by the step, where the service holds one credential only ("Change the
+/// Neo4j password in Neo4j's console", "/revoke each bot's token in BotFather"): the new one
+/// replaces the old at once.
+async fn single_credential_consoles(
+    stack: &Stack,
+    title: &str,
+    new: &NodeSecrets,
+    acted: &mut Acted,
+) {
+    let client = ReplicaClient::new(stack);
+    for (name, upstream, vars) in SINGLE_KEYS {
+        if !(title.contains(name) && (title.contains("console") || *name == "botfather")) {
+            continue;
+        }
+        for var in *vars {
+            let issued = client.issue_key(upstream, new.get(var)).await;
+            let old = stack.initial_secrets().get(var);
+            let status = client.revoke_key(upstream, old).await;
+            if status == 200 {
+                acted.revoked.push(*var);
+            }
+            acted.notes.push(format!(
+                "replaced {var} at {upstream}: the new value, exported as NEW_{var}, works (HTTP {issued}) and the old one no longer does (HTTP {status})"
+            ));
+        }
+    }
+}
+
+/// "Create the new DeepSeek key in the provider's console", "Revoke the old DeepSeek key …":
+/// the old key is the one the node held before.
+async fn dual_key_consoles(stack: &Stack, title: &str, new: &NodeSecrets, acted: &mut Acted) {
+    let client = ReplicaClient::new(stack);
+    let dual = PROVIDER_KEYS
+        .iter()
+        .map(|(provider, var)| (*provider, *provider, *var))
+        .chain(DUAL_KEYS.iter().copied());
+    for (name, upstream, var) in dual {
+        if !title.contains(name) {
+            continue;
+        }
+        if title.contains("revoke") {
+            let status = client
+                .revoke_key(upstream, stack.initial_secrets().get(var))
+                .await;
+            if status == 200 {
+                acted.revoked.push(var);
+            }
+            acted.notes.push(format!(
+                "revoked the old {var} in {name}'s console (HTTP {status})"
+            ));
+        } else if title.contains("create") || title.contains("issue") {
+            let status = client.issue_key(upstream, new.get(var)).await;
+            acted.notes.push(format!(
+                "created a new key in {name}'s console and exported it as NEW_{var} (HTTP {status})"
+            ));
+        }
+    }
+}
+
+/// A block that is a file's content (`# In Router .env`, then KEY=VALUE lines): written into
+/// that service's `.env`, `$VAR` taken from the file and `<new_key>` filled with the new key.
+fn env_file_content(
+    stack: &Stack,
+    text: &str,
+    script: &shell::Script,
+    new: &NodeSecrets,
+    acted: &mut Acted,
+) {
+    let Some(service) = script
+        .comments
+        .iter()
+        .find(|c| c.text.to_lowercase().starts_with("in ") && c.text.contains(".env"))
+        .and_then(|c| service_named(&c.text))
+    else {
+        return;
+    };
+    let assignments: Vec<(String, String)> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.split_once('='))
+        .filter(|(k, _)| shell::is_assignment(&format!("{k}=")))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let mut written = Vec::new();
+    let edit = stack.edit_env(service, |f| {
+        for (k, v) in &assignments {
+            let base = k.trim_end_matches("_NEW").trim_end_matches("_OLD");
+            let value = if let Some(var) = v.strip_prefix('$') {
+                f.get(var).unwrap_or_default().to_string()
+            } else if v.starts_with('<')
+                && v.ends_with('>')
+                && crate::replica_root::SECRET_NAMES.contains(&base)
+            {
+                new.get(base).to_string()
+            } else {
+                v.clone()
+            };
+            f.set(k, &value);
+            written.push(k.clone());
+        }
+    });
+    acted.notes.push(match edit {
+        Ok(()) => format!(
+            "edited {}'s .env as the block shows: {} (`$VAR` taken from the file, `<new_key>` filled with the new key)",
+            service.production_name(),
+            written.join(", ")
+        ),
+        Err(e) => format!("could not edit {}'s .env: {e}", service.production_name()),
+    });
+}
+
+/// `# Remove X from .env`: X removed from every service's `.env` that has it.
+fn removals_from_env(stack: &Stack, script: &shell::Script, acted: &mut Acted) {
+    for c in &script.comments {
+        let words: Vec<&str> = c.text.split_whitespace().collect();
+        let removes = words
+            .first()
+            .is_some_and(|w| w.eq_ignore_ascii_case("remove"))
+            && c.text.contains(".env");
+        let Some(var) = words.get(1).filter(|_| removes) else {
+            continue;
+        };
+        let mut from = Vec::new();
+        for s in Service::ALL.into_iter().filter(|s| s.env_file().is_some()) {
+            let edited = stack.edit_env(s, |f| {
+                if f.remove(var) {
+                    from.push(s.production_name())
+                }
+            });
+            if edited.is_err() {
+                acted
+                    .notes
+                    .push(format!("could not edit {}'s .env", s.production_name()));
+            }
+        }
+        acted.notes.push(format!(
+            "removed {var} from the .env of {}",
+            if from.is_empty() {
+                "no service (it was not there)".into()
+            } else {
+                from.join(", ")
+            }
+        ));
+    }
+}
+
+/// "Update code to try new key first": the replica's router implements exactly this line as a
+/// mode, switched on in its `.env` (like a redeploy, it needs a new container).
+fn deploy_key_selection(stack: &Stack, acted: &mut Acted) {
+    let edit = stack.edit_env(Service::Router, |f| {
+        f.set("ROUTER_KEY_SELECTION", "new-or-old")
+    });
+    acted.notes.push(match edit {
+        Ok(()) => "deployed the code change: the router's NEW-or-OLD key selection (ROUTER_KEY_SELECTION=new-or-old)".into(),
+        Err(e) => format!("could not deploy the code change: {e}"),
+    });
+}
+
+/// "Test critical flows": a message sent through the Telegram webhook, as an operator would.
+async fn try_the_critical_flow(stack: &Stack, step: &Step, acted: &mut Acted) {
+    let client = ReplicaClient::new(stack);
+    let id = 900_000_000 + (std::process::id() as i64 % 1000) * 1000 + step.number as i64;
+    let outcome = client.send_update(None, id, "rotation check").await;
+    acted.notes.push(if outcome.ok() {
+        format!("sent a test message through the Telegram webhook: the agent answered and memory stored it (update {id})")
+    } else {
+        format!(
+            "sent a test message: it failed with HTTP {} {} ({})",
+            outcome.status, outcome.error, outcome.detail
+        )
+    });
 }
