@@ -406,7 +406,25 @@ fn timeline_svg(p: &ProbeReport, steps: &[StepRecord], faults: &[FaultRecord]) -
     let (width, lane) = (900.0, 28.0);
     let x = |i: usize| 90.0 + (i as f64) * (width - 100.0) / buckets as f64;
     let w = ((width - 100.0) / buckets as f64).max(0.5);
-    let mut svg = format!("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{}\" font-family=\"sans-serif\" font-size=\"11\">", 52.0 + lane * 3.0);
+    let mut svg = format!("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{}\" font-family=\"sans-serif\" font-size=\"11\">", 66.0 + lane * 3.0);
+    // Each step's span, shaded in turn behind the lanes: which step the traffic ran under.
+    for (n, step) in steps.iter().enumerate() {
+        let (x0, x1) = (
+            x((step.started_ms / BUCKET_MS) as usize),
+            x((step.ended_ms.max(step.started_ms) / BUCKET_MS) as usize),
+        );
+        svg.push_str(&format!(
+            "<rect x=\"{x0:.1}\" y=\"6\" width=\"{:.1}\" height=\"{}\" fill=\"{}\"><title>{} {} ({:.1}–{:.1} s)</title></rect>",
+            (x1 - x0).max(0.5),
+            lane * 3.0,
+            if n % 2 == 0 { "#e8eef7" } else { "#f4f6fa" },
+            xml(&step.id),
+            xml(&step.title),
+            step.started_ms as f64 / 1000.0,
+            step.ended_ms as f64 / 1000.0,
+        ));
+    }
+    svg.push_str(&time_axis(buckets, 10.0 + lane * 3.0, &x));
     for (row, flow) in FLOWS.iter().enumerate() {
         let y = 10.0 + row as f64 * lane;
         svg.push_str(&format!("<text x=\"4\" y=\"{}\">{flow}</text>", y + 16.0));
@@ -436,7 +454,7 @@ fn timeline_svg(p: &ProbeReport, steps: &[StepRecord], faults: &[FaultRecord]) -
             lane * 3.0,
             xml(&f.name),
             xml(&f.at),
-            36.0 + lane * 3.0,
+            50.0 + lane * 3.0,
             xml(&f.name)
         ));
     }
@@ -454,7 +472,7 @@ fn timeline_svg(p: &ProbeReport, steps: &[StepRecord], faults: &[FaultRecord]) -
         if at - last_label >= 70.0 {
             svg.push_str(&format!(
                 "<text x=\"{at:.1}\" y=\"{}\" font-size=\"9\">{}</text>",
-                24.0 + lane * 3.0,
+                38.0 + lane * 3.0,
                 xml(&step.id)
             ));
             last_label = at;
@@ -462,6 +480,29 @@ fn timeline_svg(p: &ProbeReport, steps: &[StepRecord], faults: &[FaultRecord]) -
     }
     svg.push_str("</svg>");
     svg
+}
+
+/// A time axis under the lanes at `y`: ticks in seconds since the first step, at most about
+/// ten of them (1, 2, 5, 10, 20, 30 or 60 s apart), as one path and their labels.
+fn time_axis(buckets: usize, y: f64, x: &dyn Fn(usize) -> f64) -> String {
+    let total_s = (buckets as u64 * BUCKET_MS) as f64 / 1000.0;
+    let step_s = [1u64, 2, 5, 10, 20, 30, 60, 120, 300]
+        .into_iter()
+        .find(|s| total_s / *s as f64 <= 10.0)
+        .unwrap_or(600);
+    let mut path = format!("M{:.1} {y:.1}H{:.1}", x(0), x(buckets));
+    let mut labels = String::new();
+    let mut t = 0;
+    while t as f64 <= total_s {
+        let at = x((t * 1000 / BUCKET_MS) as usize);
+        path.push_str(&format!("M{at:.1} {y:.1}v4"));
+        labels.push_str(&format!(
+            "<text x=\"{at:.1}\" y=\"{:.1}\" font-size=\"9\" text-anchor=\"middle\" fill=\"#555\">{t} s</text>",
+            y + 13.0
+        ));
+        t += step_s;
+    }
+    format!("<path d=\"{path}\" stroke=\"#555\" fill=\"none\"/>{labels}")
 }
 
 /// A self-contained page (no script, no outside resource): the summary table, the findings and
@@ -708,6 +749,35 @@ mod tests {
         assert!(svg.contains(">phase1.step1</text>"), "{svg}");
         assert!(!svg.contains(">phase1.step2</text>"), "{svg}");
         assert!(svg.contains(">phase4.step3</text>"), "{svg}");
+    }
+
+    #[test]
+    fn timeline_has_a_time_axis_in_seconds_and_a_shaded_band_per_step() {
+        let mut steps: Vec<StepRecord> = ["phase2.step1", "phase2.step2"]
+            .iter()
+            .map(|id| StepRecord::new(id, "a step"))
+            .collect();
+        (steps[0].started_ms, steps[0].ended_ms) = (0, 2_500);
+        (steps[1].started_ms, steps[1].ended_ms) = (2_500, 9_000);
+        let mut p = probe_report(0, 0);
+        // 24 s of 50 ms buckets: ticks 5 s apart.
+        p.timeline
+            .insert("webhook".into(), vec![Default::default(); 480]);
+        let svg = super::timeline_svg(&p, &steps, &[]);
+        let ticks: Vec<&str> = svg
+            .split("fill=\"#555\">")
+            .skip(1)
+            .map(|t| t.split('<').next().unwrap_or(""))
+            .collect();
+        assert_eq!(ticks, ["0 s", "5 s", "10 s", "15 s", "20 s"]);
+        assert!(
+            svg.contains("<title>phase2.step1 a step (0.0–2.5 s)</title>"),
+            "{svg}"
+        );
+        assert!(
+            svg.contains("<title>phase2.step2 a step (2.5–9.0 s)</title>"),
+            "{svg}"
+        );
     }
 
     #[test]
