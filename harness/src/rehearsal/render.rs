@@ -299,11 +299,12 @@ pub fn junit(j: &Journal, redactor: &Redactor) -> String {
 
 pub fn markdown(j: &Journal, redactor: &Redactor) -> String {
     let mut out = format!(
-        "# Rehearsal of `{}`\n\nStarted {}, {:.1} s, time scale {}.\n\n",
+        "# Rehearsal of `{}`\n\nStarted {}, {:.1} s, time scale {}.\n\n**{}**\n\n",
         j.runbook,
         j.started,
         j.wall_ms as f64 / 1000.0,
-        j.time_scale
+        j.time_scale,
+        headline(j)
     );
     out.push_str("| scenario | expected | actual | met | ok | delayed | lost | api failed | longest outage | rollback: ok / delayed / lost, longest outage |\n|---|---|---|---|---|---|---|---|---|---|\n");
     for s in &j.scenarios {
@@ -482,6 +483,51 @@ fn timeline_svg(p: &ProbeReport, steps: &[StepRecord], faults: &[FaultRecord]) -
     svg
 }
 
+/// The run in one sentence: how many scenarios met their expected outcome, the outcomes, and
+/// the worst numbers measured (longest outage, updates lost, API calls failed) with where.
+fn headline(j: &Journal) -> String {
+    let met = j.scenarios.iter().filter(|s| s.met).count();
+    let mut outcomes: Vec<(String, usize)> = Vec::new();
+    for s in &j.scenarios {
+        let a = actual(s);
+        match outcomes.iter_mut().find(|(o, _)| *o == a) {
+            Some((_, n)) => *n += 1,
+            None => outcomes.push((a, 1)),
+        }
+    }
+    let outcomes: Vec<String> = outcomes.iter().map(|(o, n)| format!("{n} {o}")).collect();
+    let worst = |what: &str, value: &dyn Fn(&ProbeReport) -> u64, unit: &str| {
+        j.scenarios
+            .iter()
+            .filter_map(|s| s.probe.as_ref().map(|p| (value(p), &s.id)))
+            .max_by_key(|(v, _)| *v)
+            .filter(|(v, _)| *v > 0)
+            .map(|(v, id)| format!("{what} {v}{unit} ({id})"))
+    };
+    let worst: Vec<String> = [
+        worst("longest outage", &|p| p.longest_outage_ms(), " ms"),
+        worst("updates lost", &|p| p.updates_lost, ""),
+        worst(
+            "API calls failed",
+            &|p| p.flows.get("api").map_or(0, |f| f.failed),
+            "",
+        ),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    format!(
+        "{met} of {} scenarios met their expected outcome ({}); worst during the steps: {}.",
+        j.scenarios.len(),
+        outcomes.join(", "),
+        if worst.is_empty() {
+            "no outage, nothing lost, no API call failed".to_string()
+        } else {
+            worst.join(", ")
+        }
+    )
+}
+
 /// A time axis under the lanes at `y`: ticks in seconds since the first step, at most about
 /// ten of them (1, 2, 5, 10, 20, 30 or 60 s apart), as one path and their labels.
 fn time_axis(buckets: usize, y: f64, x: &dyn Fn(usize) -> f64) -> String {
@@ -516,6 +562,7 @@ pub fn html(j: &Journal, redactor: &Redactor) -> String {
 /// before everything else.
 pub fn html_with(j: &Journal, redactor: &Redactor, top: &str) -> String {
     let mut body = String::from(top);
+    body.push_str(&format!("<p><strong>{}</strong></p>", xml(&headline(j))));
     body.push_str("<table><tr><th>scenario</th><th>expected</th><th>measured</th><th>wall</th><th>updates ok / delayed / lost</th><th>longest outage</th><th>rollback: updates ok / delayed / lost, longest outage</th></tr>");
     for s in &j.scenarios {
         let (steps_counts, steps_outage) = s
@@ -778,6 +825,18 @@ mod tests {
             svg.contains("<title>phase2.step2 a step (2.5–9.0 s)</title>"),
             "{svg}"
         );
+    }
+
+    #[test]
+    fn reports_open_with_one_sentence_naming_the_outcomes_and_the_worst_numbers() {
+        let j = rolled_back();
+        let md = markdown(&j, &Redactor::new());
+        let line = md.lines().find(|l| l.starts_with("**")).unwrap_or("");
+        assert_eq!(
+            line,
+            "**1 of 1 scenarios met their expected outcome (1 detected); worst during the steps: longest outage 3646 ms (phase3/as-written).**"
+        );
+        assert!(html(&j, &Redactor::new()).contains("<p><strong>1 of 1 scenarios met"));
     }
 
     #[test]
