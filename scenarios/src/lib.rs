@@ -95,7 +95,7 @@ pub const CATALOGUE: &[ScenarioRef] = &[
         summary: "Phase 1 as written under traffic, measured by the promoted checks",
         steps: &["phase1.step1", "phase1.step2", "phase1.step3"],
         secrets: &[],
-        findings: &[FindingKind::UnencryptedBackup],
+        findings: &[FindingKind::UnencryptedBackup, FindingKind::BackupRetention, FindingKind::NoCommand],
     },
     ScenarioRef {
         id: "phase2/as-written",
@@ -103,7 +103,7 @@ pub const CATALOGUE: &[ScenarioRef] = &[
         summary: "Phase 2 as written under traffic, measured by the promoted checks",
         steps: &["phase1.step1", "phase1.step2", "phase1.step3", "phase2.step1", "phase2.step2", "phase2.step3", "phase2.step4", "phase2.step5"],
         secrets: &["DEEPSEEK_API_KEY"],
-        findings: &[FindingKind::UnencryptedBackup, FindingKind::RestartKeepsStaleEnv, FindingKind::NeverTerminates],
+        findings: &[FindingKind::NeverTerminates, FindingKind::RestartKeepsStaleEnv, FindingKind::UnencryptedBackup, FindingKind::BackupRetention, FindingKind::Placeholder, FindingKind::NoCommand, FindingKind::RollbackWrongDirectory, FindingKind::LogsStderrMissed],
     },
     ScenarioRef {
         id: "phase3/as-written",
@@ -111,7 +111,7 @@ pub const CATALOGUE: &[ScenarioRef] = &[
         summary: "Phase 3 as written under traffic, measured by the promoted checks",
         steps: &["phase1.step1", "phase1.step2", "phase1.step3", "phase3.step1", "phase3.step2", "phase3.step3", "phase3.step4"],
         secrets: &["DB_PASSWORD"],
-        findings: &[FindingKind::UnencryptedBackup, FindingKind::PsqlDefaultDatabase, FindingKind::RestartKeepsStaleEnv, FindingKind::TrustSocketVerification, FindingKind::UnanchoredSed],
+        findings: &[FindingKind::RestartKeepsStaleEnv, FindingKind::UnanchoredSed, FindingKind::SecretOnCommandLine, FindingKind::TrustSocketVerification, FindingKind::PsqlDefaultDatabase, FindingKind::UnencryptedBackup, FindingKind::BackupRetention, FindingKind::Placeholder, FindingKind::NoCommand, FindingKind::RollbackWrongDirectory],
     },
     ScenarioRef {
         id: "phase4/as-written",
@@ -119,7 +119,7 @@ pub const CATALOGUE: &[ScenarioRef] = &[
         summary: "Phase 4 as written under traffic, measured by the promoted checks",
         steps: &["phase1.step1", "phase1.step2", "phase1.step3", "phase4.step1", "phase4.step2", "phase4.step3", "phase4.step4"],
         secrets: &["NATS_PASSWORD_GATEWAY", "NATS_PASSWORD_ROUTER", "NATS_PASSWORD_WORKER"],
-        findings: &[FindingKind::UnencryptedBackup, FindingKind::UnknownSubcommand, FindingKind::RestartKeepsStaleEnv],
+        findings: &[FindingKind::UnknownSubcommand, FindingKind::UnencryptedBackup, FindingKind::BackupRetention, FindingKind::Placeholder, FindingKind::NoCommand, FindingKind::RollbackWrongDirectory, FindingKind::ShallowVerification],
     },
     ScenarioRef {
         id: "phase5/as-written",
@@ -127,7 +127,7 @@ pub const CATALOGUE: &[ScenarioRef] = &[
         summary: "Phase 5 as written under traffic, measured by the promoted checks",
         steps: &["phase1.step1", "phase1.step2", "phase1.step3", "phase5.step1", "phase5.step2", "phase5.step3"],
         secrets: &[],
-        findings: &[FindingKind::UnencryptedBackup, FindingKind::ShallowVerification],
+        findings: &[FindingKind::UnencryptedBackup, FindingKind::BackupRetention, FindingKind::NoCommand, FindingKind::LogsStderrMissed],
     },
     ScenarioRef {
         id: "rotation/as-written",
@@ -135,7 +135,7 @@ pub const CATALOGUE: &[ScenarioRef] = &[
         summary: "phases 1 to 5 in order, as written, under traffic",
         steps: &["phase1.step1", "phase1.step2", "phase1.step3", "phase2.step1", "phase2.step2", "phase2.step3", "phase2.step4", "phase2.step5", "phase3.step1", "phase3.step2", "phase3.step3", "phase3.step4", "phase4.step1", "phase4.step2", "phase4.step3", "phase4.step4", "phase5.step1", "phase5.step2", "phase5.step3"],
         secrets: &["DEEPSEEK_API_KEY", "DB_PASSWORD", "NATS_PASSWORD_GATEWAY", "NATS_PASSWORD_ROUTER", "NATS_PASSWORD_WORKER"],
-        findings: &[FindingKind::UnencryptedBackup, FindingKind::RestartKeepsStaleEnv, FindingKind::NeverTerminates, FindingKind::PsqlDefaultDatabase, FindingKind::RestartKeepsStaleEnv, FindingKind::TrustSocketVerification, FindingKind::UnanchoredSed, FindingKind::UnknownSubcommand, FindingKind::RestartKeepsStaleEnv, FindingKind::ShallowVerification],
+        findings: &[FindingKind::NeverTerminates, FindingKind::UnknownSubcommand, FindingKind::RestartKeepsStaleEnv, FindingKind::UnanchoredSed, FindingKind::SecretOnCommandLine, FindingKind::TrustSocketVerification, FindingKind::PsqlDefaultDatabase, FindingKind::UnencryptedBackup, FindingKind::BackupRetention, FindingKind::Placeholder, FindingKind::NoCommand, FindingKind::RollbackWrongDirectory, FindingKind::LogsStderrMissed, FindingKind::ShallowVerification],
     },
     ScenarioRef {
         id: "rollback/after-phase1",
@@ -143,7 +143,7 @@ pub const CATALOGUE: &[ScenarioRef] = &[
         summary: "Phase 1 as written, then the rollback procedure as written",
         steps: &["phase1.step1", "phase1.step2", "phase1.step3", "rollback.step1", "rollback.step2", "rollback.step3"],
         secrets: &[],
-        findings: &[FindingKind::UnencryptedBackup, FindingKind::Placeholder, FindingKind::RestartKeepsStaleEnv],
+        findings: &[FindingKind::UnencryptedBackup, FindingKind::BackupRetention, FindingKind::Placeholder, FindingKind::NoCommand, FindingKind::RollbackWrongDirectory],
     },
     ScenarioRef {
         id: "rollback/after-phase2",
@@ -151,7 +151,7 @@ pub const CATALOGUE: &[ScenarioRef] = &[
         summary: "Phase 2 as written, then the rollback procedure as written",
         steps: &["phase1.step1", "phase1.step2", "phase1.step3", "phase2.step1", "phase2.step2", "phase2.step3", "phase2.step4", "phase2.step5", "rollback.step1", "rollback.step2", "rollback.step3"],
         secrets: &["DEEPSEEK_API_KEY"],
-        findings: &[FindingKind::UnencryptedBackup, FindingKind::RestartKeepsStaleEnv, FindingKind::NeverTerminates, FindingKind::Placeholder, FindingKind::RestartKeepsStaleEnv],
+        findings: &[FindingKind::NeverTerminates, FindingKind::RestartKeepsStaleEnv, FindingKind::UnencryptedBackup, FindingKind::BackupRetention, FindingKind::Placeholder, FindingKind::NoCommand, FindingKind::RollbackWrongDirectory, FindingKind::LogsStderrMissed],
     },
     ScenarioRef {
         id: "rollback/after-phase3",
@@ -159,7 +159,7 @@ pub const CATALOGUE: &[ScenarioRef] = &[
         summary: "Phase 3 as written, then the rollback procedure as written",
         steps: &["phase1.step1", "phase1.step2", "phase1.step3", "phase3.step1", "phase3.step2", "phase3.step3", "phase3.step4", "rollback.step1", "rollback.step2", "rollback.step3"],
         secrets: &["DB_PASSWORD"],
-        findings: &[FindingKind::UnencryptedBackup, FindingKind::PsqlDefaultDatabase, FindingKind::RestartKeepsStaleEnv, FindingKind::TrustSocketVerification, FindingKind::UnanchoredSed, FindingKind::Placeholder, FindingKind::RestartKeepsStaleEnv],
+        findings: &[FindingKind::RestartKeepsStaleEnv, FindingKind::UnanchoredSed, FindingKind::SecretOnCommandLine, FindingKind::TrustSocketVerification, FindingKind::PsqlDefaultDatabase, FindingKind::UnencryptedBackup, FindingKind::BackupRetention, FindingKind::Placeholder, FindingKind::NoCommand, FindingKind::RollbackWrongDirectory],
     },
     ScenarioRef {
         id: "rollback/after-phase4",
@@ -167,7 +167,7 @@ pub const CATALOGUE: &[ScenarioRef] = &[
         summary: "Phase 4 as written, then the rollback procedure as written",
         steps: &["phase1.step1", "phase1.step2", "phase1.step3", "phase4.step1", "phase4.step2", "phase4.step3", "phase4.step4", "rollback.step1", "rollback.step2", "rollback.step3"],
         secrets: &["NATS_PASSWORD_GATEWAY", "NATS_PASSWORD_ROUTER", "NATS_PASSWORD_WORKER"],
-        findings: &[FindingKind::UnencryptedBackup, FindingKind::UnknownSubcommand, FindingKind::RestartKeepsStaleEnv, FindingKind::Placeholder, FindingKind::RestartKeepsStaleEnv],
+        findings: &[FindingKind::UnknownSubcommand, FindingKind::UnencryptedBackup, FindingKind::BackupRetention, FindingKind::Placeholder, FindingKind::NoCommand, FindingKind::RollbackWrongDirectory, FindingKind::ShallowVerification],
     },
     ScenarioRef {
         id: "rollback/after-phase5",
@@ -175,7 +175,39 @@ pub const CATALOGUE: &[ScenarioRef] = &[
         summary: "Phase 5 as written, then the rollback procedure as written",
         steps: &["phase1.step1", "phase1.step2", "phase1.step3", "phase5.step1", "phase5.step2", "phase5.step3", "rollback.step1", "rollback.step2", "rollback.step3"],
         secrets: &[],
-        findings: &[FindingKind::UnencryptedBackup, FindingKind::ShallowVerification, FindingKind::Placeholder, FindingKind::RestartKeepsStaleEnv],
+        findings: &[FindingKind::UnencryptedBackup, FindingKind::BackupRetention, FindingKind::Placeholder, FindingKind::NoCommand, FindingKind::RollbackWrongDirectory, FindingKind::LogsStderrMissed],
+    },
+    ScenarioRef {
+        id: "faults/phase1-rerun-the-same-day-after-phase3-with-the-alter-fixed",
+        test: "fault_phase1_rerun_the_same_day_after_phase3_with_the_alter_fixed",
+        summary: "Phases 1 and 3 (its `psql` fixed), Phase 1 again the same day, then the rollback as written",
+        steps: &["phase1.step1", "phase1.step2", "phase1.step3", "phase3.step1", "phase3.step2", "phase3.step3", "phase3.step4", "rollback.step1", "rollback.step2", "rollback.step3"],
+        secrets: &["DB_PASSWORD"],
+        findings: &[FindingKind::RestartKeepsStaleEnv, FindingKind::UnanchoredSed, FindingKind::SecretOnCommandLine, FindingKind::TrustSocketVerification, FindingKind::UnencryptedBackup, FindingKind::BackupSameDayOverwrite, FindingKind::BackupRetention, FindingKind::Placeholder, FindingKind::NoCommand, FindingKind::RollbackFilesOnly, FindingKind::RollbackWrongDirectory],
+    },
+    ScenarioRef {
+        id: "faults/phase2-deepseek-rejects-the-new-key",
+        test: "fault_phase2_deepseek_rejects_the_new_key",
+        summary: "Phase 2 as written, with `deepseek rejects the new key (DEEPSEEK_API_KEY_NEW)` before phase2.step3",
+        steps: &["phase1.step1", "phase1.step2", "phase1.step3", "phase2.step1", "phase2.step2", "phase2.step3", "phase2.step4", "phase2.step5", "rollback.step1", "rollback.step2", "rollback.step3"],
+        secrets: &["DEEPSEEK_API_KEY"],
+        findings: &[FindingKind::NeverTerminates, FindingKind::RestartKeepsStaleEnv, FindingKind::UnencryptedBackup, FindingKind::BackupRetention, FindingKind::Placeholder, FindingKind::NoCommand, FindingKind::RollbackWrongDirectory, FindingKind::LogsStderrMissed, FindingKind::SelectionNotFallback],
+    },
+    ScenarioRef {
+        id: "faults/phase2-new-key-pasted-as-written",
+        test: "fault_phase2_new_key_pasted_as_written",
+        summary: "Phase 2 as written, with `phase2.step1 pasted as written: DEEPSEEK_API_KEY_NEW=<new_key> in dagi-router-node1's .env` before phase2.step2",
+        steps: &["phase1.step1", "phase1.step2", "phase1.step3", "phase2.step1", "phase2.step2", "phase2.step3", "phase2.step4", "phase2.step5", "rollback.step1", "rollback.step2", "rollback.step3"],
+        secrets: &["DEEPSEEK_API_KEY"],
+        findings: &[FindingKind::NeverTerminates, FindingKind::RestartKeepsStaleEnv, FindingKind::UnencryptedBackup, FindingKind::BackupRetention, FindingKind::Placeholder, FindingKind::NoCommand, FindingKind::RollbackWrongDirectory, FindingKind::LogsStderrMissed],
+    },
+    ScenarioRef {
+        id: "faults/rollback-after-phase3-with-the-alter-fixed",
+        test: "fault_rollback_after_phase3_with_the_alter_fixed",
+        summary: "Phase 3 with its `psql` fixed (the ALTER runs), then the rollback as written",
+        steps: &["phase1.step1", "phase1.step2", "phase1.step3", "phase3.step1", "phase3.step2", "phase3.step3", "phase3.step4", "rollback.step1", "rollback.step2", "rollback.step3"],
+        secrets: &["DB_PASSWORD"],
+        findings: &[FindingKind::RestartKeepsStaleEnv, FindingKind::UnanchoredSed, FindingKind::SecretOnCommandLine, FindingKind::TrustSocketVerification, FindingKind::UnencryptedBackup, FindingKind::BackupRetention, FindingKind::Placeholder, FindingKind::NoCommand, FindingKind::RollbackFilesOnly, FindingKind::RollbackWrongDirectory],
     },
     ScenarioRef {
         id: "facts/restart-keeps-old-env",

@@ -2,6 +2,7 @@
 //! steps the runbook has, and the committed lock matches the runbook and the catalogue.
 
 use harness::runbook::coverage::ScenarioRef;
+use harness::runbook::findings::FindingKind;
 use harness::runbook::lock::{Lock, DEFAULT_LOCK};
 use harness::runbook::{workspace_path, Runbook, DEFAULT_RUNBOOK};
 use scenarios::{v2_catalogue, CATALOGUE, V2_LOCK};
@@ -22,6 +23,20 @@ fn every_scenario_names_an_existing_test_and_existing_steps_and_finding_kinds() 
 }
 
 #[test]
+fn every_finding_kind_a_scenario_can_measure_has_one_in_the_catalogue() {
+    let measured: std::collections::BTreeSet<FindingKind> = CATALOGUE
+        .iter()
+        .flat_map(|s| s.findings.iter().copied())
+        .collect();
+    let unmeasured: Vec<FindingKind> = FindingKind::ALL
+        .into_iter()
+        .filter(|k| !measured.contains(k))
+        .collect();
+    // A runbook without a rollback has nothing a scenario could rehearse.
+    assert_eq!(unmeasured, vec![FindingKind::NoRollback]);
+}
+
+#[test]
 fn every_v2_scenario_names_an_existing_test_and_existing_steps_of_the_v2_runbook() {
     names_existing_tests_steps_and_kinds(V2_RUNBOOK, v2_catalogue());
 }
@@ -31,7 +46,8 @@ fn names_existing_tests_steps_and_kinds(runbook: &str, catalogue: &[ScenarioRef]
     let sources = test_sources();
     for s in catalogue {
         assert!(
-            sources.contains(&format!("fn {}(", s.test)),
+            sources.contains(&format!("fn {}(", s.test))
+                || sources.contains(&format!("    {} => \"", s.test)),
             "{}: no test `{}`",
             s.id,
             s.test
