@@ -43,7 +43,22 @@ fn check(
         None,
         "a secret value in the journal"
     );
-    violations(&record)
+    let broken = violations(&record);
+    if !broken.is_empty() {
+        // What the engine saw of the services involved, for the next person (logs redacted).
+        for f in &record.forensics {
+            eprintln!(
+                "forensics {} {}: {} (exit code {:?}, restarts {:?})\n{}",
+                f.service,
+                f.when,
+                f.status.as_deref().unwrap_or("unknown"),
+                f.exit_code,
+                f.restart_count,
+                f.last_logs
+            );
+        }
+    }
+    broken
 }
 
 #[test]

@@ -598,9 +598,14 @@ async fn run_on(
     globs.extend(scenario.postconditions.iter().copied());
     record.checks_after =
         checks_on(stack, &globs, Some(rotation_started), previous, &redactor).await;
+    let also = record
+        .probe
+        .as_ref()
+        .map(unprocessed_by)
+        .unwrap_or_default();
     record
         .forensics
-        .extend(forensics(stack, &record.checks_after, "after steps").await);
+        .extend(forensics(stack, &record.checks_after, "after steps", &also).await);
     scheduler.undo(Undo::AfterChecks).await;
     record.deviated = record.safeguard.is_some()
         || record.stopped_at_failed_step.is_some()
@@ -721,9 +726,15 @@ async fn rehearse_rollback(
     record.rollback_probe = Some(report);
     record.checks_after_rollback =
         checks_on(run.stack, STEADY_STATE, None, None, &ctx.redactor).await;
-    record
-        .forensics
-        .extend(forensics(run.stack, &record.checks_after_rollback, "after rollback").await);
+    record.forensics.extend(
+        forensics(
+            run.stack,
+            &record.checks_after_rollback,
+            "after rollback",
+            &[],
+        )
+        .await,
+    );
 }
 
 impl<'a> Ctx<'a> {
@@ -974,20 +985,43 @@ async fn run_probe(
     report
 }
 
+/// The workers that left JetStream messages of the steps unprocessed when the accounting
+/// ended, and NATS with them: examined like a service found down, since a worker ready again by
+/// the checks says nothing about why it processed nothing.
+fn unprocessed_by(probe: &probe::ProbeReport) -> Vec<Service> {
+    let mut out: Vec<Service> = Service::ALL
+        .into_iter()
+        .filter(|s| {
+            probe
+                .data
+                .missing_processed
+                .get(s.production_name())
+                .is_some_and(|n| *n > 0)
+        })
+        .collect();
+    if !out.is_empty() {
+        out.push(Service::Nats);
+    }
+    out
+}
+
 /// Every service found not ready by `checks` (its `health.*` or `ready.*` check did not pass),
-/// or whose container is not running, as its container is now: state and last 50 log lines.
+/// or whose container is not running, or named in `also`, as its container is now: state and
+/// last 50 log lines.
 async fn forensics(
     stack: &Stack,
     checks: &[super::journal::CheckRecord],
     when: &str,
+    also: &[Service],
 ) -> Vec<super::journal::Forensics> {
     let mut out = Vec::new();
     for service in Service::ALL {
-        let failed = checks.iter().any(|c| {
-            (c.id == format!("health.{}", service.key())
-                || c.id == format!("ready.{}", service.key()))
-                && c.outcome != CheckOutcome::Pass
-        });
+        let failed = also.contains(&service)
+            || checks.iter().any(|c| {
+                (c.id == format!("health.{}", service.key())
+                    || c.id == format!("ready.{}", service.key()))
+                    && c.outcome != CheckOutcome::Pass
+            });
         let state = stack.inspect(service).await.ok().and_then(|i| {
             let restarts = i.restart_count;
             i.state.map(|st| (st, restarts))
@@ -1280,6 +1314,25 @@ mod tests {
             evidence: String::new(),
         }];
         r
+    }
+
+    #[test]
+    fn a_worker_that_processed_nothing_is_examined_with_nats() {
+        let mut p = probe::ProbeReport::default();
+        p.data
+            .missing_processed
+            .insert("parser-pipeline".into(), 501);
+        p.data
+            .missing_processed
+            .insert("crewai-nats-worker".into(), 0);
+        assert_eq!(
+            unprocessed_by(&p),
+            vec![Service::ParserPipeline, Service::Nats]
+        );
+        assert_eq!(
+            unprocessed_by(&probe::ProbeReport::default()),
+            Vec::<Service>::new()
+        );
     }
 
     #[test]

@@ -42,8 +42,9 @@
 //!   `inconclusive` (why the harness or the host, not the node, decided: a saturated probe, or
 //!   a Compose command the host's Compose could not run), `forensics[]`
 //!   (`service`, `when`, `status`, `running`, `exit_code`, `oom_killed`, `restart_count`,
-//!   `started_at`, `engine_error`, `last_logs`: a service found not ready, as its container
-//!   was then);
+//!   `started_at`, `engine_error`, `last_logs`: a service found not ready, or a worker that
+//!   left the steps' JetStream messages unprocessed (and NATS with it), as its container was
+//!   then);
 //! - a measurement is an object with its `kind` and that kind's fields: `log_streams`
 //!   {`service`, `errors_on_stdout`, `errors_on_stderr`}, `restore_directory`
 //!   {`in_node_directory`, `directory`, `exit_code`}, `backup_overwritten` {`backup`,
