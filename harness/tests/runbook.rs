@@ -206,15 +206,14 @@ fn findings_quote_only_the_runbooks_own_text() {
 fn coverage_names_secrets_no_phase_rotates_as_gaps() {
     let rb = shipped();
     let findings = analyse(&rb);
-    const ONE: &[ScenarioRef] = &[ScenarioRef {
-        id: "s/db",
-        test: "t",
-        summary: "",
-        steps: &["phase3.step3"],
-        secrets: &["DB_PASSWORD"],
-        findings: &[FindingKind::RestartKeepsStaleEnv],
+    let one = [ScenarioRef {
+        id: "s/db".into(),
+        summary: String::new(),
+        steps: vec!["phase3.step3".into()],
+        secrets: vec!["DB_PASSWORD".into()],
+        findings: vec![FindingKind::RestartKeepsStaleEnv],
     }];
-    let cov = coverage(&rb, &findings, ONE, &[]);
+    let cov = coverage(&rb, &findings, &one, &[]);
     let row = |name: &str| cov.secrets.iter().find(|s| s.secret == name).unwrap();
     let rotated = |name: &str| {
         row(name)
@@ -323,16 +322,15 @@ fn a_missing_file_is_an_error_naming_it() {
 
 #[test]
 fn lock_check_lists_the_changed_step_and_the_scenarios_to_re_review() {
-    const S: &[ScenarioRef] = &[ScenarioRef {
-        id: "s/pg",
-        test: "t",
-        summary: "",
-        steps: &["phase3.step1"],
-        secrets: &[],
-        findings: &[],
+    let s = [ScenarioRef {
+        id: "s/pg".into(),
+        summary: String::new(),
+        steps: vec!["phase3.step1".into()],
+        secrets: Vec::new(),
+        findings: Vec::new(),
     }];
     let text = std::fs::read_to_string(workspace_path(DEFAULT_RUNBOOK)).unwrap();
-    let before = Lock::of(&parse("r", &text).unwrap(), S);
+    let before = Lock::of(&parse("r", &text).unwrap(), &s);
     let reparsed = Lock::parse("lock", &before.render()).unwrap();
     assert_eq!(reparsed, before, "the lock round-trips");
 
@@ -340,7 +338,7 @@ fn lock_check_lists_the_changed_step_and_the_scenarios_to_re_review() {
         "ALTER USER daarion WITH PASSWORD",
         "ALTER ROLE daarion WITH PASSWORD",
     );
-    let after = Lock::of(&parse("r", &edited).unwrap(), S);
+    let after = Lock::of(&parse("r", &edited).unwrap(), &s);
     let diff = before.diff(&after);
     let changed: Vec<&str> = diff.changed.iter().map(|(_, n)| n.id.as_str()).collect();
     assert_eq!(changed, ["phase3.step1"]);
@@ -353,7 +351,7 @@ fn lock_check_lists_the_changed_step_and_the_scenarios_to_re_review() {
     );
 
     let fewer = text.replace("4. **Verify connectivity:**", "Verify connectivity:");
-    let diff = before.diff(&Lock::of(&parse("r", &fewer).unwrap(), S));
+    let diff = before.diff(&Lock::of(&parse("r", &fewer).unwrap(), &s));
     assert_eq!(
         diff.removed
             .iter()

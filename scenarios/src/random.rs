@@ -130,9 +130,12 @@ fn fault() -> impl Strategy<Value = RandomFault> {
 /// The strategy schedules are drawn from: phase 2, 3 or 4 (the ones whose steps last long
 /// enough for faults at a time: 2–10 s), then one to three faults of eleven kinds, each at 0–2.5 s after the
 /// first step, lasting 0.3–4 s (or until the phases end).
+/// The phases a schedule is drawn over.
+const PHASES: std::ops::RangeInclusive<u32> = 2..=4;
+
 pub fn schedule() -> impl Strategy<Value = Schedule> {
     (
-        2u32..=4,
+        PHASES,
         prop::collection::vec(
             (fault(), 0u64..2500, 300u64..4000).prop_map(|(fault, at_ms, lasts_ms)| Planned {
                 fault,
@@ -207,6 +210,26 @@ impl Schedule {
             stop_at_failed_step: false,
         }
     }
+}
+
+/// The phases random schedules are drawn over, one scenario each with no fault drawn yet: what
+/// every schedule over that phase runs (the catalogue's `random/phaseN`).
+pub fn families() -> Vec<Scenario> {
+    PHASES
+        .map(|phase| {
+            let mut s = Schedule {
+                phase,
+                faults: Vec::new(),
+            }
+            .scenario(0, 0);
+            s.id = format!("random/phase{phase}");
+            s.title = format!(
+                "Phase {phase} as written, then the rollback, with one to three random transient faults"
+            );
+            s.seed = None;
+            s
+        })
+        .collect()
 }
 
 /// What broke the invariants, if anything: accepted work lost during the steps or the rollback,

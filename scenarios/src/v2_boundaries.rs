@@ -4,10 +4,9 @@
 //! provider rejecting the new key). One table; the scenarios, their catalogue entries and their
 //! tests (`v2_boundary_*`, in the full suite) all come from it.
 
-use crate::v2::{v2_faulted_with, SECRET_PHASES, V2_CATALOGUE};
+use crate::v2::{v2_faulted_with, SECRET_PHASES};
 use harness::rehearsal::faults::{ContainerFault, NetworkFault, ProxyEffect, UpstreamFault};
 use harness::rehearsal::{Expected, FaultAt, Scenario};
-use harness::runbook::coverage::ScenarioRef;
 use harness::Service;
 use std::time::Duration;
 
@@ -92,45 +91,6 @@ impl Boundary {
         };
         let id = self.id.strip_prefix("v2/faults/").unwrap_or(self.id);
         v2_faulted_with(id, phase, at, self.expected, own)
-    }
-
-    /// Its catalogue entry: the steps and secrets of the phase's own `v2/<secret>` scenario.
-    pub fn catalogue_entry(&self) -> ScenarioRef {
-        let phase = self.phase();
-        let name = SECRET_PHASES
-            .iter()
-            .find(|(p, ..)| *p == phase)
-            .map(|(_, name, ..)| *name)
-            .expect("a boundary is in a secret's phase");
-        let own = V2_CATALOGUE
-            .iter()
-            .find(|s| s.id.strip_prefix("v2/") == Some(name))
-            .expect("every secret's phase has its v2 scenario");
-        ScenarioRef {
-            id: self.id,
-            test: self.test,
-            summary: self.summary(),
-            steps: own.steps,
-            secrets: own.secrets,
-            findings: &[],
-        }
-    }
-
-    fn summary(&self) -> &'static str {
-        match self.fault {
-            BoundaryFault::Killed(_) => {
-                "a v2 phase with the service it recreates killed for 5 s just before one of its steps"
-            }
-            BoundaryFault::PostgresStalled => {
-                "v2 Phase 6 with PostgreSQL stalled for 4 s just before one of its steps"
-            }
-            BoundaryFault::NatsReset => {
-                "v2 Phase 7 with every NATS connection reset just before one of its steps"
-            }
-            BoundaryFault::RejectsNewKey { .. } => {
-                "a provider's v2 phase with the provider rejecting the new key from the router's recreate on"
-            }
-        }
     }
 }
 

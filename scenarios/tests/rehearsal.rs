@@ -185,6 +185,28 @@ const FINDINGS: &[(&str, &[&str])] = &[
     ),
 ];
 
+/// What each as-written scenario's test expects it to decide is within what the catalogue,
+/// derived from the scenario's value, says it can decide: the same steps, the same kinds.
+#[test]
+fn every_finding_an_as_written_scenario_decides_is_one_its_catalogue_entry_can_decide() {
+    let runbook = Runbook::load(&workspace_path(DEFAULT_RUNBOOK)).unwrap();
+    let catalogue = scenarios::catalogue_for(&runbook);
+    let mut outside = Vec::new();
+    for (id, findings) in FINDINGS {
+        let entry = catalogue.iter().find(|s| s.id == *id).unwrap();
+        for line in *findings {
+            let finding = line.split_once(' ').unwrap().1;
+            let (kind, step) = finding.split_once('@').unwrap();
+            let kind = harness::runbook::findings::FindingKind::from_id(kind).unwrap();
+            let at_a_step = runbook.step(step).is_some();
+            if !entry.findings.contains(&kind) || (at_a_step && !entry.covers(step)) {
+                outside.push(format!("{id}: {finding}"));
+            }
+        }
+    }
+    assert_eq!(outside, Vec::<String>::new());
+}
+
 async fn rehearse(id: &str) {
     rehearse_runbook(DEFAULT_RUNBOOK, id).await;
 }

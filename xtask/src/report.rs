@@ -79,18 +79,25 @@ fn read_journal(dir: &std::path::Path) -> Result<Journal, String> {
 /// by its runbook's catalogue.
 fn single_secret_scenario(journal: &Journal, secret: &str) -> Option<String> {
     let (variables, _) = harness::runbook::coverage::variables_of(secret);
-    scenarios::catalogue_for(&journal.runbook)
-        .iter()
+    // The runbook as the journal names it, from here or from the workspace.
+    let path = std::path::Path::new(&journal.runbook);
+    let runbook = harness::runbook::Runbook::load(path)
+        .or_else(|_| {
+            harness::runbook::Runbook::load(&harness::runbook::workspace_path(&journal.runbook))
+        })
+        .ok()?;
+    scenarios::catalogue_for(&runbook)
+        .into_iter()
         .filter(|s| {
             !["rotation", "rollback", "faults/", "facts/"]
                 .iter()
                 .any(|k| s.id.contains(k))
         })
         .find(|s| {
-            s.secrets.iter().any(|v| variables.contains(v))
+            s.secrets.iter().any(|v| variables.contains(&v.as_str()))
                 && journal.scenarios.iter().any(|r| r.id == s.id)
         })
-        .map(|s| s.id.to_string())
+        .map(|s| s.id)
 }
 
 /// The first scenario of `journal` whose id starts with one of `prefixes`.

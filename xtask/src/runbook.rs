@@ -67,11 +67,11 @@ pub fn run(command: Command) -> i32 {
             return exit_codes::USAGE;
         }
     };
-    let scenarios = scenarios::catalogue_for(&runbook.file);
+    let scenarios = scenarios::catalogue_for(&runbook);
     match name {
         "show" => {
             let findings = analyse(&runbook);
-            let coverage = coverage(&runbook, &findings, scenarios, &checks());
+            let coverage = coverage(&runbook, &findings, &scenarios, &checks());
             if o.format == ShowFormat::Json {
                 let doc = serde_json::json!({
                     "runbook": runbook,
@@ -101,7 +101,7 @@ pub fn run(command: Command) -> i32 {
                     eprintln!("  {n}");
                 }
             }
-            let now = Lock::of(&runbook, scenarios);
+            let now = Lock::of(&runbook, &scenarios);
             let locked = match Lock::load(&lock_path) {
                 Ok(l) => l,
                 Err(e) => {
@@ -138,7 +138,7 @@ pub fn run(command: Command) -> i32 {
             }
         }
         _ => {
-            let now = Lock::of(&runbook, scenarios);
+            let now = Lock::of(&runbook, &scenarios);
             let before = Lock::load(&lock_path).ok();
             if let Err(e) = now.write(&lock_path) {
                 eprintln!("error: {}: {e}", lock_path.display());
@@ -168,6 +168,26 @@ fn or_dash(list: &[String]) -> String {
     }
 }
 
+/// Scenario ids for the table, a family of more than `FAMILY_SHOWN` (ids that share all but
+/// their last segment, as `faults/…`) as `faults/* (44)`; `--format json` lists every id.
+fn scenario_ids(list: &[String]) -> String {
+    const FAMILY_SHOWN: usize = 5;
+    let family = |id: &str| id.rsplit_once('/').map_or("", |(f, _)| f).to_string();
+    let mut out: Vec<String> = Vec::new();
+    let mut seen: Vec<String> = Vec::new();
+    for id in list {
+        let f = family(id);
+        let members = list.iter().filter(|i| family(i) == f).count();
+        if members <= FAMILY_SHOWN || f.is_empty() {
+            out.push(id.clone());
+        } else if !seen.contains(&f) {
+            out.push(format!("{f}/* ({members})"));
+            seen.push(f);
+        }
+    }
+    or_dash(&out)
+}
+
 fn show_table(runbook: &Runbook, findings: &[Finding], coverage: &Coverage) -> String {
     let mut out = String::new();
     let steps = runbook.steps().count();
@@ -185,7 +205,7 @@ fn show_table(runbook: &Runbook, findings: &[Finding], coverage: &Coverage) -> S
     let scenarios_of: std::collections::HashMap<&str, String> = coverage
         .steps
         .iter()
-        .map(|s| (s.step.as_str(), or_dash(&s.scenarios)))
+        .map(|s| (s.step.as_str(), scenario_ids(&s.scenarios)))
         .collect();
     let mut findings_at: std::collections::HashMap<&str, usize> = Default::default();
     for f in findings {
@@ -218,7 +238,7 @@ fn show_table(runbook: &Runbook, findings: &[Finding], coverage: &Coverage) -> S
     let measured_by: std::collections::HashMap<&str, String> = coverage
         .findings
         .iter()
-        .map(|c| (c.finding.as_str(), or_dash(&c.scenarios)))
+        .map(|c| (c.finding.as_str(), scenario_ids(&c.scenarios)))
         .collect();
     for f in findings {
         let measured = measured_by
@@ -250,7 +270,7 @@ fn show_table(runbook: &Runbook, findings: &[Finding], coverage: &Coverage) -> S
             "  {:<22} rotated by: {rotated}\n  {:<22} scenarios:  {}\n  {:<22} checks:     {}\n",
             s.secret,
             "",
-            or_dash(&s.scenarios),
+            scenario_ids(&s.scenarios),
             "",
             or_dash(&s.checks)
         ));

@@ -396,31 +396,22 @@ async fn start_replica(
         .ok()
 }
 
-/// The runbook as `scenario` rehearses it: its edits applied to the phases' code. A value an
-/// edit puts in place of one of the runbook's literal secrets is a secret too.
+/// The runbook as `scenario` rehearses it (`Scenario::rehearsed`). A value an edit puts in
+/// place of one of the runbook's literal secrets is a secret too.
 fn edited<'a>(
     runbook: &'a Runbook,
     scenario: &Scenario,
     stack: &Stack,
 ) -> std::borrow::Cow<'a, Runbook> {
-    if scenario.edits.is_empty() {
-        return std::borrow::Cow::Borrowed(runbook);
-    }
-    let literal = crate::runbook::findings::literal_secrets(runbook);
-    let mut r = runbook.clone();
-    for (from, to) in &scenario.edits {
-        if let Some((name, _)) = literal.iter().find(|(_, v)| v == from) {
-            stack.redactor().add(name, to);
-        }
-        for phase in &mut r.phases {
-            for step in &mut phase.steps {
-                for block in &mut step.code {
-                    block.text = block.text.replace(from, to);
-                }
+    if !scenario.edits.is_empty() {
+        let literal = crate::runbook::findings::literal_secrets(runbook);
+        for (from, to) in &scenario.edits {
+            if let Some((name, _)) = literal.iter().find(|(_, v)| v == from) {
+                stack.redactor().add(name, to);
             }
         }
     }
-    std::borrow::Cow::Owned(r)
+    scenario.rehearsed(runbook)
 }
 
 /// Runs `body` until it ends or `deadline` passes, the deadline pushed back by every wait for

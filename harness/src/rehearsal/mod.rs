@@ -4,6 +4,7 @@
 
 pub mod applies;
 pub mod busy;
+pub mod catalogue;
 pub mod compare;
 pub mod engine;
 pub mod faults;

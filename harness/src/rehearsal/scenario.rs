@@ -5,7 +5,9 @@
 
 pub use super::journal::{Expected, Outcome};
 use super::schedule::FaultAt;
+use crate::runbook::Runbook;
 use serde::Serialize;
+use std::borrow::Cow;
 use std::time::Duration;
 
 /// When the runbook's rollback runs.
@@ -51,4 +53,32 @@ pub struct Scenario {
     /// runbook does); otherwise the operator goes on with the next step, as the runbook as
     /// written leaves them to.
     pub stop_at_failed_step: bool,
+}
+
+impl Scenario {
+    /// The runbook as this scenario rehearses it: its edits applied, in order, to the phases'
+    /// code.
+    pub fn rehearsed<'a>(&self, runbook: &'a Runbook) -> Cow<'a, Runbook> {
+        if self.edits.is_empty() {
+            return Cow::Borrowed(runbook);
+        }
+        let mut r = runbook.clone();
+        for (from, to) in &self.edits {
+            for block in r
+                .phases
+                .iter_mut()
+                .flat_map(|p| p.steps.iter_mut())
+                .flat_map(|s| s.code.iter_mut())
+            {
+                block.text = block.text.replace(from, to);
+            }
+        }
+        Cow::Owned(r)
+    }
+
+    /// Whether the runbook's rollback runs in this scenario as expected: always, or on the
+    /// deviation its expected outcome says it measures.
+    pub fn rolls_back(&self) -> bool {
+        self.rollback == Rollback::Always || self.expected != Expected::Holds
+    }
 }

@@ -13,6 +13,7 @@ use super::journal::{
 use super::shell::ShellRun;
 use crate::checks::Outcome as CheckOutcome;
 use crate::runbook::findings::{Finding, FindingKind};
+use crate::runbook::Runbook;
 
 /// A finding kind's rule: the verdicts the record gives on findings of that kind.
 type Rule = fn(&ScenarioRecord) -> Vec<FindingVerdict>;
@@ -47,6 +48,66 @@ pub const RULES: &[(FindingKind, Rule)] = &[
     (FindingKind::RollbackFilesOnly, rollback_files_only),
     (FindingKind::BackupRetention, backup_retention),
 ];
+
+/// What a scenario does, as far as deciding a finding needs to know: derived from its value
+/// before anything runs (`catalogue::entry`).
+pub struct Reach<'a> {
+    /// The steps it runs, in order, a step run twice listed twice; the rollback's included
+    /// when it rolls back.
+    pub steps: Vec<String>,
+    /// The runbook it rehearses (its edits applied).
+    pub runbook: &'a Runbook,
+    /// Its faults' names.
+    pub faults: Vec<String>,
+    /// The static findings of that runbook.
+    pub findings: &'a [Finding],
+}
+
+/// Whether a scenario that does `reach` can decide `finding`: it runs the finding's step (for
+/// one in the notes, what makes the thing the note is about), and it does what the kind's rule
+/// reads besides. The rules above decide from the record; this says, beside them, which
+/// scenarios can give a record they decide on.
+pub fn can_decide(finding: &Finding, reach: &Reach) -> bool {
+    let runs = |step: &str| reach.steps.iter().filter(|s| *s == step).count();
+    let runs_a_step_with = |kind: FindingKind| {
+        reach
+            .findings
+            .iter()
+            .any(|f| f.kind == kind && runs(&f.step) > 0)
+    };
+    match finding.kind {
+        FindingKind::NoRollback => false,
+        // The backup a second run of the step writes over the first's.
+        FindingKind::BackupSameDayOverwrite => runs(&finding.step) > 1,
+        // The new key must be rejected for the selection to show whether it falls back.
+        FindingKind::SelectionNotFallback => {
+            runs(&finding.step) > 0
+                && reach
+                    .faults
+                    .iter()
+                    .any(|f| f.contains("rejects the new key"))
+        }
+        // The rollback must follow an `ALTER USER` that runs: one in a step it runs that the
+        // server does not refuse for a database that does not exist.
+        FindingKind::RollbackFilesOnly => {
+            runs(&finding.step) > 0
+                && reach.steps.iter().any(|id| {
+                    let alters = reach
+                        .runbook
+                        .step(id)
+                        .is_some_and(|s| s.code.iter().any(|b| b.text.contains("ALTER USER")));
+                    let refused = reach
+                        .findings
+                        .iter()
+                        .any(|f| f.kind == FindingKind::PsqlDefaultDatabase && f.step == *id);
+                    alters && !refused
+                })
+        }
+        // The backup left on the node when the scenario is over.
+        FindingKind::BackupRetention => runs_a_step_with(FindingKind::UnencryptedBackup),
+        _ => runs(&finding.step) > 0,
+    }
+}
 
 /// The verdicts `record` gives on the runbook's `findings`: one per finding and verdict
 /// (repeats in one step merged), `no-command` only where the static analysis found one.

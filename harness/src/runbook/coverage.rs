@@ -7,19 +7,25 @@ use super::shell;
 use super::{Runbook, Step};
 use serde::Serialize;
 
-/// A scenario as the coverage sees it (the scenario catalogue lives in the `scenarios` crate).
-#[derive(Debug, Clone, Copy, Serialize)]
+/// A scenario as the coverage sees it: derived from a scenario's value by
+/// `rehearsal::catalogue`, or written for a fact the `scenarios` crate tests.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ScenarioRef {
-    pub id: &'static str,
-    /// The test function that runs it (tidy checks that it exists).
-    pub test: &'static str,
-    pub summary: &'static str,
-    /// Runbook steps it rehearses or measures.
-    pub steps: &'static [&'static str],
+    pub id: String,
+    pub summary: String,
+    /// Runbook steps it rehearses or measures, in the order it runs them.
+    pub steps: Vec<String>,
     /// Environment variable names of the secrets it rotates or measures.
-    pub secrets: &'static [&'static str],
-    /// Finding kinds it confirms or refutes (at the steps above).
-    pub findings: &'static [FindingKind],
+    pub secrets: Vec<String>,
+    /// Finding kinds it can confirm or refute (at the steps above, or in the notes).
+    pub findings: Vec<FindingKind>,
+}
+
+impl ScenarioRef {
+    /// Whether it runs or measures `step`.
+    pub fn covers(&self, step: &str) -> bool {
+        self.steps.iter().any(|s| s == step)
+    }
 }
 
 /// A check as the coverage sees it.
@@ -139,12 +145,9 @@ fn step_commands(step: &Step) -> String {
         .join("\n")
 }
 
-pub fn coverage(
-    runbook: &Runbook,
-    findings: &[Finding],
-    scenarios: &[ScenarioRef],
-    checks: &[CheckRef],
-) -> Coverage {
+/// For each inventory row, in order, the phases that rotate it: by their commands, or named
+/// in prose only.
+pub fn rotations(runbook: &Runbook) -> Vec<Vec<PhaseRotation>> {
     // Each phase's commands and what it says it rotates, lowercased once: the inventory's rows
     // are matched against them (rows × size, with rows bounded by `MAX_INVENTORY_ROWS`).
     let phase_texts: Vec<(u32, String, String)> = runbook
@@ -171,17 +174,17 @@ pub fn coverage(
             (phase.number, commands.to_lowercase(), text)
         })
         .collect();
-    let secrets = runbook
+    runbook
         .inventory
         .iter()
         .map(|row| {
-            let (variables, words) = variables_of(&row.secret);
+            let (_, words) = variables_of(&row.secret);
             let keyword = SECRET_VARIABLES
                 .iter()
                 .map(|(k, _, _)| *k)
                 .find(|k| row.secret.to_lowercase().contains(k));
-            let mut rotated_by = Vec::new();
             let words: Vec<String> = words.iter().map(|w| w.to_lowercase()).collect();
+            let mut rotated_by = Vec::new();
             for (number, commands, text) in &phase_texts {
                 let by_command = words.iter().any(|w| commands.contains(w.as_str()));
                 let by_prose = keyword.is_some_and(|k| text.contains(k));
@@ -197,10 +200,28 @@ pub fn coverage(
                     });
                 }
             }
-            let touches = |list: &[&str]| list.iter().any(|s| variables.contains(s));
+            rotated_by
+        })
+        .collect()
+}
+
+pub fn coverage(
+    runbook: &Runbook,
+    findings: &[Finding],
+    scenarios: &[ScenarioRef],
+    checks: &[CheckRef],
+) -> Coverage {
+    let rotations = rotations(runbook);
+    let secrets = runbook
+        .inventory
+        .iter()
+        .zip(rotations)
+        .map(|(row, rotated_by)| {
+            let (variables, _) = variables_of(&row.secret);
+            let touches = |list: &[String]| list.iter().any(|s| variables.contains(&s.as_str()));
             let scenario_ids: Vec<String> = scenarios
                 .iter()
-                .filter(|s| touches(s.secrets))
+                .filter(|s| touches(&s.secrets))
                 .map(|s| s.id.to_string())
                 .collect();
             let check_ids: Vec<String> = checks
@@ -254,7 +275,7 @@ pub fn coverage(
                 .iter()
                 .filter(|s| {
                     s.findings.contains(&f.kind)
-                        && (s.steps.contains(&f.step.as_str()) || s.steps.is_empty())
+                        && (s.covers(&f.step) || runbook.step(&f.step).is_none())
                 })
                 .map(|s| s.id.to_string())
                 .collect(),
@@ -272,7 +293,7 @@ pub fn coverage(
 pub fn scenarios_for_step(step: &str, scenarios: &[ScenarioRef]) -> Vec<String> {
     scenarios
         .iter()
-        .filter(|s| s.steps.contains(&step))
-        .map(|s| s.id.to_string())
+        .filter(|s| s.covers(step))
+        .map(|s| s.id.clone())
         .collect()
 }
