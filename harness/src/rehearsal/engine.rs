@@ -541,13 +541,7 @@ async fn run_on(
     }
     let rotation_started = SystemTime::now();
     if options.keep.is_some() {
-        // For `verify --replica` on the kept replica: logs and usage from the first step on.
-        let since = stack.root().dir().join(crate::checks::target::KEPT_SINCE);
-        let _ = std::fs::create_dir_all(since.parent().unwrap_or(stack.root().dir()));
-        let _ = std::fs::write(
-            &since,
-            humantime::format_rfc3339(rotation_started).to_string(),
-        );
+        mark_kept_since(stack, rotation_started);
     }
     // What the node held before the first step: the previous secrets when the runbook's own
     // backup cannot be read (an encrypted one).
@@ -556,11 +550,7 @@ async fn run_on(
         .filter_map(|s| s.env_file().map(PathBuf::from))
         .collect();
     let before_steps = SecretSet::read(stack.root().dir(), &env_files);
-    // The accounting logs in with whichever password the server holds by then: the initial
-    // one, the runbook's literal ones, or the new one the operator brought.
-    let mut passwords = vec![stack.initial_secrets().get("DB_PASSWORD").to_string()];
-    passwords.extend(ctx.literals.iter().map(|(_, v)| v.clone()));
-    passwords.push(ctx.new.get("DB_PASSWORD").to_string());
+    let passwords = accounting_passwords(stack, &ctx);
     // Telegram's queue for this bot, for the whole scenario: what the steps leave pending is
     // delivered during the rollback.
     let mut queue = super::telegram::Queue::default();
@@ -578,25 +568,7 @@ async fn run_on(
         passwords: &passwords,
     };
     rehearse_steps(&run, &mut ctx, &mut queue, record).await;
-    // Post-conditions: the steady state, and the rotation's own intent, against the previous
-    // secrets from the Phase 1 backup when there is one.
-    let previous = ctx
-        .backup
-        .as_ref()
-        .and_then(|path| SecretSet::previous_with(path, None).ok())
-        .or(Some(before_steps));
-    let mut globs: Vec<&str> = STEADY_STATE.to_vec();
-    globs.extend(scenario.postconditions.iter().copied());
-    record.checks_after =
-        checks_on(stack, &globs, Some(rotation_started), previous, &redactor).await;
-    let also = record
-        .probe
-        .as_ref()
-        .map(unprocessed_by)
-        .unwrap_or_default();
-    record
-        .forensics
-        .extend(forensics(stack, &record.checks_after, "after steps", &also).await);
+    check_after_steps(&run, &ctx, record, before_steps, rotation_started).await;
     scheduler.undo(Undo::AfterChecks).await;
     record.deviated = record.safeguard.is_some()
         || record.stopped_at_failed_step.is_some()
@@ -621,6 +593,60 @@ async fn run_on(
     }
     record.findings = super::verdicts::verdicts(record, &analysis.findings);
     let _ = std::fs::remove_dir_all(&home);
+}
+
+/// For `verify --replica` on the kept replica: logs and usage from the first step on.
+fn mark_kept_since(stack: &Stack, rotation_started: SystemTime) {
+    let since = stack.root().dir().join(crate::checks::target::KEPT_SINCE);
+    let _ = std::fs::create_dir_all(since.parent().unwrap_or(stack.root().dir()));
+    let _ = std::fs::write(
+        &since,
+        humantime::format_rfc3339(rotation_started).to_string(),
+    );
+}
+
+/// The passwords the accounting tries, in order: whichever the server holds by then is the
+/// initial one, one of the runbook's literal ones, or the new one the operator brought.
+fn accounting_passwords(stack: &Stack, ctx: &Ctx<'_>) -> Vec<String> {
+    let mut passwords = vec![stack.initial_secrets().get("DB_PASSWORD").to_string()];
+    passwords.extend(ctx.literals.iter().map(|(_, v)| v.clone()));
+    passwords.push(ctx.new.get("DB_PASSWORD").to_string());
+    passwords
+}
+
+/// The post-conditions after the steps: the steady state and the rotation's own intent,
+/// against the previous secrets from the Phase 1 backup when there is one (`before_steps`
+/// otherwise); then forensics of what is down or left work unprocessed.
+async fn check_after_steps(
+    run: &Run<'_>,
+    ctx: &Ctx<'_>,
+    record: &mut ScenarioRecord,
+    before_steps: SecretSet,
+    rotation_started: SystemTime,
+) {
+    let previous = ctx
+        .backup
+        .as_ref()
+        .and_then(|path| SecretSet::previous_with(path, None).ok())
+        .or(Some(before_steps));
+    let mut globs: Vec<&str> = STEADY_STATE.to_vec();
+    globs.extend(run.scenario.postconditions.iter().copied());
+    record.checks_after = checks_on(
+        run.stack,
+        &globs,
+        Some(rotation_started),
+        previous,
+        &ctx.redactor,
+    )
+    .await;
+    let also = record
+        .probe
+        .as_ref()
+        .map(unprocessed_by)
+        .unwrap_or_default();
+    record
+        .forensics
+        .extend(forensics(run.stack, &record.checks_after, "after steps", &also).await);
 }
 
 /// What every part of a scenario's run reads: the replica, the scenario and its runbook, the

@@ -526,6 +526,24 @@ impl Measurement {
     }
 }
 
+/// `a, b`, or `none`.
+fn list_or_none(list: &[String]) -> String {
+    if list.is_empty() {
+        "none".to_string()
+    } else {
+        list.join(", ")
+    }
+}
+
+/// `DB_PASSWORD in 5 file(s), X in 1 file(s)`.
+fn files_changed(changed: &std::collections::BTreeMap<String, usize>) -> String {
+    changed
+        .iter()
+        .map(|(k, n)| format!("{k} in {n} file(s)"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 impl std::fmt::Display for Measurement {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -586,11 +604,7 @@ impl std::fmt::Display for Measurement {
                 "the block restarts {} of the {} services that use DB_PASSWORD; never restarted: {}",
                 restarted.len(),
                 restarted.len() + never_restarted.len(),
-                if never_restarted.is_empty() {
-                    "none".to_string()
-                } else {
-                    never_restarted.join(", ")
-                }
+                list_or_none(never_restarted)
             ),
             Measurement::Backup {
                 backup,
@@ -604,18 +618,16 @@ impl std::fmt::Display for Measurement {
             Measurement::SedChanged { changed } if changed.is_empty() => {
                 f.write_str("it changed no variable in any file")
             }
-            Measurement::SedChanged { changed } => {
-                let summary = changed
-                    .iter()
-                    .map(|(k, n)| format!("{k} in {n} file(s)"))
-                    .collect::<Vec<_>>()
-                    .join(", ");
-                if changed.keys().all(|k| k == "DB_PASSWORD") {
-                    write!(f, "it changed {summary}; no other variable was touched on this node (no collateral rewrite)")
-                } else {
-                    write!(f, "it changed more than DB_PASSWORD: {summary}")
-                }
-            }
+            Measurement::SedChanged { changed } if changed.keys().all(|k| k == "DB_PASSWORD") => write!(
+                f,
+                "it changed {}; no other variable was touched on this node (no collateral rewrite)",
+                files_changed(changed)
+            ),
+            Measurement::SedChanged { changed } => write!(
+                f,
+                "it changed more than DB_PASSWORD: {}",
+                files_changed(changed)
+            ),
             Measurement::SedMangled {
                 name,
                 wrong,

@@ -11,7 +11,7 @@ use crate::stack::Stack;
 use futures::stream::{FuturesUnordered, StreamExt};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// The probe's recent outcomes, readable while it runs (safeguards read it between steps).
@@ -274,6 +274,7 @@ enum Event {
     },
 }
 
+#[derive(Default)]
 struct Recorder {
     timeline: BTreeMap<&'static str, Vec<Bucket>>,
     attempts: BTreeMap<&'static str, Vec<(u64, bool)>>,
@@ -297,6 +298,136 @@ impl Recorder {
             buckets[index].fail += 1;
         }
         self.attempts.entry(flow).or_default().push((at, ok));
+    }
+
+    /// A finished API call or publish, on the timeline and in the live record.
+    fn event(&mut self, event: Event, live: &Live) {
+        match event {
+            Event::Api { ok, attempts } => {
+                for &(at, attempt_ok) in &attempts {
+                    self.mark("api", at, attempt_ok);
+                    live.record(attempt_ok);
+                }
+                match (ok, attempts.len()) {
+                    (true, 1) => self.api.0 += 1,
+                    (true, _) => self.api.2 += 1,
+                    (false, _) => self.api.1 += 1,
+                }
+                self.api_attempts += attempts.len() as u64;
+            }
+            Event::Jetstream { id, ok, at } => {
+                self.mark("jetstream", at, ok);
+                live.record(ok);
+                self.jetstream.insert(id, ok);
+            }
+        }
+    }
+
+    /// The webhook's attempts on the timeline and each delivered update's fate; returns the
+    /// failed attempts by cause, counting the host's own in `host_errors`.
+    fn webhook(
+        &mut self,
+        delivered: &super::telegram::Delivered,
+        start: Instant,
+        host_errors: &AtomicU64,
+    ) -> BTreeMap<String, u64> {
+        let mut failures: BTreeMap<String, u64> = BTreeMap::new();
+        for a in &delivered.attempts {
+            self.mark("webhook", since(start, a.at), a.ok);
+            if let Some(cause) = a.cause {
+                if cause.is_harness_side() {
+                    host_errors.fetch_add(1, Ordering::Relaxed);
+                }
+                let name = serde_json::to_value(cause)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default();
+                *failures.entry(name).or_default() += 1;
+            }
+        }
+        for (id, (attempts, _)) in &delivered.delivered {
+            self.updates.insert(*id, (*attempts, true));
+        }
+        failures
+    }
+
+    /// Updates delivered at the first attempt.
+    fn updates_ok(&self) -> u64 {
+        self.updates
+            .values()
+            .filter(|(a, ok)| *ok && *a == 1)
+            .count() as u64
+    }
+
+    /// Updates delivered after a retry.
+    fn updates_delayed(&self) -> u64 {
+        self.updates
+            .values()
+            .filter(|(a, ok)| *ok && *a > 1)
+            .count() as u64
+    }
+
+    /// Each flow's counts: `sent` webhook updates (`created` this run, the rest carried over),
+    /// `backlog` still with Telegram, the run `end`ing at `end` ms, sending until `stopped_at`.
+    fn flows(
+        &self,
+        sent: u64,
+        created: u64,
+        backlog: u64,
+        end: u64,
+        stopped_at: u64,
+    ) -> BTreeMap<String, FlowReport> {
+        let seconds = (stopped_at.max(1)) as f64 / 1000.0;
+        let outage = |flow: &str| {
+            self.attempts
+                .get(flow)
+                .map(|a| longest_outage(a, end))
+                .unwrap_or(0)
+        };
+        let attempts = |flow: &str| self.attempts.get(flow).map(|a| a.len() as u64).unwrap_or(0);
+        let (updates_ok, updates_delayed) = (self.updates_ok(), self.updates_delayed());
+        let mut flows = BTreeMap::new();
+        flows.insert(
+            "webhook".to_string(),
+            FlowReport {
+                sent,
+                attempts: attempts("webhook"),
+                ok: updates_ok + updates_delayed,
+                delayed: updates_delayed,
+                // Not delivered when the drain window ended: still with Telegram, not lost.
+                failed: backlog,
+                longest_outage_ms: outage("webhook"),
+                achieved_rate: created as f64 / seconds,
+            },
+        );
+        let api_sent = self.api.0 + self.api.1 + self.api.2;
+        flows.insert(
+            "api".to_string(),
+            FlowReport {
+                sent: api_sent,
+                attempts: self.api_attempts,
+                ok: self.api.0 + self.api.2,
+                delayed: self.api.2,
+                failed: self.api.1,
+                longest_outage_ms: outage("api"),
+                achieved_rate: api_sent as f64 / seconds,
+            },
+        );
+        let js_sent = self.jetstream.len() as u64;
+        let js_ok = self.jetstream.values().filter(|ok| **ok).count() as u64;
+        flows.insert(
+            "jetstream".to_string(),
+            FlowReport {
+                sent: js_sent,
+                attempts: js_sent,
+                ok: js_ok,
+                delayed: 0,
+                failed: js_sent - js_ok,
+                longest_outage_ms: outage("jetstream"),
+                achieved_rate: js_sent as f64 / seconds,
+            },
+        );
+        flows
     }
 }
 
@@ -358,6 +489,291 @@ pub async fn api_call(
 /// rehearsal's time is scaled down).
 pub const TOKEN_RENEWAL: Duration = Duration::from_secs(10);
 
+/// Counts a client error the host caused (no port, no file descriptor), classified as the
+/// webhook's deliveries are.
+fn count_host_side(e: &reqwest::Error, host_errors: &AtomicU64) {
+    use std::error::Error;
+    let mut source = e.source();
+    while let Some(inner) = source {
+        if let Some(io) = inner.downcast_ref::<std::io::Error>() {
+            if super::telegram::FailureCause::of_io(io).is_harness_side() {
+                host_errors.fetch_add(1, Ordering::Relaxed);
+            }
+            return;
+        }
+        source = inner.source();
+    }
+}
+
+/// The API client: `GET /api/v1/agents` on the gateway under its retry policy, with a token
+/// issued by the gateway running when the client starts, then renewed every `TOKEN_RENEWAL`,
+/// as the gateway issues tokens, with the `JWT_SECRET` the running gateway was created with
+/// (the token held is kept while the gateway cannot be inspected).
+struct ApiClient<'a> {
+    stack: &'a Stack,
+    config: &'a ProbeConfig,
+    http: reqwest::Client,
+    token: tokio::sync::Mutex<(Instant, String)>,
+    host_errors: &'a AtomicU64,
+    start: Instant,
+}
+
+impl<'a> ApiClient<'a> {
+    fn new(
+        stack: &'a Stack,
+        config: &'a ProbeConfig,
+        jwt_secret: &str,
+        host_errors: &'a AtomicU64,
+        start: Instant,
+    ) -> Self {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(5))
+            .connect_timeout(Duration::from_millis(500))
+            .pool_idle_timeout(Duration::from_secs(2))
+            .pool_max_idle_per_host(config.max_in_flight)
+            .build()
+            .expect("http client");
+        let renew_now = Instant::now()
+            .checked_sub(TOKEN_RENEWAL)
+            .unwrap_or_else(Instant::now);
+        ApiClient {
+            stack,
+            config,
+            http,
+            token: tokio::sync::Mutex::new((renew_now, gateway_jwt(jwt_secret, "rehearsal-probe"))),
+            host_errors,
+            start,
+        }
+    }
+
+    async fn token(&self) -> String {
+        let mut guard = self.token.lock().await;
+        if guard.0.elapsed() >= TOKEN_RENEWAL {
+            guard.0 = Instant::now();
+            let running = tokio::time::timeout(
+                Duration::from_secs(1),
+                self.stack.container_env(Service::Gateway),
+            )
+            .await;
+            if let Some(secret) = running
+                .ok()
+                .and_then(|env| env.ok())
+                .and_then(|env| env.get("JWT_SECRET").cloned())
+            {
+                guard.1 = gateway_jwt(&secret, "rehearsal-probe");
+            }
+        }
+        guard.1.clone()
+    }
+
+    async fn call(&self) -> Event {
+        let token = self.token().await;
+        let url = format!("{}/api/v1/agents", self.stack.url(Service::Gateway));
+        let host_side = |e: &reqwest::Error| count_host_side(e, self.host_errors);
+        let (ok, attempts) = api_call(&self.http, &url, &token, self.config, &host_side).await;
+        let attempts = attempts
+            .into_iter()
+            .map(|(at, ok)| (since(self.start, at), ok))
+            .collect();
+        Event::Api { ok, attempts }
+    }
+}
+
+/// Milliseconds from `start` to `at`.
+fn since(start: Instant, at: Instant) -> u64 {
+    at.saturating_duration_since(start).as_millis() as u64
+}
+
+/// The JetStream client: publishes as a peer of the gateway, with the NATS user and password
+/// in the gateway's `.env`, picked up when the file changes (as a client recreated from it
+/// would), at the address NATS has now (the replica's port moves when its container restarts;
+/// production's does not): a changed address or credential means a new connection.
+struct Publisher<'a> {
+    stack: &'a Stack,
+    /// The gateway user's credentials while its `.env` cannot be read.
+    fallback: (String, String),
+    session: tokio::sync::Mutex<Option<Session>>,
+    start: Instant,
+}
+
+/// (address, user, password) and the JetStream context connected with them.
+type Session = (String, String, String, async_nats::jetstream::Context);
+
+impl<'a> Publisher<'a> {
+    fn new(stack: &'a Stack, nats_password: &str, start: Instant) -> Self {
+        Publisher {
+            stack,
+            fallback: ("gateway".to_string(), nats_password.to_string()),
+            session: tokio::sync::Mutex::new(None),
+            start,
+        }
+    }
+
+    fn credentials(&self) -> (String, String) {
+        self.stack
+            .root()
+            .read_env(Service::Gateway)
+            .ok()
+            .and_then(|f| {
+                Some((
+                    f.get("NATS_USER")?.to_string(),
+                    f.get("NATS_PASSWORD")?.to_string(),
+                ))
+            })
+            .unwrap_or_else(|| self.fallback.clone())
+    }
+
+    async fn connect(
+        url: String,
+        user: String,
+        password: String,
+    ) -> Option<async_nats::jetstream::Context> {
+        async_nats::ConnectOptions::with_user_and_password(user, password)
+            .name("rehearsal-probe")
+            .retry_on_initial_connect()
+            .connection_timeout(Duration::from_secs(1))
+            .reconnect_delay_callback(|n| Duration::from_millis((100 * n as u64).min(500)))
+            .connect(url)
+            .await
+            .ok()
+            .map(async_nats::jetstream::new)
+    }
+
+    /// The context for the current address and credentials, connecting when they changed.
+    async fn context(&self) -> Option<async_nats::jetstream::Context> {
+        let url = self.stack.nats_url();
+        let (user, password) = self.credentials();
+        let mut guard = self.session.lock().await;
+        let current = guard
+            .as_ref()
+            .is_some_and(|(u, n, p, _)| u == &url && n == &user && p == &password);
+        if !current {
+            *guard = Self::connect(url.clone(), user.clone(), password.clone())
+                .await
+                .map(|js| (url, user, password, js));
+        }
+        guard.as_ref().map(|(.., js)| js.clone())
+    }
+
+    async fn publish(&self, id: i64) -> Event {
+        let ok = match self.context().await {
+            Some(js) => {
+                let payload = serde_json::json!({"update_id": id, "source": "probe"}).to_string();
+                let sent = tokio::time::timeout(Duration::from_secs(2), async {
+                    js.publish(format!("events.probe.{id}"), payload.into())
+                        .await?
+                        .await
+                })
+                .await;
+                matches!(sent, Ok(Ok(_)))
+            }
+            None => false,
+        };
+        Event::Jetstream {
+            id,
+            ok,
+            at: since(self.start, Instant::now()),
+        }
+    }
+}
+
+/// What the probe's clock did: when it stopped sending, its own lags, what it recorded, and
+/// how many updates it created.
+struct Clocked {
+    stopped_at: u64,
+    lags: Vec<u64>,
+    rec: Recorder,
+    created: u64,
+}
+
+/// The clients' traffic on the probe's clock until `stop` is set and the calls in flight end:
+/// Telegram updates created at `rate` (sent to `arrivals`, Telegram's side), API calls and
+/// JetStream publishes at theirs, at most `max_in_flight` each at a time.
+async fn drive(
+    config: &ProbeConfig,
+    stop: &AtomicBool,
+    live: &Live,
+    api: &ApiClient<'_>,
+    publisher: &Publisher<'_>,
+    arrivals: tokio::sync::mpsc::UnboundedSender<i64>,
+) -> Clocked {
+    use futures::FutureExt;
+    let start = api.start;
+    let mut rec = Recorder::default();
+    let mut arrivals = Some(arrivals);
+    let mut inflight: FuturesUnordered<futures::future::BoxFuture<'_, Event>> =
+        FuturesUnordered::new();
+    let period = |rate: f64| Duration::from_secs_f64(1.0 / rate.max(0.001));
+    let mut webhook_tick = tokio::time::interval(period(config.rate));
+    let mut api_tick = tokio::time::interval(period(config.api_rate));
+    let mut js_tick = tokio::time::interval(period(config.jetstream_rate));
+    // Users write at a constant rate whatever the probe's loop does: a late tick is made up at
+    // once. The API and JetStream clients send at most `max_in_flight` at a time; what they
+    // owe meanwhile waits, as a pooled client's requests wait for a connection.
+    for t in [&mut webhook_tick, &mut api_tick, &mut js_tick] {
+        t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    }
+    // The probe's own clock: how late it ticks is the harness's scheduling lag.
+    let mut lag_tick = tokio::time::interval(Duration::from_millis(BUCKET_MS));
+    lag_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut lags: Vec<u64> = Vec::new();
+    let (mut api_owed, mut js_owed, mut api_inflight, mut js_inflight) =
+        (0u64, 0u64, 0usize, 0usize);
+    let (mut next_id, mut next_js) = (1 + config.id_offset, JETSTREAM_ID_BASE + config.id_offset);
+    let mut sending = true;
+    let mut stopped_at = 0;
+    loop {
+        if sending && stop.load(Ordering::SeqCst) {
+            sending = false;
+            stopped_at = since(start, Instant::now());
+            // No more updates: Telegram delivers what it holds, then the delivery ends.
+            arrivals = None;
+        }
+        while api_owed > 0 && api_inflight < config.max_in_flight {
+            inflight.push(api.call().boxed());
+            api_owed -= 1;
+            api_inflight += 1;
+        }
+        while js_owed > 0 && js_inflight < config.max_in_flight {
+            inflight.push(publisher.publish(next_js).boxed());
+            next_js += 1;
+            js_owed -= 1;
+            js_inflight += 1;
+        }
+        if !sending && inflight.is_empty() {
+            break;
+        }
+        tokio::select! {
+            _ = webhook_tick.tick(), if sending && config.rate > 0.0 => {
+                rec.updates.insert(next_id, (0, false));
+                if let Some(a) = &arrivals {
+                    let _ = a.send(next_id);
+                }
+                next_id += 1;
+            }
+            _ = api_tick.tick(), if sending && config.api_rate > 0.0 => api_owed += 1,
+            _ = js_tick.tick(), if sending && config.jetstream_rate > 0.0 => js_owed += 1,
+            scheduled = lag_tick.tick() => {
+                lags.push(scheduled.elapsed().as_millis() as u64);
+            }
+            Some(event) = inflight.next(), if !inflight.is_empty() => {
+                match &event {
+                    Event::Api { .. } => api_inflight -= 1,
+                    Event::Jetstream { .. } => js_inflight -= 1,
+                }
+                rec.event(event, live);
+            }
+        }
+    }
+    lags.sort_unstable();
+    Clocked {
+        stopped_at,
+        lags,
+        rec,
+        created: (next_id - 1 - config.id_offset) as u64,
+    }
+}
+
 /// Runs until `stop` is set, then lets Telegram's queue drain (at most `retry_window`) and
 /// counts. `queue` is the scenario's Telegram queue: updates pending from an earlier run are
 /// delivered first, and what is still pending at the end stays in it. The API client's tokens
@@ -375,159 +791,14 @@ pub async fn run(
     nats_password: &str,
     db_passwords: &[String],
 ) -> ProbeReport {
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(5))
-        .connect_timeout(Duration::from_millis(500))
-        .pool_idle_timeout(Duration::from_secs(2))
-        .pool_max_idle_per_host(config.max_in_flight)
-        .build()
-        .expect("http client");
-    // The JetStream client publishes as a peer of the gateway: with the NATS user and password
-    // in the gateway's `.env`, picked up when the file changes (as a client recreated from it
-    // would), at the address NATS has now (the replica's port moves when its container
-    // restarts; production's does not): a changed address or credential means a new connection.
-    type Session = (String, String, String, async_nats::jetstream::Context);
-    let jetstream: tokio::sync::Mutex<Option<Session>> = tokio::sync::Mutex::new(None);
-    let jetstream = &jetstream;
-    let fallback = ("gateway".to_string(), nats_password.to_string());
-    let fallback = &fallback;
-    let credentials = move || {
-        stack
-            .root()
-            .read_env(Service::Gateway)
-            .ok()
-            .and_then(|f| {
-                Some((
-                    f.get("NATS_USER")?.to_string(),
-                    f.get("NATS_PASSWORD")?.to_string(),
-                ))
-            })
-            .unwrap_or_else(|| fallback.clone())
-    };
-    let connect = |url: String, user: String, password: String| async move {
-        async_nats::ConnectOptions::with_user_and_password(user, password)
-            .name("rehearsal-probe")
-            .retry_on_initial_connect()
-            .connection_timeout(Duration::from_secs(1))
-            .reconnect_delay_callback(|n| Duration::from_millis((100 * n as u64).min(500)))
-            .connect(url)
-            .await
-            .ok()
-            .map(async_nats::jetstream::new)
-    };
-    // The API client's token: issued by the gateway running when the client starts, then
-    // renewed every `TOKEN_RENEWAL`, as the gateway issues tokens, with the `JWT_SECRET` the
-    // running gateway was created with (`jwt_secret`, and then the token held, kept while the
-    // gateway cannot be inspected).
-    let renew_now = Instant::now()
-        .checked_sub(TOKEN_RENEWAL)
-        .unwrap_or_else(Instant::now);
-    let token = tokio::sync::Mutex::new((renew_now, gateway_jwt(jwt_secret, "rehearsal-probe")));
-    let token = &token;
-    let current_token = move || async move {
-        let mut guard = token.lock().await;
-        if guard.0.elapsed() >= TOKEN_RENEWAL {
-            guard.0 = Instant::now();
-            let running = tokio::time::timeout(
-                Duration::from_secs(1),
-                stack.container_env(Service::Gateway),
-            )
-            .await;
-            if let Some(secret) = running
-                .ok()
-                .and_then(|env| env.ok())
-                .and_then(|env| env.get("JWT_SECRET").cloned())
-            {
-                guard.1 = gateway_jwt(&secret, "rehearsal-probe");
-            }
-        }
-        guard.1.clone()
-    };
     let start = Instant::now();
     let cpu_before = cpu_counters();
     let pressure_before = cpu_pressure_us().map(|us| (us, Instant::now()));
-    let mut rec = Recorder {
-        timeline: BTreeMap::new(),
-        attempts: BTreeMap::new(),
-        updates: BTreeMap::new(),
-        api: (0, 0, 0),
-        api_attempts: 0,
-        jetstream: BTreeMap::new(),
-    };
-    let elapsed = |start: Instant| start.elapsed().as_millis() as u64;
-    let host_errors = std::sync::atomic::AtomicU64::new(0);
-    let host_errors = &host_errors;
-    // A client error the host caused (no port, no file descriptor), classified as the
-    // webhook's deliveries are.
-    let host_side = |e: &reqwest::Error| {
-        use std::error::Error;
-        let mut source = e.source();
-        while let Some(inner) = source {
-            if let Some(io) = inner.downcast_ref::<std::io::Error>() {
-                if super::telegram::FailureCause::of_io(io).is_harness_side() {
-                    host_errors.fetch_add(1, Ordering::Relaxed);
-                }
-                return;
-            }
-            source = inner.source();
-        }
-    };
+    let host_errors = AtomicU64::new(0);
+    let api = ApiClient::new(stack, config, jwt_secret, &host_errors, start);
+    let publisher = Publisher::new(stack, nats_password, start);
 
-    let api = || {
-        let http = http.clone();
-        async move {
-            let token = current_token().await;
-            let url = format!("{}/api/v1/agents", stack.url(Service::Gateway));
-            let (ok, attempts) = api_call(&http, &url, &token, config, &host_side).await;
-            let attempts = attempts
-                .into_iter()
-                .map(|(at, ok)| (at.saturating_duration_since(start).as_millis() as u64, ok))
-                .collect();
-            Event::Api { ok, attempts }
-        }
-        .boxed()
-    };
-    let publish = |id: i64| {
-        async move {
-            let url = stack.nats_url();
-            let (user, password) = credentials();
-            let js = {
-                let mut guard = jetstream.lock().await;
-                let current = guard
-                    .as_ref()
-                    .is_some_and(|(u, n, p, _)| u == &url && n == &user && p == &password);
-                if !current {
-                    *guard = connect(url.clone(), user.clone(), password.clone())
-                        .await
-                        .map(|js| (url, user, password, js));
-                }
-                guard.as_ref().map(|(.., js)| js.clone())
-            };
-            let ok = match js {
-                Some(js) => {
-                    let payload =
-                        serde_json::json!({"update_id": id, "source": "probe"}).to_string();
-                    let sent = tokio::time::timeout(Duration::from_secs(2), async {
-                        js.publish(format!("events.probe.{id}"), payload.into())
-                            .await?
-                            .await
-                    })
-                    .await;
-                    matches!(sent, Ok(Ok(_)))
-                }
-                None => false,
-            };
-            Event::Jetstream {
-                id,
-                ok,
-                at: elapsed(start),
-            }
-        }
-        .boxed()
-    };
-    use futures::FutureExt;
-
-    // Telegram's side: updates are created on the clock below and delivered from the queue.
+    // Telegram's side: updates are created on the clock and delivered from the queue.
     let (arrivals, arriving) = tokio::sync::mpsc::unbounded_channel::<i64>();
     let carried_over = queue.len() as u64;
     let delivery = super::telegram::deliver(
@@ -538,183 +809,91 @@ pub async fn run(
         config.retry_window,
         |attempt| live.record(attempt.ok),
     );
+    let clock = drive(config, stop, live, &api, &publisher, arrivals);
+    let (delivered, mut clocked) = tokio::join!(delivery, clock);
+    let end = since(start, Instant::now());
 
-    let clock = async {
-        let mut arrivals = Some(arrivals);
-        let mut inflight: FuturesUnordered<futures::future::BoxFuture<'_, Event>> =
-            FuturesUnordered::new();
-        let period = |rate: f64| Duration::from_secs_f64(1.0 / rate.max(0.001));
-        let mut webhook_tick = tokio::time::interval(period(config.rate));
-        let mut api_tick = tokio::time::interval(period(config.api_rate));
-        let mut js_tick = tokio::time::interval(period(config.jetstream_rate));
-        // Users write at a constant rate whatever the probe's loop does: a late tick is made
-        // up at once. The API and JetStream clients send at most `max_in_flight` at a time;
-        // what they owe meanwhile waits, as a pooled client's requests wait for a connection.
-        for t in [&mut webhook_tick, &mut api_tick, &mut js_tick] {
-            t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
-        }
-        // The probe's own clock: how late it ticks is the harness's scheduling lag.
-        let mut lag_tick = tokio::time::interval(Duration::from_millis(BUCKET_MS));
-        lag_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-        let mut lags: Vec<u64> = Vec::new();
-        let (mut api_owed, mut js_owed, mut api_inflight, mut js_inflight) =
-            (0u64, 0u64, 0usize, 0usize);
-        let (mut next_id, mut next_js) =
-            (1 + config.id_offset, JETSTREAM_ID_BASE + config.id_offset);
-        let mut sending = true;
-        let mut stopped_at = 0;
-        loop {
-            if sending && stop.load(Ordering::SeqCst) {
-                sending = false;
-                stopped_at = elapsed(start);
-                // No more updates: Telegram delivers what it holds, then the delivery ends.
-                arrivals = None;
-            }
-            while api_owed > 0 && api_inflight < config.max_in_flight {
-                inflight.push(api());
-                api_owed -= 1;
-                api_inflight += 1;
-            }
-            while js_owed > 0 && js_inflight < config.max_in_flight {
-                inflight.push(publish(next_js));
-                next_js += 1;
-                js_owed -= 1;
-                js_inflight += 1;
-            }
-            if !sending && inflight.is_empty() {
-                break;
-            }
-            tokio::select! {
-                _ = webhook_tick.tick(), if sending && config.rate > 0.0 => {
-                    rec.updates.insert(next_id, (0, false));
-                    if let Some(a) = &arrivals {
-                        let _ = a.send(next_id);
-                    }
-                    next_id += 1;
-                }
-                _ = api_tick.tick(), if sending && config.api_rate > 0.0 => api_owed += 1,
-                _ = js_tick.tick(), if sending && config.jetstream_rate > 0.0 => js_owed += 1,
-                scheduled = lag_tick.tick() => {
-                    lags.push(scheduled.elapsed().as_millis() as u64);
-                }
-                Some(event) = inflight.next(), if !inflight.is_empty() => match event {
-                    Event::Api { ok, attempts } => {
-                        api_inflight -= 1;
-                        for &(at, attempt_ok) in &attempts {
-                            rec.mark("api", at, attempt_ok);
-                            live.record(attempt_ok);
-                        }
-                        match (ok, attempts.len()) {
-                            (true, 1) => rec.api.0 += 1,
-                            (true, _) => rec.api.2 += 1,
-                            (false, _) => rec.api.1 += 1,
-                        }
-                        rec.api_attempts += attempts.len() as u64;
-                    }
-                    Event::Jetstream { id, ok, at } => {
-                        js_inflight -= 1;
-                        rec.mark("jetstream", at, ok);
-                        live.record(ok);
-                        rec.jetstream.insert(id, ok);
-                    }
-                },
-            }
-        }
-        lags.sort_unstable();
-        let created = (next_id - 1 - config.id_offset) as u64;
-        (stopped_at, lags, rec, created)
-    };
-    let (delivered, (stopped_at, lags, mut rec, created)) = tokio::join!(delivery, clock);
-    let end = elapsed(start);
-    let seconds = (stopped_at.max(1)) as f64 / 1000.0;
-
-    // The webhook's attempts on the timeline, and each update's fate.
-    let mut failures: BTreeMap<String, u64> = BTreeMap::new();
-    for a in &delivered.attempts {
-        let at = a.at.saturating_duration_since(start).as_millis() as u64;
-        rec.mark("webhook", at, a.ok);
-        if let Some(cause) = a.cause {
-            if cause.is_harness_side() {
-                host_errors.fetch_add(1, Ordering::Relaxed);
-            }
-            let name = serde_json::to_value(cause)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_string))
-                .unwrap_or_default();
-            *failures.entry(name).or_default() += 1;
-        }
-    }
-    for (id, (attempts, _)) in &delivered.delivered {
-        rec.updates.insert(*id, (*attempts, true));
-    }
-    let mut delays: Vec<u64> = delivered
-        .delivered
-        .values()
-        .map(|(_, d)| d.as_millis() as u64)
-        .collect();
-    delays.sort_unstable();
-
-    let mut flows = BTreeMap::new();
-    let outage = |flow: &str| {
-        rec.attempts
-            .get(flow)
-            .map(|a| longest_outage(a, end))
-            .unwrap_or(0)
-    };
-    let updates_ok = rec
-        .updates
-        .values()
-        .filter(|(a, ok)| *ok && *a == 1)
-        .count() as u64;
-    let updates_delayed = rec.updates.values().filter(|(a, ok)| *ok && *a > 1).count() as u64;
+    let failures = clocked.rec.webhook(&delivered, start, &host_errors);
     let backlog = queue.len() as u64;
-    let attempts = |flow: &str| rec.attempts.get(flow).map(|a| a.len() as u64).unwrap_or(0);
-    flows.insert(
-        "webhook".to_string(),
-        FlowReport {
-            sent: created + carried_over,
-            attempts: attempts("webhook"),
-            ok: updates_ok + updates_delayed,
-            delayed: updates_delayed,
-            // Not delivered when the drain window ended: still with Telegram, not lost.
-            failed: backlog,
-            longest_outage_ms: outage("webhook"),
-            achieved_rate: created as f64 / seconds,
-        },
-    );
-    flows.insert(
-        "api".to_string(),
-        FlowReport {
-            sent: rec.api.0 + rec.api.1 + rec.api.2,
-            attempts: rec.api_attempts,
-            ok: rec.api.0 + rec.api.2,
-            delayed: rec.api.2,
-            failed: rec.api.1,
-            longest_outage_ms: outage("api"),
-            achieved_rate: (rec.api.0 + rec.api.1 + rec.api.2) as f64 / seconds,
-        },
-    );
-    let js_ok = rec.jetstream.values().filter(|ok| **ok).count() as u64;
-    flows.insert(
-        "jetstream".to_string(),
-        FlowReport {
-            sent: rec.jetstream.len() as u64,
-            attempts: rec.jetstream.len() as u64,
-            ok: js_ok,
-            delayed: 0,
-            failed: rec.jetstream.len() as u64 - js_ok,
-            longest_outage_ms: outage("jetstream"),
-            achieved_rate: rec.jetstream.len() as f64 / seconds,
-        },
+    let flows = clocked.rec.flows(
+        clocked.created + carried_over,
+        clocked.created,
+        backlog,
+        end,
+        clocked.stopped_at,
     );
     let accepted: Vec<i64> = delivered.delivered.keys().copied().collect();
-    let published: Vec<i64> = rec
+    let published: Vec<i64> = clocked
+        .rec
         .jetstream
         .iter()
         .filter(|(_, ok)| **ok)
         .map(|(id, _)| *id)
         .collect();
     let data = account(stack, db_passwords, &accepted, &published, config.drain).await;
+    let rec = clocked.rec;
+    ProbeReport {
+        config: config.clone(),
+        duration_ms: end,
+        updates_ok: rec.updates_ok(),
+        updates_delayed: rec.updates_delayed(),
+        flows,
+        // Accepted by the gateway (2xx) and never stored: the only updates truly lost.
+        updates_lost: data.missing_gateway_rows,
+        telegram: telegram_report(config, &delivered, queue, failures),
+        harness: harness_health(
+            &clocked.lags,
+            host_errors.load(Ordering::Relaxed),
+            cpu_before,
+            pressure_before,
+        ),
+        timeline: rec
+            .timeline
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect(),
+        data,
+    }
+}
+
+/// Telegram's side of the run: connections, delivery delays, the backlog left in `queue`, and
+/// the failed deliveries by cause.
+fn telegram_report(
+    config: &ProbeConfig,
+    delivered: &super::telegram::Delivered,
+    queue: &super::telegram::Queue,
+    failures: BTreeMap<String, u64>,
+) -> TelegramReport {
+    let mut delays: Vec<u64> = delivered
+        .delivered
+        .values()
+        .map(|(_, d)| d.as_millis() as u64)
+        .collect();
+    delays.sort_unstable();
+    TelegramReport {
+        max_connections: config.telegram.max_connections,
+        peak_in_flight: delivered.peak_in_flight,
+        delay_p50_ms: quantile(&delays, 0.5),
+        delay_p99_ms: quantile(&delays, 0.99),
+        delay_max_ms: delays.last().copied().unwrap_or(0),
+        peak_backlog: delivered.peak_backlog as u64,
+        backlog: queue.len() as u64,
+        backlog_oldest_ms: queue
+            .oldest_age(Instant::now())
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0),
+        failures,
+    }
+}
+
+/// The harness's health over the run: the probe clock's lag, host-side errors, and the
+/// machine's idle, steal and pressure since `cpu_before` / `pressure_before`.
+fn harness_health(
+    lags: &[u64],
+    host_errors: u64,
+    cpu_before: Option<(u64, u64, u64)>,
+    pressure_before: Option<(u64, Instant)>,
+) -> HarnessHealth {
     let cpu = match (cpu_before, cpu_counters()) {
         (Some((i0, s0, t0)), Some((i1, s1, t1))) if t1 > t0 => {
             let total = (t1 - t0) as f64;
@@ -725,51 +904,93 @@ pub async fn run(
         }
         _ => (0.0, 0.0),
     };
-    ProbeReport {
-        config: config.clone(),
-        duration_ms: end,
-        flows,
-        updates_ok,
-        updates_delayed,
-        // Accepted by the gateway (2xx) and never stored: the only updates truly lost.
-        updates_lost: data.missing_gateway_rows,
-        telegram: TelegramReport {
-            max_connections: config.telegram.max_connections,
-            peak_in_flight: delivered.peak_in_flight,
-            delay_p50_ms: quantile(&delays, 0.5),
-            delay_p99_ms: quantile(&delays, 0.99),
-            delay_max_ms: delays.last().copied().unwrap_or(0),
-            peak_backlog: delivered.peak_backlog as u64,
-            backlog,
-            backlog_oldest_ms: queue
-                .oldest_age(Instant::now())
-                .map(|d| d.as_millis() as u64)
-                .unwrap_or(0),
-            failures,
-        },
-        harness: HarnessHealth {
-            lag_p99_ms: quantile(&lags, 0.99),
-            lag_max_ms: lags.last().copied().unwrap_or(0),
-            host_errors: host_errors.load(Ordering::Relaxed),
-            cpu_idle_pct: cpu.0,
-            cpu_steal_pct: cpu.1,
-            cpu_pressure_pct: pressure_before.and_then(|(us0, at)| {
-                let us1 = cpu_pressure_us()?;
-                let window = at.elapsed().as_micros() as f64;
-                (window > 0.0).then(|| (100.0 * us1.saturating_sub(us0) as f64 / window).min(100.0))
-            }),
-        },
-        timeline: rec
-            .timeline
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v))
-            .collect(),
-        data,
+    HarnessHealth {
+        lag_p99_ms: quantile(lags, 0.99),
+        lag_max_ms: lags.last().copied().unwrap_or(0),
+        host_errors,
+        cpu_idle_pct: cpu.0,
+        cpu_steal_pct: cpu.1,
+        cpu_pressure_pct: pressure_before.and_then(|(us0, at)| {
+            let us1 = cpu_pressure_us()?;
+            let window = at.elapsed().as_micros() as f64;
+            (window > 0.0).then(|| (100.0 * us1.saturating_sub(us0) as f64 / window).min(100.0))
+        }),
     }
 }
 
-/// Counts what PostgreSQL holds for the accepted updates and the acked publishes, waiting up
-/// to `drain` for the workers to catch up.
+/// A PostgreSQL connection for the accounting, with the first of `passwords` the server takes.
+async fn accounting_connection(
+    stack: &Stack,
+    passwords: &[String],
+) -> Result<tokio_postgres::Client, String> {
+    let mut last_error = String::new();
+    for p in passwords {
+        match crate::client::pg_connect(stack, p).await {
+            Ok(c) => return Ok(c),
+            Err(e) => last_error = e,
+        }
+    }
+    Err(format!(
+        "cannot read PostgreSQL for the accounting: {last_error}"
+    ))
+}
+
+/// One count of what is missing: the accepted updates without a gateway row or a memory, and
+/// each worker's unprocessed events (`all_events`: accepted and published), duplicates and
+/// the first ten missing ids, written into `report`.
+async fn count_missing(
+    db: &tokio_postgres::Client,
+    accepted: &[i64],
+    all_events: &[i64],
+    report: &mut DataReport,
+) -> Result<(), String> {
+    let count = |sql: &'static str| async move {
+        db.query(sql, &[&accepted])
+            .await
+            .map(|rows| rows.first().map(|r| r.get::<_, i64>(0) as u64).unwrap_or(0))
+            .map_err(|e| e.to_string())
+    };
+    report.missing_gateway_rows = count(
+        "SELECT count(*) FROM unnest($1::bigint[]) id WHERE NOT EXISTS (SELECT 1 FROM gateway_updates g WHERE g.update_id = id)",
+    )
+    .await?;
+    report.missing_memories = count(
+        "SELECT count(*) FROM unnest($1::bigint[]) id WHERE NOT EXISTS (SELECT 1 FROM memories m WHERE m.update_id = id)",
+    )
+    .await?;
+    for worker in ["crewai-nats-worker", "parser-pipeline"] {
+        let rows = db
+            .query(
+                "SELECT count(*) FILTER (WHERE p.update_id IS NULL), count(*) FILTER (WHERE p.deliveries > 1) \
+                 FROM unnest($1::bigint[]) id LEFT JOIN processed_events p ON p.worker = $2 AND p.update_id = id",
+                &[&all_events, &worker],
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        report
+            .missing_processed
+            .insert(worker.into(), rows[0].get::<_, i64>(0) as u64);
+        let ids = db
+            .query(
+                "SELECT id FROM unnest($1::bigint[]) id WHERE NOT EXISTS \
+                 (SELECT 1 FROM processed_events p WHERE p.worker = $2 AND p.update_id = id) ORDER BY id LIMIT 10",
+                &[&all_events, &worker],
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        report.missing_ids.insert(
+            worker.into(),
+            ids.iter().map(|r| r.get::<_, i64>(0)).collect(),
+        );
+        report
+            .duplicates
+            .insert(worker.into(), rows[0].get::<_, i64>(1) as u64);
+    }
+    Ok(())
+}
+
+/// Counts what PostgreSQL holds for the accepted updates and the acked publishes, counting
+/// again every 500 ms until the workers have caught up or `drain` has passed.
 async fn account(
     stack: &Stack,
     passwords: &[String],
@@ -781,74 +1002,17 @@ async fn account(
         accepted_updates: accepted.len() as u64,
         ..Default::default()
     };
-    let mut client = None;
-    let mut last_error = String::new();
-    for p in passwords {
-        match crate::client::pg_connect(stack, p).await {
-            Ok(c) => {
-                client = Some(c);
-                break;
-            }
-            Err(e) => last_error = e,
+    let db = match accounting_connection(stack, passwords).await {
+        Ok(db) => db,
+        Err(e) => {
+            report.error = Some(e);
+            return report;
         }
-    }
-    let Some(db) = client else {
-        report.error = Some(format!(
-            "cannot read PostgreSQL for the accounting: {last_error}"
-        ));
-        return report;
     };
     let all_events: Vec<i64> = accepted.iter().chain(published).copied().collect();
     let deadline = Instant::now() + drain;
     loop {
-        let missing = |rows: Vec<tokio_postgres::Row>| {
-            rows.first().map(|r| r.get::<_, i64>(0) as u64).unwrap_or(0)
-        };
-        let count = |sql: &'static str, ids: Vec<i64>| {
-            let db = &db;
-            async move {
-                db.query(sql, &[&ids])
-                    .await
-                    .map(missing)
-                    .map_err(|e| e.to_string())
-            }
-        };
-        let result: Result<(), String> = async {
-            report.missing_gateway_rows = count(
-                "SELECT count(*) FROM unnest($1::bigint[]) id WHERE NOT EXISTS (SELECT 1 FROM gateway_updates g WHERE g.update_id = id)",
-                accepted.to_vec(),
-            )
-            .await?;
-            report.missing_memories = count(
-                "SELECT count(*) FROM unnest($1::bigint[]) id WHERE NOT EXISTS (SELECT 1 FROM memories m WHERE m.update_id = id)",
-                accepted.to_vec(),
-            )
-            .await?;
-            for worker in ["crewai-nats-worker", "parser-pipeline"] {
-                let rows = db
-                    .query(
-                        "SELECT count(*) FILTER (WHERE p.update_id IS NULL), count(*) FILTER (WHERE p.deliveries > 1) \
-                         FROM unnest($1::bigint[]) id LEFT JOIN processed_events p ON p.worker = $2 AND p.update_id = id",
-                        &[&all_events, &worker],
-                    )
-                    .await
-                    .map_err(|e| e.to_string())?;
-                report.missing_processed.insert(worker.into(), rows[0].get::<_, i64>(0) as u64);
-                let ids = db
-                    .query(
-                        "SELECT id FROM unnest($1::bigint[]) id WHERE NOT EXISTS \
-                         (SELECT 1 FROM processed_events p WHERE p.worker = $2 AND p.update_id = id) ORDER BY id LIMIT 10",
-                        &[&all_events, &worker],
-                    )
-                    .await
-                    .map_err(|e| e.to_string())?;
-                report.missing_ids.insert(worker.into(), ids.iter().map(|r| r.get::<_, i64>(0)).collect());
-                report.duplicates.insert(worker.into(), rows[0].get::<_, i64>(1) as u64);
-            }
-            Ok(())
-        }
-        .await;
-        if let Err(e) = result {
+        if let Err(e) = count_missing(&db, accepted, &all_events, &mut report).await {
             report.error = Some(e);
             break;
         }

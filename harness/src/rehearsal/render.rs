@@ -306,7 +306,23 @@ pub fn markdown(j: &Journal, redactor: &Redactor) -> String {
         j.time_scale,
         headline(j)
     );
-    out.push_str("| scenario | expected | actual | met | ok | delayed | lost | api failed | longest outage | rollback: ok / delayed / lost, longest outage |\n|---|---|---|---|---|---|---|---|---|---|\n");
+    out.push_str(&summary_table_markdown(j));
+    if !j.skipped.is_empty() {
+        out.push_str("\nSkipped, as asked (`--skip-inapplicable`): they no longer apply to this runbook.\n\n");
+        for k in &j.skipped {
+            out.push_str(&format!("- {}\n", k.why));
+        }
+    }
+    out.push_str(&findings_markdown(j));
+    for s in &j.scenarios {
+        out.push_str(&scenario_markdown(s));
+    }
+    redactor.redact(&out)
+}
+
+/// One row per scenario: outcome and the probe's numbers, the rollback's after them.
+fn summary_table_markdown(j: &Journal) -> String {
+    let mut out = String::from("| scenario | expected | actual | met | ok | delayed | lost | api failed | longest outage | rollback: ok / delayed / lost, longest outage |\n|---|---|---|---|---|---|---|---|---|---|\n");
     for s in &j.scenarios {
         let p = s.probe.as_ref();
         out.push_str(&format!(
@@ -326,78 +342,82 @@ pub fn markdown(j: &Journal, redactor: &Redactor) -> String {
                 .unwrap_or_else(|| "no rollback".into())
         ));
     }
-    if !j.skipped.is_empty() {
-        out.push_str("\nSkipped, as asked (`--skip-inapplicable`): they no longer apply to this runbook.\n\n");
-        for k in &j.skipped {
-            out.push_str(&format!("- {}\n", k.why));
+    out
+}
+
+/// A scenario's section: its seed, faults, steps with what ran and what was measured, and
+/// the checks failing after the steps.
+fn scenario_markdown(s: &ScenarioRecord) -> String {
+    let mut out = format!("\n## {} — {}\n\n", s.id, s.title);
+    if let Some(seed) = s.seed {
+        out.push_str(&format!("Random fault schedule, seed `{seed}`.\n\n"));
+    }
+    for f in &s.faults {
+        let when = match (f.injected_ms, f.removed_ms) {
+            (Some(a), Some(b)) => format!("injected at {a} ms, undone at {b} ms"),
+            (Some(a), None) => format!("injected at {a} ms, never undone"),
+            _ => "never injected".to_string(),
+        };
+        out.push_str(&format!(
+            "- ⚡ fault **{}** ({}): {when}{}\n",
+            f.name,
+            f.at,
+            if f.ok {
+                ""
+            } else {
+                " (a fault operation failed)"
+            }
+        ));
+    }
+    for step in s.steps.iter().chain(&s.rollback_steps) {
+        out.push_str(&step_markdown(step));
+    }
+    let failing = s.failed_after();
+    if !failing.is_empty() {
+        out.push_str("\nChecks failing after the steps:\n\n");
+        for c in failing {
+            out.push_str(&format!("- `{}`: {}\n", c.id, c.evidence));
         }
     }
-    out.push_str(&findings_markdown(j));
-    for s in &j.scenarios {
-        out.push_str(&format!("\n## {} — {}\n\n", s.id, s.title));
-        if let Some(seed) = s.seed {
-            out.push_str(&format!("Random fault schedule, seed `{seed}`.\n\n"));
+    out
+}
+
+/// A step: the operator's hand, each shell block's command and exit (and the Compose commands
+/// it ran), and its measurements.
+fn step_markdown(step: &StepRecord) -> String {
+    let mut out = format!(
+        "- **{}** {} {}\n",
+        step.id,
+        step.title,
+        if step.ok { "" } else { "(failed)" }
+    );
+    for a in &step.actions {
+        if let Some(o) = &a.operator {
+            out.push_str(&format!("  - operator: {o}\n"));
         }
-        for f in &s.faults {
-            let when = match (f.injected_ms, f.removed_ms) {
-                (Some(a), Some(b)) => format!("injected at {a} ms, undone at {b} ms"),
-                (Some(a), None) => format!("injected at {a} ms, never undone"),
-                _ => "never injected".to_string(),
-            };
+        if let Some(sh) = &a.shell {
             out.push_str(&format!(
-                "- ⚡ fault **{}** ({}): {when}{}\n",
-                f.name,
-                f.at,
-                if f.ok {
-                    ""
+                "  - `{}` → {}{} {}\n",
+                sh.command.lines().next().unwrap_or(""),
+                sh.exit_code
+                    .map(|c| format!("exit {c}"))
+                    .unwrap_or_else(|| "no exit".into()),
+                if sh.killed_at_deadline {
+                    ", killed at its deadline"
                 } else {
-                    " (a fault operation failed)"
-                }
+                    ""
+                },
+                a.note
             ));
-        }
-        for step in s.steps.iter().chain(&s.rollback_steps) {
-            out.push_str(&format!(
-                "- **{}** {} {}\n",
-                step.id,
-                step.title,
-                if step.ok { "" } else { "(failed)" }
-            ));
-            for a in &step.actions {
-                if let Some(o) = &a.operator {
-                    out.push_str(&format!("  - operator: {o}\n"));
-                }
-                if let Some(sh) = &a.shell {
-                    out.push_str(&format!(
-                        "  - `{}` → {}{} {}\n",
-                        sh.command.lines().next().unwrap_or(""),
-                        sh.exit_code
-                            .map(|c| format!("exit {c}"))
-                            .unwrap_or_else(|| "no exit".into()),
-                        if sh.killed_at_deadline {
-                            ", killed at its deadline"
-                        } else {
-                            ""
-                        },
-                        a.note
-                    ));
-                    for c in &sh.compose {
-                        out.push_str(&format!("    - ran by {}: `{}`\n", c.tool, c.args));
-                    }
-                }
-            }
-            for m in &step.measurements {
-                out.push_str(&format!("  - measured {}: {m}\n", m.label()));
-            }
-        }
-        let failing = s.failed_after();
-        if !failing.is_empty() {
-            out.push_str("\nChecks failing after the steps:\n\n");
-            for c in failing {
-                out.push_str(&format!("- `{}`: {}\n", c.id, c.evidence));
+            for c in &sh.compose {
+                out.push_str(&format!("    - ran by {}: `{}`\n", c.tool, c.args));
             }
         }
     }
-    redactor.redact(&out)
+    for m in &step.measurements {
+        out.push_str(&format!("  - measured {}: {m}\n", m.label()));
+    }
+    out
 }
 
 /// An SVG timeline of one probe: one lane per flow, green for successes and red for failures
@@ -563,14 +583,40 @@ pub fn html(j: &Journal, redactor: &Redactor) -> String {
 pub fn html_with(j: &Journal, redactor: &Redactor, top: &str) -> String {
     let mut body = String::from(top);
     body.push_str(&format!("<p><strong>{}</strong></p>", xml(&headline(j))));
-    body.push_str("<table><tr><th>scenario</th><th>expected</th><th>measured</th><th>wall</th><th>updates ok / delayed / lost</th><th>longest outage</th><th>rollback: updates ok / delayed / lost, longest outage</th></tr>");
+    body.push_str(&summary_table_html(j));
+    if !j.skipped.is_empty() {
+        body.push_str("<p>Skipped, as asked (<code>--skip-inapplicable</code>): they no longer apply to this runbook.</p><ul>");
+        for k in &j.skipped {
+            body.push_str(&format!("<li>{}</li>", xml(&k.why)));
+        }
+        body.push_str("</ul>");
+    }
+    body.push_str(&findings_html(j));
+    for s in &j.scenarios {
+        body.push_str(&scenario_html(s));
+    }
+    let page = format!(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>Rehearsal of {}</title><style>body{{font-family:sans-serif;max-width:980px;margin:2em auto}}.ok{{color:#2e7d32}}.miss{{color:#c62828}}section{{border-top:1px solid #ccc;margin-top:1.5em}}code{{background:#f3f3f3}}table{{border-collapse:collapse;font-size:13px}}td,th{{border:1px solid #ddd;padding:2px 6px;text-align:left}}table.findings td[title]{{text-align:center;cursor:help}}tr.detail td{{color:#555;font-size:12px;border-top:none}}</style></head><body><h1>Rehearsal of <code>{}</code></h1><p>Started {}, {} scenarios, {:.1} s, time scale {}. Green: succeeded, red: failed, per 50 ms; dashed lines: runbook steps; shaded: faults.</p>{body}</body></html>\n",
+        xml(&j.runbook),
+        xml(&j.runbook),
+        xml(&j.started),
+        j.scenarios.len(),
+        j.wall_ms as f64 / 1000.0,
+        j.time_scale
+    );
+    redactor.redact(&page)
+}
+
+/// One row per scenario, linked to its section: outcome, wall time, the probe's numbers.
+fn summary_table_html(j: &Journal) -> String {
+    let mut out = String::from("<table><tr><th>scenario</th><th>expected</th><th>measured</th><th>wall</th><th>updates ok / delayed / lost</th><th>longest outage</th><th>rollback: updates ok / delayed / lost, longest outage</th></tr>");
     for s in &j.scenarios {
         let (steps_counts, steps_outage) = s
             .probe
             .as_ref()
             .map(|p| (updates(p), format!("{} ms", p.longest_outage_ms())))
             .unwrap_or_default();
-        body.push_str(&format!(
+        out.push_str(&format!(
             "<tr><td><a href=\"#{id}\">{id}</a></td><td>{}</td><td class=\"{}\">{}</td><td>{:.1} s</td><td>{steps_counts}</td><td>{steps_outage}</td><td>{}</td></tr>",
             s.expected,
             if s.met { "ok" } else { "miss" },
@@ -583,87 +629,74 @@ pub fn html_with(j: &Journal, redactor: &Redactor, top: &str) -> String {
             id = xml(&s.id),
         ));
     }
-    body.push_str("</table>");
-    if !j.skipped.is_empty() {
-        body.push_str("<p>Skipped, as asked (<code>--skip-inapplicable</code>): they no longer apply to this runbook.</p><ul>");
-        for k in &j.skipped {
-            body.push_str(&format!("<li>{}</li>", xml(&k.why)));
+    out.push_str("</table>");
+    out
+}
+
+/// A scenario's section: outcome, error or stop, faults, the steps' traffic and timeline, the
+/// checks failing after them, the rollback's traffic and timeline.
+fn scenario_html(s: &ScenarioRecord) -> String {
+    let mut body = format!(
+        "<section id=\"{id}\"><h2>{id} <small class=\"{}\">expected {} · measured {}</small></h2><p>{}</p>",
+        if s.met { "ok" } else { "miss" },
+        s.expected,
+        actual(s),
+        xml(&s.title),
+        id = xml(&s.id),
+    );
+    if let Some(e) = &s.error {
+        body.push_str(&format!("<p class=\"miss\">{}</p>", xml(e)));
+    }
+    if let Some(step) = &s.stopped_at_failed_step {
+        body.push_str(&format!(
+            "<p>Stopped: <code>{}</code> failed, and the runbook says to stop there; the rollback ran.</p>",
+            xml(step)
+        ));
+    }
+    if !s.faults.is_empty() {
+        body.push_str("<ul>");
+        for f in &s.faults {
+            body.push_str(&format!(
+                "<li>⚡ fault <b>{}</b> ({}){}</li>",
+                xml(&f.name),
+                xml(&f.at),
+                if f.ok {
+                    ""
+                } else {
+                    ": a fault operation failed"
+                }
+            ));
         }
         body.push_str("</ul>");
     }
-    body.push_str(&findings_html(j));
-    for s in &j.scenarios {
+    if let Some(p) = &s.probe {
         body.push_str(&format!(
-            "<section id=\"{id}\"><h2>{id} <small class=\"{}\">expected {} · measured {}</small></h2><p>{}</p>",
-            if s.met { "ok" } else { "miss" },
-            s.expected,
-            actual(s),
-            xml(&s.title),
-            id = xml(&s.id),
+            "<h3>During the steps</h3><p>{}</p>{}",
+            xml(&counts(p)),
+            timeline_svg(p, &s.steps, &s.faults)
         ));
-        if let Some(e) = &s.error {
-            body.push_str(&format!("<p class=\"miss\">{}</p>", xml(e)));
-        }
-        if let Some(step) = &s.stopped_at_failed_step {
-            body.push_str(&format!(
-                "<p>Stopped: <code>{}</code> failed, and the runbook says to stop there; the rollback ran.</p>",
-                xml(step)
-            ));
-        }
-        if !s.faults.is_empty() {
-            body.push_str("<ul>");
-            for f in &s.faults {
-                body.push_str(&format!(
-                    "<li>⚡ fault <b>{}</b> ({}){}</li>",
-                    xml(&f.name),
-                    xml(&f.at),
-                    if f.ok {
-                        ""
-                    } else {
-                        ": a fault operation failed"
-                    }
-                ));
-            }
-            body.push_str("</ul>");
-        }
-        if let Some(p) = &s.probe {
-            body.push_str(&format!(
-                "<h3>During the steps</h3><p>{}</p>{}",
-                xml(&counts(p)),
-                timeline_svg(p, &s.steps, &s.faults)
-            ));
-        }
-        let failing = s.failed_after();
-        if !failing.is_empty() {
-            body.push_str("<p>Checks failing after the steps:</p><ul>");
-            for c in failing {
-                body.push_str(&format!(
-                    "<li><code>{}</code> {}</li>",
-                    xml(&c.id),
-                    xml(&c.evidence)
-                ));
-            }
-            body.push_str("</ul>");
-        }
-        if let Some(p) = &s.rollback_probe {
-            body.push_str(&format!(
-                "<h3>During the rollback</h3><p>{}</p>{}",
-                xml(&counts(p)),
-                timeline_svg(p, &s.rollback_steps, &[])
-            ));
-        }
-        body.push_str("</section>");
     }
-    let page = format!(
-        "<!doctype html><html><head><meta charset=\"utf-8\"><title>Rehearsal of {}</title><style>body{{font-family:sans-serif;max-width:980px;margin:2em auto}}.ok{{color:#2e7d32}}.miss{{color:#c62828}}section{{border-top:1px solid #ccc;margin-top:1.5em}}code{{background:#f3f3f3}}table{{border-collapse:collapse;font-size:13px}}td,th{{border:1px solid #ddd;padding:2px 6px;text-align:left}}table.findings td[title]{{text-align:center;cursor:help}}tr.detail td{{color:#555;font-size:12px;border-top:none}}</style></head><body><h1>Rehearsal of <code>{}</code></h1><p>Started {}, {} scenarios, {:.1} s, time scale {}. Green: succeeded, red: failed, per 50 ms; dashed lines: runbook steps; shaded: faults.</p>{body}</body></html>\n",
-        xml(&j.runbook),
-        xml(&j.runbook),
-        xml(&j.started),
-        j.scenarios.len(),
-        j.wall_ms as f64 / 1000.0,
-        j.time_scale
-    );
-    redactor.redact(&page)
+    let failing = s.failed_after();
+    if !failing.is_empty() {
+        body.push_str("<p>Checks failing after the steps:</p><ul>");
+        for c in failing {
+            body.push_str(&format!(
+                "<li><code>{}</code> {}</li>",
+                xml(&c.id),
+                xml(&c.evidence)
+            ));
+        }
+        body.push_str("</ul>");
+    }
+    if let Some(p) = &s.rollback_probe {
+        body.push_str(&format!(
+            "<h3>During the rollback</h3><p>{}</p>{}",
+            xml(&counts(p)),
+            timeline_svg(p, &s.rollback_steps, &[])
+        ));
+    }
+    body.push_str("</section>");
+    body
 }
 
 #[cfg(test)]

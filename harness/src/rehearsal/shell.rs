@@ -233,6 +233,119 @@ impl Drop for ProcessGroup {
     }
 }
 
+/// The files a block's run leaves its results in: the directory it ended in, and the Compose
+/// commands its shims logged (created here, readable by its owner only: a Compose command's
+/// arguments may hold a secret). Both removed when read.
+struct BlockFiles {
+    cwd: PathBuf,
+    compose_log: PathBuf,
+}
+
+impl BlockFiles {
+    fn create() -> BlockFiles {
+        let cwd = std::env::temp_dir().join(format!(
+            "rehearsal-cwd-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0)
+        ));
+        let compose_log = cwd.with_extension("compose");
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            let _ = std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(&compose_log);
+        }
+        BlockFiles { cwd, compose_log }
+    }
+
+    /// The directory the block ended in (`started_in` when it wrote none), and its Compose
+    /// runs; the files removed.
+    fn read(self, started_in: &Path, redactor: &Redactor) -> (PathBuf, Vec<ComposeRun>) {
+        let new_cwd = std::fs::read_to_string(&self.cwd)
+            .map(|s| PathBuf::from(s.trim()))
+            .unwrap_or_else(|_| started_in.to_path_buf());
+        let _ = std::fs::remove_file(&self.cwd);
+        let compose = std::fs::read_to_string(&self.compose_log)
+            .map(|log| ComposeRun::parse_log(&log, redactor))
+            .unwrap_or_default();
+        let _ = std::fs::remove_file(&self.compose_log);
+        (new_cwd, compose)
+    }
+}
+
+/// `PATH` with `shims` first.
+fn path_with(shims: &Path) -> std::ffi::OsString {
+    match std::env::var_os("PATH") {
+        Some(rest) => {
+            let mut all = vec![shims.to_path_buf()];
+            all.extend(std::env::split_paths(&rest));
+            std::env::join_paths(all).unwrap_or(rest)
+        }
+        None => shims.as_os_str().to_owned(),
+    }
+}
+
+/// How a block's process ended: its exit code, whether the deadline killed it, its output
+/// (stdout then stderr), and the secrets seen in a process's argv meanwhile.
+struct Ended {
+    exit_code: Option<i32>,
+    killed: bool,
+    output: String,
+    secrets_in_argv: Vec<String>,
+}
+
+/// Starts `command` in its own process group and waits for it until `deadline`, its argv
+/// watched for `redactor`'s secrets; the group is killed when the deadline ends it, or when
+/// this future is dropped.
+async fn wait_within(
+    mut command: tokio::process::Command,
+    deadline: Duration,
+    redactor: &Redactor,
+) -> Ended {
+    let child = match command.spawn() {
+        Err(e) => {
+            return Ended {
+                exit_code: None,
+                killed: false,
+                output: format!("cannot start bash: {e}"),
+                secrets_in_argv: Vec::new(),
+            }
+        }
+        Ok(child) => child,
+    };
+    let pid = child.id();
+    // If the scenario's own deadline drops this future, the whole group still dies.
+    let _group = pid.map(ProcessGroup);
+    let watch = ArgvWatch::start(redactor, pid.unwrap_or(0));
+    let r = tokio::time::timeout(deadline, child.wait_with_output()).await;
+    let secrets_in_argv = watch.stop();
+    let (exit_code, killed, output) = match r {
+        Ok(Ok(out)) => {
+            let text = format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            (out.status.code(), false, text)
+        }
+        Ok(Err(e)) => (None, false, e.to_string()),
+        // `_group` kills the whole process group when this returns.
+        Err(_) => (None, true, String::new()),
+    };
+    Ended {
+        exit_code,
+        killed,
+        output,
+        secrets_in_argv,
+    }
+}
+
 /// Runs `script` with bash in `cwd`, with `shims` first on `PATH` (the stack's Compose shims,
 /// `Stack::shim_dir`) and `operator_env` exported (the values an operator exports from the
 /// secret store before pasting, `OperatorValues`); returns the run and the working directory it
@@ -246,98 +359,38 @@ pub async fn run(
     shims: &Path,
     operator_env: &[(String, String)],
 ) -> (ShellRun, PathBuf) {
-    let cwd_file = std::env::temp_dir().join(format!(
-        "rehearsal-cwd-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0)
-    ));
-    // Created here, readable by its owner only: a Compose command's arguments may hold a secret.
-    let compose_log = cwd_file.with_extension("compose");
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        let _ = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&compose_log);
-    }
-    let path = match std::env::var_os("PATH") {
-        Some(rest) => {
-            let mut all = vec![shims.to_path_buf()];
-            all.extend(std::env::split_paths(&rest));
-            std::env::join_paths(all).unwrap_or(rest)
-        }
-        None => shims.as_os_str().to_owned(),
-    };
+    let files = BlockFiles::create();
     let full = format!(
         "cd '{}' || exit 97\n{script}\n__status=$?\npwd > '{}'\nexit $__status\n",
         cwd.display(),
-        cwd_file.display()
+        files.cwd.display()
     );
     let started = Instant::now();
-    let mut secrets_in_argv = Vec::new();
     let mut command = tokio::process::Command::new("bash");
     command
         .arg("-c")
         .arg(&full)
-        .env("PATH", path)
-        .env(LOG_VAR, &compose_log)
+        .env("PATH", path_with(shims))
+        .env(LOG_VAR, &files.compose_log)
         .envs(operator_env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .process_group(0)
         .kill_on_drop(true);
-    let child = command.spawn();
-    let (exit_code, killed, output) = match child {
-        Err(e) => (None, false, format!("cannot start bash: {e}")),
-        Ok(child) => {
-            let pid = child.id();
-            // If the scenario's own deadline drops this future, the whole group still dies.
-            let _group = pid.map(ProcessGroup);
-            let watch = ArgvWatch::start(redactor, pid.unwrap_or(0));
-            let r = tokio::time::timeout(deadline, child.wait_with_output()).await;
-            secrets_in_argv = watch.stop();
-            match r {
-                Ok(Ok(out)) => {
-                    let text = format!(
-                        "{}{}",
-                        String::from_utf8_lossy(&out.stdout),
-                        String::from_utf8_lossy(&out.stderr)
-                    );
-                    (out.status.code(), false, text)
-                }
-                Ok(Err(e)) => (None, false, e.to_string()),
-                Err(_) => {
-                    // `_group` kills the whole process group when this arm returns.
-                    (None, true, String::new())
-                }
-            }
-        }
-    };
-    let new_cwd = std::fs::read_to_string(&cwd_file)
-        .map(|s| PathBuf::from(s.trim()))
-        .unwrap_or_else(|_| cwd.to_path_buf());
-    let _ = std::fs::remove_file(&cwd_file);
-    let compose = std::fs::read_to_string(&compose_log)
-        .map(|log| ComposeRun::parse_log(&log, redactor))
-        .unwrap_or_default();
-    let _ = std::fs::remove_file(&compose_log);
-    let tail: Vec<&str> = output.lines().rev().take(8).collect();
+    let ended = wait_within(command, deadline, redactor).await;
+    let (new_cwd, compose) = files.read(cwd, redactor);
+    let tail: Vec<&str> = ended.output.lines().rev().take(8).collect();
     let tail: Vec<&str> = tail.into_iter().rev().collect();
     (
         ShellRun {
             command: redactor.redact(original.trim()),
             ran: redactor.redact(script.trim()),
-            exit_code,
-            killed_at_deadline: killed,
+            exit_code: ended.exit_code,
+            killed_at_deadline: ended.killed,
             duration_ms: started.elapsed().as_millis() as u64,
             output_tail: redactor.redact(&tail.join("\n")),
-            secrets_in_argv,
+            secrets_in_argv: ended.secrets_in_argv,
             compose,
         },
         new_cwd,
