@@ -92,6 +92,22 @@ impl Redactor {
     }
 
     /// The first registered secret that occurs in `text`, by name (for leak scans).
+    /// The names of every registered secret in `text`, each once, in order of appearance.
+    pub fn leaks(&self, text: &str) -> Vec<String> {
+        let inner = self.inner.read().expect("redactor lock");
+        let Some(automaton) = inner.automaton.as_ref() else {
+            return Vec::new();
+        };
+        let mut names: Vec<String> = Vec::new();
+        for m in automaton.find_iter(text) {
+            let name = &inner.secrets[m.pattern().as_usize()].0;
+            if !names.contains(name) {
+                names.push(name.clone());
+            }
+        }
+        names
+    }
+
     pub fn find_leak(&self, text: &str) -> Option<String> {
         let inner = self.inner.read().expect("redactor lock");
         let found = inner.automaton.as_ref()?.find(text)?;

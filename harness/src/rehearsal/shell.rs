@@ -239,6 +239,8 @@ impl Drop for ProcessGroup {
 struct BlockFiles {
     cwd: PathBuf,
     compose_log: PathBuf,
+    /// Bash's trace of every command it ran, words expanded (`set -x`); it may hold secrets.
+    trace: PathBuf,
 }
 
 impl BlockFiles {
@@ -252,16 +254,29 @@ impl BlockFiles {
                 .unwrap_or(0)
         ));
         let compose_log = cwd.with_extension("compose");
-        {
+        let trace = cwd.with_extension("trace");
+        for private in [&compose_log, &trace] {
             use std::os::unix::fs::OpenOptionsExt;
             let _ = std::fs::OpenOptions::new()
                 .write(true)
                 .create(true)
                 .truncate(true)
                 .mode(0o600)
-                .open(&compose_log);
+                .open(private);
         }
-        BlockFiles { cwd, compose_log }
+        BlockFiles {
+            cwd,
+            compose_log,
+            trace,
+        }
+    }
+
+    /// The names of the secrets in the arguments of the processes the block started, from
+    /// its trace; the trace removed.
+    fn secrets_in_trace(&self, redactor: &Redactor) -> Vec<String> {
+        let trace = std::fs::read_to_string(&self.trace).unwrap_or_default();
+        let _ = std::fs::remove_file(&self.trace);
+        secrets_in_trace(&trace, redactor)
     }
 
     /// The directory the block ended in (`started_in` when it wrote none), and its Compose
@@ -360,8 +375,10 @@ pub async fn run(
     operator_env: &[(String, String)],
 ) -> (ShellRun, PathBuf) {
     let files = BlockFiles::create();
+    // Traced to a file of its own (fd 19), so its output is the block's alone.
     let full = format!(
-        "cd '{}' || exit 97\n{script}\n__status=$?\npwd > '{}'\nexit $__status\n",
+        "exec 19>>'{}'; BASH_XTRACEFD=19; PS4='+ '; set -x\ncd '{}' || exit 97\n{script}\n__status=$?\nset +x\npwd > '{}'\nexit $__status\n",
+        files.trace.display(),
         cwd.display(),
         files.cwd.display()
     );
@@ -378,7 +395,12 @@ pub async fn run(
         .stderr(std::process::Stdio::piped())
         .process_group(0)
         .kill_on_drop(true);
-    let ended = wait_within(command, deadline, redactor).await;
+    let mut ended = wait_within(command, deadline, redactor).await;
+    for name in files.secrets_in_trace(redactor) {
+        if !ended.secrets_in_argv.contains(&name) {
+            ended.secrets_in_argv.push(name);
+        }
+    }
     let (new_cwd, compose) = files.read(cwd, redactor);
     let tail: Vec<&str> = ended.output.lines().rev().take(8).collect();
     let tail: Vec<&str> = tail.into_iter().rev().collect();
@@ -395,6 +417,123 @@ pub async fn run(
         },
         new_cwd,
     )
+}
+
+/// Bash's builtins and keywords: a traced command that starts with one starts no process, so
+/// no `ps` shows its arguments.
+const BUILTINS: &[&str] = &[
+    ".",
+    ":",
+    "[",
+    "[[",
+    "alias",
+    "bg",
+    "break",
+    "builtin",
+    "caller",
+    "case",
+    "cd",
+    "command",
+    "compgen",
+    "complete",
+    "continue",
+    "declare",
+    "dirs",
+    "disown",
+    "echo",
+    "enable",
+    "eval",
+    "exec",
+    "exit",
+    "export",
+    "false",
+    "fc",
+    "fg",
+    "for",
+    "getopts",
+    "hash",
+    "help",
+    "history",
+    "if",
+    "jobs",
+    "kill",
+    "let",
+    "local",
+    "logout",
+    "mapfile",
+    "popd",
+    "printf",
+    "pushd",
+    "pwd",
+    "read",
+    "readarray",
+    "readonly",
+    "return",
+    "select",
+    "set",
+    "shift",
+    "shopt",
+    "source",
+    "test",
+    "time",
+    "times",
+    "trap",
+    "true",
+    "type",
+    "typeset",
+    "ulimit",
+    "umask",
+    "unalias",
+    "unset",
+    "until",
+    "wait",
+    "while",
+    "((",
+];
+
+/// The names of the secrets in the arguments of the processes a block started, from bash's
+/// trace of each command as it ran (`set -x`: its words expanded, `+` per nesting level): a
+/// process that lived however briefly is in it, where sampling `/proc` can miss one. A command
+/// of a builtin, and an assignment (bash traces those before a command on their own line: the
+/// command's environment, which only its owner can read), are not arguments.
+pub fn secrets_in_trace(trace: &str, redactor: &Redactor) -> Vec<String> {
+    // One entry per traced command; a word with a newline continues on the next lines.
+    let mut entries: Vec<String> = Vec::new();
+    for line in trace.lines() {
+        match line.strip_prefix('+') {
+            Some(rest) => entries.push(rest.trim_start_matches('+').trim_start().to_string()),
+            None => {
+                if let Some(e) = entries.last_mut() {
+                    e.push('\n');
+                    e.push_str(line);
+                }
+            }
+        }
+    }
+    let mut names: Vec<String> = Vec::new();
+    for entry in entries {
+        // Bash traces the assignments before a command on lines of their own.
+        let rest = entry.as_str();
+        let is_assignment = rest.split_once('=').is_some_and(|(name, _)| {
+            !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        });
+        let program = rest.split([' ', '\n']).next().unwrap_or("");
+        if is_assignment || rest.is_empty() || BUILTINS.contains(&program) {
+            continue;
+        }
+        // Words are quoted as the shell would read them back: a quote inside one is `'\''`.
+        let unquoted = rest.replace("'\\''", "'");
+        for name in redactor
+            .leaks(&unquoted)
+            .into_iter()
+            .chain(redactor.leaks(rest))
+        {
+            if !names.contains(&name) {
+                names.push(name);
+            }
+        }
+    }
+    names
 }
 
 /// Samples the command line of every process of the block's process group (the commands it
@@ -474,6 +613,60 @@ mod tests {
             project: "rotation-replica-ab12".into(),
             scale: 0.1,
         }
+    }
+
+    /// Traced as bash traces them (`PS4='+ '`), a secret with a quote and a space.
+    const TRACE: &str = "+ X='it'\\''s a s3cret'\n+ true\n+ PGPASSWORD='it'\\''s a s3cret'\n+ env\n+ echo 'it'\\''s a s3cret'\n++ printf %s 'it'\\''s a s3cret'\n+ V='it'\\''s a s3cret'\n+ nl='a\nb'\n+ cat /dev/null\n";
+
+    #[test]
+    fn a_secret_in_a_builtin_an_assignment_or_an_environment_is_not_on_a_command_line() {
+        let r = crate::redact::Redactor::new();
+        r.add("DB_PASSWORD", "it's a s3cret");
+        assert_eq!(super::secrets_in_trace(TRACE, &r), Vec::<String>::new());
+    }
+
+    #[test]
+    fn a_secret_in_a_programs_arguments_is_named_once_however_it_is_quoted() {
+        let r = crate::redact::Redactor::new();
+        r.add("DB_PASSWORD", "it's a s3cret");
+        r.add("NATS_PASSWORD", "n4ts-secret");
+        let trace = format!(
+            "{TRACE}+ sed -n 's/it'\\''s a s3cret//' /dev/null\n++ grep -c n4ts-secret\n+ grep -c 'it'\\''s a s3cret'\n+ docker exec db psql -c 'ALTER USER x PASSWORD '\\''n4ts-secret'\\'';'\n"
+        );
+        assert_eq!(
+            super::secrets_in_trace(&trace, &r),
+            vec!["DB_PASSWORD".to_string(), "NATS_PASSWORD".to_string()]
+        );
+    }
+
+    /// A block run for real: a `sed` that lives a few milliseconds with the secret in its
+    /// arguments is named, however briefly it ran; the same value through `echo` (a builtin)
+    /// and an environment variable is not.
+    #[tokio::test]
+    async fn a_short_lived_process_with_a_secret_in_its_arguments_is_seen_every_time() {
+        let r = crate::redact::Redactor::new();
+        r.add("DB_PASSWORD", "it's a s3cret");
+        let dir = tempfile::tempdir().unwrap();
+        let env = [("NEW_DB_PASSWORD".to_string(), "it's a s3cret".to_string())];
+        let run = |script: &'static str| {
+            let (r, dir, env) = (r.clone(), dir.path().to_path_buf(), env.clone());
+            async move {
+                let deadline = std::time::Duration::from_secs(10);
+                super::run(script, script, &dir, deadline, &r, &dir, &env)
+                    .await
+                    .0
+            }
+        };
+        for _ in 0..5 {
+            let sed = run("sed -n \"s/$NEW_DB_PASSWORD//\" /dev/null").await;
+            assert_eq!(sed.exit_code, Some(0), "{}", sed.output_tail);
+            assert_eq!(sed.secrets_in_argv, vec!["DB_PASSWORD".to_string()]);
+        }
+        let quiet =
+            run("echo \"$NEW_DB_PASSWORD\" > /dev/null; PGPASSWORD=\"$NEW_DB_PASSWORD\" true")
+                .await;
+        assert_eq!(quiet.exit_code, Some(0), "{}", quiet.output_tail);
+        assert_eq!(quiet.secrets_in_argv, Vec::<String>::new());
     }
 
     #[test]
