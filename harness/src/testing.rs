@@ -185,6 +185,7 @@ pub fn probe_report(delayed: u64, webhook_outage_ms: u64) -> crate::rehearsal::p
         telegram: Default::default(),
         harness: Default::default(),
         timeline: Default::default(),
+        containers_down: Default::default(),
         data: DataReport::default(),
     }
 }

@@ -32,7 +32,10 @@
 //!   `rollback_probe` (see `probe::ProbeReport`: per-flow counts, outages, the 50 ms
 //!   `timeline`, the data accounting; `telegram` {`max_connections`, `peak_in_flight`,
 //!   `delay_p50_ms` / `delay_p99_ms` / `delay_max_ms`, `peak_backlog`, `backlog` (pending when
-//!   the drain window ended: not lost), `backlog_oldest_ms`, `failures` by cause}; `harness`
+//!   the drain window ended: not lost), `backlog_oldest_ms`, `failures` by cause,
+//!   `backlog_series[]` / `delay_series_ms[]` (per 250 ms: the most updates pending, the
+//!   longest delay delivered)}; `containers_down` (service → spans {`from_ms`, `to_ms`} its
+//!   container was not running, from the engine's events); `harness`
 //!   {`lag_p99_ms`, `lag_max_ms` (the probe's clock, late), `host_errors` (the host's own:
 //!   ports, file descriptors), `cpu_idle_pct`, `cpu_steal_pct`, `cpu_pressure_pct` (the share of the window some task
 //!   waited for a CPU, from `/proc/pressure/cpu`)}), `findings[]` (`finding`,
@@ -730,7 +733,15 @@ mod tests {
             evidence: String::new(),
         });
         s.faults.push(FaultRecord::new("f", "phase1.step1"));
-        s.probe = Some(ProbeReport::default());
+        let mut probe = ProbeReport::default();
+        probe.containers_down.insert(
+            "router".into(),
+            vec![crate::rehearsal::probe::DownSpan {
+                from_ms: 1,
+                to_ms: Some(2),
+            }],
+        );
+        s.probe = Some(probe);
         s.findings
             .push(FindingVerdict::confirmed("placeholder@phase1.step1", "e"));
         s.forensics.push(Forensics {

@@ -6,6 +6,7 @@ pub mod applies;
 pub mod busy;
 pub mod catalogue;
 pub mod compare;
+pub mod containers;
 pub mod engine;
 pub mod faults;
 pub mod journal;

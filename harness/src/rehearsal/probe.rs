@@ -12,7 +12,7 @@ use futures::stream::{FuturesUnordered, StreamExt};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 /// The probe's recent outcomes, readable while it runs (safeguards read it between steps).
 #[derive(Debug, Default)]
@@ -165,6 +165,10 @@ pub struct ProbeReport {
     pub harness: HarnessHealth,
     /// flow → buckets of `BUCKET_MS` from the probe's start.
     pub timeline: BTreeMap<String, Vec<Bucket>>,
+    /// Service key → the spans its container was not running (`containers.rs`: the engine's
+    /// events); a service that ran throughout is absent.
+    #[serde(default)]
+    pub containers_down: BTreeMap<String, Vec<DownSpan>>,
     pub data: DataReport,
 }
 
@@ -188,6 +192,17 @@ impl ProbeReport {
     }
 }
 
+/// A service's container not running, in ms since the probe began: from its `die` to its next
+/// `start` (`to_ms` null: not started again before the probe ended).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DownSpan {
+    pub from_ms: u64,
+    pub to_ms: Option<u64>,
+}
+
+/// The width of the over-time series (Telegram's backlog and delivery delays), in ms.
+pub const SERIES_MS: u64 = 250;
+
 /// The webhook flow as Telegram saw it.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct TelegramReport {
@@ -206,6 +221,12 @@ pub struct TelegramReport {
     pub backlog_oldest_ms: u64,
     /// Failed deliveries by cause (`refused`, `status`, `timeout`, `host-resources`, …).
     pub failures: BTreeMap<String, u64>,
+    /// Over time, per `SERIES_MS` from the probe's start: the most updates pending, and the
+    /// longest delay of the updates delivered in that window (0: none delivered).
+    #[serde(default)]
+    pub backlog_series: Vec<u64>,
+    #[serde(default)]
+    pub delay_series_ms: Vec<u64>,
 }
 
 /// The harness's own health during a probe run.
@@ -792,6 +813,7 @@ pub async fn run(
     db_passwords: &[String],
 ) -> ProbeReport {
     let start = Instant::now();
+    let containers = super::containers::ContainerWatch::start(stack, SystemTime::now());
     let cpu_before = cpu_counters();
     let pressure_before = cpu_pressure_us().map(|us| (us, Instant::now()));
     let host_errors = AtomicU64::new(0);
@@ -812,6 +834,7 @@ pub async fn run(
     let clock = drive(config, stop, live, &api, &publisher, arrivals);
     let (delivered, mut clocked) = tokio::join!(delivery, clock);
     let end = since(start, Instant::now());
+    let containers_down = containers.stop();
 
     let failures = clocked.rec.webhook(&delivered, start, &host_errors);
     let backlog = queue.len() as u64;
@@ -840,7 +863,7 @@ pub async fn run(
         flows,
         // Accepted by the gateway (2xx) and never stored: the only updates truly lost.
         updates_lost: data.missing_gateway_rows,
-        telegram: telegram_report(config, &delivered, queue, failures),
+        telegram: telegram_report(config, &delivered, queue, failures, start),
         harness: harness_health(
             &clocked.lags,
             host_errors.load(Ordering::Relaxed),
@@ -852,6 +875,7 @@ pub async fn run(
             .into_iter()
             .map(|(k, v)| (k.to_string(), v))
             .collect(),
+        containers_down,
         data,
     }
 }
@@ -863,7 +887,19 @@ fn telegram_report(
     delivered: &super::telegram::Delivered,
     queue: &super::telegram::Queue,
     failures: BTreeMap<String, u64>,
+    start: Instant,
 ) -> TelegramReport {
+    let window = |at: Instant| (since(start, at) / SERIES_MS) as usize;
+    let mut backlog_series: Vec<u64> = Vec::new();
+    for (at, pending) in &delivered.backlog_samples {
+        put_max(&mut backlog_series, window(*at), *pending as u64);
+    }
+    let mut delay_series_ms: Vec<u64> = Vec::new();
+    for a in delivered.attempts.iter().filter(|a| a.ok) {
+        if let Some((_, delay)) = delivered.delivered.get(&a.id) {
+            put_max(&mut delay_series_ms, window(a.at), delay.as_millis() as u64);
+        }
+    }
     let mut delays: Vec<u64> = delivered
         .delivered
         .values()
@@ -883,7 +919,17 @@ fn telegram_report(
             .map(|d| d.as_millis() as u64)
             .unwrap_or(0),
         failures,
+        backlog_series,
+        delay_series_ms,
     }
+}
+
+/// `series[i] = max(series[i], value)`, the series grown with zeros to reach `i`.
+fn put_max(series: &mut Vec<u64>, i: usize, value: u64) {
+    if series.len() <= i {
+        series.resize(i + 1, 0);
+    }
+    series[i] = series[i].max(value);
 }
 
 /// The harness's health over the run: the probe clock's lag, host-side errors, and the

@@ -3,7 +3,7 @@
 //! Everything goes through the run's redactor once more.
 
 use super::journal::{FaultRecord, FindingSummary, Journal, ScenarioRecord, StepRecord};
-use super::probe::{ProbeReport, BUCKET_MS, FLOWS};
+use super::probe::{ProbeReport, BUCKET_MS, FLOWS, SERIES_MS};
 use crate::redact::Redactor;
 
 fn counts(p: &ProbeReport) -> String {
@@ -427,7 +427,8 @@ fn timeline_svg(p: &ProbeReport, steps: &[StepRecord], faults: &[FaultRecord]) -
     let (width, lane) = (900.0, 28.0);
     let x = |i: usize| 90.0 + (i as f64) * (width - 100.0) / buckets as f64;
     let w = ((width - 100.0) / buckets as f64).max(0.5);
-    let mut svg = format!("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{}\" font-family=\"sans-serif\" font-size=\"11\">", 66.0 + lane * 3.0);
+    let below = 66.0 + lane * 3.0;
+    let mut svg = format!("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{}\" font-family=\"sans-serif\" font-size=\"11\">", below + LANES_BELOW_HEIGHT);
     // Each step's span, shaded in turn behind the lanes: which step the traffic ran under.
     for (n, step) in steps.iter().enumerate() {
         let (x0, x1) = (
@@ -499,7 +500,87 @@ fn timeline_svg(p: &ProbeReport, steps: &[StepRecord], faults: &[FaultRecord]) -
             last_label = at;
         }
     }
+    svg.push_str(&containers_and_telegram_svg(p, below, buckets, &x));
     svg.push_str("</svg>");
+    svg
+}
+
+/// One lane per container, and Telegram's two series.
+const SERVICE_LANE: f64 = 12.0;
+const SERIES_HEIGHT: f64 = 34.0;
+const LANES_BELOW_HEIGHT: f64 = 8.0 * SERVICE_LANE + 2.0 * (SERIES_HEIGHT + 10.0) + 12.0;
+
+/// Below the flows, from `top`: one lane per service, green while its container ran and red
+/// while it did not (the engine's events), then Telegram's backlog and delivery delay over
+/// time, each scaled to its own maximum.
+fn containers_and_telegram_svg(
+    p: &ProbeReport,
+    top: f64,
+    buckets: usize,
+    x: &dyn Fn(usize) -> f64,
+) -> String {
+    let mut svg = String::new();
+    let end = x(buckets);
+    let at = |ms: u64| x((ms / BUCKET_MS) as usize).min(end);
+    for (row, service) in crate::services::Service::ALL.iter().enumerate() {
+        let y = top + row as f64 * SERVICE_LANE;
+        let key = service.key();
+        svg.push_str(&format!(
+            "<text x=\"4\" y=\"{:.1}\" font-size=\"8\">{key}</text><rect x=\"{:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{:.1}\" fill=\"#cfe8d4\"/>",
+            y + 8.0,
+            x(0),
+            y + 1.0,
+            end - x(0),
+            SERVICE_LANE - 4.0
+        ));
+        for span in p.containers_down.get(key).into_iter().flatten() {
+            let (x0, x1) = (at(span.from_ms), span.to_ms.map_or(end, at));
+            svg.push_str(&format!(
+                "<rect x=\"{x0:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{:.1}\" fill=\"#d33\"><title>{key} not running {}</title></rect>",
+                y + 1.0,
+                (x1 - x0).max(1.5),
+                SERVICE_LANE - 4.0,
+                match span.to_ms {
+                    Some(to) => format!("{:.1}–{:.1} s", span.from_ms as f64 / 1000.0, to as f64 / 1000.0),
+                    None => format!("from {:.1} s on", span.from_ms as f64 / 1000.0),
+                }
+            ));
+        }
+    }
+    let t = &p.telegram;
+    let series = [
+        ("backlog", &t.backlog_series, "updates"),
+        ("delay", &t.delay_series_ms, "ms"),
+    ];
+    for (n, (name, values, unit)) in series.into_iter().enumerate() {
+        let y = top + 8.0 * SERVICE_LANE + 10.0 + n as f64 * (SERIES_HEIGHT + 10.0);
+        let max = values.iter().copied().max().unwrap_or(0);
+        svg.push_str(&format!(
+            "<text x=\"4\" y=\"{:.1}\" font-size=\"9\">{name}</text><text x=\"4\" y=\"{:.1}\" font-size=\"8\" fill=\"#666\">max {max} {unit}</text><path d=\"M{:.1} {:.1} H{end:.1}\" stroke=\"#bbb\"/>",
+            y + 12.0,
+            y + 24.0,
+            x(0),
+            y + SERIES_HEIGHT,
+        ));
+        if max == 0 {
+            continue;
+        }
+        let points: Vec<String> = values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                format!(
+                    "{:.1},{:.1}",
+                    at(i as u64 * SERIES_MS),
+                    y + SERIES_HEIGHT - SERIES_HEIGHT * *v as f64 / max as f64
+                )
+            })
+            .collect();
+        svg.push_str(&format!(
+            "<polyline points=\"{}\" fill=\"none\" stroke=\"#3367d6\" stroke-width=\"1.2\"><title>Telegram's {name} over time, at most {max} {unit}</title></polyline>",
+            points.join(" ")
+        ));
+    }
     svg
 }
 
@@ -596,7 +677,7 @@ pub fn html_with(j: &Journal, redactor: &Redactor, top: &str) -> String {
         body.push_str(&scenario_html(s));
     }
     let page = format!(
-        "<!doctype html><html><head><meta charset=\"utf-8\"><title>Rehearsal of {}</title><style>body{{font-family:sans-serif;max-width:980px;margin:2em auto}}.ok{{color:#2e7d32}}.miss{{color:#c62828}}section{{border-top:1px solid #ccc;margin-top:1.5em}}code{{background:#f3f3f3}}table{{border-collapse:collapse;font-size:13px}}td,th{{border:1px solid #ddd;padding:2px 6px;text-align:left}}table.findings td[title]{{text-align:center;cursor:help}}tr.detail td{{color:#555;font-size:12px;border-top:none}}</style></head><body><h1>Rehearsal of <code>{}</code></h1><p>Started {}, {} scenarios, {:.1} s, time scale {}. Green: succeeded, red: failed, per 50 ms; dashed lines: runbook steps; shaded: faults.</p>{body}</body></html>\n",
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>Rehearsal of {}</title><style>body{{font-family:sans-serif;max-width:980px;margin:2em auto}}.ok{{color:#2e7d32}}.miss{{color:#c62828}}section{{border-top:1px solid #ccc;margin-top:1.5em}}code{{background:#f3f3f3}}table{{border-collapse:collapse;font-size:13px}}td,th{{border:1px solid #ddd;padding:2px 6px;text-align:left}}table.findings td[title]{{text-align:center;cursor:help}}tr.detail td{{color:#555;font-size:12px;border-top:none}}</style></head><body><h1>Rehearsal of <code>{}</code></h1><p>Started {}, {} scenarios, {:.1} s, time scale {}. Green: succeeded, red: failed, per 50 ms; dashed lines: runbook steps; shaded: faults; below: each container, red while it was not running, and Telegram's backlog and delivery delay over time.</p>{body}</body></html>\n",
         xml(&j.runbook),
         xml(&j.runbook),
         xml(&j.started),
@@ -856,6 +937,53 @@ mod tests {
         );
         assert!(
             svg.contains("<title>phase2.step2 a step (2.5–9.0 s)</title>"),
+            "{svg}"
+        );
+    }
+
+    #[test]
+    fn timeline_has_a_lane_per_container_red_while_down_and_telegrams_backlog_and_delay() {
+        let mut p = probe_report(0, 0);
+        p.timeline
+            .insert("webhook".into(), vec![Default::default(); 200]);
+        p.containers_down.insert(
+            "router".into(),
+            vec![
+                crate::rehearsal::probe::DownSpan {
+                    from_ms: 1_000,
+                    to_ms: Some(3_000),
+                },
+                crate::rehearsal::probe::DownSpan {
+                    from_ms: 9_000,
+                    to_ms: None,
+                },
+            ],
+        );
+        p.telegram.backlog_series = vec![0, 4, 40, 12, 0];
+        p.telegram.delay_series_ms = vec![30, 900, 35];
+        let svg = super::timeline_svg(&p, &[], &[]);
+        for key in [
+            "postgres",
+            "nats",
+            "gateway",
+            "crewai-nats-worker",
+            "parser-pipeline",
+        ] {
+            assert!(svg.contains(&format!(">{key}</text>")), "{key}: {svg}");
+        }
+        assert!(
+            svg.contains("<title>router not running 1.0–3.0 s</title>"),
+            "{svg}"
+        );
+        assert!(
+            svg.contains("<title>router not running from 9.0 s on</title>"),
+            "{svg}"
+        );
+        assert_eq!(svg.matches("not running").count(), 2, "{svg}");
+        assert!(svg.contains(">max 40 updates</text>"), "{svg}");
+        assert!(svg.contains(">max 900 ms</text>"), "{svg}");
+        assert!(
+            svg.contains("<title>Telegram's backlog over time, at most 40 updates</title>"),
             "{svg}"
         );
     }

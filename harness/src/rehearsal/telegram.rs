@@ -180,7 +180,12 @@ pub struct Delivered {
     pub peak_backlog: usize,
     /// The most deliveries in flight at once (never above `max_connections`).
     pub peak_in_flight: usize,
+    /// The updates pending (queued or in flight), sampled at most every `SAMPLE_EVERY`.
+    pub backlog_samples: Vec<(Instant, usize)>,
 }
+
+/// How often the backlog is sampled for its series.
+const SAMPLE_EVERY: Duration = Duration::from_millis(100);
 
 /// Delivers the updates arriving on `arrivals` (ids, as users create them) and those already
 /// pending in `queue` to `url()` — read before each delivery, as the node's address may move —
@@ -235,6 +240,13 @@ pub async fn deliver(
         }
         out.peak_in_flight = out.peak_in_flight.max(in_flight.len());
         out.peak_backlog = out.peak_backlog.max(queue.len());
+        if out
+            .backlog_samples
+            .last()
+            .is_none_or(|(at, _)| now.duration_since(*at) >= SAMPLE_EVERY)
+        {
+            out.backlog_samples.push((now, queue.len()));
+        }
         let wake = resume_at
             .filter(|r| *r > now)
             .or(drain_deadline)
