@@ -1,6 +1,7 @@
 //! Every rehearsal is one test: the runbook as written, and every scenario of the fault matrix.
 //! Each runs on a fresh replica under traffic and asserts the outcome measured so far (for the
-//! runbook as written, also the exact findings it confirmed and refuted, `FINDINGS`), and that
+//! runbook as written, also the exact findings it confirmed and refuted, `FINDINGS`; for the
+//! fault matrix those in `fault_findings.txt`, where a verdict resting on timing is marked), and that
 //! nothing of its replica (container, network, replica root, operator directory) remains after
 //! it. A runbook change that changes an outcome fails here, with the scenario's summary, until
 //! the expectation is reviewed.
@@ -207,6 +208,87 @@ fn every_finding_an_as_written_scenario_decides_is_one_its_catalogue_entry_can_d
     assert_eq!(outside, Vec::<String>::new());
 }
 
+/// One fault-matrix scenario's expected findings (`tests/fault_findings.txt`): the verdicts
+/// every run gives, and those a run may give or not, their verdict resting on timing.
+struct FaultFindings {
+    id: String,
+    always: Vec<String>,
+    sometimes: Vec<String>,
+}
+
+impl FaultFindings {
+    /// (expected always but not measured, measured but not expected).
+    fn unexplained(&self, measured: &[String]) -> (Vec<String>, Vec<String>) {
+        let missing = self
+            .always
+            .iter()
+            .filter(|f| !measured.contains(f))
+            .cloned()
+            .collect();
+        let unexpected = measured
+            .iter()
+            .filter(|f| !self.always.contains(f) && !self.sometimes.contains(f))
+            .cloned()
+            .collect();
+        (missing, unexpected)
+    }
+}
+
+/// `tests/fault_findings.txt`: `[scenario id]`, then one `verdict finding` per line, a line
+/// starting with `~ ` one a run may or may not give (the reason after `#`).
+fn fault_findings() -> Vec<FaultFindings> {
+    let mut out: Vec<FaultFindings> = Vec::new();
+    for line in include_str!("fault_findings.txt").lines() {
+        let line = line.split(" #").next().unwrap_or("").trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        if let Some(id) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            out.push(FaultFindings {
+                id: id.to_string(),
+                always: Vec::new(),
+                sometimes: Vec::new(),
+            });
+            continue;
+        }
+        let entry = out.last_mut().expect("a finding after a [scenario]");
+        match line.strip_prefix("~ ") {
+            Some(f) => entry.sometimes.push(f.to_string()),
+            None => entry.always.push(line.to_string()),
+        }
+    }
+    out
+}
+
+/// Every fault-matrix scenario has its expected findings, in the matrix's order, and each one
+/// is a finding its catalogue entry says it can decide.
+#[test]
+fn every_fault_scenario_has_its_expected_findings_each_one_it_can_decide() {
+    let runbook = Runbook::load(&workspace_path(DEFAULT_RUNBOOK)).unwrap();
+    let catalogue = scenarios::catalogue_for(&runbook);
+    let listed: Vec<String> = fault_findings().into_iter().map(|f| f.id).collect();
+    let matrix: Vec<String> = scenarios::fault_rehearsals()
+        .into_iter()
+        .map(|s| s.id)
+        .collect();
+    assert_eq!(listed, matrix);
+    let mut outside = Vec::new();
+    for f in fault_findings() {
+        let entry = catalogue.iter().find(|s| s.id == f.id).unwrap();
+        for line in f.always.iter().chain(&f.sometimes) {
+            let finding = line.split_once(' ').unwrap().1;
+            let (kind, step) = finding.split_once('@').unwrap();
+            let kind = harness::runbook::findings::FindingKind::from_id(kind).unwrap();
+            if !entry.findings.contains(&kind)
+                || (runbook.step(step).is_some() && !entry.covers(step))
+            {
+                outside.push(format!("{}: {finding}", f.id));
+            }
+        }
+    }
+    assert_eq!(outside, Vec::<String>::new());
+}
+
 async fn rehearse(id: &str) {
     rehearse_runbook(DEFAULT_RUNBOOK, id).await;
 }
@@ -268,16 +350,23 @@ async fn rehearse_runbook(path: &str, id: &str) -> journal::Journal {
         "{id}: expected outcome not met\n{summary}"
     );
     if path == DEFAULT_RUNBOOK {
+        let mut measured: Vec<String> = j.scenarios[0]
+            .findings
+            .iter()
+            .map(|f| format!("{} {}", f.verdict, f.finding))
+            .collect();
+        measured.sort();
         if let Some((_, expected)) = FINDINGS.iter().find(|(s, _)| *s == id) {
-            let mut measured: Vec<String> = j.scenarios[0]
-                .findings
-                .iter()
-                .map(|f| format!("{} {}", f.verdict, f.finding))
-                .collect();
-            measured.sort();
             assert_eq!(
                 measured, *expected,
                 "{id}: the findings it confirmed and refuted\n{summary}"
+            );
+        }
+        if let Some(expected) = fault_findings().iter().find(|f| f.id == id) {
+            assert_eq!(
+                expected.unexplained(&measured),
+                (Vec::<String>::new(), Vec::<String>::new()),
+                "{id}: the findings it confirmed and refuted (missing, then unexpected)\n{summary}"
             );
         }
     }

@@ -1,6 +1,7 @@
 //! `cargo xtask report merge DIR…`: the journals of a sharded rehearsal (`rehearse --shard K/N`,
 //! one directory each) joined into the journal and reports one unsharded run would have written.
 //! `cargo xtask report compare A B`: two rehearsals (of two runbooks) side by side, per secret.
+//! `cargo xtask report render DIR`: a journal's reports written again (report.html, .md, junit).
 
 use std::path::PathBuf;
 
@@ -21,6 +22,16 @@ pub enum Command {
         #[arg(required = true, value_name = "DIR")]
         dirs: Vec<PathBuf>,
         /// where the merged journal and reports go (default target/rehearsal)
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+    },
+    /// write a rehearsal's reports again from its journal (DIR holds a journal.json), e.g.
+    /// after an upgrade of this tool; exit 2 when it is not a journal
+    Render {
+        /// the rehearsal's output directory (`rehearse --out DIR`)
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+        /// where the reports go (default: DIR itself)
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
     },
@@ -179,10 +190,30 @@ fn compare(
     Ok(exit_codes::OK)
 }
 
+/// The reports of the journal in `dir`, written to `out` (default `dir`).
+fn render_again(dir: &std::path::Path, out: Option<PathBuf>) -> anyhow::Result<i32> {
+    let journal = match read_journal(dir) {
+        Ok(j) => j,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(exit_codes::USAGE);
+        }
+    };
+    let out = out.unwrap_or_else(|| dir.to_path_buf());
+    // The journal was redacted when written; nothing here knows a secret.
+    crate::rehearse::write_reports(&journal, &out, &Redactor::new())?;
+    println!(
+        "reports: {}/{{journal.json,report.html,report.md,junit.xml}}",
+        out.display()
+    );
+    Ok(exit_codes::OK)
+}
+
 pub async fn run(command: Command) -> anyhow::Result<i32> {
     let (dirs, out) = match command {
         Command::Merge { dirs, out } => (dirs, out),
         Command::Compare { a, b, out, html } => return compare(&a, &b, out, html),
+        Command::Render { dir, out } => return render_again(&dir, out),
     };
     let out = out.unwrap_or_else(|| harness::runbook::workspace_path("target/rehearsal"));
     let mut shards = Vec::new();
