@@ -104,32 +104,14 @@ pub fn merge(shards: Vec<(String, Journal)>) -> Result<Journal, MergeError> {
     let mut wall_ms = 0;
     for (file, journal) in &shards {
         let shard = info(file, journal)?;
-        if journal.runbook_fingerprint != first.runbook_fingerprint {
-            return Err(MergeError::RunbookDiffers {
-                first_file: first_file.clone(),
-                first: first.runbook_fingerprint.clone(),
-                file: file.clone(),
-                other: journal.runbook_fingerprint.clone(),
-            });
-        }
-        if shard.selection != first_info.selection || shard.count != first_info.count {
-            return Err(MergeError::SelectionDiffers { file: file.clone() });
-        }
+        same_run((&first_file, &first, &first_info), (file, journal, &shard))?;
         for s in &journal.scenarios {
             if !seen.insert(s.id.clone()) {
                 return Err(MergeError::Duplicate { id: s.id.clone() });
             }
             scenarios.push(s.clone());
         }
-        for f in &journal.findings {
-            if let Some(mine) = findings.iter_mut().find(|m| m.id == f.id) {
-                for entry in &f.measured {
-                    if !mine.measured.contains(entry) {
-                        mine.measured.push(entry.clone());
-                    }
-                }
-            }
-        }
+        join_measured(&mut findings, &journal.findings);
         for k in &journal.skipped {
             if !seen.insert(k.scenario.clone()) {
                 return Err(MergeError::Duplicate {
@@ -169,6 +151,41 @@ pub fn merge(shards: Vec<(String, Journal)>) -> Result<Journal, MergeError> {
         shard: None,
         ..first
     })
+}
+
+/// Whether `other` is a shard of the same run as `first`: the same runbook, the same
+/// selection split the same number of ways.
+fn same_run(
+    (first_file, first, first_info): (&str, &Journal, &ShardInfo),
+    (file, journal, shard): (&str, &Journal, &ShardInfo),
+) -> Result<(), MergeError> {
+    if journal.runbook_fingerprint != first.runbook_fingerprint {
+        return Err(MergeError::RunbookDiffers {
+            first_file: first_file.to_string(),
+            first: first.runbook_fingerprint.clone(),
+            file: file.to_string(),
+            other: journal.runbook_fingerprint.clone(),
+        });
+    }
+    if shard.selection != first_info.selection || shard.count != first_info.count {
+        return Err(MergeError::SelectionDiffers {
+            file: file.to_string(),
+        });
+    }
+    Ok(())
+}
+
+/// Each finding's measurements in `other` joined to those in `findings`, each once.
+fn join_measured(findings: &mut [FindingSummary], other: &[FindingSummary]) {
+    for f in other {
+        if let Some(mine) = findings.iter_mut().find(|m| m.id == f.id) {
+            for entry in &f.measured {
+                if !mine.measured.contains(entry) {
+                    mine.measured.push(entry.clone());
+                }
+            }
+        }
+    }
 }
 
 #[cfg(test)]

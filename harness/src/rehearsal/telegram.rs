@@ -187,6 +187,29 @@ pub struct Delivered {
 /// How often the backlog is sampled for its series.
 const SAMPLE_EVERY: Duration = Duration::from_millis(100);
 
+impl Delivered {
+    /// Records `pending` at `now` unless the last sample is younger than `SAMPLE_EVERY`.
+    fn sample(&mut self, now: Instant, pending: usize) {
+        if self
+            .backlog_samples
+            .last()
+            .is_none_or(|(at, _)| now.duration_since(*at) >= SAMPLE_EVERY)
+        {
+            self.backlog_samples.push((now, pending));
+        }
+    }
+}
+
+/// How long Telegram waits after `failures_in_a_row` failed deliveries: `first_backoff`,
+/// doubling with each further failure, at most `max_backoff`.
+fn backoff(config: &TelegramConfig, failures_in_a_row: u32) -> Duration {
+    let doubling = 2u32.saturating_pow(failures_in_a_row.saturating_sub(1).min(16));
+    config
+        .first_backoff
+        .saturating_mul(doubling)
+        .min(config.max_backoff)
+}
+
 /// Delivers the updates arriving on `arrivals` (ids, as users create them) and those already
 /// pending in `queue` to `url()` — read before each delivery, as the node's address may move —
 /// until `arrivals` is closed and either the queue is empty or `drain` has passed since. What
@@ -240,13 +263,7 @@ pub async fn deliver(
         }
         out.peak_in_flight = out.peak_in_flight.max(in_flight.len());
         out.peak_backlog = out.peak_backlog.max(queue.len());
-        if out
-            .backlog_samples
-            .last()
-            .is_none_or(|(at, _)| now.duration_since(*at) >= SAMPLE_EVERY)
-        {
-            out.backlog_samples.push((now, queue.len()));
-        }
+        out.sample(now, queue.len());
         let wake = resume_at
             .filter(|r| *r > now)
             .or(drain_deadline)
@@ -272,9 +289,7 @@ pub async fn deliver(
                 } else {
                     // It stays first in its chat; Telegram waits longer after each failure.
                     failures_in_a_row += 1;
-                    let doubling = 2u32.saturating_pow(failures_in_a_row.saturating_sub(1).min(16));
-                    let backoff = config.first_backoff.saturating_mul(doubling).min(config.max_backoff);
-                    resume_at = Some(Instant::now() + backoff);
+                    resume_at = Some(Instant::now() + backoff(config, failures_in_a_row));
                 }
             }
             _ = tokio::time::sleep_until(wake.into()) => {}

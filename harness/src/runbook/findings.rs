@@ -1296,6 +1296,62 @@ fn server_side_change(words: &[String]) -> Option<String> {
     None
 }
 
+/// What a `psql` invocation names: a host (TCP rather than the local socket), a database, and
+/// the user it connects as.
+struct PsqlTarget {
+    host: bool,
+    database: bool,
+    user: Option<String>,
+}
+
+impl PsqlTarget {
+    fn of(args: &[String]) -> PsqlTarget {
+        const VALUE_OPTIONS: [&str; 13] = [
+            "-U",
+            "-d",
+            "-c",
+            "-h",
+            "-p",
+            "-f",
+            "-v",
+            "--username",
+            "--dbname",
+            "--host",
+            "--port",
+            "--command",
+            "--file",
+        ];
+        let mut t = PsqlTarget {
+            host: false,
+            database: false,
+            user: None,
+        };
+        let mut i = 0;
+        while let Some(a) = args.get(i) {
+            match a.as_str() {
+                "-h" | "--host" => t.host = true,
+                "-d" | "--dbname" => t.database = true,
+                "-U" | "--username" => t.user = args.get(i + 1).cloned(),
+                _ => {}
+            }
+            if a.starts_with("--host=") || a.starts_with("--dbname=") || a.starts_with("postgres") {
+                t.host |= a.contains("host");
+                t.database = true;
+            }
+            if VALUE_OPTIONS.contains(&a.as_str()) {
+                i += 2;
+                continue;
+            }
+            // A positional argument is the database (or a connection string).
+            if !a.starts_with('-') {
+                t.database = true;
+            }
+            i += 1;
+        }
+        t
+    }
+}
+
 fn psql_findings(site: &Site, out: &mut Collector) {
     let (step, inv, line, text, verification) = (
         site.step,
@@ -1304,49 +1360,11 @@ fn psql_findings(site: &Site, out: &mut Collector) {
         site.text.as_str(),
         site.verification,
     );
-    let value_options = [
-        "-U",
-        "-d",
-        "-c",
-        "-h",
-        "-p",
-        "-f",
-        "-v",
-        "--username",
-        "--dbname",
-        "--host",
-        "--port",
-        "--command",
-        "--file",
-    ];
-    let mut i = 0;
-    let mut positional = Vec::new();
-    let mut host = false;
-    let mut database = false;
-    let mut user = None;
-    while let Some(a) = inv.args.get(i) {
-        match a.as_str() {
-            "-h" | "--host" => host = true,
-            "-d" | "--dbname" => database = true,
-            "-U" | "--username" => user = inv.args.get(i + 1).cloned(),
-            _ => {}
-        }
-        if a.starts_with("--host=") || a.starts_with("--dbname=") || a.starts_with("postgres") {
-            host |= a.contains("host");
-            database = true;
-        }
-        if value_options.contains(&a.as_str()) {
-            i += 2;
-            continue;
-        }
-        if !a.starts_with('-') {
-            positional.push(a.clone());
-        }
-        i += 1;
-    }
-    if !positional.is_empty() {
-        database = true;
-    }
+    let PsqlTarget {
+        host,
+        database,
+        user,
+    } = PsqlTarget::of(&inv.args);
     if let (false, Some(user)) = (database, user.as_ref()) {
         out.add(
             FindingKind::PsqlDefaultDatabase,
