@@ -1364,7 +1364,7 @@ fn psql_findings(site: &Site, out: &mut Collector) {
         host,
         database,
         user,
-    } = PsqlTarget::of(&inv.args);
+    } = PsqlTarget::of(inv.args);
     if let (false, Some(user)) = (database, user.as_ref()) {
         out.add(
             FindingKind::PsqlDefaultDatabase,
