@@ -2,13 +2,14 @@
 //! faults, checks before and after, the probe's bucketed timeline and accounting, the findings
 //! measured, and the verdict. Every report renders from it.
 //!
-//! Schema `rotation-rehearsal/journal`, version 6 (2: Telegram's delivery model — `lost` counts
+//! Schema `rotation-rehearsal/journal`, version 7 (2: Telegram's delivery model — `lost` counts
 //! only updates the gateway accepted and never stored; `probe.telegram` and `probe.harness`;
 //! 3: `runbook_fingerprint`, `shard`, each shell run's `compose[]`; 4: the API client's retry
 //! policy, `probe.config.api_retries` / `api_backoff_ms`, with `flows.api.delayed` the calls
 //! answered 2xx only after a retry and `failed` those never answered 2xx; 5: each scenario's
 //! `stopped_at_failed_step`; 6: typed `measurements[]` per step and per scenario, no longer
-//! operator notes starting "measured"). A test checks that every field is named here:
+//! operator notes starting "measured"; 7: the probe's `containers_down` and Telegram's
+//! `backlog_series` / `delay_series_ms`; a version-6 journal reads as one without them). A test checks that every field is named here:
 //! - `schema`, `version`, `runbook` (file), `runbook_fingerprint` (its steps, whitespace
 //!   ignored), `shard` (`index` K, `count` N, `selection[]`: every scenario id of the whole
 //!   run; absent unless `--shard` was given), `started` (RFC 3339), `wall_ms`, `time_scale`;
@@ -123,7 +124,7 @@ impl std::fmt::Display for Expected {
 }
 
 pub const SCHEMA: &str = "rotation-rehearsal/journal";
-pub const VERSION: u32 = 6;
+pub const VERSION: u32 = 7;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Journal {
