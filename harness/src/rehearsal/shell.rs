@@ -552,13 +552,17 @@ impl ArgvWatch {
         let flag = done.clone();
         let thread = std::thread::spawn(move || {
             let me = std::process::id().to_string();
+            let leader = group.to_string();
             let mut seen: Vec<String> = Vec::new();
             while !flag.load(std::sync::atomic::Ordering::SeqCst) {
                 if let Ok(entries) = std::fs::read_dir("/proc") {
                     for entry in entries.flatten() {
                         let name = entry.file_name();
                         let Some(pid) = name.to_str() else { continue };
-                        if pid == me || !pid.bytes().all(|b| b.is_ascii_digit()) {
+                        // Not the harness, nor the `bash -c` that holds the block itself:
+                        // an operator pastes a block into a shell, whose arguments hold none of
+                        // it; only what the block runs shows in `ps`.
+                        if pid == me || pid == leader || !pid.bytes().all(|b| b.is_ascii_digit()) {
                             continue;
                         }
                         // `/proc/<pid>/stat`: "pid (comm) state ppid pgrp …".
@@ -640,8 +644,8 @@ mod tests {
     }
 
     /// A block run for real: a `sed` that lives a few milliseconds with the secret in its
-    /// arguments is named, however briefly it ran; the same value through `echo` (a builtin)
-    /// and an environment variable is not.
+    /// arguments is named, however briefly it ran; the same value through `echo` (a builtin),
+    /// an environment variable, or written in the block's own text is not.
     #[tokio::test]
     async fn a_short_lived_process_with_a_secret_in_its_arguments_is_seen_every_time() {
         let r = crate::redact::Redactor::new();
@@ -667,6 +671,11 @@ mod tests {
                 .await;
         assert_eq!(quiet.exit_code, Some(0), "{}", quiet.output_tail);
         assert_eq!(quiet.secrets_in_argv, Vec::<String>::new());
+        // A value written in the block itself is in the arguments of the `bash -c` that runs
+        // it here, not of anything an operator's shell would start.
+        let literal = run("sleep 0.3 # it's a s3cret").await;
+        assert_eq!(literal.exit_code, Some(0), "{}", literal.output_tail);
+        assert_eq!(literal.secrets_in_argv, Vec::<String>::new());
     }
 
     #[test]
