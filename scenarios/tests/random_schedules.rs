@@ -47,15 +47,7 @@ fn check(
     if !broken.is_empty() {
         // What the engine saw of the services involved, for the next person (logs redacted).
         for f in &record.forensics {
-            eprintln!(
-                "forensics {} {}: {} (exit code {:?}, restarts {:?})\n{}",
-                f.service,
-                f.when,
-                f.status.as_deref().unwrap_or("unknown"),
-                f.exit_code,
-                f.restart_count,
-                f.last_logs
-            );
+            eprintln!("{}", f.describe());
         }
     }
     broken

@@ -349,15 +349,7 @@ async fn rehearse_runbook(path: &str, id: &str) -> journal::Journal {
         // What the engine saw of the services found down or that left work unprocessed, with
         // their last log lines (redacted), so an intermittent miss explains itself.
         for f in &j.scenarios[0].forensics {
-            eprintln!(
-                "forensics {} {}: {} (exit code {:?}, restarts {:?})\n{}",
-                f.service,
-                f.when,
-                f.status.as_deref().unwrap_or("unknown"),
-                f.exit_code,
-                f.restart_count,
-                f.last_logs
-            );
+            eprintln!("{}", f.describe());
         }
     }
     assert!(

@@ -270,6 +270,22 @@ pub struct Forensics {
     pub last_logs: String,
 }
 
+impl Forensics {
+    /// What the engine saw of the service, and its last log lines (already redacted), for a
+    /// person reading a failed test.
+    pub fn describe(&self) -> String {
+        format!(
+            "forensics {} {}: {} (exit code {:?}, restarts {:?})\n{}",
+            self.service,
+            self.when,
+            self.status.as_deref().unwrap_or("unknown"),
+            self.exit_code,
+            self.restart_count,
+            self.last_logs
+        )
+    }
+}
+
 impl ScenarioRecord {
     pub fn new(id: &str, title: &str, expected: Expected, started: SystemTime) -> Self {
         ScenarioRecord {
