@@ -576,46 +576,18 @@ impl std::fmt::Display for Measurement {
                 "{service}: {errors_on_stdout} lines with \"error\" on stdout, which the pipe carries; {errors_on_stderr} on stderr, which it never sees"
             ),
             Measurement::RestoreDirectory {
-                in_node_directory: true,
-                exit_code,
-                ..
-            } => write!(
-                f,
-                "`tar -x` ran in the node's directory (the shell was still there from an earlier `cd`), exit {}",
-                exit_code.unwrap_or(-1)
-            ),
-            Measurement::RestoreDirectory {
+                in_node_directory,
                 directory,
                 exit_code,
-                ..
-            } => write!(
-                f,
-                "`tar -x` ran in {directory}, not the node's directory, exit {}",
-                exit_code.unwrap_or(-1)
-            ),
-            Measurement::BackupOverwritten { backup, rotated } if rotated.is_empty() => write!(
-                f,
-                "{backup} was written again; it still holds only pre-rotation values"
-            ),
-            Measurement::BackupOverwritten { backup, rotated } => write!(
-                f,
-                "{backup} was written again the same day and now holds rotated values of {}; the pre-rotation values of those are in no backup",
-                rotated.join(", ")
-            ),
+            } => restore_directory(f, *in_node_directory, directory, exit_code.unwrap_or(-1)),
+            Measurement::BackupOverwritten { backup, rotated } => {
+                backup_overwritten(f, backup, rotated)
+            }
             Measurement::ExampleValue {
                 name,
-                on_server: true,
-                ..
-            } => write!(
-                f,
-                "the server's password is now the value written in the runbook ({name}), as published"
-            ),
-            Measurement::ExampleValue {
-                name, env_files, ..
-            } => write!(
-                f,
-                "the value written in the runbook ({name}) is now the password in {env_files} .env file(s)"
-            ),
+                on_server,
+                env_files,
+            } => example_value(f, name, *on_server, *env_files),
             Measurement::Elision {
                 restarted,
                 never_restarted,
@@ -635,39 +607,120 @@ impl std::fmt::Display for Measurement {
                 f,
                 "{backup} holds {env_files} .env files with {secret_values} secret values in clear, mode {mode:04o}"
             ),
-            Measurement::SedChanged { changed } if changed.is_empty() => {
-                f.write_str("it changed no variable in any file")
-            }
-            Measurement::SedChanged { changed } if changed.keys().all(|k| k == "DB_PASSWORD") => write!(
-                f,
-                "it changed {}; no other variable was touched on this node (no collateral rewrite)",
-                files_changed(changed)
-            ),
-            Measurement::SedChanged { changed } => write!(
-                f,
-                "it changed more than DB_PASSWORD: {}",
-                files_changed(changed)
-            ),
+            Measurement::SedChanged { changed } => sed_changed(f, changed),
             Measurement::SedMangled {
                 name,
                 wrong,
                 files,
                 rewritten,
-            } => write!(
-                f,
-                "{name} differs from the command's value in {wrong} of {files} files: {}",
-                if *rewritten {
-                    "sed rewrote it, but not to the value its command gives"
-                } else {
-                    "sed changed nothing (its error is hidden by `find -exec`)"
-                }
-            ),
+            } => sed_mangled(f, name, *wrong, *files, *rewritten),
             Measurement::BackupLeftOnNode { backup, mode } => write!(
                 f,
                 "after the scenario {backup} (mode {mode:04o}, unencrypted) is still on the node; no step of the runbook removes or expires a backup"
             ),
         }
     }
+}
+
+/// Where `tar -x` of the rollback ran, in words.
+fn restore_directory(
+    f: &mut std::fmt::Formatter<'_>,
+    in_node_directory: bool,
+    directory: &str,
+    exit_code: i32,
+) -> std::fmt::Result {
+    if in_node_directory {
+        write!(
+            f,
+            "`tar -x` ran in the node's directory (the shell was still there from an earlier `cd`), exit {exit_code}"
+        )
+    } else {
+        write!(
+            f,
+            "`tar -x` ran in {directory}, not the node's directory, exit {exit_code}"
+        )
+    }
+}
+
+/// What a backup written again the same day holds, in words.
+fn backup_overwritten(
+    f: &mut std::fmt::Formatter<'_>,
+    backup: &str,
+    rotated: &[String],
+) -> std::fmt::Result {
+    if rotated.is_empty() {
+        write!(
+            f,
+            "{backup} was written again; it still holds only pre-rotation values"
+        )
+    } else {
+        write!(
+            f,
+            "{backup} was written again the same day and now holds rotated values of {}; the pre-rotation values of those are in no backup",
+            rotated.join(", ")
+        )
+    }
+}
+
+/// Where the runbook's example value ended up, in words.
+fn example_value(
+    f: &mut std::fmt::Formatter<'_>,
+    name: &str,
+    on_server: bool,
+    env_files: usize,
+) -> std::fmt::Result {
+    if on_server {
+        write!(
+            f,
+            "the server's password is now the value written in the runbook ({name}), as published"
+        )
+    } else {
+        write!(
+            f,
+            "the value written in the runbook ({name}) is now the password in {env_files} .env file(s)"
+        )
+    }
+}
+
+/// What a `sed` block changed, in words.
+fn sed_changed(
+    f: &mut std::fmt::Formatter<'_>,
+    changed: &std::collections::BTreeMap<String, usize>,
+) -> std::fmt::Result {
+    if changed.is_empty() {
+        f.write_str("it changed no variable in any file")
+    } else if changed.keys().all(|k| k == "DB_PASSWORD") {
+        write!(
+            f,
+            "it changed {}; no other variable was touched on this node (no collateral rewrite)",
+            files_changed(changed)
+        )
+    } else {
+        write!(
+            f,
+            "it changed more than DB_PASSWORD: {}",
+            files_changed(changed)
+        )
+    }
+}
+
+/// How a `sed` block left a variable different from its command's value, in words.
+fn sed_mangled(
+    f: &mut std::fmt::Formatter<'_>,
+    name: &str,
+    wrong: usize,
+    files: usize,
+    rewritten: bool,
+) -> std::fmt::Result {
+    let how = if rewritten {
+        "sed rewrote it, but not to the value its command gives"
+    } else {
+        "sed changed nothing (its error is hidden by `find -exec`)"
+    };
+    write!(
+        f,
+        "{name} differs from the command's value in {wrong} of {files} files: {how}"
+    )
 }
 
 /// The journal of a run: the scenarios' records and, for every static finding of the runbook,
@@ -740,44 +793,8 @@ mod tests {
         }
     }
 
-    /// A journal with every optional part present: one of each record, measurement and action.
-    fn journal_with_everything() -> Journal {
-        let mut s = ScenarioRecord::new("s", "t", Expected::Holds, SystemTime::UNIX_EPOCH);
-        s.stopped_at_failed_step = Some("phase1.step1".into());
-        s.checks_before.push(CheckRecord {
-            id: "c".into(),
-            outcome: CheckOutcome::Pass,
-            evidence: String::new(),
-        });
-        s.faults.push(FaultRecord::new("f", "phase1.step1"));
-        let mut probe = ProbeReport::default();
-        probe.containers_down.insert(
-            "router".into(),
-            vec![crate::rehearsal::probe::DownSpan {
-                from_ms: 1,
-                to_ms: Some(2),
-            }],
-        );
-        s.probe = Some(probe);
-        s.findings
-            .push(FindingVerdict::confirmed("placeholder@phase1.step1", "e"));
-        s.forensics.push(Forensics {
-            service: "dagi-gateway-node1".into(),
-            when: "after steps".into(),
-            status: None,
-            running: None,
-            exit_code: None,
-            oom_killed: None,
-            restart_count: None,
-            started_at: None,
-            engine_error: Some("e".into()),
-            last_logs: String::new(),
-        });
-        s.engine_leftovers.push("rotation-1".into());
-        s.measurements.push(Measurement::BackupLeftOnNode {
-            backup: "b".into(),
-            mode: 0o600,
-        });
+    /// A step with one action of each kind and every kind of measurement.
+    fn step_with_everything() -> StepRecord {
         let mut step = StepRecord::new("phase1.step1", "t");
         step.actions.push(ActionRecord::operator("o"));
         step.actions.push(ActionRecord::shell(
@@ -836,7 +853,48 @@ mod tests {
                 rewritten: true,
             },
         ];
-        s.steps.push(step);
+        step
+    }
+
+    /// A journal with every optional part present: one of each record, measurement and action.
+    fn journal_with_everything() -> Journal {
+        let mut s = ScenarioRecord::new("s", "t", Expected::Holds, SystemTime::UNIX_EPOCH);
+        s.stopped_at_failed_step = Some("phase1.step1".into());
+        s.checks_before.push(CheckRecord {
+            id: "c".into(),
+            outcome: CheckOutcome::Pass,
+            evidence: String::new(),
+        });
+        s.faults.push(FaultRecord::new("f", "phase1.step1"));
+        let mut probe = ProbeReport::default();
+        probe.containers_down.insert(
+            "router".into(),
+            vec![crate::rehearsal::probe::DownSpan {
+                from_ms: 1,
+                to_ms: Some(2),
+            }],
+        );
+        s.probe = Some(probe);
+        s.findings
+            .push(FindingVerdict::confirmed("placeholder@phase1.step1", "e"));
+        s.forensics.push(Forensics {
+            service: "dagi-gateway-node1".into(),
+            when: "after steps".into(),
+            status: None,
+            running: None,
+            exit_code: None,
+            oom_killed: None,
+            restart_count: None,
+            started_at: None,
+            engine_error: Some("e".into()),
+            last_logs: String::new(),
+        });
+        s.engine_leftovers.push("rotation-1".into());
+        s.measurements.push(Measurement::BackupLeftOnNode {
+            backup: "b".into(),
+            mode: 0o600,
+        });
+        s.steps.push(step_with_everything());
         Journal {
             schema: SCHEMA.into(),
             version: VERSION,

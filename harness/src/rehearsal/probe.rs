@@ -707,6 +707,37 @@ struct Clocked {
     created: u64,
 }
 
+/// The probe's clocks: one per client at its rate, and its own, whose lateness is the harness's
+/// scheduling lag.
+struct Ticks {
+    webhook: tokio::time::Interval,
+    api: tokio::time::Interval,
+    jetstream: tokio::time::Interval,
+    lag: tokio::time::Interval,
+}
+
+impl Ticks {
+    fn new(config: &ProbeConfig) -> Ticks {
+        let at_rate = |rate: f64| {
+            let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / rate.max(0.001)));
+            // Users write at a constant rate whatever the probe's loop does: a late tick is
+            // made up at once. The API and JetStream clients send at most `max_in_flight` at a
+            // time; what they owe meanwhile waits, as a pooled client's requests wait for a
+            // connection.
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+            tick
+        };
+        let mut lag = tokio::time::interval(Duration::from_millis(BUCKET_MS));
+        lag.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        Ticks {
+            webhook: at_rate(config.rate),
+            api: at_rate(config.api_rate),
+            jetstream: at_rate(config.jetstream_rate),
+            lag,
+        }
+    }
+}
+
 /// The clients' traffic on the probe's clock until `stop` is set and the calls in flight end:
 /// Telegram updates created at `rate` (sent to `arrivals`, Telegram's side), API calls and
 /// JetStream publishes at theirs, at most `max_in_flight` each at a time.
@@ -724,19 +755,7 @@ async fn drive(
     let mut arrivals = Some(arrivals);
     let mut inflight: FuturesUnordered<futures::future::BoxFuture<'_, Event>> =
         FuturesUnordered::new();
-    let period = |rate: f64| Duration::from_secs_f64(1.0 / rate.max(0.001));
-    let mut webhook_tick = tokio::time::interval(period(config.rate));
-    let mut api_tick = tokio::time::interval(period(config.api_rate));
-    let mut js_tick = tokio::time::interval(period(config.jetstream_rate));
-    // Users write at a constant rate whatever the probe's loop does: a late tick is made up at
-    // once. The API and JetStream clients send at most `max_in_flight` at a time; what they
-    // owe meanwhile waits, as a pooled client's requests wait for a connection.
-    for t in [&mut webhook_tick, &mut api_tick, &mut js_tick] {
-        t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
-    }
-    // The probe's own clock: how late it ticks is the harness's scheduling lag.
-    let mut lag_tick = tokio::time::interval(Duration::from_millis(BUCKET_MS));
-    lag_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut ticks = Ticks::new(config);
     let mut lags: Vec<u64> = Vec::new();
     let (mut api_owed, mut js_owed, mut api_inflight, mut js_inflight) =
         (0u64, 0u64, 0usize, 0usize);
@@ -765,16 +784,16 @@ async fn drive(
             break;
         }
         tokio::select! {
-            _ = webhook_tick.tick(), if sending && config.rate > 0.0 => {
+            _ = ticks.webhook.tick(), if sending && config.rate > 0.0 => {
                 rec.updates.insert(next_id, (0, false));
                 if let Some(a) = &arrivals {
                     let _ = a.send(next_id);
                 }
                 next_id += 1;
             }
-            _ = api_tick.tick(), if sending && config.api_rate > 0.0 => api_owed += 1,
-            _ = js_tick.tick(), if sending && config.jetstream_rate > 0.0 => js_owed += 1,
-            scheduled = lag_tick.tick() => {
+            _ = ticks.api.tick(), if sending && config.api_rate > 0.0 => api_owed += 1,
+            _ = ticks.jetstream.tick(), if sending && config.jetstream_rate > 0.0 => js_owed += 1,
+            scheduled = ticks.lag.tick() => {
                 lags.push(scheduled.elapsed().as_millis() as u64);
             }
             Some(event) = inflight.next(), if !inflight.is_empty() => {

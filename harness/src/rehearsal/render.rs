@@ -462,24 +462,7 @@ fn timeline_svg(p: &ProbeReport, steps: &[StepRecord], faults: &[FaultRecord]) -
             }
         }
     }
-    // Faults: a shaded band from injection to teardown, labelled below the lanes.
-    for f in faults {
-        let Some(from) = f.injected_ms else { continue };
-        let to = f
-            .removed_ms
-            .unwrap_or(from + BUCKET_MS)
-            .max(from + BUCKET_MS);
-        let (x0, x1) = (x((from / BUCKET_MS) as usize), x((to / BUCKET_MS) as usize));
-        svg.push_str(&format!(
-            "<rect x=\"{x0:.1}\" y=\"6\" width=\"{:.1}\" height=\"{}\" fill=\"#f5a623\" fill-opacity=\"0.25\" stroke=\"#f5a623\"><title>fault: {} ({})</title></rect><text x=\"{x0:.1}\" y=\"{}\" font-size=\"9\" fill=\"#b36b00\">⚡ {}</text>",
-            (x1 - x0).max(1.5),
-            lane * 3.0,
-            xml(&f.name),
-            xml(&f.at),
-            50.0 + lane * 3.0,
-            xml(&f.name)
-        ));
-    }
+    svg.push_str(&fault_bands_svg(faults, lane, &x));
     // Steps that start within a few pixels of each other (phase 1's, a few ms apart) keep their
     // line and tooltip; only the first of them is labelled, so the labels stay readable.
     let mut last_label = f64::NEG_INFINITY;
@@ -502,6 +485,29 @@ fn timeline_svg(p: &ProbeReport, steps: &[StepRecord], faults: &[FaultRecord]) -
     }
     svg.push_str(&containers_and_telegram_svg(p, below, buckets, &x));
     svg.push_str("</svg>");
+    svg
+}
+
+/// Faults: a shaded band from injection to teardown, labelled below the lanes.
+fn fault_bands_svg(faults: &[FaultRecord], lane: f64, x: &impl Fn(usize) -> f64) -> String {
+    let mut svg = String::new();
+    for f in faults {
+        let Some(from) = f.injected_ms else { continue };
+        let to = f
+            .removed_ms
+            .unwrap_or(from + BUCKET_MS)
+            .max(from + BUCKET_MS);
+        let (x0, x1) = (x((from / BUCKET_MS) as usize), x((to / BUCKET_MS) as usize));
+        svg.push_str(&format!(
+            "<rect x=\"{x0:.1}\" y=\"6\" width=\"{:.1}\" height=\"{}\" fill=\"#f5a623\" fill-opacity=\"0.25\" stroke=\"#f5a623\"><title>fault: {} ({})</title></rect><text x=\"{x0:.1}\" y=\"{}\" font-size=\"9\" fill=\"#b36b00\">⚡ {}</text>",
+            (x1 - x0).max(1.5),
+            lane * 3.0,
+            xml(&f.name),
+            xml(&f.at),
+            50.0 + lane * 3.0,
+            xml(&f.name)
+        ));
+    }
     svg
 }
 

@@ -554,14 +554,21 @@ impl ArgvWatch {
             let me = std::process::id().to_string();
             let leader = group.to_string();
             let mut seen: Vec<String> = Vec::new();
+            // The block's `bash -c` forks for every command it runs and every subshell; until
+            // the child execs, its argv is the block's own. Those copies are the shell, not
+            // what it runs.
+            let mut leader_argv: Option<Vec<u8>> = None;
             while !flag.load(std::sync::atomic::Ordering::SeqCst) {
+                if leader_argv.is_none() {
+                    leader_argv = std::fs::read(format!("/proc/{leader}/cmdline")).ok();
+                }
                 if let Ok(entries) = std::fs::read_dir("/proc") {
                     for entry in entries.flatten() {
                         let name = entry.file_name();
                         let Some(pid) = name.to_str() else { continue };
-                        // Not the harness, nor the `bash -c` that holds the block itself:
-                        // an operator pastes a block into a shell, whose arguments hold none of
-                        // it; only what the block runs shows in `ps`.
+                        // Not the harness, nor the `bash -c` that holds the block itself (nor,
+                        // below, its forks): an operator pastes a block into a shell, whose
+                        // arguments hold none of it; only what the block runs shows in `ps`.
                         if pid == me || pid == leader || !pid.bytes().all(|b| b.is_ascii_digit()) {
                             continue;
                         }
@@ -579,6 +586,9 @@ impl ArgvWatch {
                         let Ok(raw) = std::fs::read(entry.path().join("cmdline")) else {
                             continue;
                         };
+                        if leader_argv.as_ref() == Some(&raw) {
+                            continue;
+                        }
                         let argv = String::from_utf8_lossy(&raw).replace('\0', " ");
                         if let Some(secret) = redactor.find_leak(&argv) {
                             if !seen.contains(&secret) {
@@ -676,6 +686,11 @@ mod tests {
         let literal = run("sleep 0.3 # it's a s3cret").await;
         assert_eq!(literal.exit_code, Some(0), "{}", literal.output_tail);
         assert_eq!(literal.secrets_in_argv, Vec::<String>::new());
+        // Nor of its forks: a subshell keeps the block's arguments for as long as it runs (and
+        // every command's fork has them until it execs).
+        let forked = run("(sleep 0.3; true) # it's a s3cret").await;
+        assert_eq!(forked.exit_code, Some(0), "{}", forked.output_tail);
+        assert_eq!(forked.secrets_in_argv, Vec::<String>::new());
     }
 
     #[test]

@@ -210,6 +210,30 @@ fn backoff(config: &TelegramConfig, failures_in_a_row: u32) -> Duration {
         .min(config.max_backoff)
 }
 
+/// Telegram's pause after failed deliveries: a failed update stays first in its chat, and
+/// Telegram waits longer after each failure in a row.
+#[derive(Default)]
+struct BackingOff {
+    failures_in_a_row: u32,
+    resume_at: Option<Instant>,
+}
+
+impl BackingOff {
+    fn after(&mut self, ok: bool, config: &TelegramConfig) {
+        if ok {
+            *self = BackingOff::default();
+        } else {
+            self.failures_in_a_row += 1;
+            self.resume_at = Some(Instant::now() + backoff(config, self.failures_in_a_row));
+        }
+    }
+
+    /// Whether Telegram still waits at `now`.
+    fn until(&self, now: Instant) -> bool {
+        self.resume_at.is_some_and(|r| now < r)
+    }
+}
+
 /// Delivers the updates arriving on `arrivals` (ids, as users create them) and those already
 /// pending in `queue` to `url()` — read before each delivery, as the node's address may move —
 /// until `arrivals` is closed and either the queue is empty or `drain` has passed since. What
@@ -227,8 +251,7 @@ pub async fn deliver(
     let mut in_flight = FuturesUnordered::new();
     // One slot per connection Telegram may hold; an idle slot keeps its connection open.
     let mut idle: Vec<Option<Connection>> = (0..config.max_connections).map(|_| None).collect();
-    let mut failures_in_a_row: u32 = 0;
-    let mut resume_at: Option<Instant> = None;
+    let mut backing_off = BackingOff::default();
     let mut arrivals_open = true;
     let mut drain_deadline: Option<Instant> = None;
     loop {
@@ -242,8 +265,7 @@ pub async fn deliver(
             break;
         }
         // Start deliveries while connections are free and Telegram is not backing off.
-        let backing_off = resume_at.is_some_and(|r| now < r);
-        while !backing_off && !past_drain && !idle.is_empty() {
+        while !backing_off.until(now) && !past_drain && !idle.is_empty() {
             let Some((id, pending)) = queue.take() else {
                 break;
             };
@@ -264,7 +286,8 @@ pub async fn deliver(
         out.peak_in_flight = out.peak_in_flight.max(in_flight.len());
         out.peak_backlog = out.peak_backlog.max(queue.len());
         out.sample(now, queue.len());
-        let wake = resume_at
+        let wake = backing_off
+            .resume_at
             .filter(|r| *r > now)
             .or(drain_deadline)
             .unwrap_or(now + Duration::from_millis(100));
@@ -279,17 +302,10 @@ pub async fn deliver(
                 out.attempts.push(attempt);
                 let attempts = pending.attempts + 1;
                 queue.finish(attempt.id, attempt.ok, attempts);
+                backing_off.after(attempt.ok, config);
                 if attempt.ok {
-                    failures_in_a_row = 0;
-                    resume_at = None;
-                    out.delivered.insert(
-                        attempt.id,
-                        (attempts, attempt.at.saturating_duration_since(pending.created)),
-                    );
-                } else {
-                    // It stays first in its chat; Telegram waits longer after each failure.
-                    failures_in_a_row += 1;
-                    resume_at = Some(Instant::now() + backoff(config, failures_in_a_row));
+                    let delay = attempt.at.saturating_duration_since(pending.created);
+                    out.delivered.insert(attempt.id, (attempts, delay));
                 }
             }
             _ = tokio::time::sleep_until(wake.into()) => {}
