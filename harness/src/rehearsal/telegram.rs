@@ -229,7 +229,7 @@ impl BackingOff {
     }
 
     /// Whether Telegram still waits at `now`.
-    fn until(&self, now: Instant) -> bool {
+    fn waits_at(&self, now: Instant) -> bool {
         self.resume_at.is_some_and(|r| now < r)
     }
 }
@@ -265,7 +265,7 @@ pub async fn deliver(
             break;
         }
         // Start deliveries while connections are free and Telegram is not backing off.
-        while !backing_off.until(now) && !past_drain && !idle.is_empty() {
+        while !backing_off.waits_at(now) && !past_drain && !idle.is_empty() {
             let Some((id, pending)) = queue.take() else {
                 break;
             };
