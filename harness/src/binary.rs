@@ -1,4 +1,4 @@
-//! The replica's service binary (`fixtures`' `replica`), built by cargo as a static executable
+//! The replica's service binary (`xtask`'s `replica` target), built by cargo as a static executable
 //! so that it runs from a bind mount in the base image whatever the host's libc is.
 
 use std::path::PathBuf;
@@ -15,29 +15,50 @@ pub fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
-/// The explicit target triple the static binary is built for.
-pub fn static_target() -> String {
-    format!("{}-unknown-linux-gnu", std::env::consts::ARCH)
-}
+/// The cargo profile the replica is built with: xtask's own (`dev`, its hot dependencies
+/// optimised; see the root `Cargo.toml`), so that it reuses what `cargo xtask` was built with.
+pub const REPLICA_PROFILE_DIR: &str = "debug";
 
-/// The cargo profile the replica is built with (optimised; see the root `Cargo.toml`).
-pub const REPLICA_PROFILE: &str = "replica";
+/// The package whose `replica` target is built (`xtask`: cargo resolves a build's features per
+/// package selected, and only xtask's own selection matches the build that ran `cargo xtask`).
+const REPLICA_PACKAGE: &str = "xtask";
+
+/// The feature without which no build makes the `replica` target (`xtask/Cargo.toml`).
+const REPLICA_FEATURE: &str = "replica-binary";
 
 /// Where cargo puts the static binary.
 pub fn replica_binary_path() -> PathBuf {
     let target_dir = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| workspace_root().join("target"));
-    target_dir
-        .join(static_target())
-        .join(REPLICA_PROFILE)
-        .join("replica")
+    target_dir.join(REPLICA_PROFILE_DIR).join("replica")
 }
 
 /// Builds (or finds up to date) the static `replica` binary and returns its path.
 ///
 /// `REPLICA_BINARY` names a prebuilt binary and skips cargo (`cargo xtask test` sets it so
-/// that tests running in parallel do not each invoke cargo).
+/// that tests running in parallel do not each invoke cargo). Only the binary's own crate is
+/// linked statically (`cargo rustc … -- -C target-feature=+crt-static`): its dependencies are
+/// the very builds `cargo xtask` runs on, so a fresh clone links it in seconds.
+/// Whether cargo sets `name` for the crate it runs (`cargo run`, a test): a build script that
+/// reads one (ring's reads `CARGO_MANIFEST_DIR`) would see a value the user's own `cargo xtask`
+/// build did not, and cargo would rebuild it and everything above it, here and again in the
+/// user's next build.
+fn set_by_cargo_for_a_crate(name: &str) -> bool {
+    name.starts_with("CARGO_PKG_")
+        || matches!(
+            name,
+            "CARGO_MANIFEST_DIR"
+                | "CARGO_MANIFEST_PATH"
+                | "CARGO_MANIFEST_LINKS"
+                | "CARGO_CRATE_NAME"
+                | "CARGO_BIN_NAME"
+                | "CARGO_PRIMARY_PACKAGE"
+                | "CARGO_TARGET_TMPDIR"
+                | "OUT_DIR"
+        )
+}
+
 pub async fn ensure_replica_binary(progress: &Progress) -> Result<PathBuf> {
     if let Some(p) = std::env::var_os("REPLICA_BINARY").map(PathBuf::from) {
         if p.is_file() {
@@ -50,20 +71,26 @@ pub async fn ensure_replica_binary(progress: &Progress) -> Result<PathBuf> {
     }
     progress.say("building the replica services (static binary; cached after the first time)");
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let mut child = tokio::process::Command::new(cargo)
+    let mut command = tokio::process::Command::new(cargo);
+    for (name, _) in std::env::vars_os() {
+        if name.to_str().is_some_and(set_by_cargo_for_a_crate) {
+            command.env_remove(name);
+        }
+    }
+    let mut child = command
         .current_dir(workspace_root())
         .args([
-            "build",
+            "rustc",
             "--package",
-            "fixtures",
+            REPLICA_PACKAGE,
             "--bin",
             "replica",
-            "--profile",
-            REPLICA_PROFILE,
-            "--target",
+            "--features",
+            REPLICA_FEATURE,
+            "--",
+            "-C",
+            "target-feature=+crt-static",
         ])
-        .arg(static_target())
-        .env("RUSTFLAGS", "-C target-feature=+crt-static")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
