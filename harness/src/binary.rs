@@ -59,7 +59,18 @@ fn set_by_cargo_for_a_crate(name: &str) -> bool {
         )
 }
 
+/// Once per process: every stack a rehearsal starts runs the binary the first one found, and
+/// does not ask cargo again (a fifth of a second each time, and a code edit in the middle of a
+/// run would otherwise change the replica between scenarios).
 pub async fn ensure_replica_binary(progress: &Progress) -> Result<PathBuf> {
+    static BUILT: tokio::sync::OnceCell<PathBuf> = tokio::sync::OnceCell::const_new();
+    BUILT
+        .get_or_try_init(|| build_replica_binary(progress))
+        .await
+        .cloned()
+}
+
+async fn build_replica_binary(progress: &Progress) -> Result<PathBuf> {
     if let Some(p) = std::env::var_os("REPLICA_BINARY").map(PathBuf::from) {
         if p.is_file() {
             return Ok(p);

@@ -615,8 +615,11 @@ chown postgres:postgres "$PGDATA" /var/run/postgresql
 ln -sfn .s.PGSQL.5433 /var/run/postgresql/.s.PGSQL.5432
 /usr/local/bin/replica faultproxy 0.0.0.0:5432 127.0.0.1:5433 127.0.0.1:9199 &
 if [ ! -s "$PGDATA/PG_VERSION" ]; then
+  create_database=yes
   if [ "$POSTGRES_USER" = daarion ] && [ -s "$TEMPLATE/PG_VERSION" ]; then
     cp -a "$TEMPLATE/." "$PGDATA/"
+    # The template holds the node's database already (images.rs: POSTGRES_TEMPLATE_SCRIPT).
+    if [ "$POSTGRES_DB" = daarion_main ]; then create_database=no; fi
   else
     umask 077
     printf '%s\n' "$POSTGRES_PASSWORD" > /tmp/pwfile
@@ -627,9 +630,12 @@ if [ ! -s "$PGDATA/PG_VERSION" ]; then
     echo "host all all all scram-sha-256" >> "$PGDATA/pg_hba.conf"
   fi
   pw=$(printf '%s' "$POSTGRES_PASSWORD" | sed "s/'/''/g")
-  printf 'ALTER ROLE "%s" PASSWORD '"'"'%s'"'"';\nCREATE DATABASE "%s" OWNER "%s";\n' \
-      "$POSTGRES_USER" "$pw" "$POSTGRES_DB" "$POSTGRES_USER" \
-    | runuser -u postgres -- "$PGBIN/postgres" --single -D "$PGDATA" -c fsync=off postgres >/dev/null
+  {
+    printf 'ALTER ROLE "%s" PASSWORD '"'"'%s'"'"';\n' "$POSTGRES_USER" "$pw"
+    if [ "$create_database" = yes ]; then
+      printf 'CREATE DATABASE "%s" OWNER "%s";\n' "$POSTGRES_DB" "$POSTGRES_USER"
+    fi
+  } | runuser -u postgres -- "$PGBIN/postgres" --single -D "$PGDATA" -c fsync=off postgres >/dev/null
   echo "postgres init: data directory initialised"
 fi
 # `docker stop` sends TERM; like the official image (STOPSIGNAL SIGINT), shut down fast and

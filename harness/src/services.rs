@@ -108,6 +108,12 @@ impl Service {
         }
     }
 
+    /// Whether the container's first process is the replica binary (every service of ours);
+    /// PostgreSQL and NATS run their own server behind the binary's fault proxy.
+    pub fn runs_the_replica_binary(self) -> bool {
+        !matches!(self, Service::Postgres | Service::Nats)
+    }
+
     /// The named volume (its key in the compose file) and where it is mounted, for the services
     /// whose state outlives their container, as on the node: PostgreSQL's data directory and
     /// NATS's JetStream store. A recreate keeps it; only removing the volume loses it.

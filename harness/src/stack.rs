@@ -236,15 +236,7 @@ impl Stack {
             stack.network
         ));
         let started = Instant::now();
-        let starts = Service::ALL.map(|s| stack.create_service(s));
-        for result in futures::future::join_all(starts).await {
-            result?;
-        }
-        stack.progress.say(&format!(
-            "containers created in {:.1}s; waiting for readiness",
-            started.elapsed().as_secs_f64()
-        ));
-        stack.wait_all_ready().await?;
+        stack.start_all_until_ready(started).await?;
         stack.progress.say(&format!(
             "stack {id} ready in {:.1}s",
             started.elapsed().as_secs_f64()
@@ -701,19 +693,38 @@ impl Stack {
         wait::until_ready(self, service, deadline).await
     }
 
-    async fn wait_all_ready(&self) -> Result<()> {
-        let deadline = Instant::now() + self.ready_timeout;
-        // The first service that fails (exits, or misses the deadline) ends the wait.
-        let started = Instant::now();
-        let waits = Service::ALL.map(|s| async move {
-            wait::until_ready(self, s, deadline).await?;
-            self.progress.say(&format!(
-                "  {s} ready (+{:.1}s)",
-                started.elapsed().as_secs_f64()
-            ));
-            Ok::<(), HarnessError>(())
+    /// Creates every service's container and waits for each to be ready from the moment its
+    /// own container started. PostgreSQL and NATS come first: a service that dialled a server
+    /// whose network connect was still under way lost its first packets and stalled for the
+    /// connect's timeout (1–5 s more in one start of five, `cargo xtask bench up`), so the other
+    /// containers are created once both servers are on the stack's network. The first service
+    /// that fails (creation, exit, or `ready_timeout` after its start) ends the wait; what was
+    /// created is removed with the stack.
+    async fn start_all_until_ready(&self, started: Instant) -> Result<()> {
+        const SERVERS: [Service; 2] = [Service::Postgres, Service::Nats];
+        let (attached, servers_attached) = tokio::sync::watch::channel(0usize);
+        let ups = Service::ALL.map(|s| {
+            let attached = &attached;
+            let mut servers_attached = servers_attached.clone();
+            async move {
+                let server = SERVERS.contains(&s);
+                if !server {
+                    let _ = servers_attached.wait_for(|n| *n == SERVERS.len()).await;
+                }
+                self.create_service(s).await?;
+                if server {
+                    attached.send_modify(|n| *n += 1);
+                }
+                let deadline = Instant::now() + self.ready_timeout;
+                wait::until_ready(self, s, deadline).await?;
+                self.progress.say(&format!(
+                    "  {s} ready (+{:.1}s)",
+                    started.elapsed().as_secs_f64()
+                ));
+                Ok::<(), HarnessError>(())
+            }
         });
-        futures::future::try_join_all(waits).await.map(|_| ())
+        futures::future::try_join_all(ups).await.map(|_| ())
     }
 
     /// `docker inspect` of `service`'s container.
@@ -765,6 +776,10 @@ impl Stack {
         };
         if let Some(var) = left_out {
             env.retain(|(k, _)| k != var);
+        }
+        if service.runs_the_replica_binary() {
+            // Its process waits for the stack's network, connected right after it starts.
+            env.push((fixtures::AWAIT_NETWORKS.to_string(), "2".to_string()));
         }
         let restart_policy = left_out.map(|_| RestartPolicy {
             name: Some(RestartPolicyNameEnum::ON_FAILURE),
