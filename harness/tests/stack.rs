@@ -208,3 +208,32 @@ async fn a_service_that_never_gets_ready_is_named_with_its_last_log_lines() {
         harness::exit_codes::NOT_READY
     );
 }
+
+/// A service of ours waits for the stack's network only at its container's first start (the
+/// harness connects that network just after): restarted while a fault has it cut off the stack's
+/// network, it starts at once, or a fault plus a restart would add seconds to what a scenario
+/// measures.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_restarted_while_cut_off_the_stack_network_starts_without_waiting_for_it() {
+    let stack = start().await;
+    stack
+        .disconnect(Service::Upstream)
+        .await
+        .expect("disconnect");
+    stack.restart(Service::Upstream).await.expect("restart");
+    stack
+        .wait_ready(Service::Upstream, Duration::from_secs(20))
+        .await
+        .expect("upstream ready again through its published port");
+    let logs = stack.logs(Service::Upstream, 50).await.expect("logs");
+    assert!(
+        !logs.contains("network interfaces up after"),
+        "the restarted upstream waited for a network:\n{logs}"
+    );
+    assert_eq!(
+        logs.matches("upstream: listening on 8080").count(),
+        2,
+        "{logs}"
+    );
+    harness::testing::down(stack).await;
+}
