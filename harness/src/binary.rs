@@ -34,12 +34,6 @@ pub fn replica_binary_path() -> PathBuf {
     target_dir.join(REPLICA_PROFILE_DIR).join("replica")
 }
 
-/// Builds (or finds up to date) the static `replica` binary and returns its path.
-///
-/// `REPLICA_BINARY` names a prebuilt binary and skips cargo (`cargo xtask test` sets it so
-/// that tests running in parallel do not each invoke cargo). Only the binary's own crate is
-/// linked statically (`cargo rustc … -- -C target-feature=+crt-static`): its dependencies are
-/// the very builds `cargo xtask` runs on, so a fresh clone links it in seconds.
 /// Whether cargo sets `name` for the crate it runs (`cargo run`, a test): a build script that
 /// reads one (ring's reads `CARGO_MANIFEST_DIR`) would see a value the user's own `cargo xtask`
 /// build did not, and cargo would rebuild it and everything above it, here and again in the
@@ -70,6 +64,12 @@ pub async fn ensure_replica_binary(progress: &Progress) -> Result<PathBuf> {
         .cloned()
 }
 
+/// Builds (or finds up to date) the static `replica` binary and returns its path.
+///
+/// `REPLICA_BINARY` names a prebuilt binary and skips cargo (`cargo xtask test` sets it so
+/// that tests running in parallel do not each invoke cargo). Only the binary's own crate is
+/// linked statically (`cargo rustc … -- -C target-feature=+crt-static`): its dependencies are
+/// the very builds `cargo xtask` runs on, so a fresh clone links it in seconds.
 async fn build_replica_binary(progress: &Progress) -> Result<PathBuf> {
     if let Some(p) = std::env::var_os("REPLICA_BINARY").map(PathBuf::from) {
         if p.is_file() {

@@ -50,7 +50,8 @@
 //!   left the steps' JetStream messages unprocessed (and NATS with it), as its container was
 //!   then);
 //! - a measurement is an object with its `kind` and that kind's fields: `log_streams`
-//!   {`service`, `errors_on_stdout`, `errors_on_stderr`}, `restore_directory`
+//!   {`service`, `errors_on_stdout`, `errors_on_stderr`, `lines_on_stdout`, `lines_on_stderr`
+//!   (0 in journals written before them)}, `restore_directory`
 //!   {`in_node_directory`, `directory`, `exit_code`}, `backup_overwritten` {`backup`,
 //!   `rotated[]`}, `example_value` {`name`, `on_server`, `env_files`}, `elision`
 //!   {`restarted[]`, `never_restarted[]`}, `backup` {`backup`, `env_files`, `secret_values`,
@@ -476,11 +477,16 @@ impl FindingVerdict {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Measurement {
-    /// `docker logs … | grep` without `2>&1`: lines with "error" on each stream of `service`.
+    /// `docker logs … | grep` without `2>&1`: lines with "error" on each stream of `service`,
+    /// and lines in all (of the last 100 on each stream).
     LogStreams {
         service: String,
         errors_on_stdout: usize,
         errors_on_stderr: usize,
+        #[serde(default)]
+        lines_on_stdout: usize,
+        #[serde(default)]
+        lines_on_stderr: usize,
     },
     /// Where `tar -x` ran: the node's directory or elsewhere.
     RestoreDirectory {
@@ -571,10 +577,18 @@ impl std::fmt::Display for Measurement {
                 service,
                 errors_on_stdout,
                 errors_on_stderr,
-            } => write!(
-                f,
-                "{service}: {errors_on_stdout} lines with \"error\" on stdout, which the pipe carries; {errors_on_stderr} on stderr, which it never sees"
-            ),
+                lines_on_stdout,
+                lines_on_stderr,
+            } => {
+                write!(
+                    f,
+                    "{service}: {errors_on_stdout} lines with \"error\" on stdout, which the pipe carries; {errors_on_stderr} on stderr, which it never sees"
+                )?;
+                if *lines_on_stdout == 0 && *lines_on_stderr > 0 {
+                    write!(f, "; its whole log ({lines_on_stderr} lines) is on stderr: the pipe sees none of it, an error included")?;
+                }
+                Ok(())
+            }
             Measurement::RestoreDirectory {
                 in_node_directory,
                 directory,
@@ -818,6 +832,8 @@ mod tests {
                 service: "s".into(),
                 errors_on_stdout: 0,
                 errors_on_stderr: 0,
+                lines_on_stdout: 0,
+                lines_on_stderr: 0,
             },
             Measurement::RestoreDirectory {
                 in_node_directory: true,

@@ -93,6 +93,8 @@ pub async fn log_streams(stack: &Stack, text: &str) -> Vec<Measurement> {
                 service: service.production_name().to_string(),
                 errors_on_stdout: errors(&stdout),
                 errors_on_stderr: errors(&stderr),
+                lines_on_stdout: stdout.lines().count(),
+                lines_on_stderr: stderr.lines().count(),
             });
         }
     }

@@ -384,6 +384,12 @@ fn logs_stderr_missed(record: &ScenarioRecord) -> Vec<FindingVerdict> {
         Measurement::LogStreams {
             errors_on_stderr, ..
         } if *errors_on_stderr > 0 => Some(Confirmed(m.to_string())),
+        // Nothing failed, but the service logs on stderr alone: the pipe would miss any error.
+        Measurement::LogStreams {
+            lines_on_stdout: 0,
+            lines_on_stderr,
+            ..
+        } if *lines_on_stderr > 0 => Some(Confirmed(m.to_string())),
         _ => None,
     })
 }
@@ -929,22 +935,32 @@ mod tests {
     }
 
     #[test]
-    fn logs_stderr_missed_is_confirmed_only_by_errors_the_pipe_never_sees() {
-        let logs = |stderr: usize| {
+    fn logs_stderr_missed_is_confirmed_by_errors_or_a_whole_log_the_pipe_never_sees() {
+        let logs = |stderr: usize, lines_out: usize, lines_err: usize| {
             step("phase5.step1", "Check logs").measured(Measurement::LogStreams {
                 service: "dagi-router-node1".into(),
                 errors_on_stdout: 0,
                 errors_on_stderr: stderr,
+                lines_on_stdout: lines_out,
+                lines_on_stderr: lines_err,
             })
         };
         assert_eq!(
-            verdicts(&record(vec![logs(3)]), &[]),
+            verdicts(&record(vec![logs(3, 5, 10)]), &[]),
             confirmed(
                 "logs-stderr-missed@phase5.step1",
                 "dagi-router-node1: 0 lines with \"error\" on stdout, which the pipe carries; 3 on stderr, which it never sees"
             )
         );
-        assert_eq!(verdicts(&record(vec![logs(0)]), &[]), NONE);
+        assert_eq!(
+            verdicts(&record(vec![logs(0, 0, 12)]), &[]),
+            confirmed(
+                "logs-stderr-missed@phase5.step1",
+                "dagi-router-node1: 0 lines with \"error\" on stdout, which the pipe carries; 0 on stderr, which it never sees; its whole log (12 lines) is on stderr: the pipe sees none of it, an error included"
+            )
+        );
+        assert_eq!(verdicts(&record(vec![logs(0, 4, 12)]), &[]), NONE);
+        assert_eq!(verdicts(&record(vec![logs(0, 0, 0)]), &[]), NONE);
     }
 
     #[test]
