@@ -17,7 +17,7 @@ pub fn workspace_root() -> PathBuf {
 
 /// The cargo profile the replica is built with: xtask's own (`dev`, its hot dependencies
 /// optimised; see the root `Cargo.toml`), so that it reuses what `cargo xtask` was built with.
-pub const REPLICA_PROFILE_DIR: &str = "debug";
+const REPLICA_PROFILE_DIR: &str = "debug";
 
 /// The package whose `replica` target is built (`xtask`: cargo resolves a build's features per
 /// package selected, and only xtask's own selection matches the build that ran `cargo xtask`).

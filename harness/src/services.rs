@@ -108,10 +108,10 @@ impl Service {
         }
     }
 
-    /// Whether the container's first process is the replica binary (every service of ours);
-    /// PostgreSQL and NATS run their own server behind the binary's fault proxy.
-    pub fn runs_the_replica_binary(self) -> bool {
-        !matches!(self, Service::Postgres | Service::Nats)
+    /// PostgreSQL and NATS: the servers the node's services dial. They run their own server
+    /// (behind the replica binary's fault proxy); every other service is the replica binary.
+    pub fn is_server(self) -> bool {
+        matches!(self, Service::Postgres | Service::Nats)
     }
 
     /// The named volume (its key in the compose file) and where it is mounted, for the services

@@ -701,18 +701,17 @@ impl Stack {
     /// that fails (creation, exit, or `ready_timeout` after its start) ends the wait; what was
     /// created is removed with the stack.
     async fn start_all_until_ready(&self, started: Instant) -> Result<()> {
-        const SERVERS: [Service; 2] = [Service::Postgres, Service::Nats];
+        let servers = Service::ALL.iter().filter(|s| s.is_server()).count();
         let (attached, servers_attached) = tokio::sync::watch::channel(0usize);
         let ups = Service::ALL.map(|s| {
             let attached = &attached;
             let mut servers_attached = servers_attached.clone();
             async move {
-                let server = SERVERS.contains(&s);
-                if !server {
-                    let _ = servers_attached.wait_for(|n| *n == SERVERS.len()).await;
+                if !s.is_server() {
+                    let _ = servers_attached.wait_for(|n| *n == servers).await;
                 }
                 self.create_service(s).await?;
-                if server {
+                if s.is_server() {
                     attached.send_modify(|n| *n += 1);
                 }
                 let deadline = Instant::now() + self.ready_timeout;
@@ -777,7 +776,7 @@ impl Stack {
         if let Some(var) = left_out {
             env.retain(|(k, _)| k != var);
         }
-        if service.runs_the_replica_binary() {
+        if !service.is_server() {
             // Its process waits for the stack's network, connected right after it starts.
             env.push((fixtures::AWAIT_NETWORKS.to_string(), "2".to_string()));
         }
