@@ -99,6 +99,14 @@ impl HostCompose {
         })
     }
 
+    /// Gets ready to compute config hashes quickly: starts, in the background, the resident
+    /// process that keeps a Python Compose imported (`compose_resident`); nothing for v2.
+    pub fn prewarm(&self) {
+        if self.tool == Tool::Standalone {
+            crate::compose_resident::prewarm(&self.program, &self.version);
+        }
+    }
+
     /// One line for the journal: `docker-compose 1.29.2 (v1)`, `docker compose 2.27.0 (v2)`.
     pub fn describe(&self) -> String {
         match self.tool {
@@ -206,6 +214,26 @@ impl HostCompose {
             doing: "computing config hashes".into(),
             detail,
         };
+        if self.tool == Tool::Standalone && stdin.is_none() {
+            let (program, version) = (self.program.clone(), self.version.clone());
+            let (dir, args) = (
+                dir.to_path_buf(),
+                args.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
+            );
+            let answer = tokio::task::spawn_blocking(move || {
+                let args: Vec<&str> = args.iter().map(String::as_str).collect();
+                crate::compose_resident::run(&program, &version, &dir, &args)
+            })
+            .await
+            .ok()
+            .flatten();
+            if let Some(answer) = answer {
+                if answer.code != 0 {
+                    return Err(failed(redactor.redact(answer.stderr.trim())));
+                }
+                return Ok(answer.stdout);
+            }
+        }
         let mut command = self.command();
         command
             .current_dir(dir)

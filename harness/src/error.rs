@@ -45,11 +45,12 @@ pub enum HarnessError {
     #[error("Compose failed while {doing}: {detail}")]
     Compose { doing: String, detail: String },
 
-    #[error("testcontainers could not start {service}: {source}")]
+    #[error("the engine could not {doing} {service}: {source}")]
     Start {
+        doing: &'static str,
         service: String,
         #[source]
-        source: testcontainers::TestcontainersError,
+        source: bollard::errors::Error,
     },
 
     #[error(

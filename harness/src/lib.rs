@@ -5,6 +5,7 @@ pub mod binary;
 pub mod checks;
 pub mod client;
 pub mod compose;
+pub mod compose_resident;
 pub mod docker;
 pub mod envfile;
 pub mod error;

@@ -1,6 +1,6 @@
-//! A running replica of the node: one private network, one container per service (started by
-//! testcontainers, networked and operated through bollard), a per-stack replica root, typed
-//! readiness waits, and certain removal.
+//! A running replica of the node: one private network, one container per service (created,
+//! networked and operated through bollard), a per-stack replica root, typed readiness waits,
+//! and certain removal.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -9,18 +9,17 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use bollard::models::{
-    ContainerUpdateBody, EndpointSettings, NetworkConnectRequest, NetworkCreateRequest,
-    NetworkDisconnectRequest, PortBinding, RestartPolicy, RestartPolicyNameEnum,
+    ContainerCreateBody, ContainerUpdateBody, EndpointSettings, HostConfig, Mount, MountType,
+    NetworkConnectRequest, NetworkCreateRequest, NetworkDisconnectRequest, PortBinding,
+    RestartPolicy, RestartPolicyNameEnum,
 };
 use bollard::query_parameters::{
-    InspectContainerOptions, KillContainerOptionsBuilder, LogsOptionsBuilder,
-    RestartContainerOptionsBuilder, StartContainerOptions, StopContainerOptionsBuilder,
+    CreateContainerOptionsBuilder, InspectContainerOptions, KillContainerOptionsBuilder,
+    LogsOptionsBuilder, RestartContainerOptionsBuilder, StartContainerOptions,
+    StopContainerOptionsBuilder,
 };
 use bollard::Docker;
 use futures::StreamExt;
-use testcontainers::core::{AccessMode, ContainerPort, Mount};
-use testcontainers::runners::AsyncRunner;
-use testcontainers::{ContainerAsync, GenericImage, ImageExt};
 
 use crate::compose::{self, HostCompose};
 use crate::docker::{self, LABEL_MANAGED, LABEL_OWNER_PID, LABEL_ROOT, LABEL_SERVICE, LABEL_STACK};
@@ -96,7 +95,6 @@ pub struct Stack {
     binary: PathBuf,
     secrets: NodeSecrets,
     redactor: Redactor,
-    containers: tokio::sync::Mutex<BTreeMap<Service, ContainerAsync<GenericImage>>>,
     ports: Mutex<BTreeMap<(Service, u16), u16>>,
     /// The host's Compose, whose config hashes label the containers; `None` without one.
     compose: Option<&'static HostCompose>,
@@ -145,9 +143,12 @@ impl Stack {
         // The sweep of killed runs' leftovers shares nothing with this stack: it runs while the
         // image and binary are checked and the host's Compose is found (once per process).
         let compose = async {
-            Ok(tokio::task::spawn_blocking(HostCompose::detect)
-                .await
-                .unwrap_or(None))
+            let detect = || {
+                let compose = HostCompose::detect();
+                compose.inspect(|c| c.prewarm());
+                compose
+            };
+            Ok(tokio::task::spawn_blocking(detect).await.unwrap_or(None))
         };
         let (sweep, (image, binary), compose) = tokio::try_join!(
             docker::sweep_orphans(&docker),
@@ -206,7 +207,6 @@ impl Stack {
             binary,
             secrets,
             redactor,
-            containers: tokio::sync::Mutex::new(BTreeMap::new()),
             ports: Mutex::new(BTreeMap::new()),
             compose,
             hashes: Mutex::new(BTreeMap::new()),
@@ -485,12 +485,9 @@ impl Stack {
     }
 
     /// Removes `service`'s container and creates it again (`create_service_with`).
-    /// The container is removed by name: Compose may have replaced the one testcontainers
-    /// started. Its config hash is computed again, since its `.env` may have changed.
+    /// The container is removed by name: Compose may have replaced the one the harness
+    /// created. Its config hash is computed again, since its `.env` may have changed.
     async fn recreate_with(&self, service: Service, left_out: Option<&str>) -> Result<()> {
-        if let Some(c) = self.containers.lock().await.remove(&service) {
-            std::mem::forget(c);
-        }
         self.disarm_restarts(service).await;
         docker::remove_container(&self.docker, &self.container_name(service)).await?;
         self.refresh_hashes(&[service]).await?;
@@ -694,25 +691,25 @@ impl Stack {
     }
 
     /// Creates every service's container and waits for each to be ready from the moment its
-    /// own container started. PostgreSQL and NATS come first: a service that dialled a server
-    /// whose network connect was still under way lost its first packets and stalled for the
-    /// connect's timeout (1–5 s more in one start of five, `cargo xtask bench up`), so the other
-    /// containers are created once both servers are on the stack's network. The first service
-    /// that fails (creation, exit, or `ready_timeout` after its start) ends the wait; what was
-    /// created is removed with the stack.
+    /// own container started. PostgreSQL and NATS come first and the services once both are
+    /// running: started all at once, the six services' starts slowed PostgreSQL's by the engine's
+    /// and the cores' share they took (all-ready 3.1 s against 2.9 s, `cargo xtask bench up`).
+    /// The first service that fails (creation, exit, or `ready_timeout` after its start) ends
+    /// the wait; what was created is removed with the stack.
     async fn start_all_until_ready(&self, started: Instant) -> Result<()> {
         let servers = Service::ALL.iter().filter(|s| s.is_server()).count();
-        let (attached, servers_attached) = tokio::sync::watch::channel(0usize);
+        let (started_servers, servers_started) = tokio::sync::watch::channel(0usize);
         let ups = Service::ALL.map(|s| {
-            let attached = &attached;
-            let mut servers_attached = servers_attached.clone();
+            let started_servers = &started_servers;
+            let mut servers_started = servers_started.clone();
             async move {
+                self.create_container(s, None).await?;
                 if !s.is_server() {
-                    let _ = servers_attached.wait_for(|n| *n == servers).await;
+                    let _ = servers_started.wait_for(|n| *n == servers).await;
                 }
-                self.create_service(s).await?;
+                self.start_created(s).await?;
                 if s.is_server() {
-                    attached.send_modify(|n| *n += 1);
+                    started_servers.send_modify(|n| *n += 1);
                 }
                 let deadline = Instant::now() + self.ready_timeout;
                 wait::until_ready(self, s, deadline).await?;
@@ -759,13 +756,16 @@ impl Stack {
         Ok(())
     }
 
-    async fn create_service(&self, service: Service) -> Result<()> {
-        self.create_service_with(service, None).await
+    /// Creates and starts `service`'s container (`create_container`, `start_created`).
+    async fn create_service_with(&self, service: Service, left_out: Option<&str>) -> Result<()> {
+        self.create_container(service, left_out).await?;
+        self.start_created(service).await
     }
 
-    /// Creates `service`'s container from its `.env`; with `left_out`, without that variable
-    /// and with the restart policy `on-failure` (how a crash loop looks in production).
-    async fn create_service_with(&self, service: Service, left_out: Option<&str>) -> Result<()> {
+    /// Creates `service`'s container from its `.env`, on the stack's network, not started; with
+    /// `left_out`, without that variable and with the restart policy `on-failure` (how a crash
+    /// loop looks in production).
+    async fn create_container(&self, service: Service, left_out: Option<&str>) -> Result<()> {
         let mut env: Vec<(String, String)> = match service {
             Service::Upstream => self.secrets.upstream_seed_env(),
             s => match self.root.env_path(s) {
@@ -776,18 +776,10 @@ impl Stack {
         if let Some(var) = left_out {
             env.retain(|(k, _)| k != var);
         }
-        if !service.is_server() {
-            // Its process waits for the stack's network, connected right after it starts.
-            env.push((fixtures::AWAIT_NETWORKS.to_string(), "2".to_string()));
-        }
         let restart_policy = left_out.map(|_| RestartPolicy {
             name: Some(RestartPolicyNameEnum::ON_FAILURE),
             maximum_retry_count: None,
         });
-        let mut image = GenericImage::new(self.image.0.clone(), self.image.1.clone());
-        for p in service.ports() {
-            image = image.with_exposed_port(ContainerPort::Tcp(*p));
-        }
         let labels = {
             let mut l = stack_labels(
                 &self.id,
@@ -813,7 +805,8 @@ impl Stack {
             ));
             l
         };
-        let bindings: std::collections::HashMap<String, Option<Vec<PortBinding>>> = service
+        // Loopback only, on the ports the compose file names.
+        let port_bindings = service
             .ports()
             .iter()
             .map(|p| {
@@ -827,51 +820,68 @@ impl Stack {
                 )
             })
             .collect();
-        let mut request = image
-            .with_container_name(self.container_name(service))
-            .with_labels(labels)
-            .with_hostname(service.production_name())
-            .with_cmd(command_for(service))
-            .with_startup_timeout(Duration::from_secs(30))
-            .with_host_config_modifier(move |hc| {
-                // Loopback only, on the ports the compose file names.
-                hc.publish_all_ports = Some(false);
-                hc.port_bindings = Some(bindings.clone());
-                hc.restart_policy = restart_policy.clone();
-            });
-        for (k, v) in env {
-            request = request.with_env_var(k, v);
-        }
         // Every container has the binary: the services run it, PostgreSQL and NATS run its
         // fault proxy in front of them.
-        request = request.with_mount(
-            Mount::bind_mount(path_str(&self.binary), "/usr/local/bin/replica")
-                .with_access_mode(AccessMode::ReadOnly),
-        );
+        let mut mounts = vec![bind_mount(&self.binary, "/usr/local/bin/replica")];
         if let Some((key, path)) = service.data_volume() {
-            request = request.with_mount(Mount::volume_mount(self.volume_name(key), path));
+            mounts.push(Mount {
+                target: Some(path.to_string()),
+                source: Some(self.volume_name(key)),
+                typ: Some(MountType::VOLUME),
+                read_only: Some(false),
+                ..Default::default()
+            });
         }
         if service == Service::Router {
-            request = request.with_mount(
-                Mount::bind_mount(path_str(&self.root.router_dir()), "/etc/router")
-                    .with_access_mode(AccessMode::ReadOnly),
-            );
+            mounts.push(bind_mount(&self.root.router_dir(), "/etc/router"));
         }
         if service == Service::Nats {
-            request = request.with_mount(
-                Mount::bind_mount(path_str(&self.root.nats_dir()), "/etc/nats")
-                    .with_access_mode(AccessMode::ReadOnly),
-            );
+            mounts.push(bind_mount(&self.root.nats_dir(), "/etc/nats"));
         }
-        let container = request
-            .start()
+        let config = ContainerCreateBody {
+            image: Some(self.image_ref()),
+            hostname: Some(service.production_name().to_string()),
+            cmd: Some(command_for(service)),
+            env: Some(env.into_iter().map(|(k, v)| format!("{k}={v}")).collect()),
+            labels: Some(labels.into_iter().collect()),
+            exposed_ports: Some(service.ports().iter().map(|p| format!("{p}/tcp")).collect()),
+            // On the engine's bridge, which publishes the ports: the host still reaches them
+            // while a fault has cut the container off the stack's network.
+            host_config: Some(HostConfig {
+                port_bindings: Some(port_bindings),
+                publish_all_ports: Some(false),
+                restart_policy,
+                mounts: Some(mounts),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let options = CreateContainerOptionsBuilder::new()
+            .name(&self.container_name(service))
+            .build();
+        self.docker
+            .create_container(Some(options), config)
             .await
             .map_err(|source| HarnessError::Start {
+                doing: "create",
                 service: service.to_string(),
                 source,
             })?;
-        self.containers.lock().await.insert(service, container);
-        self.reconnect(service).await?;
+        // On the stack's network before its process starts: no connect after start, so no
+        // window in which it runs without its peers or they dial it before it is attached.
+        self.reconnect(service).await
+    }
+
+    /// Starts the container `create_container` made and reads its published ports.
+    async fn start_created(&self, service: Service) -> Result<()> {
+        self.docker
+            .start_container(&self.container_name(service), None::<StartContainerOptions>)
+            .await
+            .map_err(|source| HarnessError::Start {
+                doing: "start",
+                service: service.to_string(),
+                source,
+            })?;
         self.refresh_ports(service).await
     }
 
@@ -978,14 +988,12 @@ impl Stack {
     /// Removes every container, the network and the replica root, concurrently.
     pub async fn down(self) -> Result<()> {
         self.torn_down.store(true, Ordering::SeqCst);
-        release_containers(&mut *self.containers.lock().await);
         remove_by_id(&self.docker, &self.id).await
     }
 
     /// Leaves the stack running after this process exits (`cargo xtask up`).
     pub async fn detach(self) {
         self.torn_down.store(true, Ordering::SeqCst);
-        release_containers(&mut *self.containers.lock().await);
     }
 }
 
@@ -993,9 +1001,6 @@ impl Drop for Stack {
     fn drop(&mut self) {
         if self.torn_down.load(Ordering::SeqCst) {
             return;
-        }
-        if let Ok(mut map) = self.containers.try_lock() {
-            release_containers(&mut map);
         }
         let id = self.id.clone();
         // A thread with its own runtime works whatever runtime (if any) is dropping us.
@@ -1016,14 +1021,6 @@ impl Drop for Stack {
             })
         })
         .join();
-    }
-}
-
-/// Takes the containers away from testcontainers, whose drop would remove them one by one:
-/// removal by label (`remove_by_id`) takes them all at once, or `detach` keeps them running.
-fn release_containers(containers: &mut BTreeMap<Service, ContainerAsync<GenericImage>>) {
-    for (_, c) in std::mem::take(containers) {
-        std::mem::forget(c);
     }
 }
 
@@ -1125,11 +1122,17 @@ fn host_port_range(ephemeral: &str) -> std::ops::Range<u16> {
     }
 }
 
-fn path_str(p: &Path) -> String {
-    p.display().to_string()
+/// A read-only bind mount of the host's `source` at `target`.
+fn bind_mount(source: &Path, target: &str) -> Mount {
+    Mount {
+        target: Some(target.to_string()),
+        source: Some(source.display().to_string()),
+        typ: Some(MountType::BIND),
+        read_only: Some(true),
+        ..Default::default()
+    }
 }
 
-/// The last `tail` log lines of a container, redacted.
 /// The last `tail` lines of a container's stdout and stderr, as Docker streams them.
 fn log_stream<'a>(
     docker: &'a Docker,
@@ -1230,7 +1233,7 @@ mod tests {
 
     #[test]
     fn a_host_port_taken_before_the_container_started_is_told_from_other_start_failures() {
-        assert!(port_taken("testcontainers could not start dagi-postgres: failed to start a container: Docker responded with status code 500: driver failed programming external connectivity on endpoint dagi-postgres-194eb7b7 (4d2d): Bind for 127.0.0.1:27084 failed: port is already allocated"));
+        assert!(port_taken("the engine could not start dagi-postgres: Docker responded with status code 500: driver failed programming external connectivity on endpoint dagi-postgres-194eb7b7 (4d2d): Bind for 127.0.0.1:27084 failed: port is already allocated"));
         assert!(port_taken(
             "listen tcp4 127.0.0.1:27084: bind: address already in use"
         ));
