@@ -4,7 +4,8 @@
 //! of a second of the half second the hashes took) every time.
 //!
 //! Invariants: the answers are the program's own (same interpreter, same `compose` package, same
-//! arguments, working directory and environment); the process ends when the harness does (it
+//! arguments, working directory and environment: a changed environment starts it anew); the
+//! process ends when the harness does (it
 //! reads requests until its stdin closes); anything unexpected (no Python shebang, an import
 //! that fails, another version, a broken pipe or answer) retires it for the rest of the process
 //! and the caller runs the program instead.
@@ -26,6 +27,9 @@ pub struct Answer {
 }
 
 struct Resident {
+    /// The process environment it was started with: a request made with another (`DOCKER_HOST`
+    /// pointed at a tunnel, say) is answered by a resident started anew.
+    environment: Vec<(std::ffi::OsString, std::ffi::OsString)>,
     child: Child,
     stdin: ChildStdin,
     stdout: BufReader<ChildStdout>,
@@ -74,6 +78,11 @@ pub fn run(program: &Path, version: &str, dir: &Path, args: &[&str]) -> Option<A
 }
 
 fn ensure_started(state: &mut State, program: &Path, version: &str) {
+    if let State::Running(resident) = state {
+        if resident.environment != environment() {
+            *state = State::NotStarted;
+        }
+    }
     if matches!(state, State::NotStarted) {
         *state = match start(program, version) {
             Some(resident) => State::Running(resident),
@@ -105,6 +114,7 @@ pub fn interpreter_of(program: &Path) -> Option<Vec<String>> {
 
 fn start(program: &Path, version: &str) -> Option<Resident> {
     let words = interpreter_of(program)?;
+    let environment = environment();
     let mut child = Command::new(&words[0])
         .args(&words[1..])
         .arg("-c")
@@ -120,11 +130,16 @@ fn start(program: &Path, version: &str) -> Option<Resident> {
     stdout.read_line(&mut hello).ok()?;
     let hello: serde_json::Value = serde_json::from_str(&hello).ok()?;
     let resident = Resident {
+        environment,
         child,
         stdin,
         stdout,
     };
     (hello.get("version").and_then(|v| v.as_str()) == Some(version)).then_some(resident)
+}
+
+fn environment() -> Vec<(std::ffi::OsString, std::ffi::OsString)> {
+    std::env::vars_os().collect()
 }
 
 fn ask(resident: &mut Resident, dir: &Path, args: &[&str]) -> Option<Answer> {

@@ -62,8 +62,8 @@ pub struct SshEngine {
 
 /// With `DOCKER_HOST=ssh://[user@]host[:port]`: connects (OpenSSH, batch mode), forwards the
 /// engine's socket `/var/run/docker.sock` to a private socket here, and points `DOCKER_HOST` at
-/// it for this process and every program it starts (the engine client, testcontainers, the
-/// runbook's `docker` and Compose commands), with `REHEARSAL_ENGINE_HOST` keeping the host
+/// it for this process and every program it starts (the engine client, the runbook's `docker`
+/// and Compose commands, the resident Compose), with `REHEARSAL_ENGINE_HOST` keeping the host
 /// where the published ports are reached. `None` for any other `DOCKER_HOST`.
 pub async fn tunnel_ssh_engine() -> Result<Option<SshEngine>> {
     use crate::checks::transport::{SshDestination, SshOptions, SshSession};

@@ -663,7 +663,6 @@ pub fn nats_quote(s: &str) -> String {
     format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
-/// Quotes a string for YAML (a JSON string is valid YAML).
 /// A YAML string (JSON's quoting is valid YAML) that Compose reads literally: `$` is doubled,
 /// since Compose interpolates `$VAR` in every value of the file.
 fn yaml_quote(s: &str) -> String {

@@ -780,31 +780,6 @@ impl Stack {
             name: Some(RestartPolicyNameEnum::ON_FAILURE),
             maximum_retry_count: None,
         });
-        let labels = {
-            let mut l = stack_labels(
-                &self.id,
-                if self.detached { 0 } else { std::process::id() },
-                self.root.dir(),
-            );
-            l.push((LABEL_SERVICE.to_string(), service.key().to_string()));
-            let hash = self
-                .hashes
-                .lock()
-                .expect("hashes lock")
-                .get(&service)
-                .cloned();
-            l.extend(compose::container_labels(
-                &self.compose_project(),
-                service,
-                compose::ContainerFacts {
-                    hash: hash.as_deref(),
-                    root: self.root.dir(),
-                    version: self.compose.map(|c| c.version.as_str()),
-                    image_id: self.image_id.as_deref(),
-                },
-            ));
-            l
-        };
         // Loopback only, on the ports the compose file names.
         let port_bindings = service
             .ports()
@@ -820,30 +795,12 @@ impl Stack {
                 )
             })
             .collect();
-        // Every container has the binary: the services run it, PostgreSQL and NATS run its
-        // fault proxy in front of them.
-        let mut mounts = vec![bind_mount(&self.binary, "/usr/local/bin/replica")];
-        if let Some((key, path)) = service.data_volume() {
-            mounts.push(Mount {
-                target: Some(path.to_string()),
-                source: Some(self.volume_name(key)),
-                typ: Some(MountType::VOLUME),
-                read_only: Some(false),
-                ..Default::default()
-            });
-        }
-        if service == Service::Router {
-            mounts.push(bind_mount(&self.root.router_dir(), "/etc/router"));
-        }
-        if service == Service::Nats {
-            mounts.push(bind_mount(&self.root.nats_dir(), "/etc/nats"));
-        }
         let config = ContainerCreateBody {
             image: Some(self.image_ref()),
             hostname: Some(service.production_name().to_string()),
             cmd: Some(command_for(service)),
             env: Some(env.into_iter().map(|(k, v)| format!("{k}={v}")).collect()),
-            labels: Some(labels.into_iter().collect()),
+            labels: Some(self.container_labels(service).into_iter().collect()),
             exposed_ports: Some(service.ports().iter().map(|p| format!("{p}/tcp")).collect()),
             // On the engine's bridge, which publishes the ports: the host still reaches them
             // while a fault has cut the container off the stack's network.
@@ -851,7 +808,7 @@ impl Stack {
                 port_bindings: Some(port_bindings),
                 publish_all_ports: Some(false),
                 restart_policy,
-                mounts: Some(mounts),
+                mounts: Some(self.mounts(service)),
                 ..Default::default()
             }),
             ..Default::default()
@@ -870,6 +827,56 @@ impl Stack {
         // On the stack's network before its process starts: no connect after start, so no
         // window in which it runs without its peers or they dial it before it is attached.
         self.reconnect(service).await
+    }
+
+    /// The labels of `service`'s container: ours (`stack_labels`, the service) and those Compose
+    /// would give it, its config hash included.
+    fn container_labels(&self, service: Service) -> Vec<(String, String)> {
+        let mut labels = stack_labels(
+            &self.id,
+            if self.detached { 0 } else { std::process::id() },
+            self.root.dir(),
+        );
+        labels.push((LABEL_SERVICE.to_string(), service.key().to_string()));
+        let hash = self
+            .hashes
+            .lock()
+            .expect("hashes lock")
+            .get(&service)
+            .cloned();
+        labels.extend(compose::container_labels(
+            &self.compose_project(),
+            service,
+            compose::ContainerFacts {
+                hash: hash.as_deref(),
+                root: self.root.dir(),
+                version: self.compose.map(|c| c.version.as_str()),
+                image_id: self.image_id.as_deref(),
+            },
+        ));
+        labels
+    }
+
+    /// What `service`'s container mounts. Every container has the binary: the services run
+    /// it, PostgreSQL and NATS run its fault proxy in front of them.
+    fn mounts(&self, service: Service) -> Vec<Mount> {
+        let mut mounts = vec![bind_mount(&self.binary, "/usr/local/bin/replica")];
+        if let Some((key, path)) = service.data_volume() {
+            mounts.push(Mount {
+                target: Some(path.to_string()),
+                source: Some(self.volume_name(key)),
+                typ: Some(MountType::VOLUME),
+                read_only: Some(false),
+                ..Default::default()
+            });
+        }
+        if service == Service::Router {
+            mounts.push(bind_mount(&self.root.router_dir(), "/etc/router"));
+        }
+        if service == Service::Nats {
+            mounts.push(bind_mount(&self.root.nats_dir(), "/etc/nats"));
+        }
+        mounts
     }
 
     /// Starts the container `create_container` made and reads its published ports.
