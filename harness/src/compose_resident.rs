@@ -5,17 +5,16 @@
 //!
 //! Invariants: the answers are the program's own (same interpreter, same `compose` package, same
 //! arguments, working directory and environment: a changed environment starts it anew); the
-//! process ends when the harness does (it
-//! reads requests until its stdin closes); anything unexpected (no Python shebang, an import
-//! that fails, another version, a broken pipe or answer) retires it for the rest of the process
-//! and the caller runs the program instead.
+//! process ends when the harness does (it reads requests until its stdin closes); anything
+//! unexpected (no Python shebang, an import that fails, another version, a broken pipe or
+//! answer) retires it for the rest of the process, and the caller runs the program instead.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::Mutex;
 
-/// The resident's protocol, one JSON line each way.
+/// The resident's Python side: one JSON request line in, one JSON answer line out.
 const SCRIPT: &str = include_str!("compose_resident.py");
 
 /// What one command printed and its exit code.
@@ -63,6 +62,7 @@ pub fn prewarm(program: &Path, version: &str) {
 /// Runs `program args…` in `dir` through the resident; `None` when there is no resident (the
 /// caller runs the program). Blocking: call it from `spawn_blocking`.
 pub fn run(program: &Path, version: &str, dir: &Path, args: &[&str]) -> Option<Answer> {
+    let dir = dir.to_str()?;
     let mut state = RESIDENT.lock().unwrap_or_else(|e| e.into_inner());
     ensure_started(&mut state, program, version);
     let State::Running(resident) = &mut *state else {
@@ -109,7 +109,7 @@ pub fn interpreter_of(program: &Path) -> Option<Vec<String>> {
             .file_name()
             .is_some_and(|n| n.to_string_lossy().starts_with("python"))
     });
-    (names_python && !words.is_empty()).then_some(words)
+    names_python.then_some(words)
 }
 
 fn start(program: &Path, version: &str) -> Option<Resident> {
@@ -142,8 +142,8 @@ fn environment() -> Vec<(std::ffi::OsString, std::ffi::OsString)> {
     std::env::vars_os().collect()
 }
 
-fn ask(resident: &mut Resident, dir: &Path, args: &[&str]) -> Option<Answer> {
-    let request = serde_json::json!({ "dir": dir.to_str()?, "args": args });
+fn ask(resident: &mut Resident, dir: &str, args: &[&str]) -> Option<Answer> {
+    let request = serde_json::json!({ "dir": dir, "args": args });
     writeln!(resident.stdin, "{request}").ok()?;
     resident.stdin.flush().ok()?;
     let mut line = String::new();
