@@ -108,6 +108,18 @@ impl HarnessError {
         move |source| HarnessError::Docker { doing, source }
     }
 
+    /// For the engine refusing to `doing` (create, start) `service`'s container.
+    pub(crate) fn start(
+        doing: &'static str,
+        service: crate::Service,
+    ) -> impl FnOnce(bollard::errors::Error) -> Self {
+        move |source| HarnessError::Start {
+            doing,
+            service: service.to_string(),
+            source,
+        }
+    }
+
     pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Self {
         let path = path.into();
         move |source| HarnessError::Io { path, source }

@@ -819,11 +819,7 @@ impl Stack {
         self.docker
             .create_container(Some(options), config)
             .await
-            .map_err(|source| HarnessError::Start {
-                doing: "create",
-                service: service.to_string(),
-                source,
-            })?;
+            .map_err(HarnessError::start("create", service))?;
         // On the stack's network before its process starts: no connect after start, so no
         // window in which it runs without its peers or they dial it before it is attached.
         self.reconnect(service).await
@@ -884,11 +880,7 @@ impl Stack {
         self.docker
             .start_container(&self.container_name(service), None::<StartContainerOptions>)
             .await
-            .map_err(|source| HarnessError::Start {
-                doing: "start",
-                service: service.to_string(),
-                source,
-            })?;
+            .map_err(HarnessError::start("start", service))?;
         self.refresh_ports(service).await
     }
 
