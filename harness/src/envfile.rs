@@ -31,6 +31,9 @@ pub fn valid_key(key: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
+/// The largest `.env` file read: far more than any node's, small enough to never matter.
+pub const ENV_FILE_MAX_BYTES: u64 = 1 << 20;
+
 impl EnvFile {
     /// Parses `text` read from `path`. Errors name the file and line, never the value.
     pub fn parse(path: impl Into<PathBuf>, text: &str) -> Result<Self> {
@@ -68,7 +71,13 @@ impl EnvFile {
     /// Reads and parses the file at `path`.
     pub fn read(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(HarnessError::io(path))?;
+        let text = crate::input::read_text(path, ENV_FILE_MAX_BYTES).map_err(|e| {
+            HarnessError::EnvFile {
+                path: path.to_path_buf(),
+                line: e.line(),
+                message: e.to_string(),
+            }
+        })?;
         Self::parse(path, &text)
     }
 

@@ -81,7 +81,8 @@ pub enum HarnessError {
         last_logs: String,
     },
 
-    #[error("{path}:{line}: {message}")]
+    /// A `.env` file that cannot be read (line 0) or parsed (at `line`).
+    #[error("{path}{}: {message}", if *line == 0 { String::new() } else { format!(":{line}") })]
     EnvFile {
         path: PathBuf,
         line: usize,

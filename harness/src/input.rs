@@ -14,6 +14,11 @@ pub enum InputError {
     TooLarge { limit: u64 },
     #[error("not UTF-8 text (the first bad byte is at byte offset {offset}, line {line})")]
     NotUtf8 { line: usize, offset: usize },
+    #[error("it is {found}, not {expected}")]
+    NotAFile {
+        found: &'static str,
+        expected: &'static str,
+    },
 }
 
 impl InputError {
@@ -26,9 +31,65 @@ impl InputError {
     }
 }
 
-/// The text of `path`, at most `limit` bytes of UTF-8.
+/// `path` opened for reading, when it is a regular file (symlinks followed). A FIFO, socket,
+/// device or directory is refused before anything can block on it: the open itself does not
+/// wait for a FIFO's writer (`O_NONBLOCK`), and what was opened is checked by `fstat`, so a
+/// file swapped in between is judged as opened.
+pub fn open_regular(path: &Path) -> Result<std::fs::File, InputError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|e| InputError::Unreadable(io_reason(&e)))?;
+    let kind = file
+        .metadata()
+        .map_err(|e| InputError::Unreadable(io_reason(&e)))?
+        .file_type();
+    match kind_of(kind) {
+        "a regular file" => Ok(file),
+        found => Err(InputError::NotAFile {
+            found,
+            expected: "a regular file",
+        }),
+    }
+}
+
+/// `path` is a directory (symlinks followed), as a command that reads one expects.
+pub fn expect_directory(path: &Path) -> Result<(), InputError> {
+    let kind = std::fs::metadata(path)
+        .map_err(|e| InputError::Unreadable(io_reason(&e)))?
+        .file_type();
+    match kind_of(kind) {
+        "a directory" => Ok(()),
+        found => Err(InputError::NotAFile {
+            found,
+            expected: "a directory",
+        }),
+    }
+}
+
+/// What a file is, in words.
+fn kind_of(kind: std::fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if kind.is_file() {
+        "a regular file"
+    } else if kind.is_dir() {
+        "a directory"
+    } else if kind.is_fifo() {
+        "a FIFO"
+    } else if kind.is_socket() {
+        "a socket"
+    } else if kind.is_block_device() || kind.is_char_device() {
+        "a device"
+    } else {
+        "not a regular file"
+    }
+}
+
+/// The text of `path`, a regular file, at most `limit` bytes of UTF-8.
 pub fn read_text(path: &Path, limit: u64) -> Result<String, InputError> {
-    let file = std::fs::File::open(path).map_err(|e| InputError::Unreadable(io_reason(&e)))?;
+    let file = open_regular(path)?;
     let mut bytes = Vec::new();
     file.take(limit + 1)
         .read_to_end(&mut bytes)
@@ -84,5 +145,25 @@ mod tests {
             InputError::TooLarge { limit: 1024 }
         );
         assert_eq!(read_text(&path, 1025).unwrap().len(), 1025);
+    }
+
+    #[test]
+    fn a_fifo_or_a_directory_is_refused_without_blocking() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo");
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        assert_eq!(
+            read_text(&fifo, 1024).unwrap_err().to_string(),
+            "it is a FIFO, not a regular file"
+        );
+        assert_eq!(
+            read_text(dir.path(), 1024).unwrap_err().to_string(),
+            "it is a directory, not a regular file"
+        );
+        assert_eq!(
+            expect_directory(&fifo).unwrap_err().to_string(),
+            "it is a FIFO, not a directory"
+        );
     }
 }

@@ -6,6 +6,7 @@ pub mod checks;
 pub mod client;
 pub mod compose;
 pub mod compose_resident;
+pub mod console;
 pub mod docker;
 pub mod envfile;
 pub mod error;

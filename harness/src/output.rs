@@ -13,13 +13,19 @@ pub struct OutputError {
     pub reason: String,
 }
 
+impl OutputError {
+    fn at(path: &Path, reason: &str) -> Self {
+        OutputError {
+            path: path.to_path_buf(),
+            reason: reason.to_string(),
+        }
+    }
+}
+
 /// Whether `path` can take an output file: its directory exists and is writable, and `path`
 /// is not a directory. Checked by creating (and removing) a temporary file beside it.
 pub fn check_writable(path: &Path) -> Result<(), OutputError> {
-    let err = |reason: &str| OutputError {
-        path: path.to_path_buf(),
-        reason: reason.to_string(),
-    };
+    let err = |reason: &str| OutputError::at(path, reason);
     if path.as_os_str().is_empty() {
         return Err(err("the path is empty"));
     }
@@ -35,6 +41,30 @@ pub fn check_writable(path: &Path) -> Result<(), OutputError> {
         .tempfile_in(dir)
         .map(drop)
         .map_err(|e| err(&crate::input::io_reason(&e)))
+}
+
+/// Makes `dir` ready to take a command's output files, before any work: an existing,
+/// writable directory, or one created (one level only) in an existing directory. A regular
+/// file there, or a missing parent (a typo in the path), is refused, never worked around.
+pub fn prepare_directory(dir: &Path) -> Result<(), OutputError> {
+    let err = |reason: &str| OutputError::at(dir, reason);
+    if dir.as_os_str().is_empty() {
+        return Err(err("the path is empty"));
+    }
+    match std::fs::metadata(dir) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => return Err(err("it exists and is not a directory")),
+        Err(_) if std::fs::symlink_metadata(dir).is_ok() => {
+            return Err(err("it is a symbolic link to nothing"))
+        }
+        Err(_) => {
+            if !directory_of(dir).is_dir() {
+                return Err(err("its parent directory does not exist"));
+            }
+            std::fs::create_dir(dir).map_err(|e| err(&crate::input::io_reason(&e)))?;
+        }
+    }
+    check_writable(&dir.join("probe")).map_err(|e| err(&e.reason))
 }
 
 /// Writes `bytes` to `path` through a fresh temporary file in the same directory (mode 0600
@@ -81,6 +111,30 @@ mod tests {
         assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
         assert_eq!(std::fs::read_to_string(&out).unwrap(), "{}");
         assert!(!std::fs::symlink_metadata(&out).unwrap().is_symlink());
+    }
+
+    #[test]
+    fn an_output_directory_is_made_one_level_deep_and_never_over_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("a-file");
+        std::fs::write(&file, "").unwrap();
+        assert_eq!(
+            prepare_directory(&file).unwrap_err().reason,
+            "it exists and is not a directory"
+        );
+        assert_eq!(
+            prepare_directory(&dir.path().join("x/y"))
+                .unwrap_err()
+                .reason,
+            "its parent directory does not exist"
+        );
+        assert!(
+            !dir.path().join("x").exists(),
+            "no chain of directories made"
+        );
+        prepare_directory(&dir.path().join("reports")).unwrap();
+        assert!(dir.path().join("reports").is_dir());
+        prepare_directory(&dir.path().join("reports")).unwrap();
     }
 
     #[test]

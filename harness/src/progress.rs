@@ -25,7 +25,7 @@ impl Progress {
     pub fn stderr() -> Self {
         Progress {
             started: Instant::now(),
-            sink: Some(Arc::new(|line| eprintln!("{line}"))),
+            sink: Some(Arc::new(|line| crate::errln!("{line}"))),
         }
     }
 

@@ -4,6 +4,44 @@
 use aho_corasick::{AhoCorasick, MatchKind};
 use std::sync::{Arc, RwLock};
 
+/// `url` as it may be shown: its user and password removed (`http://u:p@h:1/x` →
+/// `http://h:1/x`). Text that does not parse as a URL loses everything up to its last `@`.
+pub fn url_without_credentials(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(mut parsed) if parsed.has_host() => {
+            let _ = parsed.set_username("");
+            let _ = parsed.set_password(None);
+            parsed.to_string()
+        }
+        _ => match (url.split_once("://"), url.rfind('@')) {
+            (Some((scheme, _)), Some(at)) => format!("{scheme}://{}", &url[at + 1..]),
+            (None, Some(at)) => url[at + 1..].to_string(),
+            _ => url.to_string(),
+        },
+    }
+}
+
+/// `host:port` of `url` (the scheme's port when it names none), for messages about reaching
+/// it: no user, password, path or query.
+pub fn address_of_url(url: &str) -> String {
+    if let Ok(parsed) = reqwest::Url::parse(url) {
+        if let Some(host) = parsed.host_str() {
+            return match parsed.port_or_known_default() {
+                Some(port) => format!("{host}:{port}"),
+                None => host.to_string(),
+            };
+        }
+    }
+    let stripped = url_without_credentials(url);
+    let rest = stripped
+        .split_once("://")
+        .map_or(stripped.as_str(), |(_, r)| r);
+    rest.split(['/', '?', '#'])
+        .next()
+        .unwrap_or(rest)
+        .to_string()
+}
+
 /// A set of secret values, each with a name shown in its place.
 #[derive(Clone, Default)]
 pub struct Redactor {
@@ -118,6 +156,33 @@ impl Redactor {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_url_is_shown_without_its_user_and_password() {
+        assert_eq!(
+            url_without_credentials("http://user:S3CRET@127.0.0.1:1/x"),
+            "http://127.0.0.1:1/x"
+        );
+        assert_eq!(
+            address_of_url("http://user:S3CRET@127.0.0.1:1/x"),
+            "127.0.0.1:1"
+        );
+        assert_eq!(
+            address_of_url("https://api.telegram.org/botS3CRET/getMe"),
+            "api.telegram.org:443"
+        );
+        assert_eq!(
+            address_of_url("nats://a:S3CRET@127.0.0.1:4222"),
+            "127.0.0.1:4222"
+        );
+        // Not URLs: whatever precedes the last `@` goes.
+        assert_eq!(
+            url_without_credentials("http://u:pa/ss@h:1/x"),
+            "http://h:1/x"
+        );
+        assert_eq!(address_of_url("http://u:pa/ss@h:1/x"), "h:1");
+        assert_eq!(address_of_url("not a url"), "not a url");
+    }
     use proptest::prelude::*;
 
     #[test]

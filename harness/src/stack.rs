@@ -1012,10 +1012,10 @@ impl Drop for Stack {
                 match docker::connect().await {
                     Ok(d) => {
                         if let Err(e) = remove_by_id(&d, &id).await {
-                            eprintln!("warning: could not remove stack {id}: {e}");
+                            crate::errln!("warning: could not remove stack {id}: {e}");
                         }
                     }
-                    Err(e) => eprintln!("warning: could not remove stack {id}: {e}"),
+                    Err(e) => crate::errln!("warning: could not remove stack {id}: {e}"),
                 }
             })
         })

@@ -21,7 +21,7 @@ pub async fn start() -> Stack {
 pub async fn down(stack: Stack) {
     match stack.down().await {
         Ok(()) => {}
-        Err(crate::HarnessError::StaleNetwork { network }) => eprintln!(
+        Err(crate::HarnessError::StaleNetwork { network }) => crate::errln!(
             "warning: {}",
             crate::docker::stale_network_warning(&network)
         ),

@@ -6,6 +6,8 @@
 //! `cargo xtask bench rehearse`: the wall time of the whole rehearsal (median of N runs) and,
 //! per scenario, what its journal measured. Numbers, not assertions.
 
+use harness::{errln, out, outln};
+
 use std::time::{Duration, Instant};
 
 use bollard::query_parameters::StatsOptionsBuilder;
@@ -177,36 +179,36 @@ async fn bench_up(runs: usize) -> anyhow::Result<i32> {
             v.iter().cloned().fold(0.0, f64::max)
         )
     };
-    println!("bench up ({runs} runs, images cached)");
-    println!("  up to all-ready: {}", spread(&ups));
-    println!("  down:            median {:.2}s", median(downs.clone()));
+    outln!("bench up ({runs} runs, images cached)");
+    outln!("  up to all-ready: {}", spread(&ups));
+    outln!("  down:            median {:.2}s", median(downs.clone()));
     if let Some(tool) = compose.filter(|_| !compose_ups.is_empty()) {
-        println!(
+        outln!(
             "  compose, same node from its docker-compose.node1.yml ({}, then the same readiness probes):",
             crate::compose::up_command(tool)
         );
-        println!("    up to all-ready: {}", spread(&compose_ups));
-        println!(
+        outln!("    up to all-ready: {}", spread(&compose_ups));
+        outln!(
             "    up returned:     median {:.2}s",
             median(compose_returns)
         );
-        println!(
+        outln!(
             "    down -v:         median {:.2}s",
             median(compose_downs.clone())
         );
-        println!(
+        outln!(
             "  ratio harness / compose, up to all-ready (medians): {:.2}; down: {:.2}",
             median(ups.clone()) / median(compose_ups.clone()),
             median(downs) / median(compose_downs)
         );
     }
     if let Some((total, per)) = memory {
-        println!(
+        outln!(
             "  idle memory:     {:.0} MiB total (docker stats, usage minus page cache)",
             total as f64 / 1048576.0
         );
         for (service, bytes) in per {
-            println!(
+            outln!(
                 "    {:<28} {:>6.1} MiB",
                 service.production_name(),
                 bytes as f64 / 1048576.0
@@ -305,8 +307,8 @@ async fn bench_probe(seconds: usize) -> anyhow::Result<i32> {
     }
     stack.down().await?;
     match best {
-        Some((rate, achieved)) => println!("bench probe: the critical flow sustains {rate}/s (achieved {achieved:.1}/s) with < 0.1 % failures and Telegram's delay p99 at most 1 s, over {seconds} s"),
-        None => println!("bench probe: not even 25/s was sustained (< 0.1 % failures, delay p99 ≤ 1 s)"),
+        Some((rate, achieved)) => outln!("bench probe: the critical flow sustains {rate}/s (achieved {achieved:.1}/s) with < 0.1 % failures and Telegram's delay p99 at most 1 s, over {seconds} s"),
+        None => outln!("bench probe: not even 25/s was sustained (< 0.1 % failures, delay p99 ≤ 1 s)"),
     }
     Ok(exit_codes::OK)
 }
@@ -422,44 +424,44 @@ async fn bench_verify(
     }
     let checks_run = (selected.len() * fleet) as f64;
     let cpu = median(cpu_ms);
-    println!(
+    outln!(
         "bench verify ({runs} runs, {} checks, healthy replicas)",
         selected.len()
     );
-    println!(
+    outln!(
         "  1 target:          median {:.0} ms  min {:.0}  max {:.0}",
         median(singles.clone()),
         singles.iter().cloned().fold(f64::INFINITY, f64::min),
         singles.iter().cloned().fold(0.0, f64::max)
     );
     let wall = median(fleets.clone());
-    println!(
+    outln!(
         "  {fleet} targets ({replicas} replicas, {jobs} at a time): median {wall:.0} ms  min {:.0}  max {:.0}  (target <= {FLEET_TARGET_MS:.0} ms: {})",
         fleets.iter().cloned().fold(f64::INFINITY, f64::min),
         fleets.iter().cloned().fold(0.0, f64::max),
         if wall <= FLEET_TARGET_MS { "met" } else { "missed" }
     );
-    println!(
+    outln!(
         "  CPU of verify itself: median {cpu:.0} ms a fleet run, {:.1} ms a node, {:.2} ms a check",
         cpu / fleet as f64,
         cpu / checks_run
     );
     if !engine_cpu_ms.is_empty() {
         let engine = median(engine_cpu_ms);
-        println!(
+        outln!(
             "  CPU of the Docker engine answering it: median {engine:.0} ms a fleet run, {:.1} ms a node, {:.2} ms a check",
             engine / fleet as f64,
             engine / checks_run
         );
     }
     if !idle_pct.is_empty() {
-        println!(
+        outln!(
             "  the machine idle during the fleet runs: median {:.1} % of its cores",
             median(idle_pct)
         );
     }
     if failed > 0 {
-        println!("  note: {failed} check results were fail/error during the runs");
+        outln!("  note: {failed} check results were fail/error during the runs");
     }
     Ok(exit_codes::OK)
 }
@@ -582,7 +584,7 @@ async fn bench_rehearse(
     let runbook = match Runbook::load(&path) {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("error: {e}\nnothing was started");
+            errln!("error: {e}\nnothing was started");
             return Ok(exit_codes::USAGE);
         }
     };
@@ -592,7 +594,7 @@ async fn bench_rehearse(
     }
     let chosen = std::sync::Arc::new(chosen);
     if chosen.is_empty() {
-        eprintln!("error: no scenario matches {}", only.join(", "));
+        errln!("error: no scenario matches {}", only.join(", "));
         return Ok(exit_codes::USAGE);
     }
     let mut options = Options::default();
@@ -627,8 +629,8 @@ async fn bench_rehearse(
         ));
         journals.push(journal);
     }
-    print!("{}", rehearse_table(&journals, &options));
-    print!("{}", agreement_table(&journals));
+    out!("{}", rehearse_table(&journals, &options));
+    out!("{}", agreement_table(&journals));
     Ok(if journals.iter().all(Journal::passed) {
         exit_codes::OK
     } else {

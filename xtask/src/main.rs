@@ -1,6 +1,8 @@
 //! `cargo xtask`: the project's commands (images, up, status, down, test, rehearse, verify, runbook, bench). Errors become
 //! the exit codes documented in `harness::exit_codes`.
 
+use harness::{errln, outln};
+
 mod bench;
 mod compose;
 mod rehearse;
@@ -128,7 +130,7 @@ fn main() -> ExitCode {
                 Some(h) => exit_codes::for_error(h),
                 None => exit_codes::FAILURES,
             };
-            eprintln!("error: {e:#}");
+            errln!("error: {e:#}");
             ExitCode::from(code as u8)
         }
     }
@@ -139,8 +141,8 @@ async fn images() -> anyhow::Result<i32> {
     let docker = docker::connect().await?;
     let ((repo, tag), binary) =
         harness::images::ensure_image_and_binary(&docker, &progress).await?;
-    println!("base image     {repo}:{tag}");
-    println!("replica binary {}", binary.display());
+    outln!("base image     {repo}:{tag}");
+    outln!("replica binary {}", binary.display());
     Ok(exit_codes::OK)
 }
 
@@ -158,7 +160,7 @@ async fn up(timeout: u64) -> anyhow::Result<i32> {
     let stack = tokio::select! {
         stack = Stack::start(options) => stack,
         signal = signals.recv() => {
-            eprintln!("{}: removing stack {id}", signal.name());
+            errln!("{}: removing stack {id}", signal.name());
             let docker = docker::connect().await?;
             remove_by_id(&docker, &id).await?;
             return Ok(signal.exit_code());
@@ -174,18 +176,18 @@ async fn up(timeout: u64) -> anyhow::Result<i32> {
             return Err(e.into());
         }
     };
-    println!(
+    outln!(
         "replica {} ready in {:.1}s\n",
         stack.id(),
         started.elapsed().as_secs_f64()
     );
-    println!("replica root   {}", stack.root().dir().display());
-    println!("compose file   {}", stack.root().compose_path().display());
-    println!(
+    outln!("replica root   {}", stack.root().dir().display());
+    outln!("compose file   {}", stack.root().compose_path().display());
+    outln!(
         "network        {} (production names resolve inside it)\n",
         stack.network()
     );
-    println!("{:<28} {:<40} FROM THE HOST", "SERVICE", "CONTAINER");
+    outln!("{:<28} {:<40} FROM THE HOST", "SERVICE", "CONTAINER");
     for s in Service::ALL {
         let reach = match s {
             Service::Postgres => format!(
@@ -200,18 +202,18 @@ async fn up(timeout: u64) -> anyhow::Result<i32> {
             ),
             _ => stack.url(s),
         };
-        println!(
+        outln!(
             "{:<28} {:<40} {}",
             s.production_name(),
             stack.container_name(s),
             reach
         );
     }
-    println!(
+    outln!(
         "\nexec:   docker exec -it {} psql -U daarion -d daarion_main",
         stack.container_name(Service::Postgres)
     );
-    println!(
+    outln!(
         "status: cargo xtask status\nstop:   cargo xtask down {}",
         stack.id()
     );
@@ -240,7 +242,7 @@ async fn stacks_selected(
 async fn status(ids: &[String]) -> anyhow::Result<i32> {
     let (docker, stacks) = stacks_selected(ids).await?;
     if stacks.is_empty() {
-        println!("no replica is running (start one with `cargo xtask up`)");
+        outln!("no replica is running (start one with `cargo xtask up`)");
         return Ok(exit_codes::OK);
     }
     let mut all_ready = true;
@@ -252,11 +254,11 @@ async fn status(ids: &[String]) -> anyhow::Result<i32> {
         } else {
             format!("owned by pid {}", stack.owner_pid)
         };
-        println!("stack {}  {kind}", stack.id);
+        outln!("stack {}  {kind}", stack.id);
         if let Some(root) = &stack.root {
-            println!("root  {}", root.display());
+            outln!("root  {}", root.display());
         }
-        println!(
+        outln!(
             "{:<27} {:<9} {:<22} {:<7} READINESS",
             "SERVICE",
             "STATE",
@@ -273,7 +275,7 @@ async fn status(ids: &[String]) -> anyhow::Result<i32> {
             if !row.readiness.starts_with("ready") && !row.readiness.starts_with("accepting") {
                 all_ready = false;
             }
-            println!(
+            outln!(
                 "{:<27} {:<9} {:<22} {:<7} {}",
                 row.service.production_name(),
                 row.state,
@@ -282,7 +284,7 @@ async fn status(ids: &[String]) -> anyhow::Result<i32> {
                 row.readiness
             );
         }
-        println!();
+        outln!();
     }
     Ok(if all_ready {
         exit_codes::OK
@@ -303,12 +305,12 @@ async fn down(ids: &[String], everything: bool) -> anyhow::Result<i32> {
         let started = Instant::now();
         // One stack that cannot be removed whole does not keep the others.
         if let Err(e) = docker::remove_stack(&docker, &stack).await {
-            eprintln!("error: stack {} not removed whole: {e}", stack.id);
+            errln!("error: stack {} not removed whole: {e}", stack.id);
             stuck += 1;
             continue;
         }
         removed += 1;
-        println!(
+        outln!(
             "removed stack {} ({} containers, {} networks) in {:.1}s",
             stack.id,
             stack.containers.len(),
@@ -317,7 +319,7 @@ async fn down(ids: &[String], everything: bool) -> anyhow::Result<i32> {
         );
     }
     if removed + stuck == 0 {
-        println!("nothing to remove");
+        outln!("nothing to remove");
     }
     Ok(if stuck == 0 {
         exit_codes::OK
@@ -332,7 +334,7 @@ async fn test(full: bool, args: &[String]) -> anyhow::Result<i32> {
     let docker = docker::connect().await?;
     harness::images::check_prerequisites(&docker).await?;
     if let Some((tool, package)) = harness::images::missing_test_tool() {
-        eprintln!(
+        errln!(
             "error: the tests run `{tool}`, which is not installed: run `sudo apt-get install {package}` (README, Prerequisites)"
         );
         return Ok(exit_codes::PREREQUISITE_MISSING);
@@ -353,7 +355,7 @@ async fn test(full: bool, args: &[String]) -> anyhow::Result<i32> {
             .status()
             .await?;
         if !installed.success() {
-            eprintln!("error: `cargo install --locked cargo-nextest` failed; run it yourself, then `cargo xtask test`");
+            errln!("error: `cargo install --locked cargo-nextest` failed; run it yourself, then `cargo xtask test`");
             return Ok(exit_codes::PREREQUISITE_MISSING);
         }
     }
@@ -375,13 +377,79 @@ async fn test(full: bool, args: &[String]) -> anyhow::Result<i32> {
         .filter(|s| s.orphaned())
         .collect();
     for s in &leftovers {
-        eprintln!(
+        errln!(
             "warning: test stack {} outlived its process; removing it",
             s.id
         );
         if let Err(e) = docker::remove_stack(&docker, s).await {
-            eprintln!("warning: test stack {} not removed whole: {e}", s.id);
+            errln!("warning: test stack {} not removed whole: {e}", s.id);
         }
     }
     Ok(status.code().unwrap_or(exit_codes::FAILURES))
+}
+
+#[cfg(test)]
+#[path = "../tests/support/commands.rs"]
+mod commands;
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    /// Every leaf command of `command` (subcommands joined by a space), with its arguments:
+    /// `--long`, or a positional's id in capitals.
+    fn leaves(command: &clap::Command, path: &str, out: &mut Vec<(String, Vec<String>)>) {
+        let subcommands: Vec<_> = command.get_subcommands().collect();
+        if subcommands.is_empty() {
+            let args = command
+                .get_arguments()
+                .filter(|a| !matches!(a.get_id().as_str(), "help" | "version"))
+                .map(|a| match a.get_long() {
+                    Some(long) => format!("--{long}"),
+                    None => a.get_id().as_str().to_uppercase(),
+                })
+                .collect();
+            out.push((path.trim().to_string(), args));
+        }
+        for sub in subcommands {
+            leaves(sub, &format!("{path} {}", sub.get_name()), out);
+        }
+    }
+
+    #[test]
+    fn the_hardening_table_lists_every_command_and_argument_of_the_cli() {
+        let mut tree = Vec::new();
+        leaves(
+            &<super::Cli as clap::CommandFactory>::command(),
+            "",
+            &mut tree,
+        );
+        let commands: BTreeSet<String> = tree.iter().map(|(c, _)| c.clone()).collect();
+        let arguments: BTreeSet<(String, String)> = tree
+            .iter()
+            .flat_map(|(c, args)| args.iter().map(move |a| (c.clone(), a.clone())))
+            .collect();
+        let tabled_commands: BTreeSet<String> = super::commands::STDOUT_RUNS
+            .iter()
+            .map(|(c, _, _)| c.to_string())
+            .collect();
+        let tabled_arguments: BTreeSet<(String, String)> = super::commands::ARGUMENTS
+            .iter()
+            .map(|(c, a, _, _)| (c.to_string(), a.to_string()))
+            .collect();
+        let untabled: Vec<_> = commands.difference(&tabled_commands).collect();
+        let gone: Vec<_> = tabled_commands.difference(&commands).collect();
+        assert_eq!(
+            (untabled, gone),
+            (vec![], vec![]),
+            "(commands not in xtask/tests/support/commands.rs's STDOUT_RUNS, commands it names that the CLI does not have)"
+        );
+        let untabled: Vec<_> = arguments.difference(&tabled_arguments).collect();
+        let gone: Vec<_> = tabled_arguments.difference(&arguments).collect();
+        assert_eq!(
+            (untabled, gone),
+            (vec![], vec![]),
+            "(arguments not in xtask/tests/support/commands.rs's ARGUMENTS, arguments it names that the CLI does not have)"
+        );
+    }
 }

@@ -2,6 +2,8 @@
 //! the journal and the reports under `target/rehearsal/`, and an exit code that says whether
 //! every scenario met its expected outcome.
 
+use harness::{errln, out, outln};
+
 use futures::StreamExt;
 use harness::exit_codes;
 use harness::progress::Progress;
@@ -109,6 +111,7 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
     let list = args.list;
     let random = args.random as usize;
     let seed = args.seed;
+    let out_given = args.out.is_some();
     let out = args
         .out
         .unwrap_or_else(|| workspace_path("target/rehearsal"));
@@ -120,13 +123,19 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
         options.busy = harness::rehearsal::busy::BusySlots::new(n as usize);
     }
     // Where the reports go is checked before anything starts, not after an hour of scenarios.
-    let writable = std::fs::create_dir_all(&out)
-        .map_err(|e| harness::input::io_reason(&e))
-        .and_then(|()| {
-            harness::output::check_writable(&out.join("journal.json")).map_err(|e| e.reason)
-        });
+    // The default (the workspace's target/rehearsal) is made whole; a path given is made one
+    // level deep at most, so a typo is an error, not a new tree.
+    let writable = if out_given {
+        harness::output::prepare_directory(&out).map_err(|e| e.reason)
+    } else {
+        std::fs::create_dir_all(&out)
+            .map_err(|e| harness::input::io_reason(&e))
+            .and_then(|()| {
+                harness::output::check_writable(&out.join("journal.json")).map_err(|e| e.reason)
+            })
+    };
     if let Err(reason) = writable {
-        eprintln!(
+        errln!(
             "error: --out {}: {reason}\nnothing was started",
             out.display()
         );
@@ -135,7 +144,7 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
     let runbook = match Runbook::load(&runbook_path) {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("error: {e}\nnothing was started");
+            errln!("error: {e}\nnothing was started");
             return Ok(exit_codes::USAGE);
         }
     };
@@ -174,13 +183,20 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
             .map(|(s, _)| s)
             .collect();
     }
+    if selection.is_empty() && !only.is_empty() {
+        errln!(
+            "error: no scenario matches {}; see `cargo xtask rehearse --list`",
+            only.join(", ")
+        );
+        return Ok(exit_codes::USAGE);
+    }
     if list {
         // Everything there is to choose from, when nothing was chosen.
         if only.is_empty() && args.shard.is_none() && !scenarios::v2::is_v2(&runbook.file) {
             chosen.extend(scenarios::fault_rehearsals());
         }
         for s in &chosen {
-            println!(
+            outln!(
                 "{:<24} expected {:<8} phases {:?}  {}",
                 s.id,
                 s.expected.to_string(),
@@ -192,13 +208,13 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
     }
     if chosen.is_empty() && args.shard.is_some() && !selection.is_empty() {
         // More shards than scenarios: this one has none, and says so in its journal.
-        eprintln!(
+        errln!(
             "shard {} has no scenario of the {} chosen",
             args.shard.map_or(0, |s| s.index),
             selection.len()
         );
     } else if chosen.is_empty() {
-        eprintln!(
+        errln!(
             "error: no scenario matches {}; see `cargo xtask rehearse --list`",
             only.join(", ")
         );
@@ -206,7 +222,7 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
     }
     if args.keep {
         if chosen.len() != 1 {
-            eprintln!(
+            errln!(
                 "error: --keep keeps one replica: choose exactly one scenario with --only ({} chosen)\nnothing was started",
                 chosen.len()
             );
@@ -217,7 +233,7 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
     let skipped = if args.skip_inapplicable {
         let skipped = skip_inapplicable(&mut chosen, &runbook);
         if chosen.is_empty() {
-            eprintln!(
+            errln!(
                 "error: every chosen scenario no longer applies to {}; nothing was started",
                 runbook.file
             );
@@ -245,16 +261,16 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
             selection,
         });
     write_reports(&journal, &out, &redactor)?;
-    print!("{}", render::summary(&journal, &redactor));
-    println!(
+    out!("{}", render::summary(&journal, &redactor));
+    outln!(
         "reports: {}/{{journal.json,report.html,report.md,junit.xml}}",
         out.display()
     );
     if !journal.leftovers.is_empty() {
-        eprintln!("error: left behind: {}", journal.leftovers.join(", "));
+        errln!("error: left behind: {}", journal.leftovers.join(", "));
     }
     if !journal.engine_leftovers.is_empty() {
-        eprintln!(
+        errln!(
             "warning: the Docker engine kept {} with a stale endpoint although nothing was attached (moby/moby#17217); only a daemon restart removes it",
             journal.engine_leftovers.join(", ")
         );
@@ -269,13 +285,13 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
             .iter()
             .filter(|s| s.not_run.is_some())
             .count();
-        eprintln!("error: {hung} ({not_run} scenario(s) not run)");
+        errln!("error: {hung} ({not_run} scenario(s) not run)");
         return Ok(exit_codes::ENGINE_UNRESPONSIVE);
     }
     Ok(if journal.passed() {
         exit_codes::OK
     } else if journal.only_inconclusive() {
-        eprintln!(
+        errln!(
             "inconclusive: the harness was the bottleneck, not the node; rerun on a quieter \
              machine or with --parallel 1"
         );
@@ -297,9 +313,9 @@ pub fn refuse_inapplicable(chosen: &[Scenario], runbook: &Runbook) -> Option<i32
         return None;
     }
     for n in &found {
-        eprintln!("error: {}: {n}", runbook.file);
+        errln!("error: {}: {n}", runbook.file);
     }
-    eprintln!(
+    errln!(
         "{} scenario(s) no longer apply to {}; nothing was started (`cargo xtask runbook check` lists them; `--skip-inapplicable` rehearses the rest and lists them in the reports)",
         found
             .iter()
@@ -327,7 +343,7 @@ pub fn skip_inapplicable(
             return true;
         }
         for line in &why {
-            eprintln!("skipped: {}: {line}", runbook.file);
+            errln!("skipped: {}: {line}", runbook.file);
         }
         skipped.push(harness::rehearsal::journal::Skipped {
             scenario: s.id.clone(),

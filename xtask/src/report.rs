@@ -3,6 +3,8 @@
 //! `cargo xtask report compare A B`: two rehearsals (of two runbooks) side by side, per secret.
 //! `cargo xtask report render DIR`: a journal's reports written again (report.html, .md, junit).
 
+use harness::{errln, out, outln};
+
 use std::path::PathBuf;
 
 use harness::exit_codes;
@@ -71,18 +73,13 @@ const INVENTORY: &[&str] = &[
 
 /// The journal in `dir`, or the reason it cannot be read.
 fn read_journal(dir: &std::path::Path) -> Result<Journal, String> {
+    if let Err(e) = harness::input::expect_directory(dir) {
+        return Err(format!("{}: {e}", dir.display()));
+    }
     let path = dir.join("journal.json");
     harness::input::read_text(&path, JOURNAL_LIMIT)
         .map_err(|e| e.to_string())
-        .and_then(|text| {
-            serde_json::from_str::<Journal>(&text).map_err(|e| {
-                format!(
-                    "not a rehearsal journal (line {}, column {})",
-                    e.line(),
-                    e.column()
-                )
-            })
-        })
+        .and_then(|text| Journal::from_json(&text).map_err(|e| e.to_string()))
         .map_err(|reason| format!("{}: {reason}", path.display()))
 }
 
@@ -127,10 +124,17 @@ fn compare(
     out: Option<PathBuf>,
     html: Option<PathBuf>,
 ) -> anyhow::Result<i32> {
+    // Where the comparison goes is checked before anything is read.
+    for (flag, path) in [("--out", &out), ("--html", &html)] {
+        if let Some(Err(e)) = path.as_deref().map(harness::output::check_writable) {
+            errln!("error: {flag} {}: {}", e.path.display(), e.reason);
+            return Ok(exit_codes::USAGE);
+        }
+    }
     let (a, b) = match (read_journal(a_dir), read_journal(b_dir)) {
         (Ok(a), Ok(b)) => (a, b),
         (Err(e), _) | (_, Err(e)) => {
-            eprintln!("error: {e}");
+            errln!("error: {e}");
             return Ok(exit_codes::USAGE);
         }
     };
@@ -164,7 +168,7 @@ fn compare(
         &format!("B: {}", name(&b)),
         &rows,
     );
-    print!("{table}");
+    out!("{table}");
     let page = html.map(|path| {
         let top = harness::rehearsal::compare::html(
             &format!("A: {}", name(&a)),
@@ -178,8 +182,8 @@ fn compare(
         .into_iter()
         .chain(page.map(|(p, t)| ("--html", p, t)))
     {
-        if let Err(e) = std::fs::write(&path, &text) {
-            eprintln!(
+        if let Err(e) = harness::output::write_atomic(&path, text.as_bytes()) {
+            errln!(
                 "error: {flag} {}: {}",
                 path.display(),
                 harness::input::io_reason(&e)
@@ -195,14 +199,18 @@ fn render_again(dir: &std::path::Path, out: Option<PathBuf>) -> anyhow::Result<i
     let journal = match read_journal(dir) {
         Ok(j) => j,
         Err(e) => {
-            eprintln!("error: {e}");
+            errln!("error: {e}");
             return Ok(exit_codes::USAGE);
         }
     };
+    if let Some(Err(e)) = out.as_deref().map(harness::output::prepare_directory) {
+        errln!("error: --out {}: {}", e.path.display(), e.reason);
+        return Ok(exit_codes::USAGE);
+    }
     let out = out.unwrap_or_else(|| dir.to_path_buf());
     // The journal was redacted when written; nothing here knows a secret.
     crate::rehearse::write_reports(&journal, &out, &Redactor::new())?;
-    println!(
+    outln!(
         "reports: {}/{{journal.json,report.html,report.md,junit.xml}}",
         out.display()
     );
@@ -215,13 +223,17 @@ pub async fn run(command: Command) -> anyhow::Result<i32> {
         Command::Compare { a, b, out, html } => return compare(&a, &b, out, html),
         Command::Render { dir, out } => return render_again(&dir, out),
     };
+    if let Some(Err(e)) = out.as_deref().map(harness::output::prepare_directory) {
+        errln!("error: --out {}: {}", e.path.display(), e.reason);
+        return Ok(exit_codes::USAGE);
+    }
     let out = out.unwrap_or_else(|| harness::runbook::workspace_path("target/rehearsal"));
     let mut shards = Vec::new();
     for dir in &dirs {
         match read_journal(dir) {
             Ok(j) => shards.push((dir.join("journal.json").display().to_string(), j)),
             Err(e) => {
-                eprintln!("error: {e}");
+                errln!("error: {e}");
                 return Ok(exit_codes::USAGE);
             }
         }
@@ -229,15 +241,15 @@ pub async fn run(command: Command) -> anyhow::Result<i32> {
     let merged = match shard::merge(shards) {
         Ok(j) => j,
         Err(e) => {
-            eprintln!("error: {e}");
+            errln!("error: {e}");
             return Ok(exit_codes::USAGE);
         }
     };
     // The shards' journals were redacted when written; nothing here knows a secret.
     let redactor = Redactor::new();
     crate::rehearse::write_reports(&merged, &out, &redactor)?;
-    print!("{}", render::summary(&merged, &redactor));
-    println!(
+    out!("{}", render::summary(&merged, &redactor));
+    outln!(
         "merged {} shard(s): {}/{{journal.json,report.html,report.md,junit.xml}}",
         dirs.len(),
         out.display()

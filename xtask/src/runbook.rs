@@ -1,6 +1,8 @@
 //! `cargo xtask runbook show|check|accept`: the runbook as data, its findings and coverage, and
 //! the lock that makes an unreviewed runbook change fail CI.
 
+use harness::{errln, out, outln};
+
 use harness::exit_codes;
 use harness::runbook::coverage::{coverage, CheckRef, Coverage};
 use harness::runbook::findings::{analyse, Finding};
@@ -12,24 +14,33 @@ use std::path::PathBuf;
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
     /// phases, steps, findings and coverage (table, or --format json)
-    Show(Options),
+    Show {
+        #[command(flatten)]
+        runbook: RunbookArg,
+        /// table or json
+        #[arg(long, value_enum, default_value_t = ShowFormat::Table)]
+        format: ShowFormat,
+    },
     /// fail (exit 7) when the runbook or its coverage changed since scenarios/runbook.lock
-    Check(Options),
+    Check(LockOptions),
     /// write the lock for the runbook as it is now
-    Accept(Options),
+    Accept(LockOptions),
 }
 
 #[derive(Debug, clap::Args)]
-pub struct Options {
+pub struct RunbookArg {
     /// the runbook (default fixtures/runbook/SECRETS_ROTATION_RUNBOOK.md)
     #[arg(long, value_name = "FILE")]
     runbook: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct LockOptions {
+    #[command(flatten)]
+    runbook: RunbookArg,
     /// the lock (default scenarios/runbook.lock)
     #[arg(long, value_name = "FILE")]
     lock: Option<PathBuf>,
-    /// table or json (for `show`)
-    #[arg(long, value_enum, default_value_t = ShowFormat::Table)]
-    format: ShowFormat,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -51,19 +62,28 @@ fn checks() -> Vec<CheckRef> {
 
 pub fn run(command: Command) -> i32 {
     // `accept` is the remaining arm.
-    let (name, o) = match command {
-        Command::Show(o) => ("show", o),
-        Command::Check(o) => ("check", o),
-        Command::Accept(o) => ("accept", o),
+    let (name, runbook, lock, format) = match command {
+        Command::Show { runbook, format } => ("show", runbook, None, format),
+        Command::Check(o) => ("check", o.runbook, o.lock, ShowFormat::Table),
+        Command::Accept(o) => ("accept", o.runbook, o.lock, ShowFormat::Table),
     };
-    let runbook_path = o.runbook.unwrap_or_else(|| workspace_path(DEFAULT_RUNBOOK));
-    let lock_path = o.lock.unwrap_or_else(|| {
+    let runbook_path = runbook
+        .runbook
+        .unwrap_or_else(|| workspace_path(DEFAULT_RUNBOOK));
+    // The lock `accept` writes is checked before the runbook is read.
+    if let (Some(path), "accept") = (&lock, name) {
+        if let Err(e) = harness::output::check_writable(path) {
+            errln!("error: --lock {}: {}", e.path.display(), e.reason);
+            return exit_codes::USAGE;
+        }
+    }
+    let lock_path = lock.unwrap_or_else(|| {
         workspace_path(scenarios::lock_for(&runbook_path.display().to_string()))
     });
     let runbook = match Runbook::load(&runbook_path) {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("error: {e}");
+            errln!("error: {e}");
             return exit_codes::USAGE;
         }
     };
@@ -72,18 +92,18 @@ pub fn run(command: Command) -> i32 {
         "show" => {
             let findings = analyse(&runbook);
             let coverage = coverage(&runbook, &findings, &scenarios, &checks());
-            if o.format == ShowFormat::Json {
+            if format == ShowFormat::Json {
                 let doc = serde_json::json!({
                     "runbook": runbook,
                     "findings": findings,
                     "coverage": coverage,
                 });
-                println!(
+                outln!(
                     "{}",
                     serde_json::to_string_pretty(&doc).expect("serialisable")
                 );
             } else {
-                print!("{}", show_table(&runbook, &findings, &coverage));
+                out!("{}", show_table(&runbook, &findings, &coverage));
             }
             exit_codes::OK
         }
@@ -93,25 +113,25 @@ pub fn run(command: Command) -> i32 {
                 .flat_map(|s| harness::rehearsal::applies::not_applicable(s, &runbook))
                 .collect();
             if !inapplicable.is_empty() {
-                eprintln!(
+                errln!(
                     "scenarios whose faults or edits no longer apply to {}:",
                     runbook_path.display()
                 );
                 for n in &inapplicable {
-                    eprintln!("  {n}");
+                    errln!("  {n}");
                 }
             }
             let now = Lock::of(&runbook, &scenarios);
             let locked = match Lock::load(&lock_path) {
                 Ok(l) => l,
                 Err(e) => {
-                    eprintln!("error: {e}\n(run `cargo xtask runbook accept` to write the lock)");
+                    errln!("error: {e}\n(run `cargo xtask runbook accept` to write the lock)");
                     return exit_codes::USAGE;
                 }
             };
             let diff = locked.diff(&now);
             if diff.is_clean() && !inapplicable.is_empty() {
-                eprintln!(
+                errln!(
                     "runbook {} matches {}, but the scenarios above no longer apply: fix them \
                      before rehearsing",
                     runbook_path.display(),
@@ -119,7 +139,7 @@ pub fn run(command: Command) -> i32 {
                 );
                 exit_codes::RUNBOOK_CHANGED
             } else if diff.is_clean() {
-                println!(
+                outln!(
                     "runbook {} matches {} ({} steps)",
                     runbook_path.display(),
                     lock_path.display(),
@@ -127,7 +147,7 @@ pub fn run(command: Command) -> i32 {
                 );
                 exit_codes::OK
             } else {
-                eprintln!(
+                errln!(
                     "runbook {} changed since {} was accepted:\n{}Re-rehearse and review the \
                      scenarios above, then run `cargo xtask runbook accept`.",
                     runbook_path.display(),
@@ -141,15 +161,15 @@ pub fn run(command: Command) -> i32 {
             let now = Lock::of(&runbook, &scenarios);
             let before = Lock::load(&lock_path).ok();
             if let Err(e) = now.write(&lock_path) {
-                eprintln!("error: {}: {e}", lock_path.display());
+                errln!("error: {}: {e}", lock_path.display());
                 return exit_codes::FAILURES;
             }
             match before.map(|b| b.diff(&now)) {
                 Some(diff) if diff.is_clean() => {
-                    println!("{} already up to date", lock_path.display())
+                    outln!("{} already up to date", lock_path.display())
                 }
-                Some(diff) => print!("{} updated:\n{}", lock_path.display(), diff.report()),
-                None => println!(
+                Some(diff) => out!("{} updated:\n{}", lock_path.display(), diff.report()),
+                None => outln!(
                     "{} written ({} steps)",
                     lock_path.display(),
                     now.steps.len()

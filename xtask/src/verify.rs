@@ -1,6 +1,8 @@
 //! `cargo xtask verify`: the check catalogue, read-only, against real nodes (`--target FILE`)
 //! or a running replica (`--replica`), with table / JSON / JUnit outputs and documented exit codes.
 
+use harness::{errln, out, outln};
+
 use futures::StreamExt;
 use harness::checks::{self, catalogue, Node, Target};
 use harness::exit_codes;
@@ -88,14 +90,14 @@ pub async fn run(o: Args) -> anyhow::Result<i32> {
         });
     }
     if formats.iter().filter(|f| f.file.is_none()).count() > 1 {
-        eprintln!("error: only one --format can go to stdout; give the others a file (json=FILE)");
+        errln!("error: only one --format can go to stdout; give the others a file (json=FILE)");
         return Ok(exit_codes::USAGE);
     }
     // Output paths are checked before any check runs: a typo costs nothing.
     for f in &formats {
         if let Some(path) = &f.file {
             if let Err(e) = harness::output::check_writable(path) {
-                eprintln!(
+                errln!(
                     "error: --format {}={}: {}",
                     f.kind,
                     path.display(),
@@ -109,18 +111,21 @@ pub async fn run(o: Args) -> anyhow::Result<i32> {
     if o.list {
         let width = all.iter().map(|c| c.id.len()).max().unwrap_or(10);
         for c in &all {
-            println!(
+            outln!(
                 "{:<width$}  {:<18} {:<9} {}",
-                c.id, c.service, "read-only", c.description
+                c.id,
+                c.service,
+                "read-only",
+                c.description
             );
         }
-        println!("{} checks, all read-only (promoted to verify)", all.len());
+        outln!("{} checks, all read-only (promoted to verify)", all.len());
         return Ok(exit_codes::OK);
     }
     let selected = match checks::select(&all, &o.only, &o.skip) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("error: {e}");
+            errln!("error: {e}");
             return Ok(exit_codes::USAGE);
         }
     };
@@ -130,7 +135,7 @@ pub async fn run(o: Args) -> anyhow::Result<i32> {
         match fleet_files(dir) {
             Ok(files) => paths.extend(files),
             Err(e) => {
-                eprintln!("error: --targets {}: {e}", dir.display());
+                errln!("error: --targets {}: {e}", dir.display());
                 return Ok(exit_codes::USAGE);
             }
         }
@@ -140,7 +145,7 @@ pub async fn run(o: Args) -> anyhow::Result<i32> {
         match Target::load(path) {
             Ok(t) => targets.push(t),
             Err(e) => {
-                eprintln!("error: {e}");
+                errln!("error: {e}");
                 return Ok(exit_codes::USAGE);
             }
         }
@@ -157,11 +162,11 @@ pub async fn run(o: Args) -> anyhow::Result<i32> {
             (Some(id), _) => id.clone(),
             (None, [one]) => one.clone(),
             (None, []) => {
-                eprintln!("error: no replica is running; start one with `cargo xtask up`");
+                errln!("error: no replica is running; start one with `cargo xtask up`");
                 return Ok(exit_codes::USAGE);
             }
             (None, many) => {
-                eprintln!(
+                errln!(
                     "error: several replicas are running ({}); name one: --replica ID",
                     many.join(", ")
                 );
@@ -172,7 +177,7 @@ pub async fn run(o: Args) -> anyhow::Result<i32> {
     }
 
     if let Some(name) = duplicate_name(&targets) {
-        eprintln!("error: two targets are named `{name}`; a report needs each node once");
+        errln!("error: two targets are named `{name}`; a report needs each node once");
         return Ok(exit_codes::USAGE);
     }
     for target in &mut targets {
@@ -188,7 +193,7 @@ pub async fn run(o: Args) -> anyhow::Result<i32> {
     let redactor = Redactor::new();
     let over_ssh = targets.iter().filter(|t| t.ssh().is_some()).count();
     if over_ssh > 0 {
-        eprintln!("verify: connecting to {over_ssh} node(s) over SSH...");
+        errln!("verify: connecting to {over_ssh} node(s) over SSH...");
     }
     let opened: Vec<_> = futures::stream::iter(targets.into_iter().map(|target| {
         let redactor = redactor.clone();
@@ -203,20 +208,20 @@ pub async fn run(o: Args) -> anyhow::Result<i32> {
         match node {
             Ok(n) => nodes.push(n),
             Err(e) => {
-                eprintln!("error: {e}");
+                errln!("error: {e}");
                 return Ok(exit_codes::USAGE);
             }
         }
     }
     for node in &nodes {
         if let Some(why) = node.unreachable() {
-            eprintln!(
+            errln!(
                 "verify: {} is unreachable ({why}); its checks are not run",
                 node.target().name
             );
         }
     }
-    eprintln!(
+    errln!(
         "verify: {} checks on {} target(s), {} at a time...",
         selected.len(),
         nodes.len(),
@@ -231,25 +236,30 @@ pub async fn run(o: Args) -> anyhow::Result<i32> {
             _ => report.table(&redactor),
         };
         match file {
-            None => print!("{text}"),
+            None => out!("{text}"),
             Some(path) => {
                 harness::output::write_atomic(path, text.as_bytes())
                     .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-                eprintln!("verify: wrote {kind} to {}", path.display());
+                errln!("verify: wrote {kind} to {}", path.display());
             }
         }
     }
     let c = report.counts();
-    eprintln!(
+    errln!(
         "verify: {} passed, {} failed, {} skipped, {} errors in {} ms (wall)",
-        c.pass, c.fail, c.skip, c.error, report.wall_ms
+        c.pass,
+        c.fail,
+        c.skip,
+        c.error,
+        report.wall_ms
     );
     Ok(report.exit_code())
 }
 
 /// The target files of a fleet directory: its `*.toml` files, sorted by name; none is an error.
 fn fleet_files(dir: &std::path::Path) -> Result<Vec<PathBuf>, String> {
-    let entries = std::fs::read_dir(dir).map_err(|e| e.to_string())?;
+    harness::input::expect_directory(dir).map_err(|e| e.to_string())?;
+    let entries = std::fs::read_dir(dir).map_err(|e| harness::input::io_reason(&e))?;
     let mut files: Vec<PathBuf> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "toml") && p.is_file())

@@ -102,3 +102,42 @@ fn a_file_the_code_map_names_that_is_not_in_the_tree_is_found() {
         .collect();
     assert_eq!(named, expected);
 }
+
+/// The lines of `text` outside `#[cfg(test)]` modules (a module opened by that attribute ends
+/// at the file's end, as every one of ours does).
+fn outside_tests(text: &str) -> impl Iterator<Item = (usize, &str)> {
+    text.lines()
+        .enumerate()
+        .take_while(|(_, l)| l.trim() != "#[cfg(test)]")
+        .map(|(i, l)| (i + 1, l))
+}
+
+#[test]
+fn commands_print_only_through_the_console_layer() {
+    let root = workspace();
+    let mut found = Vec::new();
+    for krate in ["harness", "xtask"] {
+        let mut sources = Vec::new();
+        files(&root, &root.join(krate).join("src"), &mut sources);
+        for source in sources.iter().filter(|f| f.ends_with(".rs")) {
+            if source.ends_with("console.rs") {
+                continue;
+            }
+            let text = std::fs::read_to_string(root.join(source)).expect("readable");
+            for (line, code) in outside_tests(&text) {
+                let code = code.split("//").next().unwrap_or("");
+                if ["println!", "print!", "eprintln!", "eprint!"]
+                    .iter()
+                    .any(|m| code.contains(m))
+                {
+                    found.push(format!("{source}:{line}"));
+                }
+            }
+        }
+    }
+    assert_eq!(
+        found,
+        Vec::<String>::new(),
+        "print with harness::outln!/out!/errln! (harness/src/console.rs): std's macros panic when a pipe closes"
+    );
+}

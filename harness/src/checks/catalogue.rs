@@ -285,7 +285,7 @@ async fn pg_current(node: &Node, svc: &str) -> Verdict {
         return Verdict::skip(format!("the target has no [services.{svc}]"));
     };
     let Some(password) = node.var(svc, "DB_PASSWORD") else {
-        return Verdict::fail(format!("{} has no DB_PASSWORD", rel.display()));
+        return node.env_lacks(svc, "has no DB_PASSWORD");
     };
     let pg = &node.target().postgres;
     match node.pg_login(password).await {
@@ -330,15 +330,12 @@ async fn pg_previous(node: &Node) -> Verdict {
 }
 
 fn nats_credentials<'a>(node: &'a Node, svc: &str) -> Result<(&'a str, &'a str), Verdict> {
-    let Some(rel) = node.env_rel(svc) else {
+    if node.env_rel(svc).is_none() {
         return Err(Verdict::skip(format!("the target has no [services.{svc}]")));
-    };
+    }
     match (node.var(svc, "NATS_USER"), node.var(svc, "NATS_PASSWORD")) {
         (Some(u), Some(p)) => Ok((u, p)),
-        _ => Err(Verdict::fail(format!(
-            "{} lacks NATS_USER or NATS_PASSWORD",
-            rel.display()
-        ))),
+        _ => Err(node.env_lacks(svc, "lacks NATS_USER or NATS_PASSWORD")),
     }
 }
 
@@ -568,7 +565,7 @@ async fn jwt(node: &Node, previous: bool) -> Verdict {
     } else {
         match current {
             Some(c) => c,
-            None => return Verdict::fail("the gateway's .env has no JWT_SECRET"),
+            None => return node.env_lacks("gateway", "has no JWT_SECRET"),
         }
     };
     let exp = SystemTime::now()
@@ -613,7 +610,7 @@ async fn provider_key(node: &Node, provider: &str, previous: bool) -> Verdict {
     } else {
         match current {
             Some(c) => c,
-            None => return Verdict::fail(format!("{service}'s .env has no {}", p.env)),
+            None => return node.env_lacks(service, &format!("has no {}", p.env)),
         }
     };
     let answer = match p.auth {

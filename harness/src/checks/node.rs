@@ -230,6 +230,20 @@ impl Node {
         self.current.value(self.env_rel(service)?, var)
     }
 
+    /// The failed verdict for `service`'s `.env` lacking what a check needs (`missing`, e.g.
+    /// "has no DB_PASSWORD"): when the file could not be read or parsed, the verdict says
+    /// that instead, with the file's own error (file and line, no value), so a malformed line
+    /// is never reported as an absent variable.
+    pub fn env_lacks(&self, service: &str, missing: &str) -> Verdict {
+        let Some(rel) = self.env_rel(service) else {
+            return Verdict::skip(format!("the target has no [services.{service}]"));
+        };
+        match self.current.unreadable.iter().find(|(p, _)| p == rel) {
+            Some((_, why)) => Verdict::fail(format!("{why} (so none of its variables is read)")),
+            None => Verdict::fail(format!("{} {missing}", rel.display())),
+        }
+    }
+
     /// `var` as it was before the rotation, for `service`.
     pub fn previous_var(&self, service: &str, var: &str) -> Option<&str> {
         self.previous
@@ -446,10 +460,10 @@ async fn previous_on_node(transport: &Transport, path: &Path) -> Result<SecretSe
     SecretSet::previous_from_backup(&name, &bytes, passphrase.as_deref())
 }
 
-/// `host:port` of a URL, for "unreachable" messages.
+/// `host:port` of a URL, for "unreachable" messages: never its user or password, and never
+/// its path (a Telegram URL holds the token there).
 pub fn address_of(url: &str) -> String {
-    let rest = url.split_once("://").map(|(_, r)| r).unwrap_or(url);
-    rest.split(['/', '?']).next().unwrap_or(rest).to_string()
+    crate::redact::address_of_url(url)
 }
 
 #[cfg(test)]

@@ -141,7 +141,7 @@ impl SecretSet {
             }
             return Ok(set);
         }
-        let mut file = std::fs::File::open(path).map_err(|e| err(crate::input::io_reason(&e)))?;
+        let mut file = crate::input::open_regular(path).map_err(|e| err(e.to_string()))?;
         let mut head = [0u8; 512];
         let got = read_up_to(&mut file, &mut head).map_err(|e| err(crate::input::io_reason(&e)))?;
         let head = &head[..got];

@@ -109,8 +109,8 @@ pub struct Target {
     /// previous secrets; `--previous` overrides it.
     #[serde(default)]
     pub previous: Option<PathBuf>,
-    /// Per-check timeout in milliseconds.
-    #[serde(default = "default_timeout_ms")]
+    /// Per-check timeout in milliseconds, 1 to 600 000.
+    #[serde(default = "default_timeout_ms", deserialize_with = "timeout_ms")]
     pub timeout_ms: u64,
     #[serde(default)]
     pub services: BTreeMap<String, ServiceTarget>,
@@ -120,7 +120,7 @@ pub struct Target {
     #[serde(default)]
     pub providers: BTreeMap<String, ProviderTarget>,
     /// The replica's fake upstream admin API (`…/admin/keys`), for per-key use counts.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "http_url_opt")]
     pub upstream_admin: Option<String>,
     /// How the node's files and Docker engine are reached: `local` (default: this machine) or
     /// `ssh://[user@]host[:port]` (read-only commands over SSH, the engine's socket forwarded;
@@ -140,6 +140,7 @@ pub struct Target {
 #[serde(deny_unknown_fields)]
 pub struct ServiceTarget {
     /// Base URL (`http://127.0.0.1:9300`); `/health` and `/ready` are appended.
+    #[serde(deserialize_with = "http_url")]
     pub url: String,
     /// The service's `.env`, relative to the root.
     pub env: PathBuf,
@@ -165,8 +166,11 @@ pub struct PostgresTarget {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NatsTarget {
+    /// `nats://host:port` (or `tls://`, `ws://`, `wss://`).
+    #[serde(deserialize_with = "nats_url")]
     pub url: String,
     /// The monitoring endpoint (`http://127.0.0.1:8222`).
+    #[serde(deserialize_with = "http_url")]
     pub monitoring: String,
     #[serde(default)]
     pub container: Option<String>,
@@ -180,6 +184,7 @@ pub struct NatsTarget {
 #[serde(deny_unknown_fields)]
 pub struct ProviderTarget {
     /// A read-only call (`GET …/v1/models`) answered 200 for a valid key, 401 otherwise.
+    #[serde(deserialize_with = "http_url")]
     pub url: String,
     /// The variable holding the key.
     pub env: String,
@@ -203,6 +208,52 @@ fn default_retention() -> u64 {
 }
 fn default_timeout_ms() -> u64 {
     5000
+}
+
+/// The most a target may give each check.
+pub const TIMEOUT_MS_MAX: u64 = 600_000;
+
+fn timeout_ms<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    let ms = u64::deserialize(d)?;
+    if (1..=TIMEOUT_MS_MAX).contains(&ms) {
+        Ok(ms)
+    } else {
+        Err(serde::de::Error::custom(format!(
+            "{ms} is out of range: from 1 to {TIMEOUT_MS_MAX} (milliseconds a check may take)"
+        )))
+    }
+}
+
+fn http_url<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let text = String::deserialize(d)?;
+    check_url(&text, &["http", "https"]).map_err(serde::de::Error::custom)?;
+    Ok(text)
+}
+
+fn http_url_opt<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    http_url(d).map(Some)
+}
+
+fn nats_url<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let text = String::deserialize(d)?;
+    check_url(&text, &["nats", "tls", "ws", "wss"]).map_err(serde::de::Error::custom)?;
+    Ok(text)
+}
+
+/// Why `text` is not a URL of one of `schemes` with a host, in words that hold none of it (a
+/// URL may carry a password).
+pub fn check_url(text: &str, schemes: &[&str]) -> Result<(), String> {
+    let url = reqwest::Url::parse(text).map_err(|e| format!("not a URL ({e})"))?;
+    if !schemes.contains(&url.scheme()) {
+        return Err(format!(
+            "not a URL this field takes: the scheme must be {}",
+            schemes.join(", ")
+        ));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err("not a URL this field takes: it has no host".into());
+    }
+    Ok(())
 }
 fn default_stream() -> String {
     "EVENTS".into()

@@ -151,7 +151,7 @@ impl Transport {
     pub async fn read(&self, path: &Path, limit: u64) -> Result<Vec<u8>, String> {
         match self {
             Transport::Local => {
-                let file = std::fs::File::open(path).map_err(|e| crate::input::io_reason(&e))?;
+                let file = crate::input::open_regular(path).map_err(|e| e.to_string())?;
                 let mut bytes = Vec::new();
                 file.take(limit + 1)
                     .read_to_end(&mut bytes)

@@ -256,7 +256,7 @@ impl BusySlots {
                 Err(e) => {
                     static SAID: std::sync::Once = std::sync::Once::new();
                     SAID.call_once(|| {
-                        eprintln!(
+                        crate::errln!(
                             "warning: {}: {}; scenarios are bounded in this process only",
                             path.display(),
                             crate::input::io_reason(&e)

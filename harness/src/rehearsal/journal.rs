@@ -126,6 +126,57 @@ impl std::fmt::Display for Expected {
 
 pub const SCHEMA: &str = "rotation-rehearsal/journal";
 pub const VERSION: u32 = 7;
+/// The oldest journal version this build reads: a version-6 journal reads as a version-7 one
+/// without the fields 7 added (every one of them defaults). Older ones held their measurements
+/// as operator notes, which nothing here reads any more.
+pub const OLDEST_READABLE: u32 = 6;
+
+/// Why a journal's text is not one this build reads. Names no content of it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum JournalReadError {
+    #[error("not a rehearsal journal (line {line}, column {column})")]
+    NotAJournal { line: usize, column: usize },
+    #[error("not a rehearsal journal (its schema is not `{SCHEMA}`)")]
+    OtherSchema,
+    #[error("journal version {found} was written by a newer rotation-rehearsal; this build reads versions {OLDEST_READABLE} to {VERSION}")]
+    Newer { found: u64 },
+    #[error("journal version {found} is older than this build reads (versions {OLDEST_READABLE} to {VERSION}); render it with the rotation-rehearsal that wrote it")]
+    Older { found: u64 },
+}
+
+impl Journal {
+    /// A journal from its JSON text: its schema and version checked before anything else is
+    /// read (a newer one is refused, never read in part and written back as this version), an
+    /// older readable one migrated to [`VERSION`].
+    pub fn from_json(text: &str) -> Result<Journal, JournalReadError> {
+        #[derive(Deserialize)]
+        struct Head {
+            schema: Option<String>,
+            version: Option<u64>,
+        }
+        let not_a_journal = |e: serde_json::Error| JournalReadError::NotAJournal {
+            line: e.line(),
+            column: e.column(),
+        };
+        let head: Head = serde_json::from_str(text).map_err(not_a_journal)?;
+        if head.schema.as_deref() != Some(SCHEMA) {
+            return Err(JournalReadError::OtherSchema);
+        }
+        match head.version {
+            Some(found) if found > u64::from(VERSION) => {
+                return Err(JournalReadError::Newer { found })
+            }
+            Some(found) if found < u64::from(OLDEST_READABLE) => {
+                return Err(JournalReadError::Older { found })
+            }
+            Some(_) => {}
+            None => return Err(JournalReadError::OtherSchema),
+        }
+        let mut journal: Journal = serde_json::from_str(text).map_err(not_a_journal)?;
+        journal.version = VERSION;
+        Ok(journal)
+    }
+}
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Journal {
@@ -789,6 +840,34 @@ pub fn assemble(
 mod tests {
     use super::*;
     use std::collections::BTreeSet;
+
+    #[test]
+    fn a_journal_of_a_newer_or_too_old_version_is_refused_naming_its_version() {
+        let json = |version: u32| {
+            let mut j = crate::testing::journal(Vec::new(), 1);
+            j.version = version;
+            serde_json::to_string(&j).unwrap()
+        };
+        assert_eq!(
+            Journal::from_json(&json(999)).unwrap_err().to_string(),
+            "journal version 999 was written by a newer rotation-rehearsal; this build reads versions 6 to 7"
+        );
+        assert_eq!(
+            Journal::from_json(&json(5)).unwrap_err().to_string(),
+            "journal version 5 is older than this build reads (versions 6 to 7); render it with the rotation-rehearsal that wrote it"
+        );
+        // A newer journal is refused by its version even when nothing else of it would parse.
+        assert_eq!(
+            Journal::from_json(r#"{"schema":"rotation-rehearsal/journal","version":8,"x":1}"#)
+                .unwrap_err(),
+            JournalReadError::Newer { found: 8 }
+        );
+        assert_eq!(Journal::from_json(&json(6)).unwrap().version, VERSION);
+        assert_eq!(
+            Journal::from_json(r#"{"schema":"other","version":7}"#).unwrap_err(),
+            JournalReadError::OtherSchema
+        );
+    }
 
     /// Every key of `value`, at any depth, except inside the probe reports (documented on
     /// `probe::ProbeReport`) and maps keyed by data (`changed`: variable → files).

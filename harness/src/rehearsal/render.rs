@@ -317,7 +317,77 @@ pub fn markdown(j: &Journal, redactor: &Redactor) -> String {
     for s in &j.scenarios {
         out.push_str(&scenario_markdown(s));
     }
-    redactor.redact(&out)
+    redactor.redact(&html_escaped_outside_code(&out))
+}
+
+/// `markdown` with `<`, `>` and `&` escaped wherever a Markdown renderer would read them as
+/// HTML: everywhere but code spans and fenced code blocks, which show them as they are. The
+/// journal's text (commands, logs, evidence) is the node's, and a `<script>` in it stays text.
+pub fn html_escaped_outside_code(markdown: &str) -> String {
+    let mut out = String::with_capacity(markdown.len());
+    let mut fence: Option<String> = None;
+    for line in markdown.split_inclusive('\n') {
+        let trimmed = line.trim_start();
+        let mark: String = trimmed
+            .chars()
+            .take_while(|c| *c == '`' || *c == '~')
+            .collect();
+        let is_fence = mark.len() >= 3 && mark.chars().all(|c| c == mark.chars().next().unwrap());
+        match &fence {
+            Some(open) => {
+                if is_fence && mark.starts_with(open.as_str()) && trimmed.trim_end() == mark {
+                    fence = None;
+                }
+                out.push_str(line);
+            }
+            None if is_fence => {
+                fence = Some(mark);
+                out.push_str(line);
+            }
+            None => escape_line_outside_spans(line, &mut out),
+        }
+    }
+    out
+}
+
+/// One line outside a fence: code spans (a run of backticks up to the next run of the same
+/// length) as they are, the rest escaped; an unmatched run of backticks is text.
+fn escape_line_outside_spans(line: &str, out: &mut String) {
+    let mut rest = line;
+    while let Some(start) = rest.find('`') {
+        escape_text(&rest[..start], out);
+        let run = rest[start..].chars().take_while(|c| *c == '`').count();
+        let after = &rest[start + run..];
+        let closing = (0..after.len())
+            .filter(|&i| after.is_char_boundary(i))
+            .find(|&i| {
+                after[i..].starts_with(&"`".repeat(run))
+                    && !after[i + run..].starts_with('`')
+                    && (i == 0 || !after[..i].ends_with('`'))
+            });
+        match closing {
+            Some(end) => {
+                out.push_str(&rest[start..start + run + end + run]);
+                rest = &after[end + run..];
+            }
+            None => {
+                out.push_str(&rest[start..start + run]);
+                rest = after;
+            }
+        }
+    }
+    escape_text(rest, out);
+}
+
+fn escape_text(text: &str, out: &mut String) {
+    for c in text.chars() {
+        match c {
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            c => out.push(c),
+        }
+    }
 }
 
 /// One row per scenario: outcome and the probe's numbers, the rollback's after them.
@@ -788,7 +858,20 @@ fn scenario_html(s: &ScenarioRecord) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{html, markdown};
+    use super::{html, html_escaped_outside_code, markdown};
+
+    #[test]
+    fn journal_html_in_report_md_is_text_except_inside_code() {
+        let md = "evidence: <script>alert(1)</script> & more\n\
+                  ran `echo <b>` then ``a ` <i>`` and a lone ` <u>\n\
+                  ```\n<script>in a fence</script>\n```\n<p>after</p>\n";
+        assert_eq!(
+            html_escaped_outside_code(md),
+            "evidence: &lt;script&gt;alert(1)&lt;/script&gt; &amp; more\n\
+             ran `echo <b>` then ``a ` <i>`` and a lone ` &lt;u&gt;\n\
+             ```\n<script>in a fence</script>\n```\n&lt;p&gt;after&lt;/p&gt;\n"
+        );
+    }
     use crate::checks::Outcome;
     use crate::redact::Redactor;
     use crate::rehearsal::journal::{CheckRecord, FindingSummary, ScenarioRecord, StepRecord};

@@ -36,7 +36,7 @@ pub enum LockError {
     Io {
         file: String,
         #[source]
-        source: std::io::Error,
+        source: crate::input::InputError,
     },
     #[error("{file}:{line}: malformed lock: {message}")]
     Malformed {
@@ -76,9 +76,11 @@ impl Lock {
 
     pub fn load(path: &Path) -> Result<Lock, LockError> {
         let file = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| LockError::Io {
-            file: file.clone(),
-            source,
+        let text = crate::input::read_text(path, super::RUNBOOK_MAX_BYTES).map_err(|source| {
+            LockError::Io {
+                file: file.clone(),
+                source,
+            }
         })?;
         Self::parse(&file, &text)
     }
