@@ -2,7 +2,7 @@
 //!
 //! | code | meaning |
 //! |---|---|
-//! | 0 | success: the command did what it was asked, every check passed |
+//! | 0 | success: the command did what it was asked, every check passed; or its stdout's reader went away (`… \| head -1`), which ends it quietly |
 //! | 1 | the command ran and found failures (checks failed, scenarios missed their outcome) |
 //! | 2 | usage or configuration error (unknown command or flag, malformed input file) |
 //! | 3 | no Docker engine reachable (DOCKER_HOST / the socket) |
