@@ -2,21 +2,35 @@
 //! shards by. Regenerate from a journal of the whole set (`cargo xtask rehearse --only '*'`):
 //! each scenario's `wall_ms`, rounded to the second.
 
-/// Measured on the project's 2-core machine, 2026-12-01: the runbook as written (11 scenarios,
-/// `cargo xtask rehearse`, 203 s) and the fault matrix (44 scenarios, `--only 'faults/*'`,
-/// 17 m 29 s), two busy at a time.
+/// Measured on the project's 2-core machine, two busy at a time. 2026-12-06: the scenarios
+/// derived from the runbook as written (`cargo xtask rehearse`, 191.5 s) and from v2
+/// (`--runbook …v2.md`, 419.4 s; an id both derive takes the longer). 2026-12-01: the fault
+/// matrix (44 scenarios, `--only 'faults/*'`, 17 m 29 s).
 pub const MEASURED: &[(&str, u64)] = &[
-    ("phase1/as-written", 12),
-    ("phase2/as-written", 61),
-    ("phase3/as-written", 67),
-    ("phase4/as-written", 52),
-    ("phase5/as-written", 21),
-    ("rotation/as-written", 64),
-    ("rollback/after-phase1", 45),
-    ("rollback/after-phase2", 78),
-    ("rollback/after-phase3", 54),
-    ("rollback/after-phase4", 47),
-    ("rollback/after-phase5", 31),
+    ("prepare", 9),
+    ("rollback/after-prepare", 32),
+    ("rotate/deepseek", 91),
+    ("rollback/after-deepseek", 71),
+    ("rotate/postgres", 58),
+    ("rollback/after-postgres", 71),
+    ("rotate/nats", 51),
+    ("rollback/after-nats", 72),
+    ("verify", 10),
+    ("rotation", 112),
+    ("rotate/mistral", 13),
+    ("rollback/after-mistral", 20),
+    ("rotate/grok", 26),
+    ("rollback/after-grok", 23),
+    ("rotate/cohere", 14),
+    ("rollback/after-cohere", 29),
+    ("rotate/qdrant", 13),
+    ("rollback/after-qdrant", 22),
+    ("rotate/neo4j", 26),
+    ("rollback/after-neo4j", 41),
+    ("rotate/telegram", 28),
+    ("rollback/after-telegram", 26),
+    ("rotate/jwt", 53),
+    ("rollback/after-jwt", 62),
     ("faults/phase1-gateway-down-at-the-preflight-check", 36),
     ("faults/phase1-postgres-restarts-during-the-backup", 28),
     ("faults/phase1-nats-crashes-for-3s", 56),
@@ -79,23 +93,7 @@ pub const MEASURED: &[(&str, u64)] = &[
     ("faults/rollback-deepseek-answers-429", 34),
     ("faults/rollback-postgres-300ms-latency", 34),
     ("faults/rollback-after-phase3-with-the-alter-fixed", 205),
-    // The v2 runbook's set (`--runbook fixtures/runbook/SECRETS_ROTATION_RUNBOOK.v2.md`),
-    // measured 2026-12-02 (postgres, nats and the rotation again on 2026-12-03), idle machine.
-    ("v2/deepseek", 17),
-    ("v2/mistral", 15),
-    ("v2/grok", 16),
-    ("v2/cohere", 17),
-    ("v2/postgres", 56),
-    ("v2/nats", 48),
-    ("v2/rotation", 137),
-    ("v2/rollback/after-phase2", 22),
-    // Measured 2026-12-03 (evening), five at once on 2 cores (the machine 1–3 % idle): the v2
-    // rollbacks after server-side changes.
-    ("v2/rollback/after-phase6", 194),
-    ("v2/rollback/after-phase7", 160),
-    ("v2/rollback/after-phase11", 140),
-    // Measured 2026-12-03, idle machine: the JWT phase and the v2 faults.
-    ("v2/jwt", 68),
+    // Measured 2026-12-03, idle machine: the v2 faults.
     ("v2/jwt/without-key-overlap", 25),
     ("v2/faults/phase2-deepseek-rejects-the-new-key", 132),
     (

@@ -1,81 +1,165 @@
-//! Runbook scenarios: what is rehearsed against the replica (the runbook as written, the fault
-//! matrix, the v2 runbook's, random schedules) and the facts they rest on. The tests under
-//! `tests/` run them; the catalogue (`catalogue_for`), which `harness::runbook::coverage` and
-//! the lock read, is derived from these values.
+//! Runbook scenarios: what is rehearsed against the replica and the facts they rest on. Most
+//! are derived from the runbook's own text (`harness::rehearsal::derive`: a rehearsal and a
+//! rollback per secret its phases rotate, the whole rotation), their accepted deviations read
+//! from its lock; the rest are written by hand against a shipped text (the fault matrix of the
+//! runbook as written, the v2 runbook's faults and step boundaries, random schedules) and bound
+//! to a runbook by its steps' fingerprints, never by its file name. The tests under `tests/`
+//! run them; the catalogue (`catalogue_for`), which `harness::runbook::coverage` and the lock
+//! read, is derived from these values.
 
+use harness::rehearsal::Scenario;
 use harness::runbook::coverage::ScenarioRef;
 use harness::runbook::findings::FindingKind;
-use harness::runbook::Runbook;
+use harness::runbook::lock::{Lock, DEFAULT_LOCK};
+use harness::runbook::{workspace_path, Runbook};
+use std::path::{Path, PathBuf};
 
 pub mod costs;
 pub mod random;
 mod rehearsals;
 pub mod v2;
 pub mod v2_boundaries;
-pub use rehearsals::{fault_rehearsals, rehearsals};
-pub use v2::v2_rehearsals;
+pub use rehearsals::fault_rehearsals;
 
-/// The lock of the v2 runbook's steps and scenarios (the as-written runbook's is
-/// `harness::runbook::lock::DEFAULT_LOCK`).
+/// The lock of the shipped corrected runbook (`fixtures/runbook/SECRETS_ROTATION_RUNBOOK.v2.md`).
 pub const V2_LOCK: &str = "scenarios/runbook.v2.lock";
 
-/// The scenario catalogue of `runbook`: every scenario meant for it (`rehearsals_for`), each
-/// entry derived from the scenario's value (`harness::rehearsal::catalogue`); for the runbook
-/// as written also the random schedules' phases and the facts the scenarios rest on.
-pub fn catalogue_for(runbook: &Runbook) -> Vec<ScenarioRef> {
-    let mut scenarios = rehearsals_for(&runbook.file);
-    if !v2::is_v2(&runbook.file) {
-        scenarios.extend(random::families());
+/// The shipped locks, each the reviewed text of a shipped runbook, against which its
+/// hand-written scenarios were measured.
+pub const SHIPPED_LOCKS: &[&str] = &[DEFAULT_LOCK, V2_LOCK];
+
+/// A family of hand-written scenarios: the lock of the text they were measured against,
+/// whether `rehearse` runs them without `--only` (the faults only when asked), and the
+/// scenarios.
+struct HandWritten {
+    lock: &'static str,
+    default: bool,
+    scenarios: fn() -> Vec<Scenario>,
+}
+
+const HAND_WRITTEN: &[HandWritten] = &[
+    HandWritten {
+        lock: DEFAULT_LOCK,
+        default: false,
+        scenarios: fault_rehearsals,
+    },
+    HandWritten {
+        lock: V2_LOCK,
+        default: true,
+        scenarios: || vec![v2::v2_without_key_overlap()],
+    },
+    HandWritten {
+        lock: V2_LOCK,
+        default: false,
+        scenarios: || {
+            v2::v2_fault_rehearsals()
+                .into_iter()
+                .chain(v2_boundaries::v2_boundary_rehearsals())
+                .collect()
+        },
+    },
+];
+
+fn load_lock(path: &Path) -> Option<Lock> {
+    Lock::load(path).ok()
+}
+
+/// The lock that belongs to `runbook`: one beside its file (`X.md` → `X.lock`), else the
+/// shipped lock that holds the most of its steps (by id and fingerprint: a renamed copy of a
+/// shipped runbook is that runbook), else where one beside it would go.
+pub fn lock_for(runbook: &Runbook) -> PathBuf {
+    let beside = Path::new(&runbook.file).with_extension("lock");
+    if beside.is_file() {
+        return beside;
     }
+    SHIPPED_LOCKS
+        .iter()
+        .map(|l| workspace_path(l))
+        .filter_map(|path| Some((load_lock(&path)?.shared_steps(runbook), path)))
+        .filter(|(shared, _)| *shared > 0)
+        .max_by_key(|(shared, _)| *shared)
+        .map(|(_, path)| path)
+        .unwrap_or(beside)
+}
+
+/// The scenarios the text of `runbook` calls for (`harness::rehearsal::derive`), their
+/// expected outcomes as its lock accepts them (`holds` where it accepts none).
+pub fn derived(runbook: &Runbook) -> Vec<Scenario> {
+    let lock = load_lock(&lock_for(runbook));
+    harness::rehearsal::derive::scenarios(runbook, lock.as_ref())
+}
+
+/// The hand-written scenarios that apply to `runbook`, bound to it (phases and fault steps
+/// renumbered by content); `default_only`: only those `rehearse` runs without `--only`.
+fn hand_written(runbook: &Runbook, default_only: bool) -> Vec<Scenario> {
+    let mut out = Vec::new();
+    for family in HAND_WRITTEN.iter().filter(|f| f.default || !default_only) {
+        let Some(lock) = load_lock(&workspace_path(family.lock)) else {
+            continue;
+        };
+        out.extend(
+            (family.scenarios)()
+                .into_iter()
+                .filter_map(|s| harness::rehearsal::applies::bind(s, &lock, runbook).ok()),
+        );
+    }
+    out
+}
+
+/// The hand-written scenarios measured on a text `runbook` shares steps with that do not
+/// apply to it (a phase or the rollback changed), each as (id, why): `rehearse --only` and
+/// `runbook check` name them; nothing is left out without a word.
+pub fn not_bound(runbook: &Runbook) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for family in HAND_WRITTEN {
+        let Some(lock) = load_lock(&workspace_path(family.lock)) else {
+            continue;
+        };
+        if lock.shared_steps(runbook) == 0 {
+            continue;
+        }
+        for scenario in (family.scenarios)() {
+            let id = scenario.id.clone();
+            if let Err(why) = harness::rehearsal::applies::bind(scenario, &lock, runbook) {
+                out.push((id, why));
+            }
+        }
+    }
+    out
+}
+
+/// The scenario catalogue of `runbook`: every scenario meant for it (`rehearsals_for`), each
+/// entry derived from the scenario's value (`harness::rehearsal::catalogue`); where the runbook
+/// holds the text the random schedules and the facts were written for, those too.
+pub fn catalogue_for(runbook: &Runbook) -> Vec<ScenarioRef> {
+    let mut scenarios = rehearsals_for(runbook);
+    scenarios.extend(random::families_for(runbook));
     let mut entries = harness::rehearsal::catalogue::of(&scenarios, runbook);
-    if !v2::is_v2(&runbook.file) {
-        entries.extend(FACTS.iter().map(Fact::entry));
+    if let Some(lock) = load_lock(&workspace_path(DEFAULT_LOCK)) {
+        entries.extend(
+            FACTS
+                .iter()
+                .filter(|f| f.holds_in(runbook, &lock))
+                .map(Fact::entry),
+        );
     }
     entries
 }
 
-/// The lock that belongs to the runbook in `runbook_file`.
-pub fn lock_for(runbook_file: &str) -> &'static str {
-    if v2::is_v2(runbook_file) {
-        V2_LOCK
-    } else {
-        harness::runbook::lock::DEFAULT_LOCK
-    }
+/// What `rehearse --runbook FILE` runs without `--only`: the scenarios its text calls for, and
+/// the hand-written ones meant to run with them.
+pub fn default_rehearsals_for(runbook: &Runbook) -> Vec<Scenario> {
+    let mut all = derived(runbook);
+    all.extend(hand_written(runbook, true));
+    all
 }
 
-/// What `rehearse --runbook FILE` runs without `--only`: the v2 set for a v2 runbook, the
-/// runbook as written (phases, rotation, rollbacks) otherwise.
-pub fn default_rehearsals_for(runbook_file: &str) -> Vec<harness::rehearsal::Scenario> {
-    if v2::is_v2(runbook_file) {
-        v2_rehearsals()
-    } else {
-        rehearsals()
-    }
-}
-
-/// Every rehearsal meant for the runbook in `runbook_file`: for a v2 runbook the v2 set, its
-/// faults and its step boundaries; otherwise the runbook as written and the fault matrix.
-pub fn rehearsals_for(runbook_file: &str) -> Vec<harness::rehearsal::Scenario> {
-    if v2::is_v2(runbook_file) {
-        v2_rehearsals()
-            .into_iter()
-            .chain(v2::v2_fault_rehearsals())
-            .chain(v2_boundaries::v2_boundary_rehearsals())
-            .collect()
-    } else {
-        rehearsals().into_iter().chain(fault_rehearsals()).collect()
-    }
-}
-
-/// Every rehearsal there is (as written, fault matrix, v2), for `--only` globs.
-pub fn every_rehearsal() -> Vec<harness::rehearsal::Scenario> {
-    rehearsals()
-        .into_iter()
-        .chain(fault_rehearsals())
-        .chain(v2_rehearsals())
-        .chain(v2::v2_fault_rehearsals())
-        .chain(v2_boundaries::v2_boundary_rehearsals())
-        .collect()
+/// Every rehearsal meant for `runbook`: those its text calls for and every hand-written one
+/// that applies to it (the fault matrices and the step boundaries included).
+pub fn rehearsals_for(runbook: &Runbook) -> Vec<Scenario> {
+    let mut all = derived(runbook);
+    all.extend(hand_written(runbook, false));
+    all
 }
 
 /// A fact the scenarios rest on, tested on its own (`tests/facts.rs`), not a rehearsal: its
@@ -91,6 +175,16 @@ pub struct Fact {
 }
 
 impl Fact {
+    /// Whether `runbook` holds the steps this fact names as the runbook as written had them
+    /// (`lock`, its lock): the fact then speaks of them.
+    fn holds_in(&self, runbook: &Runbook, lock: &Lock) -> bool {
+        self.steps.iter().all(|id| {
+            let locked = lock.steps.iter().find(|s| s.id == *id);
+            let now = runbook.step(id);
+            matches!((locked, now), (Some(l), Some(n)) if l.fingerprint == n.fingerprint)
+        })
+    }
+
     pub fn entry(&self) -> ScenarioRef {
         ScenarioRef {
             id: self.id.to_string(),

@@ -208,6 +208,7 @@ impl Schedule {
             seed: Some(seed),
             replica: Default::default(),
             stop_at_failed_step: false,
+            not_rehearsable: None,
         }
     }
 }
@@ -230,6 +231,26 @@ pub fn families() -> Vec<Scenario> {
             s
         })
         .collect()
+}
+
+/// The families that apply to `runbook`: the phases of the runbook as written they are drawn
+/// over, bound to it by their steps' fingerprints (none for another text).
+pub fn families_for(runbook: &harness::runbook::Runbook) -> Vec<Scenario> {
+    bound_to(runbook, families())
+}
+
+/// `scenarios`, drawn over the runbook as written, bound to `runbook` (those that apply).
+pub fn bound_to(runbook: &harness::runbook::Runbook, scenarios: Vec<Scenario>) -> Vec<Scenario> {
+    let lock = harness::runbook::lock::Lock::load(&harness::runbook::workspace_path(
+        harness::runbook::lock::DEFAULT_LOCK,
+    ));
+    match lock {
+        Ok(lock) => scenarios
+            .into_iter()
+            .filter_map(|s| harness::rehearsal::applies::bind(s, &lock, runbook).ok())
+            .collect(),
+        Err(_) => Vec::new(),
+    }
 }
 
 /// What broke the invariants, if anything: accepted work lost during the steps or the rollback,

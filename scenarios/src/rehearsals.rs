@@ -1,7 +1,10 @@
-//! The rehearsals of the runbook as written (one per phase, after Phase 1's preparation, which
-//! every rotation starts with; one for the whole rotation; the rollback procedure after each
-//! phase) and the fault matrix. Each has the outcome measured on the replica as its expected
-//! outcome; a runbook change that alters an outcome fails its test until the change is reviewed.
+//! The fault matrix of the runbook as written: each phase and the rollback under at least five
+//! faults, written by hand against that text (`scenarios/runbook.lock` holds its fingerprints;
+//! `crate::rehearsals_for` binds each scenario to a runbook by them). The rehearsals of its
+//! phases themselves, its rotation and rollbacks are derived from its text
+//! (`harness::rehearsal::derive`), their measured deviations accepted in its lock. Each fault
+//! scenario has the outcome measured on the replica as its expected outcome; a runbook change
+//! that alters an outcome fails its test until the change is reviewed.
 //!
 //! Measured (2026-11-26, 100 updates/s): phases 2, 3 and 4 as written are `detected`: nothing is
 //! lost under traffic, but the promoted checks find the rotation did not take effect (the new
@@ -17,18 +20,20 @@ use harness::rehearsal::{Expected, FaultAt, Rollback, Safeguard, Scenario};
 use harness::Service;
 use std::time::Duration;
 
-/// Post-conditions that say each phase's rotation took effect (beyond the steady state).
-fn postconditions(phase: u32) -> Vec<&'static str> {
-    match phase {
-        2 => vec![
+/// Post-conditions that say each phase's rotation took effect (beyond the steady state), as the
+/// fault matrix's outcomes were measured with.
+fn postconditions(phase: u32) -> Vec<String> {
+    let own: &[&str] = match phase {
+        2 => &[
             "env.no-old-keys",
             "provider.usage.current-only",
             "provider.key.previous.deepseek",
         ],
-        3 => vec!["postgres.auth.previous"],
-        4 => vec!["nats.auth.previous.*"],
-        _ => vec![],
-    }
+        3 => &["postgres.auth.previous"],
+        4 => &["nats.auth.previous.*"],
+        _ => &[],
+    };
+    own.iter().map(|s| s.to_string()).collect()
 }
 
 fn phase(n: u32, expected: Expected, title: &str) -> Scenario {
@@ -45,74 +50,16 @@ fn phase(n: u32, expected: Expected, title: &str) -> Scenario {
         seed: None,
         replica: Default::default(),
         stop_at_failed_step: false,
+        not_rehearsable: None,
     }
 }
 
 fn rollback_after(n: u32, expected: Expected) -> Scenario {
-    Scenario {
-        id: format!("rollback/after-phase{n}"),
-        title: format!("Phase {n} as written, then the rollback procedure as written"),
-        phases: if n == 1 { vec![1] } else { vec![1, n] },
-        rollback: Rollback::Always,
-        postconditions: postconditions(n),
-        expected,
-        faults: Vec::new(),
-        safeguard: None,
-        edits: Vec::new(),
-        seed: None,
-        replica: Default::default(),
-        stop_at_failed_step: false,
-    }
-}
-
-/// Every rehearsal, in a stable order.
-pub fn rehearsals() -> Vec<Scenario> {
-    vec![
-        phase(
-            1,
-            Expected::Holds,
-            "Phase 1 (preparation): the backup tarball, new secrets, the preflight health check",
-        ),
-        phase(
-            2,
-            Expected::Detected,
-            "Phase 2 (DeepSeek dual validity) as written, under traffic",
-        ),
-        phase(
-            3,
-            Expected::Detected,
-            "Phase 3 (database password) as written, under traffic",
-        ),
-        phase(
-            4,
-            Expected::Detected,
-            "Phase 4 (NATS credentials) as written, under traffic",
-        ),
-        phase(
-            5,
-            Expected::Holds,
-            "Phase 5 (verification) as written, beside the promoted checks",
-        ),
-        Scenario {
-            id: "rotation/as-written".into(),
-            title: "The whole rotation, phases 1 to 5 in order, as written".into(),
-            phases: vec![1, 2, 3, 4, 5],
-            rollback: Rollback::OnDeviation,
-            postconditions: [2, 3, 4].into_iter().flat_map(postconditions).collect(),
-            expected: Expected::Detected,
-            faults: Vec::new(),
-            safeguard: None,
-            edits: Vec::new(),
-            seed: None,
-            replica: Default::default(),
-            stop_at_failed_step: false,
-        },
-        rollback_after(1, Expected::Holds),
-        rollback_after(2, Expected::Detected),
-        rollback_after(3, Expected::Detected),
-        rollback_after(4, Expected::Detected),
-        rollback_after(5, Expected::Holds),
-    ]
+    let mut s = phase(n, expected, "");
+    s.id = format!("rollback/after-phase{n}");
+    s.title = format!("Phase {n} as written, then the rollback procedure as written");
+    s.rollback = Rollback::Always;
+    s
 }
 
 /// The runbook's Phase 3 `psql` fixed to name the database that exists: then its `ALTER USER`

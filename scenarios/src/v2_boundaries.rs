@@ -4,7 +4,7 @@
 //! provider rejecting the new key). One table; the scenarios, their catalogue entries and their
 //! tests (`v2_boundary_*`, in the full suite) all come from it.
 
-use crate::v2::{v2_faulted_with, SECRET_PHASES};
+use crate::v2::v2_faulted_with;
 use harness::rehearsal::faults::{ContainerFault, NetworkFault, ProxyEffect, UpstreamFault};
 use harness::rehearsal::{Expected, FaultAt, Scenario};
 use harness::Service;
@@ -60,10 +60,10 @@ impl Boundary {
     /// ones every v2 scenario meets.
     pub fn scenario(&self) -> Scenario {
         let phase = self.phase();
-        let own = SECRET_PHASES
+        let own = MEASURED_WITH
             .iter()
-            .find(|(p, ..)| *p == phase)
-            .map_or(&[][..], |(.., post)| *post);
+            .find(|(p, _)| *p == phase)
+            .map_or(&[][..], |(_, post)| *post);
         let at = match self.fault {
             BoundaryFault::Killed(service) => {
                 FaultAt::before(self.before, ContainerFault::Kill(service)).lasting(KILLED_FOR)
@@ -93,6 +93,64 @@ impl Boundary {
         v2_faulted_with(id, phase, at, self.expected, own)
     }
 }
+
+/// The phase's own post-conditions the boundaries' outcomes were measured with (2026-12-03),
+/// by the phase of the v2 text they were written for: the new secret live, the old one dead.
+const MEASURED_WITH: &[(u32, &[&str])] = &[
+    (
+        2,
+        &[
+            "provider.key.current.deepseek",
+            "provider.key.previous.deepseek",
+        ],
+    ),
+    (
+        3,
+        &[
+            "provider.key.current.mistral",
+            "provider.key.previous.mistral",
+        ],
+    ),
+    (
+        4,
+        &["provider.key.current.grok", "provider.key.previous.grok"],
+    ),
+    (
+        5,
+        &[
+            "provider.key.current.cohere",
+            "provider.key.previous.cohere",
+        ],
+    ),
+    (6, &["postgres.auth.current.*", "postgres.auth.previous"]),
+    (
+        7,
+        &[
+            "nats.auth.current.*",
+            "nats.auth.previous.*",
+            "nats.clients.users",
+        ],
+    ),
+    (
+        8,
+        &[
+            "provider.key.current.qdrant",
+            "provider.key.previous.qdrant",
+        ],
+    ),
+    (
+        9,
+        &["provider.key.current.neo4j", "provider.key.previous.neo4j"],
+    ),
+    (
+        10,
+        &[
+            "provider.key.current.telegram-*",
+            "provider.key.previous.telegram-*",
+        ],
+    ),
+    (11, &["gateway.jwt.current", "gateway.jwt.previous"]),
+];
 
 macro_rules! boundary {
     ($id:literal, $test:literal, $before:literal, $fault:expr, $expected:ident) => {
@@ -452,11 +510,16 @@ mod tests {
         ))
         .unwrap();
         let hand_picked = ["phase6.step3", "phase7.step4", "phase8.step3"];
-        for (phase, ..) in SECRET_PHASES {
+        let plan = harness::rehearsal::derive::Plan::of(&runbook);
+        let rotating = plan
+            .phases
+            .iter()
+            .filter(|p| matches!(p.role, harness::rehearsal::derive::Role::Rotates(_)));
+        for phase in rotating {
             for step in &runbook
                 .phases
                 .iter()
-                .find(|p| p.number == *phase)
+                .find(|p| p.number == phase.number)
                 .unwrap()
                 .steps
             {

@@ -52,7 +52,8 @@ fn every_finding_kind_a_scenario_can_decide_has_one_in_the_catalogue() {
 fn the_catalogue_holds_every_scenario_the_random_phases_and_the_facts_in_order() {
     let (_, catalogue) = catalogue_of(DEFAULT_RUNBOOK);
     let ids: Vec<String> = catalogue.iter().map(|s| s.id.clone()).collect();
-    let expected: Vec<String> = scenarios::rehearsals()
+    let runbook = Runbook::load(&workspace_path(DEFAULT_RUNBOOK)).unwrap();
+    let expected: Vec<String> = scenarios::derived(&runbook)
         .into_iter()
         .chain(scenarios::fault_rehearsals())
         .map(|s| s.id)
@@ -60,8 +61,12 @@ fn the_catalogue_holds_every_scenario_the_random_phases_and_the_facts_in_order()
         .chain(FACTS.iter().map(|f| f.id.to_string()))
         .collect();
     assert_eq!(ids, expected);
-    let (_, v2) = catalogue_of(V2_RUNBOOK);
-    assert_eq!(v2.len(), scenarios::rehearsals_for(V2_RUNBOOK).len());
+    let (v2_runbook, v2) = catalogue_of(V2_RUNBOOK);
+    assert_eq!(
+        v2.len(),
+        scenarios::rehearsals_for(&v2_runbook).len() + 1,
+        "and the one fact that names no step"
+    );
 }
 
 /// The entry of `id`, rendered as one line per field.
@@ -81,7 +86,7 @@ fn entry(path: &str, id: &str) -> String {
 fn phase3_as_written_runs_its_phase_after_the_preparation_then_the_rollback_and_can_decide_its_kinds(
 ) {
     assert_eq!(
-        entry(DEFAULT_RUNBOOK, "phase3/as-written"),
+        entry(DEFAULT_RUNBOOK, "rotate/postgres"),
         "steps: phase1.step1 phase1.step2 phase1.step3 phase3.step1 phase3.step2 phase3.step3 phase3.step4 rollback.step1 rollback.step2 rollback.step3\n\
          secrets: DB_PASSWORD\n\
          findings: restart-keeps-stale-env unanchored-sed secret-on-command-line trust-socket-verification psql-default-database unencrypted-backup backup-retention placeholder no-command rollback-wrong-directory\n"
@@ -100,7 +105,7 @@ fn the_same_day_rerun_with_the_alter_fixed_can_decide_the_overwritten_backup_and
     assert!(findings.contains(" rollback-files-only"), "{e}");
     // The fixed `psql` names its database: the server no longer refuses it.
     assert!(!findings.contains(" psql-default-database"), "{e}");
-    let plain = entry(DEFAULT_RUNBOOK, "rollback/after-phase3");
+    let plain = entry(DEFAULT_RUNBOOK, "rollback/after-postgres");
     assert!(!plain.contains("backup-same-day-overwrite"), "{plain}");
     assert!(!plain.contains("rollback-files-only"), "{plain}");
 }
@@ -174,11 +179,180 @@ fn lock_matches(path: &str, lock: &str) {
 fn every_scenario_applies_to_its_runbook_its_phases_fault_steps_and_edited_texts_all_there() {
     for file in [DEFAULT_RUNBOOK, V2_RUNBOOK] {
         let runbook = Runbook::load(&workspace_path(file)).unwrap();
-        let found: Vec<String> = scenarios::rehearsals_for(&runbook.file)
+        let found: Vec<String> = scenarios::rehearsals_for(&runbook)
             .iter()
             .flat_map(|s| harness::rehearsal::applies::not_applicable(s, &runbook))
             .map(|n| n.to_string())
             .collect();
         assert_eq!(found, Vec::<String>::new(), "{file}");
     }
+}
+
+/// The v2 runbook's text, changed by `edit`, parsed as the file `name`.
+fn v2_edited(name: &str, edit: impl Fn(String) -> String) -> Runbook {
+    let text = std::fs::read_to_string(workspace_path(V2_RUNBOOK)).unwrap();
+    harness::runbook::parse(name, &edit(text)).unwrap()
+}
+
+/// Each scenario as one line: id, phases, expected outcome, how it ends, its faults' steps and
+/// its post-conditions (what decides its verdict).
+fn described(scenarios: &[harness::rehearsal::Scenario]) -> Vec<String> {
+    scenarios
+        .iter()
+        .map(|s| {
+            let faults: Vec<String> = s.faults.iter().map(|f| format!("{:?}", f.at)).collect();
+            format!(
+                "{} {:?} {} stop={} overlap={} faults={faults:?} post={:?}",
+                s.id,
+                s.phases,
+                s.expected,
+                s.stop_at_failed_step,
+                s.replica.gateway_jwt_overlap,
+                s.postconditions
+            )
+        })
+        .collect()
+}
+
+/// `### Phase a` and `### Phase b` of `text` swapped, whole sections, each renumbered to the
+/// other's place.
+fn swap_phases(text: &str, a: u32, b: u32) -> String {
+    let start = |n: u32| text.find(&format!("### Phase {n}:")).unwrap();
+    let (sa, sb, after) = (start(a), start(b), start(b + 1));
+    let first = text[sa..sb].replacen(&format!("### Phase {a}:"), &format!("### Phase {b}:"), 1);
+    let second =
+        text[sb..after].replacen(&format!("### Phase {b}:"), &format!("### Phase {a}:"), 1);
+    format!("{}{second}{first}{}", &text[..sa], &text[after..])
+}
+
+#[test]
+fn v2_saved_under_any_file_name_is_rehearsed_with_the_same_scenarios_and_expectations() {
+    let v2 = Runbook::load(&workspace_path(V2_RUNBOOK)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let renamed = dir.path().join("SECRETS_ROTATION_RUNBOOK.md");
+    std::fs::copy(workspace_path(V2_RUNBOOK), &renamed).unwrap();
+    let renamed = Runbook::load(&renamed).unwrap();
+    assert_eq!(
+        described(&scenarios::rehearsals_for(&renamed)),
+        described(&scenarios::rehearsals_for(&v2))
+    );
+    assert_eq!(
+        scenarios::lock_for(&renamed),
+        workspace_path(V2_LOCK),
+        "its lock is v2's, found by the steps it holds"
+    );
+}
+
+#[test]
+fn v2_with_two_phases_swapped_rotates_each_secret_in_the_phase_that_now_holds_it() {
+    let v2 = Runbook::load(&workspace_path(V2_RUNBOOK)).unwrap();
+    let swapped = v2_edited("swapped.md", |t| swap_phases(&t, 3, 4));
+    assert_eq!(swapped.phases[2].title, "Grok API Key");
+    let renumber = |line: String| {
+        // Mistral's phase is now 4 and Grok's 3: the same scenarios, their phases renumbered.
+        line.replace("[1, 3]", "[1, @]")
+            .replace("[1, 4]", "[1, 3]")
+            .replace("[1, @]", "[1, 4]")
+            .replace("phase3.", "phase@.")
+            .replace("phase4.", "phase3.")
+            .replace("phase@.", "phase4.")
+    };
+    let mut before: Vec<String> = described(&scenarios::rehearsals_for(&v2))
+        .into_iter()
+        .map(|l| {
+            if l.starts_with("rotation ") {
+                l
+            } else {
+                renumber(l)
+            }
+        })
+        .collect();
+    let mut after = described(&scenarios::rehearsals_for(&swapped));
+    // The whole rotation runs every phase in the runbook's order either way.
+    before.sort();
+    after.sort();
+    assert_eq!(after, before);
+}
+
+#[test]
+fn v2_with_a_second_deepseek_phase_added_rehearses_it_with_no_change_to_the_code() {
+    let added = v2_edited("added.md", |t| {
+        let phase2 = &t[t.find("### Phase 2:").unwrap()..t.find("### Phase 3:").unwrap()];
+        let again = phase2.replacen("### Phase 2:", "### Phase 13:", 1);
+        t.replacen(
+            "## Rollback Procedure",
+            &format!("{again}## Rollback Procedure"),
+            1,
+        )
+    });
+    let all = scenarios::rehearsals_for(&added);
+    let lines = described(&all);
+    let first = lines
+        .iter()
+        .find(|l| l.starts_with("rotate/deepseek "))
+        .unwrap();
+    let second = lines
+        .iter()
+        .find(|l| l.starts_with("rotate/deepseek-2 "))
+        .expect("the added phase is rehearsed");
+    assert_eq!(
+        second,
+        &first.replacen("rotate/deepseek [1, 2]", "rotate/deepseek-2 [1, 13]", 1)
+    );
+    assert!(all.iter().any(|s| s.id == "rollback/after-deepseek-2"));
+    let rotation = all.iter().find(|s| s.id == "rotation").unwrap();
+    assert_eq!(rotation.phases.last(), Some(&13));
+}
+
+#[tokio::test]
+async fn a_phase_rotating_a_secret_the_replica_does_not_model_is_inconclusive_naming_it() {
+    let stripe = v2_edited("stripe.md", |t| {
+        t.replace(
+            "| Telegram Bot Tokens | Gateway `.env` | Gateway | As needed |",
+            "| Telegram Bot Tokens | Gateway `.env` | Gateway | As needed |\n\
+             | Stripe API Key | Billing `.env` | Billing | Yearly |",
+        )
+        .replacen(
+            "## Rollback Procedure",
+            "### Phase 13: Stripe API Key (5 min)\n\n1. **Roll the key in Stripe's dashboard:**\n   \
+             Export it as `NEW_STRIPE_API_KEY`.\n\n## Rollback Procedure",
+            1,
+        )
+    });
+    let all = scenarios::rehearsals_for(&stripe);
+    let scenario = all
+        .iter()
+        .find(|s| s.id == "rotate/stripe-api-key")
+        .unwrap();
+    let record = harness::rehearsal::engine::run(
+        scenario,
+        &stripe,
+        &harness::rehearsal::Options::default(),
+        &harness::progress::Progress::silent(),
+        &harness::redact::Redactor::new(),
+    )
+    .await;
+    assert_eq!(
+        record.actual,
+        Some(harness::rehearsal::Outcome::Inconclusive)
+    );
+    assert_eq!(
+        record.inconclusive.as_deref(),
+        Some("not rehearsable on the replica: Phase 13 rotates Stripe API Key, which no service of the replica reads")
+    );
+    assert_eq!(record.stack, None, "no replica was started");
+}
+
+#[test]
+fn every_secret_of_v2s_inventory_has_a_scenario_that_rotates_it() {
+    let (runbook, catalogue) = catalogue_of(V2_RUNBOOK);
+    let findings = harness::runbook::findings::Analysis::of(&runbook).findings;
+    let coverage = harness::runbook::coverage::coverage(&runbook, &findings, &catalogue, &[]);
+    let without: Vec<&str> = coverage
+        .secrets
+        .iter()
+        .filter(|s| s.gaps.iter().any(|g| g == "no scenario rehearses it"))
+        .map(|s| s.secret.as_str())
+        .collect();
+    assert_eq!(without, Vec::<&str>::new());
 }

@@ -17,7 +17,7 @@ use harness::runbook::{workspace_path, Runbook, DEFAULT_RUNBOOK};
 /// disappears fails the scenario's test with both lists.
 const FINDINGS: &[(&str, &[&str])] = &[
     (
-        "phase1/as-written",
+        "prepare",
         &[
             "confirmed backup-retention@notes",
             "confirmed no-command@phase1.step2",
@@ -25,7 +25,7 @@ const FINDINGS: &[(&str, &[&str])] = &[
         ],
     ),
     (
-        "phase2/as-written",
+        "rotate/deepseek",
         &[
             "confirmed backup-retention@notes",
             "confirmed logs-stderr-missed@phase2.step4",
@@ -40,7 +40,7 @@ const FINDINGS: &[(&str, &[&str])] = &[
         ],
     ),
     (
-        "phase3/as-written",
+        "rotate/postgres",
         &[
             "confirmed backup-retention@notes",
             "confirmed no-command@phase1.step2",
@@ -59,7 +59,7 @@ const FINDINGS: &[(&str, &[&str])] = &[
         ],
     ),
     (
-        "phase4/as-written",
+        "rotate/nats",
         &[
             "confirmed backup-retention@notes",
             "confirmed no-command@phase1.step2",
@@ -73,7 +73,7 @@ const FINDINGS: &[(&str, &[&str])] = &[
         ],
     ),
     (
-        "phase5/as-written",
+        "verify",
         &[
             "confirmed backup-retention@notes",
             "confirmed logs-stderr-missed@phase5.step3",
@@ -83,7 +83,7 @@ const FINDINGS: &[(&str, &[&str])] = &[
         ],
     ),
     (
-        "rotation/as-written",
+        "rotation",
         &[
             "confirmed backup-retention@notes",
             "confirmed logs-stderr-missed@phase2.step4",
@@ -113,7 +113,7 @@ const FINDINGS: &[(&str, &[&str])] = &[
         ],
     ),
     (
-        "rollback/after-phase1",
+        "rollback/after-prepare",
         &[
             "confirmed backup-retention@notes",
             "confirmed no-command@phase1.step2",
@@ -124,7 +124,7 @@ const FINDINGS: &[(&str, &[&str])] = &[
         ],
     ),
     (
-        "rollback/after-phase2",
+        "rollback/after-deepseek",
         &[
             "confirmed backup-retention@notes",
             "confirmed logs-stderr-missed@phase2.step4",
@@ -139,7 +139,7 @@ const FINDINGS: &[(&str, &[&str])] = &[
         ],
     ),
     (
-        "rollback/after-phase3",
+        "rollback/after-postgres",
         &[
             "confirmed backup-retention@notes",
             "confirmed no-command@phase1.step2",
@@ -158,7 +158,7 @@ const FINDINGS: &[(&str, &[&str])] = &[
         ],
     ),
     (
-        "rollback/after-phase4",
+        "rollback/after-nats",
         &[
             "confirmed backup-retention@notes",
             "confirmed no-command@phase1.step2",
@@ -168,19 +168,6 @@ const FINDINGS: &[(&str, &[&str])] = &[
             "confirmed shallow-verification@phase4.step4",
             "confirmed unencrypted-backup@phase1.step1",
             "confirmed unknown-subcommand@phase4.step1",
-            "refuted rollback-wrong-directory@rollback.step1",
-        ],
-    ),
-    (
-        "rollback/after-phase5",
-        &[
-            "confirmed backup-retention@notes",
-            "confirmed logs-stderr-missed@phase5.step3",
-            "confirmed no-command@phase1.step2",
-            "confirmed no-command@phase5.step2",
-            "confirmed no-command@rollback.step3",
-            "confirmed placeholder@rollback.step1",
-            "confirmed unencrypted-backup@phase1.step1",
             "refuted rollback-wrong-directory@rollback.step1",
         ],
     ),
@@ -301,50 +288,8 @@ async fn rehearse(id: &str) {
 /// machine (no other scenario busy beside it), and the second outcome is asserted.
 async fn rehearse_runbook(path: &str, id: &str) -> journal::Journal {
     let runbook = Runbook::load(&workspace_path(path)).unwrap();
-    let scenario = scenarios::every_rehearsal()
-        .into_iter()
-        .find(|s| s.id == id)
-        .unwrap_or_else(|| panic!("no rehearsal {id}"));
-    let redactor = Redactor::new();
-    let mut attempt = 1;
-    let mut options = Options::default();
-    let record = loop {
-        let record = engine::run(
-            &scenario,
-            &runbook,
-            &options,
-            &Progress::stderr(),
-            &redactor,
-        )
-        .await;
-        let inconclusive = record.actual == Some(Outcome::Inconclusive);
-        if !inconclusive || attempt == 2 {
-            break record;
-        }
-        eprintln!(
-            "{id}: inconclusive ({}); rehearsing it once more on a fresh replica, alone on the machine",
-            record
-                .inconclusive
-                .as_deref()
-                .unwrap_or("no reason recorded")
-        );
-        options.busy = options.busy.alone();
-        attempt += 1;
-    };
-    let j = journal::assemble(
-        &runbook,
-        std::time::SystemTime::now(),
-        record.wall_ms,
-        0.02,
-        vec![record],
-    );
-    let summary = render::summary(&j, &redactor);
-    let json = serde_json::to_string(&j).unwrap();
-    assert_eq!(
-        redactor.find_leak(&json),
-        None,
-        "a secret value in the journal"
-    );
+    let j = rehearse_on(&runbook, id).await;
+    let summary = render::summary(&j, &Redactor::new());
     if !j.scenarios[0].met {
         // What the engine saw of the services found down or that left work unprocessed, with
         // their last log lines (redacted), so an intermittent miss explains itself.
@@ -377,6 +322,50 @@ async fn rehearse_runbook(path: &str, id: &str) -> journal::Journal {
             );
         }
     }
+    j
+}
+
+/// Rehearses scenario `id` of `runbook` (its own text: the scenario is the one `runbook` calls
+/// for); asserts no secret in the journal and nothing left behind; returns the journal. An
+/// `inconclusive` rehearsal is rehearsed once more alone on the machine (see above).
+async fn rehearse_on(runbook: &Runbook, id: &str) -> journal::Journal {
+    let scenario = scenarios::rehearsals_for(runbook)
+        .into_iter()
+        .find(|s| s.id == id)
+        .unwrap_or_else(|| panic!("no rehearsal {id}"));
+    let redactor = Redactor::new();
+    let mut attempt = 1;
+    let mut options = Options::default();
+    let record = loop {
+        let record =
+            engine::run(&scenario, runbook, &options, &Progress::stderr(), &redactor).await;
+        let inconclusive = record.actual == Some(Outcome::Inconclusive);
+        if !inconclusive || attempt == 2 {
+            break record;
+        }
+        eprintln!(
+            "{id}: inconclusive ({}); rehearsing it once more on a fresh replica, alone on the machine",
+            record
+                .inconclusive
+                .as_deref()
+                .unwrap_or("no reason recorded")
+        );
+        options.busy = options.busy.alone();
+        attempt += 1;
+    };
+    let j = journal::assemble(
+        runbook,
+        std::time::SystemTime::now(),
+        record.wall_ms,
+        0.02,
+        vec![record],
+    );
+    let json = serde_json::to_string(&j).unwrap();
+    assert_eq!(
+        redactor.find_leak(&json),
+        None,
+        "a secret value in the journal"
+    );
     let stack = j.scenarios[0]
         .stack
         .clone()
@@ -421,7 +410,7 @@ async fn a_runbook_that_recreates_through_compose_recreates_the_stacks_own_route
     let watch = tokio::spawn(production_names_seen(done.clone()));
     let j = rehearse_runbook(
         "fixtures/runbook/SECRETS_ROTATION_RUNBOOK.compose.md",
-        "rollback/after-phase2",
+        "rollback/after-deepseek",
     )
     .await;
     done.store(true, std::sync::atomic::Ordering::SeqCst);
@@ -494,66 +483,61 @@ async fn a_runbook_that_recreates_through_compose_recreates_the_stacks_own_route
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn phase1_preparation_backup_new_secrets_and_preflight_hold_under_traffic() {
-    rehearse("phase1/as-written").await;
+    rehearse("prepare").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn phase2_deepseek_dual_validity_as_written_leaves_the_new_key_unused_and_is_rolled_back() {
-    rehearse("phase2/as-written").await;
+    rehearse("rotate/deepseek").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn phase3_db_password_as_written_fails_at_step1_and_leaves_env_files_the_server_rejects_until_rolled_back(
 ) {
-    rehearse("phase3/as-written").await;
+    rehearse("rotate/postgres").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn phase4_nats_credentials_as_written_rotates_nothing_and_is_rolled_back() {
-    rehearse("phase4/as-written").await;
+    rehearse("rotate/nats").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn phase5_verification_holds_on_an_unrotated_node() {
-    rehearse("phase5/as-written").await;
+    rehearse("verify").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_whole_rotation_as_written_passes_its_own_verification_but_not_the_promoted_checks() {
-    rehearse("rotation/as-written").await;
+    rehearse("rotation").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rollback_after_phase1_restarts_the_whole_node_with_downtime_and_no_loss() {
-    rehearse("rollback/after-phase1").await;
+    rehearse("rollback/after-prepare").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rollback_after_phase2_restores_the_old_key_setup() {
-    rehearse("rollback/after-phase2").await;
+    rehearse("rollback/after-deepseek").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rollback_after_phase3_restores_env_files_the_server_still_accepts() {
-    rehearse("rollback/after-phase3").await;
+    rehearse("rollback/after-postgres").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rollback_after_phase4_restores_the_steady_state() {
-    rehearse("rollback/after-phase4").await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn rollback_after_phase5_restarts_the_whole_node_with_downtime_and_no_loss() {
-    rehearse("rollback/after-phase5").await;
+    rehearse("rollback/after-nats").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_scenario_past_its_deadline_stops_at_its_step_and_leaves_no_container() {
     let runbook = Runbook::load(&workspace_path(DEFAULT_RUNBOOK)).unwrap();
-    let scenario = scenarios::rehearsals()
+    let scenario = scenarios::rehearsals_for(&runbook)
         .into_iter()
-        .find(|s| s.id == "phase2/as-written")
+        .find(|s| s.id == "rotate/deepseek")
         .unwrap();
     // Uncompressed, Phase 2 step 4 (`docker logs -f … | grep`, "Monitor for 5 minutes") would
     // run 5 minutes; the scenario's 25 s deadline ends it first.
@@ -660,54 +644,54 @@ const V2: &str = "fixtures/runbook/SECRETS_ROTATION_RUNBOOK.v2.md";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn v2_phase2_deepseek_key_rotated_under_traffic_holds_with_the_old_key_revoked() {
-    rehearse_runbook(V2, "v2/deepseek").await;
+    rehearse_runbook(V2, "rotate/deepseek").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn v2_phase3_mistral_key_rotated_under_traffic_holds_with_the_old_key_revoked() {
-    rehearse_runbook(V2, "v2/mistral").await;
+    rehearse_runbook(V2, "rotate/mistral").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn v2_phase4_grok_key_rotated_under_traffic_holds_with_the_old_key_revoked() {
-    rehearse_runbook(V2, "v2/grok").await;
+    rehearse_runbook(V2, "rotate/grok").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn v2_phase5_cohere_key_rotated_under_traffic_holds_with_the_old_key_revoked() {
-    rehearse_runbook(V2, "v2/cohere").await;
+    rehearse_runbook(V2, "rotate/cohere").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn v2_phase6_db_password_moved_through_a_temporary_role_holds_with_the_old_password_rejected()
 {
-    rehearse_runbook(V2, "v2/postgres").await;
+    rehearse_runbook(V2, "rotate/postgres").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn v2_phase7_nats_clients_moved_through_temporary_users_hold_with_the_old_passwords_rejected()
 {
-    rehearse_runbook(V2, "v2/nats").await;
+    rehearse_runbook(V2, "rotate/nats").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn v2_phase8_qdrant_key_rotated_under_traffic_holds_with_the_old_key_revoked() {
-    rehearse_runbook(V2, "v2/qdrant").await;
+    rehearse_runbook(V2, "rotate/qdrant").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn v2_phase9_neo4j_password_cut_over_delays_updates_and_loses_none() {
-    rehearse_runbook(V2, "v2/neo4j").await;
+    rehearse_runbook(V2, "rotate/neo4j").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn v2_phase10_bot_tokens_revoked_in_botfather_delay_updates_and_lose_none() {
-    rehearse_runbook(V2, "v2/telegram").await;
+    rehearse_runbook(V2, "rotate/telegram").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn v2_phase11_jwt_secret_rotated_with_the_previous_one_accepted_until_unused_holds() {
-    rehearse_runbook(V2, "v2/jwt").await;
+    rehearse_runbook(V2, "rotate/jwt").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -732,12 +716,12 @@ async fn v2_phase11_on_a_gateway_without_the_key_overlap_stops_at_its_prerequisi
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn v2_the_whole_rotation_holds_under_traffic_and_passes_every_check_verify_runs() {
-    let j = rehearse_runbook(V2, "v2/rotation").await;
+    let j = rehearse_runbook(V2, "rotation").await;
     let after = &j.scenarios[0].checks_after;
     assert_eq!(
         after.len(),
         harness::checks::catalogue().len(),
-        "v2/rotation: after the rotation, every check `cargo xtask verify` has"
+        "v2 rotation: after the rotation, every check `cargo xtask verify` has"
     );
     let not_passed: Vec<String> = after
         .iter()
@@ -747,37 +731,138 @@ async fn v2_the_whole_rotation_holds_under_traffic_and_passes_every_check_verify
     assert_eq!(
         not_passed,
         Vec::<String>::new(),
-        "v2/rotation: checks after"
+        "v2 rotation: checks after"
     );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn v2_rollback_after_phase2_restores_the_files_but_keeps_the_revoked_deepseek_key_out() {
-    rehearse_runbook(V2, "v2/rollback/after-phase2").await;
+    rehearse_runbook(V2, "rollback/after-deepseek").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn v2_rollback_after_phase6_gives_daarion_its_backed_up_password_on_the_server() {
-    rehearse_runbook(V2, "v2/rollback/after-phase6").await;
+    rehearse_runbook(V2, "rollback/after-postgres").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn v2_rollback_after_phase7_reloads_the_backed_up_nats_users() {
-    rehearse_runbook(V2, "v2/rollback/after-phase7").await;
+    rehearse_runbook(V2, "rollback/after-nats").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v2_rollback_after_phase3_restores_the_files_but_keeps_the_revoked_mistral_key_out() {
+    rehearse_runbook(V2, "rollback/after-mistral").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v2_rollback_after_phase4_restores_the_files_but_keeps_the_revoked_grok_key_out() {
+    rehearse_runbook(V2, "rollback/after-grok").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v2_rollback_after_phase5_restores_the_files_but_keeps_the_revoked_cohere_key_out() {
+    rehearse_runbook(V2, "rollback/after-cohere").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v2_rollback_after_phase8_restores_the_files_but_keeps_the_revoked_qdrant_key_out() {
+    rehearse_runbook(V2, "rollback/after-qdrant").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v2_rollback_after_phase9_after_the_neo4j_cut_over() {
+    rehearse_runbook(V2, "rollback/after-neo4j").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v2_rollback_after_phase10_after_the_bot_tokens_were_revoked() {
+    rehearse_runbook(V2, "rollback/after-telegram").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v2_prepare_phase1_alone_holds_under_traffic() {
+    rehearse_runbook(V2, "prepare").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v2_rollback_after_phase1_restores_the_node_from_the_encrypted_backup() {
+    rehearse_runbook(V2, "rollback/after-prepare").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v2_phase12_verification_holds_on_a_node_not_rotated() {
+    rehearse_runbook(V2, "verify").await;
+}
+
+/// The v2 text with its DeepSeek phase missing the step that writes the new key into the
+/// router's `.env`, written here: the router is recreated with the old key, which the next
+/// step revokes.
+fn v2_without_the_deepseek_env_step() -> Runbook {
+    let text = std::fs::read_to_string(workspace_path(V2)).unwrap();
+    let phase2 = text.find("### Phase 2:").unwrap();
+    let start = phase2 + text[phase2..].find("2. **Write the new key").unwrap();
+    let end = start + text[start..].find("3. **Recreate the router").unwrap();
+    let edited = format!("{}{}", &text[..start], &text[end..]);
+    harness::runbook::parse("v2-without-the-deepseek-env-step.md", &edited).unwrap()
+}
+
+/// The edited phase is not `holds` in its own scenario, and the report names the step under
+/// which it broke: the derived scenario holds the edit to what the text says it rotates.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v2_edited_phase2_without_its_env_step_is_not_holds_and_its_report_names_the_step() {
+    let runbook = v2_without_the_deepseek_env_step();
+    let j = rehearse_on(&runbook, "rotate/deepseek").await;
+    let record = &j.scenarios[0];
+    let summary = render::summary(&j, &Redactor::new());
+    assert_eq!(record.expected, harness::rehearsal::Expected::Holds);
+    assert!(
+        matches!(record.actual, Some(Outcome::Detected | Outcome::Breaks)),
+        "rotate/deepseek on the edited v2\n{summary}"
+    );
+    let failed: Vec<&str> = record
+        .failed_after()
+        .iter()
+        .map(|c| c.id.as_str())
+        .collect();
+    assert!(
+        failed.contains(&"provider.key.current.deepseek"),
+        "the router holds a revoked key: {failed:?}\n{summary}"
+    );
+    assert!(
+        summary
+            .contains("new values not live after the steps: DEEPSEEK_API_KEY (no step wrote it)"),
+        "the report names the value no step wrote\n{summary}"
+    );
+}
+
+/// The same edit in the whole rotation: not `holds` either.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v2_edited_rotation_without_the_deepseek_env_step_is_not_holds() {
+    let runbook = v2_without_the_deepseek_env_step();
+    let j = rehearse_on(&runbook, "rotation").await;
+    let summary = render::summary(&j, &Redactor::new());
+    assert!(
+        matches!(
+            j.scenarios[0].actual,
+            Some(Outcome::Detected | Outcome::Breaks)
+        ),
+        "rotation on the edited v2\n{summary}"
+    );
 }
 
 /// Tokens the gateway signed with the new secret are still accepted after the rollback: no
 /// API call of the client fails while it holds one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn v2_rollback_after_phase11_keeps_the_tokens_signed_since_valid() {
-    let j = rehearse_runbook(V2, "v2/rollback/after-phase11").await;
+    let j = rehearse_runbook(V2, "rollback/after-jwt").await;
     let rollback = j.scenarios[0]
         .rollback_probe
         .as_ref()
-        .expect("v2/rollback/after-phase11: the rollback ran under traffic");
+        .expect("v2 rollback/after-jwt: the rollback ran under traffic");
     assert_eq!(
         rollback.flows["api"].failed, 0,
-        "v2/rollback/after-phase11: rollback.step4: API calls failed (a client logged out)"
+        "v2 rollback/after-jwt: rollback.step4: API calls failed (a client logged out)"
     );
 }
 

@@ -588,7 +588,7 @@ async fn bench_rehearse(
             return Ok(exit_codes::USAGE);
         }
     };
-    let chosen = crate::rehearse::chosen_by(&only, &runbook.file);
+    let chosen = crate::rehearse::chosen_by(&only, &runbook);
     if let Some(code) = crate::rehearse::refuse_inapplicable(&chosen, &runbook) {
         return Ok(code);
     }

@@ -152,7 +152,7 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
     let mut chosen = if only.is_empty() && random > 0 {
         Vec::new()
     } else {
-        chosen_by(&only, &runbook.file)
+        chosen_by(&only, &runbook)
     };
     if random > 0 {
         let seed = seed.unwrap_or_else(|| {
@@ -166,7 +166,18 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
             .enumerate()
         {
             use proptest::strategy::ValueTree;
-            chosen.push(tree.current().scenario(seed, case));
+            let drawn = tree.current().scenario(seed, case);
+            let id = drawn.id.clone();
+            match scenarios::random::bound_to(&runbook, vec![drawn]).pop() {
+                Some(bound) => chosen.push(bound),
+                None => {
+                    errln!(
+                        "error: {id}: random schedules are drawn over the phases of the runbook as written, which {} does not hold as they were measured\nnothing was started",
+                        runbook.file
+                    );
+                    return Ok(exit_codes::USAGE);
+                }
+            }
         }
     }
     let selection: Vec<String> = chosen.iter().map(|s| s.id.clone()).collect();
@@ -183,6 +194,40 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
             .map(|(s, _)| s)
             .collect();
     }
+    // Hand-written scenarios asked for by `--only` that were measured on another text of this
+    // runbook: refused by name, or skipped and listed with `--skip-inapplicable`.
+    let unbound: Vec<(String, String)> = scenarios::not_bound(&runbook)
+        .into_iter()
+        .filter(|(id, _)| only.iter().any(|g| harness::checks::glob_match(g, id)))
+        .collect();
+    let mut skipped_unbound = Vec::new();
+    if !unbound.is_empty() && !list {
+        if !args.skip_inapplicable {
+            for (_, why) in &unbound {
+                errln!("error: {}: {why}", runbook.file);
+            }
+            errln!(
+                "{} scenario(s) no longer apply to {}; nothing was started (`cargo xtask runbook check` lists them; `--skip-inapplicable` rehearses the rest and lists them in the reports)",
+                unbound.len(),
+                runbook.file
+            );
+            return Ok(exit_codes::USAGE);
+        }
+        for (id, why) in &unbound {
+            errln!("skipped: {}: {why}", runbook.file);
+            skipped_unbound.push(harness::rehearsal::journal::Skipped {
+                scenario: id.clone(),
+                why: why.clone(),
+            });
+        }
+        if chosen.is_empty() {
+            errln!(
+                "error: every chosen scenario no longer applies to {}; nothing was started",
+                runbook.file
+            );
+            return Ok(exit_codes::USAGE);
+        }
+    }
     if selection.is_empty() && !only.is_empty() {
         errln!(
             "error: no scenario matches {}; see `cargo xtask rehearse --list`",
@@ -192,16 +237,39 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
     }
     if list {
         // Everything there is to choose from, when nothing was chosen.
-        if only.is_empty() && args.shard.is_none() && !scenarios::v2::is_v2(&runbook.file) {
-            chosen.extend(scenarios::fault_rehearsals());
+        if only.is_empty() && args.shard.is_none() {
+            let ids: Vec<String> = chosen.iter().map(|s| s.id.clone()).collect();
+            chosen.extend(
+                scenarios::rehearsals_for(&runbook)
+                    .into_iter()
+                    .filter(|s| !ids.contains(&s.id)),
+            );
         }
         for s in &chosen {
+            let expected = match &s.not_rehearsable {
+                Some(_) => "(not rehearsable)".to_string(),
+                None => s.expected.to_string(),
+            };
             outln!(
                 "{:<24} expected {:<8} phases {:?}  {}",
                 s.id,
-                s.expected.to_string(),
+                expected,
                 s.phases,
                 s.title
+            );
+        }
+        for s in chosen.iter().filter(|s| s.not_rehearsable.is_some()) {
+            errln!(
+                "not rehearsable: {}: {}",
+                s.id,
+                s.not_rehearsable.as_deref().unwrap_or_default()
+            );
+        }
+        let unbound = scenarios::not_bound(&runbook);
+        if let Some((_, why)) = unbound.first() {
+            errln!(
+                "{} hand-written scenario(s) measured on another text of this runbook do not apply to it (e.g. {why})",
+                unbound.len(),
             );
         }
         return Ok(exit_codes::OK);
@@ -252,7 +320,7 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
         Ok(journal) => journal,
         Err(signal) => return Ok(signal.exit_code()),
     };
-    journal.skipped = skipped;
+    journal.skipped = skipped_unbound.into_iter().chain(skipped).collect();
     journal.shard = args
         .shard
         .map(|shard| harness::rehearsal::journal::ShardInfo {
@@ -358,11 +426,11 @@ pub fn skip_inapplicable(
 /// its default set: for the runbook as written its phases, the whole rotation and the rollback
 /// after each (the fault matrix is `faults/*`, everything `*`); for a v2 runbook (`.v2.` in its
 /// name) the `v2/*` set without its faults (`v2/faults/*`).
-pub fn chosen_by(only: &[String], runbook_file: &str) -> Vec<Scenario> {
+pub fn chosen_by(only: &[String], runbook: &Runbook) -> Vec<Scenario> {
     if only.is_empty() {
-        return scenarios::default_rehearsals_for(runbook_file);
+        return scenarios::default_rehearsals_for(runbook);
     }
-    scenarios::rehearsals_for(runbook_file)
+    scenarios::rehearsals_for(runbook)
         .into_iter()
         .filter(|s| only.iter().any(|g| harness::checks::glob_match(g, &s.id)))
         .collect()

@@ -72,7 +72,7 @@ const INVENTORY: &[&str] = &[
 ];
 
 /// The journal in `dir`, or the reason it cannot be read.
-fn read_journal(dir: &std::path::Path) -> Result<Journal, String> {
+pub fn read_journal(dir: &std::path::Path) -> Result<Journal, String> {
     if let Err(e) = harness::input::expect_directory(dir) {
         return Err(format!("{}: {e}", dir.display()));
     }
@@ -96,11 +96,7 @@ fn single_secret_scenario(journal: &Journal, secret: &str) -> Option<String> {
         .ok()?;
     scenarios::catalogue_for(&runbook)
         .into_iter()
-        .filter(|s| {
-            !["rotation", "rollback", "faults/", "facts/"]
-                .iter()
-                .any(|k| s.id.contains(k))
-        })
+        .filter(|s| s.id.starts_with("rotate/"))
         .find(|s| {
             s.secrets.iter().any(|v| variables.contains(&v.as_str()))
                 && journal.scenarios.iter().any(|r| r.id == s.id)
@@ -108,13 +104,13 @@ fn single_secret_scenario(journal: &Journal, secret: &str) -> Option<String> {
         .map(|s| s.id)
 }
 
-/// The first scenario of `journal` whose id starts with one of `prefixes`.
-fn first_with(journal: &Journal, prefixes: &[&str]) -> Option<String> {
+/// The scenario of `journal` whose id is one of `ids`.
+fn first_with(journal: &Journal, ids: &[&str]) -> Option<String> {
     journal
         .scenarios
         .iter()
         .map(|s| &s.id)
-        .find(|id| prefixes.iter().any(|p| id.starts_with(p)))
+        .find(|id| ids.contains(&id.as_str()))
         .cloned()
 }
 
@@ -148,13 +144,13 @@ fn compare(
         .collect();
     pairings.push(Pairing {
         what: "The whole rotation".into(),
-        a: first_with(&a, &["rotation/", "v2/rotation"]),
-        b: first_with(&b, &["rotation/", "v2/rotation"]),
+        a: first_with(&a, &["rotation"]),
+        b: first_with(&b, &["rotation"]),
     });
     pairings.push(Pairing {
         what: "The rollback after the DeepSeek phase".into(),
-        a: first_with(&a, &["rollback/after-phase2", "v2/rollback/after-phase2"]),
-        b: first_with(&b, &["rollback/after-phase2", "v2/rollback/after-phase2"]),
+        a: first_with(&a, &["rollback/after-deepseek"]),
+        b: first_with(&b, &["rollback/after-deepseek"]),
     });
     let name = |j: &Journal| {
         std::path::Path::new(&j.runbook)

@@ -23,8 +23,17 @@ pub enum Command {
     },
     /// fail (exit 7) when the runbook or its coverage changed since scenarios/runbook.lock
     Check(LockOptions),
-    /// write the lock for the runbook as it is now
-    Accept(LockOptions),
+    /// write the lock for the runbook as it is now (keeping the outcomes it accepts);
+    /// `--outcomes DIR`: also accept the outcomes a rehearsal of it measured
+    Accept {
+        #[command(flatten)]
+        lock: LockOptions,
+        /// a rehearsal's output directory (`rehearse --out DIR`): each scenario derived from
+        /// the runbook that was not `holds` there is accepted with its outcome and what it
+        /// measured (edit the reason); one that held drops its acceptance
+        #[arg(long, value_name = "DIR")]
+        outcomes: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -62,10 +71,16 @@ fn checks() -> Vec<CheckRef> {
 
 pub fn run(command: Command) -> i32 {
     // `accept` is the remaining arm.
-    let (name, runbook, lock, format) = match command {
-        Command::Show { runbook, format } => ("show", runbook, None, format),
-        Command::Check(o) => ("check", o.runbook, o.lock, ShowFormat::Table),
-        Command::Accept(o) => ("accept", o.runbook, o.lock, ShowFormat::Table),
+    let (name, runbook, lock, format, outcomes) = match command {
+        Command::Show { runbook, format } => ("show", runbook, None, format, None),
+        Command::Check(o) => ("check", o.runbook, o.lock, ShowFormat::Table, None),
+        Command::Accept { lock, outcomes } => (
+            "accept",
+            lock.runbook,
+            lock.lock,
+            ShowFormat::Table,
+            outcomes,
+        ),
     };
     let runbook_path = runbook
         .runbook
@@ -77,9 +92,6 @@ pub fn run(command: Command) -> i32 {
             return exit_codes::USAGE;
         }
     }
-    let lock_path = lock.unwrap_or_else(|| {
-        workspace_path(scenarios::lock_for(&runbook_path.display().to_string()))
-    });
     let runbook = match Runbook::load(&runbook_path) {
         Ok(r) => r,
         Err(e) => {
@@ -87,16 +99,30 @@ pub fn run(command: Command) -> i32 {
             return exit_codes::USAGE;
         }
     };
+    let measured = match outcomes.as_deref().map(crate::report::read_journal) {
+        Some(Ok(journal)) => Some(journal),
+        Some(Err(e)) => {
+            errln!("error: --outcomes {e}");
+            return exit_codes::USAGE;
+        }
+        None => None,
+    };
+    let lock_path = lock.unwrap_or_else(|| scenarios::lock_for(&runbook));
     let scenarios = scenarios::catalogue_for(&runbook);
     match name {
         "show" => {
             let findings = analyse(&runbook);
             let coverage = coverage(&runbook, &findings, &scenarios, &checks());
             if format == ShowFormat::Json {
+                let not_rehearsable: Vec<serde_json::Value> = not_rehearsable(&runbook)
+                    .into_iter()
+                    .map(|(id, why)| serde_json::json!({ "scenario": id, "why": why }))
+                    .collect();
                 let doc = serde_json::json!({
                     "runbook": runbook,
                     "findings": findings,
                     "coverage": coverage,
+                    "not_rehearsable": not_rehearsable,
                 });
                 outln!(
                     "{}",
@@ -108,10 +134,23 @@ pub fn run(command: Command) -> i32 {
             exit_codes::OK
         }
         "check" => {
-            let inapplicable: Vec<_> = scenarios::rehearsals_for(&runbook.file)
+            let inapplicable: Vec<String> = scenarios::rehearsals_for(&runbook)
                 .iter()
                 .flat_map(|s| harness::rehearsal::applies::not_applicable(s, &runbook))
+                .map(|n| n.to_string())
                 .collect();
+            // Hand-written scenarios measured on another text of a phase: not rehearsed on this
+            // one (the lock's coverage shows what no longer covers which step).
+            let unbound = scenarios::not_bound(&runbook);
+            if !unbound.is_empty() {
+                errln!(
+                    "hand-written scenarios measured on another text that do not apply to {} (not rehearsed):",
+                    runbook_path.display()
+                );
+                for (_, why) in &unbound {
+                    errln!("  {why}");
+                }
+            }
             if !inapplicable.is_empty() {
                 errln!(
                     "scenarios whose faults or edits no longer apply to {}:",
@@ -158,17 +197,30 @@ pub fn run(command: Command) -> i32 {
             }
         }
         _ => {
-            let now = Lock::of(&runbook, &scenarios);
             let before = Lock::load(&lock_path).ok();
+            let mut now = Lock::of(&runbook, &scenarios);
+            now.accepted = before
+                .as_ref()
+                .map(|b| b.accepted.clone())
+                .unwrap_or_default();
+            if let Some(journal) = &measured {
+                let derived: Vec<String> = scenarios::derived(&runbook)
+                    .into_iter()
+                    .map(|s| s.id)
+                    .collect();
+                for change in accept_outcomes(&mut now, journal, &derived) {
+                    outln!("{change}");
+                }
+            }
             if let Err(e) = now.write(&lock_path) {
                 errln!("error: {}: {e}", lock_path.display());
                 return exit_codes::FAILURES;
             }
-            match before.map(|b| b.diff(&now)) {
-                Some(diff) if diff.is_clean() => {
+            match before.map(|b| (b.diff(&now), b.accepted == now.accepted)) {
+                Some((diff, same_outcomes)) if diff.is_clean() && same_outcomes => {
                     outln!("{} already up to date", lock_path.display())
                 }
-                Some(diff) => out!("{} updated:\n{}", lock_path.display(), diff.report()),
+                Some((diff, _)) => out!("{} updated:\n{}", lock_path.display(), diff.report()),
                 None => outln!(
                     "{} written ({} steps)",
                     lock_path.display(),
@@ -178,6 +230,84 @@ pub fn run(command: Command) -> i32 {
             exit_codes::OK
         }
     }
+}
+
+/// Accepts in `lock` what `journal` measured for the scenarios derived from the runbook
+/// (`derived`): an outcome other than `holds` with what was measured (a reason a reviewer
+/// then edits; kept when the outcome is the one already accepted), `holds` by dropping the
+/// acceptance. `inconclusive` changes nothing. One line per change.
+fn accept_outcomes(
+    lock: &mut Lock,
+    journal: &harness::rehearsal::Journal,
+    derived: &[String],
+) -> Vec<String> {
+    use harness::rehearsal::{Expected, Outcome};
+    let mut changes = Vec::new();
+    for record in journal.scenarios.iter().filter(|r| derived.contains(&r.id)) {
+        let outcome = match record.actual {
+            Some(Outcome::Holds) => Expected::Holds,
+            Some(Outcome::Detected) => Expected::Detected,
+            Some(Outcome::Breaks) => Expected::Breaks,
+            _ => continue,
+        };
+        let had = lock.accepted_outcome(&record.id);
+        lock.accepted
+            .retain(|a| a.scenario != record.id || outcome != Expected::Holds);
+        if outcome == Expected::Holds {
+            if had.is_some() {
+                changes.push(format!(
+                    "{}: holds again, no longer accepted otherwise",
+                    record.id
+                ));
+            }
+            continue;
+        }
+        if had == Some(outcome) {
+            continue;
+        }
+        lock.accepted.retain(|a| a.scenario != record.id);
+        lock.accepted.push(harness::runbook::lock::Accepted {
+            scenario: record.id.clone(),
+            outcome,
+            reason: measured_reason(record),
+        });
+        changes.push(format!(
+            "{}: {outcome} accepted (edit its reason in the lock)",
+            record.id
+        ));
+    }
+    lock.accepted.sort_by(|a, b| a.scenario.cmp(&b.scenario));
+    changes
+}
+
+/// What a scenario measured, in one line: the checks that failed after its steps, what was
+/// lost, where it stopped.
+fn measured_reason(record: &harness::rehearsal::journal::ScenarioRecord) -> String {
+    let failed: Vec<&str> = record
+        .checks_after
+        .iter()
+        .filter(|c| c.outcome != harness::checks::Outcome::Pass)
+        .map(|c| c.id.as_str())
+        .collect();
+    let mut parts = Vec::new();
+    if !failed.is_empty() {
+        parts.push(format!(
+            "checks failed after the steps: {}",
+            failed.join(", ")
+        ));
+    }
+    if let Some(p) = &record.probe {
+        if p.updates_lost > 0 {
+            parts.push(format!("{} accepted updates lost", p.updates_lost));
+        }
+    }
+    if let Some(step) = &record.stopped_at_failed_step {
+        parts.push(format!("stopped at {step}"));
+    }
+    if parts.is_empty() {
+        parts.push("measured, not yet explained".into());
+    }
+    format!("measured {}: {}", record.started, parts.join("; "))
 }
 
 fn or_dash(list: &[String]) -> String {
@@ -298,5 +428,20 @@ fn show_table(runbook: &Runbook, findings: &[Finding], coverage: &Coverage) -> S
             out.push_str(&format!("  {:<22} GAPS:       {}\n", "", s.gaps.join("; ")));
         }
     }
+    let not_rehearsable = not_rehearsable(runbook);
+    if !not_rehearsable.is_empty() {
+        out.push_str("\nNOT REHEARSABLE (inconclusive when rehearsed, with the reason)\n");
+        for (id, why) in not_rehearsable {
+            out.push_str(&format!("  {id:<28} {why}\n"));
+        }
+    }
     out
+}
+
+/// The scenarios `runbook` calls for that the replica cannot rehearse, with why.
+fn not_rehearsable(runbook: &Runbook) -> Vec<(String, String)> {
+    scenarios::derived(runbook)
+        .into_iter()
+        .filter_map(|s| Some((s.id, s.not_rehearsable?)))
+        .collect()
 }

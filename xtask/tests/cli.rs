@@ -264,18 +264,30 @@ fn verify_against_an_unreachable_node_reports_unreachable_per_check_within_the_t
 fn rehearse_list_names_every_scenario_with_its_expected_outcome() {
     let (code, stdout, _) = xtask(&["rehearse", "--list"]);
     assert_eq!(code, exit_codes::OK);
-    for id in [
-        "phase1/as-written",
-        "phase3/as-written",
-        "rotation/as-written",
-        "rollback/after-phase4",
-    ] {
-        assert!(stdout.contains(id), "{id} missing:\n{stdout}");
-    }
+    let ids: Vec<&str> = stdout
+        .lines()
+        .filter(|l| !l.starts_with("faults/"))
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
     assert_eq!(
-        stdout.lines().filter(|l| !l.starts_with("faults/")).count(),
-        11,
+        ids,
+        [
+            "prepare",
+            "rollback/after-prepare",
+            "rotate/deepseek",
+            "rollback/after-deepseek",
+            "rotate/postgres",
+            "rollback/after-postgres",
+            "rotate/nats",
+            "rollback/after-nats",
+            "verify",
+            "rotation",
+        ],
         "{stdout}"
+    );
+    assert!(
+        stdout.contains("rotate/postgres          expected detected"),
+        "its outcome as the runbook's lock accepts it:\n{stdout}"
     );
     assert!(stdout.lines().any(|l| l.starts_with("faults/")), "{stdout}");
 }
@@ -316,7 +328,7 @@ fn rehearse_on_a_machine_without_compose_stops_at_once_naming_the_install_comman
     std::os::unix::fs::symlink(docker, bin.path().join("docker")).unwrap();
     let started = std::time::Instant::now();
     let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
-        .args(["rehearse", "--only", "phase1/*", "--out"])
+        .args(["rehearse", "--only", "prepare", "--out"])
         .arg(bin.path().join("out"))
         .env("PATH", bin.path())
         .output()
@@ -432,13 +444,13 @@ fn report_compare_puts_each_secrets_scenario_of_both_runbooks_side_by_side() {
     let a = write(
         "a",
         "fixtures/runbook/SECRETS_ROTATION_RUNBOOK.md",
-        "phase3/as-written",
+        "rotate/postgres",
         Expected::Detected,
     );
     let b = write(
         "b",
         "fixtures/runbook/SECRETS_ROTATION_RUNBOOK.v2.md",
-        "v2/postgres",
+        "rotate/postgres",
         Expected::Holds,
     );
     let (code, stdout, stderr) = xtask(&[
@@ -455,11 +467,11 @@ fn report_compare_puts_each_secrets_scenario_of_both_runbooks_side_by_side() {
         .expect("a PostgreSQL row");
     assert_eq!(
         lines[at],
-        "| PostgreSQL Password | A: SECRETS_ROTATION_RUNBOOK.md | `phase3/as-written` | detected | 0 / 0 / 0 | 0 of 0 | 0 of 0 | 0.0 / 0.0 / 0.0 s | none | 0 |"
+        "| PostgreSQL Password | A: SECRETS_ROTATION_RUNBOOK.md | `rotate/postgres` | detected | 0 / 0 / 0 | 0 of 0 | 0 of 0 | 0.0 / 0.0 / 0.0 s | none | 0 |"
     );
     assert_eq!(
         lines[at + 1],
-        "| | B: SECRETS_ROTATION_RUNBOOK.v2.md | `v2/postgres` | holds | 0 / 0 / 0 | 0 of 0 | 0 of 0 | 0.0 / 0.0 / 0.0 s | none | 0 |"
+        "| | B: SECRETS_ROTATION_RUNBOOK.v2.md | `rotate/postgres` | holds | 0 / 0 / 0 | 0 of 0 | 0 of 0 | 0.0 / 0.0 / 0.0 s | none | 0 |"
     );
 
     let (code, _, stderr) = xtask(&[
@@ -715,10 +727,15 @@ fn a_runbook_edit_that_removes_what_a_scenario_edits_stops_the_rehearsal_naming_
         .position(|l| l.contains("psql -U daarion -h 127.0.0.1 -c"))
         .unwrap()
         + 1;
+    let step_line = edited[..edited.find("1. **Update password in Postgres").unwrap()]
+        .lines()
+        .count()
+        + 1;
+    let _ = line;
     let expected = format!(
-        "faults/phase3-alter-fixed-new-password-with-a-quote: edits `psql -U daarion -c` in the \
-         phases' code, which the runbook no longer holds; nearest: line {line}: docker exec \
-         dagi-postgres psql -U daarion -h 127.0.0.1 -c …"
+        "faults/phase3-alter-fixed-new-password-with-a-quote: was measured on a Phase 3 this \
+         runbook no longer has; phase3.step1 changed (line {step_line}: docker exec \
+         dagi-postgres psql -U daarion -h 127.0.0.1 -c …)"
     );
 
     let (code, stdout, stderr) = xtask(&[
@@ -764,9 +781,11 @@ fn a_runbook_edit_that_removes_what_a_scenario_edits_stops_the_rehearsal_naming_
     assert_eq!(
         stderr
             .lines()
-            .filter(|l| l.starts_with("  ") && l.contains("edits `psql -U daarion -c`"))
+            .filter(|l| l.starts_with("  ") && l.contains("a Phase 3 this runbook no longer has"))
             .count(),
-        8,
+        // Every hand-written scenario that runs Phase 3 (its faults, and those of the
+        // rollback after it).
+        18,
         "{stderr}"
     );
 }

@@ -94,7 +94,7 @@ fn up_status_verify_down_rehearse(env: &[(&str, &str)]) {
             "--runbook",
             runbook.to_str().unwrap(),
             "--only",
-            "v2/qdrant",
+            "rotate/qdrant",
             "--out",
             out.path().to_str().unwrap(),
         ],

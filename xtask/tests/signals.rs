@@ -27,7 +27,7 @@ fn rehearse_then(signal: i32) {
     let out = tempfile::tempdir().unwrap();
     let stderr = out.path().join("stderr");
     let mut child = Command::new(env!("CARGO_BIN_EXE_xtask"))
-        .args(["rehearse", "--only", "phase1/as-written", "--out"])
+        .args(["rehearse", "--only", "prepare", "--out"])
         .arg(out.path().join("reports"))
         .stdin(Stdio::null())
         .stdout(Stdio::null())

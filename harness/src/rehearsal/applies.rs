@@ -106,6 +106,97 @@ pub fn not_applicable(scenario: &Scenario, runbook: &Runbook) -> Vec<NotApplicab
     out
 }
 
+/// `scenario`, written and measured against the text `reference` locks, bound to `runbook` by
+/// content: each phase it runs becomes the runbook's phase whose steps have the same
+/// fingerprints, whatever its number now, and the steps its faults attach to are renumbered
+/// with it. `Err` says why it does not apply: a phase it runs changed or is gone, or the
+/// rollback it runs changed. Its expected outcome was measured on that text, never on another.
+pub fn bind(
+    mut scenario: Scenario,
+    reference: &crate::runbook::lock::Lock,
+    runbook: &Runbook,
+) -> Result<Scenario, String> {
+    let mut renumbered = Vec::new();
+    for n in &scenario.phases {
+        let want = reference.phase_fingerprints(*n);
+        let found = runbook.phases.iter().find(|p| {
+            !want.is_empty()
+                && p.steps.len() == want.len()
+                && p.steps.iter().zip(&want).all(|(s, w)| s.fingerprint == *w)
+        });
+        match found {
+            Some(p) => renumbered.push((*n, p.number)),
+            None => {
+                return Err(format!(
+                    "{}: was measured on a Phase {n} this runbook no longer has{}",
+                    scenario.id,
+                    first_change(runbook, *n, &want)
+                ))
+            }
+        }
+    }
+    if scenario.rolls_back() {
+        let now: Vec<&str> = runbook
+            .rollback
+            .iter()
+            .map(|s| s.fingerprint.as_str())
+            .collect();
+        if now != reference.rollback_fingerprints() {
+            return Err(format!(
+                "{}: the rollback procedure changed since it was measured",
+                scenario.id
+            ));
+        }
+    }
+    let to = |n: u32| {
+        renumbered
+            .iter()
+            .find(|(from, _)| *from == n)
+            .map(|(_, to)| *to)
+    };
+    for fault in &mut scenario.faults {
+        if let At::BeforeStep(id) = &mut fault.at {
+            let phase = id
+                .strip_prefix("phase")
+                .and_then(|rest| rest.split_once('.'))
+                .and_then(|(n, step)| Some((n.parse::<u32>().ok()?, step.to_string())));
+            if let Some((n, step)) = phase {
+                if let Some(m) = to(n) {
+                    *id = format!("phase{m}.{step}");
+                }
+            }
+        }
+    }
+    scenario.phases = scenario.phases.iter().filter_map(|n| to(*n)).collect();
+    Ok(scenario)
+}
+
+/// Where the runbook's Phase `n` first differs from the fingerprints `want` it was measured
+/// with: `; phase3.step1 changed (line 97: …)`, or nothing to add when it has no Phase `n`.
+fn first_change(runbook: &Runbook, n: u32, want: &[&str]) -> String {
+    let Some(phase) = runbook.phases.iter().find(|p| p.number == n) else {
+        return String::new();
+    };
+    for (i, step) in phase.steps.iter().enumerate() {
+        if want.get(i) != Some(&step.fingerprint.as_str()) {
+            let first_code = step
+                .code
+                .iter()
+                .flat_map(|b| b.text.lines())
+                .map(str::trim)
+                .find(|l| !l.is_empty() && !l.starts_with('#') && !l.starts_with("cd "))
+                .unwrap_or(&step.title);
+            return format!(
+                "; {} changed (line {}: {})",
+                step.id,
+                step.line,
+                masked(first_code)
+            );
+        }
+    }
+    format!("; a step of Phase {n} was removed")
+}
+
 /// The line of the phases' code most like `text`: the one sharing the longest run of
 /// characters with it (the first such line).
 fn nearest_code_line(runbook: &Runbook, text: &str) -> Option<(usize, String)> {
@@ -196,6 +287,7 @@ mod tests {
             seed: None,
             replica: Default::default(),
             stop_at_failed_step: false,
+            not_rehearsable: None,
         }
     }
 

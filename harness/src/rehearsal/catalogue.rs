@@ -22,6 +22,7 @@ impl Rehearsed {
     fn of(scenario: &Scenario, runbook: &Runbook) -> Rehearsed {
         let part = Runbook {
             file: runbook.file.clone(),
+            overview: runbook.overview.clone(),
             inventory: runbook.inventory.clone(),
             phases: runbook
                 .phases

@@ -301,6 +301,18 @@ pub async fn run(
     progress: &crate::progress::Progress,
     journal_redactor: &Redactor,
 ) -> ScenarioRecord {
+    if let Some(why) = &scenario.not_rehearsable {
+        // Nothing the replica could run: said, never skipped, and no replica started.
+        let mut record = ScenarioRecord::new(
+            &scenario.id,
+            &scenario.title,
+            scenario.expected,
+            SystemTime::now(),
+        );
+        record.actual = Some(Outcome::Inconclusive);
+        record.inconclusive = Some(format!("not rehearsable on the replica: {why}"));
+        return record;
+    }
     let watch = Watch {
         step: Arc::new(Mutex::new("start".to_string())),
         busy: Busy::acquire(&options.busy).await,
@@ -630,7 +642,7 @@ async fn check_after_steps(
         .and_then(|path| SecretSet::previous_with(path, None).ok())
         .or(Some(before_steps));
     let mut globs: Vec<&str> = STEADY_STATE.to_vec();
-    globs.extend(run.scenario.postconditions.iter().copied());
+    globs.extend(run.scenario.postconditions.iter().map(String::as_str));
     record.checks_after = checks_on(
         run.stack,
         &globs,
@@ -1148,6 +1160,7 @@ async fn run_step(ctx: &mut Ctx<'_>, step: &Step, phase_minutes: u32) -> StepRec
     }
     let mut record = StepRecord::new(&step.id, &step.title);
     record.started_ms = ctx.t0.elapsed().as_millis() as u64;
+    let env_before = ctx.stack.current_env().ok();
     act_for_operator(ctx, step, &mut record).await;
     let before = measure::Before::take(ctx.stack, ctx.backup.as_deref());
     let deadline = step_deadline(&step.title, phase_minutes, ctx.options.time_scale);
@@ -1164,6 +1177,14 @@ async fn run_step(ctx: &mut Ctx<'_>, step: &Step, phase_minutes: u32) -> StepRec
         &literals,
     );
     record.measurements.extend(measured.measurements);
+    if let (Some(before), Ok(after)) = (&env_before, ctx.stack.current_env()) {
+        let variables = measure::env_written(before, &after);
+        if !variables.is_empty() {
+            record
+                .measurements
+                .push(Measurement::EnvWritten { variables });
+        }
+    }
     record
         .actions
         .extend(measured.notes.iter().map(|n| ActionRecord::operator(n)));

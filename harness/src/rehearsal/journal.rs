@@ -2,14 +2,15 @@
 //! faults, checks before and after, the probe's bucketed timeline and accounting, the findings
 //! measured, and the verdict. Every report renders from it.
 //!
-//! Schema `rotation-rehearsal/journal`, version 7 (2: Telegram's delivery model — `lost` counts
+//! Schema `rotation-rehearsal/journal`, version 8 (2: Telegram's delivery model — `lost` counts
 //! only updates the gateway accepted and never stored; `probe.telegram` and `probe.harness`;
 //! 3: `runbook_fingerprint`, `shard`, each shell run's `compose[]`; 4: the API client's retry
 //! policy, `probe.config.api_retries` / `api_backoff_ms`, with `flows.api.delayed` the calls
 //! answered 2xx only after a retry and `failed` those never answered 2xx; 5: each scenario's
 //! `stopped_at_failed_step`; 6: typed `measurements[]` per step and per scenario, no longer
 //! operator notes starting "measured"; 7: the probe's `containers_down` and Telegram's
-//! `backlog_series` / `delay_series_ms`; a version-6 journal reads as one without them). A test checks that every field is named here:
+//! `backlog_series` / `delay_series_ms`; a version-6 journal reads as one without them; 8: the
+//! `env_written` measurement of each step). A test checks that every field is named here:
 //! - `schema`, `version`, `runbook` (file), `runbook_fingerprint` (its steps, whitespace
 //!   ignored), `shard` (`index` K, `count` N, `selection[]`: every scenario id of the whole
 //!   run; absent unless `--shard` was given), `started` (RFC 3339), `wall_ms`, `time_scale`;
@@ -56,7 +57,8 @@
 //!   `rotated[]`}, `example_value` {`name`, `on_server`, `env_files`}, `elision`
 //!   {`restarted[]`, `never_restarted[]`}, `backup` {`backup`, `env_files`, `secret_values`,
 //!   `mode`}, `sed_changed` {`changed`: variable → files}, `sed_mangled` {`name`, `wrong`,
-//!   `files`, `rewritten`}, `backup_left_on_node` {`backup`, `mode`};
+//!   `files`, `rewritten`}, `backup_left_on_node` {`backup`, `mode`}, `env_written`
+//!   {`variables[]`: what a step changed in the node's `.env` files, names only};
 //! - `findings[]`: every static finding of the runbook (`id`, `severity`, `line`,
 //!   `explanation`) with `measured[]`, the scenarios that measured it (scenario, verdict,
 //!   evidence);
@@ -125,9 +127,9 @@ impl std::fmt::Display for Expected {
 }
 
 pub const SCHEMA: &str = "rotation-rehearsal/journal";
-pub const VERSION: u32 = 7;
-/// The oldest journal version this build reads: a version-6 journal reads as a version-7 one
-/// without the fields 7 added (every one of them defaults). Older ones held their measurements
+pub const VERSION: u32 = 8;
+/// The oldest journal version this build reads: a version-6 or 7 journal reads as a version-8
+/// one without what 7 and 8 added (every field defaults; a measurement it lacks was not taken). Older ones held their measurements
 /// as operator notes, which nothing here reads any more.
 pub const OLDEST_READABLE: u32 = 6;
 
@@ -382,6 +384,77 @@ impl ScenarioRecord {
             .filter(|c| c.outcome == CheckOutcome::Fail || c.outcome == CheckOutcome::Error)
             .collect()
     }
+
+    /// The variables whose new value a failing `*.current*` check found not live after the
+    /// steps, each with the last step that wrote it in a `.env` file (`None`: no step did).
+    pub fn not_live(&self) -> Vec<(String, Option<String>)> {
+        let catalogue = crate::checks::catalogue();
+        let mut out: Vec<(String, Option<String>)> = Vec::new();
+        for check in self
+            .failed_after()
+            .iter()
+            .filter(|c| c.id.contains(".current"))
+        {
+            let Some(entry) = catalogue.iter().find(|c| c.id == check.id) else {
+                continue;
+            };
+            for var in &entry.secrets {
+                if out.iter().any(|(v, _)| v == var) {
+                    continue;
+                }
+                let last = self
+                    .steps
+                    .iter()
+                    .rev()
+                    .find(|step| {
+                        step.measurements.iter().any(|m| {
+                            matches!(m, Measurement::EnvWritten { variables } if variables.iter().any(|v| v == var))
+                        })
+                    })
+                    .map(|step| step.id.clone());
+                out.push((var.to_string(), last));
+            }
+        }
+        out
+    }
+
+    /// Where each flow's traffic first failed during the steps, earliest first: the step it
+    /// failed under, the flow, and when (ms since the first step).
+    pub fn first_failures(&self) -> Vec<FirstFailure> {
+        let Some(probe) = self.probe.as_ref() else {
+            return Vec::new();
+        };
+        let bucket_ms = crate::rehearsal::probe::BUCKET_MS;
+        let mut out: Vec<FirstFailure> = probe
+            .timeline
+            .iter()
+            .filter_map(|(flow, buckets)| {
+                let at_ms = buckets.iter().position(|b| b.fail > 0)? as u64 * bucket_ms;
+                let step = self
+                    .steps
+                    .iter()
+                    .rev()
+                    .find(|s| s.started_ms <= at_ms)
+                    .map(|s| s.id.clone());
+                Some(FirstFailure {
+                    step,
+                    flow: flow.clone(),
+                    at_ms,
+                })
+            })
+            .collect();
+        out.sort_by_key(|f| f.at_ms);
+        out
+    }
+}
+
+/// Where one flow of a scenario's traffic first failed: under which step, when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FirstFailure {
+    /// The step running (or last begun) then; `None` before the first step.
+    pub step: Option<String>,
+    pub flow: String,
+    pub at_ms: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -584,6 +657,9 @@ pub enum Measurement {
     },
     /// The backup still on the node when the scenario ended.
     BackupLeftOnNode { backup: String, mode: u32 },
+    /// The variables whose value a step changed in any of the node's `.env` files (names
+    /// only), whoever changed them: a command, or the operator's hand.
+    EnvWritten { variables: Vec<String> },
 }
 
 impl Measurement {
@@ -599,6 +675,7 @@ impl Measurement {
             Measurement::SedChanged { .. } => "sed",
             Measurement::SedMangled { .. } => "sed mangled",
             Measurement::BackupLeftOnNode { .. } => "backup left",
+            Measurement::EnvWritten { .. } => "env written",
         }
     }
 }
@@ -679,6 +756,9 @@ impl std::fmt::Display for Measurement {
                 files,
                 rewritten,
             } => sed_mangled(f, name, *wrong, *files, *rewritten),
+            Measurement::EnvWritten { variables } => {
+                write!(f, "variables written in the .env files: {}", variables.join(", "))
+            }
             Measurement::BackupLeftOnNode { backup, mode } => write!(
                 f,
                 "after the scenario {backup} (mode {mode:04o}, unencrypted) is still on the node; no step of the runbook removes or expires a backup"
@@ -850,17 +930,17 @@ mod tests {
         };
         assert_eq!(
             Journal::from_json(&json(999)).unwrap_err().to_string(),
-            "journal version 999 was written by a newer rotation-rehearsal; this build reads versions 6 to 7"
+            "journal version 999 was written by a newer rotation-rehearsal; this build reads versions 6 to 8"
         );
         assert_eq!(
             Journal::from_json(&json(5)).unwrap_err().to_string(),
-            "journal version 5 is older than this build reads (versions 6 to 7); render it with the rotation-rehearsal that wrote it"
+            "journal version 5 is older than this build reads (versions 6 to 8); render it with the rotation-rehearsal that wrote it"
         );
         // A newer journal is refused by its version even when nothing else of it would parse.
         assert_eq!(
-            Journal::from_json(r#"{"schema":"rotation-rehearsal/journal","version":8,"x":1}"#)
+            Journal::from_json(r#"{"schema":"rotation-rehearsal/journal","version":9,"x":1}"#)
                 .unwrap_err(),
-            JournalReadError::Newer { found: 8 }
+            JournalReadError::Newer { found: 9 }
         );
         assert_eq!(Journal::from_json(&json(6)).unwrap().version, VERSION);
         assert_eq!(

@@ -251,6 +251,31 @@ fn sed(
     out
 }
 
+/// The variables whose value differs between two reads of the node's `.env` files (set,
+/// changed or removed in any of them), sorted, each once.
+pub fn env_written(
+    before: &BTreeMap<Service, EnvFile>,
+    after: &BTreeMap<Service, EnvFile>,
+) -> Vec<String> {
+    let vars = |files: &BTreeMap<Service, EnvFile>, s: &Service| -> BTreeMap<String, String> {
+        files
+            .get(s)
+            .map(|f| f.vars().into_iter().collect())
+            .unwrap_or_default()
+    };
+    let mut out: Vec<String> = Vec::new();
+    for s in before.keys().chain(after.keys()) {
+        let (b, a) = (vars(before, s), vars(after, s));
+        for k in b.keys().chain(a.keys()) {
+            if b.get(k) != a.get(k) && !out.contains(k) {
+                out.push(k.clone());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
 /// Every node container whose env differs from its `.env` (`service: VAR, VAR`).
 pub async fn stale_env(stack: &Stack) -> Vec<String> {
     let mut out = Vec::new();

@@ -7,6 +7,7 @@ pub mod busy;
 pub mod catalogue;
 pub mod compare;
 pub mod containers;
+pub mod derive;
 pub mod engine;
 pub mod faults;
 pub mod journal;

@@ -194,6 +194,21 @@ pub fn summary(j: &Journal, redactor: &Redactor) -> String {
         if let Some(p) = &s.probe {
             out.push_str(&format!("     traffic: {}\n", counts(p)));
         }
+        let firsts: Vec<String> = s
+            .first_failures()
+            .iter()
+            .map(|f| {
+                format!(
+                    "{} during {} ({:.1} s in)",
+                    f.flow,
+                    f.step.as_deref().unwrap_or("the steady state"),
+                    f.at_ms as f64 / 1000.0
+                )
+            })
+            .collect();
+        if !firsts.is_empty() {
+            out.push_str(&format!("     first failures: {}\n", firsts.join(", ")));
+        }
         if let Some(why) = &s.safeguard {
             out.push_str(&format!("     stopped: {why}\n"));
         }
@@ -208,6 +223,9 @@ pub fn summary(j: &Journal, redactor: &Redactor) -> String {
                 "     checks failing after: {}\n",
                 failed.join(", ")
             ));
+        }
+        if let Some(line) = not_live_line(s) {
+            out.push_str(&format!("     {line}\n"));
         }
         if let Some(p) = &s.rollback_probe {
             out.push_str(&format!("     rollback traffic: {}\n", counts(p)));
@@ -255,6 +273,25 @@ pub fn summary(j: &Journal, redactor: &Redactor) -> String {
         j.wall_ms as f64 / 1000.0
     ));
     redactor.redact(&out)
+}
+
+/// The new values the checks found not live after the steps, each with the step that last
+/// wrote it (or that no step did), in one line; `None` when every new value is live.
+fn not_live_line(s: &ScenarioRecord) -> Option<String> {
+    let not_live: Vec<String> = s
+        .not_live()
+        .into_iter()
+        .map(|(var, last)| match last {
+            Some(step) => format!("{var} (last written by {step})"),
+            None => format!("{var} (no step wrote it)"),
+        })
+        .collect();
+    (!not_live.is_empty()).then(|| {
+        format!(
+            "new values not live after the steps: {}",
+            not_live.join(", ")
+        )
+    })
 }
 
 /// `text` escaped for HTML and XML text and attribute values.
@@ -447,6 +484,9 @@ fn scenario_markdown(s: &ScenarioRecord) -> String {
         out.push_str("\nChecks failing after the steps:\n\n");
         for c in failing {
             out.push_str(&format!("- `{}`: {}\n", c.id, c.evidence));
+        }
+        if let Some(line) = not_live_line(s) {
+            out.push_str(&format!("\n{line}.\n"));
         }
     }
     out
@@ -844,6 +884,9 @@ fn scenario_html(s: &ScenarioRecord) -> String {
             ));
         }
         body.push_str("</ul>");
+        if let Some(line) = not_live_line(s) {
+            body.push_str(&format!("<p>{}.</p>", xml(&line)));
+        }
     }
     if let Some(p) = &s.rollback_probe {
         body.push_str(&format!(

@@ -36,7 +36,7 @@ pub struct Scenario {
     pub phases: Vec<u32>,
     pub rollback: Rollback,
     /// Check globs that say the rotation took effect (beyond the steady state).
-    pub postconditions: Vec<&'static str>,
+    pub postconditions: Vec<String>,
     pub expected: Expected,
     pub faults: Vec<FaultAt>,
     pub safeguard: Option<Safeguard>,
@@ -53,6 +53,10 @@ pub struct Scenario {
     /// runbook does); otherwise the operator goes on with the next step, as the runbook as
     /// written leaves them to.
     pub stop_at_failed_step: bool,
+    /// Why the replica cannot rehearse this scenario (a secret no replica service reads, a
+    /// step nobody can carry out on it): its outcome is then `inconclusive` with this reason,
+    /// and no replica is started.
+    pub not_rehearsable: Option<String>,
 }
 
 impl Scenario {

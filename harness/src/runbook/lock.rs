@@ -19,6 +19,20 @@ pub struct Lock {
     pub version: u32,
     #[serde(rename = "step", default)]
     pub steps: Vec<LockedStep>,
+    /// Outcomes other than `holds` that a reviewer accepted for a scenario derived from the
+    /// runbook, each with the reason; every other derived scenario is held to `holds`.
+    #[serde(rename = "accepted", default, skip_serializing_if = "Vec::is_empty")]
+    pub accepted: Vec<Accepted>,
+}
+
+/// A measured deviation a reviewer accepted: the scenario, the outcome measured, and why it is
+/// acceptable (or known). Written by `runbook accept --outcomes DIR` from a rehearsal's journal,
+/// its reason then edited by hand.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Accepted {
+    pub scenario: String,
+    pub outcome: crate::rehearsal::Expected,
+    pub reason: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -62,6 +76,7 @@ impl Lock {
     pub fn of(runbook: &Runbook, scenarios: &[ScenarioRef]) -> Lock {
         Lock {
             version: FORMAT_VERSION,
+            accepted: Vec::new(),
             steps: runbook
                 .steps()
                 .map(|s| LockedStep {
@@ -107,6 +122,46 @@ impl Lock {
     /// Writes the lock through a temporary file, so a crash never leaves half a lock.
     pub fn write(&self, path: &Path) -> std::io::Result<()> {
         crate::output::write_atomic(path, self.render().as_bytes())
+    }
+
+    /// The outcome accepted for `scenario`, when the lock accepts one.
+    pub fn accepted_outcome(&self, scenario: &str) -> Option<crate::rehearsal::Expected> {
+        self.accepted
+            .iter()
+            .find(|a| a.scenario == scenario)
+            .map(|a| a.outcome)
+    }
+
+    /// How many of `runbook`'s steps this lock holds with the same id and fingerprint.
+    pub fn shared_steps(&self, runbook: &Runbook) -> usize {
+        let locked: std::collections::HashSet<(&str, &str)> = self
+            .steps
+            .iter()
+            .map(|s| (s.id.as_str(), s.fingerprint.as_str()))
+            .collect();
+        runbook
+            .steps()
+            .filter(|s| locked.contains(&(s.id.as_str(), s.fingerprint.as_str())))
+            .count()
+    }
+
+    /// The fingerprints of the steps of phase `n` as locked, in order.
+    pub fn phase_fingerprints(&self, n: u32) -> Vec<&str> {
+        let prefix = format!("phase{n}.");
+        self.steps
+            .iter()
+            .filter(|s| s.id.starts_with(&prefix))
+            .map(|s| s.fingerprint.as_str())
+            .collect()
+    }
+
+    /// The fingerprints of the rollback's steps as locked, in order.
+    pub fn rollback_fingerprints(&self) -> Vec<&str> {
+        self.steps
+            .iter()
+            .filter(|s| s.id.starts_with("rollback."))
+            .map(|s| s.fingerprint.as_str())
+            .collect()
     }
 
     /// What changed from `self` (the lock) to `now`.

@@ -48,6 +48,9 @@ pub struct RunbookError {
 pub struct Runbook {
     /// The file it was read from, as given.
     pub file: String,
+    /// The prose outside the inventory, the phases, the rollback and the notes (the overview:
+    /// what the runbook tells its operator about every step, e.g. to stop at a failing one).
+    pub overview: String,
     pub inventory: Vec<InventoryRow>,
     pub phases: Vec<Phase>,
     /// Steps of the rollback procedure (`rollback.stepN`); empty when the document has none.

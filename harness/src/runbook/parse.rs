@@ -75,6 +75,7 @@ pub fn parse(file: &str, text: &str) -> Result<Runbook, RunbookError> {
     let mut rollback: Vec<Step> = Vec::new();
     let mut rollback_line = None;
     let mut notes: Vec<Note> = Vec::new();
+    let mut overview = String::new();
 
     // Numbers taken so far, for the "appears twice" errors in constant time.
     let mut phase_numbers: std::collections::HashSet<u32> = Default::default();
@@ -316,6 +317,8 @@ pub fn parse(file: &str, text: &str) -> Result<Runbook, RunbookError> {
                     }
                 } else if let (Section::Procedure, Some(p)) = (section, phases.last_mut()) {
                     p.preamble.push_str(&t);
+                } else if matches!(section, Section::Preface | Section::Other) {
+                    overview.push_str(&t);
                 }
             }
             Event::SoftBreak | Event::HardBreak | Event::End(TagEnd::Paragraph) => {
@@ -327,6 +330,8 @@ pub fn parse(file: &str, text: &str) -> Result<Runbook, RunbookError> {
                     n.push(' ');
                 } else if let (Section::Procedure, Some(p)) = (section, phases.last_mut()) {
                     p.preamble.push('\n');
+                } else if matches!(section, Section::Preface | Section::Other) {
+                    overview.push('\n');
                 }
             }
             _ => {}
@@ -359,6 +364,7 @@ pub fn parse(file: &str, text: &str) -> Result<Runbook, RunbookError> {
     }
     Ok(Runbook {
         file: file.to_string(),
+        overview: overview.trim().to_string(),
         inventory,
         phases,
         rollback,

@@ -1,0 +1,509 @@
+//! The scenarios a runbook calls for, derived from its text alone: which inventory secrets each
+//! phase's commands rotate (`runbook::coverage::rotations`), hence its rehearsal under traffic,
+//! the rollback after it, the whole rotation and the preparation alone. Ids name what a
+//! scenario rotates, never a phase number (`rotate/postgres`, `rollback/after-postgres`), so
+//! they stay when phases move. Every derived scenario is held to `holds` unless the runbook's
+//! lock accepts a measured deviation; a phase the replica cannot rehearse is a scenario too,
+//! `inconclusive` with its reason, never left out.
+
+use super::{Expected, Rollback, Scenario};
+use crate::replica_root::RootOptions;
+use crate::runbook::coverage::{rotations, variables_of, SECRET_VARIABLES};
+use crate::runbook::lock::Lock;
+use crate::runbook::Runbook;
+
+/// What every rotation must leave, beyond the catalogue's checks of the secrets it rotates: no
+/// old key kept beside the new, `.env` files only their owner reads, providers called with
+/// current keys only, the backup encrypted.
+pub const ALWAYS: &[&str] = &[
+    "env.no-old-keys",
+    "env.file-mode",
+    "provider.usage.current-only",
+    "backups.encrypted",
+];
+
+/// Every check of the catalogue, as `cargo xtask verify` runs them: what the whole rotation
+/// must pass.
+pub const EVERY_CHECK: &str = "*";
+
+/// What a phase does, as its text says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Role {
+    /// Rotates nothing, before the first rotation (backups, new secrets, a preflight check).
+    Prepares,
+    /// It rotates these inventory secrets: its commands do, or its title names them.
+    Rotates(Vec<Rotated>),
+    /// Rotates nothing, after a rotation (a verification).
+    Verifies,
+    /// It rotates something the replica cannot rehearse: why, in words.
+    NotRehearsable(String),
+}
+
+/// An inventory secret a phase's commands rotate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rotated {
+    /// The inventory row (`PostgreSQL Password`).
+    pub secret: String,
+    /// Its key in `SECRET_VARIABLES` (`postgres`), which names its scenarios.
+    pub key: &'static str,
+    /// The node's variables that hold it.
+    pub variables: &'static [&'static str],
+}
+
+/// One phase as derived.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PhasePlan {
+    pub number: u32,
+    pub title: String,
+    pub role: Role,
+    /// The name its scenarios carry (`postgres`, `deepseek-2` for a second DeepSeek phase);
+    /// empty for a phase that prepares or verifies.
+    pub slug: String,
+}
+
+/// What a runbook calls for, phase by phase, and what it says of every step.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub phases: Vec<PhasePlan>,
+    /// The runbook tells its operator to stop at a step whose command fails (and roll back).
+    pub stops_at_failed_step: bool,
+    /// The replica as the runbook's prerequisites require it.
+    pub replica: RootOptions,
+}
+
+impl Plan {
+    pub fn of(runbook: &Runbook) -> Plan {
+        let rotations = rotations(runbook);
+        let mut phases = Vec::new();
+        let mut rotated_yet = false;
+        let mut taken: Vec<String> = Vec::new();
+        for phase in &runbook.phases {
+            let rotated: Vec<Rotated> = runbook
+                .inventory
+                .iter()
+                .zip(&rotations)
+                .filter(|(row, r)| {
+                    r.iter()
+                        .any(|r| r.phase == phase.number && r.how == "commands")
+                        || names_row(&phase.title.to_lowercase(), &row.secret)
+                })
+                .filter_map(|(row, _)| {
+                    let key = key_of(&row.secret)?;
+                    Some(Rotated {
+                        secret: row.secret.clone(),
+                        key,
+                        variables: variables_of(&row.secret).0,
+                    })
+                })
+                .collect();
+            let role = if !rotated.is_empty() {
+                Role::Rotates(rotated)
+            } else if let Some(why) = not_rehearsable(runbook, phase) {
+                Role::NotRehearsable(why)
+            } else if rotated_yet {
+                Role::Verifies
+            } else {
+                Role::Prepares
+            };
+            let slug = match &role {
+                Role::Rotates(secrets) => {
+                    let keys: Vec<&str> = secrets.iter().map(|r| r.key).collect();
+                    unique(keys.join("+"), &mut taken)
+                }
+                Role::NotRehearsable(_) => unique(named_row_slug(runbook, phase), &mut taken),
+                _ => String::new(),
+            };
+            rotated_yet |= matches!(role, Role::Rotates(_) | Role::NotRehearsable(_));
+            phases.push(PhasePlan {
+                number: phase.number,
+                title: phase.title.clone(),
+                role,
+                slug,
+            });
+        }
+        Plan {
+            replica: replica_required(runbook, &phases),
+            stops_at_failed_step: tells_to_stop_at_a_failure(runbook),
+            phases,
+        }
+    }
+
+    /// The phases that prepare (before the first rotation), in order.
+    pub fn preparation(&self) -> Vec<u32> {
+        self.phases
+            .iter()
+            .filter(|p| p.role == Role::Prepares)
+            .map(|p| p.number)
+            .collect()
+    }
+
+    /// The phase whose scenarios carry `slug`.
+    pub fn phase_named(&self, slug: &str) -> Option<&PhasePlan> {
+        self.phases.iter().find(|p| p.slug == slug)
+    }
+}
+
+/// The `SECRET_VARIABLES` key an inventory row names.
+fn key_of(secret: &str) -> Option<&'static str> {
+    let lower = secret.to_lowercase();
+    SECRET_VARIABLES
+        .iter()
+        .map(|(k, _, _)| *k)
+        .find(|k| lower.contains(k))
+}
+
+/// `name`, or `name-2`, `name-3` … when an earlier phase took it.
+fn unique(name: String, taken: &mut Vec<String>) -> String {
+    let count = taken.iter().filter(|t| **t == name).count();
+    taken.push(name.clone());
+    match count {
+        0 => name,
+        n => format!("{name}-{}", n + 1),
+    }
+}
+
+/// A phase that rotates nothing the replica models although its title names an inventory
+/// secret: one no service of the replica reads. (A phase whose title names a secret the
+/// replica models rotates it, whatever its commands do: its post-conditions then say whether
+/// it did.)
+fn not_rehearsable(runbook: &Runbook, phase: &crate::runbook::Phase) -> Option<String> {
+    let title = phase.title.to_lowercase();
+    let row = runbook
+        .inventory
+        .iter()
+        .find(|row| names_row(&title, &row.secret) && key_of(&row.secret).is_none())?;
+    Some(format!(
+        "Phase {} rotates {}, which no service of the replica reads",
+        phase.number, row.secret
+    ))
+}
+
+/// Whether a phase's lowercased title names an inventory row: the row's whole name, or its
+/// first word when that word is a name (`Stripe` of `Stripe API Key`).
+fn names_row(title: &str, secret: &str) -> bool {
+    let secret = secret.to_lowercase();
+    let first = secret.split_whitespace().next().unwrap_or("");
+    title.contains(&secret) || (first.len() >= 4 && title.split_whitespace().any(|w| w == first))
+}
+
+/// The slug of the inventory row a not-rehearsable phase names (`stripe-api-key`).
+fn named_row_slug(runbook: &Runbook, phase: &crate::runbook::Phase) -> String {
+    let title = phase.title.to_lowercase();
+    let name = runbook
+        .inventory
+        .iter()
+        .find(|row| names_row(&title, &row.secret))
+        .map_or(title.clone(), |row| row.secret.to_lowercase());
+    let slug: String = name
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    slug.split('-')
+        .filter(|s| !s.is_empty())
+        .collect::<Vec<_>>()
+        .join("-")
+}
+
+/// Whether the runbook tells its operator to stop at a step that fails: a sentence of its
+/// overview (or of a phase's preamble) that speaks of failing and of stopping.
+fn tells_to_stop_at_a_failure(runbook: &Runbook) -> bool {
+    std::iter::once(runbook.overview.as_str())
+        .chain(runbook.phases.iter().map(|p| p.preamble.as_str()))
+        .flat_map(|text| text.split(['.', '\n']))
+        .map(str::to_lowercase)
+        .any(|s| {
+            s.contains("fail")
+                && ["stop", "do not go on", "abort", "halt"]
+                    .iter()
+                    .any(|w| s.contains(w))
+        })
+}
+
+/// The replica's settings the runbook's own prerequisites ask for: the gateway's JWT key
+/// overlap, when a phase rotating the JWT secret names it.
+fn replica_required(runbook: &Runbook, plans: &[PhasePlan]) -> RootOptions {
+    let jwt_phases = plans.iter().filter(|p| match &p.role {
+        Role::Rotates(r) => r.iter().any(|r| r.key == "jwt"),
+        _ => false,
+    });
+    let names_overlap = jwt_phases
+        .filter_map(|plan| runbook.phases.iter().find(|p| p.number == plan.number))
+        .any(|phase| {
+            let text = std::iter::once(phase.preamble.clone())
+                .chain(phase.steps.iter().flat_map(|s| {
+                    std::iter::once(s.prose.clone()).chain(s.code.iter().map(|b| b.text.clone()))
+                }))
+                .collect::<Vec<_>>()
+                .join("\n");
+            text.contains("JWT_KEY_OVERLAP")
+        });
+    RootOptions {
+        gateway_jwt_overlap: names_overlap,
+        ..Default::default()
+    }
+}
+
+/// The checks that say `variables` were rotated: every check of the catalogue that verifies
+/// one of them (the previous value refused among them), then `ALWAYS`.
+pub fn postconditions_for(variables: &[&str]) -> Vec<String> {
+    let mut out: Vec<String> = crate::checks::catalogue()
+        .iter()
+        .filter(|c| c.secrets.iter().any(|s| variables.contains(s)))
+        .map(|c| c.id.clone())
+        .collect();
+    for always in ALWAYS {
+        if !out.iter().any(|o| o == always) {
+            out.push(always.to_string());
+        }
+    }
+    out
+}
+
+/// The scenarios `runbook` calls for, in the runbook's order: the preparation alone and the
+/// rollback after it, then per rotating phase its rehearsal and the rollback after it, the
+/// verification on a node not rotated, then the whole rotation. Expected: `holds`, or what `lock` accepts for the id.
+pub fn scenarios(runbook: &Runbook, lock: Option<&Lock>) -> Vec<Scenario> {
+    let plan = Plan::of(runbook);
+    let preparation = plan.preparation();
+    let expected = |id: &str| {
+        lock.and_then(|l| l.accepted_outcome(id))
+            .unwrap_or(Expected::Holds)
+    };
+    let scenario = |id: String, title: String, phases: Vec<u32>, post: Vec<String>| Scenario {
+        expected: expected(&id),
+        id,
+        title,
+        phases,
+        rollback: Rollback::OnDeviation,
+        postconditions: post,
+        faults: Vec::new(),
+        safeguard: None,
+        edits: Vec::new(),
+        seed: None,
+        replica: plan.replica.clone(),
+        stop_at_failed_step: plan.stops_at_failed_step,
+        not_rehearsable: None,
+    };
+    let with = |n: u32| {
+        let mut phases = preparation.clone();
+        phases.push(n);
+        phases
+    };
+    let mut out = Vec::new();
+    if !preparation.is_empty() {
+        let names = phase_list(&preparation);
+        out.push(scenario(
+            "prepare".into(),
+            format!("{names} (preparation) alone, under traffic"),
+            preparation.clone(),
+            Vec::new(),
+        ));
+        let mut rollback = scenario(
+            "rollback/after-prepare".into(),
+            format!("{names} (preparation), then the rollback procedure"),
+            preparation.clone(),
+            Vec::new(),
+        );
+        rollback.rollback = Rollback::Always;
+        out.push(rollback);
+    }
+    for phase in &plan.phases {
+        let (what, variables, why) = match &phase.role {
+            Role::Rotates(secrets) => (
+                secrets
+                    .iter()
+                    .map(|r| r.secret.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" and "),
+                secrets
+                    .iter()
+                    .flat_map(|r| r.variables.iter().copied())
+                    .collect::<Vec<_>>(),
+                None,
+            ),
+            Role::NotRehearsable(why) => (phase.title.clone(), Vec::new(), Some(why.clone())),
+            _ => continue,
+        };
+        let mut rotate = scenario(
+            format!("rotate/{}", phase.slug),
+            format!(
+                "Phase {} ({}): {what} rotated under traffic",
+                phase.number, phase.title
+            ),
+            with(phase.number),
+            postconditions_for(&variables),
+        );
+        rotate.not_rehearsable = why.clone();
+        out.push(rotate);
+        let mut rollback = scenario(
+            format!("rollback/after-{}", phase.slug),
+            format!(
+                "Phase {} ({}), then the rollback procedure",
+                phase.number, phase.title
+            ),
+            with(phase.number),
+            postconditions_for(&variables),
+        );
+        rollback.rollback = Rollback::Always;
+        rollback.not_rehearsable = why;
+        out.push(rollback);
+    }
+    let verification: Vec<u32> = plan
+        .phases
+        .iter()
+        .filter(|p| p.role == Role::Verifies)
+        .map(|p| p.number)
+        .collect();
+    if !verification.is_empty() {
+        let mut phases = preparation.clone();
+        phases.extend(&verification);
+        out.push(scenario(
+            "verify".into(),
+            format!(
+                "{} (verification) on a node not rotated, under traffic",
+                phase_list(&verification)
+            ),
+            phases,
+            Vec::new(),
+        ));
+    }
+    let all: Vec<u32> = plan.phases.iter().map(|p| p.number).collect();
+    let mut rotation = scenario(
+        "rotation".into(),
+        format!(
+            "The whole rotation, {} in order, under traffic",
+            phase_list(&all)
+        ),
+        all,
+        vec![EVERY_CHECK.to_string()],
+    );
+    rotation.not_rehearsable = plan.phases.iter().find_map(|p| match &p.role {
+        Role::NotRehearsable(why) => Some(why.clone()),
+        _ => None,
+    });
+    out.push(rotation);
+    out
+}
+
+/// `Phase 1`, `Phases 1 and 2`, `Phases 1 to 12`.
+fn phase_list(numbers: &[u32]) -> String {
+    match numbers {
+        [one] => format!("Phase {one}"),
+        [a, b] => format!("Phases {a} and {b}"),
+        [first, .., last] => format!("Phases {first} to {last}"),
+        [] => "no phase".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shipped(name: &str) -> Runbook {
+        Runbook::load(&crate::runbook::workspace_path(&format!(
+            "fixtures/runbook/{name}"
+        )))
+        .unwrap()
+    }
+
+    fn roles(plan: &Plan) -> Vec<(u32, String)> {
+        plan.phases
+            .iter()
+            .map(|p| {
+                let role = match &p.role {
+                    Role::Prepares => "prepares".to_string(),
+                    Role::Verifies => "verifies".to_string(),
+                    Role::Rotates(_) => format!("rotates {}", p.slug),
+                    Role::NotRehearsable(why) => format!("not rehearsable: {why}"),
+                };
+                (p.number, role)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_runbook_as_written_rotates_deepseek_postgres_and_nats_and_never_says_stop() {
+        let plan = Plan::of(&shipped("SECRETS_ROTATION_RUNBOOK.md"));
+        assert_eq!(
+            roles(&plan),
+            [
+                (1, "prepares".to_string()),
+                (2, "rotates deepseek".into()),
+                (3, "rotates postgres".into()),
+                (4, "rotates nats".into()),
+                (5, "verifies".into()),
+            ]
+        );
+        assert!(!plan.stops_at_failed_step);
+        assert!(!plan.replica.gateway_jwt_overlap);
+    }
+
+    #[test]
+    fn v2_rotates_every_secret_of_its_inventory_one_phase_each_and_says_stop() {
+        let plan = Plan::of(&shipped("SECRETS_ROTATION_RUNBOOK.v2.md"));
+        let slugs: Vec<&str> = plan.phases.iter().map(|p| p.slug.as_str()).collect();
+        assert_eq!(
+            slugs,
+            [
+                "", "deepseek", "mistral", "grok", "cohere", "postgres", "nats", "qdrant", "neo4j",
+                "telegram", "jwt", ""
+            ]
+        );
+        assert_eq!(plan.phases[11].role, Role::Verifies);
+        assert!(plan.stops_at_failed_step);
+        assert!(plan.replica.gateway_jwt_overlap);
+    }
+
+    #[test]
+    fn a_scenario_per_rotating_phase_and_its_rollback_named_by_secret_held_to_holds() {
+        let ids: Vec<String> = scenarios(&shipped("SECRETS_ROTATION_RUNBOOK.md"), None)
+            .into_iter()
+            .map(|s| format!("{} {:?} {}", s.id, s.phases, s.expected))
+            .collect();
+        assert_eq!(
+            ids,
+            [
+                "prepare [1] holds",
+                "rollback/after-prepare [1] holds",
+                "rotate/deepseek [1, 2] holds",
+                "rollback/after-deepseek [1, 2] holds",
+                "rotate/postgres [1, 3] holds",
+                "rollback/after-postgres [1, 3] holds",
+                "rotate/nats [1, 4] holds",
+                "rollback/after-nats [1, 4] holds",
+                "verify [1, 5] holds",
+                "rotation [1, 2, 3, 4, 5] holds",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_phase_rotating_a_secret_the_replica_does_not_model_is_named_not_rehearsable() {
+        let text = std::fs::read_to_string(crate::runbook::workspace_path(
+            "fixtures/runbook/SECRETS_ROTATION_RUNBOOK.v2.md",
+        ))
+        .unwrap()
+        .replace(
+            "| Telegram Bot Tokens | Gateway `.env` | Gateway | As needed |",
+            "| Telegram Bot Tokens | Gateway `.env` | Gateway | As needed |\n\
+             | Stripe API Key | Billing `.env` | Billing | Yearly |",
+        )
+        .replace(
+            "## Rollback Procedure",
+            "### Phase 13: Stripe API Key (5 min)\n\n1. **Rotate it in Stripe's dashboard:**\n   \
+             ```bash\n   docker compose up -d billing\n   ```\n\n## Rollback Procedure",
+        );
+        let runbook = crate::runbook::parse("stripe.md", &text).unwrap();
+        let all = scenarios(&runbook, None);
+        let stripe = all
+            .iter()
+            .find(|s| s.id == "rotate/stripe-api-key")
+            .unwrap();
+        assert_eq!(
+            stripe.not_rehearsable.as_deref(),
+            Some("Phase 13 rotates Stripe API Key, which no service of the replica reads")
+        );
+        let rotation = all.iter().find(|s| s.id == "rotation").unwrap();
+        assert_eq!(rotation.not_rehearsable, stripe.not_rehearsable);
+    }
+}
