@@ -851,6 +851,65 @@ async fn v2_edited_rotation_without_the_deepseek_env_step_is_not_holds() {
     );
 }
 
+/// The v2 text with `edit` applied, parsed as `name`.
+fn v2_edited(name: &str, edit: impl Fn(&str) -> String) -> Runbook {
+    let text = std::fs::read_to_string(workspace_path(V2)).unwrap();
+    harness::runbook::parse(name, &edit(&text)).unwrap()
+}
+
+/// v2 with its Mistral and Grok phases swapped and renumbered, written here: each secret is
+/// rehearsed in the phase that now holds it, with v2's outcome.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v2_swapped_phases_3_and_4_rotate_mistral_and_grok_each_with_v2s_outcome() {
+    let swapped = v2_edited("v2-swapped.md", |t| {
+        let at = |n: u32| t.find(&format!("### Phase {n}:")).unwrap();
+        let (mistral, grok, after) = (&t[at(3)..at(4)], &t[at(4)..at(5)], at(5));
+        format!(
+            "{}{}{}{}",
+            &t[..at(3)],
+            grok.replacen("### Phase 4:", "### Phase 3:", 1),
+            mistral.replacen("### Phase 3:", "### Phase 4:", 1),
+            &t[after..]
+        )
+    });
+    for (id, phases) in [("rotate/mistral", [1, 4]), ("rotate/grok", [1, 3])] {
+        let j = rehearse_on(&swapped, id).await;
+        let record = &j.scenarios[0];
+        let ran: Vec<&str> = record.steps.iter().map(|s| s.id.as_str()).collect();
+        assert!(
+            ran.iter()
+                .any(|s| s.starts_with(&format!("phase{}.", phases[1]))),
+            "{id} ran the phase that now holds its secret: {ran:?}"
+        );
+        assert!(
+            record.met,
+            "{id}\n{}",
+            render::summary(&j, &Redactor::new())
+        );
+    }
+}
+
+/// v2 with a second DeepSeek phase added at its end, written here: rehearsed as
+/// `rotate/deepseek-2` with no change to the code, with v2's outcome.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v2_added_second_deepseek_phase_is_rehearsed_as_rotate_deepseek_2_and_holds() {
+    let added = v2_edited("v2-added.md", |t| {
+        let phase2 = &t[t.find("### Phase 2:").unwrap()..t.find("### Phase 3:").unwrap()];
+        let again = phase2.replacen("### Phase 2:", "### Phase 13:", 1);
+        t.replacen(
+            "## Rollback Procedure",
+            &format!("{again}## Rollback Procedure"),
+            1,
+        )
+    });
+    let j = rehearse_on(&added, "rotate/deepseek-2").await;
+    assert!(
+        j.scenarios[0].met,
+        "rotate/deepseek-2\n{}",
+        render::summary(&j, &Redactor::new())
+    );
+}
+
 /// Tokens the gateway signed with the new secret are still accepted after the rollback: no
 /// API call of the client fails while it holds one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -39,7 +39,7 @@ fn rehearse_then(signal: i32) {
     let deadline = Instant::now() + Duration::from_secs(300);
     let (roots, ids) = loop {
         let log = std::fs::read_to_string(&stderr).unwrap_or_default();
-        if log.contains("phase1/as-written: phase 1") {
+        if log.contains("prepare: phase 1") {
             let stacks = stacks_of(pid);
             let roots: Vec<PathBuf> = stacks.iter().filter_map(|s| s.root.clone()).collect();
             if !roots.is_empty() {
