@@ -64,12 +64,12 @@ fn entry_in(scenario: &Scenario, rehearsed: &Rehearsed) -> ScenarioRef {
     if scenario.rolls_back() {
         runs.extend(runbook.rollback.iter().map(|s| s.id.clone()));
     }
-    let reach = Reach {
-        steps: runs,
+    let reach = Reach::new(
+        runs,
         runbook,
-        faults: scenario.faults.iter().map(|f| f.fault.name()).collect(),
-        findings: &rehearsed.findings,
-    };
+        scenario.faults.iter().map(|f| f.fault.name()).collect(),
+        &rehearsed.findings,
+    );
     let mut findings: Vec<FindingKind> = rehearsed
         .findings
         .iter()
@@ -78,12 +78,13 @@ fn entry_in(scenario: &Scenario, rehearsed: &Rehearsed) -> ScenarioRef {
         .collect();
     findings.sort();
     findings.dedup();
-    let mut steps: Vec<String> = Vec::new();
-    for s in &reach.steps {
-        if !steps.contains(s) {
-            steps.push(s.clone());
-        }
-    }
+    let mut seen = std::collections::HashSet::new();
+    let steps: Vec<String> = reach
+        .steps
+        .iter()
+        .filter(|s| seen.insert(s.as_str()))
+        .cloned()
+        .collect();
     ScenarioRef {
         id: scenario.id.clone(),
         summary: scenario.title.clone(),

@@ -61,6 +61,48 @@ pub struct Reach<'a> {
     pub faults: Vec<String>,
     /// The static findings of that runbook.
     pub findings: &'a [Finding],
+    /// How many times it runs each step, and whether a step it runs holds an `ALTER USER` the
+    /// server does not refuse: computed once, so that deciding every finding of a scenario
+    /// that runs thousands of steps stays linear.
+    runs: std::collections::HashMap<String, usize>,
+    alters: bool,
+}
+
+impl<'a> Reach<'a> {
+    pub fn new(
+        steps: Vec<String>,
+        runbook: &'a Runbook,
+        faults: Vec<String>,
+        findings: &'a [Finding],
+    ) -> Reach<'a> {
+        let mut runs: std::collections::HashMap<String, usize> = Default::default();
+        for s in &steps {
+            *runs.entry(s.clone()).or_default() += 1;
+        }
+        let refused: std::collections::HashSet<&str> = findings
+            .iter()
+            .filter(|f| f.kind == FindingKind::PsqlDefaultDatabase)
+            .map(|f| f.step.as_str())
+            .collect();
+        let alters = runbook
+            .phases
+            .iter()
+            .flat_map(|p| &p.steps)
+            .chain(&runbook.rollback)
+            .any(|s| {
+                runs.contains_key(&s.id)
+                    && !refused.contains(s.id.as_str())
+                    && s.code.iter().any(|b| b.text.contains("ALTER USER"))
+            });
+        Reach {
+            steps,
+            runbook,
+            faults,
+            findings,
+            runs,
+            alters,
+        }
+    }
 }
 
 /// Whether a scenario that does `reach` can decide `finding`: it runs the finding's step (for
@@ -68,7 +110,7 @@ pub struct Reach<'a> {
 /// reads besides. The rules above decide from the record; this says, beside them, which
 /// scenarios can give a record they decide on.
 pub fn can_decide(finding: &Finding, reach: &Reach) -> bool {
-    let runs = |step: &str| reach.steps.iter().filter(|s| *s == step).count();
+    let runs = |step: &str| reach.runs.get(step).copied().unwrap_or(0);
     let runs_a_step_with = |kind: FindingKind| {
         reach
             .findings
@@ -89,20 +131,7 @@ pub fn can_decide(finding: &Finding, reach: &Reach) -> bool {
         }
         // The rollback must follow an `ALTER USER` that runs: one in a step it runs that the
         // server does not refuse for a database that does not exist.
-        FindingKind::RollbackFilesOnly => {
-            runs(&finding.step) > 0
-                && reach.steps.iter().any(|id| {
-                    let alters = reach
-                        .runbook
-                        .step(id)
-                        .is_some_and(|s| s.code.iter().any(|b| b.text.contains("ALTER USER")));
-                    let refused = reach
-                        .findings
-                        .iter()
-                        .any(|f| f.kind == FindingKind::PsqlDefaultDatabase && f.step == *id);
-                    alters && !refused
-                })
-        }
+        FindingKind::RollbackFilesOnly => runs(&finding.step) > 0 && reach.alters,
         // The backup left on the node when the scenario is over.
         FindingKind::BackupRetention => runs_a_step_with(FindingKind::UnencryptedBackup),
         _ => runs(&finding.step) > 0,
