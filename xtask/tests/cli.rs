@@ -70,11 +70,28 @@ fn runbook_copy(dir: &std::path::Path) -> (String, String) {
     (runbook.display().to_string(), lock.display().to_string())
 }
 
-fn temp_dir(name: &str) -> std::path::PathBuf {
+/// A directory of one test's own under the system's temporary directory, removed when the
+/// test ends, whether it passed or panicked.
+struct TestDir(std::path::PathBuf);
+
+impl std::ops::Deref for TestDir {
+    type Target = std::path::Path;
+    fn deref(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Drop for TestDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn temp_dir(name: &str) -> TestDir {
     let dir = std::env::temp_dir().join(format!("xtask-cli-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    dir
+    TestDir(dir)
 }
 
 #[test]
@@ -103,7 +120,6 @@ fn runbook_check_fails_with_its_own_exit_code_naming_the_changed_step_until_acce
     assert!(stdout.contains("updated"), "{stdout}");
     let (code, _, stderr) = xtask(&["runbook", "check", "--runbook", &runbook, "--lock", &lock]);
     assert_eq!(code, exit_codes::OK, "{stderr}");
-    std::fs::remove_dir_all(dir).unwrap();
 }
 
 #[test]
@@ -115,7 +131,6 @@ fn whitespace_only_runbook_edits_pass_the_check() {
     std::fs::write(&runbook, spaced.replace("sleep 5", "sleep  5")).unwrap();
     let (code, _, stderr) = xtask(&["runbook", "check", "--runbook", &runbook, "--lock", &lock]);
     assert_eq!(code, exit_codes::OK, "{stderr}");
-    std::fs::remove_dir_all(dir).unwrap();
 }
 
 #[test]
@@ -132,7 +147,6 @@ fn a_malformed_runbook_is_one_line_with_file_and_line_and_a_usage_exit() {
             runbook.display()
         )
     );
-    std::fs::remove_dir_all(dir).unwrap();
 }
 
 #[test]
@@ -257,7 +271,6 @@ fn verify_against_an_unreachable_node_reports_unreachable_per_check_within_the_t
             "within its timeout: {r}"
         );
     }
-    std::fs::remove_dir_all(dir).unwrap();
 }
 
 #[test]
@@ -314,7 +327,6 @@ fn rehearse_with_a_runbook_that_does_not_parse_starts_nothing() {
         "{stderr}"
     );
     assert!(stderr.contains("nothing was started"), "{stderr}");
-    std::fs::remove_dir_all(dir).unwrap();
 }
 
 #[test]
@@ -597,7 +609,6 @@ fn a_fleet_directory_is_verified_a_bounded_number_at_a_time_each_node_within_its
             assert!(r["duration_ms"].as_u64().unwrap() < 2_000, "{r}");
         }
     }
-    std::fs::remove_dir_all(dir).unwrap();
 }
 
 #[test]
@@ -614,7 +625,6 @@ fn a_fleet_directory_without_targets_or_with_two_nodes_of_one_name_is_a_usage_er
     let (code, _, stderr) = xtask(&["verify", "--targets", fleet.to_str().unwrap()]);
     assert_eq!(code, exit_codes::USAGE);
     assert!(stderr.contains("two targets are named `node1`"), "{stderr}");
-    std::fs::remove_dir_all(dir).unwrap();
 }
 
 #[test]
