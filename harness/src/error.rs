@@ -82,7 +82,7 @@ pub enum HarnessError {
     },
 
     /// A `.env` file that cannot be read (line 0) or parsed (at `line`).
-    #[error("{path}{}: {message}", if *line == 0 { String::new() } else { format!(":{line}") })]
+    #[error("{path}{}: {message}", crate::runbook::at_line(*line))]
     EnvFile {
         path: PathBuf,
         line: usize,

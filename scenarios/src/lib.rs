@@ -89,43 +89,33 @@ pub fn derived(runbook: &Runbook) -> Vec<Scenario> {
     harness::rehearsal::derive::scenarios(runbook, lock.as_ref())
 }
 
-/// The hand-written scenarios that apply to `runbook`, bound to it (phases and fault steps
-/// renumbered by content); `default_only`: only those `rehearse` runs without `--only`.
-fn hand_written(runbook: &Runbook, default_only: bool) -> Vec<Scenario> {
-    let mut out = Vec::new();
+/// The hand-written scenarios bound to `runbook` (phases and fault steps renumbered by
+/// content), and those measured on a text it shares steps with that do not apply, as (id,
+/// why); `default_only`: only those `rehearse` runs without `--only`.
+fn hand_written(runbook: &Runbook, default_only: bool) -> (Vec<Scenario>, Vec<(String, String)>) {
+    let (mut bound, mut unbound) = (Vec::new(), Vec::new());
     for family in HAND_WRITTEN.iter().filter(|f| f.default || !default_only) {
         let Some(lock) = load_lock(&workspace_path(family.lock)) else {
             continue;
         };
-        out.extend(
-            (family.scenarios)()
-                .into_iter()
-                .filter_map(|s| harness::rehearsal::applies::bind(s, &lock, runbook).ok()),
-        );
+        let related = lock.shared_steps(runbook) > 0;
+        for scenario in (family.scenarios)() {
+            let id = scenario.id.clone();
+            match harness::rehearsal::applies::bind(scenario, &lock, runbook) {
+                Ok(s) => bound.push(s),
+                Err(why) if related => unbound.push((id, why)),
+                Err(_) => {}
+            }
+        }
     }
-    out
+    (bound, unbound)
 }
 
 /// The hand-written scenarios measured on a text `runbook` shares steps with that do not
 /// apply to it (a phase or the rollback changed), each as (id, why): `rehearse --only` and
 /// `runbook check` name them; nothing is left out without a word.
 pub fn not_bound(runbook: &Runbook) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    for family in HAND_WRITTEN {
-        let Some(lock) = load_lock(&workspace_path(family.lock)) else {
-            continue;
-        };
-        if lock.shared_steps(runbook) == 0 {
-            continue;
-        }
-        for scenario in (family.scenarios)() {
-            let id = scenario.id.clone();
-            if let Err(why) = harness::rehearsal::applies::bind(scenario, &lock, runbook) {
-                out.push((id, why));
-            }
-        }
-    }
-    out
+    hand_written(runbook, false).1
 }
 
 /// The scenario catalogue of `runbook`: every scenario meant for it (`rehearsals_for`), each
@@ -150,7 +140,7 @@ pub fn catalogue_for(runbook: &Runbook) -> Vec<ScenarioRef> {
 /// the hand-written ones meant to run with them.
 pub fn default_rehearsals_for(runbook: &Runbook) -> Vec<Scenario> {
     let mut all = derived(runbook);
-    all.extend(hand_written(runbook, true));
+    all.extend(hand_written(runbook, true).0);
     all
 }
 
@@ -158,7 +148,7 @@ pub fn default_rehearsals_for(runbook: &Runbook) -> Vec<Scenario> {
 /// that applies to it (the fault matrices and the step boundaries included).
 pub fn rehearsals_for(runbook: &Runbook) -> Vec<Scenario> {
     let mut all = derived(runbook);
-    all.extend(hand_written(runbook, false));
+    all.extend(hand_written(runbook, false).0);
     all
 }
 

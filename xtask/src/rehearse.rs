@@ -206,11 +206,7 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
             for (_, why) in &unbound {
                 errln!("error: {}: {why}", runbook.file);
             }
-            errln!(
-                "{} scenario(s) no longer apply to {}; nothing was started (`cargo xtask runbook check` lists them; `--skip-inapplicable` rehearses the rest and lists them in the reports)",
-                unbound.len(),
-                runbook.file
-            );
+            say_none_started(unbound.len(), &runbook.file);
             return Ok(exit_codes::USAGE);
         }
         for (id, why) in &unbound {
@@ -383,16 +379,16 @@ pub fn refuse_inapplicable(chosen: &[Scenario], runbook: &Runbook) -> Option<i32
     for n in &found {
         errln!("error: {}: {n}", runbook.file);
     }
-    errln!(
-        "{} scenario(s) no longer apply to {}; nothing was started (`cargo xtask runbook check` lists them; `--skip-inapplicable` rehearses the rest and lists them in the reports)",
-        found
-            .iter()
-            .map(|n| &n.scenario)
-            .collect::<std::collections::BTreeSet<_>>()
-            .len(),
-        runbook.file
-    );
+    let scenarios: std::collections::BTreeSet<_> = found.iter().map(|n| &n.scenario).collect();
+    say_none_started(scenarios.len(), &runbook.file);
     Some(exit_codes::USAGE)
+}
+
+/// The last line of a refusal: how many scenarios no longer apply, and what to do.
+fn say_none_started(count: usize, file: &str) {
+    errln!(
+        "{count} scenario(s) no longer apply to {file}; nothing was started (`cargo xtask runbook check` lists them; `--skip-inapplicable` rehearses the rest and lists them in the reports)"
+    );
 }
 
 /// Removes from `chosen` the scenarios that no longer apply to `runbook`, saying each on

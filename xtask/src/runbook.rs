@@ -251,21 +251,17 @@ fn accept_outcomes(
             _ => continue,
         };
         let had = lock.accepted_outcome(&record.id);
-        lock.accepted
-            .retain(|a| a.scenario != record.id || outcome != Expected::Holds);
-        if outcome == Expected::Holds {
-            if had.is_some() {
-                changes.push(format!(
-                    "{}: holds again, no longer accepted otherwise",
-                    record.id
-                ));
-            }
-            continue;
-        }
-        if had == Some(outcome) {
+        if had.unwrap_or(Expected::Holds) == outcome {
             continue;
         }
         lock.accepted.retain(|a| a.scenario != record.id);
+        if outcome == Expected::Holds {
+            changes.push(format!(
+                "{}: holds again, no longer accepted otherwise",
+                record.id
+            ));
+            continue;
+        }
         lock.accepted.push(harness::runbook::lock::Accepted {
             scenario: record.id.clone(),
             outcome,

@@ -8,7 +8,7 @@
 
 use super::{Expected, Rollback, Scenario};
 use crate::replica_root::RootOptions;
-use crate::runbook::coverage::{rotations, variables_of, SECRET_VARIABLES};
+use crate::runbook::coverage::{key_of, rotations, variables_of};
 use crate::runbook::lock::Lock;
 use crate::runbook::Runbook;
 
@@ -143,15 +143,6 @@ impl Plan {
     }
 }
 
-/// The `SECRET_VARIABLES` key an inventory row names.
-fn key_of(secret: &str) -> Option<&'static str> {
-    let lower = secret.to_lowercase();
-    SECRET_VARIABLES
-        .iter()
-        .map(|(k, _, _)| *k)
-        .find(|k| lower.contains(k))
-}
-
 /// `name`, or `name-2`, `name-3` … when an earlier phase took it.
 fn unique(name: String, taken: &mut Vec<String>) -> String {
     let count = taken.iter().filter(|t| **t == name).count();
@@ -284,6 +275,11 @@ pub fn scenarios(runbook: &Runbook, lock: Option<&Lock>) -> Vec<Scenario> {
         stop_at_failed_step: plan.stops_at_failed_step,
         not_rehearsable: None,
     };
+    // The same phases, then the runbook's rollback procedure whatever the outcome.
+    let rollback = |id: String, title: String, phases: Vec<u32>, post: Vec<String>| Scenario {
+        rollback: Rollback::Always,
+        ..scenario(id, title, phases, post)
+    };
     let with = |n: u32| {
         let mut phases = preparation.clone();
         phases.push(n);
@@ -298,14 +294,12 @@ pub fn scenarios(runbook: &Runbook, lock: Option<&Lock>) -> Vec<Scenario> {
             preparation.clone(),
             Vec::new(),
         ));
-        let mut rollback = scenario(
+        out.push(rollback(
             "rollback/after-prepare".into(),
             format!("{names} (preparation), then the rollback procedure"),
             preparation.clone(),
             Vec::new(),
-        );
-        rollback.rollback = Rollback::Always;
-        out.push(rollback);
+        ));
     }
     for phase in &plan.phases {
         let (what, variables, why) = match &phase.role {
@@ -335,18 +329,18 @@ pub fn scenarios(runbook: &Runbook, lock: Option<&Lock>) -> Vec<Scenario> {
         );
         rotate.not_rehearsable = why.clone();
         out.push(rotate);
-        let mut rollback = scenario(
-            format!("rollback/after-{}", phase.slug),
-            format!(
-                "Phase {} ({}), then the rollback procedure",
-                phase.number, phase.title
-            ),
-            with(phase.number),
-            postconditions_for(&variables),
-        );
-        rollback.rollback = Rollback::Always;
-        rollback.not_rehearsable = why;
-        out.push(rollback);
+        out.push(Scenario {
+            not_rehearsable: why,
+            ..rollback(
+                format!("rollback/after-{}", phase.slug),
+                format!(
+                    "Phase {} ({}), then the rollback procedure",
+                    phase.number, phase.title
+                ),
+                with(phase.number),
+                postconditions_for(&variables),
+            )
+        });
     }
     let verification: Vec<u32> = plan
         .phases

@@ -119,6 +119,15 @@ pub struct Coverage {
     pub findings: Vec<FindingCoverage>,
 }
 
+/// The `SECRET_VARIABLES` keyword an inventory row names (`postgres` of `PostgreSQL Password`).
+pub fn key_of(secret: &str) -> Option<&'static str> {
+    let lower = secret.to_lowercase();
+    SECRET_VARIABLES
+        .iter()
+        .map(|(k, _, _)| *k)
+        .find(|k| lower.contains(k))
+}
+
 /// The variables an inventory row stands for (empty when no keyword matches).
 pub fn variables_of(secret: &str) -> (&'static [&'static str], &'static [&'static str]) {
     let lower = secret.to_lowercase();
@@ -179,10 +188,7 @@ pub fn rotations(runbook: &Runbook) -> Vec<Vec<PhaseRotation>> {
         .iter()
         .map(|row| {
             let (_, words) = variables_of(&row.secret);
-            let keyword = SECRET_VARIABLES
-                .iter()
-                .map(|(k, _, _)| *k)
-                .find(|k| row.secret.to_lowercase().contains(k));
+            let keyword = key_of(&row.secret);
             let words: Vec<String> = words.iter().map(|w| w.to_lowercase()).collect();
             let mut rotated_by = Vec::new();
             for (number, commands, text) in &phase_texts {
