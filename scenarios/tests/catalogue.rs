@@ -356,3 +356,38 @@ fn every_secret_of_v2s_inventory_has_a_scenario_that_rotates_it() {
         .collect();
     assert_eq!(without, Vec::<&str>::new());
 }
+
+#[test]
+fn v2_with_a_step_moved_one_earlier_keeps_its_derived_scenario_and_drops_the_faults_measured_on_the_old_order(
+) {
+    let v2 = Runbook::load(&workspace_path(V2_RUNBOOK)).unwrap();
+    let moved = v2_edited("moved.md", |t| {
+        let (p2, p3) = (t.find("### Phase 2:").unwrap(), t.find("### Phase 3:").unwrap());
+        let phase = &t[p2..p3];
+        let write = phase.find("2. **Write the new key").unwrap();
+        let recreate = phase.find("3. **Recreate the router").unwrap();
+        let revoke = phase.find("4. **Revoke").unwrap();
+        format!(
+            "{}{}{}{}{}{}",
+            &t[..p2],
+            &phase[..write],
+            phase[recreate..revoke].replacen("3. **", "2. **", 1),
+            phase[write..recreate].replacen("2. **", "3. **", 1),
+            &phase[revoke..],
+            &t[p3..]
+        )
+    });
+    let line = |runbook: &Runbook| {
+        described(&scenarios::rehearsals_for(runbook))
+            .into_iter()
+            .find(|l| l.starts_with("rotate/deepseek "))
+            .unwrap()
+    };
+    assert_eq!(line(&moved), line(&v2), "the same rehearsal of the same secret");
+    let unbound = scenarios::not_bound(&moved);
+    assert!(!unbound.is_empty());
+    for (id, why) in &unbound {
+        assert!(id.contains("phase2"), "{id}");
+        assert!(why.contains("phase2.step2 changed"), "{why}");
+    }
+}

@@ -385,7 +385,7 @@ impl ScenarioRecord {
             .collect()
     }
 
-    /// The variables whose new value a failing `*.current*` check found not live after the
+    /// The variables whose new value a failing `*.current.*` check found not live after the
     /// steps, each with the last step that wrote it in a `.env` file (`None`: no step did).
     pub fn not_live(&self) -> Vec<(String, Option<String>)> {
         let catalogue = crate::checks::catalogue();
@@ -393,7 +393,7 @@ impl ScenarioRecord {
         for check in self
             .failed_after()
             .iter()
-            .filter(|c| c.id.contains(".current"))
+            .filter(|c| c.id.split('.').any(|part| part == "current"))
         {
             let Some(entry) = catalogue.iter().find(|c| c.id == check.id) else {
                 continue;
@@ -920,6 +920,33 @@ pub fn assemble(
 mod tests {
     use super::*;
     use std::collections::BTreeSet;
+
+    #[test]
+    fn only_a_failing_current_credential_check_names_a_new_value_not_live() {
+        let mut record = ScenarioRecord::new("s", "t", Expected::Holds, SystemTime::UNIX_EPOCH);
+        let failed = |id: &str| CheckRecord {
+            id: id.into(),
+            outcome: CheckOutcome::Fail,
+            evidence: String::new(),
+        };
+        record.checks_after = vec![
+            failed("provider.usage.current-only"),
+            failed("env.container-matches-file.router"),
+        ];
+        assert_eq!(record.not_live(), vec![]);
+        let mut step = StepRecord::new("phase3.step2", "t");
+        step.measurements.push(Measurement::EnvWritten {
+            variables: vec!["DB_PASSWORD".into()],
+        });
+        record.steps.push(step);
+        record
+            .checks_after
+            .push(failed("postgres.auth.current.router"));
+        assert_eq!(
+            record.not_live(),
+            vec![("DB_PASSWORD".to_string(), Some("phase3.step2".to_string()))]
+        );
+    }
 
     #[test]
     fn a_journal_of_a_newer_or_too_old_version_is_refused_naming_its_version() {
