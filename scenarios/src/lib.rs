@@ -2,7 +2,7 @@
 //! are derived from the runbook's own text (`harness::rehearsal::derive`: a rehearsal and a
 //! rollback per secret its phases rotate, the whole rotation), their accepted deviations read
 //! from its lock; the rest are written by hand against a shipped text (the fault matrix of the
-//! runbook as written, the v2 runbook's faults and step boundaries, random schedules) and bound
+//! runbook as written, the v2 runbook's chosen faults, random schedules) and bound
 //! to a runbook by its steps' fingerprints, never by its file name. The tests under `tests/`
 //! run them; the catalogue (`catalogue_for`), which `harness::runbook::coverage` and the lock
 //! read, is derived from these values.
@@ -18,7 +18,6 @@ pub mod costs;
 pub mod random;
 mod rehearsals;
 pub mod v2;
-pub mod v2_boundaries;
 pub use rehearsals::fault_rehearsals;
 
 /// The lock of the shipped corrected runbook (`fixtures/runbook/SECRETS_ROTATION_RUNBOOK.v2.md`).
@@ -51,12 +50,7 @@ const HAND_WRITTEN: &[HandWritten] = &[
     HandWritten {
         lock: V2_LOCK,
         default: false,
-        scenarios: || {
-            v2::v2_fault_rehearsals()
-                .into_iter()
-                .chain(v2_boundaries::v2_boundary_rehearsals())
-                .collect()
-        },
+        scenarios: v2::v2_fault_rehearsals,
     },
 ];
 
@@ -87,6 +81,13 @@ pub fn lock_for(runbook: &Runbook) -> PathBuf {
 pub fn derived(runbook: &Runbook) -> Vec<Scenario> {
     let lock = load_lock(&lock_for(runbook));
     harness::rehearsal::derive::scenarios(runbook, lock.as_ref())
+}
+
+/// The step-boundary fault scenarios the text of `runbook` calls for
+/// (`harness::rehearsal::derive::fault_scenarios`), expected as its lock accepts them.
+pub fn derived_faults(runbook: &Runbook) -> Vec<Scenario> {
+    let lock = load_lock(&lock_for(runbook));
+    harness::rehearsal::derive::fault_scenarios(runbook, lock.as_ref())
 }
 
 /// The hand-written scenarios bound to `runbook` (phases and fault steps renumbered by
@@ -144,10 +145,11 @@ pub fn default_rehearsals_for(runbook: &Runbook) -> Vec<Scenario> {
     all
 }
 
-/// Every rehearsal meant for `runbook`: those its text calls for and every hand-written one
-/// that applies to it (the fault matrices and the step boundaries included).
+/// Every rehearsal meant for `runbook`: those its text calls for, its step boundaries under
+/// their faults, and every hand-written one that applies to it (the fault matrices included).
 pub fn rehearsals_for(runbook: &Runbook) -> Vec<Scenario> {
     let mut all = derived(runbook);
+    all.extend(derived_faults(runbook));
     all.extend(hand_written(runbook, false).0);
     all
 }

@@ -229,15 +229,6 @@ pub fn fault_rehearsals() -> Vec<Scenario> {
             Detected,
         ),
         faulted(
-            "phase2-deepseek-rejects-the-new-key",
-            2,
-            vec![FaultAt::before(
-                "phase2.step3",
-                UpstreamFault::reject_new_key("deepseek", "DEEPSEEK_API_KEY_NEW"),
-            )],
-            Detected,
-        ),
-        faulted(
             "phase2-deepseek-answers-429",
             2,
             vec![FaultAt::before(

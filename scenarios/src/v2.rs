@@ -7,7 +7,7 @@
 //! (`harness::rehearsal::derive`).
 
 use harness::rehearsal::derive::ALWAYS;
-use harness::rehearsal::faults::{ContainerFault, NetworkFault, ProxyEffect, UpstreamFault};
+use harness::rehearsal::faults::ContainerFault;
 use harness::rehearsal::{Expected, FaultAt, Rollback, Scenario};
 use harness::Service;
 use std::time::Duration;
@@ -87,49 +87,13 @@ pub(crate) fn v2_faulted_with(
     s
 }
 
-/// The v2 phases under the fault matrix's faults: a provider that rejects the new key, a
-/// stalled PostgreSQL, NATS connections kicked, a service killed mid-step. Each with the outcome
-/// measured on the replica as its expected outcome.
+/// The v2 phases under faults no step-boundary family gives (`derive::fault_scenarios` gives
+/// those): a service killed until its recreate starts it, and one killed for 10 s at a moment
+/// inside a step. Each with the outcome measured on the replica as its expected outcome.
 pub fn v2_fault_rehearsals() -> Vec<Scenario> {
     use Expected::*;
     let secs = Duration::from_secs_f64;
     vec![
-        v2_faulted(
-            "phase2-deepseek-rejects-the-new-key",
-            2,
-            FaultAt::before(
-                "phase2.step3",
-                UpstreamFault::reject_new_key("deepseek", "DEEPSEEK_API_KEY"),
-            ),
-            Detected,
-        ),
-        v2_faulted(
-            "phase6-postgres-stalls-for-4s-while-services-move-to-the-temporary-role",
-            6,
-            FaultAt::before(
-                "phase6.step3",
-                NetworkFault::Proxy {
-                    to: Service::Postgres,
-                    from: None,
-                    effect: ProxyEffect::Stall,
-                },
-            )
-            .lasting(secs(4.0)),
-            Holds,
-        ),
-        v2_faulted(
-            "phase7-nats-connections-reset-while-clients-move-back",
-            7,
-            FaultAt::before(
-                "phase7.step4",
-                NetworkFault::Proxy {
-                    to: Service::Nats,
-                    from: None,
-                    effect: ProxyEffect::Reset,
-                },
-            ),
-            Holds,
-        ),
         v2_faulted(
             "phase8-memory-killed-before-its-recreate",
             8,

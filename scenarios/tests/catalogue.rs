@@ -55,6 +55,7 @@ fn the_catalogue_holds_every_scenario_the_random_phases_and_the_facts_in_order()
     let runbook = Runbook::load(&workspace_path(DEFAULT_RUNBOOK)).unwrap();
     let expected: Vec<String> = scenarios::derived(&runbook)
         .into_iter()
+        .chain(scenarios::derived_faults(&runbook))
         .chain(scenarios::fault_rehearsals())
         .map(|s| s.id)
         .chain(["random/phase2", "random/phase3", "random/phase4"].map(String::from))
@@ -118,16 +119,27 @@ fn only_a_scenario_that_rejects_the_new_key_can_decide_whether_the_selection_fal
         .filter(|s| s.findings.contains(&FindingKind::SelectionNotFallback))
         .map(|s| s.id.as_str())
         .collect();
-    assert_eq!(deciding, vec!["faults/phase2-deepseek-rejects-the-new-key"]);
+    assert_eq!(
+        deciding,
+        vec!["faults/deepseek/step3-deepseek-rejects-the-new-key"]
+    );
 }
 
 fn tested_with_existing_steps(runbook: &Runbook, catalogue: &[ScenarioRef]) {
     let sources = test_sources();
     let facts: std::collections::HashMap<&str, &str> =
         FACTS.iter().map(|f| (f.id, f.test)).collect();
+    // `tests/boundaries.rs` makes a test of each of these, for every shipped runbook.
+    let boundaries: Vec<String> = scenarios::derived_faults(runbook)
+        .into_iter()
+        .map(|s| s.id)
+        .collect();
     for s in catalogue {
         let tested = match facts.get(s.id.as_str()) {
             Some(test) => sources.contains(&format!("fn {test}(")),
+            None if boundaries.contains(&s.id) => {
+                sources.contains("for scenario in scenarios::derived_faults(&runbook) {")
+            }
             None if s.id.starts_with("random/") => sources.contains(
                 "fn random_fault_schedules_over_a_phase_lose_nothing_accepted_and_roll_back_to_the_steady_state(",
             ),
@@ -358,36 +370,65 @@ fn every_secret_of_v2s_inventory_has_a_scenario_that_rotates_it() {
 }
 
 #[test]
-fn v2_with_a_step_moved_one_earlier_keeps_its_derived_scenario_and_drops_the_faults_measured_on_the_old_order(
+fn v2_with_a_step_moved_one_earlier_keeps_its_derived_scenario_moves_its_boundaries_and_drops_the_faults_measured_on_the_old_order(
 ) {
     let v2 = Runbook::load(&workspace_path(V2_RUNBOOK)).unwrap();
+    // Phase 8 (Qdrant) with its recreate moved before the step that writes the new key.
     let moved = v2_edited("moved.md", |t| {
-        let (p2, p3) = (t.find("### Phase 2:").unwrap(), t.find("### Phase 3:").unwrap());
-        let phase = &t[p2..p3];
+        let (p8, p9) = (
+            t.find("### Phase 8:").unwrap(),
+            t.find("### Phase 9:").unwrap(),
+        );
+        let phase = &t[p8..p9];
         let write = phase.find("2. **Write the new key").unwrap();
-        let recreate = phase.find("3. **Recreate the router").unwrap();
+        let recreate = phase.find("3. **Recreate the memory service").unwrap();
         let revoke = phase.find("4. **Revoke").unwrap();
         format!(
             "{}{}{}{}{}{}",
-            &t[..p2],
+            &t[..p8],
             &phase[..write],
             phase[recreate..revoke].replacen("3. **", "2. **", 1),
             phase[write..recreate].replacen("2. **", "3. **", 1),
             &phase[revoke..],
-            &t[p3..]
+            &t[p9..]
         )
     });
-    let line = |runbook: &Runbook| {
+    let line = |runbook: &Runbook, id: &str| {
         described(&scenarios::rehearsals_for(runbook))
             .into_iter()
-            .find(|l| l.starts_with("rotate/deepseek "))
+            .find(|l| l.starts_with(&format!("{id} ")))
+            .unwrap_or_else(|| panic!("no {id}"))
+    };
+    assert_eq!(
+        line(&moved, "rotate/qdrant"),
+        line(&v2, "rotate/qdrant"),
+        "the same rehearsal of the same secret"
+    );
+    // The boundary ids name the step's number: the same ids, each before the step now there.
+    let before = |runbook: &Runbook, id: &str| {
+        scenarios::derived_faults(runbook)
+            .into_iter()
+            .find(|s| s.id == id)
+            .map(|s| s.title)
             .unwrap()
     };
-    assert_eq!(line(&moved), line(&v2), "the same rehearsal of the same secret");
+    assert!(
+        before(&moved, "faults/qdrant/step2-memory-service-killed-for-5s")
+            .ends_with("before phase8.step2, for 5.0 s")
+    );
+    assert_eq!(
+        before(&moved, "faults/qdrant/step2-memory-service-killed-for-5s"),
+        before(&v2, "faults/qdrant/step2-memory-service-killed-for-5s")
+    );
     let unbound = scenarios::not_bound(&moved);
-    assert!(!unbound.is_empty());
-    for (id, why) in &unbound {
-        assert!(id.contains("phase2"), "{id}");
-        assert!(why.contains("phase2.step2 changed"), "{why}");
+    assert_eq!(
+        unbound
+            .iter()
+            .map(|(id, _)| id.as_str())
+            .collect::<Vec<_>>(),
+        ["v2/faults/phase8-memory-killed-before-its-recreate"]
+    );
+    for (_, why) in &unbound {
+        assert!(why.contains("phase8.step2 changed"), "{why}");
     }
 }

@@ -206,6 +206,7 @@ pub fn run(command: Command) -> i32 {
             if let Some(journal) = &measured {
                 let derived: Vec<String> = scenarios::derived(&runbook)
                     .into_iter()
+                    .chain(scenarios::derived_faults(&runbook))
                     .map(|s| s.id)
                     .collect();
                 for change in accept_outcomes(&mut now, journal, &derived) {
@@ -233,7 +234,7 @@ pub fn run(command: Command) -> i32 {
 }
 
 /// Accepts in `lock` what `journal` measured for the scenarios derived from the runbook
-/// (`derived`): an outcome other than `holds` with what was measured (a reason a reviewer
+/// (`derived`, its step boundaries included): an outcome other than `holds` with what was measured (a reason a reviewer
 /// then edits; kept when the outcome is the one already accepted), `holds` by dropping the
 /// acceptance. `inconclusive` changes nothing. One line per change.
 fn accept_outcomes(

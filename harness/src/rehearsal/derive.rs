@@ -256,24 +256,8 @@ pub fn postconditions_for(variables: &[&str]) -> Vec<String> {
 pub fn scenarios(runbook: &Runbook, lock: Option<&Lock>) -> Vec<Scenario> {
     let plan = Plan::of(runbook);
     let preparation = plan.preparation();
-    let expected = |id: &str| {
-        lock.and_then(|l| l.accepted_outcome(id))
-            .unwrap_or(Expected::Holds)
-    };
-    let scenario = |id: String, title: String, phases: Vec<u32>, post: Vec<String>| Scenario {
-        expected: expected(&id),
-        id,
-        title,
-        phases,
-        rollback: Rollback::OnDeviation,
-        postconditions: post,
-        faults: Vec::new(),
-        safeguard: None,
-        edits: Vec::new(),
-        seed: None,
-        replica: plan.replica.clone(),
-        stop_at_failed_step: plan.stops_at_failed_step,
-        not_rehearsable: None,
+    let scenario = |id: String, title: String, phases: Vec<u32>, post: Vec<String>| {
+        derived(&plan, lock, id, title, phases, post)
     };
     // The same phases, then the runbook's rollback procedure whatever the outcome.
     let rollback = |id: String, title: String, phases: Vec<u32>, post: Vec<String>| Scenario {
@@ -377,6 +361,87 @@ pub fn scenarios(runbook: &Runbook, lock: Option<&Lock>) -> Vec<Scenario> {
     });
     out.push(rotation);
     out
+}
+
+/// The step-boundary fault scenarios `runbook` calls for (`families::boundaries`): per phase
+/// that rotates a secret, one per boundary, the preparation then the phase with the fault
+/// injected just before the step, held to the phase's post-conditions. Ids name the secret,
+/// the step's number within its phase and the fault (`faults/postgres/step3-postgres-stalls-for-4s`),
+/// never the phase's number. Expected: `holds`, or what `lock` accepts for the id.
+pub fn fault_scenarios(runbook: &Runbook, lock: Option<&Lock>) -> Vec<Scenario> {
+    let plan = Plan::of(runbook);
+    let mut out = Vec::new();
+    for planned in &plan.phases {
+        let Role::Rotates(rotated) = &planned.role else {
+            continue;
+        };
+        let Some(phase) = runbook.phases.iter().find(|p| p.number == planned.number) else {
+            continue;
+        };
+        let variables: Vec<&str> = rotated
+            .iter()
+            .flat_map(|r| r.variables.iter().copied())
+            .collect();
+        for boundary in super::families::boundaries(phase, rotated) {
+            let id = format!(
+                "faults/{}/step{}-{}",
+                planned.slug,
+                boundary.number,
+                boundary.family.slug()
+            );
+            let at = boundary.family.before(&boundary.step);
+            let mut phases = plan.preparation();
+            phases.push(planned.number);
+            let title = format!(
+                "Phase {} ({}) under traffic, with `{}` {}",
+                planned.number,
+                planned.title,
+                at.fault.name(),
+                at.describe_at()
+            );
+            out.push(Scenario {
+                faults: vec![at],
+                ..derived(
+                    &plan,
+                    lock,
+                    id,
+                    title,
+                    phases,
+                    postconditions_for(&variables),
+                )
+            });
+        }
+    }
+    out
+}
+
+/// A scenario `plan` calls for: the runbook's replica and its rule on a failed step, rolled back
+/// on a deviation, expected as `lock` accepts `id` (`holds` where it accepts nothing).
+fn derived(
+    plan: &Plan,
+    lock: Option<&Lock>,
+    id: String,
+    title: String,
+    phases: Vec<u32>,
+    postconditions: Vec<String>,
+) -> Scenario {
+    Scenario {
+        expected: lock
+            .and_then(|l| l.accepted_outcome(&id))
+            .unwrap_or(Expected::Holds),
+        id,
+        title,
+        phases,
+        rollback: Rollback::OnDeviation,
+        postconditions,
+        faults: Vec::new(),
+        safeguard: None,
+        edits: Vec::new(),
+        seed: None,
+        replica: plan.replica.clone(),
+        stop_at_failed_step: plan.stops_at_failed_step,
+        not_rehearsable: None,
+    }
 }
 
 /// `Phase 1`, `Phases 1 and 2`, `Phases 1 to 12`.
@@ -499,5 +564,110 @@ mod tests {
         );
         let rotation = all.iter().find(|s| s.id == "rotation").unwrap();
         assert_eq!(rotation.not_rehearsable, stripe.not_rehearsable);
+    }
+
+    fn boundary_faults(runbook: &Runbook, secret: &str) -> Vec<String> {
+        fault_scenarios(runbook, None)
+            .into_iter()
+            .filter(|s| s.id.starts_with(&format!("faults/{secret}/")))
+            .map(|s| {
+                format!(
+                    "{} {} {:?} {}",
+                    s.id,
+                    s.faults[0].fault.name(),
+                    s.phases,
+                    s.expected
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn each_step_of_a_provider_phase_meets_its_service_killed_and_the_restart_a_rejected_key() {
+        assert_eq!(
+            boundary_faults(&shipped("SECRETS_ROTATION_RUNBOOK.v2.md"), "deepseek"),
+            [
+                "faults/deepseek/step1-router-killed-for-5s kill -9 dagi-router-node1 [1, 2] holds",
+                "faults/deepseek/step2-router-killed-for-5s kill -9 dagi-router-node1 [1, 2] holds",
+                "faults/deepseek/step3-router-killed-for-5s kill -9 dagi-router-node1 [1, 2] holds",
+                "faults/deepseek/step3-deepseek-rejects-the-new-key deepseek rejects the new key (DEEPSEEK_API_KEY) [1, 2] holds",
+                "faults/deepseek/step4-router-killed-for-5s kill -9 dagi-router-node1 [1, 2] holds",
+            ]
+        );
+        // Neo4j's phase names the router's and the memory service's: each meets both deaths.
+        let neo4j = boundary_faults(&shipped("SECRETS_ROTATION_RUNBOOK.v2.md"), "neo4j");
+        assert_eq!(
+            neo4j
+                .iter()
+                .map(|l| l.split(' ').next().unwrap())
+                .collect::<Vec<_>>(),
+            [
+                "faults/neo4j/step1-router-killed-for-5s",
+                "faults/neo4j/step1-memory-service-killed-for-5s",
+                "faults/neo4j/step2-router-killed-for-5s",
+                "faults/neo4j/step2-memory-service-killed-for-5s",
+                "faults/neo4j/step3-router-killed-for-5s",
+                "faults/neo4j/step3-memory-service-killed-for-5s",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_servers_secret_meets_the_servers_fault_before_every_step() {
+        let as_written = shipped("SECRETS_ROTATION_RUNBOOK.md");
+        for (secret, fault, rest) in [
+            (
+                "postgres",
+                "postgres-stalls-for-4s",
+                "stalled connections every client \u{2192} dagi-postgres [1, 3] holds",
+            ),
+            (
+                "nats",
+                "nats-connections-reset",
+                "connections reset every client \u{2192} dagi-nats-node1 [1, 4] holds",
+            ),
+        ] {
+            assert_eq!(
+                boundary_faults(&as_written, secret),
+                (1..=4)
+                    .map(|k| format!("faults/{secret}/step{k}-{fault} {rest}"))
+                    .collect::<Vec<_>>()
+            );
+        }
+    }
+
+    #[test]
+    fn boundary_ids_stay_when_phases_move_and_their_faults_follow_the_steps() {
+        let v2 = shipped("SECRETS_ROTATION_RUNBOOK.v2.md");
+        let text = std::fs::read_to_string(&v2.file).unwrap();
+        let at = |n: u32| text.find(&format!("### Phase {n}:")).unwrap();
+        let swapped = format!(
+            "{}{}{}{}",
+            &text[..at(3)],
+            text[at(4)..at(5)].replacen("### Phase 4:", "### Phase 3:", 1),
+            text[at(3)..at(4)].replacen("### Phase 3:", "### Phase 4:", 1),
+            &text[at(5)..]
+        );
+        let swapped = crate::runbook::parse("swapped.md", &swapped).unwrap();
+        let where_ = |runbook: &Runbook| {
+            let mut all: Vec<(String, String)> = fault_scenarios(runbook, None)
+                .into_iter()
+                .map(|s| (s.id.clone(), s.faults[0].describe_at()))
+                .collect();
+            all.sort();
+            all
+        };
+        let (before, after) = (where_(&v2), where_(&swapped));
+        let ids = |v: &[(String, String)]| v.iter().map(|(i, _)| i.clone()).collect::<Vec<_>>();
+        assert_eq!(ids(&before), ids(&after));
+        let grok = |v: &[(String, String)]| {
+            v.iter()
+                .find(|(i, _)| i == "faults/grok/step3-grok-rejects-the-new-key")
+                .unwrap()
+                .1
+                .clone()
+        };
+        assert_eq!(grok(&before), "before phase4.step3");
+        assert_eq!(grok(&after), "before phase3.step3");
     }
 }

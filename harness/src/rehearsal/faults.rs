@@ -309,7 +309,9 @@ pub enum UpstreamFault {
         provider: &'static str,
         var: &'static str,
     },
-    /// The provider rejects the new key the router's `.env` holds in `var` at injection.
+    /// The provider rejects the new key the router's `.env` holds at injection: in `var` once
+    /// the runbook wrote it there, else in a variable beside it (`{var}_NEW`, as a runbook that
+    /// keeps both keys writes it).
     RejectNewKey {
         provider: &'static str,
         var: &'static str,
@@ -322,6 +324,30 @@ pub enum UpstreamFault {
         provider: &'static str,
         delay_ms: u64,
     },
+}
+
+/// The new key `router` holds for `var`: `var`'s value when it is no longer the key the node
+/// started with, else the first `{var}_…` variable's that is not.
+fn new_key_in(
+    router: &crate::envfile::EnvFile,
+    var: &str,
+    initial: &crate::replica_root::NodeSecrets,
+) -> Option<String> {
+    let old = initial
+        .iter()
+        .find(|(name, _)| *name == var)
+        .map(|(_, v)| v);
+    let beside = format!("{var}_");
+    let vars = router.vars();
+    let of = |name: &str| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+    std::iter::once(of(var))
+        .chain(
+            vars.iter()
+                .filter(|(k, _)| k.starts_with(&beside))
+                .map(|(_, v)| Some(v.clone())),
+        )
+        .flatten()
+        .find(|value| Some(value.as_str()) != old)
 }
 
 impl UpstreamFault {
@@ -365,10 +391,15 @@ impl Fault for UpstreamFault {
                     revoked,
                 } => {
                     let files = stack.current_env().map_err(|e| e.to_string())?;
-                    let Some(key) = files.get(&Service::Router).and_then(|f| f.get(var)) else {
-                        return Err(format!("{}: the router's .env has no {var}", self.name()));
+                    let Some(router) = files.get(&Service::Router) else {
+                        return Err(format!("{}: the router has no .env", self.name()));
                     };
-                    let key = key.to_string();
+                    let Some(key) = new_key_in(router, var, stack.initial_secrets()) else {
+                        return Err(format!(
+                            "{}: the router's .env holds no new key in {var} or beside it",
+                            self.name()
+                        ));
+                    };
                     let status = client.revoke_key(provider, &key).await;
                     *revoked.lock().expect("revoked lock") = Some(key);
                     status
@@ -513,5 +544,39 @@ impl Fault for PostgresConnectionsExhausted {
             Ok(format!("{}: {n} connections closed", self.name()))
         }
         .boxed()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::new_key_in;
+    use crate::envfile::EnvFile;
+    use crate::replica_root::NodeSecrets;
+
+    fn router(vars: &[(&str, &str)]) -> EnvFile {
+        let mut env = EnvFile::new(std::path::PathBuf::from("router.env"));
+        for (k, v) in vars {
+            env.set(k, v);
+        }
+        env
+    }
+
+    #[test]
+    fn the_new_key_a_provider_rejects_is_the_one_written_in_place_or_beside_the_old() {
+        let secrets = NodeSecrets::generate();
+        let old = secrets.get("DEEPSEEK_API_KEY").to_string();
+        let key = |vars: &[(&str, &str)]| {
+            new_key_in(&router(vars), "DEEPSEEK_API_KEY", &secrets).map(|k| k == "sk-new")
+        };
+        assert_eq!(key(&[("DEEPSEEK_API_KEY", "sk-new")]), Some(true));
+        assert_eq!(
+            key(&[
+                ("DEEPSEEK_API_KEY", &old),
+                ("DEEPSEEK_API_KEY_OLD", &old),
+                ("DEEPSEEK_API_KEY_NEW", "sk-new"),
+            ]),
+            Some(true)
+        );
+        assert_eq!(key(&[("DEEPSEEK_API_KEY", &old)]), None);
     }
 }

@@ -9,6 +9,7 @@ pub mod compare;
 pub mod containers;
 pub mod derive;
 pub mod engine;
+pub mod families;
 pub mod faults;
 pub mod journal;
 mod measure;

@@ -1482,6 +1482,22 @@ fn tar_findings(site: &Site, in_rollback: bool, out: &mut Collector) {
     }
 }
 
+/// Whether one of `step`'s commands restarts or recreates a container (`docker restart`,
+/// Compose's `restart` or `up`): the moment a service takes what its `.env` holds, or keeps
+/// what it held.
+pub fn restarts_or_recreates(step: &Step) -> bool {
+    step.code
+        .iter()
+        .filter(|b| b.is_shell())
+        .flat_map(|b| {
+            shell::read(&b.text, b.first_line)
+                .commands()
+                .map(|c| c.words.clone())
+                .collect::<Vec<_>>()
+        })
+        .any(|words| invocation(&words).is_some_and(|inv| is_restart(&inv) || is_recreate(&inv)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
