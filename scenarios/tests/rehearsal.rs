@@ -338,13 +338,18 @@ async fn rehearse_runbook(path: &str, id: &str) -> journal::Journal {
 /// for); asserts no secret in the journal and nothing left behind; returns the journal. An
 /// `inconclusive` rehearsal is rehearsed once more alone on the machine (see above).
 async fn rehearse_on(runbook: &Runbook, id: &str) -> journal::Journal {
+    rehearse_with(runbook, id, Options::default()).await
+}
+
+/// `rehearse_on` with `options`.
+async fn rehearse_with(runbook: &Runbook, id: &str, options: Options) -> journal::Journal {
     let scenario = scenarios::rehearsals_for(runbook)
         .into_iter()
         .find(|s| s.id == id)
         .unwrap_or_else(|| panic!("no rehearsal {id}"));
     let redactor = Redactor::new();
     let mut attempt = 1;
-    let mut options = Options::default();
+    let mut options = options;
     let record = loop {
         let record =
             engine::run(&scenario, runbook, &options, &Progress::stderr(), &redactor).await;
@@ -871,6 +876,135 @@ async fn v2_edited_rotation_without_the_deepseek_env_step_is_not_holds() {
 fn v2_edited(name: &str, edit: impl Fn(&str) -> String) -> Runbook {
     let text = std::fs::read_to_string(workspace_path(V2)).unwrap();
     harness::runbook::parse(name, &edit(&text)).unwrap()
+}
+
+/// The boundaries of a journal's scenario where stopping is unsafe, as `step → step: refused`.
+fn unsafe_windows(j: &journal::Journal) -> Vec<String> {
+    j.scenarios[0]
+        .unsafe_windows()
+        .map(|b| {
+            let refused: Vec<&str> = b.refused().map(|c| c.evidence.as_str()).collect();
+            format!("{}: {}", b.name(), refused.join("; "))
+        })
+        .collect()
+}
+
+/// v2 with `daarion`'s password changed at the end of Phase 6 step 2, one step before the
+/// services leave `daarion` for the temporary role (written here).
+fn v2_with_daarions_password_changed_a_step_early() -> Runbook {
+    v2_edited("v2-alter-early.md", |t| {
+        let check = "   PGPASSWORD=\"$NEW_DB_PASSWORD\" psql \"postgresql://daarion_rotation@localhost:5432/daarion_main\" -tAc 'SELECT current_user'\n";
+        assert!(t.contains(check));
+        t.replacen(
+            check,
+            &format!(
+                "{check}   q=\\'\n   printf \"ALTER ROLE daarion PASSWORD '%s';\\n\" \"${{NEW_DB_PASSWORD//$q/$q$q}}\" \\\n     | docker exec -i dagi-postgres psql -v ON_ERROR_STOP=1 -U daarion -d daarion_main -q\n"
+            ),
+            1,
+        )
+    })
+}
+
+/// Every service then holds a password the server refuses until step 3 moves it: a window of
+/// milliseconds at this time scale, unsafe all the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v2_edited_phase6_with_daarions_password_changed_a_step_early_has_an_unsafe_window_after_step2(
+) {
+    let j = rehearse_on(
+        &v2_with_daarions_password_changed_a_step_early(),
+        "rotate/postgres",
+    )
+    .await;
+    let summary = render::summary(&j, &Redactor::new());
+    assert!(
+        matches!(
+            j.scenarios[0].actual,
+            Some(Outcome::Detected | Outcome::Breaks)
+        ),
+        "rotate/postgres on the edited v2\n{summary}"
+    );
+    let windows = unsafe_windows(&j);
+    assert_eq!(
+        windows.len(),
+        1,
+        "one unsafe window, after phase6.step2\n{summary}"
+    );
+    assert!(
+        windows[0].starts_with("phase6.step2 \u{2192} phase6.step3: PostgreSQL refuses "),
+        "{windows:?}\n{summary}"
+    );
+    assert!(
+        summary.contains("unsafe window: phase6.step2 \u{2192} phase6.step3: PostgreSQL refuses"),
+        "the report names the window\n{summary}"
+    );
+}
+
+/// The same edit rehearsed by an operator who pauses 3 s at every boundary: the same window,
+/// refused the same way; only how long the node stayed there differs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v2_edited_phase6_window_is_the_same_at_an_operators_pace_of_3s() {
+    let runbook = v2_with_daarions_password_changed_a_step_early();
+    let paced = Options {
+        operator_pace: std::time::Duration::from_secs(3),
+        ..Options::default()
+    };
+    let j = rehearse_with(&runbook, "rotate/postgres", paced).await;
+    let summary = render::summary(&j, &Redactor::new());
+    let windows = unsafe_windows(&j);
+    assert_eq!(windows.len(), 1, "{summary}");
+    assert!(
+        windows[0].starts_with("phase6.step2 \u{2192} phase6.step3: PostgreSQL refuses "),
+        "{windows:?}\n{summary}"
+    );
+    let stayed = j.scenarios[0]
+        .unsafe_windows()
+        .next()
+        .map(|b| b.lasted_ms)
+        .unwrap();
+    assert!(stayed >= 3000, "the operator waited there: {stayed} ms");
+}
+
+/// v2 with Phase 7's temporary users removed (step 5) before the clients move back to their
+/// regular users (step 4), the two steps swapped: between them every client holds a user the
+/// server no longer has.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v2_edited_phase7_with_the_temporary_users_removed_a_step_early_has_an_unsafe_window_after_step4(
+) {
+    let edited = v2_edited("v2-users-removed-early.md", |t| {
+        let (p7, p8) = (
+            t.find("### Phase 7:").unwrap(),
+            t.find("### Phase 8:").unwrap(),
+        );
+        let phase = &t[p7..p8];
+        let back = phase.find("4. **Move every client back").unwrap();
+        let remove = phase.find("5. **Remove the temporary users").unwrap();
+        let check = phase.find("6. **Check which user").unwrap();
+        format!(
+            "{}{}{}{}{}{}",
+            &t[..p7],
+            &phase[..back],
+            phase[remove..check].replacen("5. **", "4. **", 1),
+            phase[back..remove].replacen("4. **", "5. **", 1),
+            &phase[check..],
+            &t[p8..]
+        )
+    });
+    let j = rehearse_on(&edited, "rotate/nats").await;
+    let summary = render::summary(&j, &Redactor::new());
+    assert!(
+        matches!(
+            j.scenarios[0].actual,
+            Some(Outcome::Detected | Outcome::Breaks)
+        ),
+        "rotate/nats on the edited v2\n{summary}"
+    );
+    let windows = unsafe_windows(&j);
+    assert!(
+        windows
+            .iter()
+            .any(|w| w.starts_with("phase7.step4 \u{2192} phase7.step5: NATS refuses ")),
+        "{windows:?}\n{summary}"
+    );
 }
 
 /// v2 with its Mistral and Grok phases swapped and renumbered, written here: each secret is

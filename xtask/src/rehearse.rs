@@ -55,6 +55,11 @@ pub struct Args {
     /// runbook minutes to rehearsal time (0.001 to 10; 0.02 runs a 10-minute phase in 12 s)
     #[arg(long, value_name = "F", default_value_t = 0.02, value_parser = time_scale)]
     time_scale: f64,
+    /// a real-time pause at every step boundary, in seconds (0 to 600, default 0), as a slow
+    /// operator takes: the node under traffic while it waits there; every boundary is judged
+    /// the same with or without it
+    #[arg(long, value_name = "SECONDS", default_value_t = 0.0, value_parser = operator_pace)]
+    operator_pace: f64,
     /// scenarios busy at once: starting, under traffic, checking (default: the cores); as many
     /// more may wait out Telegram's retries meanwhile
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=64))]
@@ -103,6 +108,10 @@ fn time_scale(text: &str) -> Result<f64, String> {
     number_in(text, 0.001..=10.0)
 }
 
+fn operator_pace(text: &str) -> Result<f64, String> {
+    number_in(text, 0.0..=600.0)
+}
+
 pub async fn run(args: Args) -> anyhow::Result<i32> {
     let runbook_path = args
         .runbook
@@ -119,6 +128,7 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
     options.probe.rate = args.rate;
     options.probe.telegram.max_connections = args.telegram_max_connections as usize;
     options.time_scale = args.time_scale;
+    options.operator_pace = std::time::Duration::from_secs_f64(args.operator_pace);
     if let Some(n) = args.parallel {
         options.busy = harness::rehearsal::busy::BusySlots::new(n as usize);
     }

@@ -446,6 +446,8 @@ fn bad_flag_values_are_usage_errors_with_exit_2_and_no_panic() {
         &["rehearse", "--time-scale", "1e300"][..],
         &["rehearse", "--time-scale", "NaN"],
         &["rehearse", "--time-scale", "-1"],
+        &["rehearse", "--operator-pace", "-1"],
+        &["rehearse", "--operator-pace", "1e300"],
         &["rehearse", "--rate", "abc"],
         &["rehearse", "--rate", "inf"],
         &["rehearse", "--parallel", "0"],

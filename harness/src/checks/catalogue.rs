@@ -86,6 +86,15 @@ pub fn catalogue() -> Vec<Check> {
             move |node| health(node, svc, "/ready").boxed(),
         ));
     }
+    for &svc in SERVICE_KEYS {
+        all.push(Check::read_only(
+            format!("auth.held.{svc}"),
+            format!("the credentials {svc}'s running container holds are accepted now (PostgreSQL, NATS, its provider keys)"),
+            svc,
+            service_secrets(svc),
+            move |node| held(node, svc).boxed(),
+        ));
+    }
     for &svc in DB_SERVICES {
         all.push(Check::read_only(
             format!("postgres.auth.current.{svc}"),
@@ -613,18 +622,7 @@ async fn provider_key(node: &Node, provider: &str, previous: bool) -> Verdict {
             None => return node.env_lacks(service, &format!("has no {}", p.env)),
         }
     };
-    let answer = match p.auth {
-        KeyAuth::Bearer => node.get(&p.url, Auth::Bearer(key)).await,
-        KeyAuth::ApiKey => node.get(&p.url, Auth::Header("api-key", key)).await,
-        KeyAuth::Path => node.get(&p.url.replace("{key}", key), Auth::None).await,
-        KeyAuth::Basic => {
-            let user = p.user.as_deref().unwrap_or("neo4j");
-            let read_only = serde_json::json!({"statements": [{"statement": "RETURN 1"}]});
-            node.post_read_only(&p.url, Auth::Basic(user, key), &read_only)
-                .await
-        }
-    };
-    match (answer, previous) {
+    match (present_key(node, p, key).await, previous) {
         (Err(v), _) => v,
         (Ok((200, _)), false) => Verdict::pass(format!("{provider} accepts {}", p.env)),
         (Ok((status, _)), false) => Verdict::fail(format!(
@@ -638,6 +636,82 @@ async fn provider_key(node: &Node, provider: &str, previous: bool) -> Verdict {
             "{provider} still accepts the previous {} (HTTP {status}): revoke it",
             p.env
         )),
+    }
+}
+
+/// A read-only call to provider `p` presenting `key` as the node presents it: its status and body.
+async fn present_key(
+    node: &Node,
+    p: &super::target::ProviderTarget,
+    key: &str,
+) -> Result<(u16, String), Verdict> {
+    match p.auth {
+        KeyAuth::Bearer => node.get(&p.url, Auth::Bearer(key)).await,
+        KeyAuth::ApiKey => node.get(&p.url, Auth::Header("api-key", key)).await,
+        KeyAuth::Path => node.get(&p.url.replace("{key}", key), Auth::None).await,
+        KeyAuth::Basic => {
+            let user = p.user.as_deref().unwrap_or("neo4j");
+            let read_only = serde_json::json!({"statements": [{"statement": "RETURN 1"}]});
+            node.post_read_only(&p.url, Auth::Basic(user, key), &read_only)
+                .await
+        }
+    }
+}
+
+/// Whether the credentials `svc`'s running container holds (its environment as created, not its
+/// `.env`) are accepted now: PostgreSQL as its `POSTGRES_USER`, NATS as its `NATS_USER`, each
+/// provider credential the target says it holds. What the service would meet if it had to
+/// reconnect at this moment.
+async fn held(node: &Node, svc: &str) -> Verdict {
+    let Some(container) = node
+        .target()
+        .services
+        .get(svc)
+        .and_then(|s| s.container.clone())
+    else {
+        return Verdict::skip(format!("no container named for {svc}"));
+    };
+    let env = match node.container_env(&container).await {
+        Ok(e) => e,
+        Err(v) => return v,
+    };
+    let var = |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+    let (mut accepted, mut refused) = (Vec::new(), Vec::new());
+    if let Some(password) = var("DB_PASSWORD") {
+        let user = var("POSTGRES_USER").unwrap_or(&node.target().postgres.user);
+        match node.pg_login_as(user, password).await {
+            Ok(()) => accepted.push(format!("PostgreSQL as `{user}`")),
+            Err(LoginError::Rejected(why)) => refused.push(format!(
+                "PostgreSQL refuses {svc}'s DB_PASSWORD for `{user}` ({why})"
+            )),
+            Err(e) => return e.as_failure(&format!("{svc}'s DB_PASSWORD")),
+        }
+    }
+    if let (Some(user), Some(password)) = (var("NATS_USER"), var("NATS_PASSWORD")) {
+        match node.nats_login(user, password).await {
+            Ok(()) => accepted.push(format!("NATS as `{user}`")),
+            Err(LoginError::Rejected(_)) => {
+                refused.push(format!("NATS refuses {svc}'s NATS_PASSWORD for `{user}`"))
+            }
+            Err(e) => return e.as_failure(&format!("{svc}'s NATS_PASSWORD")),
+        }
+    }
+    for (name, p) in &node.target().providers {
+        let Some(key) = var(&p.env).filter(|_| p.service == svc) else {
+            continue;
+        };
+        match present_key(node, p, key).await {
+            Err(v) => return v,
+            Ok((200, _)) => accepted.push(format!("{name} ({})", p.env)),
+            Ok((status, _)) => {
+                refused.push(format!("{name} answered {status} for {svc}'s {}", p.env))
+            }
+        }
+    }
+    match (refused.is_empty(), accepted.is_empty()) {
+        (true, true) => Verdict::skip(format!("{svc}'s container holds no credential to try")),
+        (true, false) => Verdict::pass(format!("accepted: {}", accepted.join(", "))),
+        (false, _) => Verdict::fail(refused.join("; ")),
     }
 }
 

@@ -294,26 +294,32 @@ impl Node {
     /// A new TCP connection to PostgreSQL as the target's user, with `password`. It runs no
     /// statement and is closed at once. Within a run, one attempt per password.
     pub async fn pg_login(&self, password: &str) -> Result<(), LoginError> {
+        self.pg_login_as(&self.target.postgres.user, password).await
+    }
+
+    /// `pg_login` as `user` (a service's own `POSTGRES_USER`). Within a run, one attempt per
+    /// user and password.
+    pub async fn pg_login_as(&self, user: &str, password: &str) -> Result<(), LoginError> {
         let shared = self
             .pg_logins
             .lock()
             .expect("the login memo")
-            .entry(password.to_string())
+            .entry(format!("{user}\0{password}"))
             .or_default()
             .clone();
         shared
-            .get_or_init(|| self.pg_login_once(password))
+            .get_or_init(|| self.pg_login_once(user, password))
             .await
             .clone()
     }
 
-    async fn pg_login_once(&self, password: &str) -> Result<(), LoginError> {
+    async fn pg_login_once(&self, user: &str, password: &str) -> Result<(), LoginError> {
         let pg = &self.target.postgres;
         let mut config = tokio_postgres::Config::new();
         config
             .host(&pg.host)
             .port(pg.port)
-            .user(&pg.user)
+            .user(user)
             .dbname(&pg.database)
             .password(password)
             .application_name(PROBE_NAME)

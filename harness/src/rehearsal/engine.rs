@@ -4,8 +4,11 @@
 //! the runbook's rollback when the hypothesis deviates (or always, for rollback scenarios), and
 //! a measured outcome: holds, detected or breaks.
 
+use super::boundary;
 use super::busy::{Asker, BusySlot, BusySlots};
-use super::journal::{ActionRecord, CheckRecord, Measurement, ScenarioRecord, StepRecord};
+use super::journal::{
+    ActionRecord, BoundaryRecord, CheckRecord, Measurement, ScenarioRecord, StepRecord,
+};
 use super::measure::{self, file_mode, file_name};
 use super::probe::{self, ProbeConfig};
 use super::scenario::{Outcome, Rollback, Safeguard, Scenario};
@@ -39,6 +42,10 @@ pub struct Options {
     /// up` leaves one), with the secrets from before the steps beside it, so that
     /// `cargo xtask verify --replica` checks it as it would the node after the rotation.
     pub keep: Option<String>,
+    /// A real-time pause at every step boundary, as a slow operator takes (none by default):
+    /// the node under traffic while it waits there. The boundary checks judge the boundary the
+    /// same with or without it.
+    pub operator_pace: Duration,
 }
 
 impl Default for Options {
@@ -56,6 +63,7 @@ impl Default for Options {
             settle: Duration::from_secs(3),
             busy: BusySlots::per_core(),
             keep: None,
+            operator_pace: Duration::ZERO,
         }
     }
 }
@@ -331,7 +339,8 @@ pub async fn run(
     };
     record.stack = Some(stack.id().to_string());
     let runbook = edited(runbook, scenario, &stack);
-    let deadline = scenario_deadline(options.deadline, scenario.phases.len());
+    let deadline = scenario_deadline(options.deadline, scenario.phases.len())
+        + options.operator_pace * steps_of(scenario, &runbook);
     let body = run_on(
         &stack,
         scenario,
@@ -584,6 +593,7 @@ async fn run_on(
     scheduler.undo(Undo::AfterChecks).await;
     record.deviated = record.safeguard.is_some()
         || record.stopped_at_failed_step.is_some()
+        || record.unsafe_windows().next().is_some()
         || !record.probe.as_ref().is_some_and(|p| p.clean())
         || !all_pass(&record.checks_after);
     let actual = if scenario.rollback == Rollback::Always || record.deviated {
@@ -717,6 +727,7 @@ async fn rehearse_steps(
     record.steps = done.steps;
     record.safeguard = done.tripped;
     record.stopped_at_failed_step = done.stopped;
+    record.boundaries = done.boundaries;
     record.probe = Some(report);
     record.ready_after_ms = ready_after;
 }
@@ -814,6 +825,8 @@ struct PhasesRun {
     tripped: Option<String>,
     /// The step whose command failed, where the operator stopped.
     stopped: Option<String>,
+    /// Each step boundary, judged as a place to stop.
+    boundaries: Vec<BoundaryRecord>,
 }
 
 /// Runs the scenario's phases step by step, faults attached before their steps; stops where
@@ -824,6 +837,7 @@ async fn run_phases(ctx: &mut Ctx<'_>, run: &Run<'_>, live: &probe::Live) -> Pha
         steps: Vec::new(),
         tripped: None,
         stopped: None,
+        boundaries: Vec::new(),
     };
     for phase in &scenario.phases {
         let Some(p) = runbook.phases.iter().find(|p| p.number == *phase) else {
@@ -844,10 +858,19 @@ async fn run_phases(ctx: &mut Ctx<'_>, run: &Run<'_>, live: &probe::Live) -> Pha
                 done.tripped = Some(why);
                 return done;
             }
+            if let Some(last) = done.boundaries.last_mut() {
+                last.before = Some(step.id.clone());
+                last.lasted_ms = (ctx.t0.elapsed().as_millis() as u64).saturating_sub(last.at_ms);
+            }
             run.scheduler.before_step(&step.id).await;
             let step_record = run_step(ctx, step, p.budget_minutes.unwrap_or(5)).await;
             let failed = !step_record.ok;
             done.steps.push(step_record);
+            done.boundaries
+                .push(at_boundary(run, ctx, p, &step.id).await);
+            if !ctx.options.operator_pace.is_zero() {
+                tokio::time::sleep(ctx.options.operator_pace).await;
+            }
             if failed && scenario.stop_at_failed_step {
                 progress.say(&format!(
                     "{}: {} failed: the operator stops there, as the runbook says",
@@ -859,6 +882,44 @@ async fn run_phases(ctx: &mut Ctx<'_>, run: &Run<'_>, live: &probe::Live) -> Pha
         }
     }
     done
+}
+
+/// The node once `after` is done, as the operator would leave it there (`boundary::CHECKS`):
+/// what each running container holds tried now, and whether the phase's text declares what is
+/// refused.
+async fn at_boundary(
+    run: &Run<'_>,
+    ctx: &Ctx<'_>,
+    phase: &crate::runbook::Phase,
+    after: &str,
+) -> BoundaryRecord {
+    let at_ms = ctx.t0.elapsed().as_millis() as u64;
+    let checks = checks_on(run.stack, boundary::CHECKS, None, None, &ctx.redactor).await;
+    let refused: Vec<&CheckRecord> = checks
+        .iter()
+        .filter(|c| c.outcome == CheckOutcome::Fail)
+        .collect();
+    let declared = boundary::declared(phase, &refused);
+    let record = BoundaryRecord {
+        after: after.to_string(),
+        before: None,
+        at_ms,
+        lasted_ms: 0,
+        declared,
+        checks,
+    };
+    for c in record.refused() {
+        let how = if record.declared.is_some() {
+            "declared by the runbook"
+        } else {
+            "unsafe"
+        };
+        run.progress.say(&format!(
+            "{}: {how} after {after}: {}",
+            run.scenario.id, c.evidence
+        ));
+    }
+    record
 }
 
 /// Why the safeguard stops the steps before `step`, if the live failure rate over its window
@@ -974,6 +1035,7 @@ fn judged(
     });
     let timing_only = record.safeguard.is_none()
         && record.stopped_at_failed_step.is_none()
+        && record.unsafe_windows().next().is_none()
         && all_pass(&record.checks_after)
         && all_pass(&record.checks_after_rollback)
         && !probes.into_iter().flatten().any(data_missing);
@@ -1111,6 +1173,17 @@ fn own_timeouts(script: &str) -> Duration {
         .filter(|n| n.is_finite() && *n > 0.0)
         .sum();
     Duration::from_secs_f64(secs.min(24.0 * 3600.0))
+}
+
+/// How many steps `scenario`'s phases have in `runbook`: the boundaries an operator's pace
+/// adds to its time.
+fn steps_of(scenario: &Scenario, runbook: &Runbook) -> u32 {
+    scenario
+        .phases
+        .iter()
+        .filter_map(|n| runbook.phases.iter().find(|p| p.number == *n))
+        .map(|p| p.steps.len() as u32)
+        .sum()
 }
 
 /// A scenario's deadline: `per_scenario` for up to four phases, a quarter of it more for each

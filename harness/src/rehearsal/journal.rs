@@ -2,7 +2,7 @@
 //! faults, checks before and after, the probe's bucketed timeline and accounting, the findings
 //! measured, and the verdict. Every report renders from it.
 //!
-//! Schema `rotation-rehearsal/journal`, version 8 (2: Telegram's delivery model — `lost` counts
+//! Schema `rotation-rehearsal/journal`, version 9 (2: Telegram's delivery model — `lost` counts
 //! only updates the gateway accepted and never stored; `probe.telegram` and `probe.harness`;
 //! 3: `runbook_fingerprint`, `shard`, each shell run's `compose[]`; 4: the API client's retry
 //! policy, `probe.config.api_retries` / `api_backoff_ms`, with `flows.api.delayed` the calls
@@ -10,7 +10,8 @@
 //! `stopped_at_failed_step`; 6: typed `measurements[]` per step and per scenario, no longer
 //! operator notes starting "measured"; 7: the probe's `containers_down` and Telegram's
 //! `backlog_series` / `delay_series_ms`; a version-6 journal reads as one without them; 8: the
-//! `env_written` measurement of each step). A test checks that every field is named here:
+//! `env_written` measurement of each step; 9: each scenario's `boundaries[]`). A test checks
+//! that every field is named here:
 //! - `schema`, `version`, `runbook` (file), `runbook_fingerprint` (its steps, whitespace
 //!   ignored), `shard` (`index` K, `count` N, `selection[]`: every scenario id of the whole
 //!   run; absent unless `--shard` was given), `started` (RFC 3339), `wall_ms`, `time_scale`;
@@ -49,7 +50,11 @@
 //!   (`service`, `when`, `status`, `running`, `exit_code`, `oom_killed`, `restart_count`,
 //!   `started_at`, `engine_error`, `last_logs`: a service found not ready, or a worker that
 //!   left the steps' JetStream messages unprocessed (and NATS with it), as its container was
-//!   then);
+//!   then), `boundaries[]` (each step boundary judged as a place to stop: `after` and `before`
+//!   (the steps either side; `before` null after the last), `at_ms`, `lasted_ms` (how long the
+//!   node stayed there), `checks[]` (`auth.held.*`, as `checks_after[]`), `declared` (the
+//!   runbook's sentence that states what was refused there as expected, else null: then a
+//!   refusal makes it an unsafe window));
 //! - a measurement is an object with its `kind` and that kind's fields: `log_streams`
 //!   {`service`, `errors_on_stdout`, `errors_on_stderr`, `lines_on_stdout`, `lines_on_stderr`
 //!   (0 in journals written before them)}, `restore_directory`
@@ -127,9 +132,10 @@ impl std::fmt::Display for Expected {
 }
 
 pub const SCHEMA: &str = "rotation-rehearsal/journal";
-pub const VERSION: u32 = 8;
-/// The oldest journal version this build reads: a version-6 or 7 journal reads as a version-8
-/// one without what 7 and 8 added (every field defaults; a measurement it lacks was not taken). Older ones held their measurements
+pub const VERSION: u32 = 9;
+/// The oldest journal version this build reads: a version-6 to 8 journal reads as a version-9
+/// one without what later versions added (every field defaults; a measurement it lacks was not
+/// taken; 9 added the step boundaries). Older ones held their measurements
 /// as operator notes, which nothing here reads any more.
 pub const OLDEST_READABLE: u32 = 6;
 
@@ -303,6 +309,9 @@ pub struct ScenarioRecord {
     /// a stale endpoint, moby/moby#17217).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub engine_leftovers: Vec<String>,
+    /// Every boundary between two steps of the phases, judged as a place to stop.
+    #[serde(default)]
+    pub boundaries: Vec<BoundaryRecord>,
 }
 
 /// A container as the engine saw it when its service was found not ready.
@@ -341,6 +350,11 @@ impl Forensics {
 }
 
 impl ScenarioRecord {
+    /// The boundaries where stopping is unsafe, in step order.
+    pub fn unsafe_windows(&self) -> impl Iterator<Item = &BoundaryRecord> {
+        self.boundaries.iter().filter(|b| b.is_unsafe())
+    }
+
     pub fn new(id: &str, title: &str, expected: Expected, started: SystemTime) -> Self {
         ScenarioRecord {
             id: id.into(),
@@ -374,6 +388,7 @@ impl ScenarioRecord {
             not_run: None,
             forensics: Vec::new(),
             engine_leftovers: Vec::new(),
+            boundaries: Vec::new(),
         }
     }
 
@@ -455,6 +470,47 @@ pub struct FirstFailure {
     pub step: Option<String>,
     pub flow: String,
     pub at_ms: u64,
+}
+
+/// A step boundary judged as a place the operator may stop: the checks run once `after` was
+/// done, before the next step started.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BoundaryRecord {
+    /// The step just done.
+    pub after: String,
+    /// The step the operator would go on with (none after the last step run).
+    pub before: Option<String>,
+    /// When the checks ran, and how long the node stayed at this boundary in the rehearsal
+    /// (until the next step started), ms since the first step.
+    pub at_ms: u64,
+    pub lasted_ms: u64,
+    pub checks: Vec<CheckRecord>,
+    /// The runbook's sentence that declares what the checks found refused here as an expected
+    /// interruption of this phase; then the boundary is stated, not unsafe.
+    pub declared: Option<String>,
+}
+
+impl BoundaryRecord {
+    /// The checks that found a credential refused here.
+    pub fn refused(&self) -> impl Iterator<Item = &CheckRecord> {
+        self.checks
+            .iter()
+            .filter(|c| c.outcome == CheckOutcome::Fail)
+    }
+
+    /// Whether stopping here leaves a service holding a credential the node refuses, and the
+    /// runbook does not say so.
+    pub fn is_unsafe(&self) -> bool {
+        self.declared.is_none() && self.refused().next().is_some()
+    }
+
+    /// `phase6.step2 → phase6.step3`, or `after phase6.step7` at the end.
+    pub fn name(&self) -> String {
+        match &self.before {
+            Some(next) => format!("{} \u{2192} {next}", self.after),
+            None => format!("after {}", self.after),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -957,17 +1013,17 @@ mod tests {
         };
         assert_eq!(
             Journal::from_json(&json(999)).unwrap_err().to_string(),
-            "journal version 999 was written by a newer rotation-rehearsal; this build reads versions 6 to 8"
+            "journal version 999 was written by a newer rotation-rehearsal; this build reads versions 6 to 9"
         );
         assert_eq!(
             Journal::from_json(&json(5)).unwrap_err().to_string(),
-            "journal version 5 is older than this build reads (versions 6 to 8); render it with the rotation-rehearsal that wrote it"
+            "journal version 5 is older than this build reads (versions 6 to 9); render it with the rotation-rehearsal that wrote it"
         );
         // A newer journal is refused by its version even when nothing else of it would parse.
         assert_eq!(
-            Journal::from_json(r#"{"schema":"rotation-rehearsal/journal","version":9,"x":1}"#)
+            Journal::from_json(r#"{"schema":"rotation-rehearsal/journal","version":10,"x":1}"#)
                 .unwrap_err(),
-            JournalReadError::Newer { found: 9 }
+            JournalReadError::Newer { found: 10 }
         );
         assert_eq!(Journal::from_json(&json(6)).unwrap().version, VERSION);
         assert_eq!(
@@ -1062,6 +1118,14 @@ mod tests {
     fn journal_with_everything() -> Journal {
         let mut s = ScenarioRecord::new("s", "t", Expected::Holds, SystemTime::UNIX_EPOCH);
         s.stopped_at_failed_step = Some("phase1.step1".into());
+        s.boundaries.push(BoundaryRecord {
+            after: "phase1.step1".into(),
+            before: Some("phase1.step2".into()),
+            at_ms: 1,
+            lasted_ms: 1,
+            checks: Vec::new(),
+            declared: Some("until".into()),
+        });
         s.checks_before.push(CheckRecord {
             id: "c".into(),
             outcome: CheckOutcome::Pass,

@@ -3,6 +3,7 @@
 //! rendered from it.
 
 pub mod applies;
+pub mod boundary;
 pub mod busy;
 pub mod catalogue;
 pub mod compare;

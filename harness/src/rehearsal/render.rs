@@ -227,6 +227,9 @@ pub fn summary(j: &Journal, redactor: &Redactor) -> String {
         if let Some(line) = not_live_line(s) {
             out.push_str(&format!("     {line}\n"));
         }
+        for (what, line) in boundary_lines(s) {
+            out.push_str(&format!("     {what}: {line}\n"));
+        }
         if let Some(p) = &s.rollback_probe {
             out.push_str(&format!("     rollback traffic: {}\n", counts(p)));
         }
@@ -292,6 +295,33 @@ fn not_live_line(s: &ScenarioRecord) -> Option<String> {
             not_live.join(", ")
         )
     })
+}
+
+/// The boundaries where a credential was refused, one line each: (`unsafe window` or
+/// `declared window`, the step pair, what was refused, how long the node stayed there in the
+/// rehearsal, and the runbook's sentence for a declared one).
+fn boundary_lines(s: &ScenarioRecord) -> Vec<(&'static str, String)> {
+    s.boundaries
+        .iter()
+        .filter(|b| b.refused().next().is_some())
+        .map(|b| {
+            let refused: Vec<&str> = b.refused().map(|c| c.evidence.as_str()).collect();
+            let mut line = format!(
+                "{}: {} (the node stayed there {:.1} s)",
+                b.name(),
+                refused.join("; "),
+                b.lasted_ms as f64 / 1000.0
+            );
+            let what = match &b.declared {
+                Some(sentence) => {
+                    line.push_str(&format!(", as the runbook says: \"{sentence}\""));
+                    "declared window"
+                }
+                None => "unsafe window",
+            };
+            (what, line)
+        })
+        .collect()
 }
 
 /// `text` escaped for HTML and XML text and attribute values.
@@ -487,6 +517,13 @@ fn scenario_markdown(s: &ScenarioRecord) -> String {
         }
         if let Some(line) = not_live_line(s) {
             out.push_str(&format!("\n{line}.\n"));
+        }
+    }
+    let windows = boundary_lines(s);
+    if !windows.is_empty() {
+        out.push_str("\nStep boundaries where a credential was refused:\n\n");
+        for (what, line) in windows {
+            out.push_str(&format!("- {what}: {line}\n"));
         }
     }
     out
@@ -887,6 +924,14 @@ fn scenario_html(s: &ScenarioRecord) -> String {
         if let Some(line) = not_live_line(s) {
             body.push_str(&format!("<p>{}.</p>", xml(&line)));
         }
+    }
+    let windows = boundary_lines(s);
+    if !windows.is_empty() {
+        body.push_str("<p>Step boundaries where a credential was refused:</p><ul>");
+        for (what, line) in windows {
+            body.push_str(&format!("<li><b>{}</b>: {}</li>", xml(what), xml(&line)));
+        }
+        body.push_str("</ul>");
     }
     if let Some(p) = &s.rollback_probe {
         body.push_str(&format!(

@@ -59,6 +59,7 @@ pub const ARGUMENTS: &[Entry] = &[
     ("rehearse", "--rate", Value, None),
     ("rehearse", "--telegram-max-connections", Value, None),
     ("rehearse", "--time-scale", Value, None),
+    ("rehearse", "--operator-pace", Value, None),
     ("rehearse", "--parallel", Value, None),
     (
         "rehearse",
