@@ -447,6 +447,9 @@ async fn import(docker: &Docker, rootfs: &Path, repo: &str, tag: &str) -> Result
 }
 
 /// A root filesystem's tarball, read from `stdout`, imported as `repo:tag`.
+/// How long the engine's import of a built root file system may take, build included.
+const IMPORT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3600);
+
 async fn import_stream(
     docker: &Docker,
     stdout: impl tokio::io::AsyncRead + Unpin + Send + 'static,
@@ -470,6 +473,10 @@ async fn import_stream(
         .tag(tag)
         .changes(vec!["ENV LANG=C.UTF-8".to_string()])
         .build();
+    // The import request is open from the builder's start to its last byte: on a busy machine
+    // or a slow mirror that outlasts the client's 120 s request timeout, which would drop the
+    // stream and kill the builder with SIGPIPE. The builder's own progress shows it is alive.
+    let docker = docker.clone().with_timeout(IMPORT_TIMEOUT);
     let mut stream = docker.create_image(Some(options), Some(bollard::body_try_stream(body)), None);
     while let Some(item) = stream.next().await {
         if let Err(e) = item {

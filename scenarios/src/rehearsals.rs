@@ -1,5 +1,8 @@
 //! The fault matrix of the runbook as written: each phase and the rollback under at least five
-//! faults, written by hand against that text (`scenarios/runbook.lock` holds its fingerprints;
+//! faults, written by hand against that text because no step-boundary family gives them (a
+//! fault at a moment inside a step, a crash loop, latency, a mangled password, a safeguard,
+//! the preparation and the rollback under faults; the families' boundaries are derived,
+//! `harness::rehearsal::families`) (`scenarios/runbook.lock` holds its fingerprints;
 //! `crate::rehearsals_for` binds each scenario to a runbook by them). The rehearsals of its
 //! phases themselves, its rotation and rollbacks are derived from its text
 //! (`harness::rehearsal::derive`), their measured deviations accepted in its lock. Each fault
