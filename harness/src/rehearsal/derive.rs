@@ -293,10 +293,7 @@ pub fn scenarios(runbook: &Runbook, lock: Option<&Lock>) -> Vec<Scenario> {
                     .map(|r| r.secret.as_str())
                     .collect::<Vec<_>>()
                     .join(" and "),
-                secrets
-                    .iter()
-                    .flat_map(|r| r.variables.iter().copied())
-                    .collect::<Vec<_>>(),
+                held_in(secrets),
                 None,
             ),
             Role::NotRehearsable(why) => (phase.title.clone(), Vec::new(), Some(why.clone())),
@@ -378,10 +375,7 @@ pub fn fault_scenarios(runbook: &Runbook, lock: Option<&Lock>) -> Vec<Scenario> 
         let Some(phase) = runbook.phases.iter().find(|p| p.number == planned.number) else {
             continue;
         };
-        let variables: Vec<&str> = rotated
-            .iter()
-            .flat_map(|r| r.variables.iter().copied())
-            .collect();
+        let variables = held_in(rotated);
         for boundary in super::families::boundaries(phase, rotated) {
             let id = format!(
                 "faults/{}/step{}-{}",
@@ -442,6 +436,14 @@ fn derived(
         stop_at_failed_step: plan.stops_at_failed_step,
         not_rehearsable: None,
     }
+}
+
+/// The node's variables that hold `rotated`.
+fn held_in(rotated: &[Rotated]) -> Vec<&'static str> {
+    rotated
+        .iter()
+        .flat_map(|r| r.variables.iter().copied())
+        .collect()
 }
 
 /// `Phase 1`, `Phases 1 and 2`, `Phases 1 to 12`.

@@ -894,20 +894,15 @@ async fn at_boundary(
     after: &str,
 ) -> BoundaryRecord {
     let at_ms = ctx.t0.elapsed().as_millis() as u64;
-    let checks = checks_on(run.stack, boundary::CHECKS, None, None, &ctx.redactor).await;
-    let refused: Vec<&CheckRecord> = checks
-        .iter()
-        .filter(|c| c.outcome == CheckOutcome::Fail)
-        .collect();
-    let declared = boundary::declared(phase, &refused);
-    let record = BoundaryRecord {
+    let mut record = BoundaryRecord {
         after: after.to_string(),
         before: None,
         at_ms,
         lasted_ms: 0,
-        declared,
-        checks,
+        declared: None,
+        checks: checks_on(run.stack, boundary::CHECKS, None, None, &ctx.redactor).await,
     };
+    record.declared = boundary::declared(phase, &record.refused().collect::<Vec<_>>());
     for c in record.refused() {
         let how = if record.declared.is_some() {
             "declared by the runbook"
