@@ -883,7 +883,7 @@ fn unsafe_windows(j: &journal::Journal) -> Vec<String> {
     j.scenarios[0]
         .unsafe_windows()
         .map(|b| {
-            let refused: Vec<&str> = b.refused().map(|c| c.evidence.as_str()).collect();
+            let refused: Vec<&str> = b.refused().collect();
             format!("{}: {}", b.name(), refused.join("; "))
         })
         .collect()
@@ -1003,6 +1003,36 @@ async fn v2_edited_phase7_with_the_temporary_users_removed_a_step_early_has_an_u
         windows
             .iter()
             .any(|w| w.starts_with("phase7.step4 \u{2192} phase7.step5: NATS refuses ")),
+        "{windows:?}\n{summary}"
+    );
+}
+
+/// v2 with Phase 11's step 2 writing the new JWT secret without keeping the current one as
+/// the previous (written here): the gateway recreated there no longer accepts the tokens it
+/// issued a step before, until their holders renew them; by the phase's end they have, and
+/// every check after it passes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v2_edited_phase11_with_the_previous_secret_dropped_at_the_first_recreate_has_an_unsafe_window_after_step2(
+) {
+    let edited = v2_edited("v2-previous-dropped-early.md", |t| {
+        let keep = "print \"JWT_SECRET_PREVIOUS=\" substr($0, 12); ";
+        assert!(t.contains(keep));
+        t.replacen(keep, "", 1)
+    });
+    let j = rehearse_on(&edited, "rotate/jwt").await;
+    let summary = render::summary(&j, &Redactor::new());
+    assert!(
+        matches!(
+            j.scenarios[0].actual,
+            Some(Outcome::Detected | Outcome::Breaks)
+        ),
+        "rotate/jwt on the edited v2\n{summary}"
+    );
+    let windows = unsafe_windows(&j);
+    assert!(
+        windows.iter().any(|w| w.starts_with(
+            "phase11.step2 \u{2192} phase11.step3: the API answered 401 for a token the gateway issued before the step"
+        )),
         "{windows:?}\n{summary}"
     );
 }

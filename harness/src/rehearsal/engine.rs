@@ -4,7 +4,6 @@
 //! the runbook's rollback when the hypothesis deviates (or always, for rollback scenarios), and
 //! a measured outcome: holds, detected or breaks.
 
-use super::boundary;
 use super::busy::{Asker, BusySlot, BusySlots};
 use super::journal::{
     ActionRecord, BoundaryRecord, CheckRecord, Measurement, ScenarioRecord, StepRecord,
@@ -14,6 +13,7 @@ use super::probe::{self, ProbeConfig};
 use super::scenario::{Outcome, Rollback, Safeguard, Scenario};
 use super::schedule::{Scheduler, Undo};
 use super::shell;
+use super::{boundary, flows};
 use crate::checks::secrets::SecretSet;
 use crate::checks::{self, catalogue, glob_match, Node, Outcome as CheckOutcome, Target};
 use crate::redact::Redactor;
@@ -589,11 +589,19 @@ async fn run_on(
         passwords: &passwords,
     };
     rehearse_steps(&run, &mut ctx, &mut queue, record).await;
+    if let Some(p) = &record.probe {
+        record.budgets = super::budgets::judge(run.runbook, &record.steps, p, &scheduler.records());
+        record.telegram_outage = super::budgets::telegram_outage(p);
+        for over in record.over_budget() {
+            progress.say(&format!("{}: over budget: {over}", scenario.id));
+        }
+    }
     check_after_steps(&run, &ctx, record, before_steps, rotation_started).await;
     scheduler.undo(Undo::AfterChecks).await;
     record.deviated = record.safeguard.is_some()
         || record.stopped_at_failed_step.is_some()
         || record.unsafe_windows().next().is_some()
+        || !record.over_budget().is_empty()
         || !record.probe.as_ref().is_some_and(|p| p.clean())
         || !all_pass(&record.checks_after);
     let actual = if scenario.rollback == Rollback::Always || record.deviated {
@@ -839,6 +847,8 @@ async fn run_phases(ctx: &mut Ctx<'_>, run: &Run<'_>, live: &probe::Live) -> Pha
         stopped: None,
         boundaries: Vec::new(),
     };
+    // The secret the gateway issues tokens with before each step.
+    let mut issued_with = flows::issuing_secret(run.stack).await;
     for phase in &scenario.phases {
         let Some(p) = runbook.phases.iter().find(|p| p.number == *phase) else {
             done.steps
@@ -866,8 +876,13 @@ async fn run_phases(ctx: &mut Ctx<'_>, run: &Run<'_>, live: &probe::Live) -> Pha
             let step_record = run_step(ctx, step, p.budget_minutes.unwrap_or(5)).await;
             let failed = !step_record.ok;
             done.steps.push(step_record);
+            let first_id = flows::UPDATE_ID_BASE
+                + (done.boundaries.len() * crate::replica_root::AGENTS.len()) as i64;
             done.boundaries
-                .push(at_boundary(run, ctx, p, &step.id).await);
+                .push(at_boundary(run, ctx, p, &step.id, issued_with.as_deref(), first_id).await);
+            if let Some(now) = flows::issuing_secret(run.stack).await {
+                issued_with = Some(now);
+            }
             if !ctx.options.operator_pace.is_zero() {
                 tokio::time::sleep(ctx.options.operator_pace).await;
             }
@@ -885,33 +900,54 @@ async fn run_phases(ctx: &mut Ctx<'_>, run: &Run<'_>, live: &probe::Live) -> Pha
 }
 
 /// The node once `after` is done, as the operator would leave it there (`boundary::CHECKS`):
-/// what each running container holds tried now, and whether the phase's text declares what is
-/// refused.
+/// what each running container holds tried now, every flow tried end to end (`flows.rs`; the
+/// API with a token signed with `issued_with`, the secret the gateway issued tokens with
+/// before the step), and whether the phase's text declares what is refused.
 async fn at_boundary(
     run: &Run<'_>,
     ctx: &Ctx<'_>,
     phase: &crate::runbook::Phase,
     after: &str,
+    issued_with: Option<&str>,
+    first_id: i64,
 ) -> BoundaryRecord {
     let at_ms = ctx.t0.elapsed().as_millis() as u64;
+    let flows = flows::Boundary {
+        stack: run.stack,
+        passwords: run.passwords,
+        redactor: &ctx.redactor,
+        issued_with,
+        first_id,
+    };
+    let (checks, flows) = tokio::join!(
+        checks_on(run.stack, boundary::CHECKS, None, None, &ctx.redactor),
+        flows::try_all(&flows)
+    );
     let mut record = BoundaryRecord {
         after: after.to_string(),
         before: None,
         at_ms,
         lasted_ms: 0,
         declared: None,
-        checks: checks_on(run.stack, boundary::CHECKS, None, None, &ctx.redactor).await,
+        checks,
+        flows,
     };
     record.declared = boundary::declared(phase, &record.refused().collect::<Vec<_>>());
-    for c in record.refused() {
+    for f in record.recovered() {
+        run.progress.say(&format!(
+            "{}: after {after}: {} recovered: {}",
+            run.scenario.id, f.flow, f.evidence
+        ));
+    }
+    for evidence in record.refused() {
         let how = if record.declared.is_some() {
             "declared by the runbook"
         } else {
             "unsafe"
         };
         run.progress.say(&format!(
-            "{}: {how} after {after}: {}",
-            run.scenario.id, c.evidence
+            "{}: {how} after {after}: {evidence}",
+            run.scenario.id
         ));
     }
     record

@@ -2,7 +2,7 @@
 //! faults, checks before and after, the probe's bucketed timeline and accounting, the findings
 //! measured, and the verdict. Every report renders from it.
 //!
-//! Schema `rotation-rehearsal/journal`, version 9 (2: Telegram's delivery model — `lost` counts
+//! Schema `rotation-rehearsal/journal`, version 10 (2: Telegram's delivery model — `lost` counts
 //! only updates the gateway accepted and never stored; `probe.telegram` and `probe.harness`;
 //! 3: `runbook_fingerprint`, `shard`, each shell run's `compose[]`; 4: the API client's retry
 //! policy, `probe.config.api_retries` / `api_backoff_ms`, with `flows.api.delayed` the calls
@@ -10,7 +10,8 @@
 //! `stopped_at_failed_step`; 6: typed `measurements[]` per step and per scenario, no longer
 //! operator notes starting "measured"; 7: the probe's `containers_down` and Telegram's
 //! `backlog_series` / `delay_series_ms`; a version-6 journal reads as one without them; 8: the
-//! `env_written` measurement of each step; 9: each scenario's `boundaries[]`). A test checks
+//! `env_written` measurement of each step; 9: each scenario's `boundaries[]`; 10: each boundary's `flows[]`, each scenario's
+//! `budgets[]` and `telegram_outage`). A test checks
 //! that every field is named here:
 //! - `schema`, `version`, `runbook` (file), `runbook_fingerprint` (its steps, whitespace
 //!   ignored), `shard` (`index` K, `count` N, `selection[]`: every scenario id of the whole
@@ -52,9 +53,15 @@
 //!   left the steps' JetStream messages unprocessed (and NATS with it), as its container was
 //!   then), `boundaries[]` (each step boundary judged as a place to stop: `after` and `before`
 //!   (the steps either side; `before` null after the last), `at_ms`, `lasted_ms` (how long the
-//!   node stayed there), `checks[]` (`auth.held.*`, as `checks_after[]`), `declared` (the
-//!   runbook's sentence that states what was refused there as expected, else null: then a
-//!   refusal makes it an unsafe window));
+//!   node stayed there), `checks[]` (`auth.held.*`, as `checks_after[]`), `flows[]` (each flow tried end to
+//!   end: `flow`, `service`, `outcome`, `failed_ms`, `evidence`; see `FlowRecord`),
+//!   `declared` (the runbook's sentence that states what was refused or failed there as
+//!   expected, else null: then a refusal or a failed flow makes it an unsafe window)),
+//!   `budgets[]` (per phase the steps ran: `phase`, `budget` {`service_down_ms`,
+//!   `telegram_delay_p99_ms` (null: not judged), `source`: `default`|`no-downtime-promised`|
+//!   `overview`|`phase`}, `longest_down` {`service`, `ms`, `from_ms`} (outside injected faults;
+//!   null: nothing went down), `telegram_delay_p99_ms`), `telegram_outage` {`from_ms`,
+//!   `longest_ms`, `node_down_ms`, `after_node_ms`} (null: no delivery failed);
 //! - a measurement is an object with its `kind` and that kind's fields: `log_streams`
 //!   {`service`, `errors_on_stdout`, `errors_on_stderr`, `lines_on_stdout`, `lines_on_stderr`
 //!   (0 in journals written before them)}, `restore_directory`
@@ -132,7 +139,7 @@ impl std::fmt::Display for Expected {
 }
 
 pub const SCHEMA: &str = "rotation-rehearsal/journal";
-pub const VERSION: u32 = 9;
+pub const VERSION: u32 = 10;
 /// The oldest journal version this build reads: a version-6 to 8 journal reads as a version-9
 /// one without what later versions added (every field defaults; a measurement it lacks was not
 /// taken; 9 added the step boundaries). Older ones held their measurements
@@ -312,6 +319,12 @@ pub struct ScenarioRecord {
     /// Every boundary between two steps of the phases, judged as a place to stop.
     #[serde(default)]
     pub boundaries: Vec<BoundaryRecord>,
+    /// Each phase's impact against its budget (`budgets.rs`).
+    #[serde(default)]
+    pub budgets: Vec<super::budgets::BudgetRecord>,
+    /// The steps' longest Telegram outage, split into the node's own downtime and the rest.
+    #[serde(default)]
+    pub telegram_outage: Option<super::budgets::OutageSplit>,
 }
 
 /// A container as the engine saw it when its service was found not ready.
@@ -355,6 +368,11 @@ impl ScenarioRecord {
         self.boundaries.iter().filter(|b| b.is_unsafe())
     }
 
+    /// What went over its phase's budget, one sentence each.
+    pub fn over_budget(&self) -> Vec<String> {
+        self.budgets.iter().flat_map(|b| b.over()).collect()
+    }
+
     pub fn new(id: &str, title: &str, expected: Expected, started: SystemTime) -> Self {
         ScenarioRecord {
             id: id.into(),
@@ -389,6 +407,8 @@ impl ScenarioRecord {
             forensics: Vec::new(),
             engine_leftovers: Vec::new(),
             boundaries: Vec::new(),
+            budgets: Vec::new(),
+            telegram_outage: None,
         }
     }
 
@@ -485,21 +505,52 @@ pub struct BoundaryRecord {
     pub at_ms: u64,
     pub lasted_ms: u64,
     pub checks: Vec<CheckRecord>,
-    /// The runbook's sentence that declares what the checks found refused here as an expected
-    /// interruption of this phase; then the boundary is stated, not unsafe.
+    /// Every flow tried end to end here (`flows.rs`); empty in journals before version 10.
+    #[serde(default)]
+    pub flows: Vec<FlowRecord>,
+    /// The runbook's sentence that declares what failed here as an expected interruption of
+    /// this phase; then the boundary is stated, not unsafe.
     pub declared: Option<String>,
 }
 
+/// One flow tried end to end at a boundary: `flow` (`telegram.<agent>`,
+/// `jetstream.<worker>`, `api.token-issued-before-the-step`), the `service` that answers it
+/// first, `outcome` (`pass`: answered, maybe after failing; `fail`: still failing at the
+/// deadline; `skip`: not tried), `failed_ms` (how long it failed before answering, or until the
+/// deadline) and `evidence` (its answer, or its last failure).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct FlowRecord {
+    pub flow: String,
+    pub service: String,
+    pub outcome: CheckOutcome,
+    pub failed_ms: u64,
+    pub evidence: String,
+}
+
 impl BoundaryRecord {
-    /// The checks that found a credential refused here.
-    pub fn refused(&self) -> impl Iterator<Item = &CheckRecord> {
+    /// What failed here: each refused credential's and each failed flow's evidence.
+    pub fn refused(&self) -> impl Iterator<Item = &str> {
         self.checks
             .iter()
             .filter(|c| c.outcome == CheckOutcome::Fail)
+            .map(|c| c.evidence.as_str())
+            .chain(
+                self.flows
+                    .iter()
+                    .filter(|f| f.outcome == CheckOutcome::Fail)
+                    .map(|f| f.evidence.as_str()),
+            )
     }
 
-    /// Whether stopping here leaves a service holding a credential the node refuses, and the
-    /// runbook does not say so.
+    /// The flows that failed here for a while and then answered within the deadline.
+    pub fn recovered(&self) -> impl Iterator<Item = &FlowRecord> {
+        self.flows
+            .iter()
+            .filter(|f| f.outcome == CheckOutcome::Pass && f.failed_ms > 0)
+    }
+
+    /// Whether stopping here leaves a service holding a credential the node refuses, or a
+    /// flow failing, and the runbook does not say so.
     pub fn is_unsafe(&self) -> bool {
         self.declared.is_none() && self.refused().next().is_some()
     }
@@ -1013,17 +1064,17 @@ mod tests {
         };
         assert_eq!(
             Journal::from_json(&json(999)).unwrap_err().to_string(),
-            "journal version 999 was written by a newer rotation-rehearsal; this build reads versions 6 to 9"
+            "journal version 999 was written by a newer rotation-rehearsal; this build reads versions 6 to 10"
         );
         assert_eq!(
             Journal::from_json(&json(5)).unwrap_err().to_string(),
-            "journal version 5 is older than this build reads (versions 6 to 9); render it with the rotation-rehearsal that wrote it"
+            "journal version 5 is older than this build reads (versions 6 to 10); render it with the rotation-rehearsal that wrote it"
         );
         // A newer journal is refused by its version even when nothing else of it would parse.
         assert_eq!(
-            Journal::from_json(r#"{"schema":"rotation-rehearsal/journal","version":10,"x":1}"#)
+            Journal::from_json(r#"{"schema":"rotation-rehearsal/journal","version":11,"x":1}"#)
                 .unwrap_err(),
-            JournalReadError::Newer { found: 10 }
+            JournalReadError::Newer { found: 11 }
         );
         assert_eq!(Journal::from_json(&json(6)).unwrap().version, VERSION);
         assert_eq!(
@@ -1124,6 +1175,13 @@ mod tests {
             at_ms: 1,
             lasted_ms: 1,
             checks: Vec::new(),
+            flows: vec![FlowRecord {
+                flow: "telegram.helion".into(),
+                service: "gateway".into(),
+                outcome: CheckOutcome::Pass,
+                failed_ms: 0,
+                evidence: String::new(),
+            }],
             declared: Some("until".into()),
         });
         s.checks_before.push(CheckRecord {

@@ -4,6 +4,7 @@
 
 pub mod applies;
 pub mod boundary;
+pub mod budgets;
 pub mod busy;
 pub mod catalogue;
 pub mod compare;
@@ -12,6 +13,7 @@ pub mod derive;
 pub mod engine;
 pub mod families;
 pub mod faults;
+pub mod flows;
 pub mod journal;
 mod measure;
 mod operator;

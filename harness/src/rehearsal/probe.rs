@@ -984,7 +984,7 @@ fn harness_health(
 }
 
 /// A PostgreSQL connection for the accounting, with the first of `passwords` the server takes.
-async fn accounting_connection(
+pub(super) async fn accounting_connection(
     stack: &Stack,
     passwords: &[String],
 ) -> Result<tokio_postgres::Client, String> {

@@ -230,6 +230,12 @@ pub fn summary(j: &Journal, redactor: &Redactor) -> String {
         for (what, line) in boundary_lines(s) {
             out.push_str(&format!("     {what}: {line}\n"));
         }
+        for line in s.over_budget() {
+            out.push_str(&format!("     over budget: {line}\n"));
+        }
+        if let Some(line) = outage_line(s) {
+            out.push_str(&format!("     {line}\n"));
+        }
         if let Some(p) = &s.rollback_probe {
             out.push_str(&format!("     rollback traffic: {}\n", counts(p)));
         }
@@ -297,15 +303,17 @@ fn not_live_line(s: &ScenarioRecord) -> Option<String> {
     })
 }
 
-/// The boundaries where a credential was refused, one line each: (`unsafe window` or
-/// `declared window`, the step pair, what was refused, how long the node stayed there in the
-/// rehearsal, and the runbook's sentence for a declared one).
+/// The boundaries where a credential was refused or a flow failed, one line each (`unsafe
+/// window` or `declared window`, the step pair, what failed, how long the node stayed there in
+/// the rehearsal, and the runbook's sentence for a declared one), then those where a flow
+/// failed for a while and answered within the deadline (`recovered`).
 fn boundary_lines(s: &ScenarioRecord) -> Vec<(&'static str, String)> {
-    s.boundaries
+    let mut lines: Vec<(&'static str, String)> = s
+        .boundaries
         .iter()
         .filter(|b| b.refused().next().is_some())
         .map(|b| {
-            let refused: Vec<&str> = b.refused().map(|c| c.evidence.as_str()).collect();
+            let refused: Vec<&str> = b.refused().collect();
             let mut line = format!(
                 "{}: {} (the node stayed there {:.1} s)",
                 b.name(),
@@ -320,6 +328,119 @@ fn boundary_lines(s: &ScenarioRecord) -> Vec<(&'static str, String)> {
                 None => "unsafe window",
             };
             (what, line)
+        })
+        .collect();
+    for b in &s.boundaries {
+        for f in b.recovered() {
+            lines.push((
+                "recovered",
+                format!("{}: {}: {}", b.name(), f.flow, f.evidence),
+            ));
+        }
+    }
+    lines
+}
+
+/// The steps' longest Telegram outage, split into the node's own downtime and the rest.
+fn outage_line(s: &ScenarioRecord) -> Option<String> {
+    let o = s.telegram_outage.as_ref()?;
+    Some(format!(
+        "Telegram's longest outage: {:.1} s from {:.1} s: the node down {:.1} s of it, then {:.1} s of Telegram's backoff and the services' start",
+        o.longest_ms as f64 / 1000.0,
+        o.from_ms as f64 / 1000.0,
+        o.node_down_ms as f64 / 1000.0,
+        o.after_node_ms as f64 / 1000.0
+    ))
+}
+
+/// Each phase's impact against its budget as a table row: the phase, its budget and where it
+/// comes from, the longest a service was down, Telegram's delay p99, and whether it is within.
+fn budget_rows(s: &ScenarioRecord) -> Vec<[String; 5]> {
+    s.budgets
+        .iter()
+        .map(|b| {
+            let mut budget = format!(
+                "a service down ≤ {:.1} s",
+                b.budget.service_down_ms as f64 / 1000.0
+            );
+            if let Some(l) = b.budget.telegram_delay_p99_ms {
+                budget.push_str(&format!(
+                    ", Telegram delay p99 ≤ {:.1} s",
+                    l as f64 / 1000.0
+                ));
+            }
+            budget.push_str(&format!(
+                " ({})",
+                crate::rehearsal::budgets::source(&b.budget)
+            ));
+            let down = match &b.longest_down {
+                Some(d) => format!("{} {:.1} s", d.service, d.ms as f64 / 1000.0),
+                None => "none".into(),
+            };
+            [
+                format!("phase {}", b.phase),
+                budget,
+                down,
+                format!("{:.1} s", b.telegram_delay_p99_ms as f64 / 1000.0),
+                if b.over().is_empty() {
+                    "within"
+                } else {
+                    "over"
+                }
+                .into(),
+            ]
+        })
+        .collect()
+}
+
+/// Every boundary as a table row: the step pair, how long the node stayed there, the flows
+/// answered (and those that were not), the credentials held (and those refused).
+fn boundary_rows(s: &ScenarioRecord) -> Vec<[String; 4]> {
+    s.boundaries
+        .iter()
+        .map(|b| {
+            let tried: Vec<_> = b
+                .flows
+                .iter()
+                .filter(|f| f.outcome != crate::checks::Outcome::Skip)
+                .collect();
+            let answered = tried
+                .iter()
+                .filter(|f| f.outcome == crate::checks::Outcome::Pass)
+                .count();
+            let mut flows = format!("{answered} of {} answered", tried.len());
+            let failed: Vec<&str> = tried
+                .iter()
+                .filter(|f| f.outcome == crate::checks::Outcome::Fail)
+                .map(|f| f.flow.as_str())
+                .collect();
+            if !failed.is_empty() {
+                flows.push_str(&format!("; failed: {}", failed.join(", ")));
+            }
+            let recovered: Vec<String> = b
+                .recovered()
+                .map(|f| format!("{} after {:.1} s", f.flow, f.failed_ms as f64 / 1000.0))
+                .collect();
+            if !recovered.is_empty() {
+                flows.push_str(&format!("; recovered: {}", recovered.join(", ")));
+            }
+            let refused = b
+                .checks
+                .iter()
+                .filter(|c| c.outcome == crate::checks::Outcome::Fail)
+                .count();
+            let held = b.checks.len() - refused;
+            let credentials = if refused == 0 {
+                format!("{held} held")
+            } else {
+                format!("{held} held, {refused} refused")
+            };
+            [
+                b.name(),
+                format!("{:.1} s", b.lasted_ms as f64 / 1000.0),
+                flows,
+                credentials,
+            ]
         })
         .collect()
 }
@@ -521,9 +642,36 @@ fn scenario_markdown(s: &ScenarioRecord) -> String {
     }
     let windows = boundary_lines(s);
     if !windows.is_empty() {
-        out.push_str("\nStep boundaries where a credential was refused:\n\n");
+        out.push_str("\nStep boundaries where a credential was refused or a flow failed:\n\n");
         for (what, line) in windows {
             out.push_str(&format!("- {what}: {line}\n"));
+        }
+    }
+    let budgets = budget_rows(s);
+    if !budgets.is_empty() {
+        out.push_str(
+            "\nImpact against each phase's budget:\n\n\
+             | phase | budget | longest down | Telegram delay p99 | |\n|---|---|---|---|---|\n",
+        );
+        for [phase, budget, down, p99, within] in budgets {
+            out.push_str(&format!(
+                "| {phase} | {budget} | {down} | {p99} | {within} |\n"
+            ));
+        }
+    }
+    if let Some(line) = outage_line(s) {
+        out.push_str(&format!("\n{line}.\n"));
+    }
+    let rows = boundary_rows(s);
+    if !rows.is_empty() {
+        out.push_str(
+            "\nEvery step boundary (each flow tried end to end, each credential held tried):\n\n\
+             | boundary | the node stayed | flows | credentials |\n|---|---|---|---|\n",
+        );
+        for [name, stayed, flows, credentials] in rows {
+            out.push_str(&format!(
+                "| {name} | {stayed} | {flows} | {credentials} |\n"
+            ));
         }
     }
     out
@@ -927,11 +1075,46 @@ fn scenario_html(s: &ScenarioRecord) -> String {
     }
     let windows = boundary_lines(s);
     if !windows.is_empty() {
-        body.push_str("<p>Step boundaries where a credential was refused:</p><ul>");
+        body.push_str(
+            "<p>Step boundaries where a credential was refused or a flow failed:</p><ul>",
+        );
         for (what, line) in windows {
             body.push_str(&format!("<li><b>{}</b>: {}</li>", xml(what), xml(&line)));
         }
         body.push_str("</ul>");
+    }
+    let budgets = budget_rows(s);
+    if !budgets.is_empty() {
+        body.push_str(
+            "<p>Impact against each phase's budget:</p><table><tr><th>phase</th><th>budget</th>\
+             <th>longest down</th><th>Telegram delay p99</th><th></th></tr>",
+        );
+        for row in budgets {
+            body.push_str("<tr>");
+            for cell in row {
+                body.push_str(&format!("<td>{}</td>", xml(&cell)));
+            }
+            body.push_str("</tr>");
+        }
+        body.push_str("</table>");
+    }
+    if let Some(line) = outage_line(s) {
+        body.push_str(&format!("<p>{}.</p>", xml(&line)));
+    }
+    let rows = boundary_rows(s);
+    if !rows.is_empty() {
+        body.push_str(
+            "<details><summary>Every step boundary</summary><table><tr><th>boundary</th>\
+             <th>the node stayed</th><th>flows</th><th>credentials</th></tr>",
+        );
+        for row in rows {
+            body.push_str("<tr>");
+            for cell in row {
+                body.push_str(&format!("<td>{}</td>", xml(&cell)));
+            }
+            body.push_str("</tr>");
+        }
+        body.push_str("</table></details>");
     }
     if let Some(p) = &s.rollback_probe {
         body.push_str(&format!(

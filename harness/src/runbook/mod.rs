@@ -3,6 +3,7 @@
 //! shell blocks (`findings`); what covers each step and secret (`coverage`); and the lock that
 //! makes an unreviewed runbook change fail CI (`lock`).
 
+pub mod budget;
 pub mod coverage;
 pub mod findings;
 pub mod lock;

@@ -1,0 +1,269 @@
+//! The node's flows tried end to end at a step boundary, one synthetic request each: an update
+//! on every agent's Telegram webhook (its PostgreSQL row, the router and the agent's provider,
+//! the memory service, the reply with the agent's bot token, the JetStream event), those events
+//! processed by each worker, and the JWT API with a token the gateway issued before the step.
+//!
+//! A flow that fails is tried again until it answers or [`DEADLINE`] passes: what fails for a
+//! moment (a restart the step did not wait out, an injected fault ending) is recorded as
+//! recovered, with how long it failed; what still fails then is where an operator must not stop.
+//! Every answer goes through the redactor before it is kept.
+
+use super::journal::FlowRecord;
+use crate::checks::Outcome;
+use crate::redact::Redactor;
+use crate::replica_root::AGENTS;
+use crate::services::Service;
+use crate::stack::Stack;
+use std::time::{Duration, Instant};
+
+/// How long a failing flow is tried again before the boundary is judged on it.
+pub const DEADLINE: Duration = Duration::from_secs(10);
+/// The pause between two tries of a failing flow.
+const RETRY: Duration = Duration::from_millis(250);
+/// One try's own limit (a stalled dependency must not hold a try past the deadline).
+const TRY_TIMEOUT: Duration = Duration::from_secs(3);
+/// Boundary update ids start here, apart from the probe's (its webhook and JetStream ids).
+pub const UPDATE_ID_BASE: i64 = 3_000_000_000;
+/// The node's JetStream consumers: each processes every event the gateway publishes.
+pub const WORKERS: &[&str] = &["crewai-nats-worker", "parser-pipeline"];
+
+/// What a boundary's flows need: the replica, the passwords PostgreSQL may hold for reading
+/// what the workers processed, and the `JWT_SECRET` the gateway issued tokens with before the
+/// step (a client that renewed just then holds such a token).
+pub struct Boundary<'a> {
+    pub stack: &'a Stack,
+    pub passwords: &'a [String],
+    pub redactor: &'a Redactor,
+    pub issued_with: Option<&'a str>,
+    /// The first update id this boundary may use (one per agent after it).
+    pub first_id: i64,
+}
+
+/// Tries every flow at once; returns one record per flow, in a stable order (the webhooks by
+/// agent, the workers, the API).
+pub async fn try_all(b: &Boundary<'_>) -> Vec<FlowRecord> {
+    let http = reqwest::Client::builder()
+        .timeout(TRY_TIMEOUT)
+        .connect_timeout(Duration::from_millis(500))
+        .build()
+        .expect("http client");
+    let started = Instant::now();
+    let webhooks = futures::future::join_all(
+        AGENTS
+            .iter()
+            .enumerate()
+            .map(|(i, (agent, ..))| webhook(b, &http, agent, b.first_id + i as i64, started)),
+    );
+    let api = api(b, &http, started);
+    let (webhooks, api) = tokio::join!(webhooks, api);
+    let accepted: Vec<i64> = webhooks
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.outcome == Outcome::Pass)
+        .map(|(i, _)| b.first_id + i as i64)
+        .collect();
+    let workers = processed(b, &accepted, started).await;
+    webhooks.into_iter().chain(workers).chain(api).collect()
+}
+
+/// Retries `attempt` until it answers `Ok` or the deadline from `started` passes; the record
+/// says how long it failed before answering (or until the deadline) and its last failure.
+async fn until_answered<F, Fut>(
+    flow: String,
+    service: &str,
+    started: Instant,
+    redactor: &Redactor,
+    mut attempt: F,
+) -> FlowRecord
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<String, String>>,
+{
+    let mut first_failure: Option<(Instant, String)> = None;
+    let mut last_failure = String::new();
+    loop {
+        let tried = Instant::now();
+        match tokio::time::timeout(TRY_TIMEOUT, attempt()).await {
+            Ok(Ok(answer)) => {
+                let failed_ms = first_failure
+                    .as_ref()
+                    .map_or(0, |(at, _)| tried.duration_since(*at).as_millis() as u64);
+                let evidence = match &first_failure {
+                    Some(_) => {
+                        format!("{answer}, after failing for {failed_ms} ms ({last_failure})")
+                    }
+                    None => answer,
+                };
+                return FlowRecord {
+                    flow,
+                    service: service.to_string(),
+                    outcome: Outcome::Pass,
+                    failed_ms,
+                    evidence: redactor.redact(&evidence),
+                };
+            }
+            Ok(Err(why)) => last_failure = why,
+            Err(_) => last_failure = format!("no answer within {} s", TRY_TIMEOUT.as_secs()),
+        }
+        let since = first_failure.get_or_insert((tried, String::new())).0;
+        if started.elapsed() + RETRY >= DEADLINE {
+            let failed_ms = since.elapsed().as_millis() as u64;
+            return FlowRecord {
+                flow,
+                service: service.to_string(),
+                outcome: Outcome::Fail,
+                failed_ms,
+                evidence: redactor.redact(&format!(
+                    "{last_failure}; still failing after {:.1} s",
+                    failed_ms as f64 / 1000.0
+                )),
+            };
+        }
+        tokio::time::sleep(RETRY).await;
+    }
+}
+
+/// One update on `agent`'s webhook, answered 2xx once the gateway has run the whole flow.
+async fn webhook(
+    b: &Boundary<'_>,
+    http: &reqwest::Client,
+    agent: &str,
+    update_id: i64,
+    started: Instant,
+) -> FlowRecord {
+    let body = serde_json::json!({
+        "update_id": update_id,
+        "message": {"message_id": update_id, "chat": {"id": 7_000_000 + update_id % 97}, "text": "boundary"},
+    });
+    until_answered(
+        format!("telegram.{agent}"),
+        "gateway",
+        started,
+        b.redactor,
+        || async {
+            let url = format!("{}/{agent}/telegram/webhook", b.stack.url(Service::Gateway));
+            let r = http
+                .post(url)
+                .json(&body)
+                .send()
+                .await
+                .map_err(|e| format!("the gateway did not answer: {}", e.without_url()))?;
+            let status = r.status();
+            if status.is_success() {
+                return Ok(format!("the {agent} webhook answered {}", status.as_u16()));
+            }
+            Err(format!(
+                "the {agent} webhook answered {}: {}",
+                status.as_u16(),
+                gateway_error(&r.text().await.unwrap_or_default())
+            ))
+        },
+    )
+    .await
+}
+
+/// The gateway's error body (`{"error": code, "detail": …}`) said as the dependency that
+/// failed and why: `telegram: 401 …`.
+fn gateway_error(body: &str) -> String {
+    let v: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
+    match (v["error"].as_str(), v["detail"].as_str()) {
+        (Some(code), Some(detail)) => {
+            let who = match code {
+                "db" => "PostgreSQL",
+                "jetstream" => "NATS JetStream",
+                other => other,
+            };
+            format!("{who}: {detail}")
+        }
+        _ => body.chars().take(200).collect(),
+    }
+}
+
+/// Each worker has processed the events of the updates the webhooks accepted.
+async fn processed(b: &Boundary<'_>, accepted: &[i64], started: Instant) -> Vec<FlowRecord> {
+    let mut records = Vec::new();
+    for worker in WORKERS {
+        let flow = format!("jetstream.{worker}");
+        if accepted.is_empty() {
+            records.push(FlowRecord {
+                flow,
+                service: worker.to_string(),
+                outcome: Outcome::Skip,
+                failed_ms: 0,
+                evidence: "not tried: no webhook update was accepted".into(),
+            });
+            continue;
+        }
+        records.push(
+            until_answered(flow, worker, started, b.redactor, || async {
+                let db = super::probe::accounting_connection(b.stack, b.passwords).await?;
+                let rows = db
+                    .query(
+                        "SELECT count(*) FROM processed_events WHERE worker = $1 AND update_id = ANY($2)",
+                        &[worker, &accepted],
+                    )
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let done = rows[0].get::<_, i64>(0) as usize;
+                if done == accepted.len() {
+                    Ok(format!("{worker} processed the {done} events"))
+                } else {
+                    Err(format!(
+                        "{worker} processed {done} of the {} events",
+                        accepted.len()
+                    ))
+                }
+            })
+            .await,
+        );
+    }
+    records
+}
+
+/// The JWT API with a token signed with the secret the gateway issued tokens with before the
+/// step: a token a client renewed just before it must still be accepted after it.
+async fn api(b: &Boundary<'_>, http: &reqwest::Client, started: Instant) -> Option<FlowRecord> {
+    let secret = b.issued_with?;
+    let token = crate::client::gateway_jwt(secret, "rehearsal-boundary");
+    Some(
+        until_answered(
+            "api.token-issued-before-the-step".into(),
+            "gateway",
+            started,
+            b.redactor,
+            || async {
+                let url = format!("{}/api/v1/agents", b.stack.url(Service::Gateway));
+                let r = http
+                    .get(url)
+                    .bearer_auth(&token)
+                    .send()
+                    .await
+                    .map_err(|e| format!("the gateway did not answer: {}", e.without_url()))?;
+                let status = r.status().as_u16();
+                if r.status().is_success() {
+                    Ok(format!(
+                        "the API answered {status} for a token issued before the step"
+                    ))
+                } else {
+                    Err(format!(
+                        "the API answered {status} for a token the gateway issued before the step"
+                    ))
+                }
+            },
+        )
+        .await,
+    )
+}
+
+/// The `JWT_SECRET` the running gateway issues tokens with, if it can be read now.
+pub async fn issuing_secret(stack: &Stack) -> Option<String> {
+    tokio::time::timeout(
+        Duration::from_secs(2),
+        stack.container_env(Service::Gateway),
+    )
+    .await
+    .ok()?
+    .ok()?
+    .get("JWT_SECRET")
+    .cloned()
+}
