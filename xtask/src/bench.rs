@@ -708,6 +708,37 @@ fn agreement_table(journals: &[harness::rehearsal::Journal]) -> String {
     out
 }
 
+/// What judging every step boundary cost: the time the boundary checks and flows took (they
+/// run between two steps, on the scenario's critical path) against the scenarios' wall time,
+/// summed over each run, as the median over the runs.
+fn boundary_cost(journals: &[harness::rehearsal::Journal]) -> String {
+    let per_run: Vec<(f64, f64, usize)> = journals
+        .iter()
+        .map(|j| {
+            let checked: u64 = j
+                .scenarios
+                .iter()
+                .flat_map(|s| &s.boundaries)
+                .map(|b| b.checked_ms)
+                .sum();
+            let wall: u64 = j.scenarios.iter().map(|s| s.wall_ms).sum();
+            let n = j.scenarios.iter().map(|s| s.boundaries.len()).sum();
+            (checked as f64 / 1000.0, wall as f64 / 1000.0, n)
+        })
+        .collect();
+    let checked = median(per_run.iter().map(|r| r.0).collect());
+    let wall = median(per_run.iter().map(|r| r.1).collect());
+    let boundaries = per_run.first().map_or(0, |r| r.2);
+    let share = if wall > checked {
+        100.0 * checked / (wall - checked)
+    } else {
+        0.0
+    };
+    format!(
+        "step boundaries: {boundaries} judged per run; their checks and flows took {checked:.1} s of the scenarios' {wall:.1} s (median), {share:.1} % more than without them; target <= 15 %\n\n"
+    )
+}
+
 /// The bench's report: wall times, then one Markdown row per scenario and probe (its steps, its
 /// rollback) with the medians over the runs.
 fn rehearse_table(
@@ -730,6 +761,7 @@ fn rehearse_table(
         walls.iter().cloned().fold(f64::INFINITY, f64::min),
         walls.iter().cloned().fold(0.0, f64::max),
     ));
+    out.push_str(&boundary_cost(journals));
     out.push_str(
         "medians over the runs; outages are the longest gap between two successes of a flow\n\n",
     );
@@ -821,5 +853,34 @@ mod tests {
         );
         // No rollback ran, so no rollback row.
         assert!(!table.contains("| rollback |"), "{table}");
+    }
+
+    #[test]
+    fn bench_rehearse_states_what_the_step_boundaries_cost_against_the_wall_time() {
+        let with_boundaries = |wall_s: u64, checked_ms: u64| {
+            let mut j = run(wall_s, 0, 0);
+            j.scenarios[0].wall_ms = wall_s * 1000;
+            for after in ["phase2.step1", "phase2.step2"] {
+                j.scenarios[0]
+                    .boundaries
+                    .push(harness::rehearsal::journal::BoundaryRecord {
+                        after: after.into(),
+                        before: None,
+                        at_ms: 0,
+                        lasted_ms: checked_ms,
+                        checked_ms,
+                        checks: Vec::new(),
+                        flows: Vec::new(),
+                        declared: None,
+                    });
+            }
+            j
+        };
+        let table =
+            super::boundary_cost(&[with_boundaries(110, 5_000), with_boundaries(120, 6_000)]);
+        assert_eq!(
+            table,
+            "step boundaries: 2 judged per run; their checks and flows took 11.0 s of the scenarios' 115.0 s (median), 10.6 % more than without them; target <= 15 %\n\n"
+        );
     }
 }

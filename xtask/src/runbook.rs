@@ -20,6 +20,10 @@ pub enum Command {
         /// table or json
         #[arg(long, value_enum, default_value_t = ShowFormat::Table)]
         format: ShowFormat,
+        /// a rehearsal's output directory (`rehearse --out DIR`): also list the step boundaries
+        /// it measured (unsafe, declared, recovered) and what went over its budget
+        #[arg(long, value_name = "DIR")]
+        outcomes: Option<PathBuf>,
     },
     /// fail (exit 7) when the runbook or its coverage changed since scenarios/runbook.lock
     Check(LockOptions),
@@ -72,7 +76,11 @@ fn checks() -> Vec<CheckRef> {
 pub fn run(command: Command) -> i32 {
     // `accept` is the remaining arm.
     let (name, runbook, lock, format, outcomes) = match command {
-        Command::Show { runbook, format } => ("show", runbook, None, format, None),
+        Command::Show {
+            runbook,
+            format,
+            outcomes,
+        } => ("show", runbook, None, format, outcomes),
         Command::Check(o) => ("check", o.runbook, o.lock, ShowFormat::Table, None),
         Command::Accept { lock, outcomes } => (
             "accept",
@@ -118,11 +126,34 @@ pub fn run(command: Command) -> i32 {
                     .into_iter()
                     .map(|(id, why)| serde_json::json!({ "scenario": id, "why": why }))
                     .collect();
+                let budgets: Vec<serde_json::Value> = runbook
+                    .phases
+                    .iter()
+                    .map(|p| {
+                        serde_json::json!({
+                            "phase": p.number,
+                            "budget": harness::runbook::budget::of_phase(&runbook, p),
+                        })
+                    })
+                    .collect();
+                let windows: Vec<serde_json::Value> = measured
+                    .iter()
+                    .flat_map(|j| &j.scenarios)
+                    .map(|s| {
+                        serde_json::json!({
+                            "scenario": s.id,
+                            "boundaries": s.boundaries,
+                            "budgets": s.budgets,
+                        })
+                    })
+                    .collect();
                 let doc = serde_json::json!({
                     "runbook": runbook,
                     "findings": findings,
                     "coverage": coverage,
                     "not_rehearsable": not_rehearsable,
+                    "budgets": budgets,
+                    "measured": windows,
                 });
                 outln!(
                     "{}",
@@ -130,6 +161,9 @@ pub fn run(command: Command) -> i32 {
                 );
             } else {
                 out!("{}", show_table(&runbook, &findings, &coverage));
+                if let Some(journal) = &measured {
+                    out!("{}", measured_table(journal));
+                }
             }
             exit_codes::OK
         }
@@ -335,6 +369,29 @@ fn scenario_ids(list: &[String]) -> String {
     or_dash(&out)
 }
 
+/// What a rehearsal measured at the step boundaries and against the budgets, per scenario.
+fn measured_table(journal: &harness::rehearsal::journal::Journal) -> String {
+    let mut out = String::from("\nSTEP BOUNDARIES AND BUDGETS (as rehearsed)\n");
+    for s in &journal.scenarios {
+        let lines = harness::rehearsal::render::boundary_lines(s);
+        let over = s.over_budget();
+        let tried = s.boundaries.len();
+        out.push_str(&format!(
+            "  {:<40} {tried} boundaries, {} unsafe, {} over budget\n",
+            s.id,
+            s.unsafe_windows().count(),
+            over.len()
+        ));
+        for (what, line) in lines {
+            out.push_str(&format!("    {what}: {line}\n"));
+        }
+        for line in over {
+            out.push_str(&format!("    over budget: {line}\n"));
+        }
+    }
+    out
+}
+
 fn show_table(runbook: &Runbook, findings: &[Finding], coverage: &Coverage) -> String {
     let mut out = String::new();
     let steps = runbook.steps().count();
@@ -370,9 +427,18 @@ fn show_table(runbook: &Runbook, findings: &[Finding], coverage: &Coverage) -> S
             .budget_minutes
             .map(|m| format!(" ({m} min)"))
             .unwrap_or_default();
+        let impact = harness::runbook::budget::of_phase(runbook, phase);
+        let delay = impact
+            .telegram_delay_p99_ms
+            .map(|l| format!(", Telegram delay p99 <= {:.1} s", l as f64 / 1000.0))
+            .unwrap_or_default();
         out.push_str(&format!(
-            "  phase{:<10} {}{budget}, line {}\n",
-            phase.number, phase.title, phase.line
+            "  phase{:<10} {}{budget}, line {}; impact budget: a service down <= {:.1} s{delay} ({})\n",
+            phase.number,
+            phase.title,
+            phase.line,
+            impact.service_down_ms as f64 / 1000.0,
+            harness::rehearsal::budgets::source(&impact)
         ));
         for s in &phase.steps {
             step_row(&mut out, &s.id, &s.title, s.line, &s.fingerprint);
@@ -441,4 +507,69 @@ fn not_rehearsable(runbook: &Runbook) -> Vec<(String, String)> {
         .into_iter()
         .filter_map(|s| Some((s.id, s.not_rehearsable?)))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use harness::checks::Outcome;
+    use harness::rehearsal::journal::{BoundaryRecord, FlowRecord, ScenarioRecord};
+    use harness::rehearsal::Expected;
+
+    #[test]
+    fn runbook_show_outcomes_lists_each_scenarios_unsafe_and_recovered_boundaries() {
+        let mut s = ScenarioRecord::new(
+            "rotate/jwt",
+            "JWT",
+            Expected::Holds,
+            std::time::SystemTime::UNIX_EPOCH,
+        );
+        let flow = |flow: &str, outcome, failed_ms, evidence: &str| FlowRecord {
+            flow: flow.into(),
+            service: "gateway".into(),
+            outcome,
+            failed_ms,
+            evidence: evidence.into(),
+        };
+        for (after, before, flows) in [
+            (
+                "phase11.step2",
+                Some("phase11.step3"),
+                vec![flow(
+                    "api.token-issued-before-the-step",
+                    Outcome::Fail,
+                    2_000,
+                    "the API answered 401 for a token the gateway issued before the step; still failing after 2.0 s",
+                )],
+            ),
+            (
+                "phase11.step3",
+                None,
+                vec![flow(
+                    "telegram.helion",
+                    Outcome::Pass,
+                    600,
+                    "the helion webhook answered 200, after failing for 600 ms (the gateway did not answer)",
+                )],
+            ),
+        ] {
+            s.boundaries.push(BoundaryRecord {
+                after: after.into(),
+                before: before.map(Into::into),
+                at_ms: 0,
+                lasted_ms: 1_500,
+                checked_ms: 0,
+                checks: Vec::new(),
+                flows,
+                declared: None,
+            });
+        }
+        let journal = harness::testing::journal(vec![s], 1_000);
+        assert_eq!(
+            super::measured_table(&journal),
+            "\nSTEP BOUNDARIES AND BUDGETS (as rehearsed)\n\
+             \x20 rotate/jwt                               2 boundaries, 1 unsafe, 0 over budget\n\
+             \x20   unsafe window: phase11.step2 \u{2192} phase11.step3: the API answered 401 for a token the gateway issued before the step; still failing after 2.0 s (the node stayed there 1.5 s)\n\
+             \x20   recovered: after phase11.step3: telegram.helion: the helion webhook answered 200, after failing for 600 ms (the gateway did not answer)\n"
+        );
+    }
 }

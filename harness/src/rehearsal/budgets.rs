@@ -182,7 +182,7 @@ pub fn telegram_outage(probe: &ProbeReport) -> Option<OutageSplit> {
             if failed_since_ok {
                 let from = last_ok.map_or(0, |k| (k as u64 + 1) * BUCKET_MS);
                 let to = i as u64 * BUCKET_MS;
-                if best.is_none_or(|(f, t)| t - f < to.saturating_sub(from)) {
+                if to > from && best.is_none_or(|(f, t)| t - f < to - from) {
                     best = Some((from, to));
                 }
             }

@@ -919,6 +919,7 @@ async fn at_boundary(
         issued_with,
         first_id,
     };
+    let checking = Instant::now();
     let (checks, flows) = tokio::join!(
         checks_on(run.stack, boundary::CHECKS, None, None, &ctx.redactor),
         flows::try_all(&flows)
@@ -928,6 +929,7 @@ async fn at_boundary(
         before: None,
         at_ms,
         lasted_ms: 0,
+        checked_ms: checking.elapsed().as_millis() as u64,
         declared: None,
         checks,
         flows,

@@ -6,6 +6,8 @@
 //! A flow that fails is tried again until it answers or [`DEADLINE`] passes: what fails for a
 //! moment (a restart the step did not wait out, an injected fault ending) is recorded as
 //! recovered, with how long it failed; what still fails then is where an operator must not stop.
+//! A credential refused the same way for [`STABLE_REFUSAL`] is judged then: it does not recover
+//! by itself.
 //! Every answer goes through the redactor before it is kept.
 
 use super::journal::FlowRecord;
@@ -14,12 +16,17 @@ use crate::redact::Redactor;
 use crate::replica_root::AGENTS;
 use crate::services::Service;
 use crate::stack::Stack;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use tokio::time::Instant;
 
 /// How long a failing flow is tried again before the boundary is judged on it.
 pub const DEADLINE: Duration = Duration::from_secs(10);
 /// The pause between two tries of a failing flow.
 const RETRY: Duration = Duration::from_millis(250);
+/// How long the same refusal (a credential refused: 401, 403, `28P01`, an authorization
+/// violation) must repeat before the flow is judged on it without waiting for the deadline: a
+/// restart recovers by itself, a refused credential does not.
+const STABLE_REFUSAL: Duration = Duration::from_secs(2);
 /// One try's own limit (a stalled dependency must not hold a try past the deadline).
 const TRY_TIMEOUT: Duration = Duration::from_secs(3);
 /// Boundary update ids start here, apart from the probe's (its webhook and JetStream ids).
@@ -81,6 +88,8 @@ where
 {
     let mut first_failure: Option<(Instant, String)> = None;
     let mut last_failure = String::new();
+    // The same failure since when: a refusal that repeats unchanged is not waited out.
+    let (mut previous_failure, mut same_since) = (String::new(), Instant::now());
     loop {
         let tried = Instant::now();
         match tokio::time::timeout(TRY_TIMEOUT, attempt()).await {
@@ -106,7 +115,14 @@ where
             Err(_) => last_failure = format!("no answer within {} s", TRY_TIMEOUT.as_secs()),
         }
         let since = first_failure.get_or_insert((tried, String::new())).0;
-        if started.elapsed() + RETRY >= DEADLINE {
+        if last_failure != previous_failure {
+            same_since = tried;
+            previous_failure = last_failure.clone();
+        }
+        let refused_for = tried.duration_since(same_since);
+        if started.elapsed() + RETRY >= DEADLINE
+            || (is_refusal(&last_failure) && refused_for >= STABLE_REFUSAL)
+        {
             let failed_ms = since.elapsed().as_millis() as u64;
             return FlowRecord {
                 flow,
@@ -121,6 +137,13 @@ where
         }
         tokio::time::sleep(RETRY).await;
     }
+}
+
+/// Whether `failure` is a credential refused, which only an operator's step changes.
+fn is_refusal(failure: &str) -> bool {
+    ["401", "403", "28P01", "uthorization violation"]
+        .iter()
+        .any(|code| failure.contains(code))
 }
 
 /// One update on `agent`'s webhook, answered 2xx once the gateway has run the whole flow.
@@ -194,8 +217,8 @@ async fn processed(b: &Boundary<'_>, accepted: &[i64], started: Instant) -> Vec<
             });
             continue;
         }
-        records.push(
-            until_answered(flow, worker, started, b.redactor, || async {
+        let asked = Instant::now();
+        let mut record = until_answered(flow, worker, started, b.redactor, || async {
                 let db = super::probe::accounting_connection(b.stack, b.passwords).await?;
                 let rows = db
                     .query(
@@ -214,8 +237,18 @@ async fn processed(b: &Boundary<'_>, accepted: &[i64], started: Instant) -> Vec<
                     ))
                 }
             })
-            .await,
-        );
+            .await;
+        // Events still on their way are not a failure: a worker that processes them before
+        // the deadline answered, in the time it took.
+        if record.outcome == Outcome::Pass {
+            record.failed_ms = 0;
+            record.evidence = format!(
+                "{worker} processed the {} events within {} ms",
+                accepted.len(),
+                asked.elapsed().as_millis()
+            );
+        }
+        records.push(record);
     }
     records
 }
@@ -266,4 +299,66 @@ pub async fn issuing_secret(stack: &Stack) -> Option<String> {
     .ok()?
     .get("JWT_SECRET")
     .cloned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    /// Runs `until_answered` on answers given in turn (the last one repeats), on paused time.
+    async fn tried(answers: &[Result<&str, &str>]) -> FlowRecord {
+        let n = AtomicU32::new(0);
+        until_answered(
+            "telegram.helion".into(),
+            "gateway",
+            Instant::now(),
+            &Redactor::new(),
+            || {
+                let i = (n.fetch_add(1, Ordering::SeqCst) as usize).min(answers.len() - 1);
+                let answer = answers[i].map(str::to_string).map_err(str::to_string);
+                async move { answer }
+            },
+        )
+        .await
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_flow_that_fails_for_a_moment_is_recorded_as_recovered_with_how_long() {
+        let r = tried(&[
+            Err("the gateway did not answer: connection refused"),
+            Err("the gateway did not answer: connection refused"),
+            Ok("the helion webhook answered 200"),
+        ])
+        .await;
+        assert_eq!(r.outcome, Outcome::Pass);
+        assert_eq!(r.failed_ms, 500);
+        assert_eq!(
+            r.evidence,
+            "the helion webhook answered 200, after failing for 500 ms (the gateway did not answer: connection refused)"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_refusal_repeated_for_2s_is_judged_without_waiting_for_the_deadline() {
+        let r = tried(&[Err(
+            "the helion webhook answered 502: telegram: 401 Unauthorized",
+        )])
+        .await;
+        assert_eq!(r.outcome, Outcome::Fail);
+        assert_eq!(
+            r.evidence,
+            "the helion webhook answered 502: telegram: 401 Unauthorized; still failing after 2.0 s"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failure_that_is_not_a_refusal_is_tried_until_the_deadline() {
+        let r = tried(&[Err("the gateway did not answer: connection refused")]).await;
+        assert_eq!(r.outcome, Outcome::Fail);
+        assert_eq!(
+            r.evidence,
+            "the gateway did not answer: connection refused; still failing after 9.8 s"
+        );
+    }
 }

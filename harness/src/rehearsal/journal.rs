@@ -53,8 +53,9 @@
 //!   left the steps' JetStream messages unprocessed (and NATS with it), as its container was
 //!   then), `boundaries[]` (each step boundary judged as a place to stop: `after` and `before`
 //!   (the steps either side; `before` null after the last), `at_ms`, `lasted_ms` (how long the
-//!   node stayed there), `checks[]` (`auth.held.*`, as `checks_after[]`), `flows[]` (each flow tried end to
-//!   end: `flow`, `service`, `outcome`, `failed_ms`, `evidence`; see `FlowRecord`),
+//!   node stayed there), `checked_ms` (how long its checks and flows took), `checks[]`
+//!   (`auth.held.*`, as `checks_after[]`), `flows[]` (each flow tried end to end: `flow`,
+//!   `service`, `outcome`, `failed_ms`, `evidence`; see `FlowRecord`),
 //!   `declared` (the runbook's sentence that states what was refused or failed there as
 //!   expected, else null: then a refusal or a failed flow makes it an unsafe window)),
 //!   `budgets[]` (per phase the steps ran: `phase`, `budget` {`service_down_ms`,
@@ -504,6 +505,9 @@ pub struct BoundaryRecord {
     /// (until the next step started), ms since the first step.
     pub at_ms: u64,
     pub lasted_ms: u64,
+    /// How long the checks and the flows took here (0 in journals before version 10).
+    #[serde(default)]
+    pub checked_ms: u64,
     pub checks: Vec<CheckRecord>,
     /// Every flow tried end to end here (`flows.rs`); empty in journals before version 10.
     #[serde(default)]
@@ -1174,6 +1178,7 @@ mod tests {
             before: Some("phase1.step2".into()),
             at_ms: 1,
             lasted_ms: 1,
+            checked_ms: 1,
             checks: Vec::new(),
             flows: vec![FlowRecord {
                 flow: "telegram.helion".into(),

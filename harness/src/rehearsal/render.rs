@@ -307,7 +307,7 @@ fn not_live_line(s: &ScenarioRecord) -> Option<String> {
 /// window` or `declared window`, the step pair, what failed, how long the node stayed there in
 /// the rehearsal, and the runbook's sentence for a declared one), then those where a flow
 /// failed for a while and answered within the deadline (`recovered`).
-fn boundary_lines(s: &ScenarioRecord) -> Vec<(&'static str, String)> {
+pub fn boundary_lines(s: &ScenarioRecord) -> Vec<(&'static str, String)> {
     let mut lines: Vec<(&'static str, String)> = s
         .boundaries
         .iter()

@@ -109,6 +109,12 @@ pub const ARGUMENTS: &[Entry] = &[
     ),
     ("runbook show", "--format", Value, None),
     (
+        "runbook show",
+        "--outcomes",
+        InputDir,
+        Some(&["runbook", "show", "--outcomes", "{}"]),
+    ),
+    (
         "runbook check",
         "--runbook",
         InputFile,
