@@ -14,6 +14,7 @@ pub mod exit_codes;
 pub mod images;
 pub mod input;
 pub mod output;
+pub mod profile;
 pub mod progress;
 pub mod redact;
 pub mod rehearsal;

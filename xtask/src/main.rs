@@ -1,10 +1,11 @@
-//! `cargo xtask`: the project's commands (images, up, status, down, test, rehearse, verify, runbook, bench). Errors become
+//! `cargo xtask`: the project's commands (images, up, status, down, test, rehearse, verify, runbook, node, bench). Errors become
 //! the exit codes documented in `harness::exit_codes`.
 
 use harness::{errln, outln};
 
 mod bench;
 mod compose;
+mod node;
 mod rehearse;
 mod report;
 mod runbook;
@@ -73,6 +74,9 @@ enum Task {
     /// the runbook's steps, findings, coverage and lock
     #[command(subcommand)]
     Runbook(runbook::Command),
+    /// the node as data: `node profile --compose FILE` derives how it reads its secrets
+    #[command(subcommand)]
+    Node(node::Command),
     /// start time, checks' time, probe ceiling, rehearsal wall time
     #[command(subcommand)]
     Bench(bench::Command),
@@ -104,7 +108,7 @@ fn main() -> ExitCode {
         .expect("tokio runtime");
     let result: Result<i32, anyhow::Error> = runtime.block_on(async move {
         // An engine over SSH is reached through a tunnel this process holds until it exits.
-        let needs_engine = !matches!(task, Task::Runbook(_) | Task::Report(_));
+        let needs_engine = !matches!(task, Task::Runbook(_) | Task::Report(_) | Task::Node(_));
         let _ssh_engine = if needs_engine {
             harness::docker::tunnel_ssh_engine().await?
         } else {
@@ -118,6 +122,7 @@ fn main() -> ExitCode {
             Task::Test { full, nextest } => test(full, &nextest).await,
             Task::Bench(command) => bench::run(command).await,
             Task::Runbook(command) => Ok(runbook::run(command)),
+            Task::Node(command) => Ok(node::run(command).await),
             Task::Verify(args) => verify::run(args).await,
             Task::Rehearse(args) => rehearse::run(args).await,
             Task::Report(command) => report::run(command).await,

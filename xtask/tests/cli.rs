@@ -799,3 +799,96 @@ fn a_runbook_edit_that_removes_what_a_scenario_edits_stops_the_rehearsal_naming_
         "{stderr}"
     );
 }
+
+/// A compose file in the platform's public style (secrets interpolated from the project `.env`
+/// into `environment:`, the memory service's `DATABASE_URL`, an `env_file`, the NATS config
+/// mounted as a file) gives its wiring through `node profile --compose`, field by field, and no
+/// value of any secret reaches stdout or stderr.
+#[test]
+fn node_profile_derives_a_public_style_compose_file_field_by_field_and_prints_no_value() {
+    let dir = temp_dir("node-profile");
+    let p = dir.0.as_path();
+    std::fs::create_dir_all(p.join("services/memory")).unwrap();
+    std::fs::create_dir_all(p.join("nats")).unwrap();
+    std::fs::write(p.join("nats/nats.conf"), "port: 4222\n").unwrap();
+    let canaries = [
+        "canary-db-8f3a@/#%",
+        "canary-registry-77c1",
+        "canary-qdrant-5d2e",
+        "canary-default-91bb",
+    ];
+    std::fs::write(
+        p.join(".env"),
+        format!(
+            "DB_PASSWORD={}\nNODE_REGISTRY_DB_PASSWORD={}\n",
+            canaries[0], canaries[1]
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        p.join("services/memory/.env"),
+        format!("QDRANT_API_KEY={}\n", canaries[2]),
+    )
+    .unwrap();
+    std::fs::write(
+        p.join("docker-compose.yml"),
+        format!(
+            "services:\n  dagi-memory-service-node1:\n    image: memory:latest\n    env_file: ./services/memory/.env\n    environment:\n      - DATABASE_URL=postgresql://daarion:${{DB_PASSWORD}}@dagi-postgres:5432/daarion_main\n      - NODE_REGISTRY_DB_PASSWORD=${{NODE_REGISTRY_DB_PASSWORD:-{}}}\n  dagi-nats-node1:\n    image: nats:2\n    volumes:\n      - ./nats/nats.conf:/etc/nats/nats.conf:ro\n",
+            canaries[3]
+        ),
+    )
+    .unwrap();
+    let compose = p.join("docker-compose.yml");
+    let (code, stdout, stderr) =
+        xtask(&["node", "profile", "--compose", compose.to_str().unwrap()]);
+    assert_eq!(code, exit_codes::OK, "{stderr}");
+    for canary in canaries {
+        assert!(
+            !stdout.contains(canary) && !stderr.contains(canary),
+            "a value was printed"
+        );
+    }
+    let profile: harness::profile::NodeProfile = toml::from_str(&stdout).unwrap();
+    use harness::profile::{Form, Mount, MountKind, SecretWiring, Source, WhenMissing};
+    assert_eq!(profile.services.len(), 2);
+    assert_eq!(profile.services[0].name, "memory-service");
+    assert_eq!(
+        profile.services[0].secrets,
+        [
+            SecretWiring {
+                secret: "DB_PASSWORD".into(),
+                variable: "DATABASE_URL".into(),
+                form: Form::Url {
+                    template: "postgresql://daarion:{password}@dagi-postgres:5432/daarion_main"
+                        .into()
+                },
+                source: Source::Interpolated {
+                    variable: "DB_PASSWORD".into()
+                },
+                when_missing: WhenMissing::Fails,
+            },
+            SecretWiring {
+                secret: "QDRANT_API_KEY".into(),
+                variable: "QDRANT_API_KEY".into(),
+                form: Form::Plain,
+                source: Source::EnvFile {
+                    path: "services/memory/.env".into()
+                },
+                when_missing: WhenMissing::Fails,
+            },
+        ]
+    );
+    assert_eq!(profile.services[1].name, "nats");
+    assert_eq!(
+        profile.services[1].mounts,
+        [Mount {
+            container_path: "/etc/nats/nats.conf".into(),
+            host_path: "./nats/nats.conf".into(),
+            kind: MountKind::File,
+        }]
+    );
+    assert_eq!(
+        stderr.lines().collect::<Vec<_>>(),
+        ["cannot map: dagi-memory-service-node1: `NODE_REGISTRY_DB_PASSWORD` looks like a secret but holds none of the node's (DB_PASSWORD, JWT_SECRET, TELEGRAM_BOT_TOKEN, TELEGRAM_BOT_TOKEN_HELION, TELEGRAM_BOT_TOKEN_GREENFOOD, TELEGRAM_BOT_TOKEN_DRUID, NATS_PASSWORD_GATEWAY, NATS_PASSWORD_ROUTER, NATS_PASSWORD_WORKER, DEEPSEEK_API_KEY, MISTRAL_API_KEY, GROK_API_KEY, COHERE_API_KEY, NEO4J_PASSWORD, QDRANT_API_KEY)"]
+    );
+}

@@ -27,6 +27,7 @@ struct Fixtures {
     dir: tempfile::TempDir,
     target: PathBuf,
     journal: PathBuf,
+    compose: PathBuf,
 }
 
 impl Fixtures {
@@ -55,10 +56,21 @@ impl Fixtures {
             serde_json::to_string(&one).unwrap(),
         )
         .unwrap();
+        // A node's compose file whose project `.env` holds a canary.
+        let project = dir.path().join("project");
+        std::fs::create_dir_all(&project).unwrap();
+        std::fs::write(project.join(".env"), format!("DB_PASSWORD={CANARY}-db\n")).unwrap();
+        let compose = project.join("docker-compose.yml");
+        std::fs::write(
+            &compose,
+            "services:\n  dagi-router-node1:\n    image: router\n    environment:\n      - DB_PASSWORD=${DB_PASSWORD}\n",
+        )
+        .unwrap();
         Fixtures {
             dir,
             target,
             journal,
+            compose,
         }
     }
 
@@ -78,6 +90,7 @@ impl Fixtures {
                 a.replace("{}", path.to_str().unwrap())
                     .replace("{target}", self.target.to_str().unwrap())
                     .replace("{journal}", self.journal.to_str().unwrap())
+                    .replace("{compose}", self.compose.to_str().unwrap())
                     .replace("{out}", out.to_str().unwrap())
             })
             .collect()

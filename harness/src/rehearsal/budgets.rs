@@ -35,39 +35,41 @@ pub struct DownMeasure {
 }
 
 impl BudgetRecord {
-    /// What went over the budget, one sentence each.
-    pub fn over(&self) -> Vec<String> {
-        let mut out = Vec::new();
-        if let Some(down) = self
+    /// The phase's service downtime over its budget, in a sentence.
+    pub fn over(&self) -> Option<String> {
+        let down = self
             .longest_down
             .as_ref()
-            .filter(|d| d.ms > self.budget.service_down_ms)
-        {
-            out.push(format!(
-                "phase {}: {} was down {:.1} s at a stretch (from {:.1} s), over the budget of {:.1} s ({})",
-                self.phase,
-                down.service,
-                down.ms as f64 / 1000.0,
-                down.from_ms as f64 / 1000.0,
-                self.budget.service_down_ms as f64 / 1000.0,
-                source(&self.budget)
-            ));
-        }
-        if let Some(limit) = self
-            .budget
-            .telegram_delay_p99_ms
-            .filter(|l| self.telegram_delay_p99_ms > *l)
-        {
-            out.push(format!(
-                "phase {}: Telegram updates waited {:.1} s (p99), over the budget of {:.1} s ({})",
-                self.phase,
-                self.telegram_delay_p99_ms as f64 / 1000.0,
-                limit as f64 / 1000.0,
-                source(&self.budget)
-            ));
-        }
-        out
+            .filter(|d| d.ms > self.budget.service_down_ms)?;
+        Some(format!(
+            "phase {}: {} was down {:.1} s at a stretch (from {:.1} s), over the budget of {:.1} s ({})",
+            self.phase,
+            down.service,
+            down.ms as f64 / 1000.0,
+            down.from_ms as f64 / 1000.0,
+            self.budget.service_down_ms as f64 / 1000.0,
+            source(&self.budget)
+        ))
     }
+}
+
+/// Telegram's delay over the strictest budget stated for the phases the steps ran, in a
+/// sentence: the probe measures the delay once for all the steps, so it is judged once.
+pub fn telegram_over(records: &[BudgetRecord]) -> Option<String> {
+    let strictest = records
+        .iter()
+        .filter_map(|r| r.budget.telegram_delay_p99_ms.map(|l| (l, r)))
+        .min_by_key(|(l, _)| *l)?;
+    let (limit, record) = strictest;
+    (record.telegram_delay_p99_ms > limit).then(|| {
+        format!(
+            "the steps: Telegram updates waited {:.1} s (p99), over the budget of {:.1} s (phase {}: {})",
+            record.telegram_delay_p99_ms as f64 / 1000.0,
+            limit as f64 / 1000.0,
+            record.phase,
+            source(&record.budget)
+        )
+    })
 }
 
 /// Where a budget comes from, in words.
@@ -230,6 +232,7 @@ pub fn telegram_outage(probe: &ProbeReport) -> Option<OutageSplit> {
 mod tests {
     use super::*;
     use crate::rehearsal::probe::{Bucket, DownSpan};
+    use crate::runbook::budget::{BudgetSource, DEFAULT};
 
     fn probe_with(webhook: &[(u32, u32)], gateway_down: &[(u64, u64)]) -> ProbeReport {
         let mut p = ProbeReport {
@@ -290,5 +293,32 @@ mod tests {
             })
         );
         assert_eq!(longest_down(&p, &[], 0, 20_000).unwrap().ms, 5_000);
+    }
+
+    fn record(phase: u32, limit: Option<u64>, p99: u64) -> BudgetRecord {
+        BudgetRecord {
+            phase,
+            budget: Budget {
+                telegram_delay_p99_ms: limit,
+                source: BudgetSource::Phase,
+                ..DEFAULT
+            },
+            longest_down: None,
+            telegram_delay_p99_ms: p99,
+        }
+    }
+
+    #[test]
+    fn telegrams_delay_is_judged_once_against_the_strictest_budget_of_the_phases_run() {
+        let records = [
+            record(1, None, 30_000),
+            record(9, Some(60_000), 30_000),
+            record(10, Some(20_000), 30_000),
+        ];
+        assert_eq!(
+            telegram_over(&records).as_deref(),
+            Some("the steps: Telegram updates waited 30.0 s (p99), over the budget of 20.0 s (phase 10: the phase's own)")
+        );
+        assert_eq!(telegram_over(&records[..2]), None);
     }
 }

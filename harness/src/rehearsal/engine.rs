@@ -912,12 +912,19 @@ async fn at_boundary(
     first_id: i64,
 ) -> BoundaryRecord {
     let at_ms = ctx.t0.elapsed().as_millis() as u64;
+    let fault_active = run
+        .scheduler
+        .records()
+        .into_iter()
+        .find(|f| f.injected_ms.is_some() && f.removed_ms.is_none())
+        .map(|f| f.name);
     let flows = flows::Boundary {
         stack: run.stack,
         passwords: run.passwords,
         redactor: &ctx.redactor,
         issued_with,
         first_id,
+        fault_active,
     };
     let checking = Instant::now();
     let (checks, flows) = tokio::join!(

@@ -44,6 +44,10 @@ pub struct Boundary<'a> {
     pub issued_with: Option<&'a str>,
     /// The first update id this boundary may use (one per agent after it).
     pub first_id: i64,
+    /// The injected fault still active here, if one is: what fails then is the fault's doing,
+    /// so each flow is tried once and a failure is recorded as not judged, not waited out
+    /// (waiting would stretch the fault's outage past the step that ends it).
+    pub fault_active: Option<String>,
 }
 
 /// Tries every flow at once; returns one record per flow, in a stable order (the webhooks by
@@ -55,13 +59,15 @@ pub async fn try_all(b: &Boundary<'_>) -> Vec<FlowRecord> {
         .build()
         .expect("http client");
     let started = Instant::now();
-    let webhooks = futures::future::join_all(
-        AGENTS
-            .iter()
-            .enumerate()
-            .map(|(i, (agent, ..))| webhook(b, &http, agent, b.first_id + i as i64, started)),
-    );
-    let api = api(b, &http, started);
+    let deadline = if b.fault_active.is_some() {
+        Duration::ZERO
+    } else {
+        DEADLINE
+    };
+    let webhooks = futures::future::join_all(AGENTS.iter().enumerate().map(|(i, (agent, ..))| {
+        webhook(b, &http, agent, b.first_id + i as i64, started, deadline)
+    }));
+    let api = api(b, &http, started, deadline);
     let (webhooks, api) = tokio::join!(webhooks, api);
     let accepted: Vec<i64> = webhooks
         .iter()
@@ -69,16 +75,38 @@ pub async fn try_all(b: &Boundary<'_>) -> Vec<FlowRecord> {
         .filter(|(_, r)| r.outcome == Outcome::Pass)
         .map(|(i, _)| b.first_id + i as i64)
         .collect();
-    let workers = processed(b, &accepted, started).await;
-    webhooks.into_iter().chain(workers).chain(api).collect()
+    let workers = processed(b, &accepted, started, deadline).await;
+    let all: Vec<FlowRecord> = webhooks.into_iter().chain(workers).chain(api).collect();
+    match &b.fault_active {
+        None => all,
+        Some(fault) => not_judged_while(fault, all),
+    }
 }
 
-/// Retries `attempt` until it answers `Ok` or the deadline from `started` passes; the record
+/// `records` with each failure marked not judged (`skip`), naming the injected fault active
+/// while it was tried.
+fn not_judged_while(fault: &str, records: Vec<FlowRecord>) -> Vec<FlowRecord> {
+    records
+        .into_iter()
+        .map(|mut r| {
+            if r.outcome == Outcome::Fail {
+                r.outcome = Outcome::Skip;
+                r.evidence = format!(
+                    "not judged while the injected fault `{fault}` was active: {}",
+                    r.evidence
+                );
+            }
+            r
+        })
+        .collect()
+}
+
+/// Retries `attempt` until it answers `Ok` or `deadline` from `started` passes; the record
 /// says how long it failed before answering (or until the deadline) and its last failure.
 async fn until_answered<F, Fut>(
     flow: String,
     service: &str,
-    started: Instant,
+    (started, deadline): (Instant, Duration),
     redactor: &Redactor,
     mut attempt: F,
 ) -> FlowRecord
@@ -120,7 +148,7 @@ where
             previous_failure = last_failure.clone();
         }
         let refused_for = tried.duration_since(same_since);
-        if started.elapsed() + RETRY >= DEADLINE
+        if started.elapsed() + RETRY >= deadline
             || (is_refusal(&last_failure) && refused_for >= STABLE_REFUSAL)
         {
             let failed_ms = since.elapsed().as_millis() as u64;
@@ -153,6 +181,7 @@ async fn webhook(
     agent: &str,
     update_id: i64,
     started: Instant,
+    deadline: Duration,
 ) -> FlowRecord {
     let body = serde_json::json!({
         "update_id": update_id,
@@ -161,7 +190,7 @@ async fn webhook(
     until_answered(
         format!("telegram.{agent}"),
         "gateway",
-        started,
+        (started, deadline),
         b.redactor,
         || async {
             let url = format!("{}/{agent}/telegram/webhook", b.stack.url(Service::Gateway));
@@ -203,7 +232,12 @@ fn gateway_error(body: &str) -> String {
 }
 
 /// Each worker has processed the events of the updates the webhooks accepted.
-async fn processed(b: &Boundary<'_>, accepted: &[i64], started: Instant) -> Vec<FlowRecord> {
+async fn processed(
+    b: &Boundary<'_>,
+    accepted: &[i64],
+    started: Instant,
+    deadline: Duration,
+) -> Vec<FlowRecord> {
     let mut records = Vec::new();
     for worker in WORKERS {
         let flow = format!("jetstream.{worker}");
@@ -218,7 +252,7 @@ async fn processed(b: &Boundary<'_>, accepted: &[i64], started: Instant) -> Vec<
             continue;
         }
         let asked = Instant::now();
-        let mut record = until_answered(flow, worker, started, b.redactor, || async {
+        let mut record = until_answered(flow, worker, (started, deadline), b.redactor, || async {
                 let db = super::probe::accounting_connection(b.stack, b.passwords).await?;
                 let rows = db
                     .query(
@@ -255,14 +289,19 @@ async fn processed(b: &Boundary<'_>, accepted: &[i64], started: Instant) -> Vec<
 
 /// The JWT API with a token signed with the secret the gateway issued tokens with before the
 /// step: a token a client renewed just before it must still be accepted after it.
-async fn api(b: &Boundary<'_>, http: &reqwest::Client, started: Instant) -> Option<FlowRecord> {
+async fn api(
+    b: &Boundary<'_>,
+    http: &reqwest::Client,
+    started: Instant,
+    deadline: Duration,
+) -> Option<FlowRecord> {
     let secret = b.issued_with?;
     let token = crate::client::gateway_jwt(secret, "rehearsal-boundary");
     Some(
         until_answered(
             "api.token-issued-before-the-step".into(),
             "gateway",
-            started,
+            (started, deadline),
             b.redactor,
             || async {
                 let url = format!("{}/api/v1/agents", b.stack.url(Service::Gateway));
@@ -312,7 +351,7 @@ mod tests {
         until_answered(
             "telegram.helion".into(),
             "gateway",
-            Instant::now(),
+            (Instant::now(), DEADLINE),
             &Redactor::new(),
             || {
                 let i = (n.fetch_add(1, Ordering::SeqCst) as usize).min(answers.len() - 1);
@@ -359,6 +398,34 @@ mod tests {
         assert_eq!(
             r.evidence,
             "the gateway did not answer: connection refused; still failing after 9.8 s"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn while_an_injected_fault_is_active_a_flow_is_tried_once_and_its_failure_not_judged() {
+        let n = AtomicU32::new(0);
+        let r = until_answered(
+            "telegram.helion".into(),
+            "gateway",
+            (Instant::now(), Duration::ZERO),
+            &Redactor::new(),
+            || {
+                n.fetch_add(1, Ordering::SeqCst);
+                async {
+                    Err::<String, _>("the gateway did not answer: connection refused".to_string())
+                }
+            },
+        )
+        .await;
+        assert_eq!(n.load(Ordering::SeqCst), 1);
+        let judged = not_judged_while(
+            "kill -9 dagi-gateway-node1 before phase10.step1, for 5.0 s",
+            vec![r],
+        );
+        assert_eq!(judged[0].outcome, Outcome::Skip);
+        assert_eq!(
+            judged[0].evidence,
+            "not judged while the injected fault `kill -9 dagi-gateway-node1 before phase10.step1, for 5.0 s` was active: the gateway did not answer: connection refused; still failing after 0.0 s"
         );
     }
 }

@@ -371,7 +371,11 @@ impl ScenarioRecord {
 
     /// What went over its phase's budget, one sentence each.
     pub fn over_budget(&self) -> Vec<String> {
-        self.budgets.iter().flat_map(|b| b.over()).collect()
+        self.budgets
+            .iter()
+            .filter_map(|b| b.over())
+            .chain(super::budgets::telegram_over(&self.budgets))
+            .collect()
     }
 
     pub fn new(id: &str, title: &str, expected: Expected, started: SystemTime) -> Self {

@@ -382,12 +382,7 @@ fn budget_rows(s: &ScenarioRecord) -> Vec<[String; 5]> {
                 budget,
                 down,
                 format!("{:.1} s", b.telegram_delay_p99_ms as f64 / 1000.0),
-                if b.over().is_empty() {
-                    "within"
-                } else {
-                    "over"
-                }
-                .into(),
+                if b.over().is_none() { "within" } else { "over" }.into(),
             ]
         })
         .collect()

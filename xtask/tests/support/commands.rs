@@ -109,6 +109,18 @@ pub const ARGUMENTS: &[Entry] = &[
     ),
     ("runbook show", "--format", Value, None),
     (
+        "node profile",
+        "--compose",
+        InputFile,
+        Some(&["node", "profile", "--compose", "{}"]),
+    ),
+    (
+        "node profile",
+        "--out",
+        OutputFile,
+        Some(&["node", "profile", "--compose", "{compose}", "--out", "{}"]),
+    ),
+    (
         "runbook show",
         "--outcomes",
         InputDir,
@@ -244,6 +256,11 @@ pub const STDOUT_RUNS: &[(&str, &[&str], i32)] = &[
     ("rehearse", &["rehearse", "--list"], 0),
     ("verify", &["verify", "--target", "{target}"], 0),
     ("runbook show", &["runbook", "show"], 0),
+    (
+        "node profile",
+        &["node", "profile", "--compose", "{compose}"],
+        0,
+    ),
     ("runbook check", &["runbook", "check"], 0),
     (
         "runbook accept",
