@@ -356,10 +356,15 @@ fn wire(
             when_missing: missing(has_default, &from),
         });
     }
-    // A URL with a password: `scheme://user:PASSWORD@host…`.
+    // A URL with a password: `scheme://user:PASSWORD@host…`. The password runs from the
+    // first `:` after the user to the last `@` (an unencoded `@`, `:` or `/` in it must not
+    // leave a piece of it in the template).
     if let Some((scheme, rest)) = raw.split_once("://") {
-        let (userinfo, after) = rest.split_once('@')?;
+        let (userinfo, after) = rest.rsplit_once('@')?;
         let (user, password) = userinfo.split_once(':')?;
+        if user.contains('/') {
+            return None;
+        }
         let secret = secret_of_scheme(service, scheme)?;
         let template = format!("{scheme}://{user}:{{password}}@{after}");
         let (source, when_missing) = match interpolation(password) {
@@ -664,6 +669,49 @@ version: '3.8'
         let shown = derived.profile.to_toml();
         for value in ["literal-from-env-file", "changeme", "literal"] {
             assert!(!shown.contains(value), "{value} in\n{shown}");
+        }
+    }
+
+    proptest::proptest! {
+        /// Whatever characters a literal password holds, the URL's template is the URL around
+        /// it and the profile shows no piece of it.
+        #[test]
+        fn a_literal_password_in_a_url_never_reaches_the_profile(password in "[^\\n\\r]{6,40}") {
+            let config = serde_json::json!({
+                "services": {
+                    "dagi-memory-service-node1": {
+                        "environment": {
+                            "DATABASE_URL": format!("postgresql://daarion:{password}@dagi-postgres:5432/daarion_main")
+                        }
+                    }
+                }
+            })
+            .to_string();
+            let env_files = BTreeMap::new();
+            let is_dir = |_: &Path| None;
+            let derived = derive(
+                &config,
+                &ProjectFiles { env_files: &env_files, project_dir: Path::new("/node"), is_dir: &is_dir },
+            )
+            .unwrap();
+            let wiring = &derived.profile.services[0].secrets[0];
+            proptest::prop_assert_eq!(
+                &wiring.form,
+                &Form::Url { template: "postgresql://daarion:{password}@dagi-postgres:5432/daarion_main".into() }
+            );
+            // What the profile must be, with no password in it: a password that happens to be a
+            // piece of that text says nothing.
+            let expected = NodeProfile {
+                description: derived.profile.description.clone(),
+                services: vec![ServiceWiring {
+                    name: "memory-service".into(),
+                    secrets: vec![wiring.clone()],
+                    mounts: Vec::new(),
+                }],
+            };
+            proptest::prop_assume!(!expected.to_toml().contains(&password));
+            proptest::prop_assert_eq!(&derived.profile, &expected);
+            proptest::prop_assert!(!derived.profile.to_toml().contains(&password));
         }
     }
 }
