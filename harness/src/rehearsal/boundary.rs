@@ -58,7 +58,14 @@ pub fn declared(phase: &Phase, refused: &[&str]) -> Option<String> {
             }
         }
     }
-    Some(declaring.join(" "))
+    // One line, whatever the runbook's line breaks: reports put it in a list item.
+    Some(
+        declaring
+            .join(" ")
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" "),
+    )
 }
 
 /// The dependencies `evidence` names as refusing or failing: `PostgreSQL refuses …` →
@@ -102,7 +109,7 @@ mod tests {
         assert_eq!(
             declared(&phase_of(9), &[neo4j]).as_deref(),
             Some(
-                "Neo4j holds one password per user: from the change until the router and the memory service\nare recreated, their Neo4j calls are refused."
+                "Neo4j holds one password per user: from the change until the router and the memory service are recreated, their Neo4j calls are refused."
             )
         );
         let postgres = "PostgreSQL refuses gateway's DB_PASSWORD for `daarion` (28P01 password authentication failed for user \"daarion\")";
