@@ -676,7 +676,7 @@ async fn held(node: &Node, svc: &str) -> Verdict {
         Err(v) => return v,
     };
     let var = |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
-    let (mut accepted, mut refused) = (Vec::new(), Vec::new());
+    let (mut accepted, mut refused, mut undecided) = (Vec::new(), Vec::new(), Vec::new());
     if let Some(password) = var("DB_PASSWORD") {
         let user = var("POSTGRES_USER").unwrap_or(&node.target().postgres.user);
         match node.pg_login_as(user, password).await {
@@ -702,16 +702,44 @@ async fn held(node: &Node, svc: &str) -> Verdict {
         };
         match present_key(node, p, key).await {
             Err(v) => return v,
-            Ok((200, _)) => accepted.push(format!("{name} ({})", p.env)),
-            Ok((status, _)) => {
+            Ok((200..=299, _)) => accepted.push(format!("{name} ({})", p.env)),
+            Ok((status @ (401 | 403), _)) => {
                 refused.push(format!("{name} answered {status} for {svc}'s {}", p.env))
             }
+            // Rate limited, or the provider failing: the key was neither accepted nor refused.
+            Ok((status, _)) => undecided.push(format!(
+                "{name} answered {status} for {svc}'s {} (neither accepted nor refused)",
+                p.env
+            )),
         }
     }
-    match (refused.is_empty(), accepted.is_empty()) {
-        (true, true) => Verdict::skip(format!("{svc}'s container holds no credential to try")),
-        (true, false) => Verdict::pass(format!("accepted: {}", accepted.join(", "))),
-        (false, _) => Verdict::fail(refused.join("; ")),
+    held_verdict(svc, &accepted, &refused, &undecided)
+}
+
+/// `auth.held`'s verdict: failed on any refusal; passed when something was accepted; skipped
+/// when nothing was tried or nothing answered for or against a credential.
+fn held_verdict(
+    svc: &str,
+    accepted: &[String],
+    refused: &[String],
+    undecided: &[String],
+) -> Verdict {
+    let also = if undecided.is_empty() {
+        String::new()
+    } else {
+        format!("; {}", undecided.join("; "))
+    };
+    match (
+        refused.is_empty(),
+        accepted.is_empty(),
+        undecided.is_empty(),
+    ) {
+        (false, _, _) => Verdict::fail(format!("{}{also}", refused.join("; "))),
+        (true, false, _) => Verdict::pass(format!("accepted: {}{also}", accepted.join(", "))),
+        (true, true, false) => Verdict::skip(undecided.join("; ")),
+        (true, true, true) => {
+            Verdict::skip(format!("{svc}'s container holds no credential to try"))
+        }
     }
 }
 
@@ -1092,5 +1120,38 @@ async fn auth_errors(node: &Node, svc: &str) -> Verdict {
             hits.len(),
             first.trim()
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checks::Outcome;
+
+    #[test]
+    fn a_provider_rate_limiting_a_held_key_is_neither_accepted_nor_refused() {
+        let limited = [
+            "deepseek answered 429 for router's DEEPSEEK_API_KEY (neither accepted nor refused)"
+                .to_string(),
+        ];
+        let v = held_verdict("router", &[], &[], &limited);
+        assert_eq!(
+            (v.outcome, v.evidence.as_str()),
+            (
+                Outcome::Skip,
+                "deepseek answered 429 for router's DEEPSEEK_API_KEY (neither accepted nor refused)"
+            )
+        );
+        let v = held_verdict("router", &["NATS as `router`".to_string()], &[], &limited);
+        assert_eq!(v.outcome, Outcome::Pass);
+        let refused = ["mistral answered 401 for router's MISTRAL_API_KEY".to_string()];
+        let v = held_verdict("router", &[], &refused, &limited);
+        assert_eq!(
+            (v.outcome, v.evidence.as_str()),
+            (
+                Outcome::Fail,
+                "mistral answered 401 for router's MISTRAL_API_KEY; deepseek answered 429 for router's DEEPSEEK_API_KEY (neither accepted nor refused)"
+            )
+        );
     }
 }
