@@ -194,12 +194,7 @@ async fn webhook(
         b.redactor,
         || async {
             let url = format!("{}/{agent}/telegram/webhook", b.stack.url(Service::Gateway));
-            let r = http
-                .post(url)
-                .json(&body)
-                .send()
-                .await
-                .map_err(|e| format!("the gateway did not answer: {}", e.without_url()))?;
+            let r = to_gateway(http.post(url).json(&body)).await?;
             let status = r.status();
             if status.is_success() {
                 return Ok(format!("the {agent} webhook answered {}", status.as_u16()));
@@ -212,6 +207,14 @@ async fn webhook(
         },
     )
     .await
+}
+
+/// Sends `request` to the gateway; no answer at all is a failure saying so (no URL in it).
+async fn to_gateway(request: reqwest::RequestBuilder) -> Result<reqwest::Response, String> {
+    request
+        .send()
+        .await
+        .map_err(|e| format!("the gateway did not answer: {}", e.without_url()))
 }
 
 /// The gateway's error body (`{"error": code, "detail": …}`) said as the dependency that
@@ -253,25 +256,17 @@ async fn processed(
         }
         let asked = Instant::now();
         let mut record = until_answered(flow, worker, (started, deadline), b.redactor, || async {
-                let db = super::probe::accounting_connection(b.stack, b.passwords).await?;
-                let rows = db
-                    .query(
-                        "SELECT count(*) FROM processed_events WHERE worker = $1 AND update_id = ANY($2)",
-                        &[worker, &accepted],
-                    )
-                    .await
-                    .map_err(|e| e.to_string())?;
-                let done = rows[0].get::<_, i64>(0) as usize;
-                if done == accepted.len() {
-                    Ok(format!("{worker} processed the {done} events"))
-                } else {
-                    Err(format!(
-                        "{worker} processed {done} of the {} events",
-                        accepted.len()
-                    ))
-                }
-            })
-            .await;
+            let done = processed_count(b, worker, accepted).await?;
+            if done == accepted.len() {
+                Ok(format!("{worker} processed the {done} events"))
+            } else {
+                Err(format!(
+                    "{worker} processed {done} of the {} events",
+                    accepted.len()
+                ))
+            }
+        })
+        .await;
         // Events still on their way are not a failure: a worker that processes them before
         // the deadline answered, in the time it took.
         if record.outcome == Outcome::Pass {
@@ -285,6 +280,21 @@ async fn processed(
         records.push(record);
     }
     records
+}
+
+/// How many of the `accepted` updates' events `worker` has recorded in PostgreSQL.
+async fn processed_count(
+    b: &Boundary<'_>,
+    worker: &str,
+    accepted: &[i64],
+) -> Result<usize, String> {
+    let db = super::probe::accounting_connection(b.stack, b.passwords).await?;
+    let sql = "SELECT count(*) FROM processed_events WHERE worker = $1 AND update_id = ANY($2)";
+    let rows = db
+        .query(sql, &[&worker, &accepted])
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(rows[0].get::<_, i64>(0) as usize)
 }
 
 /// The JWT API with a token signed with the secret the gateway issued tokens with before the
@@ -305,12 +315,7 @@ async fn api(
             b.redactor,
             || async {
                 let url = format!("{}/api/v1/agents", b.stack.url(Service::Gateway));
-                let r = http
-                    .get(url)
-                    .bearer_auth(&token)
-                    .send()
-                    .await
-                    .map_err(|e| format!("the gateway did not answer: {}", e.without_url()))?;
+                let r = to_gateway(http.get(url).bearer_auth(&token)).await?;
                 let status = r.status().as_u16();
                 if r.status().is_success() {
                     Ok(format!(

@@ -388,6 +388,38 @@ fn budget_rows(s: &ScenarioRecord) -> Vec<[String; 5]> {
         .collect()
 }
 
+/// The columns of `budget_rows`.
+const BUDGET_COLUMNS: [&str; 5] = ["phase", "budget", "longest down", "Telegram delay p99", ""];
+/// The columns of `boundary_rows`.
+const BOUNDARY_COLUMNS: [&str; 4] = ["boundary", "the node stayed", "flows", "credentials"];
+
+/// A Markdown table of `rows` under `columns`.
+fn table_markdown<const N: usize>(columns: &[&str; N], rows: &[[String; N]]) -> String {
+    let mut out = format!("| {} |\n|{}\n", columns.join(" | "), "---|".repeat(N));
+    for row in rows {
+        out.push_str(&format!("| {} |\n", row.join(" | ")));
+    }
+    out
+}
+
+/// An HTML table of `rows` under `columns`, every cell escaped.
+fn table_html<const N: usize>(columns: &[&str; N], rows: &[[String; N]]) -> String {
+    let mut out = String::from("<table><tr>");
+    for c in columns {
+        out.push_str(&format!("<th>{}</th>", xml(c)));
+    }
+    out.push_str("</tr>");
+    for row in rows {
+        out.push_str("<tr>");
+        for cell in row {
+            out.push_str(&format!("<td>{}</td>", xml(cell)));
+        }
+        out.push_str("</tr>");
+    }
+    out.push_str("</table>");
+    out
+}
+
 /// Every boundary as a table row: the step pair, how long the node stayed there, the flows
 /// answered (and those that were not), the credentials held (and those refused).
 fn boundary_rows(s: &ScenarioRecord) -> Vec<[String; 4]> {
@@ -644,15 +676,8 @@ fn scenario_markdown(s: &ScenarioRecord) -> String {
     }
     let budgets = budget_rows(s);
     if !budgets.is_empty() {
-        out.push_str(
-            "\nImpact against each phase's budget:\n\n\
-             | phase | budget | longest down | Telegram delay p99 | |\n|---|---|---|---|---|\n",
-        );
-        for [phase, budget, down, p99, within] in budgets {
-            out.push_str(&format!(
-                "| {phase} | {budget} | {down} | {p99} | {within} |\n"
-            ));
-        }
+        out.push_str("\nImpact against each phase's budget:\n\n");
+        out.push_str(&table_markdown(&BUDGET_COLUMNS, &budgets));
     }
     if let Some(line) = outage_line(s) {
         out.push_str(&format!("\n{line}.\n"));
@@ -660,14 +685,9 @@ fn scenario_markdown(s: &ScenarioRecord) -> String {
     let rows = boundary_rows(s);
     if !rows.is_empty() {
         out.push_str(
-            "\nEvery step boundary (each flow tried end to end, each credential held tried):\n\n\
-             | boundary | the node stayed | flows | credentials |\n|---|---|---|---|\n",
+            "\nEvery step boundary (each flow tried end to end, each credential held tried):\n\n",
         );
-        for [name, stayed, flows, credentials] in rows {
-            out.push_str(&format!(
-                "| {name} | {stayed} | {flows} | {credentials} |\n"
-            ));
-        }
+        out.push_str(&table_markdown(&BOUNDARY_COLUMNS, &rows));
     }
     out
 }
@@ -1080,36 +1100,17 @@ fn scenario_html(s: &ScenarioRecord) -> String {
     }
     let budgets = budget_rows(s);
     if !budgets.is_empty() {
-        body.push_str(
-            "<p>Impact against each phase's budget:</p><table><tr><th>phase</th><th>budget</th>\
-             <th>longest down</th><th>Telegram delay p99</th><th></th></tr>",
-        );
-        for row in budgets {
-            body.push_str("<tr>");
-            for cell in row {
-                body.push_str(&format!("<td>{}</td>", xml(&cell)));
-            }
-            body.push_str("</tr>");
-        }
-        body.push_str("</table>");
+        body.push_str("<p>Impact against each phase's budget:</p>");
+        body.push_str(&table_html(&BUDGET_COLUMNS, &budgets));
     }
     if let Some(line) = outage_line(s) {
         body.push_str(&format!("<p>{}.</p>", xml(&line)));
     }
     let rows = boundary_rows(s);
     if !rows.is_empty() {
-        body.push_str(
-            "<details><summary>Every step boundary</summary><table><tr><th>boundary</th>\
-             <th>the node stayed</th><th>flows</th><th>credentials</th></tr>",
-        );
-        for row in rows {
-            body.push_str("<tr>");
-            for cell in row {
-                body.push_str(&format!("<td>{}</td>", xml(&cell)));
-            }
-            body.push_str("</tr>");
-        }
-        body.push_str("</table></details>");
+        body.push_str("<details><summary>Every step boundary</summary>");
+        body.push_str(&table_html(&BOUNDARY_COLUMNS, &rows));
+        body.push_str("</details>");
     }
     if let Some(p) = &s.rollback_probe {
         body.push_str(&format!(
