@@ -179,7 +179,7 @@ pub fn derive(config: &str, files: &ProjectFiles<'_>) -> Result<Derived, Profile
         let Some(known) = Service::parse(name) else {
             let secretish: Vec<String> = environment(&service)
                 .into_iter()
-                .filter(|(k, _)| looks_secret(k))
+                .filter(|(k, v)| looks_secret(k, v.as_deref()))
                 .map(|(k, _)| k)
                 .collect();
             if !secretish.is_empty() {
@@ -199,7 +199,7 @@ pub fn derive(config: &str, files: &ProjectFiles<'_>) -> Result<Derived, Profile
         for (variable, raw) in environment(&service) {
             match wire(known, &variable, raw.as_deref(), &env_files) {
                 Some(w) => wiring.secrets.push(w),
-                None if looks_secret(&variable) => unmapped.push(format!(
+                None if looks_secret(&variable, raw.as_deref()) => unmapped.push(format!(
                     "{name}: `{variable}` looks like a secret but holds none of the node's ({})",
                     SECRET_NAMES.join(", ")
                 )),
@@ -249,22 +249,22 @@ fn environment(service: &Yaml) -> Vec<(String, Option<String>)> {
         .unwrap_or_default()
 }
 
-/// Whether a variable's name says it holds a secret.
-fn looks_secret(name: &str) -> bool {
+/// Whether a variable looks like it holds a secret: its name says so, or, for a URL or DSN,
+/// its value has a user part (`scheme://user:…@host`); a URL without one is an address.
+fn looks_secret(name: &str, raw: Option<&str>) -> bool {
     let upper = name.to_uppercase();
-    [
-        "PASSWORD",
-        "SECRET",
-        "TOKEN",
-        "_KEY",
-        "CREDENTIAL",
-        "_URL",
-        "_DSN",
-        "_AUTH",
-    ]
-    .iter()
-    .any(|w| upper.contains(w))
-        && !upper.ends_with("_USER")
+    if upper.ends_with("_USER") {
+        return false;
+    }
+    if ["_URL", "_URI", "_DSN"].iter().any(|w| upper.ends_with(w)) {
+        return raw.is_some_and(|v| {
+            v.split_once("://")
+                .is_some_and(|(_, rest)| rest.contains('@'))
+        });
+    }
+    ["PASSWORD", "SECRET", "TOKEN", "_KEY", "CREDENTIAL", "_AUTH"]
+        .iter()
+        .any(|w| upper.contains(w))
 }
 
 /// "variable `A` is" or "variables `A`, `B` are".
@@ -565,6 +565,7 @@ mod tests {
     environment:
       DATABASE_URL: postgresql+psycopg://daarion:${DB_PASSWORD}@dagi-postgres:5432/daarion_main
       LOG_LEVEL: info
+      QDRANT_URL: http://dagi-qdrant:6333
       NODE_REGISTRY_DB_PASSWORD: ${NODE_REGISTRY_DB_PASSWORD:-changeme}
       QDRANT_API_KEY: literal-from-env-file
     image: memory:latest
