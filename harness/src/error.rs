@@ -42,6 +42,9 @@ pub enum HarnessError {
     )]
     ComposeMissing,
 
+    #[error("the replica cannot run this node profile: {0}")]
+    Profile(String),
+
     #[error("Compose failed while {doing}: {detail}")]
     Compose { doing: String, detail: String },
 

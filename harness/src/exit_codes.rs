@@ -62,7 +62,9 @@ pub fn for_error(error: &HarnessError) -> i32 {
         HarnessError::NotReady { .. }
         | HarnessError::Start { .. }
         | HarnessError::Compose { .. } => NOT_READY,
-        HarnessError::EnvFile { .. } | HarnessError::NoSuchStack(_) => USAGE,
+        HarnessError::EnvFile { .. } | HarnessError::NoSuchStack(_) | HarnessError::Profile(_) => {
+            USAGE
+        }
         HarnessError::Docker { .. }
         | HarnessError::StaleNetwork { .. }
         | HarnessError::Io { .. }

@@ -109,15 +109,75 @@ pub enum ProfileError {
     NotYaml(String),
 }
 
+/// The profiles this tool ships: name, text. `default` is the replica's wiring.
+pub const SHIPPED: &[(&str, &str)] = &[
+    (
+        "default",
+        include_str!("../../fixtures/profiles/default.toml"),
+    ),
+    (
+        "database-url",
+        include_str!("../../fixtures/profiles/database-url.toml"),
+    ),
+    (
+        "interpolated",
+        include_str!("../../fixtures/profiles/interpolated.toml"),
+    ),
+];
+
 impl NodeProfile {
-    /// Reads a profile from its TOML file.
+    /// Reads a profile from its TOML file (a regular file of at most 1 MiB).
     pub fn load(path: &Path) -> Result<NodeProfile, ProfileError> {
-        let err = |reason: String| ProfileError::Read {
+        let text = crate::input::read_text(path, 1 << 20).map_err(|e| ProfileError::Read {
             path: path.display().to_string(),
+            reason: e.to_string(),
+        })?;
+        NodeProfile::parse(&text, &path.display().to_string())
+    }
+
+    /// A shipped profile by its name (`default`, `database-url`, `interpolated`), or one read
+    /// from a file.
+    pub fn named_or_file(arg: &str) -> Result<NodeProfile, ProfileError> {
+        match SHIPPED.iter().find(|(name, _)| *name == arg) {
+            Some((name, text)) => NodeProfile::parse(text, name),
+            None if std::fs::symlink_metadata(arg).is_ok() || arg.contains('/') => {
+                NodeProfile::load(Path::new(arg))
+            }
+            None => Err(ProfileError::Read {
+                path: arg.to_string(),
+                reason: format!(
+                    "no such file, nor a shipped profile ({})",
+                    SHIPPED
+                        .iter()
+                        .map(|(n, _)| *n)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            }),
+        }
+    }
+
+    /// The replica's own wiring (`fixtures/profiles/default.toml`).
+    pub fn replica_default() -> NodeProfile {
+        NodeProfile::parse(SHIPPED[0].1, SHIPPED[0].0).expect("the default profile reads")
+    }
+
+    /// Reads a profile from TOML text; `origin` names it in errors.
+    pub fn parse(text: &str, origin: &str) -> Result<NodeProfile, ProfileError> {
+        let err = |reason: String| ProfileError::Read {
+            path: origin.to_string(),
             reason,
         };
-        let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
-        let profile: NodeProfile = toml::from_str(&text).map_err(|e| err(e.to_string()))?;
+        let profile: NodeProfile = toml::from_str(text).map_err(|e| {
+            let line = e
+                .span()
+                .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1)
+                .unwrap_or(0);
+            err(format!(
+                "line {line}: {}",
+                crate::input::describe_parse_message(e.message())
+            ))
+        })?;
         for s in &profile.services {
             if Service::parse(&s.name).is_none() {
                 return Err(err(format!("service `{}` is not a node service", s.name)));
@@ -131,6 +191,14 @@ impl NodeProfile {
                         SECRET_NAMES.join(", ")
                     )));
                 }
+                if let Form::Url { template } = &w.form {
+                    if template.matches("{password}").count() != 1 {
+                        return Err(err(format!(
+                            "service `{}`: the URL template of `{}` must hold `{{password}}` once",
+                            s.name, w.variable
+                        )));
+                    }
+                }
             }
         }
         Ok(profile)
@@ -140,6 +208,244 @@ impl NodeProfile {
     pub fn to_toml(&self) -> String {
         toml::to_string(self).expect("a profile serialises")
     }
+
+    /// How `service` reads each of its secrets: as this profile says, and where it says
+    /// nothing, as the replica's default profile does.
+    pub fn wiring(&self, service: Service) -> Vec<SecretWiring> {
+        let own = |p: &NodeProfile| {
+            p.services
+                .iter()
+                .find(|s| s.name == service.key())
+                .map(|s| s.secrets.clone())
+                .unwrap_or_default()
+        };
+        let declared = own(self);
+        let mut out: Vec<SecretWiring> = own(&NodeProfile::replica_default())
+            .into_iter()
+            .map(|d| {
+                declared
+                    .iter()
+                    .find(|w| w.secret == d.secret)
+                    .cloned()
+                    .unwrap_or(d)
+            })
+            .collect();
+        for w in declared {
+            if !out.iter().any(|o| o.secret == w.secret) {
+                out.push(w);
+            }
+        }
+        out
+    }
+
+    /// How `service` reads `secret`, if it reads it.
+    pub fn wiring_of(&self, service: Service, secret: &str) -> Option<SecretWiring> {
+        self.wiring(service)
+            .into_iter()
+            .find(|w| w.secret == secret)
+    }
+
+    /// `service`'s mounts: as this profile says, else as the default's.
+    pub fn mounts(&self, service: Service) -> Vec<Mount> {
+        let of = |p: &NodeProfile| {
+            p.services
+                .iter()
+                .find(|s| s.name == service.key())
+                .map(|s| s.mounts.clone())
+                .unwrap_or_default()
+        };
+        let declared = of(self);
+        if declared.is_empty() {
+            of(&NodeProfile::replica_default())
+        } else {
+            declared
+        }
+    }
+
+    /// Whether this is the replica's default wiring (every service as `default.toml`).
+    pub fn is_replica_default(&self) -> bool {
+        let default = NodeProfile::replica_default();
+        Service::ALL
+            .into_iter()
+            .all(|s| self.wiring(s) == default.wiring(s) && self.mounts(s) == default.mounts(s))
+    }
+
+    /// What the replica cannot run of this profile, one sentence each: the replica's services
+    /// read a URL only for PostgreSQL, fall back only where the node's memory service does,
+    /// and each service's `env_file` is its own.
+    pub fn replica_limits(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for service in Service::ALL {
+            for w in self.wiring(service) {
+                let who = format!("{}: `{}`", service.key(), w.variable);
+                if let Form::Url { template } = &w.form {
+                    if w.secret != "DB_PASSWORD" || !template.starts_with("postgres") {
+                        out.push(format!(
+                            "{who}: the replica's services read only a PostgreSQL URL (DB_PASSWORD)"
+                        ));
+                    }
+                }
+                if let WhenMissing::FallsBack { .. } = w.when_missing {
+                    if !(service == Service::Memory && w.secret == "DB_PASSWORD") {
+                        out.push(format!(
+                            "{who}: only the memory service falls back (without its database URL)"
+                        ));
+                    }
+                }
+                if w.source == Source::ComposeFile {
+                    out.push(format!(
+                        "{who}: the replica writes no secret into its compose file (it is tracked in git)"
+                    ));
+                }
+                if let Source::EnvFile { path } = &w.source {
+                    if service.env_file() != Some(path.as_str()) {
+                        out.push(format!(
+                            "{who}: the replica reads a service's secrets only from its own env_file ({})",
+                            service.env_file().unwrap_or("none")
+                        ));
+                    }
+                }
+                if service == Service::Postgres
+                    && (w.variable != "POSTGRES_PASSWORD" || w.form != Form::Plain)
+                {
+                    out.push(format!(
+                        "{who}: PostgreSQL reads its password as POSTGRES_PASSWORD, plain"
+                    ));
+                }
+                if service.env_file().is_none() {
+                    out.push(format!(
+                        "{who}: the replica's {} reads no secret from its environment",
+                        service.key()
+                    ));
+                }
+            }
+            for m in self.mounts(service) {
+                let known = service == Service::Nats
+                    && matches!(
+                        (m.container_path.as_str(), m.kind),
+                        ("/etc/nats", MountKind::Directory)
+                            | ("/etc/nats/nats-server.conf", MountKind::File)
+                    );
+                if !known {
+                    out.push(format!(
+                        "{}: the replica mounts only NATS's config, as the directory /etc/nats or the file /etc/nats/nats-server.conf",
+                        service.key()
+                    ));
+                }
+            }
+        }
+        out
+    }
+
+    /// How the replica's binary is told `service`'s wiring where it differs from the default
+    /// (the options `fixtures::common::Wiring::from_args` reads; none for the default).
+    pub fn service_options(&self, service: Service) -> Vec<String> {
+        let default = NodeProfile::replica_default();
+        let mut wiring = fixtures::common::Wiring::default();
+        for w in self.wiring(service) {
+            let Some(d) = default.wiring_of(service, &w.secret) else {
+                continue;
+            };
+            wiring.secrets.push(fixtures::common::WiredSecret {
+                name: d.variable.clone(),
+                variable: w.variable.clone(),
+                form: match w.form {
+                    Form::Plain => fixtures::common::WiredForm::Plain,
+                    Form::Url { .. } => fixtures::common::WiredForm::DatabaseUrl,
+                },
+                falls_back: matches!(w.when_missing, WhenMissing::FallsBack { .. }),
+            });
+        }
+        wiring.to_args()
+    }
+}
+
+impl SecretWiring {
+    /// The variable's value holding `secret` (in its URL, percent-encoded), as written into
+    /// an env file or the compose file.
+    pub fn render(&self, secret: &str) -> String {
+        match &self.form {
+            Form::Plain => secret.to_string(),
+            Form::Url { template } => {
+                template.replace("{password}", &crate::redact::url_encoded(secret))
+            }
+        }
+    }
+
+    /// The secret a variable's value holds, read as the service reads it (a URL's password
+    /// percent-decoded, up to its first `@`); `None` where the URL has none.
+    pub fn decode(&self, value: &str) -> Option<String> {
+        match &self.form {
+            Form::Plain => Some(value.to_string()),
+            Form::Url { .. } => fixtures::common::DbUrl::parse(value).map(|u| u.password),
+        }
+    }
+
+    /// What the compose file's `environment:` says for this variable holding `secret`, where
+    /// it says anything: `${VAR}` in the secret's place when interpolated (Compose puts the
+    /// value there as it is, not encoded), the value itself when written there.
+    pub fn compose_value(&self, secret: &str) -> Option<String> {
+        match &self.source {
+            Source::EnvFile { .. } => None,
+            Source::ComposeFile => Some(self.render(secret).replace('$', "$$")),
+            Source::Interpolated { variable } => {
+                let reference = format!("${{{variable}}}");
+                Some(match &self.form {
+                    Form::Plain => reference,
+                    Form::Url { template } => template
+                        .replace('$', "$$")
+                        .replace("{password}", &reference),
+                })
+            }
+        }
+    }
+}
+
+/// `text` with Compose's interpolation applied: `$$` is `$`, `${VAR}` and `$VAR` the value
+/// `lookup` gives (empty when none), `${VAR:-default}` / `${VAR-default}` the default when
+/// the variable is unset (`:-` also when empty).
+pub fn interpolate(text: &str, lookup: impl Fn(&str) -> Option<String>) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(at) = rest.find('$') {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + 1..];
+        if let Some(tail) = after.strip_prefix('$') {
+            out.push('$');
+            rest = tail;
+        } else if let Some(inner) = after.strip_prefix('{') {
+            let Some(end) = inner.find('}') else {
+                out.push_str(&rest[at..]);
+                return out;
+            };
+            let body = &inner[..end];
+            let name_end = body
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .unwrap_or(body.len());
+            let (name, modifier) = body.split_at(name_end);
+            let value = lookup(name);
+            out.push_str(
+                &match (modifier.strip_prefix(":-"), modifier.strip_prefix('-')) {
+                    (Some(default), _) => value.filter(|v| !v.is_empty()).unwrap_or(default.into()),
+                    (None, Some(default)) => value.unwrap_or(default.into()),
+                    _ => value.unwrap_or_default(),
+                },
+            );
+            rest = &inner[end + 1..];
+        } else {
+            let name_end = after
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .unwrap_or(after.len());
+            if name_end == 0 {
+                out.push('$');
+            } else {
+                out.push_str(&lookup(&after[..name_end]).unwrap_or_default());
+            }
+            rest = &after[name_end..];
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// A profile derived from a compose file, and what could not be mapped (one sentence each,
@@ -713,6 +1019,221 @@ version: '3.8'
             proptest::prop_assume!(!expected.to_toml().contains(&password));
             proptest::prop_assert_eq!(&derived.profile, &expected);
             proptest::prop_assert!(!derived.profile.to_toml().contains(&password));
+        }
+    }
+
+    fn root_under(profile: &str) -> (tempfile::TempDir, crate::replica_root::NodeSecrets) {
+        let dir = tempfile::tempdir().unwrap();
+        let secrets = crate::replica_root::NodeSecrets::generate();
+        let options = crate::replica_root::RootOptions {
+            profile: NodeProfile::named_or_file(profile).unwrap(),
+            ..Default::default()
+        };
+        crate::replica_root::ReplicaRoot::create(dir.path(), &secrets, &options).unwrap();
+        (dir, secrets)
+    }
+
+    fn env_of(dir: &Path, rel: &str) -> Vec<(String, String)> {
+        crate::envfile::EnvFile::read(dir.join(rel)).unwrap().vars()
+    }
+
+    #[test]
+    fn every_shipped_profile_reads_and_the_replica_can_run_it() {
+        for (name, _) in SHIPPED {
+            let profile = NodeProfile::named_or_file(name).unwrap();
+            assert_eq!(profile.replica_limits(), Vec::<String>::new(), "{name}");
+            assert_eq!(profile.is_replica_default(), *name == "default", "{name}");
+        }
+    }
+
+    #[test]
+    fn the_default_profile_adds_no_environment_option_or_mount_to_the_replica() {
+        let default = NodeProfile::replica_default();
+        for service in Service::ALL {
+            assert_eq!(default.service_options(service), Vec::<String>::new());
+            assert_eq!(
+                crate::replica_root::ReplicaRoot::compose_environment(service, &default),
+                Vec::<(String, String)>::new()
+            );
+        }
+        let (dir, _) = root_under("default");
+        assert!(!dir.path().join(".env").exists());
+    }
+
+    #[test]
+    fn under_the_database_url_profile_each_client_reads_its_password_from_an_encoded_url() {
+        let (dir, secrets) = root_under("database-url");
+        let profile = NodeProfile::named_or_file("database-url").unwrap();
+        for service in [
+            Service::Gateway,
+            Service::Router,
+            Service::Memory,
+            Service::CrewaiWorker,
+            Service::ParserPipeline,
+        ] {
+            let env = env_of(dir.path(), service.env_file().unwrap());
+            assert!(!env.iter().any(|(k, _)| k == "DB_PASSWORD"), "{service}");
+            let url = &env.iter().find(|(k, _)| k == "DATABASE_URL").unwrap().1;
+            let wiring = profile.wiring_of(service, "DB_PASSWORD").unwrap();
+            assert_eq!(
+                wiring.decode(url).as_deref(),
+                Some(secrets.get("DB_PASSWORD"))
+            );
+        }
+        assert_eq!(
+            profile.service_options(Service::Memory),
+            [
+                "--secret",
+                "DB_PASSWORD=database-url:DATABASE_URL",
+                "--falls-back",
+                "DB_PASSWORD"
+            ]
+        );
+        assert_eq!(
+            profile.service_options(Service::Router),
+            ["--secret", "DB_PASSWORD=database-url:DATABASE_URL"]
+        );
+    }
+
+    #[test]
+    fn under_the_interpolated_profile_the_shared_passwords_live_once_in_the_project_env() {
+        let (dir, secrets) = root_under("interpolated");
+        let project = env_of(dir.path(), ".env");
+        assert_eq!(
+            project,
+            [
+                (
+                    "DB_PASSWORD".to_string(),
+                    secrets.get("DB_PASSWORD").to_string()
+                ),
+                (
+                    "NEO4J_PASSWORD".to_string(),
+                    secrets.get("NEO4J_PASSWORD").to_string()
+                ),
+            ]
+        );
+        for service in Service::ALL {
+            let Some(rel) = service.env_file() else {
+                continue;
+            };
+            let env = env_of(dir.path(), rel);
+            for (k, v) in &env {
+                assert!(
+                    v != secrets.get("DB_PASSWORD") && v != secrets.get("NEO4J_PASSWORD"),
+                    "{service}: {k} holds a shared password"
+                );
+            }
+        }
+        let profile = NodeProfile::named_or_file("interpolated").unwrap();
+        assert_eq!(
+            crate::replica_root::ReplicaRoot::compose_environment(Service::Postgres, &profile),
+            [(
+                "POSTGRES_PASSWORD".to_string(),
+                "${DB_PASSWORD}".to_string()
+            )]
+        );
+        assert_eq!(
+            profile.mounts(Service::Nats),
+            [Mount {
+                container_path: "/etc/nats/nats-server.conf".into(),
+                host_path: "./nats/nats-server.conf".into(),
+                kind: MountKind::File,
+            }]
+        );
+    }
+
+    #[test]
+    fn a_profile_the_replica_cannot_run_is_refused_naming_each_reason() {
+        let text = r#"
+description = "x"
+[[service]]
+name = "router"
+[[service.secret]]
+secret = "NEO4J_PASSWORD"
+variable = "NEO4J_URL"
+form = { kind = "url", template = "neo4j://neo4j:{password}@graph:7687" }
+source = { kind = "env-file", path = "services/router/.env" }
+when_missing = { kind = "falls-back", to = "no graph" }
+"#;
+        let profile = NodeProfile::parse(text, "x.toml").unwrap();
+        assert_eq!(
+            profile.replica_limits(),
+            [
+                "router: `NEO4J_URL`: the replica's services read only a PostgreSQL URL (DB_PASSWORD)",
+                "router: `NEO4J_URL`: only the memory service falls back (without its database URL)",
+            ]
+        );
+        let bad = text.replace("{password}", "secret");
+        assert_eq!(
+            NodeProfile::parse(&bad, "x.toml").unwrap_err().to_string(),
+            "x.toml: service `router`: the URL template of `NEO4J_URL` must hold `{password}` once"
+        );
+    }
+
+    #[test]
+    fn compose_interpolation_reads_braces_defaults_and_escaped_dollars() {
+        let vars = |name: &str| match name {
+            "A" => Some("a".to_string()),
+            "EMPTY" => Some(String::new()),
+            _ => None,
+        };
+        assert_eq!(interpolate("${A}", vars), "a");
+        assert_eq!(interpolate("x:$A@y", vars), "x:a@y");
+        assert_eq!(interpolate("$${A}", vars), "${A}");
+        assert_eq!(
+            interpolate("${B:-d}|${EMPTY:-d}|${EMPTY-d}|${B-d}|${B}", vars),
+            "d|d||d|"
+        );
+        assert_eq!(interpolate("cost $5", vars), "cost ");
+        assert_eq!(interpolate("a $ b", vars), "a $ b");
+    }
+
+    #[test]
+    fn a_password_with_url_reserved_characters_reads_back_only_when_encoded() {
+        let wiring = SecretWiring {
+            secret: "DB_PASSWORD".into(),
+            variable: "DATABASE_URL".into(),
+            form: Form::Url {
+                template: "postgresql://daarion:{password}@dagi-postgres:5432/daarion_main".into(),
+            },
+            source: Source::EnvFile {
+                path: "services/memory-service/.env".into(),
+            },
+            when_missing: WhenMissing::Fails,
+        };
+        let password = "p@ss/w#rd%41";
+        assert_eq!(
+            wiring.render(password),
+            "postgresql://daarion:p%40ss%2Fw%23rd%2541@dagi-postgres:5432/daarion_main"
+        );
+        assert_eq!(
+            wiring.decode(&wiring.render(password)).as_deref(),
+            Some(password)
+        );
+        let raw = "postgresql://daarion:p@ss/w#rd%41@dagi-postgres:5432/daarion_main";
+        // As SQLAlchemy reads it: the password ends at the first `@`, the host is `ss`.
+        assert_eq!(wiring.decode(raw).as_deref(), Some("p"));
+        let url = fixtures::common::DbUrl::parse(raw).unwrap();
+        assert_eq!((url.host.as_str(), url.port), ("ss", 5432));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_password_percent_encoded_in_a_url_reads_back_whole(password in "\\PC{1,40}") {
+            let wiring = SecretWiring {
+                secret: "DB_PASSWORD".into(),
+                variable: "DATABASE_URL".into(),
+                form: Form::Url {
+                    template: "postgresql+psycopg://daarion:{password}@db:5432/main".into(),
+                },
+                source: Source::Interpolated { variable: "X".into() },
+                when_missing: WhenMissing::Fails,
+            };
+            let url = wiring.render(&password);
+            proptest::prop_assert_eq!(wiring.decode(&url), Some(password.clone()));
+            let redactor = crate::redact::Redactor::new();
+            redactor.add("DB_PASSWORD", &password);
+            proptest::prop_assert!(redactor.find_leak(&url).is_some());
         }
     }
 }

@@ -42,6 +42,18 @@ pub fn address_of_url(url: &str) -> String {
         .to_string()
 }
 
+/// The characters percent-encoded in a URL's password: all but RFC 3986's unreserved ones.
+pub const URL_USERINFO: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// `secret` as it sits percent-encoded in a URL's password.
+pub fn url_encoded(secret: &str) -> String {
+    percent_encoding::utf8_percent_encode(secret, URL_USERINFO).to_string()
+}
+
 /// A set of secret values, each with a name shown in its place.
 #[derive(Clone, Default)]
 pub struct Redactor {
@@ -69,8 +81,17 @@ impl Redactor {
         Self::default()
     }
 
-    /// Registers `value` under `name`; empty values are ignored.
+    /// Registers `value` under `name`, and its percent-encoded form, as it sits in a URL;
+    /// empty values are ignored.
     pub fn add(&self, name: &str, value: &str) {
+        let encoded = url_encoded(value);
+        if encoded != value {
+            self.add_exact(name, &encoded);
+        }
+        self.add_exact(name, value);
+    }
+
+    fn add_exact(&self, name: &str, value: &str) {
         if value.is_empty() {
             return;
         }
@@ -125,7 +146,7 @@ impl Redactor {
         }
         let theirs = other.inner.read().expect("redactor lock").secrets.clone();
         for (name, value) in theirs {
-            self.add(&name, &value);
+            self.add_exact(&name, &value);
         }
     }
 

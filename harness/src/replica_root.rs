@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use crate::docker::LABEL_SERVICE;
 use crate::envfile::EnvFile;
 use crate::error::{HarnessError, Result};
+use crate::profile::{NodeProfile, Source};
 use crate::redact::Redactor;
 use crate::services::Service;
 
@@ -401,7 +402,76 @@ impl ReplicaRoot {
         let conf = root.nats_conf_path();
         std::fs::set_permissions(&conf, std::fs::Permissions::from_mode(0o600))
             .map_err(HarnessError::io(&conf))?;
+        root.wire_secrets(secrets, &options.profile)?;
         Ok(root)
+    }
+
+    /// The project's `.env`, from which Compose interpolates the compose file.
+    pub fn project_env_path(&self) -> PathBuf {
+        self.dir.join(".env")
+    }
+
+    /// Moves each secret to where `profile` says its service reads it: out of the default
+    /// variable, into the profile's (in the service's `env_file`, in its URL form, or into the
+    /// project `.env` that Compose interpolates). The default profile changes nothing.
+    fn wire_secrets(&self, secrets: &NodeSecrets, profile: &NodeProfile) -> Result<()> {
+        let limits = profile.replica_limits();
+        if !limits.is_empty() {
+            return Err(HarnessError::Profile(limits.join("; ")));
+        }
+        let default = NodeProfile::replica_default();
+        let mut project = EnvFile::new(self.project_env_path());
+        project.comment(
+            "The project's variables, interpolated by Compose into the compose file on `up`",
+        );
+        let mut project_used = false;
+        for service in Service::ALL {
+            let Some(path) = self.env_path(service) else {
+                continue;
+            };
+            let mut file = EnvFile::read(&path)?;
+            let mut changed = false;
+            for w in profile.wiring(service) {
+                let d = default.wiring_of(service, &w.secret);
+                if d.as_ref() == Some(&w) {
+                    continue;
+                }
+                if let Some(d) = d {
+                    changed |= file.remove(&d.variable);
+                }
+                let value = secrets.get(&w.secret);
+                match &w.source {
+                    Source::EnvFile { .. } => {
+                        file.set(&w.variable, &w.render(value));
+                        changed = true;
+                    }
+                    Source::Interpolated { variable } => {
+                        project.set(variable, value);
+                        project_used = true;
+                    }
+                    Source::ComposeFile => {}
+                }
+            }
+            if changed {
+                file.write()?;
+            }
+        }
+        if project_used {
+            project.write()?;
+        }
+        Ok(())
+    }
+
+    /// `service`'s `environment:` in the compose file under `profile`: (variable, value as the
+    /// compose file writes it, interpolations in).
+    pub fn compose_environment(service: Service, profile: &NodeProfile) -> Vec<(String, String)> {
+        let default = NodeProfile::replica_default();
+        profile
+            .wiring(service)
+            .into_iter()
+            .filter(|w| default.wiring_of(service, &w.secret).as_ref() != Some(w))
+            .filter_map(|w| Some((w.variable.clone(), w.compose_value("")?)))
+            .collect()
     }
 
     /// Writes the NATS config with `users` (name, password), in place.
@@ -473,8 +543,17 @@ impl ReplicaRoot {
                     yaml_quote(&upstream_env_file)
                 ));
             }
+            let environment = ReplicaRoot::compose_environment(s, node.profile);
+            if !environment.is_empty() {
+                y.push_str("    environment:\n");
+                for (k, v) in environment {
+                    // Interpolations stay: `compose_value` escaped every other `$`.
+                    let v = serde_json::to_string(&v).expect("string");
+                    y.push_str(&format!("      {k}: {v}\n"));
+                }
+            }
             y.push_str("    command:\n");
-            for arg in command_for(s) {
+            for arg in command_for(s, node.profile) {
                 y.push_str(&format!("      - {}\n", yaml_quote(&arg)));
             }
             let mut volumes = Vec::new();
@@ -486,7 +565,9 @@ impl ReplicaRoot {
                 volumes.push("./services/router:/etc/router:ro".into());
             }
             if s == Service::Nats {
-                volumes.push("./nats:/etc/nats:ro".into());
+                for m in node.profile.mounts(s) {
+                    volumes.push(format!("{}:{}:ro", m.host_path, m.container_path));
+                }
             }
             if let Some((volume, path)) = s.data_volume() {
                 volumes.push(format!("{volume}:{path}"));
@@ -542,6 +623,8 @@ impl ReplicaRoot {
 #[derive(Debug)]
 pub struct ComposeNodeFile<'a> {
     pub image: &'a str,
+    /// How the services read their secrets and what NATS mounts.
+    pub profile: &'a NodeProfile,
     pub binary: &'a Path,
     pub upstream_env_file: &'a Path,
     /// Labels on every container (and on the network Compose creates, for a node of its own).
@@ -572,6 +655,9 @@ pub struct RootOptions {
     /// tokens signed with `JWT_SECRET_PREVIOUS` (`JWT_KEY_OVERLAP=true` in its `.env`).
     /// Off by default, as the node's gateway is today.
     pub gateway_jwt_overlap: bool,
+    /// How the node's services read their secrets (`--node-profile`); the replica's own
+    /// wiring by default.
+    pub profile: NodeProfile,
 }
 
 impl Default for RootOptions {
@@ -580,12 +666,22 @@ impl Default for RootOptions {
             pool_max_lifetime_secs: 30,
             router_new_or_old: false,
             gateway_jwt_overlap: false,
+            profile: NodeProfile::replica_default(),
         }
     }
 }
 
-/// The container command of `service`.
-pub fn command_for(service: Service) -> Vec<String> {
+/// The container command of `service` under `profile` (the replica's services are told where
+/// the profile's wiring differs from the default: `NodeProfile::service_options`).
+pub fn command_for(service: Service, profile: &NodeProfile) -> Vec<String> {
+    let mut command = base_command(service);
+    if command[0] == "/usr/local/bin/replica" {
+        command.extend(profile.service_options(service));
+    }
+    command
+}
+
+fn base_command(service: Service) -> Vec<String> {
     match service {
         Service::Postgres => vec!["sh".into(), "-c".into(), POSTGRES_ENTRYPOINT.into()],
         Service::Nats => vec!["sh".into(), "-c".into(), NATS_ENTRYPOINT.into()],
@@ -713,6 +809,7 @@ mod tests {
             ReplicaRoot::create(&dir, &NodeSecrets::generate(), &RootOptions::default()).unwrap();
         let labels = [("io.example.owner".to_string(), "test".to_string())];
         root.write_compose(&ComposeNodeFile {
+            profile: &NodeProfile::replica_default(),
             image: "base:tag",
             binary: Path::new("/bin/replica"),
             upstream_env_file: &dir.join(".upstream.env"),
@@ -746,6 +843,7 @@ mod tests {
             ReplicaRoot::create(&dir, &NodeSecrets::generate(), &RootOptions::default()).unwrap();
         let ports = BTreeMap::from([((Service::Router, 9102), 41234)]);
         root.write_compose(&ComposeNodeFile {
+            profile: &NodeProfile::replica_default(),
             image: "base:tag",
             binary: Path::new("/bin/replica"),
             upstream_env_file: &dir.join(".upstream.env"),

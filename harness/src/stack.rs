@@ -26,6 +26,7 @@ use crate::docker::{self, LABEL_MANAGED, LABEL_OWNER_PID, LABEL_ROOT, LABEL_SERV
 use crate::envfile::EnvFile;
 use crate::error::{HarnessError, Result};
 use crate::images::ensure_image_and_binary;
+use crate::profile::NodeProfile;
 use crate::progress::Progress;
 use crate::redact::Redactor;
 use crate::replica_root::{
@@ -94,6 +95,8 @@ pub struct Stack {
     image_id: Option<String>,
     binary: PathBuf,
     secrets: NodeSecrets,
+    /// How the services read their secrets (`RootOptions::profile`).
+    profile: NodeProfile,
     redactor: Redactor,
     ports: Mutex<BTreeMap<(Service, u16), u16>>,
     /// The host's Compose, whose config hashes label the containers; `None` without one.
@@ -206,6 +209,7 @@ impl Stack {
             image_id,
             binary,
             secrets,
+            profile: options.root.profile.clone(),
             redactor,
             ports: Mutex::new(BTreeMap::new()),
             compose,
@@ -266,6 +270,7 @@ impl Stack {
         *stack.ports.lock().expect("ports lock") = ports.clone();
         stack.root.write_compose(&ComposeNodeFile {
             image: &stack.image_ref(),
+            profile: &stack.profile,
             binary: &stack.binary,
             upstream_env_file: &upstream_env,
             labels,
@@ -773,6 +778,25 @@ impl Stack {
                 None => Vec::new(),
             },
         };
+        // Then the compose file's `environment:`, interpolated from the project `.env` as
+        // Compose does on `up` (it wins over the env_file).
+        let environment = ReplicaRoot::compose_environment(service, &self.profile);
+        if !environment.is_empty() {
+            let project = match EnvFile::read(self.root.project_env_path()) {
+                Ok(f) => f.vars(),
+                Err(_) => Vec::new(),
+            };
+            for (key, value) in environment {
+                let value = crate::profile::interpolate(&value, |name| {
+                    project
+                        .iter()
+                        .find(|(k, _)| k == name)
+                        .map(|(_, v)| v.clone())
+                });
+                env.retain(|(k, _)| *k != key);
+                env.push((key, value));
+            }
+        }
         if let Some(var) = left_out {
             env.retain(|(k, _)| k != var);
         }
@@ -798,7 +822,7 @@ impl Stack {
         let config = ContainerCreateBody {
             image: Some(self.image_ref()),
             hostname: Some(service.production_name().to_string()),
-            cmd: Some(command_for(service)),
+            cmd: Some(command_for(service, &self.profile)),
             env: Some(env.into_iter().map(|(k, v)| format!("{k}={v}")).collect()),
             labels: Some(self.container_labels(service).into_iter().collect()),
             exposed_ports: Some(service.ports().iter().map(|p| format!("{p}/tcp")).collect()),
@@ -870,7 +894,10 @@ impl Stack {
             mounts.push(bind_mount(&self.root.router_dir(), "/etc/router"));
         }
         if service == Service::Nats {
-            mounts.push(bind_mount(&self.root.nats_dir(), "/etc/nats"));
+            for m in self.profile.mounts(service) {
+                let host = self.root.dir().join(m.host_path.trim_start_matches("./"));
+                mounts.push(bind_mount(&host, &m.container_path));
+            }
         }
         mounts
     }

@@ -210,6 +210,7 @@ pub fn journal(
         leftovers: Vec::new(),
         engine_leftovers: Vec::new(),
         skipped: Vec::new(),
+        node_profile: None,
     }
 }
 

@@ -81,6 +81,7 @@ impl ComposeNode {
         let labels = harness::stack::stack_labels(&id, std::process::id(), &dir);
         root.write_compose(&ComposeNodeFile {
             image,
+            profile: &harness::profile::NodeProfile::replica_default(),
             binary,
             upstream_env_file: &dir.join(".upstream.env"),
             labels: &labels,

@@ -43,6 +43,10 @@ enum Task {
         /// seconds every service gets to become ready
         #[arg(long, default_value_t = 90, value_parser = clap::value_parser!(u64).range(1..=3600))]
         timeout: u64,
+        /// how the node's services read their secrets: a shipped profile (`default`,
+        /// `database-url`, `interpolated`) or a profile file (docs/node-profile.md)
+        #[arg(long, value_name = "FILE|NAME")]
+        node_profile: Option<String>,
     },
     /// health and readiness of every service of running replicas, as a table
     Status {
@@ -116,7 +120,10 @@ fn main() -> ExitCode {
         };
         match task {
             Task::Images => images().await,
-            Task::Up { timeout } => up(timeout).await,
+            Task::Up {
+                timeout,
+                node_profile,
+            } => up(timeout, node_profile.as_deref()).await,
             Task::Status { ids } => status(&ids).await,
             Task::Down { ids, all } => down(&ids, all).await,
             Task::Test { full, nextest } => test(full, &nextest).await,
@@ -151,9 +158,17 @@ async fn images() -> anyhow::Result<i32> {
     Ok(exit_codes::OK)
 }
 
-async fn up(timeout: u64) -> anyhow::Result<i32> {
+async fn up(timeout: u64, node_profile: Option<&str>) -> anyhow::Result<i32> {
+    let profile = match rehearse::node_profile(node_profile) {
+        Ok(p) => p,
+        Err(code) => return Ok(code),
+    };
     let id = new_stack_id();
     let options = StackOptions {
+        root: harness::replica_root::RootOptions {
+            profile: profile.unwrap_or_else(harness::profile::NodeProfile::replica_default),
+            ..Default::default()
+        },
         progress: Progress::stderr(),
         ready_timeout: Duration::from_secs(timeout),
         detached: true,

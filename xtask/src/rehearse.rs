@@ -2,6 +2,7 @@
 //! the journal and the reports under `target/rehearsal/`, and an exit code that says whether
 //! every scenario met its expected outcome.
 
+use harness::profile::NodeProfile;
 use harness::{errln, out, outln};
 
 use futures::StreamExt;
@@ -81,6 +82,11 @@ pub struct Args {
     /// (without it such a run does not start)
     #[arg(long)]
     skip_inapplicable: bool,
+    /// how the node's services read their secrets: a shipped profile (`default`,
+    /// `database-url`, `interpolated`) or a profile file (`cargo xtask node profile` derives
+    /// one from a compose file); the replica is wired that way (docs/node-profile.md)
+    #[arg(long, value_name = "FILE|NAME")]
+    node_profile: Option<String>,
 }
 
 /// A finite number in `range`, for flags whose extremes would overflow a `Duration`.
@@ -157,6 +163,10 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
             errln!("error: {e}\nnothing was started");
             return Ok(exit_codes::USAGE);
         }
+    };
+    let profile = match node_profile(args.node_profile.as_deref()) {
+        Ok(p) => p,
+        Err(code) => return Ok(code),
     };
     // Random schedules alone when no `--only` asks for more.
     let mut chosen = if only.is_empty() && random > 0 {
@@ -320,6 +330,12 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
         Vec::new()
     };
     let progress = Progress::stderr();
+    if let Some(p) = &profile {
+        progress.say(&format!("node profile: {}", p.description));
+        for s in &mut chosen {
+            s.replica.profile = p.clone();
+        }
+    }
     let redactor = Redactor::new();
     let chosen = std::sync::Arc::new(chosen);
     let mut journal = match rehearse_all(&chosen, &runbook, &options, &progress, &redactor).await? {
@@ -327,6 +343,7 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
         Err(signal) => return Ok(signal.exit_code()),
     };
     journal.skipped = skipped_unbound.into_iter().chain(skipped).collect();
+    journal.node_profile = profile.map(|p| p.description);
     journal.shard = args
         .shard
         .map(|shard| harness::rehearsal::journal::ShardInfo {
@@ -373,6 +390,25 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
     } else {
         exit_codes::FAILURES
     })
+}
+
+/// The node profile `--node-profile` names (`None` without one or for the default wiring),
+/// or the exit code after saying why it cannot be used; nothing is started either way.
+pub fn node_profile(arg: Option<&str>) -> Result<Option<NodeProfile>, i32> {
+    let Some(arg) = arg else { return Ok(None) };
+    let profile = NodeProfile::named_or_file(arg).map_err(|e| {
+        errln!("error: --node-profile {e}\nnothing was started");
+        exit_codes::USAGE
+    })?;
+    let limits = profile.replica_limits();
+    if !limits.is_empty() {
+        errln!(
+            "error: --node-profile {arg}: the replica cannot run it: {}\nnothing was started",
+            limits.join("; ")
+        );
+        return Err(exit_codes::USAGE);
+    }
+    Ok((!profile.is_replica_default()).then_some(profile))
 }
 
 /// Every chosen scenario whose phases, fault steps or edited texts the runbook no longer has,

@@ -3,6 +3,7 @@
 //! replica. The TOML schema is documented on the structs and in `fixtures/targets/`.
 
 use super::transport::SshDestination;
+use crate::input::describe_parse_message;
 use crate::services::Service;
 use crate::stack::Stack;
 use serde::{Deserialize, Serialize};
@@ -274,65 +275,6 @@ pub struct TargetError {
 /// The largest target file read: a node's is about 2 KB.
 pub const TARGET_MAX_BYTES: u64 = 1 << 20;
 
-/// A TOML or serde message with every value it quotes taken out: `invalid type: string "x",
-/// expected u64` becomes `expected u64, found a string`. A target's values can be secrets.
-fn describe(message: &str) -> String {
-    let message = message.trim().replace('\n', "; ");
-    let expected = |rest: &str| {
-        rest.rsplit_once(", expected ")
-            .map(|(_, e)| e.to_string())
-            .unwrap_or_else(|| "another value".into())
-    };
-    if let Some(rest) = message.strip_prefix("invalid type: ") {
-        let found = match rest.split_whitespace().next().unwrap_or("value") {
-            "floating" => "floating point number",
-            "integer" => "integer",
-            "string" => "string",
-            "boolean" => "boolean",
-            "sequence" => "array",
-            "map" => "table",
-            _ => "value of another type",
-        };
-        return format!("expected {}, found a {found}", expected(rest));
-    }
-    if let Some(rest) = message.strip_prefix("invalid value: ") {
-        return format!("invalid value: expected {}", expected(rest));
-    }
-    if let Some(rest) = message.strip_prefix("unknown variant ") {
-        return format!("unknown variant: expected {}", expected(rest));
-    }
-    if message.starts_with("unknown field ") || message.starts_with("missing field ") {
-        // Field names are the file's keys, not its values.
-        return message;
-    }
-    without_quoted(&message)
-}
-
-/// `text` with every quoted run (`"…"`, `'…'`, and backticked runs longer than a token such
-/// as `=` or `"`) replaced by `…`: a parser's message quotes the input it stumbled on.
-fn without_quoted(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(at) = rest.find(['"', '\'', '`']) {
-        out.push_str(&rest[..at]);
-        let quote = rest[at..].chars().next().expect("found above");
-        let after = &rest[at + 1..];
-        let Some(close) = after.find(quote) else {
-            out.push('…');
-            return out;
-        };
-        let inner = &after[..close];
-        if quote == '`' && inner.chars().count() <= 3 {
-            out.push_str(&rest[at..at + close + 2]);
-        } else {
-            out.push('…');
-        }
-        rest = &after[close + 1..];
-    }
-    out.push_str(rest);
-    out
-}
-
 impl Target {
     pub fn load(path: &Path) -> Result<Target, TargetError> {
         let file = path.display().to_string();
@@ -375,13 +317,13 @@ impl Target {
         let deserializer = toml::Deserializer::parse(text).map_err(|e| {
             error(
                 line_of(&e),
-                format!("not valid TOML: {}", describe(e.message())),
+                format!("not valid TOML: {}", describe_parse_message(e.message())),
             )
         })?;
         let target: Target = serde_path_to_error::deserialize(deserializer).map_err(|e| {
             let path = e.path().to_string();
             let inner = e.inner();
-            let what = describe(inner.message());
+            let what = describe_parse_message(inner.message());
             match path.as_str() {
                 "." | "" => error(line_of(inner), what),
                 _ => error(line_of(inner), format!("field `{path}`: {what}")),

@@ -79,7 +79,9 @@
 //!   remained; `engine_leftovers[]` (also per scenario): networks the engine would not remove
 //!   although nothing of ours was attached (a stale endpoint, moby/moby#17217), not a failure;
 //! - `skipped[]`: scenarios chosen but skipped because they no longer apply to this runbook
-//!   (`--skip-inapplicable`): `scenario`, `why` (what it expected, the nearest runbook line).
+//!   (`--skip-inapplicable`): `scenario`, `why` (what it expected, the nearest runbook line);
+//! - `node_profile`: the description of the node profile the replica was wired by
+//!   (`--node-profile`); absent for the replica's default wiring.
 
 use super::probe::ProbeReport;
 use super::shell::ShellRun;
@@ -219,6 +221,10 @@ pub struct Journal {
     /// as the user asked (`--skip-inapplicable`); without it such a run does not start.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub skipped: Vec<Skipped>,
+    /// The node profile the replica was wired by (`--node-profile`), by its description;
+    /// absent for the replica's default wiring.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_profile: Option<String>,
 }
 
 /// A scenario skipped for this runbook, and what it expected that the runbook no longer has.
@@ -1028,6 +1034,7 @@ pub fn assemble(
         leftovers: Vec::new(),
         engine_leftovers: Vec::new(),
         skipped: Vec::new(),
+        node_profile: None,
     }
 }
 
@@ -1255,6 +1262,7 @@ mod tests {
                 scenario: "faults/x".into(),
                 why: "faults/x: …".into(),
             }],
+            node_profile: Some("DATABASE_URL per PostgreSQL client".into()),
         }
     }
 

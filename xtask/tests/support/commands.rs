@@ -41,6 +41,12 @@ use Kind::*;
 
 pub const ARGUMENTS: &[Entry] = &[
     ("up", "--timeout", Value, None),
+    (
+        "up",
+        "--node-profile",
+        InputFile,
+        Some(&["up", "--node-profile", "{}"]),
+    ),
     ("status", "IDS", Value, None),
     ("down", "IDS", Value, None),
     ("down", "--all", Flag, None),
@@ -70,6 +76,12 @@ pub const ARGUMENTS: &[Entry] = &[
     ("rehearse", "--shard", Value, None),
     ("rehearse", "--keep", Flag, None),
     ("rehearse", "--skip-inapplicable", Flag, None),
+    (
+        "rehearse",
+        "--node-profile",
+        InputFile,
+        Some(&["rehearse", "--list", "--node-profile", "{}"]),
+    ),
     (
         "verify",
         "--target",
