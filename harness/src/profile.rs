@@ -15,13 +15,19 @@ use yaml_rust2::Yaml;
 /// The profile of the replica as shipped (`fixtures/profiles/default.toml`).
 pub const DEFAULT_PROFILE: &str = "fixtures/profiles/default.toml";
 
-/// A node's secret wiring.
+/// A node's secret wiring (`Default`: the replica's own, `replica_default`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NodeProfile {
     /// One line saying which wiring this is.
     pub description: String,
     #[serde(rename = "service", default)]
     pub services: Vec<ServiceWiring>,
+}
+
+impl Default for NodeProfile {
+    fn default() -> Self {
+        NodeProfile::replica_default()
+    }
 }
 
 /// How one service reads its secrets and its mounted config.
@@ -358,6 +364,108 @@ impl NodeProfile {
         }
         wiring.to_args()
     }
+}
+
+/// A secret an edit of `.env` files changes in its usual variable but leaves where some of the
+/// node's services read it (`NodeProfile::missed_by_edit`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct MissedWiring {
+    pub secret: String,
+    /// The usual variable the edit writes (`DB_PASSWORD`).
+    pub edited: String,
+    /// Where the services read it instead: "`DATABASE_URL` in services/router/.env".
+    pub places: Vec<String>,
+}
+
+impl NodeProfile {
+    /// The secrets shell `code` edits in `.env` files (`sed`/`awk`/`perl` on a `VAR=` line of a
+    /// secret's usual variable) while this profile has some service read it from a variable
+    /// or file the code never names. Empty for the default wiring.
+    pub fn missed_by_edit(&self, code: &str) -> Vec<MissedWiring> {
+        if !["sed ", "awk ", "perl "].iter().any(|t| code.contains(t)) {
+            return Vec::new();
+        }
+        let default = NodeProfile::replica_default();
+        let mut out = Vec::new();
+        for secret in SECRET_NAMES {
+            let usual: std::collections::BTreeSet<String> = Service::ALL
+                .into_iter()
+                .filter_map(|s| default.wiring_of(s, secret))
+                .map(|w| w.variable)
+                .collect();
+            let Some(edited) = usual
+                .iter()
+                .find(|v| names_token(code, &format!("{v}=")))
+                .cloned()
+            else {
+                continue;
+            };
+            let mut places = Vec::new();
+            for service in Service::ALL {
+                let (Some(w), d) = (
+                    self.wiring_of(service, secret),
+                    default.wiring_of(service, secret),
+                ) else {
+                    continue;
+                };
+                if d.as_ref() == Some(&w) {
+                    continue;
+                }
+                let place = match &w.source {
+                    Source::EnvFile { path } if !names_token(code, &w.variable) => {
+                        Some(format!("`{}` in {path}", w.variable))
+                    }
+                    Source::Interpolated { variable } if !edits_project_env(code) => Some(format!(
+                        "`{variable}` in the project .env (Compose interpolates it)"
+                    )),
+                    _ => None,
+                };
+                if let Some(place) = place {
+                    if !places.contains(&place) {
+                        places.push(place);
+                    }
+                }
+            }
+            if !places.is_empty() {
+                out.push(MissedWiring {
+                    secret: secret.to_string(),
+                    edited,
+                    places,
+                });
+            }
+        }
+        out
+    }
+}
+
+/// Whether `text` holds `token` not preceded by a letter, digit or `_` (`DB_PASSWORD=` is not
+/// in `NEW_DB_PASSWORD=`).
+fn names_token(text: &str, token: &str) -> bool {
+    text.match_indices(token).any(|(at, _)| {
+        !text[..at]
+            .chars()
+            .next_back()
+            .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+    })
+}
+
+/// Whether shell `code` names the project's `.env` (`.env`, `./.env`, `-name ".env"`), not
+/// only a service's (`services/router/.env`).
+fn edits_project_env(code: &str) -> bool {
+    code.match_indices(".env").any(|(at, _)| {
+        let before = &code[..at];
+        let after = &code[at + 4..];
+        let ends = after
+            .chars()
+            .next()
+            .is_none_or(|c| !(c.is_ascii_alphanumeric() || c == '_' || c == '.'));
+        let starts = before.ends_with("./")
+            || before
+                .chars()
+                .next_back()
+                .is_none_or(|c| c.is_whitespace() || c == '"' || c == '\'' || c == '=');
+        starts && ends
+    })
 }
 
 impl SecretWiring {

@@ -459,6 +459,13 @@ impl ReplicaRoot {
         if project_used {
             project.write()?;
         }
+        if !profile.is_replica_default() {
+            let kept = self.dir.join(crate::checks::target::KEPT_PROFILE);
+            if let Some(parent) = kept.parent() {
+                std::fs::create_dir_all(parent).map_err(HarnessError::io(parent))?;
+            }
+            std::fs::write(&kept, profile.to_toml()).map_err(HarnessError::io(&kept))?;
+        }
         Ok(())
     }
 

@@ -767,10 +767,10 @@ impl Stack {
         self.start_created(service).await
     }
 
-    /// Creates `service`'s container from its `.env`, on the stack's network, not started; with
-    /// `left_out`, without that variable and with the restart policy `on-failure` (how a crash
-    /// loop looks in production).
-    async fn create_container(&self, service: Service, left_out: Option<&str>) -> Result<()> {
+    /// The env Compose gives `service`'s container on `up` from the files as they are now: its
+    /// `.env`, then the compose file's `environment:` (the node profile's), interpolated from
+    /// the project `.env` (a `restart` reads none of them again).
+    pub fn expected_env(&self, service: Service) -> Result<Vec<(String, String)>> {
         let mut env: Vec<(String, String)> = match service {
             Service::Upstream => self.secrets.upstream_seed_env(),
             s => match self.root.env_path(s) {
@@ -778,8 +778,6 @@ impl Stack {
                 None => Vec::new(),
             },
         };
-        // Then the compose file's `environment:`, interpolated from the project `.env` as
-        // Compose does on `up` (it wins over the env_file).
         let environment = ReplicaRoot::compose_environment(service, &self.profile);
         if !environment.is_empty() {
             let project = match EnvFile::read(self.root.project_env_path()) {
@@ -797,6 +795,19 @@ impl Stack {
                 env.push((key, value));
             }
         }
+        Ok(env)
+    }
+
+    /// How the node's services read their secrets in this stack.
+    pub fn profile(&self) -> &NodeProfile {
+        &self.profile
+    }
+
+    /// Creates `service`'s container from its `.env`, on the stack's network, not started; with
+    /// `left_out`, without that variable and with the restart policy `on-failure` (how a crash
+    /// loop looks in production).
+    async fn create_container(&self, service: Service, left_out: Option<&str>) -> Result<()> {
+        let mut env = self.expected_env(service)?;
         if let Some(var) = left_out {
             env.retain(|(k, _)| k != var);
         }

@@ -88,6 +88,7 @@ fn rehearse(path: &str, id: &str) -> Result<(), Failed> {
         }
         let j = journal::assemble(
             &runbook,
+            &scenario.replica.profile,
             std::time::SystemTime::now(),
             record.wall_ms,
             0.02,

@@ -369,6 +369,7 @@ async fn rehearse_with(runbook: &Runbook, id: &str, options: Options) -> journal
     };
     let j = journal::assemble(
         runbook,
+        &scenario.replica.profile,
         std::time::SystemTime::now(),
         record.wall_ms,
         0.02,

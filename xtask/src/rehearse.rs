@@ -645,8 +645,13 @@ async fn run_all(
             r
         })
         .collect();
+    let profile = chosen
+        .first()
+        .map(|s| s.replica.profile.clone())
+        .unwrap_or_default();
     let mut journal = journal::assemble(
         runbook,
+        &profile,
         started,
         clock.elapsed().as_millis() as u64,
         options.time_scale,

@@ -53,6 +53,11 @@ pub struct Args {
     /// the checks, one a line, and exit
     #[arg(long)]
     list: bool,
+    /// how the nodes' services read their secrets: a shipped profile (`default`,
+    /// `database-url`, `interpolated`) or a profile file; replaces each target's
+    /// `node_profile` (docs/node-profile.md)
+    #[arg(long, value_name = "FILE|NAME")]
+    node_profile: Option<String>,
 }
 
 /// One output: its kind and where it goes (stdout without a file).
@@ -180,9 +185,22 @@ pub async fn run(o: Args) -> anyhow::Result<i32> {
         errln!("error: two targets are named `{name}`; a report needs each node once");
         return Ok(exit_codes::USAGE);
     }
+    let profile = match &o.node_profile {
+        Some(arg) => match harness::profile::NodeProfile::named_or_file(arg) {
+            Ok(p) => Some(p),
+            Err(e) => {
+                errln!("error: --node-profile {e}");
+                return Ok(exit_codes::USAGE);
+            }
+        },
+        None => None,
+    };
     for target in &mut targets {
         if let Some(since) = o.since {
             target.since = Some(since);
+        }
+        if let Some(p) = &profile {
+            target.profile = p.clone();
         }
     }
     let fleet = checks::Fleet {

@@ -1,15 +1,16 @@
 //! The check catalogue: health and readiness, PostgreSQL, NATS, providers, env, backups, git and
 //! logs. Ids are stable; per-service and per-provider checks carry the name as their last part.
 
-use super::node::{address_of, Auth, LoginError, Node, PROBE_NAME};
+use super::node::{address_of, Auth, LoginError, Node, PROBE_NAME, PROJECT_ENV};
 use super::secrets::{is_secret_name, SecretSet, PREVIOUS_LIMITS};
 use super::target::{KeyAuth, EXTERNAL, PROVIDERS, SERVICE_KEYS};
 use super::transport::FileStat;
 use super::{Check, Verdict};
+use crate::services::Service;
 use futures::FutureExt;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Services whose `.env` holds DB_PASSWORD, and NATS credentials.
@@ -293,16 +294,20 @@ async fn pg_current(node: &Node, svc: &str) -> Verdict {
     let Some(rel) = node.env_rel(svc) else {
         return Verdict::skip(format!("the target has no [services.{svc}]"));
     };
-    let Some(password) = node.var(svc, "DB_PASSWORD") else {
-        return node.env_lacks(svc, "has no DB_PASSWORD");
+    let password = match node.secret(svc, "DB_PASSWORD") {
+        Ok(p) => p,
+        Err(v) => return v,
     };
+    let variable = node
+        .wiring(svc, "DB_PASSWORD")
+        .map_or("DB_PASSWORD".to_string(), |w| w.variable);
     let pg = &node.target().postgres;
-    match node.pg_login(password).await {
+    match node.pg_login(&password).await {
         Ok(()) => Verdict::pass(format!(
-            "DB_PASSWORD of {svc} logs in as {} at {}:{} on a new connection",
+            "{variable} of {svc} logs in as {} at {}:{} on a new connection",
             pg.user, pg.host, pg.port
         )),
-        Err(e) => e.as_failure(&format!("DB_PASSWORD in {} ({svc})", rel.display())),
+        Err(e) => e.as_failure(&format!("{variable} in {} ({svc})", rel.display())),
     }
 }
 
@@ -310,18 +315,23 @@ async fn pg_previous(node: &Node) -> Verdict {
     let Some(previous) = node.previous() else {
         return Verdict::skip("no previous secrets given (--previous FILE)");
     };
-    let Some(old) = previous
-        .secret_values()
-        .into_iter()
-        .find(|(k, _)| k == "DB_PASSWORD")
-        .map(|(_, v)| v)
+    let Some(old) = DB_SERVICES
+        .iter()
+        .find_map(|s| node.previous_secret(s, "DB_PASSWORD"))
+        .or_else(|| {
+            previous
+                .secret_values()
+                .into_iter()
+                .find(|(k, _)| k == "DB_PASSWORD")
+                .map(|(_, v)| v)
+        })
     else {
         return Verdict::skip("the previous secrets hold no DB_PASSWORD");
     };
     let still_current: Vec<&str> = DB_SERVICES
         .iter()
         .copied()
-        .filter(|s| node.var(s, "DB_PASSWORD") == Some(old.as_str()))
+        .filter(|s| node.secret(s, "DB_PASSWORD").ok().as_deref() == Some(old.as_str()))
         .collect();
     if !still_current.is_empty() {
         return Verdict::fail(format!(
@@ -825,32 +835,72 @@ async fn container_matches(node: &Node, svc: &str) -> Verdict {
     };
     let in_container: BTreeMap<&str, &str> =
         env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let in_file: BTreeMap<&str, &str> =
-        file.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    // What Compose gives the container on `up`: its env_file, then its `environment:`,
+    // interpolated from the project `.env` (which a `restart` does not read again).
+    let mut expected: BTreeMap<&str, (String, String)> = file
+        .iter()
+        .map(|(k, v)| (k.as_str(), (v.clone(), rel.display().to_string())))
+        .collect();
+    let wiring = Service::parse(svc)
+        .map(|s| node.target().profile.wiring(s))
+        .unwrap_or_default();
+    let project = Path::new(PROJECT_ENV);
+    for w in &wiring {
+        if let (Some(template), crate::profile::Source::Interpolated { variable }) =
+            (w.compose_value(""), &w.source)
+        {
+            let value = crate::profile::interpolate(&template, |name| {
+                node.current().value(project, name).map(str::to_string)
+            });
+            let from = format!("{PROJECT_ENV} ({variable}, interpolated on `up`)");
+            expected.insert(w.variable.as_str(), (value, from));
+        }
+    }
     let mut problems = Vec::new();
-    for (k, v) in &in_file {
+    for (k, (v, from)) in &expected {
         match in_container.get(k) {
             Some(c) if c == v => {}
-            Some(_) => problems.push(format!("{k} differs from {}", rel.display())),
-            None => problems.push(format!(
-                "{k} is in {} but not in the container",
-                rel.display()
-            )),
+            Some(_) => problems.push(format!("{k} differs from {from}")),
+            None => problems.push(format!("{k} is in {from} but not in the container")),
         }
     }
     for k in in_container.keys() {
-        if is_secret_name(k) && !in_file.contains_key(k) {
+        if is_secret_name(k) && !expected.contains_key(k) {
             problems.push(format!(
                 "{k} is in the container but not in {}",
                 rel.display()
             ));
         }
     }
+    let fallen_back: Vec<String> = wiring
+        .iter()
+        .filter_map(|w| match &w.when_missing {
+            crate::profile::WhenMissing::FallsBack { to }
+                if !in_container.contains_key(w.variable.as_str()) =>
+            {
+                Some(format!(
+                    "{} is not in the container: it runs on its fallback, {to}",
+                    w.variable
+                ))
+            }
+            _ => None,
+        })
+        .collect();
+    if !fallen_back.is_empty() {
+        return Verdict::fail(format!(
+            "{container} ({svc}): {}",
+            fallen_back
+                .into_iter()
+                .chain(problems)
+                .collect::<Vec<_>>()
+                .join("; ")
+        ));
+    }
     if problems.is_empty() {
         Verdict::pass(format!(
             "{container}: env equals {} ({} variables)",
             rel.display(),
-            in_file.len()
+            expected.len()
         ))
     } else {
         Verdict::fail(format!(
@@ -862,13 +912,38 @@ async fn container_matches(node: &Node, svc: &str) -> Verdict {
 
 async fn shared_agree(node: &Node) -> Verdict {
     let files = &node.current().files;
-    let mut groups: BTreeMap<String, BTreeMap<&str, Vec<String>>> = BTreeMap::new();
+    let mut groups: BTreeMap<String, BTreeMap<String, Vec<String>>> = BTreeMap::new();
     for (rel, vars) in files {
         let user = vars
             .iter()
             .find(|(k, _)| k == "NATS_USER")
             .map(|(_, v)| v.as_str());
+        // The service whose `.env` this is, for the secrets its profile puts inside URLs.
+        let service = node
+            .target()
+            .services
+            .iter()
+            .find(|(_, s)| &s.env == rel)
+            .and_then(|(key, _)| Service::parse(key));
         for (k, v) in vars {
+            let in_url = service.and_then(|s| {
+                node.target().profile.wiring(s).into_iter().find(|w| {
+                    &w.variable == k && matches!(w.form, crate::profile::Form::Url { .. })
+                })
+            });
+            if let Some(w) = in_url {
+                let group = match w.secret.as_str() {
+                    "DB_PASSWORD" => "DB_PASSWORD (and PostgreSQL's POSTGRES_PASSWORD)".to_string(),
+                    other => other.to_string(),
+                };
+                groups
+                    .entry(group)
+                    .or_default()
+                    .entry(w.decode(v).unwrap_or_default())
+                    .or_default()
+                    .push(format!("{}:{k}", rel.display()));
+                continue;
+            }
             let group = match k.as_str() {
                 "DB_PASSWORD" | "POSTGRES_PASSWORD" => {
                     "DB_PASSWORD (and PostgreSQL's POSTGRES_PASSWORD)".to_string()
@@ -880,7 +955,7 @@ async fn shared_agree(node: &Node) -> Verdict {
             groups
                 .entry(group)
                 .or_default()
-                .entry(v.as_str())
+                .entry(v.clone())
                 .or_default()
                 .push(format!("{}:{k}", rel.display()));
         }

@@ -6,7 +6,9 @@ use super::secrets::{PreviousError, SecretSet};
 use super::target::Target;
 use super::transport::{FileStat, SshOptions, SshSession, Tracked, Transport};
 use super::Verdict;
+use crate::profile::{Form, SecretWiring, Source, WhenMissing};
 use crate::redact::Redactor;
+use crate::services::Service;
 use bollard::query_parameters::{InspectContainerOptions, LogsOptionsBuilder};
 use bollard::Docker;
 use futures::StreamExt;
@@ -244,6 +246,101 @@ impl Node {
         }
     }
 
+    /// `secret` (`DB_PASSWORD`) as `service` reads it now, by the target's node profile: from
+    /// its variable in its `.env`, or interpolated from the project `.env`, and out of its URL
+    /// where it sits in one. A variable that is missing fails, naming the fallback the
+    /// service then runs on where it has one.
+    pub fn secret(&self, service: &str, secret: &str) -> Result<String, Verdict> {
+        self.secret_in(&self.current, service, secret)
+            .map_err(Verdict::fail)
+            .and_then(|v| v.ok_or_else(|| self.secret_missing(service, secret)))
+    }
+
+    /// `secret` as `service` read it before the rotation (from `previous`), if it is there.
+    pub fn previous_secret(&self, service: &str, secret: &str) -> Option<String> {
+        let previous = self.previous.as_ref()?;
+        match self.secret_in(previous, service, secret) {
+            Ok(Some(v)) => Some(v),
+            // The backup may not hold every service's file: any that wires it the same way.
+            _ => self.target.services.keys().find_map(|other| {
+                let w = self.wiring(other, secret)?;
+                let rel = self.env_rel(other)?;
+                let raw = previous.value_anywhere(rel, &w.variable)?;
+                w.decode(raw)
+            }),
+        }
+    }
+
+    /// How `service` reads `secret` by the target's profile.
+    pub fn wiring(&self, service: &str, secret: &str) -> Option<SecretWiring> {
+        self.target
+            .profile
+            .wiring_of(Service::parse(service)?, secret)
+    }
+
+    /// The secret in `set`: `Ok(None)` where its variable is missing, `Err` where the value
+    /// holds none the service can read (a URL without a password).
+    fn secret_in(
+        &self,
+        set: &SecretSet,
+        service: &str,
+        secret: &str,
+    ) -> Result<Option<String>, String> {
+        let Some(w) = self.wiring(service, secret) else {
+            return Ok(None);
+        };
+        let (raw, rel) = match &w.source {
+            Source::EnvFile { .. } | Source::ComposeFile => {
+                let Some(rel) = self.env_rel(service) else {
+                    return Ok(None);
+                };
+                (set.value(rel, &w.variable), rel.to_path_buf())
+            }
+            Source::Interpolated { variable } => (
+                set.value(Path::new(PROJECT_ENV), variable),
+                PathBuf::from(PROJECT_ENV),
+            ),
+        };
+        let Some(raw) = raw else { return Ok(None) };
+        let as_read = match (&w.source, &w.form) {
+            // Compose puts the value into the URL as it is, not encoded.
+            (Source::Interpolated { .. }, Form::Url { template }) => {
+                template.replace("{password}", raw)
+            }
+            _ => raw.to_string(),
+        };
+        w.decode(&as_read).map(Some).ok_or_else(|| {
+            format!(
+                "{}: `{}` of {service} holds no password it can read (not a URL with user:password@host)",
+                rel.display(),
+                w.variable
+            )
+        })
+    }
+
+    /// The verdict for `service` lacking `secret`'s variable: the fallback it runs on where
+    /// the profile names one.
+    fn secret_missing(&self, service: &str, secret: &str) -> Verdict {
+        let Some(w) = self.wiring(service, secret) else {
+            return Verdict::skip(format!("{service} reads no {secret} in the node profile"));
+        };
+        let source = match &w.source {
+            Source::Interpolated { variable } => format!("{PROJECT_ENV} has no {variable}"),
+            _ => format!("has no {}", w.variable),
+        };
+        let verdict = match &w.source {
+            Source::Interpolated { .. } => Verdict::fail(source),
+            _ => self.env_lacks(service, &source),
+        };
+        match &w.when_missing {
+            WhenMissing::FallsBack { to } => Verdict::fail(format!(
+                "{}: {service} runs on its fallback, {to}, not on the node's {secret}",
+                verdict.evidence
+            )),
+            WhenMissing::Fails => verdict,
+        }
+    }
+
     /// `var` as it was before the rotation, for `service`.
     pub fn previous_var(&self, service: &str, var: &str) -> Option<&str> {
         self.previous
@@ -437,15 +534,27 @@ impl Node {
 /// The largest `.env` file read over SSH.
 const ENV_FILE_LIMIT: u64 = 1 << 20;
 
-/// The `.env` files of a target, relative to its root.
+/// The `.env` files of a target, relative to its root: each service's, and the project's
+/// `.env` where the node profile has Compose interpolate a secret from it.
 fn env_files(target: &Target) -> Vec<PathBuf> {
+    let interpolates = Service::ALL.into_iter().any(|s| {
+        target
+            .profile
+            .wiring(s)
+            .iter()
+            .any(|w| matches!(w.source, Source::Interpolated { .. }))
+    });
     target
         .services
         .values()
         .map(|s| s.env.clone())
         .chain(target.postgres.env.iter().cloned())
+        .chain(interpolates.then(|| PathBuf::from(PROJECT_ENV)))
         .collect()
 }
+
+/// The project's `.env` beside the compose file, relative to the root.
+pub const PROJECT_ENV: &str = ".env";
 
 /// The target's previous secrets as they are on the node: a backup file, or a directory laid
 /// out like the root.

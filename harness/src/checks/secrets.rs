@@ -17,6 +17,21 @@ pub fn is_secret_name(name: &str) -> bool {
         || upper.ends_with("_KEY")
 }
 
+/// The password of a URL value (`scheme://user:PASSWORD@host…`), as written and decoded: a
+/// variable such as `DATABASE_URL` holds a secret whatever its name.
+pub fn url_password(value: &str) -> Option<(&str, String)> {
+    let (_, rest) = value.split_once("://")?;
+    let (userinfo, _) = rest.split_once('@')?;
+    let (_, raw) = userinfo.split_once(':')?;
+    if raw.is_empty() || is_placeholder(raw) {
+        return None;
+    }
+    let decoded = percent_encoding::percent_decode_str(raw)
+        .decode_utf8_lossy()
+        .into_owned();
+    Some((raw, decoded))
+}
+
 /// A runbook-style placeholder such as `<new_key>`: angle brackets around a word.
 pub fn is_placeholder(value: &str) -> bool {
     value
@@ -202,6 +217,10 @@ impl SecretSet {
                 if is_secret_name(k) && !is_placeholder(v) {
                     redactor.add(&format!("{prefix}{k}"), v);
                 }
+                if let Some((raw, decoded)) = url_password(v) {
+                    redactor.add(&format!("{prefix}{k}"), raw);
+                    redactor.add(&format!("{prefix}{k}"), &decoded);
+                }
             }
         }
     }
@@ -212,8 +231,11 @@ impl SecretSet {
             .files
             .values()
             .flat_map(|vars| vars.iter())
-            .filter(|(k, v)| is_secret_name(k) && !v.is_empty())
-            .cloned()
+            .flat_map(|(k, v)| {
+                let named = (is_secret_name(k) && !v.is_empty()).then(|| (k.clone(), v.clone()));
+                let in_url = url_password(v).map(|(_, decoded)| (k.clone(), decoded));
+                named.into_iter().chain(in_url)
+            })
             .collect();
         out.sort();
         out.dedup();

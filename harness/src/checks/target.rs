@@ -4,6 +4,7 @@
 
 use super::transport::SshDestination;
 use crate::input::describe_parse_message;
+use crate::profile::NodeProfile;
 use crate::services::Service;
 use crate::stack::Stack;
 use serde::{Deserialize, Serialize};
@@ -87,6 +88,9 @@ pub const KEPT_PREVIOUS: &str = ".rehearsal/previous";
 /// logs and upstream usage from then on.
 pub const KEPT_SINCE: &str = ".rehearsal/since";
 
+/// Where a replica root keeps the node profile it was wired by, when not the default.
+pub const KEPT_PROFILE: &str = ".rehearsal/node-profile.toml";
+
 /// One node to verify.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -135,6 +139,14 @@ pub struct Target {
     /// key is always refused.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ssh_known_hosts: Option<PathBuf>,
+    /// How the node's services read their secrets: a shipped profile (`database-url`,
+    /// `interpolated`) or a profile file, relative to the target file; the replica's default
+    /// wiring when absent (docs/node-profile.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_profile: Option<String>,
+    /// The profile `node_profile` names, read by `load` (`verify --node-profile` replaces it).
+    #[serde(skip)]
+    pub profile: NodeProfile,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -287,6 +299,22 @@ impl Target {
         // Relative paths in a target file are relative to the file; the node's own paths over
         // SSH are absolute (checked by `parse`).
         let base = path.parent().unwrap_or(Path::new("."));
+        if let Some(named) = &target.node_profile {
+            let shipped = crate::profile::SHIPPED.iter().any(|(n, _)| n == named);
+            let arg = if shipped {
+                named.clone()
+            } else {
+                base.join(named).display().to_string()
+            };
+            target.profile = NodeProfile::named_or_file(&arg).map_err(|e| TargetError {
+                file: file.clone(),
+                line: text
+                    .lines()
+                    .position(|l| l.trim_start().starts_with("node_profile"))
+                    .map_or(0, |i| i + 1),
+                message: format!("node_profile: {e}"),
+            })?;
+        }
         let local = [&mut target.ssh_identity, &mut target.ssh_known_hosts];
         for p in local.into_iter().flatten() {
             *p = base.join(&*p);
@@ -547,6 +575,9 @@ impl Target {
             transport: None,
             ssh_identity: None,
             ssh_known_hosts: None,
+            node_profile: None,
+            // The replica root keeps the profile it was wired by (`ReplicaRoot::create`).
+            profile: NodeProfile::load(&root.join(KEPT_PROFILE)).unwrap_or_default(),
         }
     }
 }

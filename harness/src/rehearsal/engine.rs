@@ -550,7 +550,8 @@ async fn run_on(
     watch: &Watch<'_>,
 ) {
     // The static analysis of the runbook this scenario rehearses (edits applied), once.
-    let analysis = crate::runbook::findings::Analysis::of(runbook);
+    let analysis =
+        crate::runbook::findings::Analysis::of_profiled(runbook, &scenario.replica.profile);
     let home = stack.root().operator_dir();
     let _ = std::fs::create_dir_all(&home);
     let mut ctx = Ctx::new(stack, options, &home, watch, &analysis);

@@ -2,7 +2,7 @@
 //! faults, checks before and after, the probe's bucketed timeline and accounting, the findings
 //! measured, and the verdict. Every report renders from it.
 //!
-//! Schema `rotation-rehearsal/journal`, version 10 (2: Telegram's delivery model — `lost` counts
+//! Schema `rotation-rehearsal/journal`, version 11 (2: Telegram's delivery model — `lost` counts
 //! only updates the gateway accepted and never stored; `probe.telegram` and `probe.harness`;
 //! 3: `runbook_fingerprint`, `shard`, each shell run's `compose[]`; 4: the API client's retry
 //! policy, `probe.config.api_retries` / `api_backoff_ms`, with `flows.api.delayed` the calls
@@ -11,7 +11,7 @@
 //! operator notes starting "measured"; 7: the probe's `containers_down` and Telegram's
 //! `backlog_series` / `delay_series_ms`; a version-6 journal reads as one without them; 8: the
 //! `env_written` measurement of each step; 9: each scenario's `boundaries[]`; 10: each boundary's `flows[]`, each scenario's
-//! `budgets[]` and `telegram_outage`). A test checks
+//! `budgets[]` and `telegram_outage`; 11: `node_profile` and the `wiring_edited` measurement). A test checks
 //! that every field is named here:
 //! - `schema`, `version`, `runbook` (file), `runbook_fingerprint` (its steps, whitespace
 //!   ignored), `shard` (`index` K, `count` N, `selection[]`: every scenario id of the whole
@@ -71,7 +71,9 @@
 //!   {`restarted[]`, `never_restarted[]`}, `backup` {`backup`, `env_files`, `secret_values`,
 //!   `mode`}, `sed_changed` {`changed`: variable → files}, `sed_mangled` {`name`, `wrong`,
 //!   `files`, `rewritten`}, `backup_left_on_node` {`backup`, `mode`}, `env_written`
-//!   {`variables[]`: what a step changed in the node's `.env` files, names only};
+//!   {`variables[]`: what a step changed in the node's `.env` files, names only},
+//!   `wiring_edited` {`secret`, `edited` (the usual variable the step edits), `unchanged[]`,
+//!   `changed[]`: where the node profile has services read the secret, as they read it};
 //! - `findings[]`: every static finding of the runbook (`id`, `severity`, `line`,
 //!   `explanation`) with `measured[]`, the scenarios that measured it (scenario, verdict,
 //!   evidence);
@@ -142,7 +144,7 @@ impl std::fmt::Display for Expected {
 }
 
 pub const SCHEMA: &str = "rotation-rehearsal/journal";
-pub const VERSION: u32 = 10;
+pub const VERSION: u32 = 11;
 /// The oldest journal version this build reads: a version-6 to 8 journal reads as a version-9
 /// one without what later versions added (every field defaults; a measurement it lacks was not
 /// taken; 9 added the step boundaries). Older ones held their measurements
@@ -781,6 +783,15 @@ pub enum Measurement {
     /// The variables whose value a step changed in any of the node's `.env` files (names
     /// only), whoever changed them: a command, or the operator's hand.
     EnvWritten { variables: Vec<String> },
+    /// A step that edits `edited=` lines of the `.env` files, where the node profile has
+    /// services read `secret` elsewhere: the places (variable and file) whose value, as the
+    /// service reads it, the step left as it was and those it changed.
+    WiringEdited {
+        secret: String,
+        edited: String,
+        unchanged: Vec<String>,
+        changed: Vec<String>,
+    },
 }
 
 impl Measurement {
@@ -797,6 +808,7 @@ impl Measurement {
             Measurement::SedMangled { .. } => "sed mangled",
             Measurement::BackupLeftOnNode { .. } => "backup left",
             Measurement::EnvWritten { .. } => "env written",
+            Measurement::WiringEdited { .. } => "wiring edited",
         }
     }
 }
@@ -880,6 +892,23 @@ impl std::fmt::Display for Measurement {
             Measurement::EnvWritten { variables } => {
                 write!(f, "variables written in the .env files: {}", variables.join(", "))
             }
+            Measurement::WiringEdited {
+                secret,
+                edited,
+                unchanged,
+                changed,
+            } => match unchanged.as_slice() {
+                [] => write!(
+                    f,
+                    "the step edited `{edited}=` lines and {secret} changed where the services read it: {}",
+                    changed.join(", ")
+                ),
+                _ => write!(
+                    f,
+                    "the step edited `{edited}=` lines, but {secret} did not change where the services read it: {}",
+                    unchanged.join(", ")
+                ),
+            },
             Measurement::BackupLeftOnNode { backup, mode } => write!(
                 f,
                 "after the scenario {backup} (mode {mode:04o}, unencrypted) is still on the node; no step of the runbook removes or expires a backup"
@@ -989,16 +1018,17 @@ fn sed_mangled(
     )
 }
 
-/// The journal of a run: the scenarios' records and, for every static finding of the runbook,
-/// what the scenarios measured about it.
+/// The journal of a run: the scenarios' records and, for every static finding of the runbook
+/// on a node wired as `profile` says, what the scenarios measured about it.
 pub fn assemble(
     runbook: &crate::runbook::Runbook,
+    profile: &crate::profile::NodeProfile,
     started: SystemTime,
     wall_ms: u64,
     time_scale: f64,
     scenarios: Vec<ScenarioRecord>,
 ) -> Journal {
-    let findings = crate::runbook::findings::analyse(runbook)
+    let findings = crate::runbook::findings::analyse_profiled(runbook, profile)
         .into_iter()
         .map(|f| {
             let base = format!("{}@{}", f.kind, f.step);
@@ -1079,17 +1109,17 @@ mod tests {
         };
         assert_eq!(
             Journal::from_json(&json(999)).unwrap_err().to_string(),
-            "journal version 999 was written by a newer rotation-rehearsal; this build reads versions 6 to 10"
+            "journal version 999 was written by a newer rotation-rehearsal; this build reads versions 6 to 11"
         );
         assert_eq!(
             Journal::from_json(&json(5)).unwrap_err().to_string(),
-            "journal version 5 is older than this build reads (versions 6 to 10); render it with the rotation-rehearsal that wrote it"
+            "journal version 5 is older than this build reads (versions 6 to 11); render it with the rotation-rehearsal that wrote it"
         );
         // A newer journal is refused by its version even when nothing else of it would parse.
         assert_eq!(
-            Journal::from_json(r#"{"schema":"rotation-rehearsal/journal","version":11,"x":1}"#)
+            Journal::from_json(r#"{"schema":"rotation-rehearsal/journal","version":12,"x":1}"#)
                 .unwrap_err(),
-            JournalReadError::Newer { found: 11 }
+            JournalReadError::Newer { found: 12 }
         );
         assert_eq!(Journal::from_json(&json(6)).unwrap().version, VERSION);
         assert_eq!(
@@ -1175,6 +1205,12 @@ mod tests {
                 wrong: 1,
                 files: 1,
                 rewritten: true,
+            },
+            Measurement::WiringEdited {
+                secret: "DB_PASSWORD".into(),
+                edited: "DB_PASSWORD".into(),
+                unchanged: vec!["`DATABASE_URL` in services/router/.env".into()],
+                changed: Vec::new(),
             },
         ];
         step

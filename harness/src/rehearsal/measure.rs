@@ -17,6 +17,8 @@ use std::path::Path;
 /// What the node held before a step's blocks ran.
 pub struct Before {
     env: Option<BTreeMap<Service, EnvFile>>,
+    /// What Compose would give each node container now (`Stack::expected_env`).
+    expected: BTreeMap<Service, Vec<(String, String)>>,
     had_backup: bool,
     backup: Option<Vec<u8>>,
 }
@@ -25,6 +27,10 @@ impl Before {
     pub fn take(stack: &Stack, backup: Option<&Path>) -> Before {
         Before {
             env: stack.current_env().ok(),
+            expected: Service::NODE
+                .into_iter()
+                .filter_map(|s| Some((s, stack.expected_env(s).ok()?)))
+                .collect(),
             had_backup: backup.is_some(),
             backup: backup.and_then(|p| std::fs::read(p).ok()),
         }
@@ -65,6 +71,48 @@ pub fn after_step(
     if step.code.iter().any(|b| b.text.contains("sed ")) {
         if let (Some(env_before), Ok(after)) = (&before.env, stack.current_env()) {
             out.measurements.extend(sed(step, env_before, &after));
+        }
+    }
+    out.measurements.extend(wiring_edited(stack, step, before));
+    out
+}
+
+/// For each secret the step edits in its usual variable where the node profile has services
+/// read it elsewhere: where, as each service reads it, it changed and where it did not.
+fn wiring_edited(stack: &Stack, step: &Step, before: &Before) -> Vec<Measurement> {
+    let profile = stack.profile();
+    let default = crate::profile::NodeProfile::replica_default();
+    let mut out = Vec::new();
+    for block in step.code.iter().filter(|b| b.is_shell()) {
+        for missed in profile.missed_by_edit(&block.text) {
+            let (mut unchanged, mut changed) = (Vec::new(), Vec::new());
+            for service in Service::NODE {
+                let Some(w) = profile.wiring_of(service, &missed.secret) else {
+                    continue;
+                };
+                if default.wiring_of(service, &missed.secret).as_ref() == Some(&w) {
+                    continue;
+                }
+                let read = |env: &[(String, String)]| {
+                    env.iter()
+                        .find(|(k, _)| *k == w.variable)
+                        .and_then(|(_, v)| w.decode(v))
+                };
+                let was = before.expected.get(&service).and_then(|e| read(e));
+                let now = stack.expected_env(service).ok().and_then(|e| read(&e));
+                let place = format!("`{}` of {}", w.variable, service.key());
+                if was == now {
+                    unchanged.push(place);
+                } else {
+                    changed.push(place);
+                }
+            }
+            out.push(Measurement::WiringEdited {
+                secret: missed.secret,
+                edited: missed.edited,
+                unchanged,
+                changed,
+            });
         }
     }
     out
@@ -276,21 +324,19 @@ pub fn env_written(
     out
 }
 
-/// Every node container whose env differs from its `.env` (`service: VAR, VAR`).
+/// Every node container whose env differs from what Compose would give it now, from its
+/// `.env` and the project `.env` it interpolates (`service: VAR, VAR`).
 pub async fn stale_env(stack: &Stack) -> Vec<String> {
     let mut out = Vec::new();
     for s in Service::NODE {
-        if let (Ok(env), Ok(files)) = (stack.container_env(s).await, stack.current_env()) {
-            if let Some(file) = files.get(&s) {
-                let stale: Vec<String> = file
-                    .vars()
-                    .into_iter()
-                    .filter(|(k, v)| env.get(k) != Some(v))
-                    .map(|(k, _)| k)
-                    .collect();
-                if !stale.is_empty() {
-                    out.push(format!("{}: {}", s.production_name(), stale.join(", ")));
-                }
+        if let (Ok(env), Ok(expected)) = (stack.container_env(s).await, stack.expected_env(s)) {
+            let stale: Vec<String> = expected
+                .into_iter()
+                .filter(|(k, v)| env.get(k) != Some(v))
+                .map(|(k, _)| k)
+                .collect();
+            if !stale.is_empty() {
+                out.push(format!("{}: {}", s.production_name(), stale.join(", ")));
             }
         }
     }

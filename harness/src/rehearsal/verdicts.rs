@@ -47,6 +47,7 @@ pub const RULES: &[(FindingKind, Rule)] = &[
     (FindingKind::SelectionNotFallback, selection_not_fallback),
     (FindingKind::RollbackFilesOnly, rollback_files_only),
     (FindingKind::BackupRetention, backup_retention),
+    (FindingKind::EditMissesWiring, edit_misses_wiring),
 ];
 
 /// What a scenario does, as far as deciding a finding needs to know: derived from its value
@@ -403,6 +404,18 @@ fn unanchored_sed(record: &ScenarioRecord) -> Vec<FindingVerdict> {
         Measurement::SedChanged { changed } if changed.keys().all(|k| k == "DB_PASSWORD") => {
             Some(Refuted(m.to_string()))
         }
+        _ => None,
+    })
+}
+
+/// An edit that left the secret as a service reads it confirms; one that changed it wherever
+/// the services read it refutes.
+fn edit_misses_wiring(record: &ScenarioRecord) -> Vec<FindingVerdict> {
+    per_measurement(record, FindingKind::EditMissesWiring, |m| match m {
+        Measurement::WiringEdited { unchanged, .. } if !unchanged.is_empty() => {
+            Some(Confirmed(m.to_string()))
+        }
+        Measurement::WiringEdited { .. } => Some(Refuted(m.to_string())),
         _ => None,
     })
 }

@@ -47,11 +47,12 @@ pub enum FindingKind {
     LogsStderrMissed,
     ShallowVerification,
     SelectionNotFallback,
+    EditMissesWiring,
 }
 
 impl FindingKind {
     /// Every kind, in the order reports list them.
-    pub const ALL: [FindingKind; 18] = [
+    pub const ALL: [FindingKind; 19] = [
         FindingKind::NeverTerminates,
         FindingKind::UnknownSubcommand,
         FindingKind::RestartKeepsStaleEnv,
@@ -70,6 +71,7 @@ impl FindingKind {
         FindingKind::LogsStderrMissed,
         FindingKind::ShallowVerification,
         FindingKind::SelectionNotFallback,
+        FindingKind::EditMissesWiring,
     ];
 
     /// The kind's id, as journals and finding ids spell it.
@@ -93,6 +95,7 @@ impl FindingKind {
             FindingKind::LogsStderrMissed => "logs-stderr-missed",
             FindingKind::ShallowVerification => "shallow-verification",
             FindingKind::SelectionNotFallback => "selection-not-fallback",
+            FindingKind::EditMissesWiring => "edit-misses-wiring",
         }
     }
 
@@ -167,6 +170,10 @@ impl FindingKind {
                 Severity::Medium,
                 "key selection that never falls back when the new key is rejected",
             ),
+            FindingKind::EditMissesWiring => (
+                Severity::High,
+                "a secret edited in variables the node's services do not read it from",
+            ),
         }
     }
 
@@ -214,6 +221,70 @@ impl Analysis {
             literal_secrets: literal_secrets(runbook),
         }
     }
+
+    /// The analysis of `runbook` on a node wired as `profile` says: the findings of `of`,
+    /// and the edits that miss a variable the node's services read a secret from.
+    pub fn of_profiled(runbook: &Runbook, profile: &crate::profile::NodeProfile) -> Analysis {
+        let mut analysis = Analysis::of(runbook);
+        analysis.findings.extend(wiring_findings(runbook, profile));
+        analysis.findings.sort_by_key(|f| f.line);
+        analysis
+    }
+}
+
+/// `analyse`, and the edits that miss where `profile` has the node read a secret.
+pub fn analyse_profiled(runbook: &Runbook, profile: &crate::profile::NodeProfile) -> Vec<Finding> {
+    Analysis::of_profiled(runbook, profile).findings
+}
+
+/// One `edit-misses-wiring` finding per step whose `.env` edits change a secret's usual
+/// variable (`DB_PASSWORD=`) where `profile` has services read it from another place
+/// (`DATABASE_URL`, the project `.env`) the step does not touch. None for the default wiring.
+pub fn wiring_findings(runbook: &Runbook, profile: &crate::profile::NodeProfile) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let steps = runbook
+        .phases
+        .iter()
+        .flat_map(|p| &p.steps)
+        .chain(&runbook.rollback);
+    for step in steps {
+        for block in step.code.iter().filter(|b| b.is_shell()) {
+            let missed = profile.missed_by_edit(&block.text);
+            let Some(first) = missed.first() else {
+                continue;
+            };
+            let excerpt = block
+                .text
+                .lines()
+                .find(|l| l.contains(&format!("{}=", first.edited)))
+                .unwrap_or_default()
+                .trim()
+                .to_string();
+            let explanation = missed
+                .iter()
+                .map(|m| {
+                    format!(
+                        "it edits `{}=` lines, but on this node {} is read from {}, which it leaves on the value from before",
+                        m.edited,
+                        m.secret,
+                        m.places.join(", ")
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("; ");
+            out.push(Finding {
+                id: format!("{}@{}", FindingKind::EditMissesWiring, step.id),
+                kind: FindingKind::EditMissesWiring,
+                severity: FindingKind::EditMissesWiring.severity(),
+                step: step.id.clone(),
+                line: block.first_line,
+                excerpt,
+                explanation: format!("{explanation} (node profile: {})", profile.description),
+            });
+            break;
+        }
+    }
+    out
 }
 
 /// Real subcommands of the tools runbooks call, so a call that does not exist is found from a

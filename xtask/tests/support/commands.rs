@@ -114,6 +114,12 @@ pub const ARGUMENTS: &[Entry] = &[
     ),
     ("verify", "--list", Flag, None),
     (
+        "verify",
+        "--node-profile",
+        InputFile,
+        Some(&["verify", "--target", "{target}", "--node-profile", "{}"]),
+    ),
+    (
         "runbook show",
         "--runbook",
         InputFile,
