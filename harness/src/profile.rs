@@ -386,52 +386,44 @@ impl NodeProfile {
             return Vec::new();
         }
         let default = NodeProfile::replica_default();
-        let mut out = Vec::new();
+        let mut out: Vec<MissedWiring> = Vec::new();
         for secret in SECRET_NAMES {
-            let usual: std::collections::BTreeSet<String> = Service::ALL
-                .into_iter()
-                .filter_map(|s| default.wiring_of(s, secret))
-                .map(|w| w.variable)
-                .collect();
-            let Some(edited) = usual
-                .iter()
-                .find(|v| names_token(code, &format!("{v}=")))
-                .cloned()
-            else {
-                continue;
-            };
-            let mut places = Vec::new();
             for service in Service::ALL {
-                let (Some(w), d) = (
-                    self.wiring_of(service, secret),
-                    default.wiring_of(service, secret),
-                ) else {
+                // The edit concerns a service only when it writes the variable that service
+                // reads the secret from by default (`POSTGRES_PASSWORD=` is PostgreSQL's).
+                let Some(d) = default.wiring_of(service, secret) else {
                     continue;
                 };
-                if d.as_ref() == Some(&w) {
+                if !names_token(code, &format!("{}=", d.variable)) {
+                    continue;
+                }
+                let Some(w) = self.wiring_of(service, secret) else {
+                    continue;
+                };
+                if w == d {
                     continue;
                 }
                 let place = match &w.source {
                     Source::EnvFile { path } if !names_token(code, &w.variable) => {
-                        Some(format!("`{}` in {path}", w.variable))
+                        format!("`{}` in {path}", w.variable)
                     }
-                    Source::Interpolated { variable } if !edits_project_env(code) => Some(format!(
-                        "`{variable}` in the project .env (Compose interpolates it)"
-                    )),
-                    _ => None,
+                    Source::Interpolated { variable } if !edits_project_env(code) => {
+                        format!("`{variable}` in the project .env (Compose interpolates it)")
+                    }
+                    _ => continue,
                 };
-                if let Some(place) = place {
-                    if !places.contains(&place) {
-                        places.push(place);
-                    }
+                match out
+                    .iter_mut()
+                    .find(|m| m.secret == *secret && m.edited == d.variable)
+                {
+                    Some(m) if !m.places.contains(&place) => m.places.push(place),
+                    Some(_) => {}
+                    None => out.push(MissedWiring {
+                        secret: secret.to_string(),
+                        edited: d.variable.clone(),
+                        places: vec![place],
+                    }),
                 }
-            }
-            if !places.is_empty() {
-                out.push(MissedWiring {
-                    secret: secret.to_string(),
-                    edited,
-                    places,
-                });
             }
         }
         out
@@ -1343,5 +1335,45 @@ when_missing = { kind = "falls-back", to = "no graph" }
             redactor.add("DB_PASSWORD", &password);
             proptest::prop_assert!(redactor.find_leak(&url).is_some());
         }
+    }
+
+    #[test]
+    fn an_edit_of_db_password_lines_misses_every_database_url_but_not_postgres_own_variable() {
+        let url = NodeProfile::named_or_file("database-url").unwrap();
+        let sed = r#"find /opt/microdao-daarion -name ".env" -exec sed -i 's/DB_PASSWORD=.*/DB_PASSWORD=NewPassword123!/g' {} \;"#;
+        assert_eq!(
+            url.missed_by_edit(sed),
+            [MissedWiring {
+                secret: "DB_PASSWORD".into(),
+                edited: "DB_PASSWORD".into(),
+                places: [
+                    "services/router/.env",
+                    "services/memory-service/.env",
+                    "gateway-bot/.env",
+                    "services/crewai-nats-worker/.env",
+                    "services/parser-pipeline/.env"
+                ]
+                .map(|p| format!("`DATABASE_URL` in {p}"))
+                .to_vec(),
+            }]
+        );
+        // PostgreSQL's own variable is not a client's: editing it misses no URL.
+        let postgres = "awk '/^POSTGRES_PASSWORD=/ { print \"POSTGRES_PASSWORD=\" ENVIRON[\"NEW_DB_PASSWORD\"]; next } { print }' services/postgres/.env";
+        assert_eq!(url.missed_by_edit(postgres), []);
+        // An edit naming DATABASE_URL too misses nothing; the default wiring never misses.
+        assert_eq!(url.missed_by_edit(&format!("{sed}\n/^DATABASE_URL=/")), []);
+        assert_eq!(NodeProfile::replica_default().missed_by_edit(sed), []);
+        // Interpolated from the project `.env`: an edit of the services' files alone misses it.
+        let interpolated = NodeProfile::named_or_file("interpolated").unwrap();
+        assert_eq!(
+            interpolated.missed_by_edit(postgres)[0].places,
+            ["`DB_PASSWORD` in the project .env (Compose interpolates it)"]
+        );
+        assert_eq!(
+            interpolated.missed_by_edit(&format!(
+                "{postgres}\nfor f in services/*/.env .env; do :; done"
+            )),
+            []
+        );
     }
 }

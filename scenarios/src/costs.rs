@@ -105,6 +105,19 @@ pub const MEASURED: &[(&str, u64)] = &[
         "v2/faults/phase11-gateway-killed-for-10s-during-the-key-overlap",
         71,
     ),
+    // 2026-12-07: the v2 scenarios on nodes wired by another profile (`--only 'v2/profiles/*'`).
+    (
+        "v2/profiles/database-url/phase6-new-password-with-url-reserved-characters",
+        27,
+    ),
+    (
+        "v2/profiles/database-url/phase6-database-url-removed-from-the-memory-service",
+        37,
+    ),
+    (
+        "v2/profiles/interpolated/phase9-project-env-edited-then-only-restarted",
+        157,
+    ),
     ("faults/deepseek/step1-router-killed-for-5s", 156),
     ("faults/deepseek/step2-router-killed-for-5s", 121),
     ("faults/deepseek/step3-router-killed-for-5s", 124),

@@ -52,6 +52,11 @@ const HAND_WRITTEN: &[HandWritten] = &[
         default: false,
         scenarios: v2::v2_fault_rehearsals,
     },
+    HandWritten {
+        lock: V2_LOCK,
+        default: false,
+        scenarios: v2::v2_profile_rehearsals,
+    },
 ];
 
 fn load_lock(path: &Path) -> Option<Lock> {

@@ -209,6 +209,7 @@ impl Schedule {
             replica: Default::default(),
             stop_at_failed_step: false,
             not_rehearsable: None,
+            new_values: Vec::new(),
         }
     }
 }

@@ -54,6 +54,7 @@ fn phase(n: u32, expected: Expected, title: &str) -> Scenario {
         replica: Default::default(),
         stop_at_failed_step: false,
         not_rehearsable: None,
+        new_values: Vec::new(),
     }
 }
 

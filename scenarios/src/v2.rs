@@ -7,7 +7,7 @@
 //! (`harness::rehearsal::derive`).
 
 use harness::rehearsal::derive::ALWAYS;
-use harness::rehearsal::faults::ContainerFault;
+use harness::rehearsal::faults::{ConfigFault, ContainerFault};
 use harness::rehearsal::{Expected, FaultAt, Rollback, Scenario};
 use harness::Service;
 use std::time::Duration;
@@ -40,6 +40,7 @@ fn scenario(id: String, title: String, phases: Vec<u32>, post: Vec<String>) -> S
         replica: platform(),
         stop_at_failed_step: true,
         not_rehearsable: None,
+        new_values: Vec::new(),
     }
 }
 
@@ -110,4 +111,65 @@ pub fn v2_fault_rehearsals() -> Vec<Scenario> {
             Detected,
         ),
     ]
+}
+
+/// `v2/profiles/<profile>/<id>`: Phase 1 then `phase` on a replica wired as the shipped node
+/// profile `profile` says (`fixtures/profiles/`).
+fn v2_profiled(id: &str, profile: &str, phase: u32, what: &str, expected: Expected) -> Scenario {
+    let mut s = scenario(
+        format!("v2/profiles/{profile}/{id}"),
+        format!("v2 Phase {phase} under traffic on a node wired as `{profile}`, {what}"),
+        vec![1, phase],
+        postconditions(&[]),
+    );
+    s.replica.profile =
+        harness::profile::NodeProfile::named_or_file(profile).expect("a shipped profile reads");
+    s.expected = expected;
+    s
+}
+
+/// A new database password holding every character a URL reserves and `%` itself.
+pub const URL_RESERVED_PASSWORD: &str = "N3w@Pa/ss#9%41:?";
+
+/// The v2 phases on nodes whose services read their secrets otherwise than the replica's
+/// default (`docs/node-profile.md`), under the faults only such a wiring has: a password with
+/// characters a URL reserves, the URL variable removed so the memory service falls back, a
+/// project `.env` edited and the services only restarted. Each with the outcome measured on
+/// the replica as its expected outcome.
+pub fn v2_profile_rehearsals() -> Vec<Scenario> {
+    use Expected::*;
+    let mut reserved = v2_profiled(
+        "phase6-new-password-with-url-reserved-characters",
+        "database-url",
+        6,
+        "with a new password holding `@`, `/`, `#`, `%`, `:` and `?`",
+        Holds,
+    );
+    reserved.new_values = vec![("DB_PASSWORD", URL_RESERVED_PASSWORD)];
+    let mut removed = v2_profiled(
+        "phase6-database-url-removed-from-the-memory-service",
+        "database-url",
+        6,
+        "with DATABASE_URL removed from the memory service's .env before its recreate",
+        Breaks,
+    );
+    removed.faults = vec![FaultAt::before(
+        "phase6.step3",
+        ConfigFault::VariableRemoved {
+            service: Service::Memory,
+            var: "DATABASE_URL",
+        },
+    )];
+    let mut restarted = v2_profiled(
+        "phase9-project-env-edited-then-only-restarted",
+        "interpolated",
+        9,
+        "with the recreate of the router and the memory service replaced by `docker restart`",
+        Detected,
+    );
+    restarted.edits = vec![(
+        "docker compose -f docker-compose.node1.yml up -d --no-deps dagi-router-node1 dagi-memory-service-node1",
+        "docker restart dagi-router-node1 dagi-memory-service-node1",
+    )];
+    vec![reserved, removed, restarted]
 }

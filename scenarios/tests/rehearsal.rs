@@ -343,10 +343,40 @@ async fn rehearse_on(runbook: &Runbook, id: &str) -> journal::Journal {
 
 /// `rehearse_on` with `options`.
 async fn rehearse_with(runbook: &Runbook, id: &str, options: Options) -> journal::Journal {
-    let scenario = scenarios::rehearsals_for(runbook)
+    rehearse_scenario(runbook, scenario_of(runbook, id), options).await
+}
+
+/// Scenario `id` of `runbook`.
+fn scenario_of(runbook: &Runbook, id: &str) -> harness::rehearsal::Scenario {
+    scenarios::rehearsals_for(runbook)
         .into_iter()
         .find(|s| s.id == id)
-        .unwrap_or_else(|| panic!("no rehearsal {id}"));
+        .unwrap_or_else(|| panic!("no rehearsal {id}"))
+}
+
+/// Scenario `id` of the runbook at `path` on a replica wired as the node profile `profile`
+/// (a shipped name or a file) says; asserts its expected outcome, no secret in the journal and
+/// nothing left behind.
+async fn rehearse_profiled(path: &str, id: &str, profile: &str) -> journal::Journal {
+    let runbook = Runbook::load(&workspace_path(path)).unwrap();
+    let mut scenario = scenario_of(&runbook, id);
+    scenario.replica.profile = harness::profile::NodeProfile::named_or_file(profile).unwrap();
+    let j = rehearse_scenario(&runbook, scenario, Options::default()).await;
+    let summary = render::summary(&j, &Redactor::new());
+    assert!(
+        j.scenarios[0].met,
+        "{id} under {profile}: expected outcome not met\n{summary}"
+    );
+    j
+}
+
+/// Rehearses `scenario` of `runbook` (see `rehearse_on`).
+async fn rehearse_scenario(
+    runbook: &Runbook,
+    scenario: harness::rehearsal::Scenario,
+    options: Options,
+) -> journal::Journal {
+    let id = scenario.id.clone();
     let redactor = Redactor::new();
     let mut attempt = 1;
     let mut options = options;
@@ -1171,4 +1201,174 @@ async fn v2_phase11_gateway_killed_for_10s_during_the_key_overlap() {
         "v2/faults/phase11-gateway-killed-for-10s-during-the-key-overlap",
     )
     .await;
+}
+
+// Node profiles: the same runbooks on nodes whose services read their secrets otherwise than
+// the replica's default (docs/node-profile.md).
+
+/// The secret as each service reads it after `phase3.step2`, by `edit-misses-wiring`.
+fn wiring_verdicts(j: &journal::Journal) -> Vec<(String, String, String)> {
+    j.scenarios[0]
+        .findings
+        .iter()
+        .filter(|f| f.finding.starts_with("edit-misses-wiring@"))
+        .map(|f| (f.finding.clone(), f.verdict.to_string(), f.evidence.clone()))
+        .collect()
+}
+
+/// No update lost and no memory kept out of PostgreSQL while the steps ran.
+fn assert_nothing_lost(j: &journal::Journal, what: &str) {
+    let probe = j.scenarios[0].probe.as_ref().expect("traffic");
+    assert_eq!(
+        (probe.updates_lost, probe.data.missing_memories),
+        (0, 0),
+        "{what}: lost updates, memories not in PostgreSQL"
+    );
+}
+
+/// The check `id` after the steps: its outcome and evidence.
+fn check_after(j: &journal::Journal, id: &str) -> (String, String) {
+    let c = j.scenarios[0]
+        .checks_after
+        .iter()
+        .find(|c| c.id == id)
+        .unwrap_or_else(|| panic!("no check {id}"));
+    (c.outcome.to_string(), c.evidence.clone())
+}
+
+/// Phase 3 as written rewrites `DB_PASSWORD=` lines; on a node whose clients read
+/// `DATABASE_URL`, the password they use stays the old one everywhere.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn profile_database_url_phase3_as_written_sed_leaves_every_database_url_on_the_old_password()
+{
+    let j = rehearse_profiled(DEFAULT_RUNBOOK, "rotate/postgres", "database-url").await;
+    assert_eq!(
+        wiring_verdicts(&j),
+        [(
+            "edit-misses-wiring@phase3.step2".to_string(),
+            "confirmed".to_string(),
+            "the step edited `DB_PASSWORD=` lines, but DB_PASSWORD did not change where the services read it: `DATABASE_URL` of router, `DATABASE_URL` of memory-service, `DATABASE_URL` of gateway, `DATABASE_URL` of crewai-nats-worker, `DATABASE_URL` of parser-pipeline".to_string()
+        )]
+    );
+    let finding = j
+        .findings
+        .iter()
+        .find(|f| f.id == "edit-misses-wiring@phase3.step2")
+        .expect("the static finding");
+    assert!(
+        finding
+            .explanation
+            .contains("`DATABASE_URL` in services/memory-service/.env"),
+        "{}",
+        finding.explanation
+    );
+    assert_eq!(
+        check_after(&j, "postgres.auth.current.memory-service").1,
+        format!(
+            "DATABASE_URL of memory-service logs in as daarion at {} on a new connection",
+            check_after(&j, "postgres.auth.current.memory-service")
+                .1
+                .split(" at ")
+                .nth(1)
+                .and_then(|r| r.split(' ').next())
+                .unwrap_or("?")
+        )
+    );
+}
+
+/// Phase 6 of v2 writes the new password into `DATABASE_URL`, percent-encoded, as well as into
+/// `DB_PASSWORD`: on a `DATABASE_URL` node it holds, nothing lost, the old password refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn profile_database_url_v2_phase6_writes_the_url_too_and_holds() {
+    let j = rehearse_profiled(V2, "rotate/postgres", "database-url").await;
+    assert_eq!(wiring_verdicts(&j), []);
+    assert_nothing_lost(&j, "v2 rotate/postgres under database-url");
+    assert_eq!(
+        check_after(&j, "postgres.auth.previous").0,
+        "pass",
+        "v2 rotate/postgres under database-url: phase6.step4"
+    );
+}
+
+/// Phase 6 and Phase 9 of v2 edit the project `.env` Compose interpolates too, and recreate
+/// through Compose: on a node that interpolates its shared passwords they hold.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn profile_interpolated_v2_phase6_edits_the_project_env_and_holds() {
+    let j = rehearse_profiled(V2, "rotate/postgres", "interpolated").await;
+    // Step 4 edits PostgreSQL's own `.env`, which it no longer reads; step 3 already wrote the
+    // new password where it does.
+    assert_eq!(
+        wiring_verdicts(&j),
+        [(
+            "edit-misses-wiring@phase6.step4".to_string(),
+            "refuted".to_string(),
+            "the step edited `POSTGRES_PASSWORD=` lines and DB_PASSWORD is the value it wrote where the services read it: `POSTGRES_PASSWORD` of postgres".to_string()
+        )]
+    );
+    assert_nothing_lost(&j, "v2 rotate/postgres under interpolated");
+    assert_eq!(
+        check_after(&j, "env.container-matches-file.gateway").0,
+        "pass",
+        "v2 rotate/postgres under interpolated: phase6.step5"
+    );
+}
+
+/// A new password holding `@`, `/`, `#`, `%`, `:` and `?`: v2 writes it percent-encoded into
+/// every `DATABASE_URL`, and the clients read it back whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v2_profile_database_url_phase6_new_password_with_url_reserved_characters_holds() {
+    rehearse_runbook(
+        V2,
+        "v2/profiles/database-url/phase6-new-password-with-url-reserved-characters",
+    )
+    .await;
+}
+
+/// `DATABASE_URL` removed from the memory service's `.env`: its recreate in `phase6.step3`
+/// starts it on its SQLite fallback, healthy, and every memory from then on is lost; the checks
+/// name the fallback.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v2_profile_database_url_phase6_memory_service_on_its_fallback_loses_memories() {
+    let j = rehearse_runbook(
+        V2,
+        "v2/profiles/database-url/phase6-database-url-removed-from-the-memory-service",
+    )
+    .await;
+    let probe = j.scenarios[0].probe.as_ref().expect("traffic");
+    assert!(
+        probe.data.missing_memories > 0,
+        "phase6.step3: the memory service kept memories out of PostgreSQL"
+    );
+    let (outcome, evidence) = check_after(&j, "env.container-matches-file.memory-service");
+    assert_eq!(outcome, "fail");
+    assert!(
+        evidence.ends_with(
+            "(memory-service): DATABASE_URL is not in the container: it runs on its fallback, sqlite:///./memory.db"
+        ),
+        "{evidence}"
+    );
+    assert_eq!(
+        check_after(&j, "postgres.auth.current.memory-service").1,
+        "services/memory-service/.env has no DATABASE_URL: memory-service runs on its fallback, sqlite:///./memory.db, not on the node's DB_PASSWORD"
+    );
+}
+
+/// Phase 9 on a node that interpolates `NEO4J_PASSWORD` from the project `.env`, with its
+/// recreate replaced by `docker restart`: the restarted services keep the old password, the
+/// step's wait fails, the rollback restores the node.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v2_profile_interpolated_phase9_project_env_edited_then_only_restarted_keeps_the_old_password(
+) {
+    let j = rehearse_runbook(
+        V2,
+        "v2/profiles/interpolated/phase9-project-env-edited-then-only-restarted",
+    )
+    .await;
+    let (outcome, evidence) = check_after(&j, "env.container-matches-file.router");
+    assert_eq!(outcome, "fail");
+    assert!(
+        evidence
+            .contains("NEO4J_PASSWORD differs from .env (NEO4J_PASSWORD, interpolated on `up`)"),
+        "{evidence}"
+    );
 }

@@ -298,16 +298,23 @@ async fn pg_current(node: &Node, svc: &str) -> Verdict {
         Ok(p) => p,
         Err(v) => return v,
     };
-    let variable = node
-        .wiring(svc, "DB_PASSWORD")
-        .map_or("DB_PASSWORD".to_string(), |w| w.variable);
+    let wiring = node.wiring(svc, "DB_PASSWORD");
+    let variable = wiring
+        .as_ref()
+        .map_or("DB_PASSWORD".to_string(), |w| w.variable.clone());
+    let from = match wiring.map(|w| w.source) {
+        Some(crate::profile::Source::Interpolated { variable }) => {
+            format!("{PROJECT_ENV} ({variable}, interpolated)")
+        }
+        _ => rel.display().to_string(),
+    };
     let pg = &node.target().postgres;
     match node.pg_login(&password).await {
         Ok(()) => Verdict::pass(format!(
             "{variable} of {svc} logs in as {} at {}:{} on a new connection",
             pg.user, pg.host, pg.port
         )),
-        Err(e) => e.as_failure(&format!("{variable} in {} ({svc})", rel.display())),
+        Err(e) => e.as_failure(&format!("{variable} in {from} ({svc})")),
     }
 }
 
@@ -567,13 +574,13 @@ async fn jwt(node: &Node, previous: bool) -> Verdict {
     let Some(gw) = node.target().services.get("gateway") else {
         return Verdict::skip("the target has no [services.gateway]");
     };
-    let current = node.var("gateway", "JWT_SECRET");
+    let current = node.value("gateway", "JWT_SECRET");
     let secret = if previous {
         if node.previous().is_none() {
             return Verdict::skip("no previous secrets given (--previous FILE)");
         }
-        match node.previous_var("gateway", "JWT_SECRET") {
-            Some(old) if Some(old) == current => {
+        match node.previous_value("gateway", "JWT_SECRET") {
+            Some(old) if Some(&old) == current.as_ref() => {
                 return Verdict::fail(
                     "the gateway's JWT_SECRET is still the previous one (not rotated)",
                 )
@@ -592,7 +599,7 @@ async fn jwt(node: &Node, previous: bool) -> Verdict {
         .map(|d| d.as_secs() + 300)
         .unwrap_or(0);
     let token = fixtures::jwt::sign(
-        secret,
+        &secret,
         &serde_json::json!({"sub": "rotation-verify", "exp": exp}),
     );
     let url = format!("{}/api/v1/agents", gw.url.trim_end_matches('/'));
@@ -614,13 +621,13 @@ async fn provider_key(node: &Node, provider: &str, previous: bool) -> Verdict {
         return Verdict::skip(format!("the target has no [providers.{provider}]"));
     };
     let service = p.service.as_str();
-    let current = node.var(service, &p.env);
+    let current = node.value(service, &p.env);
     let key = if previous {
         if node.previous().is_none() {
             return Verdict::skip("no previous secrets given (--previous FILE)");
         }
-        match node.previous_var(service, &p.env) {
-            Some(old) if Some(old) == current => {
+        match node.previous_value(service, &p.env) {
+            Some(old) if Some(&old) == current.as_ref() => {
                 return Verdict::fail(format!("{} is still the previous key (not rotated)", p.env))
             }
             Some(old) => old,
@@ -629,10 +636,16 @@ async fn provider_key(node: &Node, provider: &str, previous: bool) -> Verdict {
     } else {
         match current {
             Some(c) => c,
+            None if node.wiring(service, &p.env).is_some() => {
+                return node
+                    .secret(service, &p.env)
+                    .err()
+                    .unwrap_or_else(|| node.env_lacks(service, &format!("has no {}", p.env)))
+            }
             None => return node.env_lacks(service, &format!("has no {}", p.env)),
         }
     };
-    match (present_key(node, p, key).await, previous) {
+    match (present_key(node, p, &key).await, previous) {
         (Err(v), _) => v,
         (Ok((200, _)), false) => Verdict::pass(format!("{provider} accepts {}", p.env)),
         (Ok((status, _)), false) => Verdict::fail(format!(
@@ -787,7 +800,9 @@ async fn provider_usage(node: &Node) -> Verdict {
     let keys: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
     let mut stale = Vec::new();
     for &(provider, var) in PROVIDERS {
-        let current = node.var("router", var).map(fixtures::common::fingerprint);
+        let current = node
+            .value("router", var)
+            .map(|v| fixtures::common::fingerprint(&v));
         for k in keys["keys"].as_array().cloned().unwrap_or_default() {
             if k["provider"] != provider
                 || Some(k["fingerprint"].as_str().unwrap_or("")) == current.as_deref()

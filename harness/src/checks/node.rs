@@ -271,6 +271,23 @@ impl Node {
         }
     }
 
+    /// `name` as `service` reads it now: one of the node's secrets where the profile wires it
+    /// (`secret`), else the variable of that name in its `.env`.
+    pub fn value(&self, service: &str, name: &str) -> Option<String> {
+        if self.wiring(service, name).is_some() {
+            return self.secret_in(&self.current, service, name).ok().flatten();
+        }
+        self.var(service, name).map(str::to_string)
+    }
+
+    /// `name` as `service` read it before the rotation (see `value`).
+    pub fn previous_value(&self, service: &str, name: &str) -> Option<String> {
+        if self.wiring(service, name).is_some() {
+            return self.previous_secret(service, name);
+        }
+        self.previous_var(service, name).map(str::to_string)
+    }
+
     /// How `service` reads `secret` by the target's profile.
     pub fn wiring(&self, service: &str, secret: &str) -> Option<SecretWiring> {
         self.target

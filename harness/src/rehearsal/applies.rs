@@ -288,6 +288,7 @@ mod tests {
             replica: Default::default(),
             stop_at_failed_step: false,
             not_rehearsable: None,
+            new_values: Vec::new(),
         }
     }
 

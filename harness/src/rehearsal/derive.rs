@@ -312,6 +312,7 @@ pub fn scenarios(runbook: &Runbook, lock: Option<&Lock>) -> Vec<Scenario> {
         out.push(rotate);
         out.push(Scenario {
             not_rehearsable: why,
+            new_values: Vec::new(),
             ..rollback(
                 format!("rollback/after-{}", phase.slug),
                 format!(
@@ -435,6 +436,7 @@ fn derived(
         replica: plan.replica.clone(),
         stop_at_failed_step: plan.stops_at_failed_step,
         not_rehearsable: None,
+        new_values: Vec::new(),
     }
 }
 

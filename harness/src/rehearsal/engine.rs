@@ -554,7 +554,14 @@ async fn run_on(
         crate::runbook::findings::Analysis::of_profiled(runbook, &scenario.replica.profile);
     let home = stack.root().operator_dir();
     let _ = std::fs::create_dir_all(&home);
-    let mut ctx = Ctx::new(stack, options, &home, watch, &analysis);
+    let mut ctx = Ctx::new(
+        stack,
+        options,
+        &home,
+        watch,
+        &analysis,
+        &scenario.new_values,
+    );
     let redactor = ctx.redactor.clone();
     record.checks_before = checks_on(stack, STEADY_STATE, None, None, &redactor).await;
     if !all_pass(&record.checks_before) {
@@ -796,9 +803,13 @@ impl<'a> Ctx<'a> {
         home: &Path,
         watch: &Watch<'_>,
         analysis: &crate::runbook::findings::Analysis,
+        new_values: &[(&'static str, &'static str)],
     ) -> Ctx<'a> {
         let redactor = stack.redactor().clone();
-        let new = NodeSecrets::generate();
+        let mut new = NodeSecrets::generate();
+        for (name, value) in new_values {
+            new.set(name, value.to_string());
+        }
         let mut operator_env = operator_env(&new);
         // Values the runbook writes literally become the node's secrets when its commands run.
         for (name, value) in operator_env.iter().chain(&analysis.literal_secrets) {
@@ -1039,9 +1050,12 @@ async fn under_traffic<T>(
 /// the steady state back) is `detected`, or `holds` for a rollback scenario that never
 /// deviated. Downtime during a rollback is measured and reported; loss is what fails it.
 fn outcome_with_rollback(record: &ScenarioRecord, rollback: Rollback) -> Outcome {
+    // A memory the memory service accepted and kept out of PostgreSQL (on its fallback) is
+    // lost as surely as an update.
     let lost = |p: &probe::ProbeReport| {
         p.updates_lost > 0
             || p.data.missing_gateway_rows > 0
+            || p.data.missing_memories > 0
             || p.data.missing_processed.values().any(|n| *n > 0)
     };
     let lost_during_steps = record.probe.as_ref().is_some_and(lost);
@@ -1291,6 +1305,9 @@ async fn run_step(ctx: &mut Ctx<'_>, step: &Step, phase_minutes: u32) -> StepRec
         &literals,
     );
     record.measurements.extend(measured.measurements);
+    record
+        .measurements
+        .extend(measure::wiring_edited(ctx.stack, step, &before, &ctx.new));
     if let (Some(before), Ok(after)) = (&env_before, ctx.stack.current_env()) {
         let variables = measure::env_written(before, &after);
         if !variables.is_empty() {

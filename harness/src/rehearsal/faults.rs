@@ -225,6 +225,9 @@ pub enum ConfigFault {
     /// The update missed this service's `.env`: `var` holds its value from before the
     /// rotation again. Not undone: the missed file is what the scenario measures.
     EnvMissed { service: Service, var: &'static str },
+    /// `var` is gone from this service's `.env` (a hand edit, a template without it): the
+    /// service's next recreate starts without it, and falls back where it does. Not undone.
+    VariableRemoved { service: Service, var: &'static str },
     /// The operator pasted `step`'s block as written, its placeholder unfilled: `var` in the
     /// router's `.env` holds `literal` (e.g. `<new_key>`), and `provider` is asked whether it
     /// takes that as a key. Not undone: the file is what the scenario measures.
@@ -249,6 +252,9 @@ impl Fault for ConfigFault {
                     service.production_name()
                 )
             }
+            ConfigFault::VariableRemoved { service, var } => {
+                format!("{var} removed from {}'s .env", service.production_name())
+            }
             ConfigFault::PastedAsWritten {
                 step, var, literal, ..
             } => format!(
@@ -268,6 +274,12 @@ impl Fault for ConfigFault {
                         stack.edit_env(service, |f| f.set(var, &old)),
                     )
                 }
+                ConfigFault::VariableRemoved { service, var } => done(
+                    format!("{}: done", self.name()),
+                    stack.edit_env(service, |f| {
+                        f.remove(var);
+                    }),
+                ),
                 ConfigFault::PastedAsWritten {
                     var,
                     literal,

@@ -784,8 +784,9 @@ pub enum Measurement {
     /// only), whoever changed them: a command, or the operator's hand.
     EnvWritten { variables: Vec<String> },
     /// A step that edits `edited=` lines of the `.env` files, where the node profile has
-    /// services read `secret` elsewhere: the places (variable and file) whose value, as the
-    /// service reads it, the step left as it was and those it changed.
+    /// services read `secret` elsewhere: the places (variable and service) whose value, as the
+    /// service reads it, the step left as it was, and those where it changed or already is the
+    /// value the step wrote.
     WiringEdited {
         secret: String,
         edited: String,
@@ -900,7 +901,7 @@ impl std::fmt::Display for Measurement {
             } => match unchanged.as_slice() {
                 [] => write!(
                     f,
-                    "the step edited `{edited}=` lines and {secret} changed where the services read it: {}",
+                    "the step edited `{edited}=` lines and {secret} is the value it wrote where the services read it: {}",
                     changed.join(", ")
                 ),
                 _ => write!(

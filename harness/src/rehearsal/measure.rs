@@ -27,7 +27,7 @@ impl Before {
     pub fn take(stack: &Stack, backup: Option<&Path>) -> Before {
         Before {
             env: stack.current_env().ok(),
-            expected: Service::NODE
+            expected: Service::ALL
                 .into_iter()
                 .filter_map(|s| Some((s, stack.expected_env(s).ok()?)))
                 .collect(),
@@ -73,24 +73,43 @@ pub fn after_step(
             out.measurements.extend(sed(step, env_before, &after));
         }
     }
-    out.measurements.extend(wiring_edited(stack, step, before));
     out
 }
 
 /// For each secret the step edits in its usual variable where the node profile has services
-/// read it elsewhere: where, as each service reads it, it changed and where it did not.
-fn wiring_edited(stack: &Stack, step: &Step, before: &Before) -> Vec<Measurement> {
+/// read it elsewhere: where, as each service reads it, it changed (or already is the new value,
+/// `new`, or what the step wrote) and where it did not.
+pub fn wiring_edited(
+    stack: &Stack,
+    step: &Step,
+    before: &Before,
+    new: &crate::replica_root::NodeSecrets,
+) -> Vec<Measurement> {
     let profile = stack.profile();
     let default = crate::profile::NodeProfile::replica_default();
     let mut out = Vec::new();
     for block in step.code.iter().filter(|b| b.is_shell()) {
         for missed in profile.missed_by_edit(&block.text) {
+            // What the step wrote into the edited variable: a service already reading that
+            // value (an earlier step wrote it where it reads it) is not left behind.
+            let written: Vec<String> = stack
+                .current_env()
+                .map(|files| {
+                    files
+                        .values()
+                        .filter_map(|f| f.get(&missed.edited).map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default();
             let (mut unchanged, mut changed) = (Vec::new(), Vec::new());
-            for service in Service::NODE {
+            for service in Service::ALL {
                 let Some(w) = profile.wiring_of(service, &missed.secret) else {
                     continue;
                 };
-                if default.wiring_of(service, &missed.secret).as_ref() == Some(&w) {
+                let Some(d) = default.wiring_of(service, &missed.secret) else {
+                    continue;
+                };
+                if d == w || d.variable != missed.edited {
                     continue;
                 }
                 let read = |env: &[(String, String)]| {
@@ -101,7 +120,10 @@ fn wiring_edited(stack: &Stack, step: &Step, before: &Before) -> Vec<Measurement
                 let was = before.expected.get(&service).and_then(|e| read(e));
                 let now = stack.expected_env(service).ok().and_then(|e| read(&e));
                 let place = format!("`{}` of {}", w.variable, service.key());
-                if was == now {
+                let current = now
+                    .as_ref()
+                    .is_some_and(|v| written.contains(v) || v == new.get(&missed.secret));
+                if was == now && !current {
                     unchanged.push(place);
                 } else {
                     changed.push(place);

@@ -10,7 +10,7 @@ fn counts(p: &ProbeReport) -> String {
     let api = &p.flows["api"];
     let js = &p.flows["jetstream"];
     let t = &p.telegram;
-    format!(
+    let mut out = format!(
         "updates {} ok / {} delayed / {} lost, {} pending (delay p50 {} ms, p99 {} ms, max {} ms; \
          peak backlog {}); api {} failed of {} ({} ok after a retry); jetstream {} failed of {}; \
          longest outage {} ms",
@@ -28,7 +28,29 @@ fn counts(p: &ProbeReport) -> String {
         js.failed,
         js.sent,
         p.longest_outage_ms()
-    )
+    );
+    if let Some(missing) = data_missing(p) {
+        out.push_str("; ");
+        out.push_str(&missing);
+    }
+    out
+}
+
+/// What was accepted and never stored or processed, beside the updates counted as lost: the
+/// memories a memory service on its fallback kept out of PostgreSQL, among others.
+fn data_missing(p: &ProbeReport) -> Option<String> {
+    let d = &p.data;
+    let mut parts = Vec::new();
+    if d.missing_gateway_rows > 0 {
+        parts.push(format!("{} gateway rows", d.missing_gateway_rows));
+    }
+    if d.missing_memories > 0 {
+        parts.push(format!("{} memories", d.missing_memories));
+    }
+    for (worker, n) in d.missing_processed.iter().filter(|(_, n)| **n > 0) {
+        parts.push(format!("{n} events unprocessed by {worker}"));
+    }
+    (!parts.is_empty()).then(|| format!("accepted but not in PostgreSQL: {}", parts.join(", ")))
 }
 
 /// Updates ok / delayed / lost, as the summary tables show them.

@@ -57,6 +57,9 @@ pub struct Scenario {
     /// step nobody can carry out on it): its outcome is then `inconclusive` with this reason,
     /// and no replica is started.
     pub not_rehearsable: Option<String>,
+    /// New secrets the operator is given instead of generated ones (`NEW_DB_PASSWORD` holding
+    /// characters a URL reserves), by secret name.
+    pub new_values: Vec<(&'static str, &'static str)>,
 }
 
 impl Scenario {
