@@ -603,3 +603,58 @@ mod rfc3339_opt {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The example target with `node_profile` set to `value`, written beside a profile file.
+    fn example_with(dir: &Path, value: &str) -> PathBuf {
+        let example = std::fs::read_to_string(crate::runbook::workspace_path(
+            "fixtures/targets/node1.toml",
+        ))
+        .unwrap()
+        .replace(
+            "# node_profile = \"database-url\"",
+            &format!("node_profile = \"{value}\""),
+        );
+        let path = dir.join("node1.toml");
+        std::fs::write(&path, example).unwrap();
+        path
+    }
+
+    #[test]
+    fn a_target_names_its_node_profile_by_shipped_name_or_by_a_file_beside_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = Target::load(&example_with(dir.path(), "database-url")).unwrap();
+        assert_eq!(
+            target.profile,
+            NodeProfile::named_or_file("database-url").unwrap()
+        );
+        std::fs::write(
+            dir.path().join("node.profile.toml"),
+            NodeProfile::named_or_file("interpolated")
+                .unwrap()
+                .to_toml(),
+        )
+        .unwrap();
+        let target = Target::load(&example_with(dir.path(), "node.profile.toml")).unwrap();
+        assert_eq!(
+            target.profile,
+            NodeProfile::named_or_file("interpolated").unwrap()
+        );
+        let err = Target::load(&example_with(dir.path(), "missing.toml")).unwrap_err();
+        assert_eq!(err.line, 21);
+        assert!(
+            err.message.starts_with("node_profile: ") && err.message.contains("missing.toml"),
+            "{}",
+            err.message
+        );
+        // Without one, the replica's default wiring.
+        let plain = Target::load(&crate::runbook::workspace_path(
+            "fixtures/targets/node1.toml",
+        ))
+        .unwrap();
+        assert_eq!(plain.profile, NodeProfile::replica_default());
+    }
+}
