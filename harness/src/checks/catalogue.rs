@@ -871,10 +871,11 @@ async fn container_matches(node: &Node, svc: &str) -> Verdict {
             expected.insert(w.variable.as_str(), (value, from));
         }
     }
+    let same = |k: &str, c: &str, v: &str| same_as_read(&wiring, k, c, v);
     let mut problems = Vec::new();
     for (k, (v, from)) in &expected {
         match in_container.get(k) {
-            Some(c) if c == v => {}
+            Some(c) if same(k, c, v) => {}
             Some(_) => problems.push(format!("{k} differs from {from}")),
             None => problems.push(format!("{k} is in {from} but not in the container")),
         }
@@ -923,6 +924,21 @@ async fn container_matches(node: &Node, svc: &str) -> Verdict {
             problems.join("; ")
         ))
     }
+}
+
+/// Whether a container's value `c` of `variable` is the file's `v` as the service reads it: the
+/// same text, or, for a URL the profile puts a secret in, the same URL once decoded (`%2F` and
+/// `%2f` are one `/`).
+fn same_as_read(wiring: &[crate::profile::SecretWiring], variable: &str, c: &str, v: &str) -> bool {
+    let scheme = |u: &str| u.split_once("://").map(|(s, _)| s.to_string());
+    c == v
+        || wiring.iter().any(|w| {
+            w.variable == variable
+                && matches!(w.form, crate::profile::Form::Url { .. })
+                && fixtures::common::DbUrl::parse(c).is_some()
+                && fixtures::common::DbUrl::parse(c) == fixtures::common::DbUrl::parse(v)
+                && scheme(c) == scheme(v)
+        })
 }
 
 async fn shared_agree(node: &Node) -> Verdict {
@@ -1243,5 +1259,21 @@ mod tests {
                 "mistral answered 401 for router's MISTRAL_API_KEY; deepseek answered 429 for router's DEEPSEEK_API_KEY (neither accepted nor refused)"
             )
         );
+    }
+
+    #[test]
+    fn a_url_in_the_container_matches_its_file_when_it_reads_the_same_password_and_user() {
+        let url = crate::profile::NodeProfile::named_or_file("database-url").unwrap();
+        let wiring = url.wiring(Service::Memory);
+        let file = "postgresql+psycopg://daarion:p%2Fw@dagi-postgres:5432/daarion_main";
+        let lower = "postgresql+psycopg://daarion:p%2fw@dagi-postgres:5432/daarion_main";
+        assert!(same_as_read(&wiring, "DATABASE_URL", lower, file));
+        let other_user =
+            "postgresql+psycopg://daarion_rotation:p%2Fw@dagi-postgres:5432/daarion_main";
+        assert!(!same_as_read(&wiring, "DATABASE_URL", other_user, file));
+        let other_password = "postgresql+psycopg://daarion:p%2Fx@dagi-postgres:5432/daarion_main";
+        assert!(!same_as_read(&wiring, "DATABASE_URL", other_password, file));
+        // A plain variable is compared as text.
+        assert!(!same_as_read(&wiring, "QDRANT_API_KEY", "a%2f", "a%2F"));
     }
 }
