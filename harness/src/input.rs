@@ -141,7 +141,12 @@ pub fn describe_parse_message(message: &str) -> String {
             "map" => "table",
             _ => "value of another type",
         };
-        return format!("expected {}, found a {found}", expected(rest));
+        let article = if found.starts_with(['a', 'e', 'i', 'o', 'u']) {
+            "an"
+        } else {
+            "a"
+        };
+        return format!("expected {}, found {article} {found}", expected(rest));
     }
     if let Some(rest) = message.strip_prefix("invalid value: ") {
         return format!("invalid value: expected {}", expected(rest));

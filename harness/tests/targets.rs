@@ -71,7 +71,7 @@ fn a_wrongly_typed_value_and_a_bad_time_are_errors_at_their_line() {
     .unwrap_err();
     assert_eq!(
         e.to_string(),
-        "node.toml:53: field `postgres.port`: expected u16, found a string"
+        "node.toml:57: field `postgres.port`: expected u16, found a string"
     );
     let e = Target::parse(
         "node.toml",

@@ -537,7 +537,7 @@ fn a_target_type_error_names_file_line_and_field_path_but_not_the_value() {
     assert_eq!(
         run.stderr.trim(),
         format!(
-            "error: {}:53: field `postgres.port`: expected u16, found a string",
+            "error: {}:57: field `postgres.port`: expected u16, found a string",
             port.display()
         )
     );
