@@ -215,13 +215,16 @@ impl NodeProfile {
         toml::to_string(self).expect("a profile serialises")
     }
 
+    /// What this profile declares for `service`, if anything.
+    fn declared(&self, service: Service) -> Option<&ServiceWiring> {
+        self.services.iter().find(|s| s.name == service.key())
+    }
+
     /// How `service` reads each of its secrets: as this profile says, and where it says
     /// nothing, as the replica's default profile does.
     pub fn wiring(&self, service: Service) -> Vec<SecretWiring> {
         let own = |p: &NodeProfile| {
-            p.services
-                .iter()
-                .find(|s| s.name == service.key())
+            p.declared(service)
                 .map(|s| s.secrets.clone())
                 .unwrap_or_default()
         };
@@ -253,18 +256,12 @@ impl NodeProfile {
 
     /// `service`'s mounts: as this profile says, else as the default's.
     pub fn mounts(&self, service: Service) -> Vec<Mount> {
-        let of = |p: &NodeProfile| {
-            p.services
-                .iter()
-                .find(|s| s.name == service.key())
+        match self.declared(service).filter(|s| !s.mounts.is_empty()) {
+            Some(s) => s.mounts.clone(),
+            None => NodeProfile::replica_default()
+                .declared(service)
                 .map(|s| s.mounts.clone())
-                .unwrap_or_default()
-        };
-        let declared = of(self);
-        if declared.is_empty() {
-            of(&NodeProfile::replica_default())
-        } else {
-            declared
+                .unwrap_or_default(),
         }
     }
 
@@ -478,6 +475,15 @@ impl SecretWiring {
         match &self.form {
             Form::Plain => Some(value.to_string()),
             Form::Url { .. } => fixtures::common::DbUrl::parse(value).map(|u| u.password),
+        }
+    }
+
+    /// The value Compose gives this variable on `up` when it interpolates it from the project
+    /// `.env` (`project` looks a variable up there); `None` for any other source.
+    pub fn interpolated_value(&self, project: impl Fn(&str) -> Option<String>) -> Option<String> {
+        match self.source {
+            Source::Interpolated { .. } => Some(interpolate(&self.compose_value("")?, project)),
+            _ => None,
         }
     }
 

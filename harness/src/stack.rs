@@ -778,21 +778,19 @@ impl Stack {
                 None => Vec::new(),
             },
         };
-        let environment = ReplicaRoot::compose_environment(service, &self.profile);
-        if !environment.is_empty() {
-            let project = match EnvFile::read(self.root.project_env_path()) {
-                Ok(f) => f.vars(),
-                Err(_) => Vec::new(),
-            };
-            for (key, value) in environment {
-                let value = crate::profile::interpolate(&value, |name| {
-                    project
-                        .iter()
-                        .find(|(k, _)| k == name)
-                        .map(|(_, v)| v.clone())
-                });
-                env.retain(|(k, _)| *k != key);
-                env.push((key, value));
+        let project = EnvFile::read(self.root.project_env_path())
+            .map(|f| f.vars())
+            .unwrap_or_default();
+        for w in self.profile.wiring(service) {
+            let value = w.interpolated_value(|name| {
+                project
+                    .iter()
+                    .find(|(k, _)| k == name)
+                    .map(|(_, v)| v.clone())
+            });
+            if let Some(value) = value {
+                env.retain(|(k, _)| *k != w.variable);
+                env.push((w.variable, value));
             }
         }
         Ok(env)

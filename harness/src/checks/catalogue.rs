@@ -861,12 +861,10 @@ async fn container_matches(node: &Node, svc: &str) -> Verdict {
         .unwrap_or_default();
     let project = Path::new(PROJECT_ENV);
     for w in &wiring {
-        if let (Some(template), crate::profile::Source::Interpolated { variable }) =
-            (w.compose_value(""), &w.source)
+        let value =
+            w.interpolated_value(|name| node.current().value(project, name).map(str::to_string));
+        if let (Some(value), crate::profile::Source::Interpolated { variable }) = (value, &w.source)
         {
-            let value = crate::profile::interpolate(&template, |name| {
-                node.current().value(project, name).map(str::to_string)
-            });
             let from = format!("{PROJECT_ENV} ({variable}, interpolated on `up`)");
             expected.insert(w.variable.as_str(), (value, from));
         }
