@@ -70,6 +70,12 @@ pub enum HarnessError {
     )]
     UserNamespaceToolsMissing,
 
+    #[error("missing on this host: {missing}: {remedy}")]
+    HostToolsMissing { missing: String, remedy: String },
+
+    #[error("installing what is missing failed: `{command}` exited with {status}; run it yourself, then run this command again")]
+    HostToolsInstall { command: String, status: i32 },
+
     #[error("base image build failed at {stage}: {detail}")]
     ImageBuild { stage: String, detail: String },
 

@@ -56,7 +56,9 @@ pub fn for_error(error: &HarnessError) -> i32 {
         HarnessError::NoDocker { .. } => NO_DOCKER,
         HarnessError::ComposeMissing
         | HarnessError::ImageToolMissing
-        | HarnessError::UserNamespaceToolsMissing => PREREQUISITE_MISSING,
+        | HarnessError::UserNamespaceToolsMissing
+        | HarnessError::HostToolsMissing { .. }
+        | HarnessError::HostToolsInstall { .. } => PREREQUISITE_MISSING,
         HarnessError::EngineUnresponsive { .. } => ENGINE_UNRESPONSIVE,
         HarnessError::ImageBuild { .. } | HarnessError::BinaryBuild(_) => BUILD_FAILED,
         HarnessError::NotReady { .. }

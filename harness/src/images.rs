@@ -12,6 +12,7 @@ use sha2::{Digest, Sha256};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt};
 
 use crate::error::{HarnessError, Result};
+use crate::host_tools::which;
 use crate::progress::Progress;
 
 /// The image repository; the tag is the recipe's hash. `REHEARSAL_BASE_REPOSITORY` names
@@ -69,20 +70,24 @@ pub async fn ensure_image_and_binary(
     )
 }
 
-/// Stops at once, before anything is built, when a tool the replica's start or the runbook's
-/// commands need is missing: the image's builder (`RootfsBuilder::choose`) where the image is not
-/// cached yet, and Compose. Each error names the command that installs what is missing.
-pub async fn check_prerequisites(docker: &Docker) -> Result<()> {
+/// What starting a replica needs on this host (`host_tools::provide` installs or names it):
+/// Compose, and `image_needs`.
+pub async fn replica_needs(docker: &Docker) -> Vec<crate::host_tools::Need> {
+    let mut needs = vec![crate::host_tools::compose()];
+    needs.extend(image_needs(docker).await);
+    needs
+}
+
+/// The image's builder, where the image is not cached yet and no builder can run here.
+pub async fn image_needs(docker: &Docker) -> Vec<crate::host_tools::Need> {
     let (repo, tag) = base_image_ref();
-    if docker
-        .inspect_image(&format!("{repo}:{tag}"))
-        .await
-        .is_err()
-    {
-        RootfsBuilder::choose()?;
+    let cached = docker.inspect_image(&format!("{repo}:{tag}")).await.is_ok();
+    if cached || RootfsBuilder::choose().is_ok() {
+        return Vec::new();
     }
-    crate::compose::HostCompose::detect().ok_or(HarnessError::ComposeMissing)?;
-    Ok(())
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    crate::host_tools::image_builder(root)
 }
 
 /// Makes sure the base image exists, building it once (under a cross-process lock) if not.
@@ -116,34 +121,6 @@ pub async fn ensure_base_image(docker: &Docker, progress: &Progress) -> Result<(
     let result = build_base_image(docker, &repo, &tag, progress).await;
     drop(lock);
     result.map(|()| (repo, tag))
-}
-
-/// The programs the test suite runs besides the replica's own, each with the Debian package
-/// that installs it: the OpenSSH client (verify over SSH, an engine over SSH) and the image's
-/// builder as a user (the test that builds it so).
-pub const TEST_TOOLS: &[(&str, &str)] = &[
-    ("ssh", "openssh-client"),
-    ("ssh-keygen", "openssh-client"),
-    ("mmdebstrap", "mmdebstrap"),
-    ("newuidmap", "uidmap"),
-];
-
-/// The first of `TEST_TOOLS` that is missing here, with its package.
-pub fn missing_test_tool() -> Option<(&'static str, &'static str)> {
-    TEST_TOOLS
-        .iter()
-        .copied()
-        .find(|(tool, _)| which(tool).is_none())
-}
-
-/// `program` on `PATH`, or in the sbin directories a non-root `PATH` often lacks.
-fn which(program: &str) -> Option<PathBuf> {
-    crate::compose::which(program).or_else(|| {
-        ["/usr/sbin", "/sbin"]
-            .into_iter()
-            .map(|d| Path::new(d).join(program))
-            .find(|p| p.is_file())
-    })
 }
 
 /// What builds the root filesystem.

@@ -11,6 +11,7 @@ pub mod docker;
 pub mod envfile;
 pub mod error;
 pub mod exit_codes;
+pub mod host_tools;
 pub mod images;
 pub mod input;
 pub mod output;

@@ -111,6 +111,7 @@ async fn bench_up(runs: usize) -> anyhow::Result<i32> {
     let progress = Progress::stderr();
     // Warm the caches first so that every timed run measures only the start.
     let docker = harness::docker::connect().await?;
+    harness::host_tools::provide(&harness::images::replica_needs(&docker).await, &progress).await?;
     let (_, binary) = harness::images::ensure_image_and_binary(&docker, &progress).await?;
     let compose = harness::compose::HostCompose::detect();
     if compose.is_none() {

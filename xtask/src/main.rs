@@ -151,6 +151,7 @@ fn main() -> ExitCode {
 async fn images() -> anyhow::Result<i32> {
     let progress = Progress::stderr();
     let docker = docker::connect().await?;
+    harness::host_tools::provide(&harness::images::image_needs(&docker).await, &progress).await?;
     let ((repo, tag), binary) =
         harness::images::ensure_image_and_binary(&docker, &progress).await?;
     outln!("base image     {repo}:{tag}");
@@ -163,6 +164,11 @@ async fn up(timeout: u64, node_profile: Option<&str>) -> anyhow::Result<i32> {
         Ok(p) => p,
         Err(code) => return Ok(code),
     };
+    {
+        let docker = docker::connect().await?;
+        let needs = harness::images::replica_needs(&docker).await;
+        harness::host_tools::provide(&needs, &Progress::stderr()).await?;
+    }
     let id = new_stack_id();
     let options = StackOptions {
         root: harness::replica_root::RootOptions {
@@ -352,13 +358,7 @@ async fn test(full: bool, args: &[String]) -> anyhow::Result<i32> {
     let profile = if full { "ci" } else { "gate" };
     let progress = Progress::stderr();
     let docker = docker::connect().await?;
-    harness::images::check_prerequisites(&docker).await?;
-    if let Some((tool, package)) = harness::images::missing_test_tool() {
-        errln!(
-            "error: the tests run `{tool}`, which is not installed: run `sudo apt-get install {package}` (README, Prerequisites)"
-        );
-        return Ok(exit_codes::PREREQUISITE_MISSING);
-    }
+    harness::host_tools::provide(&harness::host_tools::for_tests(), &progress).await?;
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let has_nextest = std::process::Command::new(&cargo)
         .args(["nextest", "--version"])

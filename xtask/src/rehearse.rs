@@ -528,7 +528,9 @@ async fn run_all(
     progress: &Progress,
     redactor: &Redactor,
 ) -> anyhow::Result<Journal> {
-    harness::images::check_prerequisites(docker).await?;
+    let mut needs = harness::images::replica_needs(docker).await;
+    needs.extend(harness::host_tools::for_programs(&runbook.host_programs()));
+    harness::host_tools::provide(&needs, progress).await?;
     harness::images::ensure_image_and_binary(docker, progress).await?;
     progress.say(&format!(
         "rehearsing {} scenario(s) of {} ({} busy at a time, {} updates/s, time scale {})",

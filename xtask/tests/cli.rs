@@ -329,36 +329,76 @@ fn rehearse_with_a_runbook_that_does_not_parse_starts_nothing() {
     assert!(stderr.contains("nothing was started"), "{stderr}");
 }
 
-#[test]
-fn rehearse_on_a_machine_without_compose_stops_at_once_naming_the_install_command() {
-    // A PATH with the docker CLI and nothing else: no `docker compose`, no `docker-compose`.
+/// A directory for `PATH` holding the docker CLI and, of `programs`, those this machine has:
+/// everything but what a test leaves out.
+fn path_with(programs: &[&str]) -> tempfile::TempDir {
     let bin = tempfile::tempdir().unwrap();
-    let docker = ["/usr/bin/docker", "/usr/local/bin/docker"]
-        .into_iter()
-        .find(|p| std::path::Path::new(p).exists())
-        .expect("the docker CLI");
-    std::os::unix::fs::symlink(docker, bin.path().join("docker")).unwrap();
+    for program in std::iter::once(&"docker").chain(programs) {
+        let found = ["/usr/local/bin", "/usr/bin", "/bin", "/usr/sbin"]
+            .into_iter()
+            .map(|d| std::path::Path::new(d).join(program))
+            .find(|p| p.exists());
+        if let Some(found) = found {
+            std::os::unix::fs::symlink(found, bin.path().join(program)).unwrap();
+        }
+    }
+    bin
+}
+
+/// `rehearse --only prepare` with `PATH` set to `bin` (and `env`), its exit code and the last
+/// line of its stderr, checking that it stopped before building anything.
+fn rehearse_with_path(bin: &tempfile::TempDir, env: &[(&str, &str)]) -> (Option<i32>, String) {
     let started = std::time::Instant::now();
     let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
         .args(["rehearse", "--only", "prepare", "--out"])
         .arg(bin.path().join("out"))
         .env("PATH", bin.path())
+        .envs(env.iter().copied())
         .output()
         .expect("xtask runs");
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(
-        out.status.code(),
-        Some(exit_codes::PREREQUISITE_MISSING),
-        "{stderr}"
-    );
-    let last = stderr.trim().lines().last().unwrap_or("");
-    assert_eq!(
-        last,
-        "error: no Compose on this machine (neither `docker compose` nor `docker-compose`): the runbook's Compose commands run on the host. Install it: `apt-get install docker-compose` (v1), or Docker's Compose v2 plugin"
-    );
     assert!(
         started.elapsed() < std::time::Duration::from_secs(20),
-        "it stopped before building anything"
+        "it stopped before building anything: {stderr}"
+    );
+    let last = stderr.trim().lines().last().unwrap_or("").to_string();
+    (out.status.code(), last)
+}
+
+/// The runbook's host programs and the image's builder, all but Compose.
+const ALL_BUT_COMPOSE: &[&str] = &["curl", "openssl", "psql", "mmdebstrap", "newuidmap"];
+
+#[test]
+fn rehearse_without_compose_as_root_told_not_to_install_names_the_apt_line() {
+    let mut programs = ALL_BUT_COMPOSE.to_vec();
+    programs.push("apt-get");
+    let bin = path_with(&programs);
+    let (code, last) = rehearse_with_path(&bin, &[(harness::host_tools::NO_INSTALL_VARIABLE, "1")]);
+    assert_eq!(code, Some(exit_codes::PREREQUISITE_MISSING), "{last}");
+    // SAFETY: geteuid has no preconditions.
+    let sudo = if unsafe { libc::geteuid() } == 0 {
+        ""
+    } else {
+        "sudo "
+    };
+    assert_eq!(
+        last,
+        format!(
+            "error: missing on this host: docker-compose (the replica's Compose project): run \
+             `{sudo}apt-get install docker-compose`"
+        )
+    );
+}
+
+#[test]
+fn rehearse_without_compose_or_apt_names_the_debian_package() {
+    let bin = path_with(ALL_BUT_COMPOSE);
+    let (code, last) = rehearse_with_path(&bin, &[]);
+    assert_eq!(code, Some(exit_codes::PREREQUISITE_MISSING), "{last}");
+    assert_eq!(
+        last,
+        "error: missing on this host: docker-compose (the replica's Compose project): no apt-get \
+         here: install them with this system's package manager (Debian packages: docker-compose)"
     );
 }
 

@@ -148,6 +148,16 @@ impl Runbook {
         self.steps().find(|s| s.id == id)
     }
 
+    /// The programs the runbook's shell blocks run on this host (`shell::host_programs`), over
+    /// every step, phases and rollback.
+    pub fn host_programs(&self) -> std::collections::BTreeSet<String> {
+        self.steps()
+            .flat_map(|s| &s.code)
+            .filter(|b| b.is_shell())
+            .flat_map(|b| shell::host_programs(&shell::read(&b.text, b.first_line)))
+            .collect()
+    }
+
     /// The phase a step id belongs to (`None` for rollback steps).
     pub fn phase_of(&self, step_id: &str) -> Option<&Phase> {
         self.phases

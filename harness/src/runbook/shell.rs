@@ -2,6 +2,8 @@
 //! `$(…)`, comments, pipes and command separators. Enough to know which program each command
 //! runs with which arguments, on which line; not an interpreter.
 
+use std::collections::BTreeSet;
+
 use serde::Serialize;
 
 /// One simple command: its words with quotes removed, and the line it starts on.
@@ -259,6 +261,60 @@ pub fn invocation(words: &[String]) -> Option<Invocation<'_>> {
     }
 }
 
+/// The programs `script` runs on this host, not inside a container: each command's innermost
+/// program (`sudo`, `timeout`, `env` unwrapped; `docker exec` runs in a container, `docker`
+/// itself on the host), and those of a `bash -c '…'` or `sh -c '…'` script, read the same way.
+pub fn host_programs(script: &Script) -> BTreeSet<String> {
+    let mut programs = BTreeSet::new();
+    collect_host_programs(script, &mut programs, 0);
+    programs
+}
+
+fn collect_host_programs(script: &Script, programs: &mut BTreeSet<String>, depth: usize) {
+    for command in script.commands() {
+        if command
+            .words
+            .first()
+            .is_some_and(|w| w == "docker" || w.ends_with("/docker"))
+        {
+            programs.insert("docker".to_string());
+        }
+        // Reserved words open or close a compound command; the command follows them.
+        let mut words = command.words.as_slice();
+        while words.first().is_some_and(|w| {
+            matches!(
+                w.as_str(),
+                "if" | "then" | "else" | "elif" | "while" | "until" | "do" | "!" | "{"
+            )
+        }) {
+            words = &words[1..];
+        }
+        if words.first().is_some_and(|w| {
+            matches!(
+                w.as_str(),
+                "for" | "case" | "in" | "fi" | "done" | "esac" | "}" | "select" | "function"
+            )
+        }) {
+            continue;
+        }
+        let Some(inv) = invocation(words) else {
+            continue;
+        };
+        if inv.container.is_some() {
+            continue;
+        }
+        let program = inv.program.rsplit('/').next().unwrap_or(inv.program);
+        programs.insert(program.to_string());
+        if matches!(program, "bash" | "sh") && depth < 4 {
+            if let Some(i) = inv.args.iter().position(|a| a == "-c") {
+                if let Some(inner) = inv.args.get(i + 1) {
+                    collect_host_programs(&read(inner, command.line), programs, depth + 1);
+                }
+            }
+        }
+    }
+}
+
 /// `NAME=value` where NAME is a shell identifier.
 pub fn is_assignment(word: &str) -> bool {
     match word.split_once('=') {
@@ -341,6 +397,22 @@ mod tests {
         assert_eq!(
             s.pipelines[0].commands[0].words[2],
             "secrets_$(date +%Y%m%d).tar.gz"
+        );
+    }
+
+    #[test]
+    fn host_programs_are_what_runs_on_the_host_not_inside_a_container() {
+        let s = read(
+            "sudo timeout 5 curl -fsS http://x\n\
+             docker exec -i dagi-postgres psql -U u\n\
+             X=1 openssl rand -hex 16 | /usr/bin/awk '{print}'\n\
+             timeout 60 bash -c 'until PGPASSWORD=p psql -c \"SELECT 1\"; do sleep 1; done'\n",
+            1,
+        );
+        let programs: Vec<String> = host_programs(&s).into_iter().collect();
+        assert_eq!(
+            programs,
+            ["awk", "bash", "curl", "docker", "openssl", "psql", "sleep"]
         );
     }
 }
