@@ -147,7 +147,16 @@ pub async fn connect() -> Result<Docker> {
         reason: e.to_string(),
     })?;
     match tokio::time::timeout(std::time::Duration::from_secs(5), docker.ping()).await {
-        Ok(Ok(_)) => Ok(docker),
+        Ok(Ok(_)) => {
+            if ENGINE_VERSION.get().is_none() {
+                let version =
+                    tokio::time::timeout(std::time::Duration::from_secs(5), docker.version()).await;
+                if let Ok(Ok(version)) = version {
+                    let _ = ENGINE_VERSION.set(version.version.unwrap_or_default());
+                }
+            }
+            Ok(docker)
+        }
         Ok(Err(e)) => Err(HarnessError::NoDocker {
             endpoint: endpoint(),
             reason: e.to_string(),
@@ -157,6 +166,27 @@ pub async fn connect() -> Result<Docker> {
             reason: "no answer within 5s".into(),
         }),
     }
+}
+
+/// The engine's version (`docker version`'s server version), read at the first connect.
+static ENGINE_VERSION: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// What is known to wedge an engine of `version`: Docker 20.10 before 20.10.27 (Debian 12's
+/// `docker.io` is 20.10.24) deadlocks its network controller when two containers leave the same
+/// network at once, one in `getSvcRecords` (network, then controller lock), the other's endpoint
+/// deletion in `processEndpointDelete` (controller, then network lock); every network operation
+/// and name lookup then hangs until the daemon restarts (moby/moby#46661, libnetwork#2649, fixed
+/// by libnetwork#2679 in 20.10.27 and in 23.0).
+pub fn known_engine_defect(version: &str) -> Option<&'static str> {
+    let mut parts = version
+        .split(|c: char| !c.is_ascii_digit())
+        .map(|p| p.parse::<u32>().ok());
+    let (major, minor, patch) = (parts.next()??, parts.next()??, parts.next()??);
+    (major == 20 && minor == 10 && patch < 27).then_some(
+        "this engine (Docker 20.10 before 20.10.27) deadlocks its network controller when two \
+         containers leave one network at once (moby/moby#46661, fixed in 20.10.27 and 23.0); a \
+         newer engine does not",
+    )
 }
 
 /// How long the engine gets to answer a health probe: its own operations take milliseconds
@@ -177,6 +207,11 @@ pub async fn health_within(docker: &Docker, deadline: std::time::Duration) -> Re
         endpoint: endpoint(),
         operation: operation.to_string(),
         waited: deadline,
+        known_defect: ENGINE_VERSION
+            .get()
+            .and_then(|v| known_engine_defect(v))
+            .map(|d| format!("; {d}"))
+            .unwrap_or_default(),
     };
     let filter = BTreeMap::from([("label", vec![LABEL_MANAGED])]);
     let filters: std::collections::HashMap<&str, Vec<&str>> =
@@ -405,29 +440,25 @@ pub async fn list_stacks(docker: &Docker) -> Result<Vec<StackSummary>> {
 /// its replica root.
 /// Everything is attempted; the first error is returned.
 pub async fn remove_stack(docker: &Docker, stack: &StackSummary) -> Result<()> {
-    // Each container leaves the stack's networks while it still exists, before it is removed:
-    // libnetwork sometimes keeps the endpoint of a container force-removed while attached
-    // (moby/moby#17217, #42119), and then refuses to remove the network until the daemon
-    // restarts. Failures are ignored: the removals below decide.
-    let leaves = stack.networks.iter().flat_map(|network| {
-        stack.containers.keys().map(move |container| {
-            docker.disconnect_network(
-                network,
-                bollard::models::NetworkDisconnectRequest {
-                    container: container.clone(),
-                    force: Some(true),
-                },
-            )
-        })
-    });
-    futures::future::join_all(leaves).await;
-    let removals = stack
-        .containers
-        .keys()
-        .map(|name| remove_container(docker, name));
+    // One container at a time, each leaving the stack's networks while it still exists, then
+    // removed; never two leaving one network at once: the engine of Debian 12 (Docker 20.10.24)
+    // can deadlock when two do (`known_engine_defect`), and a container force-removed while
+    // attached sometimes keeps its endpoint (moby/moby#17217, #42119). Failed leaves are
+    // ignored: the removals below decide.
     let mut first_error = None;
-    for result in futures::future::join_all(removals).await {
-        if let Err(e) = result {
+    for container in stack.containers.keys() {
+        for network in &stack.networks {
+            let _ = docker
+                .disconnect_network(
+                    network,
+                    bollard::models::NetworkDisconnectRequest {
+                        container: container.clone(),
+                        force: Some(true),
+                    },
+                )
+                .await;
+        }
+        if let Err(e) = remove_container(docker, container).await {
             first_error.get_or_insert(e);
         }
     }
@@ -625,7 +656,17 @@ pub async fn sweep_orphans(docker: &Docker) -> Result<Sweep> {
 
 #[cfg(test)]
 mod tests {
-    use super::{engine_host_of, publish_ip_for};
+    use super::{engine_host_of, known_engine_defect, publish_ip_for};
+
+    #[test]
+    fn only_docker_20_10_before_27_is_named_for_the_network_controller_deadlock() {
+        for version in ["20.10.24+dfsg1", "20.10.5", "20.10.26"] {
+            assert!(known_engine_defect(version).is_some(), "{version}");
+        }
+        for version in ["20.10.27", "23.0.0", "28.2.2", "26.1.5+dfsg1", "", "dev"] {
+            assert_eq!(known_engine_defect(version), None, "{version}");
+        }
+    }
 
     #[test]
     fn a_remote_engines_ports_are_reached_at_the_host_of_docker_host() {

@@ -14,12 +14,14 @@ pub enum HarnessError {
 
     #[error(
         "the Docker engine at {endpoint} stopped answering: {operation} got no answer within \
-         {waited:?}. Nothing more can run on it; restart the Docker daemon"
+         {waited:?}. Nothing more can run on it; restart the Docker daemon{known_defect}"
     )]
     EngineUnresponsive {
         endpoint: String,
         operation: String,
         waited: Duration,
+        /// `docker::known_engine_defect` of the engine's version, as a clause (`; …`), or empty.
+        known_defect: String,
     },
 
     #[error(

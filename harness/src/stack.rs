@@ -1,4 +1,4 @@
-//! A running replica of the node: one private network, one container per service (created,
+//! A running replica of the node: its own two networks, one container per service (created,
 //! networked and operated through bollard), a per-stack replica root, typed readiness waits,
 //! and certain removal.
 
@@ -89,6 +89,10 @@ pub struct Stack {
     id: String,
     docker: Docker,
     network: String,
+    /// The stack's own network that publishes its ports (`<network>-ports`), in place of the
+    /// engine's shared bridge: the host still reaches a container cut off `network`, and no
+    /// container of another stack ever leaves a network this stack's containers are on.
+    ports_network: String,
     root: ReplicaRoot,
     image: (String, String),
     /// The image's id, which Compose v2 labels a container with.
@@ -203,6 +207,7 @@ impl Stack {
         let stack = Stack {
             id: id.clone(),
             docker,
+            ports_network: format!("{network}-ports"),
             network,
             root: ReplicaRoot::open(&dir),
             image,
@@ -221,19 +226,27 @@ impl Stack {
         };
         // The network (half a second of the engine's time) is made while the replica root,
         // the Compose file, its config hashes and the data volumes are.
-        let network = stack.docker.create_network(NetworkCreateRequest {
-            name: stack.network.clone(),
-            driver: Some("bridge".into()),
-            labels: Some(labels.clone().into_iter().collect()),
-            ..Default::default()
-        });
-        let network = async {
-            network.await.map_err(HarnessError::docker(format!(
-                "creating network {}",
-                stack.network
-            )))
+        let create_network = |name: &str| {
+            let request = NetworkCreateRequest {
+                name: name.to_string(),
+                driver: Some("bridge".into()),
+                labels: Some(labels.clone().into_iter().collect()),
+                ..Default::default()
+            };
+            let name = name.to_string();
+            let docker = stack.docker.clone();
+            async move {
+                docker
+                    .create_network(request)
+                    .await
+                    .map_err(HarnessError::docker(format!("creating network {name}")))
+            }
         };
-        tokio::try_join!(network, stack.prepare(&options, &labels))?;
+        tokio::try_join!(
+            create_network(&stack.network),
+            create_network(&stack.ports_network),
+            stack.prepare(&options, &labels)
+        )?;
         stack.progress.say(&format!(
             "starting stack {id}: {} containers on network {}",
             Service::ALL.len(),
@@ -835,9 +848,10 @@ impl Stack {
             env: Some(env.into_iter().map(|(k, v)| format!("{k}={v}")).collect()),
             labels: Some(self.container_labels(service).into_iter().collect()),
             exposed_ports: Some(service.ports().iter().map(|p| format!("{p}/tcp")).collect()),
-            // On the engine's bridge, which publishes the ports: the host still reaches them
-            // while a fault has cut the container off the stack's network.
+            // On the stack's ports network, which publishes the ports: the host still reaches
+            // them while a fault has cut the container off the stack's network.
             host_config: Some(HostConfig {
+                network_mode: Some(self.ports_network.clone()),
                 port_bindings: Some(port_bindings),
                 publish_all_ports: Some(false),
                 restart_policy,

@@ -22,8 +22,19 @@ pub enum Command {
     /// a replica's start to all-ready (median of N), removal time, idle memory; the same node
     /// started by Compose where it is installed
     Up {
-        #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=100))]
+        #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=1000))]
         runs: u64,
+        /// the harness's starts alone, without the same node started by Compose after each
+        #[arg(long)]
+        harness_only: bool,
+        /// keep this many cores busy with a CPU burner throughout, as another job would
+        #[arg(long, value_name = "CORES", default_value_t = 0,
+              value_parser = clap::value_parser!(u64).range(0..=64))]
+        background_load: u64,
+        /// starts at once, as a rehearsal's busy scenarios start (above 1: the harness alone)
+        #[arg(long, value_name = "N", default_value_t = 1,
+              value_parser = clap::value_parser!(u64).range(1..=16))]
+        parallel: u64,
     },
     /// every check against one replica (median of N) and against a fleet of nodes, as `verify
     /// --targets` runs it, with the CPU each check costs
@@ -45,6 +56,18 @@ pub enum Command {
         /// seconds at each rate
         #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=600))]
         seconds: u64,
+    },
+    /// the rollback's restart in a loop: a replica started, every service restarted at once by
+    /// the host's Compose (`compose -f docker-compose.node1.yml restart`, as the rollback of the
+    /// runbook as written does), all ready again, then removed; failed starts, services not
+    /// ready after the restart, and networks the engine would not remove, per N
+    Restarts {
+        #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=1000))]
+        runs: u64,
+        /// keep this many cores busy with a CPU burner throughout, as another job would
+        #[arg(long, value_name = "CORES", default_value_t = 0,
+              value_parser = clap::value_parser!(u64).range(0..=64))]
+        background_load: u64,
     },
     /// the rehearsal of the runbook as written: median wall time of N runs, and per scenario
     /// the medians of what its journals measured
@@ -71,7 +94,20 @@ pub enum Command {
 
 pub async fn run(command: Command) -> anyhow::Result<i32> {
     match command {
-        Command::Up { runs } => bench_up(runs as usize).await,
+        Command::Up {
+            runs,
+            background_load,
+            parallel,
+            ..
+        } if parallel > 1 => {
+            bench_up_parallel(runs as usize, parallel as usize, background_load as usize).await
+        }
+        Command::Up {
+            runs,
+            harness_only,
+            background_load,
+            ..
+        } => bench_up(runs as usize, harness_only, background_load as usize).await,
         Command::Verify {
             runs,
             targets,
@@ -87,6 +123,10 @@ pub async fn run(command: Command) -> anyhow::Result<i32> {
             .await
         }
         Command::Probe { seconds } => bench_probe(seconds as usize).await,
+        Command::Restarts {
+            runs,
+            background_load,
+        } => bench_restarts(runs as usize, background_load as usize).await,
         Command::Rehearse {
             runs,
             only,
@@ -107,26 +147,38 @@ fn median(mut v: Vec<f64>) -> f64 {
     }
 }
 
-async fn bench_up(runs: usize) -> anyhow::Result<i32> {
+async fn bench_up(runs: usize, harness_only: bool, background_load: usize) -> anyhow::Result<i32> {
     let progress = Progress::stderr();
     // Warm the caches first so that every timed run measures only the start.
     let docker = harness::docker::connect().await?;
     harness::host_tools::provide(&harness::images::replica_needs(&docker).await, &progress).await?;
     let (_, binary) = harness::images::ensure_image_and_binary(&docker, &progress).await?;
-    let compose = harness::compose::HostCompose::detect();
-    if compose.is_none() {
+    let compose = harness::compose::HostCompose::detect().filter(|_| !harness_only);
+    if compose.is_none() && !harness_only {
         progress.say("no Compose on this machine (docker compose or docker-compose): measuring the harness alone");
     }
+    if background_load > 0 {
+        progress.say(&format!(
+            "bench up: {background_load} core(s) kept busy by a CPU burner throughout"
+        ));
+    }
+    let _burner = CpuBurner::start(background_load);
     let mut ups = Vec::new();
     let mut downs = Vec::new();
     let mut compose_ups = Vec::new();
     let mut compose_returns = Vec::new();
     let mut compose_downs = Vec::new();
     let mut memory = None;
+    // Each failed start: its run and the error's first line (the service and the reason).
+    let mut failed: Vec<(usize, String)> = Vec::new();
     for i in 0..runs {
-        let started = Instant::now();
-        let stack = Stack::start(StackOptions::default()).await?;
-        let up = started.elapsed().as_secs_f64();
+        let (stack, up) = match start_timed(i + 1, runs, &progress).await? {
+            Ok(started) => started,
+            Err(why) => {
+                failed.push((i + 1, why));
+                continue;
+            }
+        };
         ups.push(up);
         if i + 1 == runs {
             // Let the replica settle, then read its idle memory.
@@ -172,6 +224,13 @@ async fn bench_up(runs: usize) -> anyhow::Result<i32> {
         }
         progress.say(&line);
     }
+    if ups.is_empty() {
+        outln!("bench up ({runs} runs): every start failed");
+        for (run, why) in &failed {
+            outln!("  run {run}: {why}");
+        }
+        return Ok(exit_codes::FAILURES);
+    }
     let spread = |v: &[f64]| {
         format!(
             "median {:.2}s  min {:.2}s  max {:.2}s",
@@ -180,7 +239,8 @@ async fn bench_up(runs: usize) -> anyhow::Result<i32> {
             v.iter().cloned().fold(0.0, f64::max)
         )
     };
-    outln!("bench up ({runs} runs, images cached)");
+    outln!("bench up ({runs} runs, images cached, {background_load} core(s) busy besides)");
+    print_failed_starts(&failed, runs);
     outln!("  up to all-ready: {}", spread(&ups));
     outln!("  down:            median {:.2}s", median(downs.clone()));
     if let Some(tool) = compose.filter(|_| !compose_ups.is_empty()) {
@@ -217,6 +277,232 @@ async fn bench_up(runs: usize) -> anyhow::Result<i32> {
         }
     }
     Ok(exit_codes::OK)
+}
+
+/// `failed starts: F of N (x per 100)`, then each failure's run and first line.
+fn print_failed_starts(failed: &[(usize, String)], runs: usize) {
+    let rate = if failed.is_empty() {
+        String::new()
+    } else {
+        format!(
+            " ({:.1} per 100)",
+            failed.len() as f64 * 100.0 / runs as f64
+        )
+    };
+    outln!("  failed starts:   {} of {runs}{rate}", failed.len());
+    for (run, why) in failed {
+        outln!("    run {run}: {why}");
+    }
+}
+
+/// A replica started and timed, or the first line of why its start failed (the whole error,
+/// its forensics, goes to stderr); an error only when there is no engine to start on.
+async fn start_timed(
+    run: usize,
+    runs: usize,
+    progress: &Progress,
+) -> anyhow::Result<Result<(Stack, f64), String>> {
+    let started = Instant::now();
+    match Stack::start(StackOptions {
+        progress: progress.clone(),
+        ..StackOptions::default()
+    })
+    .await
+    {
+        Ok(stack) => Ok(Ok((stack, started.elapsed().as_secs_f64()))),
+        Err(
+            e @ (harness::HarnessError::NoDocker { .. }
+            | harness::HarnessError::EngineUnresponsive { .. }),
+        ) => Err(e.into()),
+        Err(e) => {
+            errln!(
+                "run {run}/{runs}: the start failed after {:.1}s: {e}",
+                started.elapsed().as_secs_f64()
+            );
+            Ok(Err(e.to_string().lines().next().unwrap_or("").to_string()))
+        }
+    }
+}
+
+/// A start and its removal, timed, or why the start failed.
+async fn start_and_remove(
+    run: usize,
+    runs: usize,
+    progress: &Progress,
+) -> anyhow::Result<Result<(f64, f64), String>> {
+    let (stack, up) = match start_timed(run, runs, progress).await? {
+        Ok(started) => started,
+        Err(why) => return Ok(Err(why)),
+    };
+    let started = Instant::now();
+    stack.down().await?;
+    Ok(Ok((up, started.elapsed().as_secs_f64())))
+}
+
+/// What a replica's start needs, provided before any run is timed: the host's tools, the
+/// image and the binary.
+async fn provide_replica(progress: &Progress) -> anyhow::Result<()> {
+    let docker = harness::docker::connect().await?;
+    harness::host_tools::provide(&harness::images::replica_needs(&docker).await, progress).await?;
+    harness::images::ensure_image_and_binary(&docker, progress).await?;
+    Ok(())
+}
+
+/// One timed start and removal: its run, and its times or why the start failed.
+type StartResult = (usize, anyhow::Result<Result<(f64, f64), String>>);
+
+/// How long every service gets to be ready again after the restart.
+const READY_AFTER_RESTART: Duration = Duration::from_secs(60);
+
+/// `bench restarts`: the rollback's parallel restart in a loop; what went wrong, per N.
+async fn bench_restarts(runs: usize, background_load: usize) -> anyhow::Result<i32> {
+    let progress = Progress::stderr();
+    provide_replica(&progress).await?;
+    let _burner = CpuBurner::start(background_load);
+    let quiet = Progress::silent();
+    let mut failed_starts = Vec::new();
+    // (run, what): a restart Compose reported as failed, or a service not ready after it.
+    let mut failed_restarts: Vec<(usize, String)> = Vec::new();
+    let mut stale_networks: Vec<(usize, String)> = Vec::new();
+    let mut restart_times = Vec::new();
+    for run in 1..=runs {
+        let (stack, _) = match start_timed(run, runs, &quiet).await? {
+            Ok(started) => started,
+            Err(why) => {
+                failed_starts.push((run, why));
+                continue;
+            }
+        };
+        let started = Instant::now();
+        let restarted = stack.compose(&["restart"]).await?;
+        let mut line = format!("run {run}/{runs}: ");
+        if restarted.exit_code != 0 {
+            let why = restarted.stderr.lines().last().unwrap_or("").to_string();
+            line.push_str(&format!(
+                "compose restart failed (exit {}): {why}",
+                restarted.exit_code
+            ));
+            failed_restarts.push((
+                run,
+                format!("compose restart exit {}: {why}", restarted.exit_code),
+            ));
+        } else {
+            let waits = Service::ALL
+                .into_iter()
+                .map(|service| stack.wait_ready(service, READY_AFTER_RESTART));
+            let not_ready: Vec<String> = futures::future::join_all(waits)
+                .await
+                .into_iter()
+                .filter_map(|r| r.err())
+                .map(|e| e.to_string().lines().next().unwrap_or("").to_string())
+                .collect();
+            let took = started.elapsed().as_secs_f64();
+            if not_ready.is_empty() {
+                restart_times.push(took);
+                line.push_str(&format!("restarted, all ready in {took:.2}s"));
+            } else {
+                for why in &not_ready {
+                    errln!("run {run}/{runs}: {why}");
+                }
+                line.push_str(&format!(
+                    "{} service(s) not ready after the restart",
+                    not_ready.len()
+                ));
+                failed_restarts.extend(not_ready.into_iter().map(|why| (run, why)));
+            }
+        }
+        match stack.down().await {
+            Ok(()) => {}
+            Err(harness::HarnessError::StaleNetwork { network }) => {
+                line.push_str(&format!("; network {network} stale"));
+                stale_networks.push((run, network));
+            }
+            Err(e) => return Err(e.into()),
+        }
+        progress.say(&line);
+    }
+    outln!("bench restarts ({runs} runs, images cached, {background_load} core(s) busy besides)");
+    print_failed_starts(&failed_starts, runs);
+    outln!(
+        "  failed restarts: {} of {runs}",
+        failed_restarts
+            .iter()
+            .map(|(r, _)| r)
+            .collect::<std::collections::BTreeSet<_>>()
+            .len()
+    );
+    for (run, why) in &failed_restarts {
+        outln!("    run {run}: {why}");
+    }
+    outln!("  stale networks:  {} of {runs}", stale_networks.len());
+    for (run, network) in &stale_networks {
+        outln!("    run {run}: {network}");
+    }
+    if !restart_times.is_empty() {
+        outln!(
+            "  restart to all-ready: median {:.2}s  max {:.2}s",
+            median(restart_times.clone()),
+            restart_times.iter().cloned().fold(0.0, f64::max)
+        );
+    }
+    Ok(
+        if failed_starts.is_empty() && failed_restarts.is_empty() && stale_networks.is_empty() {
+            exit_codes::OK
+        } else {
+            exit_codes::FAILURES
+        },
+    )
+}
+
+/// `bench up --parallel N`: N starts at once, as a rehearsal's busy scenarios start, the
+/// harness alone; the failed starts and the start times.
+async fn bench_up_parallel(
+    runs: usize,
+    parallel: usize,
+    background_load: usize,
+) -> anyhow::Result<i32> {
+    let progress = Progress::stderr();
+    provide_replica(&progress).await?;
+    let _burner = CpuBurner::start(background_load);
+    let quiet = Progress::silent();
+    let results: Vec<StartResult> = futures::stream::iter(1..=runs)
+        .map(|run| {
+            let quiet = quiet.clone();
+            let progress = progress.clone();
+            async move {
+                let result = start_and_remove(run, runs, &quiet).await;
+                if let Ok(Ok((up, down))) = &result {
+                    progress.say(&format!("run {run}/{runs}: up {up:.2}s, down {down:.2}s"));
+                }
+                (run, result)
+            }
+        })
+        .buffer_unordered(parallel)
+        .collect()
+        .await;
+    let mut ups = Vec::new();
+    let mut failed = Vec::new();
+    for (run, result) in results {
+        match result? {
+            Ok((up, _)) => ups.push(up),
+            Err(why) => failed.push((run, why)),
+        }
+    }
+    failed.sort();
+    outln!("bench up ({runs} runs, {parallel} at once, images cached, {background_load} core(s) busy besides)");
+    print_failed_starts(&failed, runs);
+    if !ups.is_empty() {
+        outln!(
+            "  up to all-ready: median {:.2}s  max {:.2}s",
+            median(ups.clone()),
+            ups.iter().cloned().fold(0.0, f64::max)
+        );
+    }
+    Ok(if failed.is_empty() {
+        exit_codes::OK
+    } else {
+        exit_codes::FAILURES
+    })
 }
 
 /// Telegram's delivery delay (p99) under which the node keeps pace with a rate: above it the
