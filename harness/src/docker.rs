@@ -440,17 +440,18 @@ pub async fn list_stacks(docker: &Docker) -> Result<Vec<StackSummary>> {
 /// its replica root.
 /// Everything is attempted; the first error is returned.
 pub async fn remove_stack(docker: &Docker, stack: &StackSummary) -> Result<()> {
-    // One container at a time, each leaving the stack's networks while it still exists, then
-    // removed; never two leaving one network at once: the engine of Debian 12 (Docker 20.10.24)
-    // can deadlock when two do (`known_engine_defect`), and a container force-removed while
-    // attached sometimes keeps its endpoint (moby/moby#17217, #42119). Failed leaves are
-    // ignored: the removals below decide.
-    let mut first_error = None;
-    for container in stack.containers.keys() {
-        for network in &stack.networks {
+    // First every container leaves the stack's networks while it still exists, one leave at a
+    // time on each network (the networks side by side): the engine of Debian 12 (Docker
+    // 20.10.24) can deadlock when two containers leave one network together
+    // (`known_engine_defect`), and a container force-removed while attached sometimes keeps its
+    // endpoint (moby/moby#17217, #42119). Then, attached to nothing, they are removed all at
+    // once (the slow part: each is killed and waited for). Failed leaves are ignored: the
+    // removals decide.
+    let leave_one_network = |network: String| async move {
+        for container in stack.containers.keys() {
             let _ = docker
                 .disconnect_network(
-                    network,
+                    &network,
                     bollard::models::NetworkDisconnectRequest {
                         container: container.clone(),
                         force: Some(true),
@@ -458,7 +459,15 @@ pub async fn remove_stack(docker: &Docker, stack: &StackSummary) -> Result<()> {
                 )
                 .await;
         }
-        if let Err(e) = remove_container(docker, container).await {
+    };
+    futures::future::join_all(stack.networks.iter().cloned().map(leave_one_network)).await;
+    let removals = stack
+        .containers
+        .keys()
+        .map(|name| remove_container(docker, name));
+    let mut first_error = None;
+    for result in futures::future::join_all(removals).await {
+        if let Err(e) = result {
             first_error.get_or_insert(e);
         }
     }
