@@ -37,13 +37,6 @@ pub enum HarnessError {
         source: bollard::errors::Error,
     },
 
-    #[error(
-        "no Compose on this machine (neither `docker compose` nor `docker-compose`): the \
-         runbook's Compose commands run on the host. Install it: `apt-get install docker-compose` \
-         (v1), or Docker's Compose v2 plugin"
-    )]
-    ComposeMissing,
-
     #[error("the replica cannot run this node profile: {0}")]
     Profile(String),
 

@@ -54,8 +54,7 @@ use crate::error::HarnessError;
 pub fn for_error(error: &HarnessError) -> i32 {
     match error {
         HarnessError::NoDocker { .. } => NO_DOCKER,
-        HarnessError::ComposeMissing
-        | HarnessError::ImageToolMissing
+        HarnessError::ImageToolMissing
         | HarnessError::UserNamespaceToolsMissing
         | HarnessError::HostToolsMissing { .. }
         | HarnessError::HostToolsInstall { .. } => PREREQUISITE_MISSING,
