@@ -1,6 +1,7 @@
 //! The rotation rehearsal harness: images without a registry, the replica stack of the node,
 //! its `.env` files and secrets, readiness waits, and the redactor every output goes through.
 
+pub mod addresses;
 pub mod binary;
 pub mod checks;
 pub mod client;

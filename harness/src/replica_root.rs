@@ -596,10 +596,19 @@ impl ReplicaRoot {
                     crate::docker::publish_ip()
                 ));
             }
-            if node.stack.is_some() {
-                y.push_str("    networks:\n      default:\n        aliases:\n");
+            if let Some(stack) = &node.stack {
+                y.push_str("    networks:\n      default:\n");
+                y.push_str(&format!(
+                    "        ipv4_address: {}\n",
+                    yaml_quote(&stack.subnet.address(s).to_string())
+                ));
+                y.push_str("        aliases:\n");
                 for alias in s.aliases() {
                     y.push_str(&format!("          - {}\n", yaml_quote(alias)));
+                }
+                y.push_str("    extra_hosts:\n");
+                for host in stack.subnet.extra_hosts() {
+                    y.push_str(&format!("      - {}\n", yaml_quote(&host)));
                 }
             }
             let service_label = [(LABEL_SERVICE.to_string(), s.key().to_string())];
@@ -647,6 +656,8 @@ pub struct ComposeStack<'a> {
     pub id: &'a str,
     /// The stack's network (external to Compose: the harness owns it).
     pub network: &'a str,
+    /// Its subnet: each service's fixed address and every peer's name in `/etc/hosts`.
+    pub subnet: &'a crate::addresses::StackSubnet,
     /// The host port (on 127.0.0.1) of each (service, container port).
     pub ports: &'a BTreeMap<(Service, u16), u16>,
 }
@@ -858,6 +869,7 @@ mod tests {
             stack: Some(ComposeStack {
                 id: "ab12cd34",
                 network: "rotation-ab12cd34",
+                subnet: &crate::addresses::StackSubnet::candidates(5).next().unwrap(),
                 ports: &ports,
             }),
         })
@@ -873,6 +885,14 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("\"127.0.0.1:41234:9102\""), "{text}");
+        assert!(
+            text.contains(
+                "  dagi-router-node1:\n"
+            ) && text.contains(
+                "    networks:\n      default:\n        ipv4_address: \"10.213.5.13\"\n        aliases:\n          - \"dagi-router-node1\"\n          - \"router\"\n    extra_hosts:\n      - \"dagi-postgres:10.213.5.10\"\n      - \"postgres:10.213.5.10\"\n"
+            ),
+            "the router's fixed address and every peer in its hosts file:\n{text}"
+        );
         assert!(
             text.contains(
                 "networks:\n  default:\n    external: true\n    name: \"rotation-ab12cd34\"\n"

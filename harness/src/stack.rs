@@ -5,13 +5,13 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use bollard::models::{
-    ContainerCreateBody, ContainerUpdateBody, EndpointSettings, HostConfig, Mount, MountType,
-    NetworkConnectRequest, NetworkCreateRequest, NetworkDisconnectRequest, PortBinding,
-    RestartPolicy, RestartPolicyNameEnum,
+    ContainerCreateBody, ContainerUpdateBody, EndpointIpamConfig, EndpointSettings, HostConfig,
+    Ipam, IpamConfig, Mount, MountType, NetworkConnectRequest, NetworkCreateRequest,
+    NetworkDisconnectRequest, PortBinding, RestartPolicy, RestartPolicyNameEnum,
 };
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, InspectContainerOptions, KillContainerOptionsBuilder,
@@ -21,6 +21,7 @@ use bollard::query_parameters::{
 use bollard::Docker;
 use futures::StreamExt;
 
+use crate::addresses::StackSubnet;
 use crate::compose::{self, HostCompose};
 use crate::docker::{self, LABEL_MANAGED, LABEL_OWNER_PID, LABEL_ROOT, LABEL_SERVICE, LABEL_STACK};
 use crate::envfile::EnvFile;
@@ -93,6 +94,9 @@ pub struct Stack {
     /// engine's shared bridge: the host still reaches a container cut off `network`, and no
     /// container of another stack ever leaves a network this stack's containers are on.
     ports_network: String,
+    /// The stack network's subnet, each service's fixed address on it and every peer's name in
+    /// every container's `/etc/hosts` (`addresses`); set when the network is made.
+    subnet: OnceLock<StackSubnet>,
     root: ReplicaRoot,
     image: (String, String),
     /// The image's id, which Compose v2 labels a container with.
@@ -209,6 +213,7 @@ impl Stack {
             docker,
             ports_network: format!("{network}-ports"),
             network,
+            subnet: OnceLock::new(),
             root: ReplicaRoot::open(&dir),
             image,
             image_id,
@@ -224,28 +229,15 @@ impl Stack {
             ready_timeout: options.ready_timeout,
             torn_down: AtomicBool::new(false),
         };
-        // The network (half a second of the engine's time) is made while the replica root,
-        // the Compose file, its config hashes and the data volumes are.
-        let create_network = |name: &str| {
-            let request = NetworkCreateRequest {
-                name: name.to_string(),
-                driver: Some("bridge".into()),
-                labels: Some(labels.clone().into_iter().collect()),
-                ..Default::default()
-            };
-            let name = name.to_string();
-            let docker = stack.docker.clone();
-            async move {
-                docker
-                    .create_network(request)
-                    .await
-                    .map_err(HarnessError::docker(format!("creating network {name}")))
-            }
-        };
+        // The networks (half a second of the engine's time) are made while the replica root,
+        // the Compose file, its config hashes and the data volumes are; the Compose file names
+        // the addresses on the stack's network, so it is written once that network exists.
         tokio::try_join!(
-            create_network(&stack.network),
-            create_network(&stack.ports_network),
-            stack.prepare(&options, &labels)
+            async {
+                stack.create_stack_network(&labels).await?;
+                stack.prepare(&options, &labels).await
+            },
+            stack.create_network(&stack.ports_network, &labels, None)
         )?;
         stack.progress.say(&format!(
             "starting stack {id}: {} containers on network {}",
@@ -290,6 +282,7 @@ impl Stack {
             stack: Some(ComposeStack {
                 id,
                 network: &stack.network,
+                subnet: stack.subnet(),
                 ports: &ports,
             }),
         })?;
@@ -297,6 +290,63 @@ impl Stack {
         compose::write_shims(&stack.shim_dir(), stack.compose)?;
         tokio::try_join!(stack.create_data_volumes(labels), stack.refresh_hashes(&[]))?;
         Ok(())
+    }
+
+    /// Creates the stack's network on the first free subnet of [`StackSubnet::candidates`].
+    async fn create_stack_network(&self, labels: &[(String, String)]) -> Result<()> {
+        // Stacks started together start their search at different subnets.
+        let seed = self.id.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+        });
+        let mut last = None;
+        for subnet in StackSubnet::candidates(seed).take(SUBNET_ATTEMPTS) {
+            match self
+                .create_network(&self.network, labels, Some(subnet))
+                .await
+            {
+                Ok(()) => {
+                    self.subnet.set(subnet).expect("the subnet is set once");
+                    return Ok(());
+                }
+                Err(e) if crate::addresses::is_overlap(&e.to_string()) => last = Some(e),
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last.expect("at least one attempt"))
+    }
+
+    /// Creates one of the stack's bridge networks, labelled as the stack, on `subnet` if given.
+    async fn create_network(
+        &self,
+        name: &str,
+        labels: &[(String, String)],
+        subnet: Option<StackSubnet>,
+    ) -> Result<()> {
+        let request = NetworkCreateRequest {
+            name: name.to_string(),
+            driver: Some("bridge".into()),
+            labels: Some(labels.iter().cloned().collect()),
+            ipam: subnet.map(|s| Ipam {
+                config: Some(vec![IpamConfig {
+                    subnet: Some(s.cidr()),
+                    ..Default::default()
+                }]),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        self.docker
+            .create_network(request)
+            .await
+            .map(|_| ())
+            .map_err(HarnessError::docker(format!("creating network {name}")))
+    }
+
+    /// The stack network's subnet (made before any container is).
+    fn subnet(&self) -> &StackSubnet {
+        self.subnet
+            .get()
+            .expect("the stack's network is made before its subnet is used")
     }
 
     pub fn id(&self) -> &str {
@@ -852,6 +902,7 @@ impl Stack {
             // them while a fault has cut the container off the stack's network.
             host_config: Some(HostConfig {
                 network_mode: Some(self.ports_network.clone()),
+                extra_hosts: Some(self.subnet().extra_hosts()),
                 port_bindings: Some(port_bindings),
                 publish_all_ports: Some(false),
                 restart_policy,
@@ -943,6 +994,10 @@ impl Stack {
                     container: self.container_name(service),
                     endpoint_config: Some(EndpointSettings {
                         aliases: Some(service.aliases().into_iter().map(String::from).collect()),
+                        ipam_config: Some(EndpointIpamConfig {
+                            ipv4_address: Some(self.subnet().address(service).to_string()),
+                            ..Default::default()
+                        }),
                         ..Default::default()
                     }),
                 },
@@ -1138,6 +1193,9 @@ fn free_host_ports() -> Result<BTreeMap<(Service, u16), u16>> {
 
 /// How many times `Stack::start` tries when a chosen host port is taken meanwhile.
 const START_ATTEMPTS: u32 = 3;
+/// Subnets tried for a stack's network before its start fails (each refusal: another network
+/// has that subnet).
+const SUBNET_ATTEMPTS: usize = 32;
 
 /// Whether the engine refused a container's start because one of its host ports was taken.
 fn port_taken(error: &str) -> bool {
