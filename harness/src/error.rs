@@ -14,7 +14,8 @@ pub enum HarnessError {
 
     #[error(
         "the Docker engine at {endpoint} stopped answering: {operation} got no answer within \
-         {waited:?}. Nothing more can run on it; restart the Docker daemon{known_defect}"
+         {waited:?}. Nothing more can run on it; restart the Docker daemon, then \
+         `cargo xtask down` removes the replicas left on it{known_defect}"
     )]
     EngineUnresponsive {
         endpoint: String,

@@ -47,7 +47,8 @@ pub struct Args {
     /// leave out checks by id glob
     #[arg(long, value_name = "GLOB")]
     skip: Vec<String>,
-    /// table (default), json or junit; `=FILE` writes it there, else to stdout; repeatable
+    /// table (default), json, junit or openmetrics (for node_exporter's textfile collector);
+    /// `=FILE` writes it there, else to stdout; repeatable
     #[arg(long, value_name = "F[=FILE]", value_parser = format)]
     format: Vec<Format>,
     /// the checks, one a line, and exit
@@ -77,7 +78,12 @@ fn format(text: &str) -> Result<Format, String> {
         "table" => "table",
         "json" => "json",
         "junit" => "junit",
-        other => return Err(format!("unknown format `{other}` (table, json or junit)")),
+        "openmetrics" => "openmetrics",
+        other => {
+            return Err(format!(
+                "unknown format `{other}` (table, json, junit or openmetrics)"
+            ))
+        }
     };
     Ok(Format { kind, file })
 }
@@ -251,6 +257,7 @@ pub async fn run(o: Args) -> anyhow::Result<i32> {
         let text = match *kind {
             "json" => report.json(&redactor),
             "junit" => report.junit(&redactor),
+            "openmetrics" => report.openmetrics(&redactor),
             _ => report.table(&redactor),
         };
         match file {

@@ -274,6 +274,37 @@ fn verify_against_an_unreachable_node_reports_unreachable_per_check_within_the_t
 }
 
 #[test]
+fn verify_openmetrics_of_an_unreachable_node_reads_back_as_every_check_failed_and_the_node_unreached(
+) {
+    let dir = temp_dir("openmetrics");
+    let file = dir.join("down.toml");
+    std::fs::write(&file, target_at(&dir, "node1", 1, 1500)).unwrap();
+    let (code, stdout, stderr) = xtask(&[
+        "verify",
+        "--target",
+        file.to_str().unwrap(),
+        "--format",
+        "openmetrics",
+    ]);
+    assert_eq!(code, exit_codes::UNREACHABLE, "{stderr}");
+    let parsed = openmetrics_parser::openmetrics::parse_openmetrics(&stdout)
+        .unwrap_or_else(|e| panic!("{e:?}\n{stdout}"));
+    assert_eq!(
+        parsed.families.len(),
+        8,
+        "every family, each parsed:\n{stdout}"
+    );
+    for line in [
+        "rotation_verify_check_success{target=\"node1\",check=\"health.gateway\",service=\"gateway\"} 0",
+        "rotation_verify_check_outcome{target=\"node1\",check=\"health.gateway\",service=\"gateway\",outcome=\"error\"} 1",
+        "rotation_verify_target_reachable{target=\"node1\"} 0",
+        "rotation_verify_exit_code 6",
+    ] {
+        assert!(stdout.lines().any(|l| l == line), "{line}\n{stdout}");
+    }
+}
+
+#[test]
 fn rehearse_list_names_every_scenario_with_its_expected_outcome() {
     let (code, stdout, _) = xtask(&["rehearse", "--list"]);
     assert_eq!(code, exit_codes::OK);

@@ -1,4 +1,5 @@
-//! A verify run's report and its renderings: a terminal table, JSON (versioned) and JUnit XML.
+//! A verify run's report and its renderings: a terminal table, JSON (versioned), JUnit XML and
+//! the OpenMetrics text exposition (node_exporter's textfile collector reads it).
 //! Every rendering goes through the redactor once more before it is written anywhere.
 
 use super::{CheckResult, Outcome};
@@ -240,6 +241,157 @@ impl Report {
         out.push_str("</testsuites>\n");
         redactor.redact(&out)
     }
+
+    /// The OpenMetrics text exposition (Prometheus' text format is a subset a scraper and
+    /// node_exporter's textfile collector read): per check, whether it passed and which outcome
+    /// it had, with `target`, `check` and `service` labels; per target, whether it was reached
+    /// and its status; the run's duration, start time and exit code. Ends with `# EOF`.
+    pub fn openmetrics(&self, redactor: &Redactor) -> String {
+        let mut out = String::new();
+        let mut family = |name: &str, unit: Option<&str>, help: &str, samples: Vec<String>| {
+            out.push_str(&format!("# TYPE {name} gauge\n"));
+            if let Some(unit) = unit {
+                out.push_str(&format!("# UNIT {name} {unit}\n"));
+            }
+            out.push_str(&format!("# HELP {name} {help}\n"));
+            for s in samples {
+                out.push_str(&s);
+                out.push('\n');
+            }
+        };
+        let check_labels = |t: &TargetReport, r: &CheckResult| {
+            format!(
+                "target=\"{}\",check=\"{}\",service=\"{}\"",
+                label(&t.name),
+                label(&r.id),
+                label(&r.service)
+            )
+        };
+        let checks = || {
+            self.targets
+                .iter()
+                .flat_map(|t| t.results.iter().map(move |r| (t, r)))
+        };
+        family(
+            "rotation_verify_check_success",
+            None,
+            "Whether the check passed (1) or not (0): failed, errored or skipped.",
+            checks()
+                .map(|(t, r)| {
+                    let value = u8::from(r.outcome == Outcome::Pass);
+                    format!(
+                        "rotation_verify_check_success{{{}}} {value}",
+                        check_labels(t, r)
+                    )
+                })
+                .collect(),
+        );
+        family(
+            "rotation_verify_check_outcome",
+            None,
+            "The check's outcome: 1 on the series of its outcome, 0 on the other three.",
+            checks()
+                .flat_map(|(t, r)| {
+                    OUTCOMES.iter().map(move |o| {
+                        format!(
+                            "rotation_verify_check_outcome{{{},outcome=\"{o}\"}} {}",
+                            check_labels(t, r),
+                            u8::from(r.outcome.to_string() == *o)
+                        )
+                    })
+                })
+                .collect(),
+        );
+        family(
+            "rotation_verify_check_duration_seconds",
+            Some("seconds"),
+            "How long the check took.",
+            checks()
+                .map(|(t, r)| {
+                    format!(
+                        "rotation_verify_check_duration_seconds{{{}}} {:.3}",
+                        check_labels(t, r),
+                        r.duration_ms as f64 / 1000.0
+                    )
+                })
+                .collect(),
+        );
+        family(
+            "rotation_verify_target_reachable",
+            None,
+            "Whether every check reached the target (0: one could not).",
+            self.targets
+                .iter()
+                .map(|t| {
+                    let reached = u8::from(t.status() != NodeStatus::Unreachable);
+                    format!(
+                        "rotation_verify_target_reachable{{target=\"{}\"}} {reached}",
+                        label(&t.name)
+                    )
+                })
+                .collect(),
+        );
+        family(
+            "rotation_verify_target_passed",
+            None,
+            "Whether the target passed: no check failed or errored and every one reached it.",
+            self.targets
+                .iter()
+                .map(|t| {
+                    let passed = u8::from(t.status() == NodeStatus::Passed);
+                    format!(
+                        "rotation_verify_target_passed{{target=\"{}\"}} {passed}",
+                        label(&t.name)
+                    )
+                })
+                .collect(),
+        );
+        family(
+            "rotation_verify_duration_seconds",
+            Some("seconds"),
+            "How long the verify run took (wall).",
+            vec![format!(
+                "rotation_verify_duration_seconds {:.3}",
+                self.wall_ms as f64 / 1000.0
+            )],
+        );
+        let started = humantime::parse_rfc3339_weak(&self.started)
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        family(
+            "rotation_verify_start_timestamp_seconds",
+            Some("seconds"),
+            "When the verify run started, in seconds since the Unix epoch.",
+            vec![format!("rotation_verify_start_timestamp_seconds {started}")],
+        );
+        family(
+            "rotation_verify_exit_code",
+            None,
+            "The run's exit code, as `cargo xtask verify --help` lists them.",
+            vec![format!("rotation_verify_exit_code {}", self.exit_code())],
+        );
+        out.push_str("# EOF\n");
+        redactor.redact(&out)
+    }
+}
+
+/// The four outcomes as the `outcome` label spells them.
+const OUTCOMES: [&str; 4] = ["pass", "fail", "skip", "error"];
+
+/// A label value as the exposition format escapes it: backslash, double quote and newline.
+fn label(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 fn status_word(status: NodeStatus) -> &'static str {
@@ -360,5 +512,159 @@ mod tests {
         report.targets.truncate(1);
         assert!(!report.table(&Redactor::new()).contains("fleet:"));
         assert_eq!(report.exit_code(), exit_codes::OK);
+    }
+
+    /// The gauge value of `family`'s sample with these labels (target, check, service, outcome
+    /// in that order, as many as given).
+    fn sample_value(
+        exposition: &openmetrics_parser::MetricsExposition<
+            openmetrics_parser::OpenMetricsType,
+            openmetrics_parser::OpenMetricsValue,
+        >,
+        family: &str,
+        labels: &[&str],
+    ) -> f64 {
+        let names = ["target", "check", "service", "outcome"];
+        let family = &exposition.families[family];
+        let sample = family
+            .iter_samples()
+            .find(|s| {
+                let set = s.get_labelset().expect("labels");
+                set.iter().count() == labels.len()
+                    && names
+                        .iter()
+                        .zip(labels)
+                        .all(|(n, v)| set.get_label_value(n) == Some(*v))
+            })
+            .unwrap_or_else(|| panic!("no sample {labels:?} in {}", family.family_name));
+        match &sample.value {
+            openmetrics_parser::OpenMetricsValue::Gauge(n) => n.as_f64(),
+            other => panic!("not a gauge: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn openmetrics_of_a_fleet_is_read_by_an_openmetrics_and_a_prometheus_parser() {
+        let text = fleet().openmetrics(&Redactor::new());
+        let parsed = openmetrics_parser::openmetrics::parse_openmetrics(&text)
+            .unwrap_or_else(|e| panic!("{e:?}\n{text}"));
+        let success = "rotation_verify_check_success";
+        assert_eq!(
+            sample_value(&parsed, success, &["node1", "health.gateway", "gateway"]),
+            1.0
+        );
+        assert_eq!(
+            sample_value(&parsed, success, &["node2", "env.no-old-keys", "gateway"]),
+            0.0
+        );
+        let outcome = "rotation_verify_check_outcome";
+        assert_eq!(
+            sample_value(
+                &parsed,
+                outcome,
+                &["node2", "env.no-old-keys", "gateway", "fail"]
+            ),
+            1.0
+        );
+        assert_eq!(
+            sample_value(
+                &parsed,
+                outcome,
+                &["node2", "env.no-old-keys", "gateway", "pass"]
+            ),
+            0.0
+        );
+        let reachable = "rotation_verify_target_reachable";
+        assert_eq!(sample_value(&parsed, reachable, &["node3"]), 0.0);
+        assert_eq!(sample_value(&parsed, reachable, &["node1"]), 1.0);
+        assert_eq!(
+            sample_value(&parsed, "rotation_verify_target_passed", &["node2"]),
+            0.0
+        );
+        assert_eq!(
+            sample_value(&parsed, "rotation_verify_duration_seconds", &[]),
+            1.2
+        );
+        assert_eq!(
+            sample_value(&parsed, "rotation_verify_start_timestamp_seconds", &[]),
+            1_796_331_600.0
+        );
+        assert_eq!(
+            sample_value(&parsed, "rotation_verify_exit_code", &[]),
+            f64::from(exit_codes::FAILURES)
+        );
+        assert_eq!(
+            parsed.families["rotation_verify_check_duration_seconds"].unit,
+            "seconds"
+        );
+        // node_exporter's textfile collector reads Prometheus' text format.
+        let prometheus = openmetrics_parser::prometheus::parse_prometheus(&text)
+            .unwrap_or_else(|e| panic!("{e:?}\n{text}"));
+        assert_eq!(prometheus.families.len(), parsed.families.len());
+    }
+
+    #[test]
+    fn openmetrics_of_one_check_is_exactly_this() {
+        let report = Report {
+            version: REPORT_VERSION,
+            started: "2026-12-03T21:00:00Z".into(),
+            wall_ms: 250,
+            targets: vec![TargetReport {
+                name: "node1".into(),
+                transport: "local".into(),
+                results: vec![result("node1", "health.gateway", Outcome::Pass, false)],
+            }],
+        };
+        assert_eq!(
+            report.openmetrics(&Redactor::new()),
+            "# TYPE rotation_verify_check_success gauge\n\
+             # HELP rotation_verify_check_success Whether the check passed (1) or not (0): failed, errored or skipped.\n\
+             rotation_verify_check_success{target=\"node1\",check=\"health.gateway\",service=\"gateway\"} 1\n\
+             # TYPE rotation_verify_check_outcome gauge\n\
+             # HELP rotation_verify_check_outcome The check's outcome: 1 on the series of its outcome, 0 on the other three.\n\
+             rotation_verify_check_outcome{target=\"node1\",check=\"health.gateway\",service=\"gateway\",outcome=\"pass\"} 1\n\
+             rotation_verify_check_outcome{target=\"node1\",check=\"health.gateway\",service=\"gateway\",outcome=\"fail\"} 0\n\
+             rotation_verify_check_outcome{target=\"node1\",check=\"health.gateway\",service=\"gateway\",outcome=\"skip\"} 0\n\
+             rotation_verify_check_outcome{target=\"node1\",check=\"health.gateway\",service=\"gateway\",outcome=\"error\"} 0\n\
+             # TYPE rotation_verify_check_duration_seconds gauge\n\
+             # UNIT rotation_verify_check_duration_seconds seconds\n\
+             # HELP rotation_verify_check_duration_seconds How long the check took.\n\
+             rotation_verify_check_duration_seconds{target=\"node1\",check=\"health.gateway\",service=\"gateway\"} 0.003\n\
+             # TYPE rotation_verify_target_reachable gauge\n\
+             # HELP rotation_verify_target_reachable Whether every check reached the target (0: one could not).\n\
+             rotation_verify_target_reachable{target=\"node1\"} 1\n\
+             # TYPE rotation_verify_target_passed gauge\n\
+             # HELP rotation_verify_target_passed Whether the target passed: no check failed or errored and every one reached it.\n\
+             rotation_verify_target_passed{target=\"node1\"} 1\n\
+             # TYPE rotation_verify_duration_seconds gauge\n\
+             # UNIT rotation_verify_duration_seconds seconds\n\
+             # HELP rotation_verify_duration_seconds How long the verify run took (wall).\n\
+             rotation_verify_duration_seconds 0.250\n\
+             # TYPE rotation_verify_start_timestamp_seconds gauge\n\
+             # UNIT rotation_verify_start_timestamp_seconds seconds\n\
+             # HELP rotation_verify_start_timestamp_seconds When the verify run started, in seconds since the Unix epoch.\n\
+             rotation_verify_start_timestamp_seconds 1796331600\n\
+             # TYPE rotation_verify_exit_code gauge\n\
+             # HELP rotation_verify_exit_code The run's exit code, as `cargo xtask verify --help` lists them.\n\
+             rotation_verify_exit_code 0\n\
+             # EOF\n"
+        );
+    }
+
+    proptest::proptest! {
+        /// A target's name comes from the user's file: any text stays one label value.
+        #[test]
+        fn any_target_name_is_one_label_value_the_parser_reads_back(name in "(\\PC|\n|\\\\|\"){1,24}") {
+            let mut report = fleet();
+            report.targets.truncate(1);
+            report.targets[0].name = name.clone();
+            let text = report.openmetrics(&Redactor::new());
+            let parsed = openmetrics_parser::openmetrics::parse_openmetrics(&text)
+                .unwrap_or_else(|e| panic!("{e:?}\n{text}"));
+            let family = &parsed.families["rotation_verify_target_reachable"];
+            let sample = family.iter_samples().next().expect("one sample");
+            let labels = sample.get_labelset().expect("labels");
+            proptest::prop_assert_eq!(labels.get_label_value("target"), Some(name.as_str()));
+        }
     }
 }
