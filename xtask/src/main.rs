@@ -10,6 +10,7 @@ mod rehearse;
 mod report;
 mod runbook;
 mod verify;
+mod verify_watch;
 
 use std::process::ExitCode;
 use std::time::{Duration, Instant};

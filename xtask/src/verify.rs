@@ -54,6 +54,21 @@ pub struct Args {
     /// the checks, one a line, and exit
     #[arg(long)]
     list: bool,
+    /// run the checks again every --interval against one node until Ctrl-C or SIGTERM, showing
+    /// each change, and write the watch's journal.json and report.md into --out
+    #[arg(long, conflicts_with_all = ["targets", "format", "list"])]
+    watch: bool,
+    /// seconds between the starts of two rounds of --watch (a round still running delays the
+    /// next: never two runs of one check at once)
+    #[arg(long, value_name = "SECS", default_value_t = 2, requires = "watch", value_parser = clap::value_parser!(u64).range(1..=3600))]
+    interval: u64,
+    /// where --watch writes its record (default target/watch/START-TIME)
+    #[arg(long, value_name = "DIR", requires = "watch")]
+    out: Option<PathBuf>,
+    /// with --watch: the runbook the operator follows; Enter marks its next step (without it,
+    /// a line typed is recorded as a note)
+    #[arg(long, value_name = "FILE", requires = "watch")]
+    runbook: Option<PathBuf>,
     /// how the nodes' services read their secrets: a shipped profile (`default`,
     /// `database-url`, `interpolated`) or a profile file; replaces each target's
     /// `node_profile` (docs/node-profile.md)
@@ -187,6 +202,27 @@ pub async fn run(o: Args) -> anyhow::Result<i32> {
         targets.push(Target::from_running(&docker, &id).await?);
     }
 
+    if o.watch && targets.len() != 1 {
+        errln!(
+            "error: --watch watches one node: give one --target or --replica ({} given)",
+            targets.len()
+        );
+        return Ok(exit_codes::USAGE);
+    }
+    let watch = match o.watch {
+        true => match crate::verify_watch::WatchArgs::prepare(
+            std::time::Duration::from_secs(o.interval),
+            o.out.as_deref(),
+            o.runbook.as_deref(),
+        ) {
+            Ok(w) => Some(w),
+            Err(e) => {
+                errln!("error: {e}");
+                return Ok(exit_codes::USAGE);
+            }
+        },
+        false => None,
+    };
     if let Some(name) = duplicate_name(&targets) {
         errln!("error: two targets are named `{name}`; a report needs each node once");
         return Ok(exit_codes::USAGE);
@@ -244,6 +280,10 @@ pub async fn run(o: Args) -> anyhow::Result<i32> {
                 node.target().name
             );
         }
+    }
+    if let Some(watch) = watch {
+        let node = nodes.into_iter().next().expect("one target, checked above");
+        return crate::verify_watch::run(node, &selected, watch, redactor).await;
     }
     errln!(
         "verify: {} checks on {} target(s), {} at a time...",

@@ -305,6 +305,107 @@ fn verify_openmetrics_of_an_unreachable_node_reads_back_as_every_check_failed_an
 }
 
 #[test]
+fn verify_watch_records_each_change_and_the_operators_note_until_sigterm() {
+    use std::io::{BufRead, BufReader, Write};
+    let dir = temp_dir("watch");
+    let file = dir.join("down.toml");
+    std::fs::write(&file, target_at(&dir, "node1", 1, 1000)).unwrap();
+    let out = dir.join("record");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args([
+            "verify",
+            "--target",
+            file.to_str().unwrap(),
+            "--only",
+            "health.*",
+        ])
+        .args(["--watch", "--interval", "1", "--out", out.to_str().unwrap()])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    // The first round: one line per check, each its first outcome.
+    let mut first = Vec::new();
+    for _ in 0..5 {
+        let mut line = String::new();
+        stdout.read_line(&mut line).unwrap();
+        first.push(line);
+    }
+    child
+        .stdin
+        .as_mut()
+        .unwrap()
+        .write_all(b"router recreated\n")
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut seen = String::new();
+    while !seen.contains("mark: router recreated") {
+        let mut line = String::new();
+        assert!(stderr.read_line(&mut line).unwrap() > 0, "{seen}");
+        seen.push_str(&line);
+    }
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGTERM) }, 0);
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(exit_codes::UNREACHABLE), "{seen}");
+    let ids: Vec<&str> = first
+        .iter()
+        .map(|l| {
+            l.split_once("] ")
+                .and_then(|(_, rest)| rest.split(' ').next())
+                .unwrap_or("")
+        })
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            "health.gateway:",
+            "health.router:",
+            "health.memory-service:",
+            "health.crewai-nats-worker:",
+            "health.parser-pipeline:"
+        ],
+        "{first:?}"
+    );
+    assert!(
+        first[0].contains("] health.gateway: error (unreachable 127.0.0.1:1"),
+        "{first:?}"
+    );
+    let journal: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("journal.json")).unwrap()).unwrap();
+    assert_eq!(journal["kind"], "watch");
+    assert_eq!(journal["target"], "node1");
+    assert_eq!(journal["marks"][0]["text"], "router recreated");
+    assert_eq!(journal["checks"].as_array().unwrap().len(), 5);
+    assert_eq!(journal["exit_code"], exit_codes::UNREACHABLE);
+    let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(report.starts_with("# Watch of node1\n"), "{report}");
+}
+
+#[test]
+fn verify_watch_of_two_nodes_is_a_usage_error() {
+    let dir = temp_dir("watch-two");
+    let a = dir.join("a.toml");
+    let b = dir.join("b.toml");
+    std::fs::write(&a, target_at(&dir, "a", 1, 500)).unwrap();
+    std::fs::write(&b, target_at(&dir, "b", 1, 500)).unwrap();
+    let (code, _, stderr) = xtask(&[
+        "verify",
+        "--target",
+        a.to_str().unwrap(),
+        "--target",
+        b.to_str().unwrap(),
+        "--watch",
+    ]);
+    assert_eq!(code, exit_codes::USAGE, "{stderr}");
+    assert_eq!(
+        stderr.trim_end(),
+        "error: --watch watches one node: give one --target or --replica (2 given)"
+    );
+}
+
+#[test]
 fn rehearse_list_names_every_scenario_with_its_expected_outcome() {
     let (code, stdout, _) = xtask(&["rehearse", "--list"]);
     assert_eq!(code, exit_codes::OK);

@@ -13,6 +13,7 @@ pub mod report;
 pub mod secrets;
 pub mod target;
 pub mod transport;
+pub mod watch;
 
 pub use catalogue::catalogue;
 pub use node::{Auth, LoginError, Node};

@@ -113,6 +113,27 @@ pub const ARGUMENTS: &[Entry] = &[
         Some(&["verify", "--target", "{target}", "--format", "json={}"]),
     ),
     ("verify", "--list", Flag, None),
+    ("verify", "--watch", Flag, None),
+    ("verify", "--interval", Value, None),
+    (
+        "verify",
+        "--out",
+        OutputDir,
+        Some(&["verify", "--target", "{target}", "--watch", "--out", "{}"]),
+    ),
+    (
+        "verify",
+        "--runbook",
+        InputFile,
+        Some(&[
+            "verify",
+            "--target",
+            "{target}",
+            "--watch",
+            "--runbook",
+            "{}",
+        ]),
+    ),
     (
         "verify",
         "--node-profile",
