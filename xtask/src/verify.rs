@@ -69,6 +69,10 @@ pub struct Args {
     /// a line typed is recorded as a note)
     #[arg(long, value_name = "FILE", requires = "watch")]
     runbook: Option<PathBuf>,
+    /// with --watch: serve the last round as OpenMetrics at http://ADDR/metrics (port 0: any
+    /// free port, said on stderr)
+    #[arg(long, value_name = "ADDR", requires = "watch")]
+    listen: Option<std::net::SocketAddr>,
     /// how the nodes' services read their secrets: a shipped profile (`default`,
     /// `database-url`, `interpolated`) or a profile file; replaces each target's
     /// `node_profile` (docs/node-profile.md)
@@ -214,6 +218,7 @@ pub async fn run(o: Args) -> anyhow::Result<i32> {
             std::time::Duration::from_secs(o.interval),
             o.out.as_deref(),
             o.runbook.as_deref(),
+            o.listen,
         ) {
             Ok(w) => Some(w),
             Err(e) => {

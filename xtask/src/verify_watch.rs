@@ -3,11 +3,13 @@
 //! happens, and the record written when a signal ends the watch.
 
 use std::io::{BufRead, IsTerminal};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use harness::checks::watch::{Change, Watch};
-use harness::checks::{self, Check, Node};
+use harness::checks::{self, Check, Fleet, Node};
 use harness::redact::Redactor;
 use harness::runbook::Runbook;
 use harness::signals::Signals;
@@ -21,6 +23,8 @@ pub struct WatchArgs {
     /// The runbook's steps (id, title) the operator's Enter marks in turn; empty without one.
     pub steps: Vec<(String, String)>,
     pub started_at: SystemTime,
+    /// Where the last round is served as OpenMetrics (`/metrics`).
+    pub listen: Option<SocketAddr>,
 }
 
 impl WatchArgs {
@@ -31,6 +35,7 @@ impl WatchArgs {
         interval: Duration,
         out: Option<&Path>,
         runbook: Option<&Path>,
+        listen: Option<SocketAddr>,
     ) -> Result<WatchArgs, String> {
         let steps = match runbook {
             Some(path) => Runbook::load(path)
@@ -62,6 +67,7 @@ impl WatchArgs {
             out,
             steps,
             started_at,
+            listen,
         })
     }
 }
@@ -78,6 +84,17 @@ pub async fn run(
     let steps = &args.steps;
     let out = &args.out;
     let started = humantime::format_rfc3339_seconds(args.started_at).to_string();
+    let metrics = Arc::new(RwLock::new(String::from("# EOF\n")));
+    let server = match args.listen {
+        Some(addr) => match serve_metrics(addr, metrics.clone()).await {
+            Ok(server) => Some(server),
+            Err(e) => {
+                errln!("error: --listen {addr}: {e}");
+                return Ok(exit_codes::USAGE);
+            }
+        },
+        None => None,
+    };
     let mut signals = Signals::install()?;
     let clock = Instant::now();
     let target = node.target().name.clone();
@@ -102,12 +119,15 @@ pub async fn run(
     let interrupted = loop {
         tokio::select! {
             _ = ticker.tick() => {
-                let results = tokio::select! {
-                    r = checks::run(&node, selected) => r,
+                let fleet = Fleet { jobs: 1, per_target: None };
+                let round = tokio::select! {
+                    r = checks::verify_fleet(std::slice::from_ref(&node), selected, fleet) => r,
                     signal = signals.recv() => break signal,
                 };
                 let at = clock.elapsed().as_millis() as u64;
-                let changes = watch.record_round(at, &results);
+                let results = &round.targets[0].results;
+                let changes = watch.record_round(at, results);
+                *metrics.write().expect("metrics lock") = round.openmetrics(&redactor);
                 if live {
                     draw(&watch, &changes, &redactor);
                 } else {
@@ -138,6 +158,9 @@ pub async fn run(
             signal = signals.recv() => break signal,
         }
     };
+    if let Some(server) = server {
+        server.abort();
+    }
     errln!(
         "verify --watch: {} after {} rounds; writing the record",
         interrupted.name(),
@@ -158,6 +181,34 @@ pub async fn run(
         out.display()
     );
     Ok(watch.exit_code())
+}
+
+/// Serves `metrics` (the last round's OpenMetrics) at `/metrics` on `addr` until aborted.
+async fn serve_metrics(
+    addr: SocketAddr,
+    metrics: Arc<RwLock<String>>,
+) -> std::io::Result<tokio::task::JoinHandle<()>> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let bound = listener.local_addr()?;
+    let app = axum::Router::new().route(
+        "/metrics",
+        axum::routing::get(move || {
+            let body = metrics.read().expect("metrics lock").clone();
+            async move {
+                (
+                    [(
+                        axum::http::header::CONTENT_TYPE,
+                        "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                    )],
+                    body,
+                )
+            }
+        }),
+    );
+    errln!("verify --watch: serving the last round at http://{bound}/metrics");
+    Ok(tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    }))
 }
 
 /// The operator's lines from stdin, each with the moment it was read; a closed stdin ends them.

@@ -305,7 +305,7 @@ fn verify_openmetrics_of_an_unreachable_node_reads_back_as_every_check_failed_an
 }
 
 #[test]
-fn verify_watch_records_each_change_and_the_operators_note_until_sigterm() {
+fn verify_watch_shows_each_change_serves_the_round_as_openmetrics_and_records_the_operators_note_until_sigterm() {
     use std::io::{BufRead, BufReader, Write};
     let dir = temp_dir("watch");
     let file = dir.join("down.toml");
@@ -320,11 +320,25 @@ fn verify_watch_records_each_change_and_the_operators_note_until_sigterm() {
             "health.*",
         ])
         .args(["--watch", "--interval", "1", "--out", out.to_str().unwrap()])
+        .args(["--listen", "127.0.0.1:0"])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut seen = String::new();
+    let metrics_url = loop {
+        let mut line = String::new();
+        assert!(stderr.read_line(&mut line).unwrap() > 0, "{seen}");
+        seen.push_str(&line);
+        if let Some(url) = line
+            .trim()
+            .strip_prefix("verify --watch: serving the last round at ")
+        {
+            break url.to_string();
+        }
+    };
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
     // The first round: one line per check, each its first outcome.
     let mut first = Vec::new();
@@ -333,14 +347,25 @@ fn verify_watch_records_each_change_and_the_operators_note_until_sigterm() {
         stdout.read_line(&mut line).unwrap();
         first.push(line);
     }
+    // The round is served as OpenMetrics once it is recorded.
+    let metrics = http_get(&metrics_url);
+    assert!(
+        metrics.starts_with("HTTP/1.1 200 OK\r\n")
+            && metrics.contains("content-type: application/openmetrics-text; version=1.0.0"),
+        "{metrics}"
+    );
+    let body = metrics.split_once("\r\n\r\n").unwrap().1;
+    openmetrics_parser::openmetrics::parse_openmetrics(body)
+        .unwrap_or_else(|e| panic!("{e:?}\n{body}"));
+    assert!(body.contains(
+        "rotation_verify_check_success{target=\"node1\",check=\"health.gateway\",service=\"gateway\"} 0\n"
+    ), "{body}");
     child
         .stdin
         .as_mut()
         .unwrap()
         .write_all(b"router recreated\n")
         .unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut seen = String::new();
     while !seen.contains("mark: router recreated") {
         let mut line = String::new();
         assert!(stderr.read_line(&mut line).unwrap() > 0, "{seen}");
@@ -381,6 +406,23 @@ fn verify_watch_records_each_change_and_the_operators_note_until_sigterm() {
     assert_eq!(journal["exit_code"], exit_codes::UNREACHABLE);
     let report = std::fs::read_to_string(out.join("report.md")).unwrap();
     assert!(report.starts_with("# Watch of node1\n"), "{report}");
+}
+
+/// The whole response to `GET url` (`http://HOST:PORT/PATH`), over HTTP/1.1 with
+/// `Connection: close`.
+fn http_get(url: &str) -> String {
+    use std::io::{Read, Write};
+    let rest = url.strip_prefix("http://").unwrap();
+    let (host, path) = rest.split_once('/').unwrap();
+    let mut stream = std::net::TcpStream::connect(host).unwrap();
+    write!(
+        stream,
+        "GET /{path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response
 }
 
 #[test]

@@ -115,6 +115,7 @@ pub const ARGUMENTS: &[Entry] = &[
     ("verify", "--list", Flag, None),
     ("verify", "--watch", Flag, None),
     ("verify", "--interval", Value, None),
+    ("verify", "--listen", Value, None),
     (
         "verify",
         "--out",
