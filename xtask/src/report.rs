@@ -1,6 +1,7 @@
 //! `cargo xtask report merge DIR…`: the journals of a sharded rehearsal (`rehearse --shard K/N`,
 //! one directory each) joined into the journal and reports one unsharded run would have written.
-//! `cargo xtask report compare A B`: two rehearsals (of two runbooks) side by side, per secret.
+//! `cargo xtask report compare A B`: two rehearsals (of two runbooks) side by side, per secret;
+//! or a rehearsal against a watched rotation (B from `verify --watch`), per phase.
 //! `cargo xtask report render DIR`: a journal's reports written again (report.html, .md, junit).
 
 use harness::{errln, out, outln};
@@ -40,7 +41,8 @@ pub enum Command {
     /// two rehearsals side by side (each DIR holds a journal.json, e.g. of the runbook as
     /// written and of a corrected one): per secret, the whole rotation and the rollback, what
     /// each measured; a Markdown table on stdout (and in --out FILE), B's HTML report with the
-    /// table at its top (--html FILE)
+    /// table at its top (--html FILE). With B a watch (`verify --watch --out B`): the rehearsal
+    /// against the watched rotation, per phase
     Compare {
         /// the first run's output directory (`rehearse --out A`)
         #[arg(value_name = "A")]
@@ -81,6 +83,52 @@ pub fn read_journal(dir: &std::path::Path) -> Result<Journal, String> {
         .map_err(|e| e.to_string())
         .and_then(|text| Journal::from_json(&text).map_err(|e| e.to_string()))
         .map_err(|reason| format!("{}: {reason}", path.display()))
+}
+
+/// B's journal when it is a watch's (`verify --watch --out B`): `Some(Err)` when it says it is
+/// one but does not read as one; `None` when it is not a watch's (or not there: the rehearsal
+/// reader says why).
+fn read_watch(
+    dir: &std::path::Path,
+) -> Option<Result<harness::checks::watch::WatchJournal, String>> {
+    let path = dir.join("journal.json");
+    let text = harness::input::read_text(&path, JOURNAL_LIMIT).ok()?;
+    harness::checks::watch::WatchJournal::is_watch(&text).then(|| {
+        harness::checks::watch::WatchJournal::parse(&text)
+            .map_err(|e| format!("{}: {e}", path.display()))
+    })
+}
+
+/// A rehearsal against a watched rotation, per phase (`harness::rehearsal::versus`).
+fn versus(
+    a_dir: &std::path::Path,
+    watch: Result<harness::checks::watch::WatchJournal, String>,
+    out: Option<PathBuf>,
+) -> anyhow::Result<i32> {
+    let (journal, watch) = match (read_journal(a_dir), watch) {
+        (Ok(j), Ok(w)) => (j, w),
+        (Err(e), _) | (_, Err(e)) => {
+            errln!("error: {e}");
+            return Ok(exit_codes::USAGE);
+        }
+    };
+    let Some(scenario) = harness::rehearsal::versus::rehearsed_scenario(&journal) else {
+        errln!("error: {}: no scenario to compare with", a_dir.display());
+        return Ok(exit_codes::USAGE);
+    };
+    let table = harness::rehearsal::versus::markdown(&journal, scenario, &watch);
+    out!("{table}");
+    if let Some(path) = out {
+        if let Err(e) = harness::output::write_atomic(&path, table.as_bytes()) {
+            errln!(
+                "error: --out {}: {}",
+                path.display(),
+                harness::input::io_reason(&e)
+            );
+            return Ok(exit_codes::USAGE);
+        }
+    }
+    Ok(exit_codes::OK)
 }
 
 /// The scenario of `journal` that rehearses `secret` alone (one phase after the preparation),
@@ -126,6 +174,13 @@ fn compare(
             errln!("error: {flag} {}: {}", e.path.display(), e.reason);
             return Ok(exit_codes::USAGE);
         }
+    }
+    if let Some(watch) = read_watch(b_dir) {
+        if html.is_some() {
+            errln!("error: --html renders two rehearsals; B is a watch (its table is on stdout and in --out)");
+            return Ok(exit_codes::USAGE);
+        }
+        return versus(a_dir, watch, out);
     }
     let (a, b) = match (read_journal(a_dir), read_journal(b_dir)) {
         (Ok(a), Ok(b)) => (a, b),

@@ -305,7 +305,8 @@ fn verify_openmetrics_of_an_unreachable_node_reads_back_as_every_check_failed_an
 }
 
 #[test]
-fn verify_watch_shows_each_change_serves_the_round_as_openmetrics_and_records_the_operators_note_until_sigterm() {
+fn verify_watch_shows_each_change_serves_the_round_as_openmetrics_and_records_the_operators_note_until_sigterm(
+) {
     use std::io::{BufRead, BufReader, Write};
     let dir = temp_dir("watch");
     let file = dir.join("down.toml");
@@ -713,6 +714,95 @@ fn report_compare_puts_each_secrets_scenario_of_both_runbooks_side_by_side() {
             "error: {}: cannot read it: No such file or directory (os error 2)",
             tmp.path().join("nowhere").display()
         )
+    );
+}
+
+#[test]
+fn report_compare_of_a_rehearsal_and_a_watch_puts_each_phase_side_by_side() {
+    use harness::checks::watch::Watch;
+    use harness::checks::{CheckResult, Outcome};
+    use harness::rehearsal::journal::{ScenarioRecord, StepRecord};
+    use harness::rehearsal::probe::{DownSpan, ProbeReport};
+    use harness::rehearsal::Expected;
+    let tmp = tempfile::tempdir().unwrap();
+    let mut rotation = ScenarioRecord::new(
+        "rotation",
+        "rotation",
+        Expected::Holds,
+        std::time::UNIX_EPOCH,
+    );
+    for (id, from, to) in [("phase3.step1", 0, 1_500), ("phase3.step2", 1_500, 4_000)] {
+        let mut step = StepRecord::new(id, id);
+        (step.started_ms, step.ended_ms) = (from, to);
+        rotation.steps.push(step);
+    }
+    let mut probe = ProbeReport {
+        duration_ms: 5_000,
+        ..ProbeReport::default()
+    };
+    probe.containers_down.insert(
+        "router".into(),
+        vec![DownSpan {
+            from_ms: 2_000,
+            to_ms: Some(2_700),
+        }],
+    );
+    rotation.probe = Some(probe);
+    let rehearsal = tmp.path().join("rehearsal");
+    std::fs::create_dir_all(&rehearsal).unwrap();
+    let journal = harness::testing::journal(vec![rotation], 5_000);
+    std::fs::write(
+        rehearsal.join("journal.json"),
+        serde_json::to_string(&journal).unwrap(),
+    )
+    .unwrap();
+    let health = |outcome| CheckResult {
+        target: "node1".into(),
+        id: "health.router".into(),
+        service: "router".into(),
+        outcome,
+        evidence: String::new(),
+        duration_ms: 3,
+        unreachable: false,
+    };
+    let mut watch = Watch::new("node1", "2026-12-07T14:00:00Z".into(), 2_000);
+    watch.record_round(2_000, &[health(Outcome::Pass)]);
+    watch.mark(3_000, Some("phase3.step1".into()), "Rotate".into());
+    watch.record_round(40_000, &[health(Outcome::Error)]);
+    watch.record_round(44_000, &[health(Outcome::Pass)]);
+    watch.record_round(63_000, &[health(Outcome::Pass)]);
+    let watched = tmp.path().join("watch");
+    std::fs::create_dir_all(&watched).unwrap();
+    std::fs::write(
+        watched.join("journal.json"),
+        watch.journal(&harness::redact::Redactor::new()),
+    )
+    .unwrap();
+    let (code, stdout, stderr) = xtask(&[
+        "report",
+        "compare",
+        rehearsal.to_str().unwrap(),
+        watched.to_str().unwrap(),
+    ]);
+    assert_eq!(code, exit_codes::OK, "{stderr}");
+    assert!(
+        stdout.ends_with(
+            "| phase3 | 4.0 s | 60.0 s | router 0.7 s | router 4.0 s | `health.router` 4.0 s |\n"
+        ),
+        "{stdout}"
+    );
+    let (code, _, stderr) = xtask(&[
+        "report",
+        "compare",
+        rehearsal.to_str().unwrap(),
+        watched.to_str().unwrap(),
+        "--html",
+        tmp.path().join("x.html").to_str().unwrap(),
+    ]);
+    assert_eq!(code, exit_codes::USAGE);
+    assert_eq!(
+        stderr.trim(),
+        "error: --html renders two rehearsals; B is a watch (its table is on stdout and in --out)"
     );
 }
 

@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::{CheckResult, Outcome};
 use crate::exit_codes;
@@ -18,7 +18,7 @@ use crate::redact::Redactor;
 pub const WATCH_JOURNAL_VERSION: u32 = 1;
 
 /// One change of one check: its outcome from this time on (the first round's outcome too).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Point {
     /// Milliseconds since the watch started.
     pub at_ms: u64,
@@ -27,7 +27,7 @@ pub struct Point {
 }
 
 /// A check's outcomes over the watch, one point per change.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Series {
     pub id: String,
     pub service: String,
@@ -35,7 +35,7 @@ pub struct Series {
 }
 
 /// The operator's mark: a runbook step begun, or a note typed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Mark {
     pub at_ms: u64,
     /// The step's id (`phase3.step2`) when the watch follows a runbook.
@@ -56,11 +56,51 @@ pub struct Change {
 }
 
 /// A stretch in which a service's health check did not pass.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DownSpan {
     pub from_ms: u64,
     /// `None`: still down when the watch ended.
     pub until_ms: Option<u64>,
+}
+
+/// A watch's journal read back (`report compare`): what `Watch::journal` wrote.
+#[derive(Debug, Clone, Deserialize)]
+pub struct WatchJournal {
+    pub version: u32,
+    pub kind: String,
+    pub target: String,
+    pub started: String,
+    pub interval_ms: u64,
+    pub rounds: u64,
+    pub ended_ms: u64,
+    pub exit_code: i32,
+    pub checks: Vec<Series>,
+    pub down: BTreeMap<String, Vec<DownSpan>>,
+    pub marks: Vec<Mark>,
+}
+
+impl WatchJournal {
+    /// Whether `text` is a watch's journal (its `kind`), without reading the rest.
+    pub fn is_watch(text: &str) -> bool {
+        #[derive(Deserialize)]
+        struct Kind {
+            kind: Option<String>,
+        }
+        serde_json::from_str::<Kind>(text).is_ok_and(|k| k.kind.as_deref() == Some("watch"))
+    }
+
+    /// Reads a watch's journal; a journal of another kind or version is an error saying so.
+    pub fn parse(text: &str) -> Result<WatchJournal, String> {
+        let journal: WatchJournal =
+            serde_json::from_str(text).map_err(|e| format!("not a watch journal: {e}"))?;
+        if journal.kind != "watch" || journal.version != WATCH_JOURNAL_VERSION {
+            return Err(format!(
+                "a journal of kind `{}` version {}, not a watch's (version {WATCH_JOURNAL_VERSION})",
+                journal.kind, journal.version
+            ));
+        }
+        Ok(journal)
+    }
 }
 
 /// Everything a watch has seen so far.

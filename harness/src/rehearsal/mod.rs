@@ -25,6 +25,7 @@ pub mod shard;
 pub mod shell;
 pub mod telegram;
 pub mod verdicts;
+pub mod versus;
 
 pub use engine::Options;
 pub use faults::Fault;

@@ -1,0 +1,361 @@
+//! A rehearsal held against a watched rotation (`report compare REHEARSAL WATCH`): per phase,
+//! how long it took, which services were down and for how long, and (watched) which checks did
+//! not pass and for how long. The rehearsal's side is its whole-rotation scenario, the watch's
+//! side is cut into phases by the operator's step marks.
+
+use std::collections::BTreeMap;
+
+use super::journal::{Journal, ScenarioRecord};
+use crate::checks::watch::WatchJournal;
+use crate::checks::Outcome;
+
+/// One phase, both sides.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PhaseRow {
+    /// `phase3`.
+    pub phase: String,
+    /// From its first step's start to its last step's end; `None`: not rehearsed.
+    pub rehearsed_ms: Option<u64>,
+    /// From the mark of its first step to the next phase's first mark (or the watch's end);
+    /// `None`: no step of it was marked.
+    pub watched_ms: Option<u64>,
+    /// Per service, how long its container was down within the phase.
+    pub rehearsed_down: BTreeMap<String, u64>,
+    /// Per service, how long its health check did not pass within the phase.
+    pub watched_down: BTreeMap<String, u64>,
+    /// Per check, how long it failed or errored within the phase.
+    pub watched_failing: BTreeMap<String, u64>,
+}
+
+/// The scenario a comparison takes the rehearsal's side from: the whole rotation (`rotation`),
+/// else the one with the most steps.
+pub fn rehearsed_scenario(journal: &Journal) -> Option<&ScenarioRecord> {
+    journal
+        .scenarios
+        .iter()
+        .find(|s| s.id == "rotation")
+        .or_else(|| journal.scenarios.iter().max_by_key(|s| s.steps.len()))
+}
+
+/// `phase3` of `phase3.step2`; `None` for a rollback step.
+fn phase_of(step: &str) -> Option<&str> {
+    step.split_once('.')
+        .map(|(phase, _)| phase)
+        .filter(|p| p.starts_with("phase"))
+}
+
+/// How much of `[from, to)` overlaps `[a, b)`.
+fn overlap(from: u64, to: u64, a: u64, b: u64) -> u64 {
+    to.min(b).saturating_sub(from.max(a))
+}
+
+/// The phases of both sides in the rehearsal's order, then the watch's phases it did not have.
+pub fn compare(scenario: &ScenarioRecord, watch: &WatchJournal) -> Vec<PhaseRow> {
+    let mut order: Vec<String> = Vec::new();
+    let mut rehearsed: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+    for step in &scenario.steps {
+        let Some(phase) = phase_of(&step.id) else {
+            continue;
+        };
+        if !order.iter().any(|p| p == phase) {
+            order.push(phase.to_string());
+        }
+        let span = rehearsed
+            .entry(phase.to_string())
+            .or_insert((step.started_ms, step.ended_ms));
+        span.0 = span.0.min(step.started_ms);
+        span.1 = span.1.max(step.ended_ms);
+    }
+    // The watch's phases: from the first mark of each to the next phase's first mark.
+    let mut starts: Vec<(String, u64)> = Vec::new();
+    for mark in &watch.marks {
+        let Some(phase) = mark.step.as_deref().and_then(phase_of) else {
+            continue;
+        };
+        if starts.last().map(|(p, _)| p.as_str()) != Some(phase) {
+            starts.push((phase.to_string(), mark.at_ms));
+        }
+    }
+    let mut watched: BTreeMap<String, Vec<(u64, u64)>> = BTreeMap::new();
+    for (i, (phase, from)) in starts.iter().enumerate() {
+        let to = starts
+            .get(i + 1)
+            .map(|(_, t)| *t)
+            .unwrap_or(watch.ended_ms)
+            .max(*from);
+        watched.entry(phase.clone()).or_default().push((*from, to));
+        if !order.contains(phase) {
+            order.push(phase.clone());
+        }
+    }
+    let probe = scenario.probe.as_ref();
+    order
+        .into_iter()
+        .map(|phase| {
+            let r = rehearsed.get(&phase).copied();
+            let w = watched.get(&phase).cloned().unwrap_or_default();
+            let mut rehearsed_down = BTreeMap::new();
+            if let (Some((from, to)), Some(probe)) = (r, probe) {
+                for (service, spans) in &probe.containers_down {
+                    let ms: u64 = spans
+                        .iter()
+                        .map(|s| overlap(from, to, s.from_ms, s.to_ms.unwrap_or(probe.duration_ms)))
+                        .sum();
+                    if ms > 0 {
+                        rehearsed_down.insert(service.clone(), ms);
+                    }
+                }
+            }
+            let within = |a: u64, b: u64| -> u64 {
+                w.iter().map(|(from, to)| overlap(*from, *to, a, b)).sum()
+            };
+            let mut watched_down = BTreeMap::new();
+            for (service, spans) in &watch.down {
+                let ms: u64 = spans
+                    .iter()
+                    .map(|s| within(s.from_ms, s.until_ms.unwrap_or(watch.ended_ms)))
+                    .sum();
+                if ms > 0 {
+                    watched_down.insert(service.clone(), ms);
+                }
+            }
+            let mut watched_failing = BTreeMap::new();
+            for series in &watch.checks {
+                let ms: u64 = series
+                    .points
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, p)| matches!(p.outcome, Outcome::Fail | Outcome::Error))
+                    .map(|(i, p)| {
+                        let until = series
+                            .points
+                            .get(i + 1)
+                            .map(|n| n.at_ms)
+                            .unwrap_or(watch.ended_ms);
+                        within(p.at_ms, until)
+                    })
+                    .sum();
+                if ms > 0 {
+                    watched_failing.insert(series.id.clone(), ms);
+                }
+            }
+            PhaseRow {
+                rehearsed_ms: r.map(|(from, to)| to.saturating_sub(from)),
+                watched_ms: (!w.is_empty()).then(|| w.iter().map(|(a, b)| b - a).sum()),
+                phase,
+                rehearsed_down,
+                watched_down,
+                watched_failing,
+            }
+        })
+        .collect()
+}
+
+fn secs(ms: u64) -> String {
+    format!("{:.1} s", ms as f64 / 1000.0)
+}
+
+fn listed(per: &BTreeMap<String, u64>, code: bool) -> String {
+    if per.is_empty() {
+        return "none".into();
+    }
+    per.iter()
+        .map(|(k, ms)| match code {
+            true => format!("`{k}` {}", secs(*ms)),
+            false => format!("{k} {}", secs(*ms)),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The comparison as Markdown: what was compared, then one row per phase.
+pub fn markdown(journal: &Journal, scenario: &ScenarioRecord, watch: &WatchJournal) -> String {
+    let rows = compare(scenario, watch);
+    let mut out = format!(
+        "# Rehearsed against watched\n\n\
+         Rehearsed: `{}`, scenario `{}` (time scale {}: its waits were compressed, its commands \
+         were not). Watched: {}, started {}, {} rounds every {}.\n\n",
+        journal.runbook,
+        scenario.id,
+        journal.time_scale,
+        watch.target,
+        watch.started,
+        watch.rounds,
+        secs(watch.interval_ms)
+    );
+    out.push_str(
+        "| phase | took, rehearsed | took, watched | down, rehearsed | down, watched | \
+         checks failing, watched |\n|---|---|---|---|---|---|\n",
+    );
+    for row in &rows {
+        let took = |ms: Option<u64>, none: &str| ms.map(secs).unwrap_or_else(|| none.into());
+        out.push_str(&format!(
+            "| {} | {} | {} | {} | {} | {} |\n",
+            row.phase,
+            took(row.rehearsed_ms, "not rehearsed"),
+            took(row.watched_ms, "not marked"),
+            listed(&row.rehearsed_down, false),
+            match row.watched_ms {
+                Some(_) => listed(&row.watched_down, false),
+                None => "-".into(),
+            },
+            match row.watched_ms {
+                Some(_) => listed(&row.watched_failing, true),
+                None => "-".into(),
+            },
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checks::watch::{DownSpan as WatchDown, Mark, Point, Series};
+    use crate::rehearsal::journal::StepRecord;
+    use crate::rehearsal::probe::{DownSpan, ProbeReport};
+    use crate::rehearsal::Expected;
+    use std::time::SystemTime;
+
+    fn step(id: &str, started_ms: u64, ended_ms: u64) -> StepRecord {
+        let mut s = StepRecord::new(id, id);
+        (s.started_ms, s.ended_ms) = (started_ms, ended_ms);
+        s
+    }
+
+    /// Phase 3 recreates the router: rehearsed (0.6 s down in 4 s), watched (the health check
+    /// failing one round of 2 s within a phase of 3 minutes); Phase 4 rehearsed, not marked.
+    fn pair() -> (ScenarioRecord, WatchJournal) {
+        let mut scenario = ScenarioRecord::new(
+            "rotation",
+            "rotation",
+            Expected::Holds,
+            SystemTime::UNIX_EPOCH,
+        );
+        scenario.steps = vec![
+            step("phase3.step1", 1_000, 2_000),
+            step("phase3.step2", 2_000, 5_000),
+            step("phase4.step1", 5_000, 6_000),
+            step("rollback.step1", 7_000, 8_000),
+        ];
+        let mut probe = ProbeReport {
+            duration_ms: 9_000,
+            ..ProbeReport::default()
+        };
+        probe.containers_down.insert(
+            "router".into(),
+            vec![DownSpan {
+                from_ms: 3_000,
+                to_ms: Some(3_600),
+            }],
+        );
+        scenario.probe = Some(probe);
+        let point = |at_ms: u64, outcome: Outcome| Point {
+            at_ms,
+            outcome,
+            evidence: String::new(),
+        };
+        let watch = WatchJournal {
+            version: 1,
+            kind: "watch".into(),
+            target: "node1".into(),
+            started: "2026-12-07T14:00:00Z".into(),
+            interval_ms: 2_000,
+            rounds: 100,
+            ended_ms: 200_000,
+            exit_code: 0,
+            checks: vec![Series {
+                id: "health.router".into(),
+                service: "router".into(),
+                points: vec![
+                    point(2_000, Outcome::Pass),
+                    point(60_000, Outcome::Error),
+                    point(62_000, Outcome::Pass),
+                ],
+            }],
+            down: BTreeMap::from([(
+                "router".to_string(),
+                vec![WatchDown {
+                    from_ms: 60_000,
+                    until_ms: Some(62_000),
+                }],
+            )]),
+            marks: vec![
+                Mark {
+                    at_ms: 10_000,
+                    step: Some("phase3.step1".into()),
+                    text: "Rotate".into(),
+                },
+                Mark {
+                    at_ms: 50_000,
+                    step: Some("phase3.step2".into()),
+                    text: "Recreate".into(),
+                },
+                Mark {
+                    at_ms: 190_000,
+                    step: None,
+                    text: "done".into(),
+                },
+            ],
+        };
+        (scenario, watch)
+    }
+
+    #[test]
+    fn each_phase_has_its_time_and_its_services_down_on_both_sides() {
+        let (scenario, watch) = pair();
+        assert_eq!(
+            compare(&scenario, &watch),
+            vec![
+                PhaseRow {
+                    phase: "phase3".into(),
+                    rehearsed_ms: Some(4_000),
+                    watched_ms: Some(190_000),
+                    rehearsed_down: BTreeMap::from([("router".into(), 600)]),
+                    watched_down: BTreeMap::from([("router".into(), 2_000)]),
+                    watched_failing: BTreeMap::from([("health.router".into(), 2_000)]),
+                },
+                PhaseRow {
+                    phase: "phase4".into(),
+                    rehearsed_ms: Some(1_000),
+                    watched_ms: None,
+                    rehearsed_down: BTreeMap::new(),
+                    watched_down: BTreeMap::new(),
+                    watched_failing: BTreeMap::new(),
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn the_markdown_has_one_row_per_phase() {
+        let (scenario, watch) = pair();
+        let journal = Journal {
+            schema: "rotation-rehearsal/journal".into(),
+            version: 11,
+            runbook: "RUNBOOK.md".into(),
+            runbook_fingerprint: String::new(),
+            shard: None,
+            started: "2026-12-07T13:00:00Z".into(),
+            wall_ms: 9_000,
+            time_scale: 0.02,
+            scenarios: vec![scenario],
+            findings: Vec::new(),
+            leftovers: Vec::new(),
+            engine_leftovers: Vec::new(),
+            skipped: Vec::new(),
+            node_profile: None,
+        };
+        let scenario = rehearsed_scenario(&journal).unwrap();
+        let table = markdown(&journal, scenario, &watch);
+        assert!(
+            table.ends_with(
+                "| phase | took, rehearsed | took, watched | down, rehearsed | down, watched | \
+                 checks failing, watched |\n|---|---|---|---|---|---|\n\
+                 | phase3 | 4.0 s | 190.0 s | router 0.6 s | router 2.0 s | `health.router` 2.0 s |\n\
+                 | phase4 | 1.0 s | not marked | none | - | - |\n"
+            ),
+            "{table}"
+        );
+    }
+}
