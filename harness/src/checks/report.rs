@@ -115,16 +115,7 @@ impl Report {
     /// 0 all passed (skips allowed); 1 some failed or errored; 6 nothing failed but some check
     /// could not reach its target (see `exit_codes`).
     pub fn exit_code(&self) -> i32 {
-        let c = self.counts();
-        if c.fail > 0 {
-            exit_codes::FAILURES
-        } else if self.results().any(|r| r.unreachable) {
-            exit_codes::UNREACHABLE
-        } else if c.error > 0 {
-            exit_codes::FAILURES
-        } else {
-            exit_codes::OK
-        }
+        exit_code_of(self.results())
     }
 
     /// Grouped by node, each under a line with its status and counts; a fleet (more than one
@@ -392,6 +383,22 @@ fn label(text: &str) -> String {
         }
     }
     out
+}
+
+/// The exit code of a set of results: a failure first, then an unreachable target, then an
+/// error; else 0 (skips allowed).
+pub fn exit_code_of<'a>(results: impl IntoIterator<Item = &'a CheckResult>) -> i32 {
+    let results: Vec<&CheckResult> = results.into_iter().collect();
+    let c = Counts::of(results.iter().copied());
+    if c.fail > 0 {
+        exit_codes::FAILURES
+    } else if results.iter().any(|r| r.unreachable) {
+        exit_codes::UNREACHABLE
+    } else if c.error > 0 {
+        exit_codes::FAILURES
+    } else {
+        exit_codes::OK
+    }
 }
 
 fn status_word(status: NodeStatus) -> &'static str {

@@ -11,7 +11,6 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::{CheckResult, Outcome};
-use crate::exit_codes;
 use crate::redact::Redactor;
 
 /// The watch journal's schema version; bump it when a field changes meaning or goes away.
@@ -175,16 +174,7 @@ impl Watch {
     /// The exit code of the last round, as `verify` gives one: 0 all passed, 1 some failed, 6
     /// unreachable (`exit_codes`); a watch that ended before its first round is 0.
     pub fn exit_code(&self) -> i32 {
-        let fail = self.last.iter().any(|r| matches!(r.outcome, Outcome::Fail));
-        if fail {
-            exit_codes::FAILURES
-        } else if self.last.iter().any(|r| r.unreachable) {
-            exit_codes::UNREACHABLE
-        } else if self.last.iter().any(|r| r.outcome == Outcome::Error) {
-            exit_codes::FAILURES
-        } else {
-            exit_codes::OK
-        }
+        super::report::exit_code_of(&self.last)
     }
 
     /// Each check's state now and since when (ms), in id order: the live table's rows.
@@ -343,6 +333,7 @@ impl Watch {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::exit_codes;
 
     fn r(id: &str, service: &str, outcome: Outcome) -> CheckResult {
         CheckResult {
