@@ -58,7 +58,7 @@ pub struct Args {
     time_scale: f64,
     /// a real-time pause at every step boundary, in seconds (0 to 600, default 0), as a slow
     /// operator takes: the node under traffic while it waits there; every boundary is judged
-    /// the same with or without it
+    /// the same with or without it; each step is said as it begins
     #[arg(long, value_name = "SECONDS", default_value_t = 0.0, value_parser = operator_pace)]
     operator_pace: f64,
     /// scenarios busy at once: starting, under traffic, checking (default: the cores); as many

@@ -76,7 +76,7 @@ impl WatchArgs {
 /// passed, 1 some failed, 6 unreachable), 2 when the record cannot be written.
 /// `selected` are the checks each round runs.
 pub async fn run(
-    node: Node,
+    mut node: Node,
     selected: &[&Check],
     args: WatchArgs,
     redactor: Redactor,
@@ -119,6 +119,8 @@ pub async fn run(
     let interrupted = loop {
         tokio::select! {
             _ = ticker.tick() => {
+                // The files as the rotation has left them by now (and their values redacted).
+                node.reread_env().await;
                 let fleet = Fleet { jobs: 1, per_target: None };
                 let round = tokio::select! {
                     r = checks::verify_fleet(std::slice::from_ref(&node), selected, fleet) => r,

@@ -212,3 +212,225 @@ async fn verify_over_ssh_gives_the_same_results_as_verify_on_the_node() {
     drop(sshd);
     harness::testing::down(stack).await;
 }
+
+/// The v2 runbook's Phase 2 (DeepSeek) rehearsed at an operator's pace while another process
+/// watches the same replica, an "operator" pressing Enter as each step begins: the watch sees
+/// the router's container leave its `.env` within phase2.step2 (the key written) and come back
+/// within phase2.step3 (the recreate the rehearsal's journal shows), and `report compare` puts
+/// both sides' Phase 2 in one row.
+#[test]
+fn a_watch_beside_a_v2_rehearsal_sees_the_router_leave_its_env_in_step2_and_return_in_step3() {
+    use harness::checks::watch::WatchJournal;
+    use harness::checks::Outcome;
+    use harness::rehearsal::journal::Journal;
+    use std::io::Write;
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+
+    const SCENARIO: &str = "rotate/deepseek";
+    const PACE_S: &str = "5";
+    let dir = tempfile::tempdir().unwrap();
+    let (rehearsal, watched) = (dir.path().join("rehearsal"), dir.path().join("watch"));
+    let log = dir.path().join("rehearse.log");
+    let runbook =
+        harness::runbook::workspace_path("fixtures/runbook/SECRETS_ROTATION_RUNBOOK.v2.md");
+    let mut rehearse = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args([
+            "rehearse",
+            "--only",
+            SCENARIO,
+            "--operator-pace",
+            PACE_S,
+            "--runbook",
+        ])
+        .arg(&runbook)
+        .arg("--out")
+        .arg(&rehearsal)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let pid = rehearse.id();
+    let read_log = || std::fs::read_to_string(&log).unwrap_or_default();
+
+    // The replica, once it is ready: the watch opens it by id.
+    let deadline = Instant::now() + Duration::from_secs(300);
+    let id = loop {
+        let text = read_log();
+        if let Some(id) = text.lines().find_map(|l| {
+            l.split_once("] stack ")
+                .and_then(|(_, rest)| rest.split_once(" ready in "))
+                .map(|(id, _)| id.to_string())
+        }) {
+            break id;
+        }
+        if let Some(status) = rehearse.try_wait().unwrap() {
+            panic!("rehearse ended before its replica was ready ({status}):\n{text}");
+        }
+        assert!(Instant::now() < deadline, "no replica ready:\n{text}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let mut watch = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(["verify", "--replica", &id, "--watch", "--interval", "1"])
+        .args([
+            "--only",
+            "env.container-matches-file.*",
+            "--only",
+            "health.*",
+        ])
+        .arg("--runbook")
+        .arg(&runbook)
+        .arg("--out")
+        .arg(&watched)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(dir.path().join("watch.log")).unwrap())
+        .spawn()
+        .unwrap();
+    let mut keys = watch.stdin.take().unwrap();
+
+    // The operator: Enter as each step begins, in the order the rehearsal says them.
+    let begins = format!("] {SCENARIO}: ");
+    let mut marked: Vec<String> = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(600);
+    let status = loop {
+        let text = read_log();
+        for step in text
+            .lines()
+            .filter_map(|l| l.split_once(&begins))
+            .filter_map(|(_, rest)| rest.split_once(" begins: "))
+            .map(|(step, _)| step)
+            .skip(marked.len())
+            .collect::<Vec<_>>()
+        {
+            keys.write_all(b"\n").unwrap();
+            marked.push(step.to_string());
+        }
+        if let Some(status) = rehearse.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "rehearse did not end:\n{text}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let text = read_log();
+    assert_eq!(status.code(), Some(exit_codes::OK), "{text}");
+    // SAFETY: kill(2) on our own child's pid, which has not been reaped yet.
+    assert_eq!(unsafe { libc::kill(watch.id() as i32, libc::SIGTERM) }, 0);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let ended = loop {
+        if let Some(status) = watch.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the watch did not end on SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let watch_log = std::fs::read_to_string(dir.path().join("watch.log")).unwrap();
+    assert!(
+        matches!(ended.code(), Some(0 | 1 | 6)),
+        "the watch ended with {ended}:\n{watch_log}"
+    );
+
+    // The rehearsal's side: the steps in the runbook's order, the router's container down
+    // (recreated) within phase2.step3 and no other step.
+    let journal =
+        Journal::from_json(&std::fs::read_to_string(rehearsal.join("journal.json")).unwrap())
+            .unwrap();
+    let scenario = journal.scenarios.iter().find(|s| s.id == SCENARIO).unwrap();
+    let steps: Vec<&str> = scenario.steps.iter().map(|s| s.id.as_str()).collect();
+    assert_eq!(
+        steps,
+        [
+            "phase1.step1",
+            "phase1.step2",
+            "phase1.step3",
+            "phase2.step1",
+            "phase2.step2",
+            "phase2.step3",
+            "phase2.step4"
+        ]
+    );
+    assert_eq!(marked, steps, "the steps said as they began");
+    let step = |id: &str| scenario.steps.iter().find(|s| s.id == id).unwrap();
+    let probe = scenario.probe.as_ref().unwrap();
+    let router_down = &probe.containers_down["router"];
+    let recreate = step("phase2.step3");
+    assert!(
+        router_down
+            .iter()
+            .all(|d| d.from_ms >= recreate.started_ms && d.from_ms < recreate.ended_ms),
+        "the router was down outside phase2.step3: {router_down:?}"
+    );
+    assert!(!router_down.is_empty(), "the recreate took the router down");
+
+    // The watch's side: the same steps marked in the same order, and the router's env check
+    // failing from within step 2 and passing again from within step 3.
+    let watch_journal =
+        WatchJournal::parse(&std::fs::read_to_string(watched.join("journal.json")).unwrap())
+            .unwrap();
+    let marks: Vec<(&str, u64)> = watch_journal
+        .marks
+        .iter()
+        .map(|m| (m.step.as_deref().unwrap(), m.at_ms))
+        .collect();
+    assert_eq!(
+        marks.iter().map(|(s, _)| *s).collect::<Vec<_>>(),
+        steps,
+        "{watch_log}"
+    );
+    let mark = |id: &str| marks.iter().find(|(s, _)| *s == id).unwrap().1;
+    let series = watch_journal
+        .checks
+        .iter()
+        .find(|s| s.id == "env.container-matches-file.router")
+        .unwrap();
+    let flips: Vec<(Outcome, u64)> = series.points.iter().map(|p| (p.outcome, p.at_ms)).collect();
+    let within = |at: u64, step: &str, next: &str| at >= mark(step) && at < mark(next);
+    assert!(
+        matches!(
+            flips.as_slice(),
+            [(Outcome::Pass, first), (Outcome::Fail, failed), (Outcome::Pass, back), ..]
+                if *first < mark("phase2.step2")
+                    && within(*failed, "phase2.step2", "phase2.step3")
+                    && within(*back, "phase2.step3", "phase2.step4")
+        ),
+        "the router's env check over the watch {flips:?}, marks {marks:?}"
+    );
+
+    // `report compare`: Phase 2 in one row, its times from both journals.
+    let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(["report", "compare"])
+        .arg(&rehearsal)
+        .arg(&watched)
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(exit_codes::OK), "{table}");
+    let rehearsed_ms = step("phase2.step4").ended_ms - step("phase2.step1").started_ms;
+    let watched_ms = watch_journal.ended_ms - mark("phase2.step1");
+    let row = format!(
+        "| phase2 | {:.1} s | {:.1} s | ",
+        rehearsed_ms as f64 / 1000.0,
+        watched_ms as f64 / 1000.0
+    );
+    assert!(
+        table.lines().any(|l| l.starts_with(&row)),
+        "no `{row}` in:\n{table}"
+    );
+
+    // Nothing of the rehearsal remains; the watch started nothing.
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let left: Vec<_> = runtime.block_on(async {
+        let docker = harness::docker::connect().await.unwrap();
+        harness::docker::list_stacks(&docker)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|s| s.owner_pid == pid && !s.containers.is_empty())
+            .collect()
+    });
+    assert!(left.is_empty(), "{left:?}");
+}

@@ -136,6 +136,27 @@ impl Node {
         ))
     }
 
+    /// Reads the target's `.env` files again, as they are now, through the node's transport,
+    /// and registers their values with the redactor: a watch's round sees the files a rotation
+    /// has just written, and no value they now hold is ever printed. A node that could not be
+    /// reached keeps what it had.
+    pub async fn reread_env(&mut self) {
+        if self.unreachable.is_some() {
+            return;
+        }
+        let mut files = Vec::new();
+        for rel in env_files(&self.target) {
+            let read = self
+                .transport
+                .read(&self.target.root.join(&rel), ENV_FILE_LIMIT)
+                .await;
+            files.push((rel, read));
+        }
+        let current = SecretSet::from_read(files);
+        current.register(&self.redactor, "");
+        self.current = current;
+    }
+
     fn with(
         target: Target,
         current: SecretSet,
@@ -608,5 +629,42 @@ mod started_at_tests {
             .unwrap()
             .subsec_nanos();
         assert_eq!(ns, 123_456_789);
+    }
+}
+
+#[cfg(test)]
+mod reread_tests {
+    use super::*;
+
+    /// A watch's round reads the `.env` a rotation has just written: the new value is the
+    /// node's current one, and it is redacted from then on.
+    #[tokio::test]
+    async fn a_reread_sees_the_value_written_since_the_node_was_opened_and_redacts_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let example = std::fs::read_to_string(crate::runbook::workspace_path(
+            "fixtures/targets/node1.toml",
+        ))
+        .unwrap()
+        .replace("/opt/microdao-daarion", &dir.path().display().to_string());
+        let path = dir.path().join("node1.toml");
+        std::fs::write(&path, example).unwrap();
+        let env = dir.path().join("services/router/.env");
+        std::fs::create_dir_all(env.parent().unwrap()).unwrap();
+        std::fs::write(&env, "DEEPSEEK_API_KEY=before-the-rotation-1\n").unwrap();
+        let redactor = Redactor::new();
+        let mut node = Node::new(Target::load(&path).unwrap(), None, redactor.clone());
+        assert_eq!(
+            node.var("router", "DEEPSEEK_API_KEY"),
+            Some("before-the-rotation-1")
+        );
+        std::fs::write(&env, "DEEPSEEK_API_KEY=after-the-rotation-2\n").unwrap();
+        node.reread_env().await;
+        assert_eq!(
+            node.var("router", "DEEPSEEK_API_KEY"),
+            Some("after-the-rotation-2")
+        );
+        assert!(!redactor
+            .redact("key after-the-rotation-2")
+            .contains("after-the-rotation-2"));
     }
 }

@@ -885,6 +885,14 @@ async fn run_phases(ctx: &mut Ctx<'_>, run: &Run<'_>, live: &probe::Live) -> Pha
                 last.lasted_ms = (ctx.t0.elapsed().as_millis() as u64).saturating_sub(last.at_ms);
             }
             run.scheduler.before_step(&step.id).await;
+            // A paced rehearsal is one a person follows (beside `verify --watch`, say): each
+            // step is said as it begins.
+            if !ctx.options.operator_pace.is_zero() {
+                progress.say(&format!(
+                    "{}: {} begins: {}",
+                    scenario.id, step.id, step.title
+                ));
+            }
             let step_record = run_step(ctx, step, p.budget_minutes.unwrap_or(5)).await;
             let failed = !step_record.ok;
             done.steps.push(step_record);
