@@ -116,7 +116,16 @@ fn versus(
         errln!("error: {}: no scenario to compare with", a_dir.display());
         return Ok(exit_codes::USAGE);
     };
-    let table = harness::rehearsal::versus::markdown(&journal, scenario, &watch);
+    // Each phase named by the runbook's title (the secret it rotates), where it can be read.
+    let titles: std::collections::BTreeMap<String, String> = journal_runbook(&journal)
+        .map(|r| {
+            r.phases
+                .iter()
+                .map(|p| (format!("phase{}", p.number), p.title.clone()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let table = harness::rehearsal::versus::markdown(&journal, scenario, &watch, &titles);
     out!("{table}");
     if let Some(path) = out {
         if let Err(e) = harness::output::write_atomic(&path, table.as_bytes()) {
@@ -135,13 +144,7 @@ fn versus(
 /// by its runbook's catalogue.
 fn single_secret_scenario(journal: &Journal, secret: &str) -> Option<String> {
     let (variables, _) = harness::runbook::coverage::variables_of(secret);
-    // The runbook as the journal names it, from here or from the workspace.
-    let path = std::path::Path::new(&journal.runbook);
-    let runbook = harness::runbook::Runbook::load(path)
-        .or_else(|_| {
-            harness::runbook::Runbook::load(&harness::runbook::workspace_path(&journal.runbook))
-        })
-        .ok()?;
+    let runbook = journal_runbook(journal)?;
     scenarios::catalogue_for(&runbook)
         .into_iter()
         .filter(|s| s.id.starts_with("rotate/"))
@@ -150,6 +153,16 @@ fn single_secret_scenario(journal: &Journal, secret: &str) -> Option<String> {
                 && journal.scenarios.iter().any(|r| r.id == s.id)
         })
         .map(|s| s.id)
+}
+
+/// The runbook as the journal names it, from here or from the workspace.
+fn journal_runbook(journal: &Journal) -> Option<harness::runbook::Runbook> {
+    let path = std::path::Path::new(&journal.runbook);
+    harness::runbook::Runbook::load(path)
+        .or_else(|_| {
+            harness::runbook::Runbook::load(&harness::runbook::workspace_path(&journal.runbook))
+        })
+        .ok()
 }
 
 /// The scenario of `journal` whose id is one of `ids`.

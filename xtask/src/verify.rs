@@ -55,7 +55,7 @@ pub struct Args {
     #[arg(long)]
     list: bool,
     /// run the checks again every --interval against one node until Ctrl-C or SIGTERM, showing
-    /// each change, and write the watch's journal.json and report.md into --out
+    /// each change, and write the watch's journal.json, report.md and report.html into --out
     #[arg(long, conflicts_with_all = ["targets", "format", "list"])]
     watch: bool,
     /// seconds between the starts of two rounds of --watch (a round still running delays the

@@ -1,6 +1,6 @@
 //! `cargo xtask verify --watch`: the loop beside a real rotation. Rounds of the checks every
 //! interval (one round at a time), the operator's marks from stdin, each change shown as it
-//! happens, and the record written when a signal ends the watch.
+//! happens, and the record (journal, Markdown, HTML) written when a signal ends the watch.
 
 use std::io::{BufRead, IsTerminal};
 use std::net::SocketAddr;
@@ -171,6 +171,7 @@ pub async fn run(
     for (name, text) in [
         ("journal.json", watch.journal(&redactor)),
         ("report.md", watch.markdown(&redactor)),
+        ("report.html", watch.html(&redactor)),
     ] {
         let path = out.join(name);
         if let Err(e) = harness::output::write_atomic(&path, text.as_bytes()) {
@@ -179,7 +180,7 @@ pub async fn run(
         }
     }
     errln!(
-        "verify --watch: record in {}/{{journal.json,report.md}}",
+        "verify --watch: record in {}/{{journal.json,report.md,report.html}}",
         out.display()
     );
     Ok(watch.exit_code())

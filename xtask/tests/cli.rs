@@ -407,6 +407,12 @@ fn verify_watch_shows_each_change_serves_the_round_as_openmetrics_and_records_th
     assert_eq!(journal["exit_code"], exit_codes::UNREACHABLE);
     let report = std::fs::read_to_string(out.join("report.md")).unwrap();
     assert!(report.starts_with("# Watch of node1\n"), "{report}");
+    let page = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(
+        page.starts_with("<!doctype html>")
+            && page.contains("<h1>Watch of <code>node1</code></h1>"),
+        "{page}"
+    );
 }
 
 /// The whole response to `GET url` (`http://HOST:PORT/PATH`), over HTTP/1.1 with

@@ -412,7 +412,7 @@ fn a_watch_beside_a_v2_rehearsal_sees_the_router_leave_its_env_in_step2_and_retu
     let rehearsed_ms = step("phase2.step4").ended_ms - step("phase2.step1").started_ms;
     let watched_ms = watch_journal.ended_ms - mark("phase2.step1");
     let row = format!(
-        "| phase2 | {:.1} s | {:.1} s | ",
+        "| phase2 (DeepSeek API Key) | {:.1} s | {:.1} s | ",
         rehearsed_ms as f64 / 1000.0,
         watched_ms as f64 / 1000.0
     );

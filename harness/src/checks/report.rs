@@ -409,7 +409,7 @@ fn status_word(status: NodeStatus) -> &'static str {
     }
 }
 
-fn xml(text: &str) -> String {
+pub(crate) fn xml(text: &str) -> String {
     text.chars()
         .map(|c| match c {
             '&' => "&amp;".to_string(),

@@ -330,6 +330,181 @@ impl Watch {
     }
 }
 
+/// Left margin of the timeline (lane labels) and the width of its time axis, in SVG units.
+const LABEL_W: f64 = 230.0;
+const AXIS_W: f64 = 660.0;
+const LANE_H: f64 = 14.0;
+
+/// The fill of an outcome's stretch on a check's lane.
+fn outcome_fill(o: Outcome) -> &'static str {
+    match o {
+        Outcome::Pass => "#2e9d4a",
+        Outcome::Fail => "#d33",
+        Outcome::Error => "#e69500",
+        Outcome::Skip => "#bbb",
+    }
+}
+
+impl Watch {
+    /// The page a post-rotation review opens (self-contained: no script, no outside resource):
+    /// one lane per service (green while its health check passed, red while it did not), one
+    /// lane per check that ever changed, coloured by its outcome over time, the operator's
+    /// marks as dashed lines, then what changed during each mark; redacted.
+    pub fn html(&self, redactor: &Redactor) -> String {
+        use super::report::xml;
+        let end = self.last_round_ms.max(1);
+        let x = |ms: u64| LABEL_W + AXIS_W * ms.min(end) as f64 / end as f64;
+        let secs = |ms: u64| format!("{:.1} s", ms as f64 / 1000.0);
+        let down = self.down_spans();
+        let changed: Vec<&Series> = self
+            .series
+            .values()
+            .filter(|s| s.points.len() > 1)
+            .collect();
+        let lanes = down.len() + changed.len();
+        let top = 30.0;
+        let height = top + lanes as f64 * LANE_H + 40.0;
+        let mut svg = format!(
+            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{:.0}\" height=\"{height:.0}\" font-family=\"sans-serif\">",
+            LABEL_W + AXIS_W + 10.0
+        );
+        let mut row = 0;
+        let mut lane = |svg: &mut String, label: &str, spans: Vec<(u64, u64, &str, String)>| {
+            let y = top + row as f64 * LANE_H;
+            svg.push_str(&format!(
+                "<text x=\"4\" y=\"{:.1}\" font-size=\"9\">{}</text>",
+                y + 10.0,
+                xml(label)
+            ));
+            for (from, to, fill, title) in spans {
+                svg.push_str(&format!(
+                    "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{:.1}\" fill=\"{fill}\"><title>{}</title></rect>",
+                    x(from),
+                    y + 2.0,
+                    (x(to) - x(from)).max(1.5),
+                    LANE_H - 4.0,
+                    xml(&title)
+                ));
+            }
+            row += 1;
+        };
+        for (service, spans) in &down {
+            let mut bars = vec![(0, end, "#cfe8d4", format!("{service} answering"))];
+            bars.extend(spans.iter().map(|d| {
+                let to = d.until_ms.unwrap_or(end);
+                (
+                    d.from_ms,
+                    to,
+                    "#d33",
+                    format!("{service} down {}–{}", secs(d.from_ms), secs(to)),
+                )
+            }));
+            lane(&mut svg, service, bars);
+        }
+        for s in &changed {
+            let bars = s
+                .points
+                .iter()
+                .enumerate()
+                .map(|(i, p)| {
+                    let to = s.points.get(i + 1).map_or(end, |n| n.at_ms);
+                    let title = format!(
+                        "{} {} from {}: {}",
+                        s.id,
+                        p.outcome,
+                        secs(p.at_ms),
+                        p.evidence
+                    );
+                    (p.at_ms, to, outcome_fill(p.outcome), title)
+                })
+                .collect();
+            lane(&mut svg, &s.id, bars);
+        }
+        let bottom = top + lanes as f64 * LANE_H;
+        for (i, m) in self.marks.iter().enumerate() {
+            let name = m.step.clone().unwrap_or_else(|| m.text.clone());
+            svg.push_str(&format!(
+                "<path d=\"M{0:.1} {1:.1}V{bottom:.1}\" stroke=\"#555\" stroke-dasharray=\"3 2\"/><text x=\"{0:.1}\" y=\"{2:.1}\" font-size=\"8\"><title>{3}</title>{4}</text>",
+                x(m.at_ms),
+                top - 2.0,
+                10.0 + (i % 2) as f64 * 9.0,
+                xml(&format!("{} at {}", m.text, secs(m.at_ms))),
+                xml(&name)
+            ));
+        }
+        // The time axis: about ten ticks, 1, 2, 5, … s apart.
+        let total_s = end as f64 / 1000.0;
+        let tick_s = [1u64, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1800]
+            .into_iter()
+            .find(|t| total_s / *t as f64 <= 10.0)
+            .unwrap_or(3600);
+        let mut t = 0;
+        while t as f64 <= total_s {
+            let at = x(t * 1000);
+            svg.push_str(&format!(
+                "<path d=\"M{at:.1} {bottom:.1}v4\" stroke=\"#555\"/><text x=\"{at:.1}\" y=\"{:.1}\" font-size=\"9\" text-anchor=\"middle\" fill=\"#555\">{t} s</text>",
+                bottom + 14.0
+            ));
+            t += tick_s;
+        }
+        svg.push_str("</svg>");
+        let mut marks = String::new();
+        if !self.marks.is_empty() {
+            marks.push_str("<h2>Marks</h2><table><tr><th>at</th><th>step</th><th>what changed until the next mark</th></tr>");
+            for (m, changes) in self.changes_per_mark() {
+                let name = match &m.step {
+                    Some(step) => format!("<code>{}</code> {}", xml(step), xml(&m.text)),
+                    None => xml(&m.text),
+                };
+                let list: Vec<String> = changes
+                    .iter()
+                    .map(|(id, p)| {
+                        format!(
+                            "<code>{}</code> {} at {}",
+                            xml(id),
+                            p.outcome,
+                            secs(p.at_ms)
+                        )
+                    })
+                    .collect();
+                marks.push_str(&format!(
+                    "<tr><td>{}</td><td>{name}</td><td>{}</td></tr>",
+                    secs(m.at_ms),
+                    if list.is_empty() {
+                        "nothing".to_string()
+                    } else {
+                        list.join(", ")
+                    }
+                ));
+            }
+            marks.push_str("</table>");
+        }
+        let mut states = String::from(
+            "<h2>At the end</h2><table><tr><th>check</th><th>outcome</th><th>since</th><th>evidence</th></tr>",
+        );
+        for (id, outcome, since, evidence) in self.states() {
+            states.push_str(&format!(
+                "<tr><td><code>{}</code></td><td style=\"color:{}\">{outcome}</td><td>{}</td><td>{}</td></tr>",
+                xml(id),
+                outcome_fill(outcome),
+                secs(since),
+                xml(evidence)
+            ));
+        }
+        states.push_str("</table>");
+        let page = format!(
+            "<!doctype html><html><head><meta charset=\"utf-8\"><title>Watch of {0}</title><style>body{{font-family:sans-serif;max-width:980px;margin:2em auto}}code{{background:#f3f3f3}}table{{border-collapse:collapse;font-size:13px}}td,th{{border:1px solid #ddd;padding:2px 6px;text-align:left}}</style></head><body><h1>Watch of <code>{0}</code></h1><p>Started {1}, {2} rounds every {3}, last at {4}; exit code {5}. One lane per service (green while its health check passed, red while it did not), then each check that changed (green pass, red fail, orange error, grey skip); dashed lines: the operator's marks.</p>{svg}{marks}{states}</body></html>\n",
+            xml(&self.target),
+            xml(&self.started),
+            self.rounds,
+            secs(self.interval_ms),
+            secs(self.last_round_ms),
+            self.exit_code()
+        );
+        redactor.redact(&page)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -423,6 +598,42 @@ mod tests {
              `postgres.auth.current.router` pass at 6.0 s\n\
              - 7.0 s all good: nothing changed\n"
         );
+    }
+
+    #[test]
+    fn the_html_has_a_lane_per_service_and_per_changed_check_the_marks_and_no_secret() {
+        let redactor = Redactor::new();
+        redactor.add("DB_PASSWORD", "hunter2-secret-value");
+        let mut w = recorded();
+        w.record_round(
+            10_000,
+            &[
+                r("health.router", "router", Outcome::Pass),
+                CheckResult {
+                    evidence: "password hunter2-secret-value <refused>".into(),
+                    ..r("postgres.auth.current.router", "router", Outcome::Fail)
+                },
+            ],
+        );
+        let page = w.html(&redactor);
+        assert!(!page.contains("hunter2-secret-value"), "{page}");
+        assert!(page.starts_with("<!doctype html>") && page.ends_with("</html>\n"));
+        for expected in [
+            // The service's lane: answering, then down for the round of the recreate.
+            ">router</text>",
+            "<title>router down 4.0 s–6.0 s</title>",
+            // The credential check's lane, each stretch with its outcome and evidence.
+            ">postgres.auth.current.router</text>",
+            "<title>postgres.auth.current.router fail from 2.0 s: postgres.auth.current.router fail</title>",
+            "<title>postgres.auth.current.router pass from 6.0 s: postgres.auth.current.router pass</title>",
+            // The marks: a dashed line each, and the table of what changed during them.
+            "<title>Recreate the router at 3.0 s</title>phase3.step2</text>",
+            "<tr><td>3.0 s</td><td><code>phase3.step2</code> Recreate the router</td><td><code>health.router</code> error at 4.0 s, <code>postgres.auth.current.router</code> error at 4.0 s, <code>health.router</code> pass at 6.0 s, <code>postgres.auth.current.router</code> pass at 6.0 s</td></tr>",
+            // Evidence escaped.
+            "[REDACTED:DB_PASSWORD] &lt;refused&gt;",
+        ] {
+            assert!(page.contains(expected), "no {expected:?} in {page}");
+        }
     }
 
     #[test]

@@ -151,6 +151,60 @@ pub fn compare(scenario: &ScenarioRecord, watch: &WatchJournal) -> Vec<PhaseRow>
         .collect()
 }
 
+/// One step the operator marked, both sides.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepRow {
+    /// `phase2.step3`.
+    pub step: String,
+    /// From its start to its end in the rehearsal; `None`: not rehearsed.
+    pub rehearsed_ms: Option<u64>,
+    /// From its mark to the next mark (or the watch's end).
+    pub watched_ms: u64,
+    /// Whether production took longer than the rehearsal would have without its time
+    /// compression (`rehearsed_ms / time_scale`: the rehearsal compressed its waits, never its
+    /// commands, so this bounds it from above).
+    pub longer: bool,
+}
+
+/// Every step the operator marked, in the watch's order, against its rehearsed duration.
+pub fn steps(scenario: &ScenarioRecord, watch: &WatchJournal, time_scale: f64) -> Vec<StepRow> {
+    let marked: Vec<(&str, u64)> = watch
+        .marks
+        .iter()
+        .filter_map(|m| m.step.as_deref().map(|s| (s, m.at_ms)))
+        .collect();
+    marked
+        .iter()
+        .map(|(step, at)| {
+            let until = watch
+                .marks
+                .iter()
+                .map(|m| m.at_ms)
+                .find(|t| t > at)
+                .unwrap_or(watch.ended_ms)
+                .max(*at);
+            let rehearsed_ms = scenario
+                .steps
+                .iter()
+                .find(|s| s.id == *step)
+                .map(|s| s.ended_ms.saturating_sub(s.started_ms));
+            let watched_ms = until - at;
+            // Waits compressed by the scale (never stretched beyond their length), commands not.
+            let scale = if time_scale > 0.0 {
+                time_scale.min(1.0)
+            } else {
+                1.0
+            };
+            StepRow {
+                step: step.to_string(),
+                rehearsed_ms,
+                watched_ms,
+                longer: rehearsed_ms.is_some_and(|r| watched_ms as f64 > r as f64 / scale),
+            }
+        })
+        .collect()
+}
+
 fn secs(ms: u64) -> String {
     format!("{:.1} s", ms as f64 / 1000.0)
 }
@@ -168,8 +222,15 @@ fn listed(per: &BTreeMap<String, u64>, code: bool) -> String {
         .join(", ")
 }
 
-/// The comparison as Markdown: what was compared, then one row per phase.
-pub fn markdown(journal: &Journal, scenario: &ScenarioRecord, watch: &WatchJournal) -> String {
+/// The comparison as Markdown: what was compared, one row per phase (named by `titles`, the
+/// runbook's phase titles, where known: each phase rotates one secret), then the steps that
+/// took longer in production than rehearsed.
+pub fn markdown(
+    journal: &Journal,
+    scenario: &ScenarioRecord,
+    watch: &WatchJournal,
+    titles: &BTreeMap<String, String>,
+) -> String {
     let rows = compare(scenario, watch);
     let mut out = format!(
         "# Rehearsed against watched\n\n\
@@ -191,7 +252,10 @@ pub fn markdown(journal: &Journal, scenario: &ScenarioRecord, watch: &WatchJourn
         let took = |ms: Option<u64>, none: &str| ms.map(secs).unwrap_or_else(|| none.into());
         out.push_str(&format!(
             "| {} | {} | {} | {} | {} | {} |\n",
-            row.phase,
+            match titles.get(&row.phase) {
+                Some(title) => format!("{} ({title})", row.phase),
+                None => row.phase.clone(),
+            },
             took(row.rehearsed_ms, "not rehearsed"),
             took(row.watched_ms, "not marked"),
             listed(&row.rehearsed_down, false),
@@ -204,6 +268,27 @@ pub fn markdown(journal: &Journal, scenario: &ScenarioRecord, watch: &WatchJourn
                 None => "-".into(),
             },
         ));
+    }
+    let longer: Vec<StepRow> = steps(scenario, watch, journal.time_scale)
+        .into_iter()
+        .filter(|r| r.longer)
+        .collect();
+    if !longer.is_empty() {
+        out.push_str(&format!(
+            "\nSteps that took longer than rehearsed, even with the rehearsal's waits uncompressed \
+             (its duration / {}):\n\n| step | rehearsed | uncompressed | watched |\n|---|---|---|---|\n",
+            journal.time_scale.min(1.0)
+        ));
+        for r in &longer {
+            let rehearsed = r.rehearsed_ms.unwrap_or(0);
+            out.push_str(&format!(
+                "| {} | {} | {} | {} |\n",
+                r.step,
+                secs(rehearsed),
+                secs((rehearsed as f64 / journal.time_scale.min(1.0)) as u64),
+                secs(r.watched_ms)
+            ));
+        }
     }
     out
 }
@@ -328,6 +413,35 @@ mod tests {
     }
 
     #[test]
+    fn a_step_is_longer_than_rehearsed_only_beyond_its_uncompressed_duration() {
+        let (scenario, mut watch) = pair();
+        // phase3.step1: 1 s rehearsed at 0.02, 50 s uncompressed; watched 40 s, then 60 s.
+        assert_eq!(
+            steps(&scenario, &watch, 0.02),
+            vec![
+                StepRow {
+                    step: "phase3.step1".into(),
+                    rehearsed_ms: Some(1_000),
+                    watched_ms: 40_000,
+                    longer: false,
+                },
+                StepRow {
+                    step: "phase3.step2".into(),
+                    rehearsed_ms: Some(3_000),
+                    watched_ms: 140_000,
+                    longer: false,
+                },
+            ]
+        );
+        watch.marks[1].at_ms = 70_000;
+        let rows = steps(&scenario, &watch, 0.02);
+        assert_eq!(
+            (rows[0].watched_ms, rows[0].longer, rows[1].longer),
+            (60_000, true, false)
+        );
+    }
+
+    #[test]
     fn the_markdown_has_one_row_per_phase() {
         let (scenario, watch) = pair();
         let journal = Journal {
@@ -347,7 +461,7 @@ mod tests {
             node_profile: None,
         };
         let scenario = rehearsed_scenario(&journal).unwrap();
-        let table = markdown(&journal, scenario, &watch);
+        let table = markdown(&journal, scenario, &watch, &BTreeMap::new());
         assert!(
             table.ends_with(
                 "| phase | took, rehearsed | took, watched | down, rehearsed | down, watched | \
