@@ -57,6 +57,22 @@ pub enum Command {
         #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=600))]
         seconds: u64,
     },
+    /// what `verify --watch` costs the node it watches: the rehearsal's traffic on one replica
+    /// for --seconds with and without a watch of it (alternating, --runs pairs), Telegram's
+    /// delivery delay p99 and the failures on each side, the watch's rounds and CPU
+    Watch {
+        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=50))]
+        runs: u64,
+        /// seconds of traffic in each run
+        #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(5..=600))]
+        seconds: u64,
+        /// the watch's --interval
+        #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=3600))]
+        interval: u64,
+        /// the watch's --skip: leave checks out by id glob, to measure what they cost
+        #[arg(long, value_name = "GLOB")]
+        skip: Vec<String>,
+    },
     /// the rollback's restart in a loop: a replica started, every service restarted at once by
     /// the host's Compose (`compose -f docker-compose.node1.yml restart`, as the rollback of the
     /// runbook as written does), all ready again, then removed; failed starts, services not
@@ -123,6 +139,12 @@ pub async fn run(command: Command) -> anyhow::Result<i32> {
             .await
         }
         Command::Probe { seconds } => bench_probe(seconds as usize).await,
+        Command::Watch {
+            runs,
+            seconds,
+            interval,
+            skip,
+        } => bench_watch(runs as usize, seconds, interval, &skip).await,
         Command::Restarts {
             runs,
             background_load,
@@ -505,6 +527,35 @@ async fn bench_up_parallel(
     })
 }
 
+/// The probe's traffic on `stack` as `config` says, for `seconds`.
+async fn probe_for(
+    stack: &Stack,
+    config: &harness::rehearsal::probe::ProbeConfig,
+    seconds: u64,
+) -> harness::rehearsal::probe::ProbeReport {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let secrets = stack.initial_secrets();
+    let db = [secrets.get("DB_PASSWORD").to_string()];
+    let stop = AtomicBool::new(false);
+    let live = harness::rehearsal::probe::Live::default();
+    let mut queue = harness::rehearsal::telegram::Queue::default();
+    let run = harness::rehearsal::probe::run(
+        stack,
+        config,
+        &mut queue,
+        &stop,
+        &live,
+        secrets.get("JWT_SECRET"),
+        secrets.get("NATS_PASSWORD_GATEWAY"),
+        &db,
+    );
+    let timer = async {
+        tokio::time::sleep(Duration::from_secs(seconds)).await;
+        stop.store(true, Ordering::SeqCst);
+    };
+    tokio::join!(run, timer).0
+}
+
 /// Telegram's delivery delay (p99) under which the node keeps pace with a rate: above it the
 /// updates queue up at Telegram faster than the node takes them, whatever drains later.
 const KEEPS_PACE_DELAY_P99_MS: u64 = 1000;
@@ -513,12 +564,9 @@ const KEEPS_PACE_DELAY_P99_MS: u64 = 1000;
 /// 0.1 % failed attempts, nothing lost, and delivery keeping pace (delay p99 at most 1 s); the
 /// probe at rising rates, each for `--seconds` (default 10).
 async fn bench_probe(seconds: usize) -> anyhow::Result<i32> {
-    use harness::rehearsal::probe::{self, ProbeConfig};
-    use std::sync::atomic::{AtomicBool, Ordering};
+    use harness::rehearsal::probe::ProbeConfig;
     let progress = Progress::stderr();
     let stack = Stack::start(StackOptions::default()).await?;
-    let secrets = stack.initial_secrets().clone();
-    let db = [secrets.get("DB_PASSWORD").to_string()];
     let mut best = None;
     let mut offset = 0;
     for rate in [
@@ -532,24 +580,7 @@ async fn bench_probe(seconds: usize) -> anyhow::Result<i32> {
             ..ProbeConfig::default()
         };
         offset += 10_000_000;
-        let stop = AtomicBool::new(false);
-        let live = probe::Live::default();
-        let mut queue = harness::rehearsal::telegram::Queue::default();
-        let run = probe::run(
-            &stack,
-            &config,
-            &mut queue,
-            &stop,
-            &live,
-            secrets.get("JWT_SECRET"),
-            secrets.get("NATS_PASSWORD_GATEWAY"),
-            &db,
-        );
-        let timer = async {
-            tokio::time::sleep(Duration::from_secs(seconds as u64)).await;
-            stop.store(true, Ordering::SeqCst);
-        };
-        let (report, ()) = tokio::join!(run, timer);
+        let report = probe_for(&stack, &config, seconds as u64).await;
         let w = &report.flows["webhook"];
         let failed_attempts = w.attempts - w.ok;
         let failure = failed_attempts as f64 / w.attempts.max(1) as f64;
@@ -597,6 +628,145 @@ async fn bench_probe(seconds: usize) -> anyhow::Result<i32> {
         Some((rate, achieved)) => outln!("bench probe: the critical flow sustains {rate}/s (achieved {achieved:.1}/s) with < 0.1 % failures and Telegram's delay p99 at most 1 s, over {seconds} s"),
         None => outln!("bench probe: not even 25/s was sustained (< 0.1 % failures, delay p99 ≤ 1 s)"),
     }
+    Ok(exit_codes::OK)
+}
+
+/// One run of `bench watch`: the probe's numbers, and the watch's when one ran.
+struct WatchRun {
+    delay_p99_ms: u64,
+    failed: u64,
+    attempts: u64,
+    lag_p99_ms: u64,
+    /// The watch's rounds and CPU (ms) in the run.
+    watch: Option<(u64, f64)>,
+}
+
+/// The rehearsal's traffic (the probe at its defaults: 100 updates/s, the API and JetStream
+/// flows) on one replica for `seconds`, alternately without and with `cargo xtask verify
+/// --replica ID --watch --interval INTERVAL` running as its own process, `runs` pairs.
+async fn bench_watch(
+    runs: usize,
+    seconds: u64,
+    interval: u64,
+    skip: &[String],
+) -> anyhow::Result<i32> {
+    use harness::rehearsal::probe::ProbeConfig;
+    let progress = Progress::stderr();
+    provide_replica(&progress).await?;
+    let stack = Stack::start(StackOptions {
+        progress: progress.clone(),
+        ..Default::default()
+    })
+    .await?;
+    let records = tempfile::tempdir()?;
+    let mut results: Vec<WatchRun> = Vec::new();
+    for k in 0..runs * 2 {
+        let watched = k % 2 == 1;
+        let mut watch = None;
+        if watched {
+            let exe = std::env::current_exe()?;
+            let child = std::process::Command::new(&exe)
+                .args(["verify", "--replica", stack.id(), "--watch", "--interval"])
+                .arg(interval.to_string())
+                .args(skip.iter().flat_map(|g| ["--skip", g.as_str()]))
+                .arg("--out")
+                .arg(records.path().join(format!("run-{k}")))
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .map_err(|e| anyhow::anyhow!("starting `{} verify --watch`: {e}", exe.display()))?;
+            // Its first round under way before the traffic starts.
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            watch = Some(child);
+        }
+        let config = ProbeConfig {
+            id_offset: k as i64 * 10_000_000,
+            ..ProbeConfig::default()
+        };
+        let report = probe_for(&stack, &config, seconds).await;
+        let watch = match watch {
+            Some(mut child) => {
+                let cpu = process_cpu_ms(child.id()).unwrap_or(0.0);
+                // SAFETY: kill(2) on our own child's pid, which has not been reaped yet.
+                unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+                child.wait()?;
+                let journal = std::fs::read_to_string(
+                    records.path().join(format!("run-{k}")).join("journal.json"),
+                )
+                .ok()
+                .and_then(|t| harness::checks::watch::WatchJournal::parse(&t).ok());
+                Some((journal.map_or(0, |j| j.rounds), cpu))
+            }
+            None => None,
+        };
+        let flows = || report.flows.values();
+        let run = WatchRun {
+            delay_p99_ms: report.telegram.delay_p99_ms,
+            failed: flows().map(|f| f.attempts - f.ok).sum(),
+            attempts: flows().map(|f| f.attempts).sum(),
+            lag_p99_ms: report.harness.lag_p99_ms,
+            watch,
+        };
+        progress.say(&format!(
+            "run {} of {}, {}: delivery delay p99 {} ms, {} of {} attempts failed, harness lag p99 {} ms{}",
+            k + 1,
+            runs * 2,
+            if watched { "watched" } else { "not watched" },
+            run.delay_p99_ms,
+            run.failed,
+            run.attempts,
+            run.lag_p99_ms,
+            match run.watch {
+                Some((rounds, cpu)) => format!("; the watch: {rounds} rounds, {:.1} s CPU", cpu / 1000.0),
+                None => String::new(),
+            }
+        ));
+        results.push(run);
+    }
+    stack.down().await?;
+    let side = |watched: bool| results.iter().filter(move |r| r.watch.is_some() == watched);
+    let p99s = |watched: bool| {
+        side(watched)
+            .map(|r| r.delay_p99_ms as f64)
+            .collect::<Vec<_>>()
+    };
+    let (off, on) = (p99s(false), p99s(true));
+    let spread = |v: &[f64]| {
+        (
+            v.iter().copied().fold(f64::INFINITY, f64::min),
+            v.iter().copied().fold(0.0, f64::max),
+        )
+    };
+    let ((off_min, off_max), (on_min, on_max)) = (spread(&off), spread(&on));
+    let failed = |watched: bool| side(watched).map(|r| r.failed).sum::<u64>();
+    let rounds: u64 = side(true).filter_map(|r| r.watch).map(|(n, _)| n).sum();
+    let cpu: f64 = side(true).filter_map(|r| r.watch).map(|(_, c)| c).sum();
+    outln!(
+        "bench watch: {runs} pairs of {seconds} s at 100 updates/s on one replica, the watch every {interval} s"
+    );
+    outln!(
+        "  delivery delay p99, not watched: median {:.0} ms (runs {off_min:.0} to {off_max:.0} ms); {} attempts failed",
+        median(off.clone()),
+        failed(false)
+    );
+    outln!(
+        "  delivery delay p99, watched:     median {:.0} ms (runs {on_min:.0} to {on_max:.0} ms); {} attempts failed",
+        median(on.clone()),
+        failed(true)
+    );
+    outln!(
+        "  the watch: {rounds} rounds, {:.2} s of CPU a minute of watching",
+        cpu / 1000.0 / (runs as f64 * seconds as f64 / 60.0)
+    );
+    outln!(
+        "  {}",
+        if median(on) <= off_max {
+            "the watched median is within the spread of the runs without a watch: no measurable delay"
+        } else {
+            "the watched median is above every run without a watch: the watch delays delivery"
+        }
+    );
     Ok(exit_codes::OK)
 }
 

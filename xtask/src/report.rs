@@ -125,7 +125,12 @@ fn versus(
                 .collect()
         })
         .unwrap_or_default();
-    let table = harness::rehearsal::versus::markdown(&journal, scenario, &watch, &titles);
+    let secrets_of: std::collections::BTreeMap<String, Vec<String>> = harness::checks::catalogue()
+        .into_iter()
+        .map(|c| (c.id, c.secrets.iter().map(|s| s.to_string()).collect()))
+        .collect();
+    let table =
+        harness::rehearsal::versus::markdown(&journal, scenario, &watch, &titles, &secrets_of);
     out!("{table}");
     if let Some(path) = out {
         if let Err(e) = harness::output::write_atomic(&path, table.as_bytes()) {

@@ -793,7 +793,8 @@ fn report_compare_of_a_rehearsal_and_a_watch_puts_each_phase_side_by_side() {
     assert_eq!(code, exit_codes::OK, "{stderr}");
     assert!(
         stdout.ends_with(
-            "| phase3 | 4.0 s | 60.0 s | router 0.7 s | router 4.0 s | `health.router` 4.0 s |\n"
+            "| phase3 | 4.0 s | 60.0 s | router 0.7 s | router 4.0 s | `health.router` 4.0 s |\n\n\
+             Every secret's own checks passed throughout the watch.\n"
         ),
         "{stdout}"
     );

@@ -161,38 +161,63 @@ pub async fn run(node: &Node, checks: &[&Check]) -> Vec<CheckResult> {
     run_until(node, checks, None).await
 }
 
+/// One round of `checks` on `node`, one check at a time in the catalogue's order (a watch's
+/// round: its load on a node in service spread over the round instead of one burst, at most
+/// one connection of ours open at once), as a report of that node.
+pub async fn verify_one_at_a_time(node: &Node, checks: &[&Check]) -> report::Report {
+    let started = std::time::SystemTime::now();
+    let clock = Instant::now();
+    node.forget_logins();
+    let mut results = Vec::with_capacity(checks.len());
+    for check in checks {
+        results.push(run_one(node, check, None).await);
+    }
+    report::Report {
+        version: report::REPORT_VERSION,
+        started: humantime::format_rfc3339_seconds(started).to_string(),
+        wall_ms: clock.elapsed().as_millis() as u64,
+        targets: vec![report::TargetReport {
+            name: node.target().name.clone(),
+            transport: node.transport(),
+            results,
+        }],
+    }
+}
+
 /// As `run`, but every check also ends at `deadline` (the node's share of a fleet run): one
 /// still running then is an error marked unreachable, as a node that does not answer is; the
 /// checks that finished keep their results.
 async fn run_until(node: &Node, checks: &[&Check], deadline: Option<Instant>) -> Vec<CheckResult> {
     node.forget_logins();
+    futures::future::join_all(checks.iter().map(|check| run_one(node, check, deadline))).await
+}
+
+/// One check on `node` under its timeout (and `deadline`, as `run_until` says).
+async fn run_one(node: &Node, check: &Check, deadline: Option<Instant>) -> CheckResult {
     let default_timeout = Duration::from_millis(node.target().timeout_ms);
-    let runs = checks.iter().map(|check| async move {
-        let started = Instant::now();
-        if let Some(why) = node.unreachable() {
-            let verdict = Verdict {
-                outcome: Outcome::Error,
-                evidence: format!("unreachable {why}"),
-                unreachable: true,
-            };
-            return result(node, check, verdict, started);
-        }
-        let own = check.timeout.unwrap_or(default_timeout);
-        let left = deadline
-            .map(|d| d.saturating_duration_since(started))
-            .filter(|left| *left < own);
-        let verdict = match tokio::time::timeout(left.unwrap_or(own), (check.body)(node)).await {
-            Ok(v) => v,
-            Err(_) if left.is_some() => Verdict {
-                outcome: Outcome::Error,
-                evidence: "the node's time in the fleet run ran out (--target-timeout)".to_string(),
-                unreachable: true,
-            },
-            Err(_) => Verdict::error(format!("timed out after {} ms", own.as_millis())),
+    let started = Instant::now();
+    if let Some(why) = node.unreachable() {
+        let verdict = Verdict {
+            outcome: Outcome::Error,
+            evidence: format!("unreachable {why}"),
+            unreachable: true,
         };
-        result(node, check, verdict, started)
-    });
-    futures::future::join_all(runs).await
+        return result(node, check, verdict, started);
+    }
+    let own = check.timeout.unwrap_or(default_timeout);
+    let left = deadline
+        .map(|d| d.saturating_duration_since(started))
+        .filter(|left| *left < own);
+    let verdict = match tokio::time::timeout(left.unwrap_or(own), (check.body)(node)).await {
+        Ok(v) => v,
+        Err(_) if left.is_some() => Verdict {
+            outcome: Outcome::Error,
+            evidence: "the node's time in the fleet run ran out (--target-timeout)".to_string(),
+            unreachable: true,
+        },
+        Err(_) => Verdict::error(format!("timed out after {} ms", own.as_millis())),
+    };
+    result(node, check, verdict, started)
 }
 
 /// A check's verdict on a node as the report holds it: redacted, timed.

@@ -205,6 +205,39 @@ pub fn steps(scenario: &ScenarioRecord, watch: &WatchJournal, time_scale: f64) -
         .collect()
 }
 
+/// Per secret, the checks of it (those verifying it and at most one other secret, as
+/// `secrets_of` gives each check's) that failed or errored in the watch, and for how long.
+pub fn per_secret(
+    watch: &WatchJournal,
+    secrets_of: &BTreeMap<String, Vec<String>>,
+) -> BTreeMap<String, BTreeMap<String, u64>> {
+    let mut out: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
+    for series in &watch.checks {
+        let Some(secrets) = secrets_of.get(&series.id).filter(|s| s.len() <= 2) else {
+            continue;
+        };
+        let failing: u64 = series
+            .points
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| matches!(p.outcome, Outcome::Fail | Outcome::Error))
+            .map(|(i, p)| {
+                let until = series.points.get(i + 1).map_or(watch.ended_ms, |n| n.at_ms);
+                until.saturating_sub(p.at_ms)
+            })
+            .sum();
+        if failing == 0 {
+            continue;
+        }
+        for secret in secrets {
+            out.entry(secret.clone())
+                .or_default()
+                .insert(series.id.clone(), failing);
+        }
+    }
+    out
+}
+
 fn secs(ms: u64) -> String {
     format!("{:.1} s", ms as f64 / 1000.0)
 }
@@ -230,6 +263,7 @@ pub fn markdown(
     scenario: &ScenarioRecord,
     watch: &WatchJournal,
     titles: &BTreeMap<String, String>,
+    secrets_of: &BTreeMap<String, Vec<String>>,
 ) -> String {
     let rows = compare(scenario, watch);
     let mut out = format!(
@@ -268,6 +302,20 @@ pub fn markdown(
                 None => "-".into(),
             },
         ));
+    }
+    if !secrets_of.is_empty() {
+        let failing = per_secret(watch, secrets_of);
+        if failing.is_empty() {
+            out.push_str("\nEvery secret's own checks passed throughout the watch.\n");
+        } else {
+            out.push_str(
+                "\nPer secret, its own checks that did not pass in production (for how long, \
+                 over the whole watch):\n\n| secret | checks |\n|---|---|\n",
+            );
+            for (secret, checks) in &failing {
+                out.push_str(&format!("| {secret} | {} |\n", listed(checks, true)));
+            }
+        }
     }
     let longer: Vec<StepRow> = steps(scenario, watch, journal.time_scale)
         .into_iter()
@@ -442,6 +490,53 @@ mod tests {
     }
 
     #[test]
+    fn each_secret_lists_its_own_checks_that_failed_and_not_the_services_health() {
+        let (_, mut watch) = pair();
+        watch.checks.push(Series {
+            id: "postgres.auth.current.router".into(),
+            service: "router".into(),
+            points: vec![
+                Point {
+                    at_ms: 2_000,
+                    outcome: Outcome::Pass,
+                    evidence: String::new(),
+                },
+                Point {
+                    at_ms: 52_000,
+                    outcome: Outcome::Fail,
+                    evidence: String::new(),
+                },
+                Point {
+                    at_ms: 58_000,
+                    outcome: Outcome::Pass,
+                    evidence: String::new(),
+                },
+            ],
+        });
+        let secrets_of = BTreeMap::from([
+            (
+                "postgres.auth.current.router".to_string(),
+                vec!["DB_PASSWORD".to_string()],
+            ),
+            (
+                "health.router".to_string(),
+                vec![
+                    "DB_PASSWORD".into(),
+                    "NATS_PASSWORD".into(),
+                    "DEEPSEEK_API_KEY".into(),
+                ],
+            ),
+        ]);
+        assert_eq!(
+            per_secret(&watch, &secrets_of),
+            BTreeMap::from([(
+                "DB_PASSWORD".to_string(),
+                BTreeMap::from([("postgres.auth.current.router".to_string(), 6_000)])
+            )])
+        );
+    }
+
+    #[test]
     fn the_markdown_has_one_row_per_phase() {
         let (scenario, watch) = pair();
         let journal = Journal {
@@ -461,7 +556,13 @@ mod tests {
             node_profile: None,
         };
         let scenario = rehearsed_scenario(&journal).unwrap();
-        let table = markdown(&journal, scenario, &watch, &BTreeMap::new());
+        let table = markdown(
+            &journal,
+            scenario,
+            &watch,
+            &BTreeMap::new(),
+            &BTreeMap::new(),
+        );
         assert!(
             table.ends_with(
                 "| phase | took, rehearsed | took, watched | down, rehearsed | down, watched | \

@@ -221,6 +221,10 @@ pub const ARGUMENTS: &[Entry] = &[
     ("bench verify", "--replicas", Value, None),
     ("bench verify", "--jobs", Value, None),
     ("bench probe", "--seconds", Value, None),
+    ("bench watch", "--runs", Value, None),
+    ("bench watch", "--seconds", Value, None),
+    ("bench watch", "--interval", Value, None),
+    ("bench watch", "--skip", Value, None),
     ("bench rehearse", "--runs", Value, None),
     ("bench rehearse", "--only", Value, None),
     (
@@ -315,6 +319,7 @@ pub const STDOUT_RUNS: &[(&str, &[&str], i32)] = &[
     ("bench up", &["bench", "up"], 3),
     ("bench verify", &["bench", "verify"], 3),
     ("bench probe", &["bench", "probe"], 3),
+    ("bench watch", &["bench", "watch"], 3),
     ("bench restarts", &["bench", "restarts"], 3),
     ("bench rehearse", &["bench", "rehearse"], 3),
     (
