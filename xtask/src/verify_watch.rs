@@ -103,7 +103,8 @@ pub async fn run(
     let per_minute = selected.len() as u64 * 60 / args.interval.as_secs().max(1);
     errln!(
         "verify --watch: {} checks on {target} every {} s (at most {per_minute} checks a minute, \
-         one at a time: at most one connection of ours open at once{}); record in {}; Ctrl-C ends",
+         one at a time, spread over half the interval: at most one connection of ours open at \
+         once{}); record in {}; Ctrl-C ends",
         selected.len(),
         args.interval.as_secs(),
         if niced {
@@ -128,7 +129,7 @@ pub async fn run(
                 // The files as the rotation has left them by now (and their values redacted).
                 node.reread_env().await;
                 let round = tokio::select! {
-                    r = checks::verify_one_at_a_time(&node, selected) => r,
+                    r = checks::verify_one_at_a_time(&node, selected, args.interval / 2) => r,
                     signal = signals.recv() => break signal,
                 };
                 let at = clock.elapsed().as_millis() as u64;

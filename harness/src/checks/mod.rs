@@ -161,15 +161,22 @@ pub async fn run(node: &Node, checks: &[&Check]) -> Vec<CheckResult> {
     run_until(node, checks, None).await
 }
 
-/// One round of `checks` on `node`, one check at a time in the catalogue's order (a watch's
-/// round: its load on a node in service spread over the round instead of one burst, at most
-/// one connection of ours open at once), as a report of that node.
-pub async fn verify_one_at_a_time(node: &Node, checks: &[&Check]) -> report::Report {
+/// One round of `checks` on `node`, one check at a time in the catalogue's order and the
+/// checks' starts spread evenly over `spread` (a watch's round: its load on a node in service
+/// spread over the round instead of one burst, at most one connection of ours open at once;
+/// a check that runs long delays the next ones, never overlaps them), as a report of that node.
+pub async fn verify_one_at_a_time(
+    node: &Node,
+    checks: &[&Check],
+    spread: Duration,
+) -> report::Report {
     let started = std::time::SystemTime::now();
     let clock = Instant::now();
     node.forget_logins();
+    let gap = spread / checks.len().max(1) as u32;
     let mut results = Vec::with_capacity(checks.len());
-    for check in checks {
+    for (i, check) in checks.iter().enumerate() {
+        tokio::time::sleep_until((clock + gap * i as u32).into()).await;
         results.push(run_one(node, check, None).await);
     }
     report::Report {
