@@ -108,6 +108,47 @@ pub enum Command {
     },
 }
 
+/// How long a bench ended by a signal waits for the engine to remove its replicas.
+const REMOVAL_ON_SIGNAL: Duration = Duration::from_secs(120);
+
+/// Runs `command`; SIGINT, SIGTERM or SIGHUP end it with every replica this process started
+/// removed (containers, networks, volumes, replica roots) and exit 128 + the signal. `bench
+/// rehearse` ends its scenarios itself.
+pub async fn run_until_signal(command: Command) -> anyhow::Result<i32> {
+    if matches!(command, Command::Rehearse { .. }) {
+        return run(command).await;
+    }
+    let mut signals = harness::signals::Signals::install()?;
+    let signal = tokio::select! {
+        result = run(command) => return result,
+        signal = signals.recv() => signal,
+    };
+    errln!(
+        "{}: removing the replicas this bench started",
+        signal.name()
+    );
+    let me = std::process::id();
+    let removal = async {
+        let docker = harness::docker::connect().await?;
+        for stack in harness::docker::list_stacks(&docker).await? {
+            if stack.owner_pid == me {
+                harness::docker::remove_stack(&docker, &stack).await?;
+            }
+        }
+        anyhow::Ok(())
+    };
+    match tokio::time::timeout(REMOVAL_ON_SIGNAL, removal).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => errln!("error: removing this bench's replicas: {e:#}"),
+        Err(_) => errln!(
+            "error: the Docker engine did not remove this bench's replicas within {} s; once it \
+             answers, `cargo xtask down --all` removes them",
+            REMOVAL_ON_SIGNAL.as_secs()
+        ),
+    }
+    Ok(signal.exit_code())
+}
+
 pub async fn run(command: Command) -> anyhow::Result<i32> {
     match command {
         Command::Up {

@@ -128,7 +128,7 @@ fn main() -> ExitCode {
             Task::Status { ids } => status(&ids).await,
             Task::Down { ids, all } => down(&ids, all).await,
             Task::Test { full, nextest } => test(full, &nextest).await,
-            Task::Bench(command) => bench::run(command).await,
+            Task::Bench(command) => bench::run_until_signal(command).await,
             Task::Runbook(command) => Ok(runbook::run(command)),
             Task::Node(command) => Ok(node::run(command).await),
             Task::Verify(args) => verify::run(args).await,

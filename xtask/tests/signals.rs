@@ -23,6 +23,28 @@ fn stacks_of(pid: u32) -> Vec<StackSummary> {
     })
 }
 
+/// Sends `signal` to `child` and waits at most `within` for it to end.
+fn signal_and_wait(
+    child: &mut std::process::Child,
+    signal: i32,
+    within: Duration,
+) -> std::process::ExitStatus {
+    // SAFETY: kill(2) on our own child's pid, which has not been reaped yet.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, signal) }, 0);
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "pid {} did not end within {within:?} of signal {signal}",
+            child.id()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 fn rehearse_then(signal: i32) {
     let out = tempfile::tempdir().unwrap();
     let stderr = out.path().join("stderr");
@@ -65,19 +87,7 @@ fn rehearse_then(signal: i32) {
             root.display()
         );
     }
-    // SAFETY: kill(2) on our own child's pid, which has not been reaped yet.
-    assert_eq!(unsafe { libc::kill(pid as i32, signal) }, 0);
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "rehearse did not end after signal {signal}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let status = signal_and_wait(&mut child, signal, Duration::from_secs(120));
     let log = std::fs::read_to_string(&stderr).unwrap_or_default();
     assert_eq!(status.code(), Some(128 + signal), "{log}");
     // Nothing remains but a network the engine itself refused to remove (moby/moby#17217), which
@@ -116,4 +126,44 @@ fn sighup_ends_a_rehearsal_with_129_and_removes_everything_it_started() {
 #[test]
 fn sigint_ends_a_rehearsal_with_130_and_removes_everything_it_started() {
     rehearse_then(libc::SIGINT);
+}
+
+/// A bench ended by SIGTERM mid-loop (`bench restarts`, after its first restart) exits 143 and
+/// removes the replica it was running.
+#[test]
+fn sigterm_ends_a_bench_with_143_and_removes_its_replica() {
+    let out = tempfile::tempdir().unwrap();
+    let stderr = out.path().join("stderr");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(["bench", "restarts", "--runs", "20"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&stderr).unwrap())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        let log = std::fs::read_to_string(&stderr).unwrap_or_default();
+        if log.contains("run 1/20: restarted") && !stacks_of(pid).is_empty() {
+            break;
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("the bench ended before the signal ({status}):\n{log}");
+        }
+        assert!(Instant::now() < deadline, "no restart:\n{log}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let status = signal_and_wait(&mut child, libc::SIGTERM, Duration::from_secs(150));
+    let log = std::fs::read_to_string(&stderr).unwrap_or_default();
+    assert_eq!(status.code(), Some(143), "{log}");
+    assert!(
+        log.contains("SIGTERM: removing the replicas this bench started"),
+        "{log}"
+    );
+    let left: Vec<_> = stacks_of(pid)
+        .into_iter()
+        .filter(|s| !s.containers.is_empty() || !s.volumes.is_empty())
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
 }
