@@ -118,14 +118,7 @@ impl Node {
             }
         };
         let transport = Transport::Ssh(Box::new(session));
-        let mut files = Vec::new();
-        for rel in env_files(&target) {
-            let read = transport
-                .read(&target.root.join(&rel), ENV_FILE_LIMIT)
-                .await;
-            files.push((rel, read));
-        }
-        let current = SecretSet::from_read(files);
+        let current = read_env_files(&transport, &target).await;
         let previous = match (previous, &target.previous) {
             (Some(here), _) => Some(SecretSet::previous(here)?),
             (None, Some(on_node)) => Some(previous_on_node(&transport, on_node).await?),
@@ -144,15 +137,7 @@ impl Node {
         if self.unreachable.is_some() {
             return;
         }
-        let mut files = Vec::new();
-        for rel in env_files(&self.target) {
-            let read = self
-                .transport
-                .read(&self.target.root.join(&rel), ENV_FILE_LIMIT)
-                .await;
-            files.push((rel, read));
-        }
-        let current = SecretSet::from_read(files);
+        let current = read_env_files(&self.transport, &self.target).await;
         current.register(&self.redactor, "");
         self.current = current;
     }
@@ -571,6 +556,18 @@ impl Node {
 
 /// The largest `.env` file read over SSH.
 const ENV_FILE_LIMIT: u64 = 1 << 20;
+
+/// The target's `.env` files as `transport` reads them now.
+async fn read_env_files(transport: &Transport, target: &Target) -> SecretSet {
+    let mut files = Vec::new();
+    for rel in env_files(target) {
+        let read = transport
+            .read(&target.root.join(&rel), ENV_FILE_LIMIT)
+            .await;
+        files.push((rel, read));
+    }
+    SecretSet::from_read(files)
+}
 
 /// The `.env` files of a target, relative to its root: each service's, and the project's
 /// `.env` where the node profile has Compose interpolate a secret from it.

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use super::journal::{Journal, ScenarioRecord};
-use crate::checks::watch::WatchJournal;
+use crate::checks::watch::{Series, WatchJournal};
 use crate::checks::Outcome;
 
 /// One phase, both sides.
@@ -42,6 +42,20 @@ fn phase_of(step: &str) -> Option<&str> {
     step.split_once('.')
         .map(|(phase, _)| phase)
         .filter(|p| p.starts_with("phase"))
+}
+
+/// The stretches `[from, until)` in which a watched check failed or errored (the last one
+/// until the watch's end, `ended_ms`).
+fn failing_spans(series: &Series, ended_ms: u64) -> impl Iterator<Item = (u64, u64)> + '_ {
+    series
+        .points
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| matches!(p.outcome, Outcome::Fail | Outcome::Error))
+        .map(move |(i, p)| {
+            let until = series.points.get(i + 1).map_or(ended_ms, |n| n.at_ms);
+            (p.at_ms, until)
+        })
 }
 
 /// How much of `[from, to)` overlaps `[a, b)`.
@@ -121,19 +135,8 @@ pub fn compare(scenario: &ScenarioRecord, watch: &WatchJournal) -> Vec<PhaseRow>
             }
             let mut watched_failing = BTreeMap::new();
             for series in &watch.checks {
-                let ms: u64 = series
-                    .points
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, p)| matches!(p.outcome, Outcome::Fail | Outcome::Error))
-                    .map(|(i, p)| {
-                        let until = series
-                            .points
-                            .get(i + 1)
-                            .map(|n| n.at_ms)
-                            .unwrap_or(watch.ended_ms);
-                        within(p.at_ms, until)
-                    })
+                let ms: u64 = failing_spans(series, watch.ended_ms)
+                    .map(|(from, until)| within(from, until))
                     .sum();
                 if ms > 0 {
                     watched_failing.insert(series.id.clone(), ms);
@@ -216,15 +219,8 @@ pub fn per_secret(
         let Some(secrets) = secrets_of.get(&series.id).filter(|s| s.len() <= 2) else {
             continue;
         };
-        let failing: u64 = series
-            .points
-            .iter()
-            .enumerate()
-            .filter(|(_, p)| matches!(p.outcome, Outcome::Fail | Outcome::Error))
-            .map(|(i, p)| {
-                let until = series.points.get(i + 1).map_or(watch.ended_ms, |n| n.at_ms);
-                until.saturating_sub(p.at_ms)
-            })
+        let failing: u64 = failing_spans(series, watch.ended_ms)
+            .map(|(from, until)| until.saturating_sub(from))
             .sum();
         if failing == 0 {
             continue;
