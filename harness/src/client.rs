@@ -227,5 +227,5 @@ pub fn gateway_jwt(secret: &str, subject: &str) -> String {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() + 3600)
         .unwrap_or(0);
-    fixtures::jwt::sign(secret, &json!({"sub": subject, "exp": exp}))
+    wiring::jwt::sign(secret, &json!({"sub": subject, "exp": exp}))
 }

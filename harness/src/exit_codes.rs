@@ -1,22 +1,6 @@
-//! Exit codes of every `cargo xtask` command, documented in one place.
-//!
-//! | code | meaning |
-//! |---|---|
-//! | 0 | success: the command did what it was asked, every check passed; or its stdout's reader went away (`… \| head -1`), which ends it quietly |
-//! | 1 | the command ran and found failures (checks failed, scenarios missed their outcome) |
-//! | 2 | usage or configuration error (unknown command or flag, malformed input file) |
-//! | 3 | no Docker engine reachable (DOCKER_HOST / the socket) |
-//! | 4 | an image or the replica binary could not be built (mmdebstrap or debootstrap, cargo) |
-//! | 5 | the replica did not become ready (the message names the service and its last logs) |
-//! | 6 | a target is unreachable |
-//! | 7 | the runbook changed since `scenarios/runbook.lock` was accepted (`runbook check`) |
-//! | 8 | `rehearse`: the scenarios that missed their outcome were all `inconclusive` (the harness, not the node, was the bottleneck: rerun on a quieter machine or with `--parallel 1`) |
-//! | 9 | the Docker engine stopped answering mid-run (an operation hung past its deadline); the scenarios not yet run are reported as not run |
-//! | 10 | a tool the command needs is missing (the message names the command that installs it); nothing was built |
-//! | 101 | internal error (a bug: a panic) |
-//! | 129 | ended by SIGHUP (128 + 1, as a shell reports it); what it started was removed |
-//! | 130 | interrupted by Ctrl-C (128 + SIGINT); what it started was removed |
-//! | 143 | ended by SIGTERM (128 + 15: `timeout`, CI runners, systemd); what it started was removed |
+//! Exit codes of every `cargo xtask` command, documented in one place: the constants, and
+//! [`TABLE`], from which the README's table and each command's `--help` are rendered (a test
+//! holds the README to [`markdown_table`]).
 
 /// Success.
 pub const OK: i32 = 0;
@@ -40,7 +24,7 @@ pub const INCONCLUSIVE: i32 = 8;
 pub const ENGINE_UNRESPONSIVE: i32 = 9;
 /// A tool the command needs is missing; nothing was built.
 pub const PREREQUISITE_MISSING: i32 = 10;
-/// Interrupted by Ctrl-C; what the command started was removed first.
+/// Interrupted by Ctrl-C; what the command started was removed first (128 + SIGINT).
 pub const INTERRUPTED: i32 = 128 + libc::SIGINT;
 
 /// Ended by `signal` (SIGHUP, SIGINT, SIGTERM): 128 + its number, as a shell reports it.
@@ -49,6 +33,129 @@ pub fn interrupted(signal: i32) -> i32 {
 }
 
 use crate::error::HarnessError;
+
+/// One exit code: its number, what it means, and the commands that can return it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Documented {
+    /// The number the process exits with; `128 + N` codes are listed one per signal.
+    pub code: i32,
+    /// What it means, in one line.
+    pub meaning: &'static str,
+    /// The `cargo xtask` commands that can return it; empty for "every command".
+    pub commands: &'static [&'static str],
+}
+
+/// Every exit code of every command, in order.
+pub const TABLE: &[Documented] = &[
+    Documented {
+        code: OK,
+        meaning: "success: every check passed, every scenario met its outcome; or stdout's reader went away (`… | head -1`)",
+        commands: &[],
+    },
+    Documented {
+        code: FAILURES,
+        meaning: "the command ran and found failures: checks failed, scenarios missed their outcome, a node's wiring could not be mapped",
+        commands: &["rehearse", "verify", "runbook", "node", "report", "bench"],
+    },
+    Documented {
+        code: USAGE,
+        meaning: "usage or configuration error: a bad flag or value, an input file that does not parse, an output that cannot be written; nothing was started",
+        commands: &[],
+    },
+    Documented {
+        code: NO_DOCKER,
+        meaning: "no Docker engine reachable (`DOCKER_HOST`, the socket, an SSH connection to it)",
+        commands: &["images", "up", "status", "down", "test", "rehearse", "verify", "bench"],
+    },
+    Documented {
+        code: BUILD_FAILED,
+        meaning: "the base image or the replica binary could not be built",
+        commands: &["images", "up", "test", "rehearse", "bench"],
+    },
+    Documented {
+        code: NOT_READY,
+        meaning: "the replica did not become ready (the message names the service and its last log lines)",
+        commands: &["up", "rehearse", "bench"],
+    },
+    Documented {
+        code: UNREACHABLE,
+        meaning: "nothing failed, but a target was unreachable",
+        commands: &["verify"],
+    },
+    Documented {
+        code: RUNBOOK_CHANGED,
+        meaning: "the runbook changed since its lock was accepted, or a scenario no longer applies to it",
+        commands: &["runbook"],
+    },
+    Documented {
+        code: INCONCLUSIVE,
+        meaning: "the scenarios that missed their outcome were all `inconclusive`: the harness or the machine, not the node, was the bottleneck",
+        commands: &["rehearse"],
+    },
+    Documented {
+        code: ENGINE_UNRESPONSIVE,
+        meaning: "the Docker engine stopped answering mid-run; the scenarios not yet run are reported as not run",
+        commands: &["rehearse", "bench"],
+    },
+    Documented {
+        code: PREREQUISITE_MISSING,
+        meaning: "a host tool the command needs is missing; the message gives the one line that installs it; nothing was started",
+        commands: &["images", "up", "test", "rehearse", "bench"],
+    },
+    Documented {
+        code: 100,
+        meaning: "a test failed (cargo-nextest's own codes are passed through)",
+        commands: &["test"],
+    },
+    Documented {
+        code: 101,
+        meaning: "internal error (a bug: a panic)",
+        commands: &[],
+    },
+    Documented {
+        code: 128 + libc::SIGHUP,
+        meaning: "ended by SIGHUP; what the command started was removed first",
+        commands: &[],
+    },
+    Documented {
+        code: INTERRUPTED,
+        meaning: "interrupted by Ctrl-C (SIGINT); what the command started was removed first",
+        commands: &[],
+    },
+    Documented {
+        code: 128 + libc::SIGTERM,
+        meaning: "ended by SIGTERM (`timeout`, CI runners, systemd); what the command started was removed first",
+        commands: &[],
+    },
+];
+
+/// The exit codes as the README's markdown table: `| code | meaning | commands |`.
+pub fn markdown_table() -> String {
+    let mut out = String::from("| code | meaning | commands |\n|---|---|---|\n");
+    for entry in TABLE {
+        let commands = if entry.commands.is_empty() {
+            "all".to_string()
+        } else {
+            entry.commands.join(", ")
+        };
+        let meaning = entry.meaning.replace('|', "\\|");
+        out.push_str(&format!("| {} | {meaning} | {commands} |\n", entry.code));
+    }
+    out
+}
+
+/// The `--help` text of the exit codes `command` can return (every code for `None`), one per
+/// line.
+pub fn help(command: Option<&str>) -> String {
+    let mut out = String::from("Exit codes:");
+    for entry in TABLE.iter().filter(|e| match command {
+        None => true,
+        Some(command) => e.commands.is_empty() || e.commands.contains(&command),
+    }) {
+        out.push_str(&format!("\n  {:>3}  {}", entry.code, entry.meaning));
+    }
+    out
+}
 
 /// The exit code a binary returns for `error`.
 pub fn for_error(error: &HarnessError) -> i32 {

@@ -341,20 +341,20 @@ impl NodeProfile {
     }
 
     /// How the replica's binary is told `service`'s wiring where it differs from the default
-    /// (the options `fixtures::common::Wiring::from_args` reads; none for the default).
+    /// (the options `wiring::Wiring::from_args` reads; none for the default).
     pub fn service_options(&self, service: Service) -> Vec<String> {
         let default = NodeProfile::replica_default();
-        let mut wiring = fixtures::common::Wiring::default();
+        let mut wiring = wiring::Wiring::default();
         for w in self.wiring(service) {
             let Some(d) = default.wiring_of(service, &w.secret) else {
                 continue;
             };
-            wiring.secrets.push(fixtures::common::WiredSecret {
+            wiring.secrets.push(wiring::WiredSecret {
                 name: d.variable.clone(),
                 variable: w.variable.clone(),
                 form: match w.form {
-                    Form::Plain => fixtures::common::WiredForm::Plain,
-                    Form::Url { .. } => fixtures::common::WiredForm::DatabaseUrl,
+                    Form::Plain => wiring::WiredForm::Plain,
+                    Form::Url { .. } => wiring::WiredForm::DatabaseUrl,
                 },
                 falls_back: matches!(w.when_missing, WhenMissing::FallsBack { .. }),
             });
@@ -474,7 +474,7 @@ impl SecretWiring {
     pub fn decode(&self, value: &str) -> Option<String> {
         match &self.form {
             Form::Plain => Some(value.to_string()),
-            Form::Url { .. } => fixtures::common::DbUrl::parse(value).map(|u| u.password),
+            Form::Url { .. } => wiring::DbUrl::parse(value).map(|u| u.password),
         }
     }
 
@@ -1319,7 +1319,7 @@ when_missing = { kind = "falls-back", to = "no graph" }
         let raw = "postgresql://daarion:p@ss/w#rd%41@dagi-postgres:5432/daarion_main";
         // As SQLAlchemy reads it: the password ends at the first `@`, the host is `ss`.
         assert_eq!(wiring.decode(raw).as_deref(), Some("p"));
-        let url = fixtures::common::DbUrl::parse(raw).unwrap();
+        let url = wiring::DbUrl::parse(raw).unwrap();
         assert_eq!((url.host.as_str(), url.port), ("ss", 5432));
     }
 

@@ -808,7 +808,7 @@ async fn bench_watch(
     Ok(exit_codes::OK)
 }
 
-/// The fleet's wall-time target for `bench verify --targets 50` on 2 cores (issue 18).
+/// The fleet's wall-time target for `bench verify --targets 50` on 2 cores.
 const FLEET_TARGET_MS: f64 = 3000.0;
 
 async fn bench_verify(

@@ -21,13 +21,13 @@ use harness::progress::Progress;
 use harness::stack::{new_stack_id, remove_by_id};
 use harness::{HarnessError, Service, Stack, StackOptions};
 
-/// The project's commands. Exit codes: see harness/src/exit_codes.rs.
+/// The project's commands; their exit codes are `harness::exit_codes::TABLE`.
 #[derive(Debug, clap::Parser)]
 #[command(
     name = "cargo xtask",
     bin_name = "cargo xtask",
     about = "Rehearse a secrets-rotation runbook on a replica of the node; verify a real rotation",
-    after_help = "exit codes: see harness/src/exit_codes.rs",
+    after_help = exit_codes::help(None),
     disable_help_subcommand = true
 )]
 struct Cli {

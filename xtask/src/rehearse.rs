@@ -17,13 +17,9 @@ use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime};
 
 /// `cargo xtask rehearse`: rehearse the runbook on fresh replicas under live traffic.
-///
-/// exit codes: 0 every scenario met its expected outcome, 1 some did not, 2 usage or a runbook
-/// that does not parse (nothing started), 3 no Docker engine, 4 image or binary build failed,
-/// 129/130/143 interrupted by SIGHUP/SIGINT/SIGTERM (its replicas removed)
 #[derive(Debug, clap::Args)]
 #[command(
-    after_help = "exit codes: 0 every scenario met its expected outcome, 1 some did not, 2 usage or a runbook that does not parse (nothing started), 3 no Docker engine, 4 image or binary build failed, 8 only inconclusive scenarios missed (the harness was the bottleneck), 9 the Docker engine stopped answering (the rest not run), 10 a tool it needs is missing: Compose, or the image builder for the first image, mmdebstrap (uidmap as a user) or debootstrap as root (nothing built), 129/130/143 interrupted by SIGHUP/SIGINT/SIGTERM (its replicas removed)"
+    after_help = harness::exit_codes::help(Some("rehearse"))
 )]
 pub struct Args {
     /// rehearse this runbook (default fixtures/runbook/SECRETS_ROTATION_RUNBOOK.md)

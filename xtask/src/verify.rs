@@ -10,12 +10,9 @@ use harness::redact::Redactor;
 use std::path::PathBuf;
 
 /// `cargo xtask verify`: the read-only production checks against nodes or a replica.
-///
-/// exit codes: 0 all passed, 1 some failed, 2 usage or configuration error, 3 no Docker
-/// engine, 6 nothing failed but a target was unreachable
 #[derive(Debug, clap::Args)]
 #[command(
-    after_help = "exit codes: 0 all passed, 1 some failed, 2 usage or configuration error, 3 no Docker engine, 6 nothing failed but a target was unreachable"
+    after_help = harness::exit_codes::help(Some("verify"))
 )]
 pub struct Args {
     /// a node to verify (TOML; see fixtures/targets/node1.toml); repeat for a fleet

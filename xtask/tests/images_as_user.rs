@@ -60,7 +60,7 @@ fn the_base_image_builds_without_root_as_a_user_in_the_engines_group() {
     for tool in ["mmdebstrap", "newuidmap"] {
         assert!(
             run(Command::new("sh").args(["-c", &format!("command -v {tool}")])).0,
-            "{tool} is missing: `apt-get install mmdebstrap uidmap` (README, Prerequisites)"
+            "{tool} is missing: `apt-get install mmdebstrap uidmap` (docs/machines.md)"
         );
     }
     let dir = tempfile::tempdir().unwrap();

@@ -1,9 +1,13 @@
 //! Repository rules, as rust-analyzer's `tidy.rs` keeps them: ARCHITECTURE.md stays true of
-//! the code. Every file it names exists, and every source file of the four crates is named in
-//! it, so a module added, renamed or removed fails here until the code map says so.
+//! the code (every file it names exists, every source file of every crate is named in it, no
+//! crate depends on one its layers place above it), every module says what it is for, the
+//! README is a manual whose exit codes are `harness::exit_codes`, and the project's text speaks
+//! of the project only.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
+
+use serde_json::Value;
 
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -68,9 +72,9 @@ fn every_source_file_of_the_workspace_is_in_architecture_md() {
     let root = workspace();
     let text = architecture();
     let mut unnamed = Vec::new();
-    for krate in ["harness", "scenarios", "fixtures", "xtask"] {
+    for krate in crates() {
         let mut sources = Vec::new();
-        files(&root, &root.join(krate).join("src"), &mut sources);
+        files(&root, &krate.dir.join("src"), &mut sources);
         for source in sources.iter().filter(|f| f.ends_with(".rs")) {
             let name = Path::new(source)
                 .file_name()
@@ -139,5 +143,385 @@ fn commands_print_only_through_the_console_layer() {
         found,
         Vec::<String>::new(),
         "print with harness::outln!/out!/errln! (harness/src/console.rs): std's macros panic when a pipe closes"
+    );
+}
+
+/// A crate of the workspace: its name, its directory, and the workspace crates it depends on
+/// (normal and build dependencies; dev-dependencies may reach anywhere a test needs).
+#[derive(Debug, Clone, PartialEq)]
+struct Crate {
+    name: String,
+    dir: PathBuf,
+    depends_on: Vec<String>,
+}
+
+/// The workspace's crates, as `cargo metadata` gives them.
+fn crates() -> Vec<Crate> {
+    let output = std::process::Command::new(env!("CARGO"))
+        .args([
+            "metadata",
+            "--format-version",
+            "1",
+            "--no-deps",
+            "--offline",
+        ])
+        .current_dir(workspace())
+        .output()
+        .expect("cargo metadata runs");
+    assert!(
+        output.status.success(),
+        "cargo metadata: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    crates_of(&serde_json::from_slice(&output.stdout).expect("cargo metadata's JSON"))
+}
+
+fn crates_of(metadata: &Value) -> Vec<Crate> {
+    let packages = metadata["packages"].as_array().expect("packages");
+    let mut out: Vec<Crate> = packages
+        .iter()
+        .map(|p| Crate {
+            name: p["name"].as_str().expect("a name").to_string(),
+            dir: Path::new(p["manifest_path"].as_str().expect("a manifest"))
+                .parent()
+                .expect("its directory")
+                .to_path_buf(),
+            depends_on: p["dependencies"]
+                .as_array()
+                .expect("dependencies")
+                .iter()
+                .filter(|d| d["path"].is_string() && d["kind"].as_str() != Some("dev"))
+                .map(|d| d["name"].as_str().expect("a name").to_string())
+                .collect(),
+        })
+        .collect();
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    out
+}
+
+/// The crates of ARCHITECTURE.md's "Layers" section, from the bottom (`1. `name` — …`).
+fn layers(architecture: &str) -> Vec<String> {
+    architecture
+        .split("\n## ")
+        .find(|section| section.starts_with("Layers"))
+        .unwrap_or("")
+        .lines()
+        .filter_map(|line| {
+            let (number, rest) = line.split_once(". `")?;
+            number.parse::<u32>().ok()?;
+            Some(rest.split('`').next()?.to_string())
+        })
+        .collect()
+}
+
+/// Every dependency that goes up or sideways in `layers`, and every crate they do not place.
+fn layering_violations(layers: &[String], crates: &[Crate]) -> Vec<String> {
+    let level = |name: &str| layers.iter().position(|l| l == name);
+    let mut out = Vec::new();
+    for krate in crates {
+        let Some(own) = level(&krate.name) else {
+            out.push(format!("{}: not in ARCHITECTURE.md's layers", krate.name));
+            continue;
+        };
+        for dependency in &krate.depends_on {
+            match level(dependency) {
+                Some(theirs) if theirs < own => {}
+                Some(_) => out.push(format!(
+                    "{} depends on {}, which ARCHITECTURE.md does not place below it",
+                    krate.name, dependency
+                )),
+                None => out.push(format!("{dependency}: not in ARCHITECTURE.md's layers")),
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn every_crate_depends_only_on_crates_its_layers_place_below_it() {
+    let layers = layers(&architecture());
+    assert!(
+        layers.len() >= 5,
+        "ARCHITECTURE.md lists its layers: {layers:?}"
+    );
+    assert_eq!(
+        layering_violations(&layers, &crates()),
+        Vec::<String>::new()
+    );
+}
+
+#[test]
+fn an_upward_dependency_and_an_unplaced_crate_are_found() {
+    let metadata = serde_json::json!({"packages": [
+        {"name": "wiring", "manifest_path": "/w/harness/wiring/Cargo.toml", "dependencies": []},
+        {"name": "harness", "manifest_path": "/w/harness/Cargo.toml", "dependencies": [
+            {"name": "wiring", "path": "/w/harness/wiring", "kind": null},
+            {"name": "fixtures", "path": "/w/fixtures", "kind": null},
+            {"name": "serde", "kind": null},
+            {"name": "scenarios", "path": "/w/scenarios", "kind": "dev"}
+        ]},
+        {"name": "fixtures", "manifest_path": "/w/fixtures/Cargo.toml", "dependencies": [
+            {"name": "wiring", "path": "/w/harness/wiring", "kind": null}
+        ]},
+        {"name": "newcomer", "manifest_path": "/w/newcomer/Cargo.toml", "dependencies": []}
+    ]});
+    let layers = layers("# A\n\n## Layers\n\n1. `wiring` — a\n2. `harness` — b\n3. `fixtures` — c\n\n## Code map\n\n1. `x` — no\n");
+    assert_eq!(layers, ["wiring", "harness", "fixtures"]);
+    assert_eq!(
+        layering_violations(&layers, &crates_of(&metadata)),
+        [
+            "harness depends on fixtures, which ARCHITECTURE.md does not place below it",
+            "newcomer: not in ARCHITECTURE.md's layers",
+        ]
+    );
+}
+
+#[test]
+fn every_module_opens_with_a_line_saying_what_it_is_for() {
+    let root = workspace();
+    let mut without = Vec::new();
+    for krate in crates() {
+        let mut sources = Vec::new();
+        for dir in ["src", "tests", "benches"] {
+            if krate.dir.join(dir).is_dir() {
+                files(&root, &krate.dir.join(dir), &mut sources);
+            }
+        }
+        for source in sources.iter().filter(|f| f.ends_with(".rs")) {
+            let text = std::fs::read_to_string(root.join(source)).expect("readable");
+            if !opens_with_module_doc(&text) {
+                without.push(source.clone());
+            }
+        }
+    }
+    assert_eq!(
+        without,
+        Vec::<String>::new(),
+        "modules without a `//!` line first"
+    );
+}
+
+fn opens_with_module_doc(text: &str) -> bool {
+    text.lines()
+        .find(|l| !l.trim().is_empty())
+        .is_some_and(|l| l.starts_with("//!"))
+}
+
+#[test]
+fn a_module_whose_first_line_is_code_has_no_doc_line() {
+    assert!(opens_with_module_doc("\n//! Waits.\nuse std::time;\n"));
+    assert!(!opens_with_module_doc("use std::time;\n//! Waits.\n"));
+    assert!(!opens_with_module_doc("/// Waits.\nfn wait() {}\n"));
+}
+
+/// Words that look like a git commit: 7 to 40 lowercase hex digits, with a digit and a letter.
+fn commit_hashes(line: &str) -> Vec<&str> {
+    line.split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| (7..=40).contains(&w.len()))
+        .filter(|w| {
+            w.chars()
+                .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c))
+        })
+        .filter(|w| {
+            w.chars().any(|c| c.is_ascii_digit()) && w.chars().any(|c| c.is_ascii_alphabetic())
+        })
+        .filter(|w| *w != "ed25519")
+        .collect()
+}
+
+/// Labels of the work that made the project rather than of the project: `session 20`, `Round
+/// 3`, `stop 46`, `issue 18`, `sprint 2`, `iteration 4` (not `STOP 1`, a signal's name, nor
+/// "one round (72 checks").
+fn work_log_labels(line: &str) -> Vec<String> {
+    let words: Vec<&str> = line.split_whitespace().collect();
+    words
+        .windows(2)
+        .filter_map(|pair| {
+            let word = pair[0].trim_start_matches(|c: char| !c.is_ascii_alphanumeric());
+            let number = pair[1].trim_end_matches(|c: char| !c.is_ascii_alphanumeric());
+            let lower = word.to_ascii_lowercase();
+            let not_shouted = word.len() > 1 && word[1..] == lower[1..];
+            let label = ["session", "round", "stop", "issue", "sprint", "iteration"]
+                .contains(&lower.as_str())
+                && not_shouted
+                && number.trim_start_matches('#').parse::<u32>().is_ok();
+            label.then(|| format!("{word} {number}"))
+        })
+        .collect()
+}
+
+/// The project's prose: its markdown, and the comments of its Rust and TOML files.
+fn prose() -> Vec<(String, Vec<(usize, String)>)> {
+    let root = workspace();
+    let mut all = Vec::new();
+    files(&root, &root, &mut all);
+    all.sort();
+    all.into_iter()
+        .filter_map(|file| {
+            let comment = if file.ends_with(".md") {
+                ""
+            } else if file.ends_with(".rs") {
+                "//"
+            } else if file.ends_with(".toml") {
+                "#"
+            } else {
+                return None;
+            };
+            let text = std::fs::read_to_string(root.join(&file)).ok()?;
+            let lines = text
+                .lines()
+                .enumerate()
+                .filter_map(|(i, l)| {
+                    let at = if comment.is_empty() {
+                        0
+                    } else {
+                        l.find(comment)?
+                    };
+                    Some((i + 1, l[at..].to_string()))
+                })
+                .collect();
+            Some((file, lines))
+        })
+        .collect()
+}
+
+#[test]
+fn the_project_text_speaks_of_the_project_only() {
+    let mut found = Vec::new();
+    for (file, lines) in prose() {
+        // A dated measurement names the commit it measured; nothing else does.
+        let hashes_allowed =
+            file == "docs/measurements.md" || file.starts_with("fixtures/runbook/");
+        if file == "xtask/tests/tidy.rs" {
+            continue; // this rule's own examples
+        }
+        for (line, text) in lines {
+            for label in work_log_labels(&text) {
+                found.push(format!("{file}:{line}: {label}"));
+            }
+            if !hashes_allowed {
+                for hash in commit_hashes(&text) {
+                    found.push(format!("{file}:{line}: {hash}"));
+                }
+            }
+        }
+    }
+    assert_eq!(
+        found,
+        Vec::<String>::new(),
+        "work-log labels and commit hashes in the project's text"
+    );
+}
+
+#[test]
+fn a_work_log_label_and_a_commit_hash_are_found() {
+    assert_eq!(
+        work_log_labels("fixed in session 20 (see Issue #39); one round (72 checks), kill -STOP 1"),
+        ["session 20", "Issue #39"]
+    );
+    assert_eq!(
+        commit_hashes("since commit 5236b5f the worker; ed25519 keys, sha 0123456, decade"),
+        ["5236b5f"]
+    );
+}
+
+fn readme() -> String {
+    std::fs::read_to_string(workspace().join("README.md")).expect("README.md")
+}
+
+#[test]
+fn the_readme_exit_codes_are_harness_exit_codes() {
+    let readme = readme();
+    let begin =
+        "<!-- exit-codes: generated from harness/src/exit_codes.rs; a test compares them -->\n";
+    let end = "<!-- end exit-codes -->";
+    let start = readme.find(begin).expect("the README's exit-code markers") + begin.len();
+    let stop = readme[start..].find(end).expect("the end marker") + start;
+    assert_eq!(
+        &readme[start..stop],
+        harness::exit_codes::markdown_table(),
+        "paste the expected table between the README's exit-code markers"
+    );
+}
+
+#[test]
+fn the_readme_is_a_manual_with_its_quick_start_first() {
+    let readme = readme();
+    let lines: Vec<&str> = readme.lines().collect();
+    assert!(
+        lines.len() <= 200,
+        "the README has {} lines; details go to docs/",
+        lines.len()
+    );
+    let long: Vec<usize> = lines
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| l.chars().count() > 100 && !l.starts_with('|'))
+        .map(|(i, _)| i + 1)
+        .collect();
+    assert_eq!(
+        long,
+        Vec::<usize>::new(),
+        "README lines over 100 characters"
+    );
+    let first_section = lines.iter().find(|l| l.starts_with("## "));
+    assert_eq!(first_section, Some(&"## Quick start"));
+    let dated: Vec<&str> = lines
+        .iter()
+        .copied()
+        .filter(|l| l.contains("easured") || l.contains(" 2026-") || l.contains("(2026-"))
+        .collect();
+    assert_eq!(
+        dated,
+        Vec::<&str>::new(),
+        "dated figures go to docs/measurements.md"
+    );
+}
+
+/// The targets of the markdown links `[text](target)` in `text` that are files of this
+/// repository (not `http…`, not `#anchor` alone), without their `#anchor`.
+fn relative_links(text: &str) -> Vec<String> {
+    text.split("](")
+        .skip(1)
+        .filter_map(|rest| rest.split(')').next())
+        .filter(|target| !target.contains("://") && !target.starts_with('#'))
+        .map(|target| target.split('#').next().unwrap_or(target).to_string())
+        .collect()
+}
+
+#[test]
+fn every_link_of_the_readme_and_docs_leads_to_a_file() {
+    let root = workspace();
+    let mut pages = vec![PathBuf::from("README.md"), PathBuf::from("ARCHITECTURE.md")];
+    for entry in std::fs::read_dir(root.join("docs"))
+        .expect("docs/")
+        .flatten()
+    {
+        if entry.path().extension().is_some_and(|e| e == "md") {
+            pages.push(Path::new("docs").join(entry.file_name()));
+        }
+    }
+    let mut broken = Vec::new();
+    for page in pages {
+        let text = std::fs::read_to_string(root.join(&page)).expect("readable");
+        let dir = root
+            .join(&page)
+            .parent()
+            .expect("a directory")
+            .to_path_buf();
+        for target in relative_links(&text) {
+            if !dir.join(&target).exists() {
+                broken.push(format!("{}: {target}", page.display()));
+            }
+        }
+    }
+    assert_eq!(broken, Vec::<String>::new(), "links to nothing");
+}
+
+#[test]
+fn a_link_to_a_page_is_read_without_its_anchor() {
+    assert_eq!(
+        relative_links("see [faults](docs/rehearsal.md#faults), [web](https://x.org/a), [top](#a)"),
+        ["docs/rehearsal.md"]
     );
 }

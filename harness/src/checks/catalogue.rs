@@ -598,7 +598,7 @@ async fn jwt(node: &Node, previous: bool) -> Verdict {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs() + 300)
         .unwrap_or(0);
-    let token = fixtures::jwt::sign(
+    let token = wiring::jwt::sign(
         &secret,
         &serde_json::json!({"sub": "rotation-verify", "exp": exp}),
     );
@@ -800,9 +800,7 @@ async fn provider_usage(node: &Node) -> Verdict {
     let keys: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
     let mut stale = Vec::new();
     for &(provider, var) in PROVIDERS {
-        let current = node
-            .value("router", var)
-            .map(|v| fixtures::common::fingerprint(&v));
+        let current = node.value("router", var).map(|v| wiring::fingerprint(&v));
         for k in keys["keys"].as_array().cloned().unwrap_or_default() {
             if k["provider"] != provider
                 || Some(k["fingerprint"].as_str().unwrap_or("")) == current.as_deref()
@@ -933,8 +931,8 @@ fn same_as_read(wiring: &[crate::profile::SecretWiring], variable: &str, c: &str
         || wiring.iter().any(|w| {
             w.variable == variable
                 && matches!(w.form, crate::profile::Form::Url { .. })
-                && fixtures::common::DbUrl::parse(c).is_some()
-                && fixtures::common::DbUrl::parse(c) == fixtures::common::DbUrl::parse(v)
+                && wiring::DbUrl::parse(c).is_some()
+                && wiring::DbUrl::parse(c) == wiring::DbUrl::parse(v)
                 && scheme(c) == scheme(v)
         })
 }

@@ -10,7 +10,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Every program a check runs on a node over SSH, and what for. None of them writes; the
-/// documentation (README, "verify over SSH") lists the same.
+/// documentation (docs/verify.md, "Verify from elsewhere") lists the same.
 pub const SSH_COMMANDS: &[(&str, &str)] = &[
     ("head -c", "a file's bytes, bounded (`.env` files, backups)"),
     ("stat -L -c", "a file's mode, size and modification time"),
