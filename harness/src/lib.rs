@@ -14,20 +14,20 @@ pub mod error;
 pub mod exit_codes;
 pub mod host_tools;
 pub mod images;
-pub mod input;
-pub mod output;
 pub mod profile;
 pub mod progress;
 pub mod redact;
 pub mod rehearsal;
 pub mod replica_root;
-pub mod runbook;
 pub mod services;
 pub mod signals;
 pub mod stack;
 pub mod status;
 pub mod testing;
 pub mod wait;
+
+pub use ::runbook;
+pub use files::{input, output};
 
 pub use error::{HarnessError, Result};
 pub use services::Service;

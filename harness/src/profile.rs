@@ -363,15 +363,15 @@ impl NodeProfile {
     }
 }
 
-/// A secret an edit of `.env` files changes in its usual variable but leaves where some of the
-/// node's services read it (`NodeProfile::missed_by_edit`).
-#[derive(Debug, Clone, PartialEq)]
-pub struct MissedWiring {
-    pub secret: String,
-    /// The usual variable the edit writes (`DB_PASSWORD`).
-    pub edited: String,
-    /// Where the services read it instead: "`DATABASE_URL` in services/router/.env".
-    pub places: Vec<String>,
+pub use crate::runbook::findings::MissedWiring;
+
+impl crate::runbook::findings::NodeWiring for NodeProfile {
+    fn missed_by_edit(&self, code: &str) -> Vec<MissedWiring> {
+        NodeProfile::missed_by_edit(self, code)
+    }
+    fn description(&self) -> &str {
+        &self.description
+    }
 }
 
 impl NodeProfile {

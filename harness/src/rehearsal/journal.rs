@@ -107,14 +107,7 @@ pub enum Outcome {
     Inconclusive,
 }
 
-/// What a scenario expects: an outcome about the runbook, never `inconclusive`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Expected {
-    Holds,
-    Detected,
-    Breaks,
-}
+pub use crate::runbook::lock::Expected;
 
 impl From<Expected> for Outcome {
     fn from(e: Expected) -> Outcome {
@@ -134,12 +127,6 @@ impl std::fmt::Display for Outcome {
             Outcome::Breaks => "breaks",
             Outcome::Inconclusive => "inconclusive",
         })
-    }
-}
-
-impl std::fmt::Display for Expected {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        Outcome::from(*self).fmt(f)
     }
 }
 

@@ -224,7 +224,7 @@ impl Analysis {
 
     /// The analysis of `runbook` on a node wired as `profile` says: the findings of `of`,
     /// and the edits that miss a variable the node's services read a secret from.
-    pub fn of_profiled(runbook: &Runbook, profile: &crate::profile::NodeProfile) -> Analysis {
+    pub fn of_profiled(runbook: &Runbook, profile: &dyn NodeWiring) -> Analysis {
         let mut analysis = Analysis::of(runbook);
         analysis.findings.extend(wiring_findings(runbook, profile));
         analysis.findings.sort_by_key(|f| f.line);
@@ -233,14 +233,35 @@ impl Analysis {
 }
 
 /// `analyse`, and the edits that miss where `profile` has the node read a secret.
-pub fn analyse_profiled(runbook: &Runbook, profile: &crate::profile::NodeProfile) -> Vec<Finding> {
+pub fn analyse_profiled(runbook: &Runbook, profile: &dyn NodeWiring) -> Vec<Finding> {
     Analysis::of_profiled(runbook, profile).findings
+}
+
+/// Where a node's services read their secrets, as far as the findings need it (the node
+/// profile implements it): which secrets a shell edit of `.env` files misses.
+pub trait NodeWiring {
+    /// The secrets shell `code` edits in their usual variable while some service reads them
+    /// from a place `code` never names. Empty for the replica's default wiring.
+    fn missed_by_edit(&self, code: &str) -> Vec<MissedWiring>;
+    /// The wiring in a few words, for a finding's explanation.
+    fn description(&self) -> &str;
+}
+
+/// A secret an edit of `.env` files changes in its usual variable but leaves where some of the
+/// node's services read it (`NodeWiring::missed_by_edit`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct MissedWiring {
+    pub secret: String,
+    /// The usual variable the edit writes (`DB_PASSWORD`).
+    pub edited: String,
+    /// Where the services read it instead: "`DATABASE_URL` in services/router/.env".
+    pub places: Vec<String>,
 }
 
 /// One `edit-misses-wiring` finding per step whose `.env` edits change a secret's usual
 /// variable (`DB_PASSWORD=`) where `profile` has services read it from another place
 /// (`DATABASE_URL`, the project `.env`) the step does not touch. None for the default wiring.
-pub fn wiring_findings(runbook: &Runbook, profile: &crate::profile::NodeProfile) -> Vec<Finding> {
+pub fn wiring_findings(runbook: &Runbook, profile: &dyn NodeWiring) -> Vec<Finding> {
     let mut out = Vec::new();
     let steps = runbook
         .phases
@@ -279,7 +300,7 @@ pub fn wiring_findings(runbook: &Runbook, profile: &crate::profile::NodeProfile)
                 step: step.id.clone(),
                 line: block.first_line,
                 excerpt,
-                explanation: format!("{explanation} (node profile: {})", profile.description),
+                explanation: format!("{explanation} (node profile: {})", profile.description()),
             });
             break;
         }

@@ -126,14 +126,11 @@ mod tests {
     use super::*;
 
     fn shipped(name: &str) -> String {
-        std::fs::read_to_string(super::super::workspace_path(&format!(
-            "fixtures/runbook/{name}"
-        )))
-        .unwrap()
+        std::fs::read_to_string(crate::workspace_path(&format!("fixtures/runbook/{name}"))).unwrap()
     }
 
     fn budgets(text: &str) -> Vec<(u32, u64, Option<u64>, BudgetSource)> {
-        let r = super::super::parse("r.md", text).unwrap();
+        let r = crate::parse("r.md", text).unwrap();
         r.phases
             .iter()
             .map(|p| {

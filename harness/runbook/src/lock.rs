@@ -31,7 +31,7 @@ pub struct Lock {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Accepted {
     pub scenario: String,
-    pub outcome: crate::rehearsal::Expected,
+    pub outcome: Expected,
     pub reason: String,
 }
 
@@ -50,7 +50,7 @@ pub enum LockError {
     Io {
         file: String,
         #[source]
-        source: crate::input::InputError,
+        source: files::input::InputError,
     },
     #[error("{file}:{line}: malformed lock: {message}")]
     Malformed {
@@ -91,7 +91,7 @@ impl Lock {
 
     pub fn load(path: &Path) -> Result<Lock, LockError> {
         let file = path.display().to_string();
-        let text = crate::input::read_text(path, super::RUNBOOK_MAX_BYTES).map_err(|source| {
+        let text = files::input::read_text(path, super::RUNBOOK_MAX_BYTES).map_err(|source| {
             LockError::Io {
                 file: file.clone(),
                 source,
@@ -121,11 +121,11 @@ impl Lock {
 
     /// Writes the lock through a temporary file, so a crash never leaves half a lock.
     pub fn write(&self, path: &Path) -> std::io::Result<()> {
-        crate::output::write_atomic(path, self.render().as_bytes())
+        files::output::write_atomic(path, self.render().as_bytes())
     }
 
     /// The outcome accepted for `scenario`, when the lock accepts one.
-    pub fn accepted_outcome(&self, scenario: &str) -> Option<crate::rehearsal::Expected> {
+    pub fn accepted_outcome(&self, scenario: &str) -> Option<Expected> {
         self.accepted
             .iter()
             .find(|a| a.scenario == scenario)
@@ -285,5 +285,24 @@ impl LockDiff {
             out.push_str(&format!("scenarios to re-review: {}\n", review.join(", ")));
         }
         out
+    }
+}
+
+/// What a scenario expects: an outcome about the runbook, never `inconclusive`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Expected {
+    Holds,
+    Detected,
+    Breaks,
+}
+
+impl std::fmt::Display for Expected {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Expected::Holds => "holds",
+            Expected::Detected => "detected",
+            Expected::Breaks => "breaks",
+        })
     }
 }

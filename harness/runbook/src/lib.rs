@@ -128,7 +128,7 @@ pub struct Note {
 impl Runbook {
     /// Reads and parses `path`.
     pub fn load(path: &Path) -> Result<Runbook, RunbookError> {
-        let text = crate::input::read_text(path, RUNBOOK_MAX_BYTES).map_err(|e| RunbookError {
+        let text = files::input::read_text(path, RUNBOOK_MAX_BYTES).map_err(|e| RunbookError {
             file: path.display().to_string(),
             line: e.line(),
             message: format!("runbook: {e}"),
@@ -209,7 +209,8 @@ pub fn fingerprint(title: &str, prose: &str, code: &[CodeBlock]) -> String {
 /// The workspace root, for tools run from anywhere inside it.
 pub fn workspace_path(relative: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("the harness crate sits in the workspace")
+        .ancestors()
+        .nth(2)
+        .expect("the runbook crate sits in harness/ of the workspace")
         .join(relative)
 }
