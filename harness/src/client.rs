@@ -96,9 +96,7 @@ impl ReplicaClient {
 
     /// A service's readiness: (HTTP status, body with per-dependency checks).
     pub async fn readiness(&self, stack: &Stack, service: Service) -> (u16, Value) {
-        let url = service
-            .readiness()
-            .http_url(stack, service)
+        let url = crate::wait::readiness_url(&service.readiness(), stack, service)
             .expect("service has an HTTP readiness endpoint");
         self.json_call(self.http.get(url)).await
     }

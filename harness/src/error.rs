@@ -133,3 +133,47 @@ impl HarnessError {
 }
 
 pub type Result<T, E = HarnessError> = std::result::Result<T, E>;
+
+impl HarnessError {
+    /// The exit code a command returns for this error (`exit_codes`).
+    pub fn exit_code(&self) -> i32 {
+        use crate::exit_codes::*;
+        match self {
+            HarnessError::NoDocker { .. } => NO_DOCKER,
+            HarnessError::ImageToolMissing
+            | HarnessError::UserNamespaceToolsMissing
+            | HarnessError::HostToolsMissing { .. }
+            | HarnessError::HostToolsInstall { .. } => PREREQUISITE_MISSING,
+            HarnessError::EngineUnresponsive { .. } => ENGINE_UNRESPONSIVE,
+            HarnessError::ImageBuild { .. } | HarnessError::BinaryBuild(_) => BUILD_FAILED,
+            HarnessError::NotReady { .. }
+            | HarnessError::Start { .. }
+            | HarnessError::Compose { .. } => NOT_READY,
+            HarnessError::EnvFile { .. }
+            | HarnessError::NoSuchStack(_)
+            | HarnessError::Profile(_) => USAGE,
+            HarnessError::Docker { .. }
+            | HarnessError::StaleNetwork { .. }
+            | HarnessError::Io { .. }
+            | HarnessError::Exec { .. } => FAILURES,
+        }
+    }
+}
+
+impl From<crate::envfile::EnvFileError> for HarnessError {
+    fn from(e: crate::envfile::EnvFileError) -> Self {
+        use crate::envfile::EnvFileError;
+        match e {
+            EnvFileError::Parse {
+                path,
+                line,
+                message,
+            } => HarnessError::EnvFile {
+                path,
+                line,
+                message,
+            },
+            EnvFileError::Io { path, source } => HarnessError::Io { path, source },
+        }
+    }
+}

@@ -13,6 +13,7 @@ use crate::error::{HarnessError, Result};
 use crate::profile::{NodeProfile, Source};
 use crate::redact::Redactor;
 use crate::services::Service;
+pub use crate::services::{NATS_USERS, SECRET_NAMES};
 
 /// The agents of the node: agent → (LLM provider, bot token variable in the gateway's `.env`).
 pub const AGENTS: &[(&str, &str, &str)] = &[
@@ -20,13 +21,6 @@ pub const AGENTS: &[(&str, &str, &str)] = &[
     ("helion", "mistral", "TELEGRAM_BOT_TOKEN_HELION"),
     ("greenfood", "grok", "TELEGRAM_BOT_TOKEN_GREENFOOD"),
     ("druid", "cohere", "TELEGRAM_BOT_TOKEN_DRUID"),
-];
-
-/// The NATS users and which services connect as each.
-pub const NATS_USERS: &[(&str, &[Service])] = &[
-    ("gateway", &[Service::Gateway]),
-    ("router", &[Service::Router]),
-    ("worker", &[Service::CrewaiWorker, Service::ParserPipeline]),
 ];
 
 /// Random characters from the OS (no extra dependency).
@@ -54,25 +48,6 @@ impl std::fmt::Debug for NodeSecrets {
         f.debug_list().entries(self.values.keys()).finish()
     }
 }
-
-/// The secret variables, with the kind of value each holds.
-pub const SECRET_NAMES: &[&str] = &[
-    "DB_PASSWORD",
-    "JWT_SECRET",
-    "TELEGRAM_BOT_TOKEN",
-    "TELEGRAM_BOT_TOKEN_HELION",
-    "TELEGRAM_BOT_TOKEN_GREENFOOD",
-    "TELEGRAM_BOT_TOKEN_DRUID",
-    "NATS_PASSWORD_GATEWAY",
-    "NATS_PASSWORD_ROUTER",
-    "NATS_PASSWORD_WORKER",
-    "DEEPSEEK_API_KEY",
-    "MISTRAL_API_KEY",
-    "GROK_API_KEY",
-    "COHERE_API_KEY",
-    "NEO4J_PASSWORD",
-    "QDRANT_API_KEY",
-];
 
 impl NodeSecrets {
     /// Fresh random values for every secret, shaped like the real ones.
@@ -233,7 +208,7 @@ impl ReplicaRoot {
                 line: 0,
                 message: format!("{service} has no .env file"),
             })?;
-        EnvFile::read(path)
+        Ok(EnvFile::read(path)?)
     }
 
     /// Every `.env` file of the node: service → its variables.
@@ -907,5 +882,186 @@ mod tests {
             compose_project_of(&dir.with_file_name("rotation-replica-AB.12")),
             "rotation-replica-ab12"
         );
+    }
+
+    // The node profiles as the replica writes its root under them.
+    mod under_profiles {
+        use crate::profile::*;
+        use crate::services::{Service, SECRET_NAMES};
+        use std::path::Path;
+
+        #[test]
+        fn the_default_profile_names_exactly_the_secrets_the_replica_writes_into_each_env_file() {
+            let dir = tempfile::tempdir().unwrap();
+            let secrets = crate::replica_root::NodeSecrets::generate();
+            let root = crate::replica_root::ReplicaRoot::create(
+                dir.path(),
+                &secrets,
+                &crate::replica_root::RootOptions::default(),
+            )
+            .unwrap();
+            let mut written = Vec::new();
+            for service in Service::ALL {
+                let Some(rel) = service.env_file() else {
+                    continue;
+                };
+                let env = crate::envfile::EnvFile::read(root.dir().join(rel)).unwrap();
+                for (variable, value) in env.vars() {
+                    for secret in SECRET_NAMES {
+                        if secrets.get(secret) == value {
+                            written.push((
+                                service.key().to_string(),
+                                secret.to_string(),
+                                variable.clone(),
+                                rel.to_string(),
+                            ));
+                        }
+                    }
+                }
+            }
+            let profile =
+                NodeProfile::load(&crate::runbook::workspace_path(DEFAULT_PROFILE)).unwrap();
+            let mut declared: Vec<(String, String, String, String)> = profile
+                .services
+                .iter()
+                .flat_map(|s| {
+                    s.secrets.iter().map(|w| {
+                        assert_eq!(w.form, Form::Plain);
+                        let Source::EnvFile { path } = &w.source else {
+                            panic!("{}: {} not from its env_file", s.name, w.variable)
+                        };
+                        (
+                            s.name.clone(),
+                            w.secret.clone(),
+                            w.variable.clone(),
+                            path.clone(),
+                        )
+                    })
+                })
+                .collect();
+            written.sort();
+            declared.sort();
+            assert_eq!(declared, written);
+        }
+
+        fn root_under(profile: &str) -> (tempfile::TempDir, crate::replica_root::NodeSecrets) {
+            let dir = tempfile::tempdir().unwrap();
+            let secrets = crate::replica_root::NodeSecrets::generate();
+            let options = crate::replica_root::RootOptions {
+                profile: NodeProfile::named_or_file(profile).unwrap(),
+                ..Default::default()
+            };
+            crate::replica_root::ReplicaRoot::create(dir.path(), &secrets, &options).unwrap();
+            (dir, secrets)
+        }
+
+        fn env_of(dir: &Path, rel: &str) -> Vec<(String, String)> {
+            crate::envfile::EnvFile::read(dir.join(rel)).unwrap().vars()
+        }
+
+        #[test]
+        fn every_shipped_profile_reads_and_the_replica_can_run_it() {
+            for (name, _) in SHIPPED {
+                let profile = NodeProfile::named_or_file(name).unwrap();
+                assert_eq!(profile.replica_limits(), Vec::<String>::new(), "{name}");
+                assert_eq!(profile.is_replica_default(), *name == "default", "{name}");
+            }
+        }
+
+        #[test]
+        fn the_default_profile_adds_no_environment_option_or_mount_to_the_replica() {
+            let default = NodeProfile::replica_default();
+            for service in Service::ALL {
+                assert_eq!(default.service_options(service), Vec::<String>::new());
+                assert_eq!(
+                    crate::replica_root::ReplicaRoot::compose_environment(service, &default),
+                    Vec::<(String, String)>::new()
+                );
+            }
+            let (dir, _) = root_under("default");
+            assert!(!dir.path().join(".env").exists());
+        }
+
+        #[test]
+        fn under_the_database_url_profile_each_client_reads_its_password_from_an_encoded_url() {
+            let (dir, secrets) = root_under("database-url");
+            let profile = NodeProfile::named_or_file("database-url").unwrap();
+            for service in [
+                Service::Gateway,
+                Service::Router,
+                Service::Memory,
+                Service::CrewaiWorker,
+                Service::ParserPipeline,
+            ] {
+                let env = env_of(dir.path(), service.env_file().unwrap());
+                assert!(!env.iter().any(|(k, _)| k == "DB_PASSWORD"), "{service}");
+                let url = &env.iter().find(|(k, _)| k == "DATABASE_URL").unwrap().1;
+                let wiring = profile.wiring_of(service, "DB_PASSWORD").unwrap();
+                assert_eq!(
+                    wiring.decode(url).as_deref(),
+                    Some(secrets.get("DB_PASSWORD"))
+                );
+            }
+            assert_eq!(
+                profile.service_options(Service::Memory),
+                [
+                    "--secret",
+                    "DB_PASSWORD=database-url:DATABASE_URL",
+                    "--falls-back",
+                    "DB_PASSWORD"
+                ]
+            );
+            assert_eq!(
+                profile.service_options(Service::Router),
+                ["--secret", "DB_PASSWORD=database-url:DATABASE_URL"]
+            );
+        }
+
+        #[test]
+        fn under_the_interpolated_profile_the_shared_passwords_live_once_in_the_project_env() {
+            let (dir, secrets) = root_under("interpolated");
+            let project = env_of(dir.path(), ".env");
+            assert_eq!(
+                project,
+                [
+                    (
+                        "DB_PASSWORD".to_string(),
+                        secrets.get("DB_PASSWORD").to_string()
+                    ),
+                    (
+                        "NEO4J_PASSWORD".to_string(),
+                        secrets.get("NEO4J_PASSWORD").to_string()
+                    ),
+                ]
+            );
+            for service in Service::ALL {
+                let Some(rel) = service.env_file() else {
+                    continue;
+                };
+                let env = env_of(dir.path(), rel);
+                for (k, v) in &env {
+                    assert!(
+                        v != secrets.get("DB_PASSWORD") && v != secrets.get("NEO4J_PASSWORD"),
+                        "{service}: {k} holds a shared password"
+                    );
+                }
+            }
+            let profile = NodeProfile::named_or_file("interpolated").unwrap();
+            assert_eq!(
+                crate::replica_root::ReplicaRoot::compose_environment(Service::Postgres, &profile),
+                [(
+                    "POSTGRES_PASSWORD".to_string(),
+                    "${DB_PASSWORD}".to_string()
+                )]
+            );
+            assert_eq!(
+                profile.mounts(Service::Nats),
+                [Mount {
+                    container_path: "/etc/nats/nats-server.conf".into(),
+                    host_path: "./nats/nats-server.conf".into(),
+                    kind: MountKind::File,
+                }]
+            );
+        }
     }
 }

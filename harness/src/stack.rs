@@ -34,7 +34,7 @@ use crate::replica_root::{
     command_for, compose_project_of, ComposeNodeFile, ComposeStack, NodeSecrets, ReplicaRoot,
     RootOptions,
 };
-use crate::services::{Readiness, Service};
+use crate::services::Service;
 use crate::wait;
 
 /// How to start a stack.
@@ -523,7 +523,7 @@ impl Stack {
     pub fn edit_env(&self, service: Service, edit: impl FnOnce(&mut EnvFile)) -> Result<()> {
         let mut f = self.root.read_env(service)?;
         edit(&mut f);
-        f.write()
+        Ok(f.write()?)
     }
 
     /// The environment the running container of `service` actually has (redaction is the
@@ -1275,21 +1275,6 @@ pub async fn logs_of(
         }
     }
     Ok(redactor.redact(&out))
-}
-
-impl Readiness {
-    /// The URL probed for HTTP readiness on the host side.
-    pub fn http_url(&self, node: &dyn crate::wait::Endpoints, service: Service) -> Option<String> {
-        let (port, path) = match self {
-            Readiness::Http { port, path } => (*port, *path),
-            Readiness::NatsMonitor => (8222, "/healthz?js-enabled-only=true"),
-            Readiness::Postgres => return None,
-        };
-        Some(format!(
-            "http://127.0.0.1:{}{path}",
-            node.host_port(service, port).unwrap_or(0)
-        ))
-    }
 }
 
 impl crate::wait::Endpoints for Stack {

@@ -53,7 +53,7 @@ pub async fn probe(
     match service.readiness() {
         Readiness::Postgres => probe_postgres(node).await,
         r => {
-            let url = r.http_url(node, service).expect("http readiness has a url");
+            let url = readiness_url(&r, node, service).expect("http readiness has a url");
             match http.get(&url).send().await {
                 Ok(resp) if resp.status().is_success() => Ok(()),
                 Ok(resp) => {
@@ -145,4 +145,21 @@ pub async fn until_ready(node: &dyn Endpoints, service: Service, deadline: Insta
         }
         tokio::time::sleep(POLL_INTERVAL).await;
     }
+}
+
+/// The URL probed on the host side for `service`'s HTTP readiness (`None` for PostgreSQL's).
+pub fn readiness_url(
+    readiness: &Readiness,
+    node: &dyn Endpoints,
+    service: Service,
+) -> Option<String> {
+    let (port, path) = match readiness {
+        Readiness::Http { port, path } => (*port, *path),
+        Readiness::NatsMonitor => (8222, "/healthz?js-enabled-only=true"),
+        Readiness::Postgres => return None,
+    };
+    Some(format!(
+        "http://127.0.0.1:{}{path}",
+        node.host_port(service, port).unwrap_or(0)
+    ))
 }

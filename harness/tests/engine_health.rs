@@ -65,10 +65,7 @@ async fn a_wedged_engine_is_reported_within_the_deadline_naming_the_operation_th
         }
         other => panic!("{other}"),
     }
-    assert_eq!(
-        harness::exit_codes::for_error(&error),
-        harness::exit_codes::ENGINE_UNRESPONSIVE
-    );
+    assert_eq!(error.exit_code(), harness::exit_codes::ENGINE_UNRESPONSIVE);
     assert!(error.to_string().ends_with(
         "listing containers got no answer within 500ms. Nothing more can run on it; restart the Docker daemon, then `cargo xtask down` removes the replicas left on it"
     ), "{error}");

@@ -173,10 +173,7 @@ async fn no_docker_engine_is_one_clear_error_naming_docker_host() {
     let msg = err.to_string();
     assert!(msg.contains("unix:///nonexistent/docker.sock"), "{msg}");
     assert!(msg.contains("DOCKER_HOST"), "{msg}");
-    assert_eq!(
-        harness::exit_codes::for_error(&err),
-        harness::exit_codes::NO_DOCKER
-    );
+    assert_eq!(err.exit_code(), harness::exit_codes::NO_DOCKER);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -203,10 +200,7 @@ async fn a_service_that_never_gets_ready_is_named_with_its_last_log_lines() {
         last_logs.contains("cannot read agent registry"),
         "{last_logs}"
     );
-    assert_eq!(
-        harness::exit_codes::for_error(&err),
-        harness::exit_codes::NOT_READY
-    );
+    assert_eq!(err.exit_code(), harness::exit_codes::NOT_READY);
 }
 
 /// A service restarted while a fault has it cut off the stack's network comes back on the

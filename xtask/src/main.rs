@@ -140,7 +140,7 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code as u8),
         Err(e) => {
             let code = match e.downcast_ref::<HarnessError>() {
-                Some(h) => exit_codes::for_error(h),
+                Some(h) => h.exit_code(),
                 None => exit_codes::FAILURES,
             };
             errln!("error: {e:#}");

@@ -128,11 +128,12 @@ pub struct Note {
 impl Runbook {
     /// Reads and parses `path`.
     pub fn load(path: &Path) -> Result<Runbook, RunbookError> {
-        let text = files::input::read_text(path, RUNBOOK_MAX_BYTES).map_err(|e| RunbookError {
-            file: path.display().to_string(),
-            line: e.line(),
-            message: format!("runbook: {e}"),
-        })?;
+        let text =
+            user_io::input::read_text(path, RUNBOOK_MAX_BYTES).map_err(|e| RunbookError {
+                file: path.display().to_string(),
+                line: e.line(),
+                message: format!("runbook: {e}"),
+            })?;
         parse(&path.display().to_string(), &text)
     }
 

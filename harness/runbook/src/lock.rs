@@ -50,7 +50,7 @@ pub enum LockError {
     Io {
         file: String,
         #[source]
-        source: files::input::InputError,
+        source: user_io::input::InputError,
     },
     #[error("{file}:{line}: malformed lock: {message}")]
     Malformed {
@@ -91,7 +91,7 @@ impl Lock {
 
     pub fn load(path: &Path) -> Result<Lock, LockError> {
         let file = path.display().to_string();
-        let text = files::input::read_text(path, super::RUNBOOK_MAX_BYTES).map_err(|source| {
+        let text = user_io::input::read_text(path, super::RUNBOOK_MAX_BYTES).map_err(|source| {
             LockError::Io {
                 file: file.clone(),
                 source,
@@ -121,7 +121,7 @@ impl Lock {
 
     /// Writes the lock through a temporary file, so a crash never leaves half a lock.
     pub fn write(&self, path: &Path) -> std::io::Result<()> {
-        files::output::write_atomic(path, self.render().as_bytes())
+        user_io::output::write_atomic(path, self.render().as_bytes())
     }
 
     /// The outcome accepted for `scenario`, when the lock accepts one.

@@ -5,8 +5,8 @@
 //! mounted. [`derive`] reads one from Compose's resolved config of a real node, naming what it
 //! cannot map; nothing here ever holds or prints a secret's value.
 
-use crate::replica_root::{NATS_USERS, SECRET_NAMES};
 use crate::services::Service;
+use crate::services::{NATS_USERS, SECRET_NAMES};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -44,7 +44,7 @@ pub struct ServiceWiring {
 /// One secret as one service reads it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SecretWiring {
-    /// The node's secret (`DB_PASSWORD`, `NATS_PASSWORD_WORKER`: `replica_root::SECRET_NAMES`).
+    /// The node's secret (`DB_PASSWORD`, `NATS_PASSWORD_WORKER`: `services::SECRET_NAMES`).
     pub secret: String,
     /// The variable the service reads (`DB_PASSWORD`, `DATABASE_URL`, `NATS_PASSWORD`).
     pub variable: String,
@@ -119,22 +119,22 @@ pub enum ProfileError {
 pub const SHIPPED: &[(&str, &str)] = &[
     (
         "default",
-        include_str!("../../fixtures/profiles/default.toml"),
+        include_str!("../../../fixtures/profiles/default.toml"),
     ),
     (
         "database-url",
-        include_str!("../../fixtures/profiles/database-url.toml"),
+        include_str!("../../../fixtures/profiles/database-url.toml"),
     ),
     (
         "interpolated",
-        include_str!("../../fixtures/profiles/interpolated.toml"),
+        include_str!("../../../fixtures/profiles/interpolated.toml"),
     ),
 ];
 
 impl NodeProfile {
     /// Reads a profile from its TOML file (a regular file of at most 1 MiB).
     pub fn load(path: &Path) -> Result<NodeProfile, ProfileError> {
-        let text = crate::input::read_text(path, 1 << 20).map_err(|e| ProfileError::Read {
+        let text = user_io::input::read_text(path, 1 << 20).map_err(|e| ProfileError::Read {
             path: path.display().to_string(),
             reason: e.to_string(),
         })?;
@@ -181,7 +181,7 @@ impl NodeProfile {
                 .unwrap_or(0);
             err(format!(
                 "line {line}: {}",
-                crate::input::describe_parse_message(e.message())
+                user_io::input::describe_parse_message(e.message())
             ))
         })?;
         for s in &profile.services {
@@ -363,9 +363,9 @@ impl NodeProfile {
     }
 }
 
-pub use crate::runbook::findings::MissedWiring;
+pub use runbook::findings::MissedWiring;
 
-impl crate::runbook::findings::NodeWiring for NodeProfile {
+impl runbook::findings::NodeWiring for NodeProfile {
     fn missed_by_edit(&self, code: &str) -> Vec<MissedWiring> {
         NodeProfile::missed_by_edit(self, code)
     }
@@ -908,7 +908,7 @@ mod tests {
 
     #[test]
     fn the_shipped_default_profile_reads_and_round_trips() {
-        let path = crate::runbook::workspace_path(DEFAULT_PROFILE);
+        let path = runbook::workspace_path(DEFAULT_PROFILE);
         let profile = NodeProfile::load(&path).unwrap();
         assert_eq!(
             toml::from_str::<NodeProfile>(&profile.to_toml()).unwrap(),
@@ -916,59 +916,6 @@ mod tests {
         );
         let nats = profile.services.iter().find(|s| s.name == "nats").unwrap();
         assert_eq!(nats.mounts[0].kind, MountKind::Directory);
-    }
-
-    #[test]
-    fn the_default_profile_names_exactly_the_secrets_the_replica_writes_into_each_env_file() {
-        let dir = tempfile::tempdir().unwrap();
-        let secrets = crate::replica_root::NodeSecrets::generate();
-        let root = crate::replica_root::ReplicaRoot::create(
-            dir.path(),
-            &secrets,
-            &crate::replica_root::RootOptions::default(),
-        )
-        .unwrap();
-        let mut written = Vec::new();
-        for service in Service::ALL {
-            let Some(rel) = service.env_file() else {
-                continue;
-            };
-            let env = crate::envfile::EnvFile::read(root.dir().join(rel)).unwrap();
-            for (variable, value) in env.vars() {
-                for secret in SECRET_NAMES {
-                    if secrets.get(secret) == value {
-                        written.push((
-                            service.key().to_string(),
-                            secret.to_string(),
-                            variable.clone(),
-                            rel.to_string(),
-                        ));
-                    }
-                }
-            }
-        }
-        let profile = NodeProfile::load(&crate::runbook::workspace_path(DEFAULT_PROFILE)).unwrap();
-        let mut declared: Vec<(String, String, String, String)> = profile
-            .services
-            .iter()
-            .flat_map(|s| {
-                s.secrets.iter().map(|w| {
-                    assert_eq!(w.form, Form::Plain);
-                    let Source::EnvFile { path } = &w.source else {
-                        panic!("{}: {} not from its env_file", s.name, w.variable)
-                    };
-                    (
-                        s.name.clone(),
-                        w.secret.clone(),
-                        w.variable.clone(),
-                        path.clone(),
-                    )
-                })
-            })
-            .collect();
-        written.sort();
-        declared.sort();
-        assert_eq!(declared, written);
     }
 
     /// `docker-compose config --no-interpolate` (v1) of a node in the platform's public style.
@@ -1126,126 +1073,6 @@ version: '3.8'
             proptest::prop_assert_eq!(&derived.profile, &expected);
             proptest::prop_assert!(!derived.profile.to_toml().contains(&password));
         }
-    }
-
-    fn root_under(profile: &str) -> (tempfile::TempDir, crate::replica_root::NodeSecrets) {
-        let dir = tempfile::tempdir().unwrap();
-        let secrets = crate::replica_root::NodeSecrets::generate();
-        let options = crate::replica_root::RootOptions {
-            profile: NodeProfile::named_or_file(profile).unwrap(),
-            ..Default::default()
-        };
-        crate::replica_root::ReplicaRoot::create(dir.path(), &secrets, &options).unwrap();
-        (dir, secrets)
-    }
-
-    fn env_of(dir: &Path, rel: &str) -> Vec<(String, String)> {
-        crate::envfile::EnvFile::read(dir.join(rel)).unwrap().vars()
-    }
-
-    #[test]
-    fn every_shipped_profile_reads_and_the_replica_can_run_it() {
-        for (name, _) in SHIPPED {
-            let profile = NodeProfile::named_or_file(name).unwrap();
-            assert_eq!(profile.replica_limits(), Vec::<String>::new(), "{name}");
-            assert_eq!(profile.is_replica_default(), *name == "default", "{name}");
-        }
-    }
-
-    #[test]
-    fn the_default_profile_adds_no_environment_option_or_mount_to_the_replica() {
-        let default = NodeProfile::replica_default();
-        for service in Service::ALL {
-            assert_eq!(default.service_options(service), Vec::<String>::new());
-            assert_eq!(
-                crate::replica_root::ReplicaRoot::compose_environment(service, &default),
-                Vec::<(String, String)>::new()
-            );
-        }
-        let (dir, _) = root_under("default");
-        assert!(!dir.path().join(".env").exists());
-    }
-
-    #[test]
-    fn under_the_database_url_profile_each_client_reads_its_password_from_an_encoded_url() {
-        let (dir, secrets) = root_under("database-url");
-        let profile = NodeProfile::named_or_file("database-url").unwrap();
-        for service in [
-            Service::Gateway,
-            Service::Router,
-            Service::Memory,
-            Service::CrewaiWorker,
-            Service::ParserPipeline,
-        ] {
-            let env = env_of(dir.path(), service.env_file().unwrap());
-            assert!(!env.iter().any(|(k, _)| k == "DB_PASSWORD"), "{service}");
-            let url = &env.iter().find(|(k, _)| k == "DATABASE_URL").unwrap().1;
-            let wiring = profile.wiring_of(service, "DB_PASSWORD").unwrap();
-            assert_eq!(
-                wiring.decode(url).as_deref(),
-                Some(secrets.get("DB_PASSWORD"))
-            );
-        }
-        assert_eq!(
-            profile.service_options(Service::Memory),
-            [
-                "--secret",
-                "DB_PASSWORD=database-url:DATABASE_URL",
-                "--falls-back",
-                "DB_PASSWORD"
-            ]
-        );
-        assert_eq!(
-            profile.service_options(Service::Router),
-            ["--secret", "DB_PASSWORD=database-url:DATABASE_URL"]
-        );
-    }
-
-    #[test]
-    fn under_the_interpolated_profile_the_shared_passwords_live_once_in_the_project_env() {
-        let (dir, secrets) = root_under("interpolated");
-        let project = env_of(dir.path(), ".env");
-        assert_eq!(
-            project,
-            [
-                (
-                    "DB_PASSWORD".to_string(),
-                    secrets.get("DB_PASSWORD").to_string()
-                ),
-                (
-                    "NEO4J_PASSWORD".to_string(),
-                    secrets.get("NEO4J_PASSWORD").to_string()
-                ),
-            ]
-        );
-        for service in Service::ALL {
-            let Some(rel) = service.env_file() else {
-                continue;
-            };
-            let env = env_of(dir.path(), rel);
-            for (k, v) in &env {
-                assert!(
-                    v != secrets.get("DB_PASSWORD") && v != secrets.get("NEO4J_PASSWORD"),
-                    "{service}: {k} holds a shared password"
-                );
-            }
-        }
-        let profile = NodeProfile::named_or_file("interpolated").unwrap();
-        assert_eq!(
-            crate::replica_root::ReplicaRoot::compose_environment(Service::Postgres, &profile),
-            [(
-                "POSTGRES_PASSWORD".to_string(),
-                "${DB_PASSWORD}".to_string()
-            )]
-        );
-        assert_eq!(
-            profile.mounts(Service::Nats),
-            [Mount {
-                container_path: "/etc/nats/nats-server.conf".into(),
-                host_path: "./nats/nats-server.conf".into(),
-                kind: MountKind::File,
-            }]
-        );
     }
 
     #[test]

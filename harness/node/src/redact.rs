@@ -7,7 +7,7 @@ use std::sync::{Arc, RwLock};
 /// `url` as it may be shown: its user and password removed (`http://u:p@h:1/x` →
 /// `http://h:1/x`). Text that does not parse as a URL loses everything up to its last `@`.
 pub fn url_without_credentials(url: &str) -> String {
-    match reqwest::Url::parse(url) {
+    match url::Url::parse(url) {
         Ok(mut parsed) if parsed.has_host() => {
             let _ = parsed.set_username("");
             let _ = parsed.set_password(None);
@@ -24,7 +24,7 @@ pub fn url_without_credentials(url: &str) -> String {
 /// `host:port` of `url` (the scheme's port when it names none), for messages about reaching
 /// it: no user, password, path or query.
 pub fn address_of_url(url: &str) -> String {
-    if let Ok(parsed) = reqwest::Url::parse(url) {
+    if let Ok(parsed) = url::Url::parse(url) {
         if let Some(host) = parsed.host_str() {
             return match parsed.port_or_known_default() {
                 Some(port) => format!("{host}:{port}"),

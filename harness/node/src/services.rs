@@ -184,3 +184,29 @@ impl std::fmt::Display for Service {
         f.write_str(self.production_name())
     }
 }
+
+/// The NATS users and which services connect as each.
+pub const NATS_USERS: &[(&str, &[Service])] = &[
+    ("gateway", &[Service::Gateway]),
+    ("router", &[Service::Router]),
+    ("worker", &[Service::CrewaiWorker, Service::ParserPipeline]),
+];
+
+/// The secret variables, with the kind of value each holds.
+pub const SECRET_NAMES: &[&str] = &[
+    "DB_PASSWORD",
+    "JWT_SECRET",
+    "TELEGRAM_BOT_TOKEN",
+    "TELEGRAM_BOT_TOKEN_HELION",
+    "TELEGRAM_BOT_TOKEN_GREENFOOD",
+    "TELEGRAM_BOT_TOKEN_DRUID",
+    "NATS_PASSWORD_GATEWAY",
+    "NATS_PASSWORD_ROUTER",
+    "NATS_PASSWORD_WORKER",
+    "DEEPSEEK_API_KEY",
+    "MISTRAL_API_KEY",
+    "GROK_API_KEY",
+    "COHERE_API_KEY",
+    "NEO4J_PASSWORD",
+    "QDRANT_API_KEY",
+];

@@ -6,7 +6,26 @@ use std::fs::OpenOptions;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::error::{HarnessError, Result};
+/// Why a `.env` file could not be read, parsed or written. Never holds a value.
+#[derive(Debug, thiserror::Error)]
+pub enum EnvFileError {
+    /// Cannot be read (line 0) or parsed (at `line`).
+    #[error("{path}{}: {message}", runbook::at_line(*line))]
+    Parse {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
+    /// Cannot be written.
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+type Result<T, E = EnvFileError> = std::result::Result<T, E>;
 
 /// One line of a `.env` file.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -46,7 +65,7 @@ impl EnvFile {
                 continue;
             }
             let Some((key, value)) = trimmed.split_once('=') else {
-                return Err(HarnessError::EnvFile {
+                return Err(EnvFileError::Parse {
                     path,
                     line: index + 1,
                     message: "expected KEY=VALUE".into(),
@@ -54,7 +73,7 @@ impl EnvFile {
             };
             let key = key.strip_prefix("export ").unwrap_or(key).trim_end();
             if !valid_key(key) {
-                return Err(HarnessError::EnvFile {
+                return Err(EnvFileError::Parse {
                     path,
                     line: index + 1,
                     message: "variable name must match [A-Za-z_][A-Za-z0-9_]*".into(),
@@ -71,8 +90,8 @@ impl EnvFile {
     /// Reads and parses the file at `path`.
     pub fn read(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
-        let text = crate::input::read_text(path, ENV_FILE_MAX_BYTES).map_err(|e| {
-            HarnessError::EnvFile {
+        let text = user_io::input::read_text(path, ENV_FILE_MAX_BYTES).map_err(|e| {
+            EnvFileError::Parse {
                 path: path.to_path_buf(),
                 line: e.line(),
                 message: e.to_string(),
@@ -178,9 +197,15 @@ impl EnvFile {
             .truncate(true)
             .mode(0o600)
             .open(&self.path)
-            .map_err(HarnessError::io(&self.path))?;
+            .map_err(|source| EnvFileError::Io {
+                path: self.path.clone(),
+                source,
+            })?;
         f.write_all(self.render().as_bytes())
-            .map_err(HarnessError::io(&self.path))
+            .map_err(|source| EnvFileError::Io {
+                path: self.path.clone(),
+                source,
+            })
     }
 }
 

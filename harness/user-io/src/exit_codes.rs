@@ -32,8 +32,6 @@ pub fn interrupted(signal: i32) -> i32 {
     128 + signal
 }
 
-use crate::error::HarnessError;
-
 /// One exit code: its number, what it means, and the commands that can return it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Documented {
@@ -155,27 +153,4 @@ pub fn help(command: Option<&str>) -> String {
         out.push_str(&format!("\n  {:>3}  {}", entry.code, entry.meaning));
     }
     out
-}
-
-/// The exit code a binary returns for `error`.
-pub fn for_error(error: &HarnessError) -> i32 {
-    match error {
-        HarnessError::NoDocker { .. } => NO_DOCKER,
-        HarnessError::ImageToolMissing
-        | HarnessError::UserNamespaceToolsMissing
-        | HarnessError::HostToolsMissing { .. }
-        | HarnessError::HostToolsInstall { .. } => PREREQUISITE_MISSING,
-        HarnessError::EngineUnresponsive { .. } => ENGINE_UNRESPONSIVE,
-        HarnessError::ImageBuild { .. } | HarnessError::BinaryBuild(_) => BUILD_FAILED,
-        HarnessError::NotReady { .. }
-        | HarnessError::Start { .. }
-        | HarnessError::Compose { .. } => NOT_READY,
-        HarnessError::EnvFile { .. } | HarnessError::NoSuchStack(_) | HarnessError::Profile(_) => {
-            USAGE
-        }
-        HarnessError::Docker { .. }
-        | HarnessError::StaleNetwork { .. }
-        | HarnessError::Io { .. }
-        | HarnessError::Exec { .. } => FAILURES,
-    }
 }
