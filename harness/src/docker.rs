@@ -12,6 +12,22 @@ use bollard::Docker;
 
 use crate::error::{HarnessError, Result};
 
+pub use crate::checks::engine::{
+    endpoint, engine_host, engine_host_of, engine_version, env_of, known_engine_defect, publish_ip,
+    published_port, SshEngine, ENGINE_HOST_VAR, SSH_IDENTITY_VAR, SSH_KNOWN_HOSTS_VAR,
+};
+
+/// Connects to the engine (`DOCKER_HOST` or the local socket) and checks that it answers
+/// (`checks::engine::connect`, its error as the harness's).
+pub async fn connect() -> Result<Docker> {
+    Ok(crate::checks::engine::connect().await?)
+}
+
+/// `checks::engine::tunnel_ssh_engine`, its error as the harness's.
+pub async fn tunnel_ssh_engine() -> Result<Option<SshEngine>> {
+    Ok(crate::checks::engine::tunnel_ssh_engine().await?)
+}
+
 /// Every container and network of ours carries this label (value `true`).
 pub const LABEL_MANAGED: &str = "io.rotation-rehearsal.managed";
 /// The stack id.
@@ -23,169 +39,12 @@ pub const LABEL_OWNER_PID: &str = "io.rotation-rehearsal.owner-pid";
 /// The replica root directory of the stack, removed with it.
 pub const LABEL_ROOT: &str = "io.rotation-rehearsal.root";
 
-/// Where the engine is expected, for error messages.
-pub fn endpoint() -> String {
-    std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into())
-}
-
-/// Where the engine's published ports are reached from this machine: the host of `DOCKER_HOST`
-/// for a remote engine, 127.0.0.1 for the local socket.
-pub fn engine_host() -> String {
-    match std::env::var(ENGINE_HOST_VAR) {
-        Ok(host) if !host.is_empty() => host,
-        _ => engine_host_of(std::env::var("DOCKER_HOST").ok().as_deref()),
-    }
-}
-
 /// What is said of a network the engine keeps with an endpoint it lost track of
 /// (`HarnessError::StaleNetwork`): the engine's defect, not the run's, so a warning.
 pub fn stale_network_warning(network: &str) -> String {
     format!(
         "the Docker engine kept a stale endpoint on network {network} (moby/moby#17217); only a \
          daemon restart removes it"
-    )
-}
-
-/// Where the engine's published ports are, when `DOCKER_HOST` no longer says it: set with
-/// `DOCKER_HOST` by [`tunnel_ssh_engine`] for this process and everything it starts.
-pub const ENGINE_HOST_VAR: &str = "REHEARSAL_ENGINE_HOST";
-/// The private key for an engine over SSH (`ssh -i`); else the agent and ssh's config.
-pub const SSH_IDENTITY_VAR: &str = "REHEARSAL_SSH_IDENTITY";
-/// A known_hosts file with the engine machine's host key; else the user's own.
-pub const SSH_KNOWN_HOSTS_VAR: &str = "REHEARSAL_SSH_KNOWN_HOSTS";
-
-/// An engine reached over SSH, for as long as this is held: the connection, owned by this
-/// process and ended with it, forwarding the engine's socket.
-pub struct SshEngine {
-    _session: crate::checks::transport::SshSession,
-}
-
-/// With `DOCKER_HOST=ssh://[user@]host[:port]`: connects (OpenSSH, batch mode), forwards the
-/// engine's socket `/var/run/docker.sock` to a private socket here, and points `DOCKER_HOST` at
-/// it for this process and every program it starts (the engine client, the runbook's `docker`
-/// and Compose commands, the resident Compose), with `REHEARSAL_ENGINE_HOST` keeping the host
-/// where the published ports are reached. `None` for any other `DOCKER_HOST`.
-pub async fn tunnel_ssh_engine() -> Result<Option<SshEngine>> {
-    use crate::checks::transport::{SshDestination, SshOptions, SshSession};
-    let Ok(value) = std::env::var("DOCKER_HOST") else {
-        return Ok(None);
-    };
-    if !value.starts_with("ssh://") {
-        return Ok(None);
-    }
-    let no_engine = |reason: String| HarnessError::NoDocker {
-        endpoint: value.clone(),
-        reason,
-    };
-    let destination = SshDestination::parse(value.trim_end_matches('/')).map_err(no_engine)?;
-    let options = SshOptions {
-        identity: std::env::var_os(SSH_IDENTITY_VAR).map(Into::into),
-        known_hosts: std::env::var_os(SSH_KNOWN_HOSTS_VAR).map(Into::into),
-        timeout: std::time::Duration::from_secs(10),
-    };
-    let session = SshSession::open(destination, &options)
-        .await
-        .map_err(no_engine)?;
-    let host = engine_host_of(Some(&value));
-    std::env::set_var(
-        "DOCKER_HOST",
-        format!("unix://{}", session.docker_socket().display()),
-    );
-    std::env::set_var(ENGINE_HOST_VAR, host);
-    Ok(Some(SshEngine { _session: session }))
-}
-
-/// The host part of a `DOCKER_HOST` value, as it goes in a URL (an IPv6 address bracketed):
-/// `tcp://H:P`, `http://H:P`, `https://H:P` and `ssh://[user@]H[:P]` give H; a local socket
-/// (`unix://…`, nothing set) and `localhost` give 127.0.0.1.
-pub fn engine_host_of(docker_host: Option<&str>) -> String {
-    const LOOPBACK: &str = "127.0.0.1";
-    let Some((scheme, rest)) = docker_host.map(str::trim).and_then(|v| v.split_once("://")) else {
-        return LOOPBACK.into();
-    };
-    if !matches!(scheme, "tcp" | "http" | "https" | "ssh") {
-        return LOOPBACK.into();
-    }
-    let authority = rest.split(['/', '?']).next().unwrap_or_default();
-    let host_and_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    let host = match host_and_port.strip_prefix('[') {
-        Some(v6) => match v6.split_once(']') {
-            Some((address, _)) => format!("[{address}]"),
-            None => return LOOPBACK.into(),
-        },
-        None => host_and_port
-            .split(':')
-            .next()
-            .unwrap_or_default()
-            .to_string(),
-    };
-    match host.as_str() {
-        "" | "localhost" => LOOPBACK.into(),
-        _ => host,
-    }
-}
-
-/// The address the replica's ports are published on, on the engine's machine: loopback for a
-/// local engine (nothing reachable from the network), every interface for a remote one (the
-/// harness reaches them from here; keep such an engine on a private network).
-pub fn publish_ip() -> &'static str {
-    publish_ip_for(&engine_host())
-}
-
-fn publish_ip_for(engine_host: &str) -> &'static str {
-    if engine_host == "127.0.0.1" {
-        "127.0.0.1"
-    } else {
-        "0.0.0.0"
-    }
-}
-
-/// Connects to the engine (DOCKER_HOST or the local socket) and checks that it answers.
-pub async fn connect() -> Result<Docker> {
-    let docker = Docker::connect_with_defaults().map_err(|e| HarnessError::NoDocker {
-        endpoint: endpoint(),
-        reason: e.to_string(),
-    })?;
-    match tokio::time::timeout(std::time::Duration::from_secs(5), docker.ping()).await {
-        Ok(Ok(_)) => {
-            if ENGINE_VERSION.get().is_none() {
-                let version =
-                    tokio::time::timeout(std::time::Duration::from_secs(5), docker.version()).await;
-                if let Ok(Ok(version)) = version {
-                    let _ = ENGINE_VERSION.set(version.version.unwrap_or_default());
-                }
-            }
-            Ok(docker)
-        }
-        Ok(Err(e)) => Err(HarnessError::NoDocker {
-            endpoint: endpoint(),
-            reason: e.to_string(),
-        }),
-        Err(_) => Err(HarnessError::NoDocker {
-            endpoint: endpoint(),
-            reason: "no answer within 5s".into(),
-        }),
-    }
-}
-
-/// The engine's version (`docker version`'s server version), read at the first connect.
-static ENGINE_VERSION: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-
-/// What is known to wedge an engine of `version`: Docker 20.10 before 20.10.27 (Debian 12's
-/// `docker.io` is 20.10.24) deadlocks its network controller when two containers leave the same
-/// network at once, one in `getSvcRecords` (network, then controller lock), the other's endpoint
-/// deletion in `processEndpointDelete` (controller, then network lock); every network operation
-/// and name lookup then hangs until the daemon restarts (moby/moby#46661, libnetwork#2649, fixed
-/// by libnetwork#2679 in 20.10.27 and in 23.0).
-pub fn known_engine_defect(version: &str) -> Option<&'static str> {
-    let mut parts = version
-        .split(|c: char| !c.is_ascii_digit())
-        .map(|p| p.parse::<u32>().ok());
-    let (major, minor, patch) = (parts.next()??, parts.next()??, parts.next()??);
-    (major == 20 && minor == 10 && patch < 27).then_some(
-        "this engine (Docker 20.10 before 20.10.27) deadlocks its network controller when two \
-         containers leave one network at once (moby/moby#46661, fixed in 20.10.27 and 23.0); a \
-         newer engine does not",
     )
 }
 
@@ -207,9 +66,8 @@ pub async fn health_within(docker: &Docker, deadline: std::time::Duration) -> Re
         endpoint: endpoint(),
         operation: operation.to_string(),
         waited: deadline,
-        known_defect: ENGINE_VERSION
-            .get()
-            .and_then(|v| known_engine_defect(v))
+        known_defect: engine_version()
+            .and_then(known_engine_defect)
             .map(|d| format!("; {d}"))
             .unwrap_or_default(),
     };
@@ -253,29 +111,6 @@ pub async fn health_within(docker: &Docker, deadline: std::time::Duration) -> Re
     .map_err(|_| hung("listing networks"))?
     .map_err(HarnessError::docker("listing networks"))?;
     Ok(())
-}
-
-/// The environment a container was created with, from `docker inspect` (secret values: redact
-/// before showing).
-pub fn env_of(inspect: bollard::models::ContainerInspectResponse) -> Vec<(String, String)> {
-    inspect
-        .config
-        .and_then(|c| c.env)
-        .unwrap_or_default()
-        .into_iter()
-        .filter_map(|kv| {
-            kv.split_once('=')
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-        })
-        .collect()
-}
-
-/// The host port that `container_port`/tcp is published on, from `docker inspect`'s port map.
-pub fn published_port(ports: &bollard::models::PortMap, container_port: u16) -> Option<u16> {
-    ports
-        .get(&format!("{container_port}/tcp"))
-        .and_then(|b| b.as_ref())
-        .and_then(|b| b.iter().find_map(|pb| pb.host_port.as_ref()?.parse().ok()))
 }
 
 /// One stack found on the engine by its labels.
@@ -333,7 +168,7 @@ pub async fn leftovers_of(docker: &Docker, ids: &[String]) -> Result<Vec<String>
     }
     for id in ids {
         let root = std::env::temp_dir().join(format!("rotation-replica-{id}"));
-        for dir in [root.clone(), crate::replica_root::operator_dir_of(&root)] {
+        for dir in [root.clone(), operator_dir_of(&root)] {
             if dir.exists() {
                 out.push(format!("directory {}", dir.display()));
             }
@@ -436,6 +271,12 @@ pub async fn list_stacks(docker: &Docker) -> Result<Vec<StackSummary>> {
     Ok(stacks.into_values().collect())
 }
 
+/// The operator directory beside the replica root `root` (`ReplicaRoot::operator_dir`):
+/// removed with its stack.
+pub fn operator_dir_of(root: &std::path::Path) -> PathBuf {
+    root.with_extension("operator")
+}
+
 /// Removes a stack's containers (forcefully, with volumes), its named volumes, its networks and
 /// its replica root.
 /// Everything is attempted; the first error is returned.
@@ -496,7 +337,7 @@ pub async fn remove_stack(docker: &Docker, stack: &StackSummary) -> Result<()> {
         }
     }
     if let Some(root) = &stack.root {
-        for dir in [root.clone(), crate::replica_root::operator_dir_of(root)] {
+        for dir in [root.clone(), operator_dir_of(root)] {
             match std::fs::remove_dir_all(&dir) {
                 // Gone already (never made, or another remover was first).
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -661,52 +502,4 @@ pub async fn sweep_orphans(docker: &Docker) -> Result<Sweep> {
         }
     }
     Ok(sweep)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{engine_host_of, known_engine_defect, publish_ip_for};
-
-    #[test]
-    fn only_docker_20_10_before_27_is_named_for_the_network_controller_deadlock() {
-        for version in ["20.10.24+dfsg1", "20.10.5", "20.10.26"] {
-            assert!(known_engine_defect(version).is_some(), "{version}");
-        }
-        for version in ["20.10.27", "23.0.0", "28.2.2", "26.1.5+dfsg1", "", "dev"] {
-            assert_eq!(known_engine_defect(version), None, "{version}");
-        }
-    }
-
-    #[test]
-    fn a_remote_engines_ports_are_reached_at_the_host_of_docker_host() {
-        let cases = [
-            (None, "127.0.0.1"),
-            (Some("unix:///var/run/docker.sock"), "127.0.0.1"),
-            (Some("tcp://127.0.0.1:2375"), "127.0.0.1"),
-            (Some("tcp://10.1.2.3:2376"), "10.1.2.3"),
-            (Some("tcp://node1.internal:2375"), "node1.internal"),
-            (Some("http://docker-a:2375/"), "docker-a"),
-            (Some("https://docker-b:2376"), "docker-b"),
-            (Some("ssh://ops@node7"), "node7"),
-            (Some("ssh://ops@node7:2222"), "node7"),
-            (Some("ssh://node8"), "node8"),
-            (Some("tcp://[fd00::12]:2375"), "[fd00::12]"),
-            (Some("tcp://localhost:2375"), "127.0.0.1"),
-            (Some("npipe:////./pipe/docker_engine"), "127.0.0.1"),
-            (Some("tcp://"), "127.0.0.1"),
-            (Some("tcp://[fd00::12"), "127.0.0.1"),
-        ];
-        for (docker_host, expected) in cases {
-            assert_eq!(engine_host_of(docker_host), expected, "{docker_host:?}");
-        }
-    }
-
-    #[test]
-    fn ports_are_published_on_loopback_for_a_local_engine_and_on_every_interface_for_a_remote_one()
-    {
-        assert_eq!(publish_ip_for("127.0.0.1"), "127.0.0.1");
-        assert_eq!(publish_ip_for("[::1]"), "0.0.0.0", "reached over IPv6");
-        assert_eq!(publish_ip_for("10.1.2.3"), "0.0.0.0");
-        assert_eq!(publish_ip_for("node7"), "0.0.0.0");
-    }
 }

@@ -6,11 +6,8 @@ use std::time::Duration;
 /// Everything that can go wrong while providing images or running a replica stack.
 #[derive(Debug, thiserror::Error)]
 pub enum HarnessError {
-    #[error(
-        "no Docker engine answers at {endpoint}: {reason}. Start the engine, or set DOCKER_HOST \
-         to where it listens (default unix:///var/run/docker.sock)"
-    )]
-    NoDocker { endpoint: String, reason: String },
+    #[error(transparent)]
+    NoDocker(#[from] crate::checks::engine::NoEngine),
 
     #[error(
         "the Docker engine at {endpoint} stopped answering: {operation} got no answer within \
@@ -86,13 +83,9 @@ pub enum HarnessError {
         last_logs: String,
     },
 
-    /// A `.env` file that cannot be read (line 0) or parsed (at `line`).
-    #[error("{path}{}: {message}", crate::runbook::at_line(*line))]
-    EnvFile {
-        path: PathBuf,
-        line: usize,
-        message: String,
-    },
+    /// A `.env` file that cannot be read, parsed or written.
+    #[error(transparent)]
+    EnvFile(#[from] crate::envfile::EnvFileError),
 
     #[error("{path}: {source}")]
     Io {
@@ -139,7 +132,7 @@ impl HarnessError {
     pub fn exit_code(&self) -> i32 {
         use crate::exit_codes::*;
         match self {
-            HarnessError::NoDocker { .. } => NO_DOCKER,
+            HarnessError::NoDocker(_) => NO_DOCKER,
             HarnessError::ImageToolMissing
             | HarnessError::UserNamespaceToolsMissing
             | HarnessError::HostToolsMissing { .. }
@@ -149,31 +142,14 @@ impl HarnessError {
             HarnessError::NotReady { .. }
             | HarnessError::Start { .. }
             | HarnessError::Compose { .. } => NOT_READY,
-            HarnessError::EnvFile { .. }
+            HarnessError::EnvFile(crate::envfile::EnvFileError::Parse { .. })
             | HarnessError::NoSuchStack(_)
             | HarnessError::Profile(_) => USAGE,
             HarnessError::Docker { .. }
             | HarnessError::StaleNetwork { .. }
+            | HarnessError::EnvFile(crate::envfile::EnvFileError::Io { .. })
             | HarnessError::Io { .. }
             | HarnessError::Exec { .. } => FAILURES,
-        }
-    }
-}
-
-impl From<crate::envfile::EnvFileError> for HarnessError {
-    fn from(e: crate::envfile::EnvFileError) -> Self {
-        use crate::envfile::EnvFileError;
-        match e {
-            EnvFileError::Parse {
-                path,
-                line,
-                message,
-            } => HarnessError::EnvFile {
-                path,
-                line,
-                message,
-            },
-            EnvFileError::Io { path, source } => HarnessError::Io { path, source },
         }
     }
 }

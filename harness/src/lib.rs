@@ -3,7 +3,6 @@
 
 pub mod addresses;
 pub mod binary;
-pub mod checks;
 pub mod client;
 pub mod compose;
 pub mod compose_resident;
@@ -21,6 +20,7 @@ pub mod testing;
 pub mod wait;
 
 pub use ::runbook;
+pub use checks;
 pub use node::{envfile, profile, redact, services};
 pub use user_io::{console, errln, exit_codes, input, out, outln, output};
 

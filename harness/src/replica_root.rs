@@ -147,10 +147,7 @@ pub fn compose_project_of(root: &Path) -> String {
         .collect()
 }
 
-/// The operator directory of the replica root `root` (see `ReplicaRoot::operator_dir`).
-pub fn operator_dir_of(root: &Path) -> PathBuf {
-    root.with_extension("operator")
-}
+pub use crate::docker::operator_dir_of;
 
 impl ReplicaRoot {
     /// Opens an existing root.
@@ -203,7 +200,7 @@ impl ReplicaRoot {
     pub fn read_env(&self, service: Service) -> Result<EnvFile> {
         let path = self
             .env_path(service)
-            .ok_or_else(|| HarnessError::EnvFile {
+            .ok_or_else(|| crate::envfile::EnvFileError::Parse {
                 path: self.dir.clone(),
                 line: 0,
                 message: format!("{service} has no .env file"),

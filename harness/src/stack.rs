@@ -127,6 +127,13 @@ impl std::fmt::Debug for Stack {
 }
 
 impl Stack {
+    /// This replica as `verify` sees a node: its root, and its services at their host ports.
+    pub fn target(&self) -> crate::checks::Target {
+        crate::checks::Target::replica(self.id(), self.root().dir(), |s, port| {
+            self.host_port(s, port).unwrap_or(0)
+        })
+    }
+
     /// Provides the image and binary, writes a replica root, starts every service and returns
     /// when all are ready (or fails naming the one that is not, with its last log lines).
     /// A host port taken by someone else between its choice and its container's start (another

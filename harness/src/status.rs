@@ -141,3 +141,37 @@ async fn ready_summary(http: &reqwest::Client, url: &str) -> String {
         Err(_) => "down".into(),
     }
 }
+
+/// The target of a replica running on the engine (from `cargo xtask up`), by its stack id: the
+/// replica root from its labels, the host ports from `docker inspect`.
+pub async fn replica_target(docker: &Docker, id: &str) -> crate::Result<crate::checks::Target> {
+    let stacks = crate::docker::list_stacks(docker).await?;
+    let stack = stacks
+        .iter()
+        .find(|s| s.id == id)
+        .ok_or_else(|| crate::HarnessError::NoSuchStack(id.to_string()))?;
+    let root = stack
+        .root
+        .clone()
+        .ok_or_else(|| crate::HarnessError::NoSuchStack(format!("{id} (no replica root label)")))?;
+    let mut ports = std::collections::BTreeMap::new();
+    for service in Service::ALL {
+        let name = format!("{}-{id}", service.production_name());
+        let inspect = docker
+            .inspect_container(&name, None::<InspectContainerOptions>)
+            .await
+            .map_err(crate::HarnessError::docker(format!("inspecting {name}")))?;
+        let map = inspect
+            .network_settings
+            .and_then(|n| n.ports)
+            .unwrap_or_default();
+        for &port in service.ports() {
+            if let Some(host) = crate::docker::published_port(&map, port) {
+                ports.insert((service, port), host);
+            }
+        }
+    }
+    Ok(crate::checks::Target::replica(id, &root, |s, port| {
+        ports.get(&(s, port)).copied().unwrap_or(0)
+    }))
+}

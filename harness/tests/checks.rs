@@ -163,7 +163,7 @@ fn assert_fail_with(results: &BTreeMap<String, CheckResult>, expect: &[(&str, &[
 async fn every_promoted_check_passes_on_a_fresh_replica_and_verify_writes_nothing() {
     let started = SystemTime::now();
     let stack = harness::testing::start().await;
-    let mut target = Target::from_stack(&stack);
+    let mut target = stack.target();
     // The replica's root is a git checkout as the node's is (its compose file tracked, its
     // secrets ignored); never-used previous secrets; the start as rotation time.
     assert_eq!(target.repo.as_deref(), Some(stack.root().dir()));
@@ -337,7 +337,7 @@ async fn each_check_fails_after_the_sabotage_it_exists_to_catch_naming_service_a
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let mut target = Target::from_stack(&stack);
+    let mut target = stack.target();
     target.since = Some(since);
     target.repo = Some(root.clone());
     let results = verify(target, None, &Redactor::new()).await;
@@ -466,7 +466,7 @@ async fn previous_checks_fail_when_files_are_rotated_but_the_servers_still_accep
         .edit_env(Service::Gateway, |f| f.set("JWT_SECRET", &jwt))
         .unwrap();
 
-    let results = verify(Target::from_stack(&stack), Some(previous), &Redactor::new()).await;
+    let results = verify(stack.target(), Some(previous), &Redactor::new()).await;
     let expect: &[(&str, &[&str])] = &[
         (
             "postgres.auth.current.gateway",

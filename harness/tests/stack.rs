@@ -169,7 +169,7 @@ async fn no_docker_engine_is_one_clear_error_naming_docker_host() {
     // Only this test's process sees the variable (nextest runs each test in its own process).
     std::env::set_var("DOCKER_HOST", "unix:///nonexistent/docker.sock");
     let err = Stack::start(StackOptions::default()).await.unwrap_err();
-    assert!(matches!(err, HarnessError::NoDocker { .. }), "{err}");
+    assert!(matches!(err, HarnessError::NoDocker(_)), "{err}");
     let msg = err.to_string();
     assert!(msg.contains("unix:///nonexistent/docker.sock"), "{msg}");
     assert!(msg.contains("DOCKER_HOST"), "{msg}");

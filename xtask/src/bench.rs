@@ -374,7 +374,7 @@ async fn start_timed(
     {
         Ok(stack) => Ok(Ok((stack, started.elapsed().as_secs_f64()))),
         Err(
-            e @ (harness::HarnessError::NoDocker { .. }
+            e @ (harness::HarnessError::NoDocker(_)
             | harness::HarnessError::EngineUnresponsive { .. }),
         ) => Err(e.into()),
         Err(e) => {
@@ -817,7 +817,7 @@ async fn bench_verify(
     replicas: usize,
     jobs: usize,
 ) -> anyhow::Result<i32> {
-    use harness::checks::{self, catalogue, Node, Target};
+    use harness::checks::{self, catalogue, Node};
     let progress = Progress::stderr();
     let all = catalogue();
     let selected: Vec<&checks::Check> = all.iter().collect();
@@ -830,7 +830,7 @@ async fn bench_verify(
         stacks.push(Stack::start(StackOptions::default()).await?);
     }
     let node_of = |stack: &Stack, name: String| {
-        let mut target = Target::from_stack(stack);
+        let mut target = stack.target();
         target.name = name;
         Node::new(target, None, stack.redactor().clone())
     };

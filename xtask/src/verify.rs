@@ -200,7 +200,7 @@ pub async fn run(o: Args) -> anyhow::Result<i32> {
                 return Ok(exit_codes::USAGE);
             }
         };
-        targets.push(Target::from_running(&docker, &id).await?);
+        targets.push(harness::status::replica_target(&docker, &id).await?);
     }
 
     if o.watch && targets.len() != 1 {

@@ -526,3 +526,181 @@ fn a_link_to_a_page_is_read_without_its_anchor() {
         ["docs/rehearsal.md"]
     );
 }
+
+/// A module's path within its crate from its file (`rehearsal/probe.rs` → `rehearsal/probe`,
+/// `rehearsal/mod.rs` → `rehearsal`, `lib.rs` → the root, ``).
+fn module_of(file: &str) -> String {
+    let module = file.trim_end_matches(".rs");
+    let module = module.strip_suffix("/mod").unwrap_or(module);
+    match module {
+        "lib" | "main" => String::new(),
+        m => m.to_string(),
+    }
+}
+
+/// The identifiers of a `use` path segment list: `a`, or each of `{a, b::c, self}`.
+fn names_in(after: &str) -> Vec<&str> {
+    let after = after.trim_start();
+    if let Some(group) = after.strip_prefix('{') {
+        let group = group.split('}').next().unwrap_or("");
+        group
+            .split(',')
+            .map(|p| p.trim().split("::").next().unwrap_or("").trim())
+            .collect()
+    } else {
+        vec![after
+            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .next()
+            .unwrap_or("")]
+    }
+}
+
+/// Every import circle among the modules of one crate (`files`: path within `src/` → text),
+/// each as `a -> b -> a`. A module's references to its parent or its own children are not
+/// edges (a parent declares its children), nor is anything in a `#[cfg(test)]` module.
+fn module_cycles(files: &[(String, String)]) -> Vec<String> {
+    let modules: BTreeSet<String> = files.iter().map(|(f, _)| module_of(f)).collect();
+    let related = |a: &str, b: &str| {
+        a.is_empty()
+            || b.is_empty()
+            || b.starts_with(&format!("{a}/"))
+            || a.starts_with(&format!("{b}/"))
+    };
+    let mut edges: std::collections::BTreeMap<String, BTreeSet<String>> = Default::default();
+    for (file, text) in files {
+        let from = module_of(file);
+        let parent = from.rsplit_once('/').map_or("", |(p, _)| p).to_string();
+        let code = text.split("#[cfg(test)]").next().unwrap_or("");
+        let mut targets = BTreeSet::new();
+        for line in code.lines() {
+            let line = line.split("//").next().unwrap_or("");
+            for (prefix, base) in [("crate::", String::new()), ("super::", parent.clone())] {
+                for (at, _) in line.match_indices(prefix) {
+                    let before = line[..at].chars().last();
+                    if before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':') {
+                        continue; // `$crate::`, `::crate::` or part of a longer path
+                    }
+                    let rest = &line[at + prefix.len()..];
+                    for name in names_in(rest) {
+                        let mut target = if base.is_empty() {
+                            name.to_string()
+                        } else {
+                            format!("{base}/{name}")
+                        };
+                        // `crate::a::b` is the module `a/b` when there is one.
+                        let deeper = rest.strip_prefix(name).and_then(|r| r.strip_prefix("::"));
+                        if let Some(next) = deeper.map(names_in).and_then(|n| n.first().copied()) {
+                            if modules.contains(&format!("{target}/{next}")) {
+                                target = format!("{target}/{next}");
+                            }
+                        }
+                        if modules.contains(&target) && target != from && !related(&from, &target) {
+                            targets.insert(target);
+                        }
+                    }
+                }
+            }
+        }
+        edges.insert(from, targets);
+    }
+    let mut cycles = BTreeSet::new();
+    fn walk(
+        at: &str,
+        path: &mut Vec<String>,
+        edges: &std::collections::BTreeMap<String, BTreeSet<String>>,
+        done: &mut BTreeSet<String>,
+        cycles: &mut BTreeSet<String>,
+    ) {
+        for next in edges.get(at).into_iter().flatten() {
+            if let Some(i) = path.iter().position(|p| p == next) {
+                let mut cycle = path[i..].to_vec();
+                // The same circle from its smallest module, so each is reported once.
+                let start = cycle
+                    .iter()
+                    .enumerate()
+                    .min_by_key(|(_, m)| *m)
+                    .map_or(0, |(i, _)| i);
+                cycle.rotate_left(start);
+                cycle.push(cycle[0].clone());
+                cycles.insert(cycle.join(" -> "));
+            } else if !done.contains(next) {
+                path.push(next.clone());
+                walk(next, path, edges, done, cycles);
+                path.pop();
+            }
+        }
+        done.insert(at.to_string());
+    }
+    let mut done = BTreeSet::new();
+    for start in edges.keys() {
+        walk(
+            start,
+            &mut vec![start.clone()],
+            &edges,
+            &mut done,
+            &mut cycles,
+        );
+    }
+    cycles.into_iter().collect()
+}
+
+#[test]
+fn no_module_imports_one_that_imports_it_back() {
+    let root = workspace();
+    let mut found = Vec::new();
+    for krate in crates() {
+        let src = krate.dir.join("src");
+        let mut sources = Vec::new();
+        files(&src, &src, &mut sources);
+        let texts: Vec<(String, String)> = sources
+            .into_iter()
+            .filter(|f| f.ends_with(".rs"))
+            .map(|f| {
+                let text = std::fs::read_to_string(src.join(&f)).expect("readable");
+                (f, text)
+            })
+            .collect();
+        for cycle in module_cycles(&texts) {
+            found.push(format!("{}: {cycle}", krate.name));
+        }
+    }
+    let _ = root;
+    assert_eq!(found, Vec::<String>::new(), "import circles");
+}
+
+#[test]
+fn an_import_circle_through_a_grouped_use_is_found() {
+    let files = [
+        (
+            "lib.rs",
+            "pub mod docker;\npub mod checks;\npub mod stack;\n",
+        ),
+        ("docker.rs", "use crate::checks::transport::SshSession;\n"),
+        (
+            "checks/mod.rs",
+            "pub mod transport;\nuse crate::stack::Stack; // a comment: crate::docker\n",
+        ),
+        (
+            "checks/transport.rs",
+            "use crate::{docker, stack};\nfn f() { super::super::x(); }\n",
+        ),
+        (
+            "stack.rs",
+            "#[cfg(test)]\nmod tests { use crate::docker; }\n",
+        ),
+        ("rehearsal/mod.rs", "mod a;\nmod b;\nuse self::a::x;\n"),
+        ("rehearsal/a.rs", "use super::b::Y;\n"),
+        (
+            "rehearsal/b.rs",
+            "use super::{a, c};\nuse crate::rehearsal::Z;\n",
+        ),
+    ]
+    .map(|(f, t)| (f.to_string(), t.to_string()));
+    assert_eq!(
+        module_cycles(&files),
+        [
+            "checks/transport -> docker -> checks/transport",
+            "rehearsal/a -> rehearsal/b -> rehearsal/a",
+        ]
+    );
+}

@@ -3,7 +3,6 @@
 
 use std::process::Command;
 
-use harness::checks::Target;
 use harness::exit_codes;
 use harness::progress::Progress;
 use harness::redact::Redactor;
@@ -29,7 +28,7 @@ async fn verify_against_a_replica_passes_and_nothing_it_prints_or_writes_holds_a
     )
     .unwrap();
     let target = dir.join("replica.toml");
-    std::fs::write(&target, Target::from_stack(&stack).to_toml()).unwrap();
+    std::fs::write(&target, stack.target().to_toml()).unwrap();
     let (json, junit) = (dir.join("verify.json"), dir.join("verify.xml"));
 
     let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
@@ -119,7 +118,7 @@ async fn verify_over_ssh_gives_the_same_results_as_verify_on_the_node() {
 
     let sshd = harness::testing::Sshd::start(Some(&root), stack.id()).await;
 
-    let mut local = Target::from_stack(&stack);
+    let mut local = stack.target();
     local.name = "on-the-node".into();
     local.previous = Some(backup.clone());
     local.backups = Some(root.join("backups"));

@@ -2,13 +2,21 @@
 //! `start` and `die` events for the stack's containers (a recreate by Compose included), read
 //! as they happen, so nothing is polled and no service is called.
 
-use super::probe::DownSpan;
 use crate::docker::{LABEL_SERVICE, LABEL_STACK};
 use crate::stack::Stack;
 use futures::StreamExt;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
+
+/// A service's container not running, in ms since the probe began: from its `die` to its next
+/// `start` (`to_ms` null: not started again before the probe ended).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DownSpan {
+    pub from_ms: u64,
+    pub to_ms: Option<u64>,
+}
 
 /// One engine event: ms since the watch began, the service's key, whether it started (or died).
 type Seen = (u64, String, bool);

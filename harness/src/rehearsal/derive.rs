@@ -39,16 +39,7 @@ pub enum Role {
     NotRehearsable(String),
 }
 
-/// An inventory secret a phase's commands rotate.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Rotated {
-    /// The inventory row (`PostgreSQL Password`).
-    pub secret: String,
-    /// Its key in `SECRET_VARIABLES` (`postgres`), which names its scenarios.
-    pub key: &'static str,
-    /// The node's variables that hold it.
-    pub variables: &'static [&'static str],
-}
+pub use super::families::Rotated;
 
 /// One phase as derived.
 #[derive(Debug, Clone, PartialEq, Eq)]

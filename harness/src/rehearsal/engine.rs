@@ -15,7 +15,7 @@ use super::schedule::{Scheduler, Undo};
 use super::shell;
 use super::{boundary, flows};
 use crate::checks::secrets::SecretSet;
-use crate::checks::{self, catalogue, glob_match, Node, Outcome as CheckOutcome, Target};
+use crate::checks::{self, catalogue, glob_match, Node, Outcome as CheckOutcome};
 use crate::redact::Redactor;
 use crate::replica_root::{NodeSecrets, SECRET_NAMES};
 use crate::runbook::{Runbook, Step};
@@ -519,7 +519,7 @@ async fn checks_on(
         .iter()
         .filter(|c| globs.iter().any(|g| glob_match(g, &c.id)))
         .collect();
-    let mut target = Target::from_stack(stack);
+    let mut target = stack.target();
     target.since = since;
     let node = Node::new(target, previous, redactor.clone());
     let report = checks::verify(std::slice::from_ref(&node), &selected).await;
@@ -598,8 +598,8 @@ async fn run_on(
     };
     rehearse_steps(&run, &mut ctx, &mut queue, record).await;
     if let Some(p) = &record.probe {
-        record.budgets = super::budgets::judge(run.runbook, &record.steps, p, &scheduler.records());
-        record.telegram_outage = super::budgets::telegram_outage(p);
+        record.budgets = super::impact::judge(run.runbook, &record.steps, p, &scheduler.records());
+        record.telegram_outage = super::impact::telegram_outage(p);
         for over in record.over_budget() {
             progress.say(&format!("{}: over budget: {over}", scenario.id));
         }

@@ -3,13 +3,23 @@
 //! every NATS connection reset, the provider rejecting the new key). `derive` makes one
 //! scenario of each boundary; a new family is a variant here and its `Fault` in `faults.rs`.
 
-use super::derive::Rotated;
 use super::faults::{ContainerFault, NetworkFault, ProxyEffect, UpstreamFault};
 use super::FaultAt;
 use crate::runbook::findings::restarts_or_recreates;
 use crate::runbook::{Phase, Step};
 use crate::Service;
 use std::time::Duration;
+
+/// An inventory secret a phase's commands rotate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rotated {
+    /// The inventory row (`PostgreSQL Password`).
+    pub secret: String,
+    /// Its key in `SECRET_VARIABLES` (`postgres`), which names its scenarios.
+    pub key: &'static str,
+    /// The node's variables that hold it.
+    pub variables: &'static [&'static str],
+}
 
 /// How long a killed service stays down before it is started again, as a restart policy (or an
 /// operator) would: longer than the API client's retries (3.75 s), so a service on the API's

@@ -14,6 +14,7 @@ pub mod engine;
 pub mod families;
 pub mod faults;
 pub mod flows;
+pub mod impact;
 pub mod journal;
 mod measure;
 mod operator;

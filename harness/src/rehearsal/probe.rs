@@ -192,13 +192,7 @@ impl ProbeReport {
     }
 }
 
-/// A service's container not running, in ms since the probe began: from its `die` to its next
-/// `start` (`to_ms` null: not started again before the probe ended).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DownSpan {
-    pub from_ms: u64,
-    pub to_ms: Option<u64>,
-}
+pub use super::containers::DownSpan;
 
 /// The width of the over-time series (Telegram's backlog and delivery delays), in ms.
 pub const SERIES_MS: u64 = 250;

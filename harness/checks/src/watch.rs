@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::{CheckResult, Outcome};
-use crate::redact::Redactor;
+use ::node::redact::Redactor;
 
 /// The watch journal's schema version; bump it when a field changes meaning or goes away.
 pub const WATCH_JOURNAL_VERSION: u32 = 1;
@@ -508,7 +508,7 @@ impl Watch {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::exit_codes;
+    use user_io::exit_codes;
 
     fn r(id: &str, service: &str, outcome: Outcome) -> CheckResult {
         CheckResult {

@@ -2,8 +2,8 @@
 //! previous ones from the Phase 1 backup tarball (or a directory laid out like the root). Every
 //! value is registered with the redactor before any check runs.
 
-use crate::envfile::EnvFile;
-use crate::redact::Redactor;
+use ::node::envfile::EnvFile;
+use ::node::redact::Redactor;
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -81,7 +81,7 @@ impl SecretSet {
         let mut set = SecretSet::default();
         for (rel, bytes) in files {
             let parsed = bytes.and_then(|b| {
-                let text = crate::input::utf8(b).map_err(|e| e.to_string())?;
+                let text = user_io::input::utf8(b).map_err(|e| e.to_string())?;
                 EnvFile::parse(&rel, &text).map_err(|e| e.to_string())
             });
             match parsed {
@@ -150,15 +150,16 @@ impl SecretSet {
         };
         if path.is_dir() {
             let mut set = SecretSet::default();
-            collect_dir(path, path, &mut set).map_err(|e| err(crate::input::io_reason(&e)))?;
+            collect_dir(path, path, &mut set).map_err(|e| err(user_io::input::io_reason(&e)))?;
             if set.files.is_empty() && set.unreadable.is_empty() {
                 return Err(err("the directory holds no .env file".into()));
             }
             return Ok(set);
         }
-        let mut file = crate::input::open_regular(path).map_err(|e| err(e.to_string()))?;
+        let mut file = user_io::input::open_regular(path).map_err(|e| err(e.to_string()))?;
         let mut head = [0u8; 512];
-        let got = read_up_to(&mut file, &mut head).map_err(|e| err(crate::input::io_reason(&e)))?;
+        let got =
+            read_up_to(&mut file, &mut head).map_err(|e| err(user_io::input::io_reason(&e)))?;
         let head = &head[..got];
         let kind = BackupKind::of(head);
         match kind {
@@ -408,7 +409,7 @@ fn read_archive(reader: impl Read) -> Result<SecretSet, String> {
         }
         let mut bytes = Vec::new();
         entry.read_to_end(&mut bytes).map_err(|_| damaged(n))?;
-        let text = crate::input::utf8(bytes).map_err(|e| format!("{}: {e}", rel.display()))?;
+        let text = user_io::input::utf8(bytes).map_err(|e| format!("{}: {e}", rel.display()))?;
         let parsed = EnvFile::parse(&rel, &text).map_err(|e| e.to_string())?;
         set.files.insert(rel, parsed.vars());
     }

@@ -3,9 +3,9 @@
 //! Every rendering goes through the redactor once more before it is written anywhere.
 
 use super::{CheckResult, Outcome};
-use crate::exit_codes;
-use crate::redact::Redactor;
+use ::node::redact::Redactor;
 use serde::Serialize;
+use user_io::exit_codes;
 
 /// The JSON report's schema version; bump it when a field changes meaning or goes away.
 pub const REPORT_VERSION: u32 = 1;

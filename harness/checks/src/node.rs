@@ -6,9 +6,9 @@ use super::secrets::{PreviousError, SecretSet};
 use super::target::Target;
 use super::transport::{FileStat, SshOptions, SshSession, Tracked, Transport};
 use super::Verdict;
-use crate::profile::{Form, SecretWiring, Source, WhenMissing};
-use crate::redact::Redactor;
-use crate::services::Service;
+use ::node::profile::{Form, SecretWiring, Source, WhenMissing};
+use ::node::redact::Redactor;
+use ::node::services::Service;
 use bollard::query_parameters::{InspectContainerOptions, LogsOptionsBuilder};
 use bollard::Docker;
 use futures::StreamExt;
@@ -503,7 +503,7 @@ impl Node {
             .inspect_container(container, None::<InspectContainerOptions>)
             .await
             .map_err(|e| Verdict::error(format!("cannot inspect container {container}: {e}")))?;
-        Ok(crate::docker::env_of(inspect))
+        Ok(crate::engine::env_of(inspect))
     }
 
     /// When a container's process last started (`docker inspect`'s `State.StartedAt`).
@@ -613,7 +613,7 @@ async fn previous_on_node(transport: &Transport, path: &Path) -> Result<SecretSe
 /// `host:port` of a URL, for "unreachable" messages: never its user or password, and never
 /// its path (a Telegram URL holds the token there).
 pub fn address_of(url: &str) -> String {
-    crate::redact::address_of_url(url)
+    ::node::redact::address_of_url(url)
 }
 
 #[cfg(test)]
@@ -638,11 +638,10 @@ mod reread_tests {
     #[tokio::test]
     async fn a_reread_sees_the_value_written_since_the_node_was_opened_and_redacts_it() {
         let dir = tempfile::tempdir().unwrap();
-        let example = std::fs::read_to_string(crate::runbook::workspace_path(
-            "fixtures/targets/node1.toml",
-        ))
-        .unwrap()
-        .replace("/opt/microdao-daarion", &dir.path().display().to_string());
+        let example =
+            std::fs::read_to_string(runbook::workspace_path("fixtures/targets/node1.toml"))
+                .unwrap()
+                .replace("/opt/microdao-daarion", &dir.path().display().to_string());
         let path = dir.path().join("node1.toml");
         std::fs::write(&path, example).unwrap();
         let env = dir.path().join("services/router/.env");

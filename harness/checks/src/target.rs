@@ -3,14 +3,13 @@
 //! replica. The TOML schema is documented on the structs and in `fixtures/targets/`.
 
 use super::transport::SshDestination;
-use crate::input::describe_parse_message;
-use crate::profile::NodeProfile;
-use crate::services::Service;
-use crate::stack::Stack;
+use ::node::profile::NodeProfile;
+use ::node::services::Service;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
+use user_io::input::describe_parse_message;
 
 /// The node's own services, by the key used in target files (and in check ids).
 pub const SERVICE_KEYS: &[&str] = &[
@@ -277,7 +276,7 @@ fn default_consumers() -> Vec<String> {
 
 /// A target file that cannot be used: the file, the line and what is wrong (naming the field).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{file}{}: {message}", crate::runbook::at_line(*line))]
+#[error("{file}{}: {message}", runbook::at_line(*line))]
 pub struct TargetError {
     pub file: String,
     pub line: usize,
@@ -290,7 +289,7 @@ pub const TARGET_MAX_BYTES: u64 = 1 << 20;
 impl Target {
     pub fn load(path: &Path) -> Result<Target, TargetError> {
         let file = path.display().to_string();
-        let text = crate::input::read_text(path, TARGET_MAX_BYTES).map_err(|e| TargetError {
+        let text = user_io::input::read_text(path, TARGET_MAX_BYTES).map_err(|e| TargetError {
             file: file.clone(),
             line: e.line(),
             message: format!("target file: {e}"),
@@ -300,7 +299,7 @@ impl Target {
         // SSH are absolute (checked by `parse`).
         let base = path.parent().unwrap_or(Path::new("."));
         if let Some(named) = &target.node_profile {
-            let shipped = crate::profile::SHIPPED.iter().any(|(n, _)| n == named);
+            let shipped = ::node::profile::SHIPPED.iter().any(|(n, _)| n == named);
             let arg = if shipped {
                 named.clone()
             } else {
@@ -447,51 +446,10 @@ impl Target {
         paths
     }
 
-    /// The target of a replica stack this process started.
-    pub fn from_stack(stack: &Stack) -> Target {
-        Self::replica(stack.id(), stack.root().dir(), |s, port| {
-            stack.host_port(s, port).unwrap_or(0)
-        })
-    }
-
-    /// The target of a replica stack running on the engine (from `cargo xtask up`), by its id:
-    /// the replica root from the labels, the host ports from `docker inspect`.
-    pub async fn from_running(docker: &bollard::Docker, id: &str) -> crate::Result<Target> {
-        let stacks = crate::docker::list_stacks(docker).await?;
-        let stack = stacks
-            .iter()
-            .find(|s| s.id == id)
-            .ok_or_else(|| crate::HarnessError::NoSuchStack(id.to_string()))?;
-        let root = stack.root.clone().ok_or_else(|| {
-            crate::HarnessError::NoSuchStack(format!("{id} (no replica root label)"))
-        })?;
-        let mut ports = BTreeMap::new();
-        for service in Service::ALL {
-            let name = format!("{}-{id}", service.production_name());
-            let inspect = docker
-                .inspect_container(
-                    &name,
-                    None::<bollard::query_parameters::InspectContainerOptions>,
-                )
-                .await
-                .map_err(crate::HarnessError::docker(format!("inspecting {name}")))?;
-            let map = inspect
-                .network_settings
-                .and_then(|n| n.ports)
-                .unwrap_or_default();
-            for &port in service.ports() {
-                if let Some(host) = crate::docker::published_port(&map, port) {
-                    ports.insert((service, port), host);
-                }
-            }
-        }
-        Ok(Self::replica(id, &root, |s, port| {
-            ports.get(&(s, port)).copied().unwrap_or(0)
-        }))
-    }
-
-    fn replica(id: &str, root: &Path, port: impl Fn(Service, u16) -> u16) -> Target {
-        let engine = crate::docker::engine_host();
+    /// The target of a replica with stack id `id` and root `root`, its services' ports
+    /// published on the engine's host as `port(service, container port)` says.
+    pub fn replica(id: &str, root: &Path, port: impl Fn(Service, u16) -> u16) -> Target {
+        let engine = crate::engine::engine_host();
         let url = |s: Service| format!("http://{engine}:{}", port(s, s.ports()[0]));
         let container = |s: Service| Some(format!("{}-{id}", s.production_name()));
         let services = Service::NODE
@@ -610,14 +568,13 @@ mod tests {
 
     /// The example target with `node_profile` set to `value`, written beside a profile file.
     fn example_with(dir: &Path, value: &str) -> PathBuf {
-        let example = std::fs::read_to_string(crate::runbook::workspace_path(
-            "fixtures/targets/node1.toml",
-        ))
-        .unwrap()
-        .replace(
-            "# node_profile = \"database-url\"",
-            &format!("node_profile = \"{value}\""),
-        );
+        let example =
+            std::fs::read_to_string(runbook::workspace_path("fixtures/targets/node1.toml"))
+                .unwrap()
+                .replace(
+                    "# node_profile = \"database-url\"",
+                    &format!("node_profile = \"{value}\""),
+                );
         let path = dir.join("node1.toml");
         std::fs::write(&path, example).unwrap();
         path
@@ -651,10 +608,7 @@ mod tests {
             err.message
         );
         // Without one, the replica's default wiring.
-        let plain = Target::load(&crate::runbook::workspace_path(
-            "fixtures/targets/node1.toml",
-        ))
-        .unwrap();
+        let plain = Target::load(&runbook::workspace_path("fixtures/targets/node1.toml")).unwrap();
         assert_eq!(plain.profile, NodeProfile::replica_default());
     }
 }

@@ -8,15 +8,17 @@
 //! file reads. Nothing in a `Node` can write, so every check in the catalogue can be promoted.
 
 mod catalogue;
+pub mod engine;
 mod node;
 pub mod report;
 pub mod secrets;
+pub mod ssh;
 pub mod target;
 pub mod transport;
 pub mod watch;
 
+pub use self::node::{Auth, LoginError, Node};
 pub use catalogue::catalogue;
-pub use node::{Auth, LoginError, Node};
 pub use target::{Target, TargetError};
 
 use futures::future::BoxFuture;
@@ -385,7 +387,7 @@ fn close_matches(pattern: &str, catalogue: &[Check]) -> Vec<String> {
     close
 }
 
-pub(crate) fn edit_distance(a: &str, b: &str) -> usize {
+pub fn edit_distance(a: &str, b: &str) -> usize {
     let a: Vec<char> = a.chars().collect();
     let b: Vec<char> = b.chars().collect();
     let mut prev: Vec<usize> = (0..=b.len()).collect();

@@ -6,7 +6,7 @@ use super::secrets::{is_secret_name, SecretSet, PREVIOUS_LIMITS};
 use super::target::{KeyAuth, EXTERNAL, PROVIDERS, SERVICE_KEYS};
 use super::transport::FileStat;
 use super::{Check, Verdict};
-use crate::services::Service;
+use ::node::services::Service;
 use futures::FutureExt;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -303,7 +303,7 @@ async fn pg_current(node: &Node, svc: &str) -> Verdict {
         .as_ref()
         .map_or("DB_PASSWORD".to_string(), |w| w.variable.clone());
     let from = match wiring.map(|w| w.source) {
-        Some(crate::profile::Source::Interpolated { variable }) => {
+        Some(::node::profile::Source::Interpolated { variable }) => {
             format!("{PROJECT_ENV} ({variable}, interpolated)")
         }
         _ => rel.display().to_string(),
@@ -861,7 +861,8 @@ async fn container_matches(node: &Node, svc: &str) -> Verdict {
     for w in &wiring {
         let value =
             w.interpolated_value(|name| node.current().value(project, name).map(str::to_string));
-        if let (Some(value), crate::profile::Source::Interpolated { variable }) = (value, &w.source)
+        if let (Some(value), ::node::profile::Source::Interpolated { variable }) =
+            (value, &w.source)
         {
             let from = format!("{PROJECT_ENV} ({variable}, interpolated on `up`)");
             expected.insert(w.variable.as_str(), (value, from));
@@ -887,7 +888,7 @@ async fn container_matches(node: &Node, svc: &str) -> Verdict {
     let fallen_back: Vec<String> = wiring
         .iter()
         .filter_map(|w| match &w.when_missing {
-            crate::profile::WhenMissing::FallsBack { to }
+            ::node::profile::WhenMissing::FallsBack { to }
                 if !in_container.contains_key(w.variable.as_str()) =>
             {
                 Some(format!(
@@ -925,12 +926,17 @@ async fn container_matches(node: &Node, svc: &str) -> Verdict {
 /// Whether a container's value `c` of `variable` is the file's `v` as the service reads it: the
 /// same text, or, for a URL the profile puts a secret in, the same URL once decoded (`%2F` and
 /// `%2f` are one `/`).
-fn same_as_read(wiring: &[crate::profile::SecretWiring], variable: &str, c: &str, v: &str) -> bool {
+fn same_as_read(
+    wiring: &[::node::profile::SecretWiring],
+    variable: &str,
+    c: &str,
+    v: &str,
+) -> bool {
     let scheme = |u: &str| u.split_once("://").map(|(s, _)| s.to_string());
     c == v
         || wiring.iter().any(|w| {
             w.variable == variable
-                && matches!(w.form, crate::profile::Form::Url { .. })
+                && matches!(w.form, ::node::profile::Form::Url { .. })
                 && wiring::DbUrl::parse(c).is_some()
                 && wiring::DbUrl::parse(c) == wiring::DbUrl::parse(v)
                 && scheme(c) == scheme(v)
@@ -955,7 +961,7 @@ async fn shared_agree(node: &Node) -> Verdict {
         for (k, v) in vars {
             let in_url = service.and_then(|s| {
                 node.target().profile.wiring(s).into_iter().find(|w| {
-                    &w.variable == k && matches!(w.form, crate::profile::Form::Url { .. })
+                    &w.variable == k && matches!(w.form, ::node::profile::Form::Url { .. })
                 })
             });
             if let Some(w) = in_url {
@@ -1228,7 +1234,7 @@ async fn auth_errors(node: &Node, svc: &str) -> Verdict {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::checks::Outcome;
+    use crate::Outcome;
 
     #[test]
     fn a_provider_rate_limiting_a_held_key_is_neither_accepted_nor_refused() {
@@ -1259,7 +1265,7 @@ mod tests {
 
     #[test]
     fn a_url_in_the_container_matches_its_file_when_it_reads_the_same_password_and_user() {
-        let url = crate::profile::NodeProfile::named_or_file("database-url").unwrap();
+        let url = ::node::profile::NodeProfile::named_or_file("database-url").unwrap();
         let wiring = url.wiring(Service::Memory);
         let file = "postgresql+psycopg://daarion:p%2Fw@dagi-postgres:5432/daarion_main";
         let lower = "postgresql+psycopg://daarion:p%2fw@dagi-postgres:5432/daarion_main";
