@@ -13,10 +13,10 @@ pub mod images;
 pub mod progress;
 pub mod rehearsal;
 pub mod replica_root;
+pub mod samples;
 pub mod signals;
 pub mod stack;
 pub mod status;
-pub mod testing;
 pub mod wait;
 
 pub use ::runbook;

@@ -162,7 +162,7 @@ fn assert_fail_with(results: &BTreeMap<String, CheckResult>, expect: &[(&str, &[
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_promoted_check_passes_on_a_fresh_replica_and_verify_writes_nothing() {
     let started = SystemTime::now();
-    let stack = harness::testing::start().await;
+    let stack = testing::start().await;
     let mut target = stack.target();
     // The replica's root is a git checkout as the node's is (its compose file tracked, its
     // secrets ignored); never-used previous secrets; the start as rotation time.
@@ -189,13 +189,13 @@ async fn every_promoted_check_passes_on_a_fresh_replica_and_verify_writes_nothin
     );
     assert_eq!(results.len(), catalogue().len());
     assert_eq!(before, after, "verify changed the node's write counters");
-    harness::testing::down(stack).await;
+    testing::down(stack).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_check_fails_after_the_sabotage_it_exists_to_catch_naming_service_and_variable() {
     let since = SystemTime::now();
-    let stack = harness::testing::start().await;
+    let stack = testing::start().await;
     let client = ReplicaClient::new(&stack);
     let initial = stack.initial_secrets().clone();
     let root = stack.root().dir().to_path_buf();
@@ -420,13 +420,13 @@ async fn each_check_fails_after_the_sabotage_it_exists_to_catch_naming_service_a
         None,
         "a secret value appears in the evidence"
     );
-    harness::testing::down(stack).await;
+    testing::down(stack).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn previous_checks_fail_when_files_are_rotated_but_the_servers_still_accept_the_old_secrets()
 {
-    let stack = harness::testing::start().await;
+    let stack = testing::start().await;
     let client = ReplicaClient::new(&stack);
     let initial = stack.initial_secrets().clone();
     let (_dir, previous) = previous_dir(&initial);
@@ -509,5 +509,5 @@ async fn previous_checks_fail_when_files_are_rotated_but_the_servers_still_accep
         None,
         "a secret value appears in the evidence"
     );
-    harness::testing::down(stack).await;
+    testing::down(stack).await;
 }

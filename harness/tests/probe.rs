@@ -16,7 +16,7 @@ fn probe_for(seconds: u64, starve: bool) -> probe::ProbeReport {
         .build()
         .unwrap();
     runtime.block_on(async {
-        let stack = harness::testing::start().await;
+        let stack = testing::start().await;
         let secrets = stack.initial_secrets().clone();
         let db = [secrets.get("DB_PASSWORD").to_string()];
         let config = ProbeConfig {
@@ -51,7 +51,7 @@ fn probe_for(seconds: u64, starve: bool) -> probe::ProbeReport {
             stop.store(true, Ordering::SeqCst);
         };
         let (report, ()) = tokio::join!(run, clock);
-        harness::testing::down(stack).await;
+        testing::down(stack).await;
         report
     })
 }

@@ -9,7 +9,7 @@ use harness::progress::Progress;
 use harness::stack::new_stack_id;
 use harness::{HarnessError, Service, Stack, StackOptions};
 
-use harness::testing::start;
+use testing::start;
 
 async fn count(client: &tokio_postgres::Client, sql: &str) -> i64 {
     client.query_one(sql, &[]).await.expect(sql).get(0)
@@ -81,7 +81,7 @@ async fn every_update_goes_gateway_router_memory_telegram_jetstream_worker() {
     assert_eq!(ok.status(), 200);
     let refused = http.get(&api).bearer_auth(bad).send().await.unwrap();
     assert_eq!(refused.status(), 401);
-    harness::testing::down(stack).await;
+    testing::down(stack).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -225,7 +225,7 @@ async fn a_service_restarted_while_cut_off_the_stack_network_is_reached_through_
         2,
         "{logs}"
     );
-    harness::testing::down(stack).await;
+    testing::down(stack).await;
 }
 
 /// The config hashes that label the stack's containers come from a resident Python Compose
@@ -276,5 +276,5 @@ async fn the_resident_compose_answers_config_hash_exactly_as_the_docker_compose_
             "{hash}"
         );
     }
-    harness::testing::down(stack).await;
+    testing::down(stack).await;
 }

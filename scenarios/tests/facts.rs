@@ -8,7 +8,7 @@ use harness::progress::Progress;
 use harness::replica_root::NodeSecrets;
 use harness::{Service, Stack, StackOptions};
 
-use harness::testing::start;
+use testing::start;
 
 /// Polls `probe` every 100 ms until it is true or `within` passes.
 async fn eventually<F, Fut>(within: Duration, mut probe: F) -> bool
@@ -66,7 +66,7 @@ async fn env_edit_then_docker_restart_keeps_the_old_value_and_recreate_takes_the
         env.get("QDRANT_API_KEY") == Some(&new),
         "after a recreate the container must hold the NEW key from .env"
     );
-    harness::testing::down(stack).await;
+    testing::down(stack).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -106,7 +106,7 @@ async fn wrong_db_password_in_memory_env_plus_recreate_fails_its_db_readiness_an
     let (status, body) = client.store_memory(2).await;
     assert_eq!(status, 500, "{body}");
     assert_eq!(body["error"], "db");
-    harness::testing::down(stack).await;
+    testing::down(stack).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -125,7 +125,7 @@ async fn a_key_revoked_at_the_provider_makes_infer_fail_with_upstream_401() {
     let outcome = client.send_update(None, 4, "hi").await;
     assert_eq!(outcome.status, 502);
     assert!(outcome.detail.contains("upstream_401"), "{outcome:?}");
-    harness::testing::down(stack).await;
+    testing::down(stack).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -178,7 +178,7 @@ async fn nats_password_changed_in_config_plus_reload_disconnects_the_workers() {
         logs.to_lowercase().contains("authorization"),
         "worker logs: {logs}"
     );
-    harness::testing::down(stack).await;
+    testing::down(stack).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -218,7 +218,7 @@ async fn alter_role_keeps_open_sessions_fails_new_old_password_logins_and_the_tr
         .await
         .unwrap();
     assert_eq!(out.exit_code, 0, "{}", out.stderr);
-    harness::testing::down(stack).await;
+    testing::down(stack).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -248,7 +248,7 @@ async fn a_db_password_with_quotes_backslashes_dollars_and_spaces_works_end_to_e
         .unwrap()
         .get(0);
     assert_eq!(rows, 1);
-    harness::testing::down(stack).await;
+    testing::down(stack).await;
 }
 
 /// The id of every service's container, by the stack's container names.
@@ -309,7 +309,7 @@ async fn compose_up_after_an_env_edit_takes_the_new_value_and_compose_restart_ke
         "after `compose up -d` the container must hold the NEW key from .env"
     );
     assert!(env_matches_file(&stack, Service::Memory).await);
-    harness::testing::down(stack).await;
+    testing::down(stack).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -463,5 +463,5 @@ async fn compose_up_recreates_only_what_changed_on_the_stack_itself_one_containe
             s.production_name()
         );
     }
-    harness::testing::down(stack).await;
+    testing::down(stack).await;
 }

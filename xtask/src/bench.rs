@@ -1313,7 +1313,7 @@ mod tests {
     use harness::rehearsal::journal::ScenarioRecord;
     use harness::rehearsal::Expected;
     use harness::rehearsal::{Journal, Options};
-    use harness::testing::{journal, probe_report};
+    use harness::samples::{journal, probe_report};
     use std::time::SystemTime;
 
     fn run(wall_s: u64, delayed: u64, outage_ms: u64) -> Journal {

@@ -563,7 +563,7 @@ mod tests {
                 declared: None,
             });
         }
-        let journal = harness::testing::journal(vec![s], 1_000);
+        let journal = harness::samples::journal(vec![s], 1_000);
         assert_eq!(
             super::measured_table(&journal),
             "\nSTEP BOUNDARIES AND BUDGETS (as rehearsed)\n\

@@ -597,7 +597,7 @@ fn shard_journal(dir: &std::path::Path, index: usize, ids: &[&str], fingerprint:
             r
         })
         .collect();
-    let mut j = harness::testing::journal(records, 1000);
+    let mut j = harness::samples::journal(records, 1000);
     j.runbook_fingerprint = fingerprint.into();
     j.shard = Some(ShardInfo {
         index,
@@ -667,7 +667,7 @@ fn report_compare_puts_each_secrets_scenario_of_both_runbooks_side_by_side() {
     let write = |dir: &str, runbook: &str, id: &str, actual: Expected| {
         let mut r = ScenarioRecord::new(id, id, actual, std::time::UNIX_EPOCH);
         r.actual = Some(actual.into());
-        let mut j = harness::testing::journal(vec![r], 1000);
+        let mut j = harness::samples::journal(vec![r], 1000);
         j.runbook = runbook.into();
         let dir = tmp.path().join(dir);
         std::fs::create_dir_all(&dir).unwrap();
@@ -756,7 +756,7 @@ fn report_compare_of_a_rehearsal_and_a_watch_puts_each_phase_side_by_side() {
     rotation.probe = Some(probe);
     let rehearsal = tmp.path().join("rehearsal");
     std::fs::create_dir_all(&rehearsal).unwrap();
-    let journal = harness::testing::journal(vec![rotation], 5_000);
+    let journal = harness::samples::journal(vec![rotation], 5_000);
     std::fs::write(
         rehearsal.join("journal.json"),
         serde_json::to_string(&journal).unwrap(),

@@ -132,7 +132,7 @@ fn up_status_verify_rehearse_and_down_work_against_an_engine_reached_over_tcp() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn up_status_verify_rehearse_and_down_work_against_an_engine_reached_over_ssh() {
-    let sshd = harness::testing::Sshd::start(None, "ssh-engine").await;
+    let sshd = testing::Sshd::start(None, "ssh-engine").await;
     let docker_host = format!("ssh://root@127.0.0.1:{}", sshd.port);
     let (identity, known_hosts) = (
         sshd.identity.display().to_string(),

@@ -704,3 +704,46 @@ fn an_import_circle_through_a_grouped_use_is_found() {
         ]
     );
 }
+
+/// The crates that depend on `dependency` other than as a dev-dependency.
+fn shipping_dependents(metadata: &Value, dependency: &str) -> Vec<String> {
+    metadata["packages"]
+        .as_array()
+        .expect("packages")
+        .iter()
+        .filter(|p| {
+            p["dependencies"]
+                .as_array()
+                .expect("dependencies")
+                .iter()
+                .any(|d| {
+                    d["name"].as_str() == Some(dependency) && d["kind"].as_str() != Some("dev")
+                })
+        })
+        .map(|p| p["name"].as_str().expect("a name").to_string())
+        .collect()
+}
+
+#[test]
+fn only_tests_link_testcontainers() {
+    let output = std::process::Command::new(env!("CARGO"))
+        .args([
+            "metadata",
+            "--format-version",
+            "1",
+            "--no-deps",
+            "--offline",
+        ])
+        .current_dir(workspace())
+        .output()
+        .expect("cargo metadata runs");
+    let metadata: Value = serde_json::from_slice(&output.stdout).expect("cargo metadata's JSON");
+    assert_eq!(
+        shipping_dependents(&metadata, "testcontainers"),
+        ["testing"]
+    );
+    assert_eq!(
+        shipping_dependents(&metadata, "testing"),
+        Vec::<String>::new()
+    );
+}

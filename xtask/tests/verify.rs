@@ -81,7 +81,7 @@ async fn verify_against_a_replica_passes_and_nothing_it_prints_or_writes_holds_a
         "the total wall time is printed: {stderr}"
     );
     std::fs::remove_dir_all(&dir).unwrap();
-    harness::testing::down(stack).await;
+    testing::down(stack).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -116,7 +116,7 @@ async fn verify_over_ssh_gives_the_same_results_as_verify_on_the_node() {
         .unwrap();
     assert!(tar.success());
 
-    let sshd = harness::testing::Sshd::start(Some(&root), stack.id()).await;
+    let sshd = testing::Sshd::start(Some(&root), stack.id()).await;
 
     let mut local = stack.target();
     local.name = "on-the-node".into();
@@ -209,7 +209,7 @@ async fn verify_over_ssh_gives_the_same_results_as_verify_on_the_node() {
         "{stderr}"
     );
     drop(sshd);
-    harness::testing::down(stack).await;
+    testing::down(stack).await;
 }
 
 /// The v2 runbook's Phase 2 (DeepSeek) rehearsed at an operator's pace while another process

@@ -1568,7 +1568,7 @@ mod tests {
     }
 
     fn starved(lag_p99_ms: u64) -> probe::ProbeReport {
-        let mut p = crate::testing::probe_report(0, 0);
+        let mut p = crate::samples::probe_report(0, 0);
         p.harness.lag_p99_ms = lag_p99_ms;
         p.harness.lag_max_ms = lag_p99_ms + 200;
         p
@@ -1681,7 +1681,7 @@ mod tests {
 
     #[test]
     fn failed_calls_measured_on_a_machine_without_spare_cpu_are_inconclusive_never_detected() {
-        let mut p = crate::testing::probe_report(0, 0);
+        let mut p = crate::samples::probe_report(0, 0);
         p.harness.cpu_idle_pct = 2.1;
         let why = starved_by_the_machine(Outcome::Detected, true, true, [Some(&p), None]).unwrap();
         assert!(
@@ -1700,7 +1700,7 @@ mod tests {
 
     #[test]
     fn failed_calls_measured_beside_other_busy_scenarios_are_inconclusive_until_measured_alone() {
-        let mut p = crate::testing::probe_report(0, 0);
+        let mut p = crate::samples::probe_report(0, 0);
         p.harness.cpu_idle_pct = 10.0;
         let why = starved_by_the_machine(Outcome::Detected, true, false, [Some(&p)]).unwrap();
         assert_eq!(
@@ -1724,7 +1724,7 @@ mod tests {
 
     #[test]
     fn a_failed_check_or_step_or_holds_stands_whatever_the_machines_load() {
-        let mut p = crate::testing::probe_report(0, 0);
+        let mut p = crate::samples::probe_report(0, 0);
         p.harness.cpu_idle_pct = 0.5;
         assert_eq!(
             starved_by_the_machine(Outcome::Detected, false, false, [Some(&p)]),
@@ -1744,7 +1744,7 @@ mod tests {
 
     #[test]
     fn data_accepted_and_never_stored_is_evidence_not_timing() {
-        let mut p = crate::testing::probe_report(0, 0);
+        let mut p = crate::samples::probe_report(0, 0);
         assert!(!data_missing(&p));
         p.data
             .missing_processed
@@ -1754,7 +1754,7 @@ mod tests {
 
     #[test]
     fn host_side_errors_above_one_percent_make_the_numbers_the_hosts() {
-        let mut p = crate::testing::probe_report(0, 0);
+        let mut p = crate::samples::probe_report(0, 0);
         let attempts: u64 = p.flows.values().map(|f| f.attempts).sum();
         p.harness.host_errors = attempts / 100;
         assert_eq!(harness_saturated(&p), None);

@@ -1091,7 +1091,7 @@ mod tests {
     #[test]
     fn a_journal_of_a_newer_or_too_old_version_is_refused_naming_its_version() {
         let json = |version: u32| {
-            let mut j = crate::testing::journal(Vec::new(), 1);
+            let mut j = crate::samples::journal(Vec::new(), 1);
             j.version = version;
             serde_json::to_string(&j).unwrap()
         };

@@ -1165,7 +1165,7 @@ mod tests {
     use crate::redact::Redactor;
     use crate::rehearsal::journal::{CheckRecord, FindingSummary, ScenarioRecord, StepRecord};
     use crate::rehearsal::Expected;
-    use crate::testing::{journal, probe_report};
+    use crate::samples::{journal, probe_report};
     use std::time::SystemTime;
 
     /// A rolled-back phase 3 whose failing check's evidence holds a secret, and a finding that
@@ -1237,7 +1237,7 @@ mod tests {
             last_logs: "gateway: listening on 0.0.0.0:9300".into(),
         });
         let text = super::summary(
-            &crate::testing::journal(vec![record], 1000),
+            &crate::samples::journal(vec![record], 1000),
             &Redactor::new(),
         );
         let lines: Vec<&str> = text.lines().collect();

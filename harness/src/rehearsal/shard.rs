@@ -238,7 +238,7 @@ mod tests {
 
     /// The journal shard `index` of 3 writes, holding `ids`, with its start and wall time.
     fn shard(index: usize, ids: &[&str], started: &str, wall_ms: u64) -> (String, Journal) {
-        let mut j = crate::testing::journal(ids.iter().map(|id| record(id)).collect(), wall_ms);
+        let mut j = crate::samples::journal(ids.iter().map(|id| record(id)).collect(), wall_ms);
         j.started = started.into();
         j.findings = vec![FindingSummary {
             id: "placeholder@rollback.step1".into(),
