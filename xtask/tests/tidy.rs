@@ -156,8 +156,8 @@ struct Crate {
     depends_on: Vec<String>,
 }
 
-/// The workspace's crates, as `cargo metadata` gives them.
-fn crates() -> Vec<Crate> {
+/// `cargo metadata` of the workspace's own packages.
+fn metadata() -> Value {
     let output = std::process::Command::new(env!("CARGO"))
         .args([
             "metadata",
@@ -174,7 +174,12 @@ fn crates() -> Vec<Crate> {
         "cargo metadata: {}",
         String::from_utf8_lossy(&output.stderr)
     );
-    crates_of(&serde_json::from_slice(&output.stdout).expect("cargo metadata's JSON"))
+    serde_json::from_slice(&output.stdout).expect("cargo metadata's JSON")
+}
+
+/// The workspace's crates, as `cargo metadata` gives them.
+fn crates() -> Vec<Crate> {
+    crates_of(&metadata())
 }
 
 fn crates_of(metadata: &Value) -> Vec<Crate> {
@@ -726,18 +731,7 @@ fn shipping_dependents(metadata: &Value, dependency: &str) -> Vec<String> {
 
 #[test]
 fn only_tests_link_testcontainers() {
-    let output = std::process::Command::new(env!("CARGO"))
-        .args([
-            "metadata",
-            "--format-version",
-            "1",
-            "--no-deps",
-            "--offline",
-        ])
-        .current_dir(workspace())
-        .output()
-        .expect("cargo metadata runs");
-    let metadata: Value = serde_json::from_slice(&output.stdout).expect("cargo metadata's JSON");
+    let metadata = metadata();
     assert_eq!(
         shipping_dependents(&metadata, "testcontainers"),
         ["testing"]
