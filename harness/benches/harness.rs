@@ -16,7 +16,7 @@ fn runbook(c: &mut Criterion) {
         .sample_size(10)
         .measurement_time(Duration::from_secs(10));
     for bytes in [10_000usize, 100_000, 1_000_000, 10_000_000] {
-        let text = harness::samples::synthetic_runbook(bytes);
+        let text = harness::runbook::synthetic(bytes);
         group.throughput(Throughput::Bytes(text.len() as u64));
         group.bench_with_input(BenchmarkId::from_parameter(bytes), &text, |b, text| {
             b.iter(|| {

@@ -1,5 +1,6 @@
-//! The rotation rehearsal harness: images without a registry, the replica stack of the node,
-//! its `.env` files and secrets, readiness waits, and the redactor every output goes through.
+//! The replica of the node: its base image without a registry, its service binary, its root
+//! and `.env` files, its containers as a Compose project, readiness waits and our stacks on the
+//! engine. Re-exports the layers below it (the runbook, the node, the checks, the user's side).
 
 pub mod addresses;
 pub mod binary;
@@ -11,9 +12,7 @@ pub mod error;
 pub mod host_tools;
 pub mod images;
 pub mod progress;
-pub mod rehearsal;
 pub mod replica_root;
-pub mod samples;
 pub mod signals;
 pub mod stack;
 pub mod status;

@@ -1,5 +1,5 @@
 //! Runbook scenarios: what is rehearsed against the replica and the facts they rest on. Most
-//! are derived from the runbook's own text (`harness::rehearsal::derive`: a rehearsal and a
+//! are derived from the runbook's own text (`rehearsal::derive`: a rehearsal and a
 //! rollback per secret its phases rotate, the whole rotation), their accepted deviations read
 //! from its lock; the rest are written by hand against a shipped text (the fault matrix of the
 //! runbook as written, the v2 runbook's chosen faults, random schedules) and bound
@@ -7,11 +7,11 @@
 //! run them; the catalogue (`catalogue_for`), which `harness::runbook::coverage` and the lock
 //! read, is derived from these values.
 
-use harness::rehearsal::Scenario;
 use harness::runbook::coverage::ScenarioRef;
 use harness::runbook::findings::FindingKind;
 use harness::runbook::lock::{Lock, DEFAULT_LOCK};
 use harness::runbook::{workspace_path, Runbook};
+use rehearsal::Scenario;
 use std::path::{Path, PathBuf};
 
 pub mod costs;
@@ -81,18 +81,18 @@ pub fn lock_for(runbook: &Runbook) -> PathBuf {
         .unwrap_or(beside)
 }
 
-/// The scenarios the text of `runbook` calls for (`harness::rehearsal::derive`), their
+/// The scenarios the text of `runbook` calls for (`rehearsal::derive`), their
 /// expected outcomes as its lock accepts them (`holds` where it accepts none).
 pub fn derived(runbook: &Runbook) -> Vec<Scenario> {
     let lock = load_lock(&lock_for(runbook));
-    harness::rehearsal::derive::scenarios(runbook, lock.as_ref())
+    rehearsal::derive::scenarios(runbook, lock.as_ref())
 }
 
 /// The step-boundary fault scenarios the text of `runbook` calls for
-/// (`harness::rehearsal::derive::fault_scenarios`), expected as its lock accepts them.
+/// (`rehearsal::derive::fault_scenarios`), expected as its lock accepts them.
 pub fn derived_faults(runbook: &Runbook) -> Vec<Scenario> {
     let lock = load_lock(&lock_for(runbook));
-    harness::rehearsal::derive::fault_scenarios(runbook, lock.as_ref())
+    rehearsal::derive::fault_scenarios(runbook, lock.as_ref())
 }
 
 /// The hand-written scenarios bound to `runbook` (phases and fault steps renumbered by
@@ -107,7 +107,7 @@ fn hand_written(runbook: &Runbook, default_only: bool) -> (Vec<Scenario>, Vec<(S
         let related = lock.shared_steps(runbook) > 0;
         for scenario in (family.scenarios)() {
             let id = scenario.id.clone();
-            match harness::rehearsal::applies::bind(scenario, &lock, runbook) {
+            match rehearsal::applies::bind(scenario, &lock, runbook) {
                 Ok(s) => bound.push(s),
                 Err(why) if related => unbound.push((id, why)),
                 Err(_) => {}
@@ -125,12 +125,12 @@ pub fn not_bound(runbook: &Runbook) -> Vec<(String, String)> {
 }
 
 /// The scenario catalogue of `runbook`: every scenario meant for it (`rehearsals_for`), each
-/// entry derived from the scenario's value (`harness::rehearsal::catalogue`); where the runbook
+/// entry derived from the scenario's value (`rehearsal::catalogue`); where the runbook
 /// holds the text the random schedules and the facts were written for, those too.
 pub fn catalogue_for(runbook: &Runbook) -> Vec<ScenarioRef> {
     let mut scenarios = rehearsals_for(runbook);
     scenarios.extend(random::families_for(runbook));
-    let mut entries = harness::rehearsal::catalogue::of(&scenarios, runbook);
+    let mut entries = rehearsal::catalogue::of(&scenarios, runbook);
     if let Some(lock) = load_lock(&workspace_path(DEFAULT_LOCK)) {
         entries.extend(
             FACTS

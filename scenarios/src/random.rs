@@ -6,15 +6,13 @@
 //! The invariants a schedule is held to (`violations`): nothing accepted is lost while the steps
 //! run, and after the rollback the steady state holds and the rollback lost nothing either.
 
-use harness::rehearsal::faults::{
-    ContainerFault, NatsReload, NetworkFault, ProxyEffect, UpstreamFault,
-};
-use harness::rehearsal::journal::ScenarioRecord;
-use harness::rehearsal::{Expected, FaultAt, Rollback, Scenario};
 use harness::Service;
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
+use rehearsal::faults::{ContainerFault, NatsReload, NetworkFault, ProxyEffect, UpstreamFault};
+use rehearsal::journal::ScenarioRecord;
+use rehearsal::{Expected, FaultAt, Rollback, Scenario};
 use std::time::Duration;
 
 /// A transient fault a schedule may draw.
@@ -248,7 +246,7 @@ pub fn bound_to(runbook: &harness::runbook::Runbook, scenarios: Vec<Scenario>) -
     match lock {
         Ok(lock) => scenarios
             .into_iter()
-            .filter_map(|s| harness::rehearsal::applies::bind(s, &lock, runbook).ok())
+            .filter_map(|s| rehearsal::applies::bind(s, &lock, runbook).ok())
             .collect(),
         Err(_) => Vec::new(),
     }

@@ -2,10 +2,10 @@
 //! faults, written by hand against that text because no step-boundary family gives them (a
 //! fault at a moment inside a step, a crash loop, latency, a mangled password, a safeguard,
 //! the preparation and the rollback under faults; the families' boundaries are derived,
-//! `harness::rehearsal::families`) (`scenarios/runbook.lock` holds its fingerprints;
+//! `rehearsal::families`) (`scenarios/runbook.lock` holds its fingerprints;
 //! `crate::rehearsals_for` binds each scenario to a runbook by them). The rehearsals of its
 //! phases themselves, its rotation and rollbacks are derived from its text
-//! (`harness::rehearsal::derive`), their measured deviations accepted in its lock. Each fault
+//! (`rehearsal::derive`), their measured deviations accepted in its lock. Each fault
 //! scenario has the outcome measured on the replica as its expected outcome; a runbook change
 //! that alters an outcome fails its test until the change is reviewed.
 //!
@@ -15,12 +15,12 @@
 //! rejects; no NATS credential changed), and the runbook's rollback restores the steady state,
 //! with 5–10 s of downtime from its `docker-compose restart` of the whole node and no loss.
 
-use harness::rehearsal::faults::{
+use harness::Service;
+use rehearsal::faults::{
     ConfigFault, ContainerFault, NatsReload, NetworkFault, PostgresConnectionsExhausted,
     ProxyEffect, UpstreamFault,
 };
-use harness::rehearsal::{Expected, FaultAt, Rollback, Safeguard, Scenario};
-use harness::Service;
+use rehearsal::{Expected, FaultAt, Rollback, Safeguard, Scenario};
 use std::time::Duration;
 
 /// Post-conditions that say each phase's rotation took effect (beyond the steady state), as the

@@ -4,12 +4,12 @@
 //! moments. They were measured against the text `scenarios/runbook.v2.lock` holds, and
 //! `crate::rehearsals_for` binds them to a runbook by its steps' fingerprints. The rehearsal of
 //! each secret's phase, the whole rotation and the rollbacks are derived from the text itself
-//! (`harness::rehearsal::derive`).
+//! (`rehearsal::derive`).
 
-use harness::rehearsal::derive::ALWAYS;
-use harness::rehearsal::faults::{ConfigFault, ContainerFault};
-use harness::rehearsal::{Expected, FaultAt, Rollback, Scenario};
 use harness::Service;
+use rehearsal::derive::ALWAYS;
+use rehearsal::faults::{ConfigFault, ContainerFault};
+use rehearsal::{Expected, FaultAt, Rollback, Scenario};
 use std::time::Duration;
 
 fn postconditions(own: &[&str]) -> Vec<String> {

@@ -8,9 +8,9 @@
 
 use harness::progress::Progress;
 use harness::redact::Redactor;
-use harness::rehearsal::{engine, journal, render, Options, Outcome};
 use harness::runbook::{workspace_path, Runbook, DEFAULT_RUNBOOK};
 use libtest_mimic::{Arguments, Failed, Trial};
+use rehearsal::{engine, journal, render, Options, Outcome};
 
 /// The shipped runbooks, by the name their tests carry.
 const RUNBOOKS: &[(&str, &str)] = &[

@@ -198,7 +198,7 @@ fn every_scenario_applies_to_its_runbook_its_phases_fault_steps_and_edited_texts
         let runbook = Runbook::load(&workspace_path(file)).unwrap();
         let found: Vec<String> = scenarios::rehearsals_for(&runbook)
             .iter()
-            .flat_map(|s| harness::rehearsal::applies::not_applicable(s, &runbook))
+            .flat_map(|s| rehearsal::applies::not_applicable(s, &runbook))
             .map(|n| n.to_string())
             .collect();
         assert_eq!(found, Vec::<String>::new(), "{file}");
@@ -213,7 +213,7 @@ fn v2_edited(name: &str, edit: impl Fn(String) -> String) -> Runbook {
 
 /// Each scenario as one line: id, phases, expected outcome, how it ends, its faults' steps and
 /// its post-conditions (what decides its verdict).
-fn described(scenarios: &[harness::rehearsal::Scenario]) -> Vec<String> {
+fn described(scenarios: &[rehearsal::Scenario]) -> Vec<String> {
     scenarios
         .iter()
         .map(|s| {
@@ -341,18 +341,15 @@ async fn a_phase_rotating_a_secret_the_replica_does_not_model_is_inconclusive_na
         .iter()
         .find(|s| s.id == "rotate/stripe-api-key")
         .unwrap();
-    let record = harness::rehearsal::engine::run(
+    let record = rehearsal::engine::run(
         scenario,
         &stripe,
-        &harness::rehearsal::Options::default(),
+        &rehearsal::Options::default(),
         &harness::progress::Progress::silent(),
         &harness::redact::Redactor::new(),
     )
     .await;
-    assert_eq!(
-        record.actual,
-        Some(harness::rehearsal::Outcome::Inconclusive)
-    );
+    assert_eq!(record.actual, Some(rehearsal::Outcome::Inconclusive));
     assert_eq!(
         record.inconclusive.as_deref(),
         Some("not rehearsable on the replica: Phase 13 rotates Stripe API Key, which no service of the replica reads")

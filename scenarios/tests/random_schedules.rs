@@ -8,9 +8,9 @@
 
 use harness::progress::Progress;
 use harness::redact::Redactor;
-use harness::rehearsal::{engine, Options};
 use harness::runbook::{workspace_path, Runbook, DEFAULT_RUNBOOK};
 use proptest::strategy::ValueTree;
+use rehearsal::{engine, Options};
 use scenarios::random::{schedules, violations, Schedule};
 
 fn env_number(name: &str, default: u64) -> u64 {

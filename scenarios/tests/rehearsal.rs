@@ -8,8 +8,8 @@
 
 use harness::progress::Progress;
 use harness::redact::Redactor;
-use harness::rehearsal::{engine, journal, render, Options, Outcome};
 use harness::runbook::{workspace_path, Runbook, DEFAULT_RUNBOOK};
+use rehearsal::{engine, journal, render, Options, Outcome};
 
 /// The findings each rehearsal of the runbook as written confirms and refutes, exactly
 /// (`verdict finding`, sorted), as measured on 2026-12-04 before and after the verdicts became
@@ -347,7 +347,7 @@ async fn rehearse_with(runbook: &Runbook, id: &str, options: Options) -> journal
 }
 
 /// Scenario `id` of `runbook`.
-fn scenario_of(runbook: &Runbook, id: &str) -> harness::rehearsal::Scenario {
+fn scenario_of(runbook: &Runbook, id: &str) -> rehearsal::Scenario {
     scenarios::rehearsals_for(runbook)
         .into_iter()
         .find(|s| s.id == id)
@@ -373,7 +373,7 @@ async fn rehearse_profiled(path: &str, id: &str, profile: &str) -> journal::Jour
 /// Rehearses `scenario` of `runbook` (see `rehearse_on`).
 async fn rehearse_scenario(
     runbook: &Runbook,
-    scenario: harness::rehearsal::Scenario,
+    scenario: rehearsal::Scenario,
     options: Options,
 ) -> journal::Journal {
     let id = scenario.id.clone();
@@ -468,7 +468,7 @@ async fn a_runbook_that_recreates_through_compose_recreates_the_stacks_own_route
     let host = harness::compose::HostCompose::detect()
         .expect("the README's prerequisites install Compose")
         .describe();
-    let compose_runs: Vec<(&str, &harness::rehearsal::shell::ShellRun)> = record
+    let compose_runs: Vec<(&str, &rehearsal::shell::ShellRun)> = record
         .steps
         .iter()
         .chain(&record.rollback_steps)
@@ -514,7 +514,7 @@ async fn a_runbook_that_recreates_through_compose_recreates_the_stacks_own_route
             .findings
             .iter()
             .any(|f| f.finding.starts_with("restart-keeps-stale-env@phase2")
-                && f.verdict == harness::rehearsal::journal::Verdict::Confirmed),
+                && f.verdict == rehearsal::journal::Verdict::Confirmed),
         "a recreate is not a restart: {:?}",
         record.findings
     );
@@ -920,7 +920,7 @@ async fn v2_edited_phase2_without_its_env_step_is_not_holds_and_its_report_names
     let j = rehearse_on(&runbook, "rotate/deepseek").await;
     let record = &j.scenarios[0];
     let summary = render::summary(&j, &Redactor::new());
-    assert_eq!(record.expected, harness::rehearsal::Expected::Holds);
+    assert_eq!(record.expected, rehearsal::Expected::Holds);
     assert!(
         matches!(record.actual, Some(Outcome::Detected | Outcome::Breaks)),
         "rotate/deepseek on the edited v2\n{summary}"

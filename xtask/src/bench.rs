@@ -571,16 +571,16 @@ async fn bench_up_parallel(
 /// The probe's traffic on `stack` as `config` says, for `seconds`.
 async fn probe_for(
     stack: &Stack,
-    config: &harness::rehearsal::probe::ProbeConfig,
+    config: &rehearsal::probe::ProbeConfig,
     seconds: u64,
-) -> harness::rehearsal::probe::ProbeReport {
+) -> rehearsal::probe::ProbeReport {
     use std::sync::atomic::{AtomicBool, Ordering};
     let secrets = stack.initial_secrets();
     let db = [secrets.get("DB_PASSWORD").to_string()];
     let stop = AtomicBool::new(false);
-    let live = harness::rehearsal::probe::Live::default();
-    let mut queue = harness::rehearsal::telegram::Queue::default();
-    let run = harness::rehearsal::probe::run(
+    let live = rehearsal::probe::Live::default();
+    let mut queue = rehearsal::telegram::Queue::default();
+    let run = rehearsal::probe::run(
         stack,
         config,
         &mut queue,
@@ -605,7 +605,7 @@ const KEEPS_PACE_DELAY_P99_MS: u64 = 1000;
 /// 0.1 % failed attempts, nothing lost, and delivery keeping pace (delay p99 at most 1 s); the
 /// probe at rising rates, each for `--seconds` (default 10).
 async fn bench_probe(seconds: usize) -> anyhow::Result<i32> {
-    use harness::rehearsal::probe::ProbeConfig;
+    use rehearsal::probe::ProbeConfig;
     let progress = Progress::stderr();
     let stack = Stack::start(StackOptions::default()).await?;
     let mut best = None;
@@ -691,7 +691,7 @@ async fn bench_watch(
     interval: u64,
     skip: &[String],
 ) -> anyhow::Result<i32> {
-    use harness::rehearsal::probe::ProbeConfig;
+    use rehearsal::probe::ProbeConfig;
     let progress = Progress::stderr();
     provide_replica(&progress).await?;
     let stack = Stack::start(StackOptions {
@@ -864,12 +864,10 @@ async fn bench_verify(
     let dockerd = dockerd_pid();
     for i in 0..runs {
         let (cpu_before, engine_before) = (own_cpu_ms(), dockerd.and_then(process_cpu_ms));
-        let machine_before = harness::rehearsal::probe::cpu_counters();
+        let machine_before = rehearsal::probe::cpu_counters();
         let report = checks::verify_fleet(&nodes, &selected, plan).await;
         cpu_ms.push(own_cpu_ms() - cpu_before);
-        if let (Some(before), Some(after)) =
-            (machine_before, harness::rehearsal::probe::cpu_counters())
-        {
+        if let (Some(before), Some(after)) = (machine_before, rehearsal::probe::cpu_counters()) {
             let total = after.2.saturating_sub(before.2).max(1) as f64;
             idle_pct.push(after.0.saturating_sub(before.0) as f64 * 100.0 / total);
         }
@@ -1073,8 +1071,8 @@ async fn bench_rehearse(
     background_load: usize,
 ) -> anyhow::Result<i32> {
     use harness::redact::Redactor;
-    use harness::rehearsal::{Journal, Options};
     use harness::runbook::{workspace_path, Runbook, DEFAULT_RUNBOOK};
+    use rehearsal::{Journal, Options};
     let path = runbook.unwrap_or_else(|| workspace_path(DEFAULT_RUNBOOK));
     let runbook = match Runbook::load(&path) {
         Ok(r) => r,
@@ -1135,7 +1133,7 @@ async fn bench_rehearse(
 
 /// Whether the runs agree: per scenario, how many runs measured each outcome, and the spread
 /// (min–max) of the numbers a verdict rests on.
-fn agreement_table(journals: &[harness::rehearsal::Journal]) -> String {
+fn agreement_table(journals: &[rehearsal::Journal]) -> String {
     let mut out = String::from(
         "\n| scenario | expected | outcomes over the runs | agree | lost (min–max) | backlog | delay p99 ms | longest webhook outage ms | harness lag p99 ms |\n|---|---|---|---|---|---|---|---|---|\n",
     );
@@ -1206,7 +1204,7 @@ fn agreement_table(journals: &[harness::rehearsal::Journal]) -> String {
 /// What judging every step boundary cost: the time the boundary checks and flows took (they
 /// run between two steps, on the scenario's critical path) against the scenarios' wall time,
 /// summed over each run, as the median over the runs.
-fn boundary_cost(journals: &[harness::rehearsal::Journal]) -> String {
+fn boundary_cost(journals: &[rehearsal::Journal]) -> String {
     let per_run: Vec<(f64, f64, usize)> = journals
         .iter()
         .map(|j| {
@@ -1236,11 +1234,8 @@ fn boundary_cost(journals: &[harness::rehearsal::Journal]) -> String {
 
 /// The bench's report: wall times, then one Markdown row per scenario and probe (its steps, its
 /// rollback) with the medians over the runs.
-fn rehearse_table(
-    journals: &[harness::rehearsal::Journal],
-    options: &harness::rehearsal::Options,
-) -> String {
-    use harness::rehearsal::probe::ProbeReport;
+fn rehearse_table(journals: &[rehearsal::Journal], options: &rehearsal::Options) -> String {
+    use rehearsal::probe::ProbeReport;
     let walls: Vec<f64> = journals.iter().map(|j| j.wall_ms as f64 / 1000.0).collect();
     let mut out = format!(
         "bench rehearse: {} scenario(s), {} run(s), {} updates/s, time scale {}, {} busy at a time\n",
@@ -1274,7 +1269,7 @@ fn rehearse_table(
             if probes.is_empty() {
                 continue;
             }
-            let flow = |name: &str, f: fn(&harness::rehearsal::probe::FlowReport) -> u64| {
+            let flow = |name: &str, f: fn(&rehearsal::probe::FlowReport) -> u64| {
                 med(probes
                     .iter()
                     .map(|p| p.flows.get(name).map(f).unwrap_or(0))
@@ -1310,10 +1305,10 @@ fn rehearse_table(
 #[cfg(test)]
 mod tests {
     use super::rehearse_table;
-    use harness::rehearsal::journal::ScenarioRecord;
-    use harness::rehearsal::Expected;
-    use harness::rehearsal::{Journal, Options};
-    use harness::samples::{journal, probe_report};
+    use rehearsal::journal::ScenarioRecord;
+    use rehearsal::samples::{journal, probe_report};
+    use rehearsal::Expected;
+    use rehearsal::{Journal, Options};
     use std::time::SystemTime;
 
     fn run(wall_s: u64, delayed: u64, outage_ms: u64) -> Journal {
@@ -1358,7 +1353,7 @@ mod tests {
             for after in ["phase2.step1", "phase2.step2"] {
                 j.scenarios[0]
                     .boundaries
-                    .push(harness::rehearsal::journal::BoundaryRecord {
+                    .push(rehearsal::journal::BoundaryRecord {
                         after: after.into(),
                         before: None,
                         at_ms: 0,

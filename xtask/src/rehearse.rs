@@ -9,10 +9,10 @@ use futures::StreamExt;
 use harness::exit_codes;
 use harness::progress::Progress;
 use harness::redact::Redactor;
-use harness::rehearsal::{engine, journal, render, Journal, Options, Scenario};
-use harness::rehearsal::{Expected, Outcome};
 use harness::runbook::{workspace_path, Runbook, DEFAULT_RUNBOOK};
 use harness::signals::{Interrupted, Signals};
+use rehearsal::{engine, journal, render, Journal, Options, Scenario};
+use rehearsal::{Expected, Outcome};
 use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime};
 
@@ -67,7 +67,7 @@ pub struct Args {
     /// rehearse only shard K of N of the chosen scenarios (balanced by each one's measured
     /// cost, the same split every time); `cargo xtask report merge` joins the shards' journals
     #[arg(long, value_name = "K/N")]
-    shard: Option<harness::rehearsal::shard::Shard>,
+    shard: Option<rehearsal::shard::Shard>,
     /// leave the replica running after the scenario (choose exactly one), detached as `up`
     /// leaves one, with the secrets from before its steps beside it: `cargo xtask verify
     /// --replica` checks it as the node after the rotation; `cargo xtask down` removes it
@@ -132,7 +132,7 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
     options.time_scale = args.time_scale;
     options.operator_pace = std::time::Duration::from_secs_f64(args.operator_pace);
     if let Some(n) = args.parallel {
-        options.busy = harness::rehearsal::busy::BusySlots::new(n as usize);
+        options.busy = rehearsal::busy::BusySlots::new(n as usize);
     }
     // Where the reports go is checked before anything starts, not after an hour of scenarios.
     // The default (the workspace's target/rehearsal) is made whole; a path given is made one
@@ -202,7 +202,7 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
             .iter()
             .map(|s| scenarios::costs::cost_of(&s.id))
             .collect();
-        let shard_of = harness::rehearsal::shard::assign(&costs, shard.count);
+        let shard_of = rehearsal::shard::assign(&costs, shard.count);
         chosen = chosen
             .into_iter()
             .zip(shard_of)
@@ -227,7 +227,7 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
         }
         for (id, why) in &unbound {
             errln!("skipped: {}: {why}", runbook.file);
-            skipped_unbound.push(harness::rehearsal::journal::Skipped {
+            skipped_unbound.push(rehearsal::journal::Skipped {
                 scenario: id.clone(),
                 why: why.clone(),
             });
@@ -340,13 +340,11 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
     };
     journal.skipped = skipped_unbound.into_iter().chain(skipped).collect();
     journal.node_profile = profile.map(|p| p.description);
-    journal.shard = args
-        .shard
-        .map(|shard| harness::rehearsal::journal::ShardInfo {
-            index: shard.index,
-            count: shard.count,
-            selection,
-        });
+    journal.shard = args.shard.map(|shard| rehearsal::journal::ShardInfo {
+        index: shard.index,
+        count: shard.count,
+        selection,
+    });
     write_reports(&journal, &out, &redactor)?;
     out!("{}", render::summary(&journal, &redactor));
     outln!(
@@ -413,7 +411,7 @@ pub fn node_profile(arg: Option<&str>) -> Result<Option<NodeProfile>, i32> {
 pub fn refuse_inapplicable(chosen: &[Scenario], runbook: &Runbook) -> Option<i32> {
     let found: Vec<_> = chosen
         .iter()
-        .flat_map(|s| harness::rehearsal::applies::not_applicable(s, runbook))
+        .flat_map(|s| rehearsal::applies::not_applicable(s, runbook))
         .collect();
     if found.is_empty() {
         return None;
@@ -438,10 +436,10 @@ fn say_none_started(count: usize, file: &str) {
 pub fn skip_inapplicable(
     chosen: &mut Vec<Scenario>,
     runbook: &Runbook,
-) -> Vec<harness::rehearsal::journal::Skipped> {
-    let mut skipped: Vec<harness::rehearsal::journal::Skipped> = Vec::new();
+) -> Vec<rehearsal::journal::Skipped> {
+    let mut skipped: Vec<rehearsal::journal::Skipped> = Vec::new();
     chosen.retain(|s| {
-        let why: Vec<String> = harness::rehearsal::applies::not_applicable(s, runbook)
+        let why: Vec<String> = rehearsal::applies::not_applicable(s, runbook)
             .iter()
             .map(|n| n.to_string())
             .collect();
@@ -451,7 +449,7 @@ pub fn skip_inapplicable(
         for line in &why {
             errln!("skipped: {}: {line}", runbook.file);
         }
-        skipped.push(harness::rehearsal::journal::Skipped {
+        skipped.push(rehearsal::journal::Skipped {
             scenario: s.id.clone(),
             why: why.join("; "),
         });
@@ -668,8 +666,8 @@ async fn run_all(
 }
 
 /// The record of a scenario that did not run to its end (the caller says why).
-fn unrun(scenario: &Scenario) -> harness::rehearsal::journal::ScenarioRecord {
-    harness::rehearsal::journal::ScenarioRecord::new(
+fn unrun(scenario: &Scenario) -> rehearsal::journal::ScenarioRecord {
+    rehearsal::journal::ScenarioRecord::new(
         &scenario.id,
         &scenario.title,
         scenario.expected,

@@ -10,8 +10,8 @@ use std::path::PathBuf;
 
 use harness::exit_codes;
 use harness::redact::Redactor;
-use harness::rehearsal::compare::Pairing;
-use harness::rehearsal::{render, shard, Journal};
+use rehearsal::compare::Pairing;
+use rehearsal::{render, shard, Journal};
 
 /// The most a journal may weigh (a 55-scenario journal is a few megabytes).
 const JOURNAL_LIMIT: u64 = 512 * 1024 * 1024;
@@ -99,7 +99,7 @@ fn read_watch(
     })
 }
 
-/// A rehearsal against a watched rotation, per phase (`harness::rehearsal::versus`).
+/// A rehearsal against a watched rotation, per phase (`rehearsal::versus`).
 fn versus(
     a_dir: &std::path::Path,
     watch: Result<harness::checks::watch::WatchJournal, String>,
@@ -112,7 +112,7 @@ fn versus(
             return Ok(exit_codes::USAGE);
         }
     };
-    let Some(scenario) = harness::rehearsal::versus::rehearsed_scenario(&journal) else {
+    let Some(scenario) = rehearsal::versus::rehearsed_scenario(&journal) else {
         errln!("error: {}: no scenario to compare with", a_dir.display());
         return Ok(exit_codes::USAGE);
     };
@@ -129,8 +129,7 @@ fn versus(
         .into_iter()
         .map(|c| (c.id, c.secrets.iter().map(|s| s.to_string()).collect()))
         .collect();
-    let table =
-        harness::rehearsal::versus::markdown(&journal, scenario, &watch, &titles, &secrets_of);
+    let table = rehearsal::versus::markdown(&journal, scenario, &watch, &titles, &secrets_of);
     out!("{table}");
     if let Some(path) = out {
         if let Err(e) = harness::output::write_atomic(&path, table.as_bytes()) {
@@ -231,15 +230,15 @@ fn compare(
             .map(|n| n.to_string_lossy().to_string())
             .unwrap_or_else(|| j.runbook.clone())
     };
-    let rows = harness::rehearsal::compare::compare(&a.scenarios, &b.scenarios, &pairings);
-    let table = harness::rehearsal::compare::markdown(
+    let rows = rehearsal::compare::compare(&a.scenarios, &b.scenarios, &pairings);
+    let table = rehearsal::compare::markdown(
         &format!("A: {}", name(&a)),
         &format!("B: {}", name(&b)),
         &rows,
     );
     out!("{table}");
     let page = html.map(|path| {
-        let top = harness::rehearsal::compare::html(
+        let top = rehearsal::compare::html(
             &format!("A: {}", name(&a)),
             &format!("B: {}", name(&b)),
             &rows,

@@ -170,7 +170,7 @@ pub fn run(command: Command) -> i32 {
         "check" => {
             let inapplicable: Vec<String> = scenarios::rehearsals_for(&runbook)
                 .iter()
-                .flat_map(|s| harness::rehearsal::applies::not_applicable(s, &runbook))
+                .flat_map(|s| rehearsal::applies::not_applicable(s, &runbook))
                 .map(|n| n.to_string())
                 .collect();
             // Hand-written scenarios measured on another text of a phase: not rehearsed on this
@@ -273,10 +273,10 @@ pub fn run(command: Command) -> i32 {
 /// acceptance. `inconclusive` changes nothing. One line per change.
 fn accept_outcomes(
     lock: &mut Lock,
-    journal: &harness::rehearsal::Journal,
+    journal: &rehearsal::Journal,
     derived: &[String],
 ) -> Vec<String> {
-    use harness::rehearsal::{Expected, Outcome};
+    use rehearsal::{Expected, Outcome};
     let mut changes = Vec::new();
     for record in journal.scenarios.iter().filter(|r| derived.contains(&r.id)) {
         let outcome = match record.actual {
@@ -313,7 +313,7 @@ fn accept_outcomes(
 
 /// What a scenario measured, in one line: the checks that failed after its steps, what was
 /// lost, where it stopped.
-fn measured_reason(record: &harness::rehearsal::journal::ScenarioRecord) -> String {
+fn measured_reason(record: &rehearsal::journal::ScenarioRecord) -> String {
     let failed: Vec<&str> = record
         .checks_after
         .iter()
@@ -370,10 +370,10 @@ fn scenario_ids(list: &[String]) -> String {
 }
 
 /// What a rehearsal measured at the step boundaries and against the budgets, per scenario.
-fn measured_table(journal: &harness::rehearsal::journal::Journal) -> String {
+fn measured_table(journal: &rehearsal::journal::Journal) -> String {
     let mut out = String::from("\nSTEP BOUNDARIES AND BUDGETS (as rehearsed)\n");
     for s in &journal.scenarios {
-        let lines = harness::rehearsal::render::boundary_lines(s);
+        let lines = rehearsal::render::boundary_lines(s);
         let over = s.over_budget();
         let tried = s.boundaries.len();
         out.push_str(&format!(
@@ -438,7 +438,7 @@ fn show_table(runbook: &Runbook, findings: &[Finding], coverage: &Coverage) -> S
             phase.title,
             phase.line,
             impact.service_down_ms as f64 / 1000.0,
-            harness::rehearsal::budgets::source(&impact)
+            rehearsal::budgets::source(&impact)
         ));
         for s in &phase.steps {
             step_row(&mut out, &s.id, &s.title, s.line, &s.fingerprint);
@@ -512,8 +512,8 @@ fn not_rehearsable(runbook: &Runbook) -> Vec<(String, String)> {
 #[cfg(test)]
 mod tests {
     use harness::checks::Outcome;
-    use harness::rehearsal::journal::{BoundaryRecord, FlowRecord, ScenarioRecord};
-    use harness::rehearsal::Expected;
+    use rehearsal::journal::{BoundaryRecord, FlowRecord, ScenarioRecord};
+    use rehearsal::Expected;
 
     #[test]
     fn runbook_show_outcomes_lists_each_scenarios_unsafe_and_recovered_boundaries() {
@@ -563,7 +563,7 @@ mod tests {
                 declared: None,
             });
         }
-        let journal = harness::samples::journal(vec![s], 1_000);
+        let journal = rehearsal::samples::journal(vec![s], 1_000);
         assert_eq!(
             super::measured_table(&journal),
             "\nSTEP BOUNDARIES AND BUDGETS (as rehearsed)\n\

@@ -586,18 +586,18 @@ fn rehearse_without_compose_or_apt_names_the_debian_package() {
 /// A shard's journal (K of 2, of the selection `a`, `b`) holding the scenarios `ids`, written to
 /// `dir/journal.json`.
 fn shard_journal(dir: &std::path::Path, index: usize, ids: &[&str], fingerprint: &str) {
-    use harness::rehearsal::journal::{ScenarioRecord, ShardInfo};
-    use harness::rehearsal::Expected;
+    use rehearsal::journal::{ScenarioRecord, ShardInfo};
+    use rehearsal::Expected;
     let records = ids
         .iter()
         .map(|id| {
             let mut r = ScenarioRecord::new(id, id, Expected::Holds, std::time::UNIX_EPOCH);
-            r.actual = Some(harness::rehearsal::Outcome::Holds);
+            r.actual = Some(rehearsal::Outcome::Holds);
             r.met = true;
             r
         })
         .collect();
-    let mut j = harness::samples::journal(records, 1000);
+    let mut j = rehearsal::samples::journal(records, 1000);
     j.runbook_fingerprint = fingerprint.into();
     j.shard = Some(ShardInfo {
         index,
@@ -661,13 +661,13 @@ fn report_merge_joins_shards_and_refuses_shards_of_another_runbook_with_usage() 
 
 #[test]
 fn report_compare_puts_each_secrets_scenario_of_both_runbooks_side_by_side() {
-    use harness::rehearsal::journal::ScenarioRecord;
-    use harness::rehearsal::Expected;
+    use rehearsal::journal::ScenarioRecord;
+    use rehearsal::Expected;
     let tmp = tempfile::tempdir().unwrap();
     let write = |dir: &str, runbook: &str, id: &str, actual: Expected| {
         let mut r = ScenarioRecord::new(id, id, actual, std::time::UNIX_EPOCH);
         r.actual = Some(actual.into());
-        let mut j = harness::samples::journal(vec![r], 1000);
+        let mut j = rehearsal::samples::journal(vec![r], 1000);
         j.runbook = runbook.into();
         let dir = tmp.path().join(dir);
         std::fs::create_dir_all(&dir).unwrap();
@@ -727,9 +727,9 @@ fn report_compare_puts_each_secrets_scenario_of_both_runbooks_side_by_side() {
 fn report_compare_of_a_rehearsal_and_a_watch_puts_each_phase_side_by_side() {
     use harness::checks::watch::Watch;
     use harness::checks::{CheckResult, Outcome};
-    use harness::rehearsal::journal::{ScenarioRecord, StepRecord};
-    use harness::rehearsal::probe::{DownSpan, ProbeReport};
-    use harness::rehearsal::Expected;
+    use rehearsal::journal::{ScenarioRecord, StepRecord};
+    use rehearsal::probe::{DownSpan, ProbeReport};
+    use rehearsal::Expected;
     let tmp = tempfile::tempdir().unwrap();
     let mut rotation = ScenarioRecord::new(
         "rotation",
@@ -756,7 +756,7 @@ fn report_compare_of_a_rehearsal_and_a_watch_puts_each_phase_side_by_side() {
     rotation.probe = Some(probe);
     let rehearsal = tmp.path().join("rehearsal");
     std::fs::create_dir_all(&rehearsal).unwrap();
-    let journal = harness::samples::journal(vec![rotation], 5_000);
+    let journal = rehearsal::samples::journal(vec![rotation], 5_000);
     std::fs::write(
         rehearsal.join("journal.json"),
         serde_json::to_string(&journal).unwrap(),

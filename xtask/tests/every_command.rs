@@ -45,8 +45,8 @@ impl Fixtures {
         let journal = dir.path().join("journal");
         std::fs::create_dir_all(&journal).unwrap();
         // Shard 1 of 1, so that `report merge` takes it as `render` and `compare` do.
-        let mut one = harness::samples::journal(Vec::new(), 1);
-        one.shard = Some(harness::rehearsal::journal::ShardInfo {
+        let mut one = rehearsal::samples::journal(Vec::new(), 1);
+        one.shard = Some(rehearsal::journal::ShardInfo {
             index: 1,
             count: 1,
             selection: Vec::new(),

@@ -606,7 +606,7 @@ fn a_runbook_over_the_size_limit_is_one_line_and_read_no_further() {
 fn runbook_check_on_a_huge_changed_runbook_prints_a_bounded_report() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("big.md");
-    std::fs::write(&path, harness::samples::synthetic_runbook(1_000_000)).unwrap();
+    std::fs::write(&path, harness::runbook::synthetic(1_000_000)).unwrap();
     let run = xtask(&["runbook", "check", "--runbook", path.to_str().unwrap()]);
     assert_eq!(run.code, exit_codes::RUNBOOK_CHANGED);
     assert!(

@@ -221,7 +221,7 @@ async fn verify_over_ssh_gives_the_same_results_as_verify_on_the_node() {
 fn a_watch_beside_a_v2_rehearsal_sees_the_router_leave_its_env_in_step2_and_return_in_step3() {
     use harness::checks::watch::WatchJournal;
     use harness::checks::Outcome;
-    use harness::rehearsal::journal::Journal;
+    use rehearsal::journal::Journal;
     use std::io::Write;
     use std::process::Stdio;
     use std::time::{Duration, Instant};

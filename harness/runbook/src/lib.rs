@@ -215,3 +215,38 @@ pub fn workspace_path(relative: &str) -> PathBuf {
         .expect("the runbook crate sits in harness/ of the workspace")
         .join(relative)
 }
+
+/// A runbook of about `bytes` bytes that parses: the shipped runbook's inventory, its phases
+/// repeated (renumbered) until the size is reached, then its rollback and notes. For the
+/// parser's benchmark and its linear-time tests.
+pub fn synthetic(bytes: usize) -> String {
+    const SHIPPED: &str = include_str!("../../../fixtures/runbook/SECRETS_ROTATION_RUNBOOK.md");
+    let first = SHIPPED
+        .find("### Phase ")
+        .expect("the shipped runbook has phases");
+    let last = SHIPPED
+        .rfind("### Phase ")
+        .expect("the shipped runbook has phases");
+    let end = last
+        + SHIPPED[last..]
+            .find("\n## ")
+            .expect("a section follows the phases")
+        + 1;
+    let (prefix, phases, suffix) = (&SHIPPED[..first], &SHIPPED[first..end], &SHIPPED[end..]);
+    let chunks: Vec<&str> = phases
+        .split_inclusive("\n### Phase ")
+        .map(|c| c.strip_suffix("### Phase ").unwrap_or(c))
+        .map(|c| c.strip_prefix("### Phase ").unwrap_or(c))
+        .collect();
+    let mut out = String::with_capacity(bytes + SHIPPED.len());
+    out.push_str(prefix);
+    let mut number = 0;
+    while out.len() + suffix.len() < bytes || number < chunks.len() {
+        let chunk = chunks[number % chunks.len()];
+        number += 1;
+        let body = chunk.trim_start_matches(|c: char| c.is_ascii_digit());
+        out.push_str(&format!("### Phase {number}{body}"));
+    }
+    out.push_str(suffix);
+    out
+}

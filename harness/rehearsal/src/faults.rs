@@ -6,11 +6,11 @@
 //! PostgreSQL's connection limit. Each one is undone by its `teardown`, which the engine calls
 //! when the fault's time is up, at the end of the phases, and again whatever happened.
 
-use crate::client::ReplicaClient;
-use crate::services::Service;
-use crate::stack::Stack;
 use futures::future::BoxFuture;
 use futures::FutureExt;
+use harness::client::ReplicaClient;
+use harness::services::Service;
+use harness::stack::Stack;
 use std::sync::Mutex;
 
 /// A fault attached to a step boundary (the fault catalogue fills these in).
@@ -22,7 +22,7 @@ pub trait Fault: Send + Sync {
     fn teardown<'a>(&'a self, stack: &'a Stack) -> BoxFuture<'a, Result<String, String>>;
 }
 
-fn done(name: String, r: crate::error::Result<()>) -> Result<String, String> {
+fn done(name: String, r: harness::error::Result<()>) -> Result<String, String> {
     r.map(|()| name).map_err(|e| e.to_string())
 }
 
@@ -289,7 +289,7 @@ impl Fault for ConfigFault {
                     stack
                         .edit_env(Service::Router, |f| f.set(var, literal))
                         .map_err(|e| e.to_string())?;
-                    let status = crate::client::ReplicaClient::new(stack)
+                    let status = harness::client::ReplicaClient::new(stack)
                         .chat_with_key(provider, literal)
                         .await;
                     Ok(format!(
@@ -341,9 +341,9 @@ pub enum UpstreamFault {
 /// The new key `router` holds for `var`: `var`'s value when it is no longer the key the node
 /// started with, else the first `{var}_…` variable's that is not.
 fn new_key_in(
-    router: &crate::envfile::EnvFile,
+    router: &harness::envfile::EnvFile,
     var: &str,
-    initial: &crate::replica_root::NodeSecrets,
+    initial: &harness::replica_root::NodeSecrets,
 ) -> Option<String> {
     let old = initial
         .iter()
@@ -514,7 +514,7 @@ impl Fault for PostgresConnectionsExhausted {
             }
             let mut password = None;
             for p in &passwords {
-                if crate::client::pg_connect(stack, p).await.is_ok() {
+                if harness::client::pg_connect(stack, p).await.is_ok() {
                     password = Some(p.clone());
                     break;
                 }
@@ -525,7 +525,7 @@ impl Fault for PostgresConnectionsExhausted {
             let mut held = self.held.lock().await;
             let refused = loop {
                 // Eight at a time: SCRAM logins are slow enough to matter.
-                let batch = (0..8).map(|_| crate::client::pg_connect(stack, &password));
+                let batch = (0..8).map(|_| harness::client::pg_connect(stack, &password));
                 let mut refused = None;
                 for r in futures::future::join_all(batch).await {
                     match r {
@@ -562,8 +562,8 @@ impl Fault for PostgresConnectionsExhausted {
 #[cfg(test)]
 mod tests {
     use super::new_key_in;
-    use crate::envfile::EnvFile;
-    use crate::replica_root::NodeSecrets;
+    use harness::envfile::EnvFile;
+    use harness::replica_root::NodeSecrets;
 
     fn router(vars: &[(&str, &str)]) -> EnvFile {
         let mut env = EnvFile::new(std::path::PathBuf::from("router.env"));

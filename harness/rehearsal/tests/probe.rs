@@ -2,9 +2,9 @@
 //! itself saturated (so a verdict resting on it becomes `inconclusive`); given the machine, it
 //! does not.
 
-use harness::rehearsal::engine::harness_saturated;
-use harness::rehearsal::probe::{self, ProbeConfig};
-use harness::rehearsal::telegram::Queue;
+use rehearsal::engine::harness_saturated;
+use rehearsal::probe::{self, ProbeConfig};
+use rehearsal::telegram::Queue;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 

@@ -256,10 +256,10 @@ impl BusySlots {
                 Err(e) => {
                     static SAID: std::sync::Once = std::sync::Once::new();
                     SAID.call_once(|| {
-                        crate::errln!(
+                        harness::errln!(
                             "warning: {}: {}; scenarios are bounded in this process only",
                             path.display(),
-                            crate::input::io_reason(&e)
+                            harness::input::io_reason(&e)
                         )
                     });
                     None

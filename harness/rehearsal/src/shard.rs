@@ -218,8 +218,8 @@ mod tests {
         assert_eq!(assign(&costs, 3), shard_of, "the same every time");
     }
 
-    use crate::rehearsal::journal::ScenarioRecord;
-    use crate::rehearsal::Expected;
+    use crate::journal::ScenarioRecord;
+    use crate::Expected;
 
     const SELECTION: [&str; 5] = [
         "phase1/as-written",
@@ -231,7 +231,7 @@ mod tests {
 
     fn record(id: &str) -> ScenarioRecord {
         let mut r = ScenarioRecord::new(id, id, Expected::Holds, std::time::UNIX_EPOCH);
-        r.actual = Some(crate::rehearsal::Outcome::Holds);
+        r.actual = Some(crate::Outcome::Holds);
         r.met = true;
         r
     }

@@ -3,10 +3,10 @@
 //! scale, one working directory carried from block to block, a deadline on every block (a command
 //! that never ends is killed and recorded as such), output kept short and redacted.
 
-use crate::compose::{ComposeRun, LOG_VAR, PRODUCTION_PROJECT};
-use crate::redact::Redactor;
-use crate::services::Service;
-use crate::stack::Stack;
+use harness::compose::{ComposeRun, LOG_VAR, PRODUCTION_PROJECT};
+use harness::redact::Redactor;
+use harness::services::Service;
+use harness::stack::Stack;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -70,7 +70,7 @@ impl Rewriting {
                     (port, stack.host_port(service, container_port).unwrap_or(0))
                 })
                 .collect(),
-            host: crate::docker::engine_host(),
+            host: harness::docker::engine_host(),
             containers: Service::ALL
                 .iter()
                 .map(|s| (s.production_name().to_string(), stack.container_name(*s)))
@@ -634,14 +634,14 @@ mod tests {
 
     #[test]
     fn a_secret_in_a_builtin_an_assignment_or_an_environment_is_not_on_a_command_line() {
-        let r = crate::redact::Redactor::new();
+        let r = harness::redact::Redactor::new();
         r.add("DB_PASSWORD", "it's a s3cret");
         assert_eq!(super::secrets_in_trace(TRACE, &r), Vec::<String>::new());
     }
 
     #[test]
     fn a_secret_in_a_programs_arguments_is_named_once_however_it_is_quoted() {
-        let r = crate::redact::Redactor::new();
+        let r = harness::redact::Redactor::new();
         r.add("DB_PASSWORD", "it's a s3cret");
         r.add("NATS_PASSWORD", "n4ts-secret");
         let trace = format!(
@@ -658,7 +658,7 @@ mod tests {
     /// an environment variable, or written in the block's own text is not.
     #[tokio::test]
     async fn a_short_lived_process_with_a_secret_in_its_arguments_is_seen_every_time() {
-        let r = crate::redact::Redactor::new();
+        let r = harness::redact::Redactor::new();
         r.add("DB_PASSWORD", "it's a s3cret");
         let dir = tempfile::tempdir().unwrap();
         let env = [("NEW_DB_PASSWORD".to_string(), "it's a s3cret".to_string())];

@@ -2,12 +2,12 @@
 //! content or a comment rather than a command. Each action says what it did; none of them
 //! touches anything the runbook does not ask for.
 
-use crate::client::ReplicaClient;
-use crate::replica_root::NodeSecrets;
-use crate::runbook::shell;
-use crate::runbook::Step;
-use crate::services::Service;
-use crate::stack::Stack;
+use harness::client::ReplicaClient;
+use harness::replica_root::NodeSecrets;
+use harness::runbook::shell;
+use harness::runbook::Step;
+use harness::services::Service;
+use harness::stack::Stack;
 
 /// The providers whose keys the operator creates in their consoles at "Create new secrets".
 const PROVIDER_KEYS: &[(&str, &str)] = &[
@@ -200,7 +200,7 @@ fn env_file_content(
                 f.get(var).unwrap_or_default().to_string()
             } else if v.starts_with('<')
                 && v.ends_with('>')
-                && crate::replica_root::SECRET_NAMES.contains(&base)
+                && harness::replica_root::SECRET_NAMES.contains(&base)
             {
                 new.get(base).to_string()
             } else {

@@ -6,8 +6,8 @@
 use std::collections::BTreeMap;
 
 use super::journal::{Journal, ScenarioRecord};
-use crate::checks::watch::{Series, WatchJournal};
-use crate::checks::Outcome;
+use harness::checks::watch::{Series, WatchJournal};
+use harness::checks::Outcome;
 
 /// One phase, both sides.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -340,10 +340,10 @@ pub fn markdown(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::checks::watch::{DownSpan as WatchDown, Mark, Point, Series};
-    use crate::rehearsal::journal::StepRecord;
-    use crate::rehearsal::probe::{DownSpan, ProbeReport};
-    use crate::rehearsal::Expected;
+    use crate::journal::StepRecord;
+    use crate::probe::{DownSpan, ProbeReport};
+    use crate::Expected;
+    use harness::checks::watch::{DownSpan as WatchDown, Mark, Point, Series};
     use std::time::SystemTime;
 
     fn step(id: &str, started_ms: u64, ended_ms: u64) -> StepRecord {

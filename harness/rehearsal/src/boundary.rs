@@ -4,7 +4,7 @@
 //! refusal or a failed flow there is an unsafe window, whatever the time scale or the
 //! operator's pace, unless the phase's own text declares that interruption.
 
-use crate::runbook::Phase;
+use harness::runbook::Phase;
 
 /// The checks run at every boundary (the flows beside them: `flows.rs`).
 pub const CHECKS: &[&str] = &["auth.held.*"];
@@ -92,7 +92,7 @@ mod tests {
     use super::*;
 
     fn phase_of(v2_phase: u32) -> Phase {
-        let runbook = crate::runbook::Runbook::load(&crate::runbook::workspace_path(
+        let runbook = harness::runbook::Runbook::load(&harness::runbook::workspace_path(
             "fixtures/runbook/SECRETS_ROTATION_RUNBOOK.v2.md",
         ))
         .unwrap();

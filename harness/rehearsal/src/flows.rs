@@ -11,11 +11,11 @@
 //! Every answer goes through the redactor before it is kept.
 
 use super::journal::FlowRecord;
-use crate::checks::Outcome;
-use crate::redact::Redactor;
-use crate::replica_root::AGENTS;
-use crate::services::Service;
-use crate::stack::Stack;
+use harness::checks::Outcome;
+use harness::redact::Redactor;
+use harness::replica_root::AGENTS;
+use harness::services::Service;
+use harness::stack::Stack;
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -306,7 +306,7 @@ async fn api(
     deadline: Duration,
 ) -> Option<FlowRecord> {
     let secret = b.issued_with?;
-    let token = crate::client::gateway_jwt(secret, "rehearsal-boundary");
+    let token = harness::client::gateway_jwt(secret, "rehearsal-boundary");
     Some(
         until_answered(
             "api.token-issued-before-the-step".into(),

@@ -87,7 +87,7 @@
 
 use super::probe::ProbeReport;
 use super::shell::ShellRun;
-use crate::checks::Outcome as CheckOutcome;
+use harness::checks::Outcome as CheckOutcome;
 use serde::{Deserialize, Serialize};
 use std::time::SystemTime;
 
@@ -107,7 +107,7 @@ pub enum Outcome {
     Inconclusive,
 }
 
-pub use crate::runbook::lock::Expected;
+pub use harness::runbook::lock::Expected;
 
 impl From<Expected> for Outcome {
     fn from(e: Expected) -> Outcome {
@@ -423,7 +423,7 @@ impl ScenarioRecord {
     /// The variables whose new value a failing `*.current.*` check found not live after the
     /// steps, each with the last step that wrote it in a `.env` file (`None`: no step did).
     pub fn not_live(&self) -> Vec<(String, Option<String>)> {
-        let catalogue = crate::checks::catalogue();
+        let catalogue = harness::checks::catalogue();
         let mut out: Vec<(String, Option<String>)> = Vec::new();
         for check in self
             .failed_after()
@@ -459,7 +459,7 @@ impl ScenarioRecord {
         let Some(probe) = self.probe.as_ref() else {
             return Vec::new();
         };
-        let bucket_ms = crate::rehearsal::probe::BUCKET_MS;
+        let bucket_ms = crate::probe::BUCKET_MS;
         let mut out: Vec<FirstFailure> = probe
             .timeline
             .iter()
@@ -1009,14 +1009,14 @@ fn sed_mangled(
 /// The journal of a run: the scenarios' records and, for every static finding of the runbook
 /// on a node wired as `profile` says, what the scenarios measured about it.
 pub fn assemble(
-    runbook: &crate::runbook::Runbook,
-    profile: &crate::profile::NodeProfile,
+    runbook: &harness::runbook::Runbook,
+    profile: &harness::profile::NodeProfile,
     started: SystemTime,
     wall_ms: u64,
     time_scale: f64,
     scenarios: Vec<ScenarioRecord>,
 ) -> Journal {
-    let findings = crate::runbook::findings::analyse_profiled(runbook, profile)
+    let findings = harness::runbook::findings::analyse_profiled(runbook, profile)
         .into_iter()
         .map(|f| {
             let base = format!("{}@{}", f.kind, f.step);
@@ -1146,7 +1146,7 @@ mod tests {
                 duration_ms: 1,
                 output_tail: String::new(),
                 secrets_in_argv: Vec::new(),
-                compose: vec![crate::compose::ComposeRun {
+                compose: vec![harness::compose::ComposeRun {
                     tool: "docker-compose 1.29.2 (v1)".into(),
                     args: "up -d".into(),
                 }],
@@ -1233,7 +1233,7 @@ mod tests {
         let mut probe = ProbeReport::default();
         probe.containers_down.insert(
             "router".into(),
-            vec![crate::rehearsal::probe::DownSpan {
+            vec![crate::probe::DownSpan {
                 from_ms: 1,
                 to_ms: Some(2),
             }],

@@ -5,10 +5,10 @@
 //! scheduling lag and host-side errors as evidence of the harness's health; then the accounting:
 //! every accepted update and event looked up in PostgreSQL. Lost means accepted and never stored.
 
-use crate::client::gateway_jwt;
-use crate::services::Service;
-use crate::stack::Stack;
 use futures::stream::{FuturesUnordered, StreamExt};
+use harness::client::gateway_jwt;
+use harness::services::Service;
+use harness::stack::Stack;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -984,7 +984,7 @@ pub(super) async fn accounting_connection(
 ) -> Result<tokio_postgres::Client, String> {
     let mut last_error = String::new();
     for p in passwords {
-        match crate::client::pg_connect(stack, p).await {
+        match harness::client::pg_connect(stack, p).await {
             Ok(c) => return Ok(c),
             Err(e) => last_error = e,
         }

@@ -4,7 +4,7 @@
 
 use super::schedule::At;
 use super::Scenario;
-use crate::runbook::Runbook;
+use harness::runbook::Runbook;
 
 /// What a scenario expected of the runbook and did not find.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,7 +74,7 @@ pub fn not_applicable(scenario: &Scenario, runbook: &Runbook) -> Vec<NotApplicab
         let At::BeforeStep(id) = &fault.at else {
             continue;
         };
-        let steps: Vec<&crate::runbook::Step> = runbook
+        let steps: Vec<&harness::runbook::Step> = runbook
             .phases
             .iter()
             .flat_map(|p| &p.steps)
@@ -83,7 +83,7 @@ pub fn not_applicable(scenario: &Scenario, runbook: &Runbook) -> Vec<NotApplicab
         if !steps.iter().any(|s| &s.id == id) {
             let nearest = steps
                 .iter()
-                .min_by_key(|s| crate::checks::edit_distance(id, &s.id))
+                .min_by_key(|s| harness::checks::edit_distance(id, &s.id))
                 .map(|s| (s.line, format!("{} {}", s.id, masked(&s.title))));
             out.push(missing(Missing::FaultStep(id.clone()), nearest));
         }
@@ -113,7 +113,7 @@ pub fn not_applicable(scenario: &Scenario, runbook: &Runbook) -> Vec<NotApplicab
 /// rollback it runs changed. Its expected outcome was measured on that text, never on another.
 pub fn bind(
     mut scenario: Scenario,
-    reference: &crate::runbook::lock::Lock,
+    reference: &harness::runbook::lock::Lock,
     runbook: &Runbook,
 ) -> Result<Scenario, String> {
     let mut renumbered = Vec::new();
@@ -264,9 +264,9 @@ fn masked(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rehearsal::faults::ContainerFault;
-    use crate::rehearsal::{Expected, FaultAt};
-    use crate::Service;
+    use crate::faults::ContainerFault;
+    use crate::{Expected, FaultAt};
+    use harness::Service;
 
     const RUNBOOK: &str = "# Runbook\n\n## Secrets Inventory\n\n| Secret | Location | Service | Rotation Frequency |\n|---|---|---|---|\n| DB | .env | postgres | 90 days |\n\n### Phase 1: Preparation (5 min)\n\n1. **Back up:**\n   ```bash\n   tar czf backup.tgz .env\n   ```\n\n### Phase 3: PostgreSQL (10 min)\n\n1. **Change the password:**\n   ```bash\n   psql -c \"ALTER USER daarion PASSWORD 'S3cret!';\"\n   ```\n2. **Restart:**\n   ```bash\n   docker restart dagi-router-node1\n   ```\n";
 
@@ -275,7 +275,7 @@ mod tests {
             id: "phase3/edited".into(),
             title: "Phase 3 with a fault and an edit".into(),
             phases: vec![1, 3],
-            rollback: crate::rehearsal::Rollback::OnDeviation,
+            rollback: crate::Rollback::OnDeviation,
             postconditions: Vec::new(),
             expected: Expected::Holds,
             faults: vec![FaultAt::before(
@@ -294,7 +294,7 @@ mod tests {
 
     #[test]
     fn a_scenario_whose_phases_steps_and_edit_texts_are_there_applies() {
-        let runbook = crate::runbook::parse("r.md", RUNBOOK).unwrap();
+        let runbook = harness::runbook::parse("r.md", RUNBOOK).unwrap();
         assert_eq!(not_applicable(&scenario(), &runbook), vec![]);
     }
 
@@ -306,7 +306,7 @@ mod tests {
                 "",
             )
             .replace("### Phase 1: Preparation", "### Phase 2: Preparation");
-        let runbook = crate::runbook::parse("r.md", &edited).unwrap();
+        let runbook = harness::runbook::parse("r.md", &edited).unwrap();
         let mut s = scenario();
         s.edits.push(("ALTER USER daarion PASSWORD 'S3cret!'", "x"));
         s.edits

@@ -7,7 +7,7 @@
 
 use super::faults::Fault;
 use super::journal::FaultRecord;
-use crate::stack::Stack;
+use harness::stack::Stack;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};

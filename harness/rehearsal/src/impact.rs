@@ -6,9 +6,9 @@
 use super::budgets::{BudgetRecord, DownMeasure, OutageSplit};
 use super::journal::{FaultRecord, StepRecord};
 use super::probe::{ProbeReport, BUCKET_MS};
-use crate::runbook::budget;
-use crate::runbook::Runbook;
-use crate::services::Service;
+use harness::runbook::budget;
+use harness::runbook::Runbook;
+use harness::services::Service;
 
 /// How long after an injected fault is undone the downtime it caused may still last (the
 /// container's start), not counted against the runbook.
@@ -152,10 +152,10 @@ pub fn telegram_outage(probe: &ProbeReport) -> Option<OutageSplit> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rehearsal::budgets::telegram_over;
-    use crate::rehearsal::probe::{Bucket, DownSpan};
-    use crate::runbook::budget::Budget;
-    use crate::runbook::budget::{BudgetSource, DEFAULT};
+    use crate::budgets::telegram_over;
+    use crate::probe::{Bucket, DownSpan};
+    use harness::runbook::budget::Budget;
+    use harness::runbook::budget::{BudgetSource, DEFAULT};
 
     fn probe_with(webhook: &[(u32, u32)], gateway_down: &[(u64, u64)]) -> ProbeReport {
         let mut p = ProbeReport {

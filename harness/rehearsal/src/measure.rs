@@ -5,12 +5,12 @@
 //! `verdicts.rs` decides from these; nothing here decides.
 
 use super::journal::{Measurement, StepRecord};
-use crate::checks::secrets::SecretSet;
-use crate::envfile::EnvFile;
-use crate::replica_root::SECRET_NAMES;
-use crate::runbook::Step;
-use crate::services::Service;
-use crate::stack::Stack;
+use harness::checks::secrets::SecretSet;
+use harness::envfile::EnvFile;
+use harness::replica_root::SECRET_NAMES;
+use harness::runbook::Step;
+use harness::services::Service;
+use harness::stack::Stack;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
@@ -83,10 +83,10 @@ pub fn wiring_edited(
     stack: &Stack,
     step: &Step,
     before: &Before,
-    new: &crate::replica_root::NodeSecrets,
+    new: &harness::replica_root::NodeSecrets,
 ) -> Vec<Measurement> {
     let profile = stack.profile();
-    let default = crate::profile::NodeProfile::replica_default();
+    let default = harness::profile::NodeProfile::replica_default();
     let mut out = Vec::new();
     for block in step.code.iter().filter(|b| b.is_shell()) {
         for missed in profile.missed_by_edit(&block.text) {
@@ -302,7 +302,7 @@ fn sed(
     let intended = step
         .code
         .iter()
-        .flat_map(|b| crate::runbook::findings::sed_assignments(&b.text));
+        .flat_map(|b| harness::runbook::findings::sed_assignments(&b.text));
     for (name, value) in intended {
         let holding: Vec<bool> = after
             .values()

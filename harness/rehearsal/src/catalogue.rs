@@ -4,9 +4,9 @@
 
 use super::scenario::Scenario;
 use super::verdicts::{can_decide, Reach};
-use crate::runbook::coverage::{rotations, variables_of, PhaseRotation, ScenarioRef};
-use crate::runbook::findings::{Analysis, FindingKind};
-use crate::runbook::Runbook;
+use harness::runbook::coverage::{rotations, variables_of, PhaseRotation, ScenarioRef};
+use harness::runbook::findings::{Analysis, FindingKind};
+use harness::runbook::Runbook;
 
 /// What an entry reads of the runbook a scenario rehearses: the phases it runs (in the
 /// runbook's order), the rollback, inventory and notes, its edits applied, and their analysis.
@@ -14,7 +14,7 @@ use crate::runbook::Runbook;
 /// runbook is analysed in parts no larger than what each scenario rehearses.
 struct Rehearsed {
     runbook: Runbook,
-    findings: Vec<crate::runbook::findings::Finding>,
+    findings: Vec<harness::runbook::findings::Finding>,
     rotations: Vec<Vec<PhaseRotation>>,
 }
 

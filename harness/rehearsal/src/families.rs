@@ -5,9 +5,9 @@
 
 use super::faults::{ContainerFault, NetworkFault, ProxyEffect, UpstreamFault};
 use super::FaultAt;
-use crate::runbook::findings::restarts_or_recreates;
-use crate::runbook::{Phase, Step};
-use crate::Service;
+use harness::runbook::findings::restarts_or_recreates;
+use harness::runbook::{Phase, Step};
+use harness::Service;
 use std::time::Duration;
 
 /// An inventory secret a phase's commands rotate.
@@ -146,7 +146,7 @@ pub fn boundaries(phase: &Phase, rotated: &[Rotated]) -> Vec<Boundary> {
             .iter()
             .flat_map(|r| r.variables.iter())
             .filter_map(|var| {
-                crate::checks::target::PROVIDERS
+                harness::checks::target::PROVIDERS
                     .iter()
                     .find(|(_, v)| v == var)
             })

@@ -5,7 +5,7 @@
 
 pub use super::journal::{Expected, Outcome};
 use super::schedule::FaultAt;
-use crate::runbook::Runbook;
+use harness::runbook::Runbook;
 use serde::Serialize;
 use std::borrow::Cow;
 use std::time::Duration;
@@ -47,7 +47,7 @@ pub struct Scenario {
     pub edits: Vec<(&'static str, &'static str)>,
     /// The replica's settings: the platform changes a runbook requires (off by default, as
     /// the node is today).
-    pub replica: crate::replica_root::RootOptions,
+    pub replica: harness::replica_root::RootOptions,
     /// The operator stops at a step whose command fails (a non-zero exit, or a block its
     /// deadline ended) and the rollback runs, as the runbook tells its operator to (the v2
     /// runbook does); otherwise the operator goes on with the next step, as the runbook as

@@ -4,7 +4,7 @@
 
 use super::journal::{FaultRecord, FindingSummary, Journal, ScenarioRecord, StepRecord};
 use super::probe::{ProbeReport, BUCKET_MS, FLOWS, SERIES_MS};
-use crate::redact::Redactor;
+use harness::redact::Redactor;
 
 fn counts(p: &ProbeReport) -> String {
     let api = &p.flows["api"];
@@ -264,7 +264,7 @@ pub fn summary(j: &Journal, redactor: &Redactor) -> String {
         let confirmed: Vec<&str> = s
             .findings
             .iter()
-            .filter(|f| f.verdict == crate::rehearsal::journal::Verdict::Confirmed)
+            .filter(|f| f.verdict == crate::journal::Verdict::Confirmed)
             .map(|f| f.finding.as_str())
             .collect();
         if !confirmed.is_empty() {
@@ -391,10 +391,7 @@ fn budget_rows(s: &ScenarioRecord) -> Vec<[String; 5]> {
                     l as f64 / 1000.0
                 ));
             }
-            budget.push_str(&format!(
-                " ({})",
-                crate::rehearsal::budgets::source(&b.budget)
-            ));
+            budget.push_str(&format!(" ({})", crate::budgets::source(&b.budget)));
             let down = match &b.longest_down {
                 Some(d) => format!("{} {:.1} s", d.service, d.ms as f64 / 1000.0),
                 None => "none".into(),
@@ -451,16 +448,16 @@ fn boundary_rows(s: &ScenarioRecord) -> Vec<[String; 4]> {
             let tried: Vec<_> = b
                 .flows
                 .iter()
-                .filter(|f| f.outcome != crate::checks::Outcome::Skip)
+                .filter(|f| f.outcome != harness::checks::Outcome::Skip)
                 .collect();
             let answered = tried
                 .iter()
-                .filter(|f| f.outcome == crate::checks::Outcome::Pass)
+                .filter(|f| f.outcome == harness::checks::Outcome::Pass)
                 .count();
             let mut flows = format!("{answered} of {} answered", tried.len());
             let failed: Vec<&str> = tried
                 .iter()
-                .filter(|f| f.outcome == crate::checks::Outcome::Fail)
+                .filter(|f| f.outcome == harness::checks::Outcome::Fail)
                 .map(|f| f.flow.as_str())
                 .collect();
             if !failed.is_empty() {
@@ -476,7 +473,7 @@ fn boundary_rows(s: &ScenarioRecord) -> Vec<[String; 4]> {
             let refused = b
                 .checks
                 .iter()
-                .filter(|c| c.outcome == crate::checks::Outcome::Fail)
+                .filter(|c| c.outcome == harness::checks::Outcome::Fail)
                 .count();
             let held = b.checks.len() - refused;
             let credentials = if refused == 0 {
@@ -860,7 +857,7 @@ fn containers_and_telegram_svg(
     let mut svg = String::new();
     let end = x(buckets);
     let at = |ms: u64| x((ms / BUCKET_MS) as usize).min(end);
-    for (row, service) in crate::services::Service::ALL.iter().enumerate() {
+    for (row, service) in harness::services::Service::ALL.iter().enumerate() {
         let y = top + row as f64 * SERVICE_LANE;
         let key = service.key();
         svg.push_str(&format!(
@@ -1161,23 +1158,23 @@ mod tests {
              ```\n<script>in a fence</script>\n```\n&lt;p&gt;after&lt;/p&gt;\n"
         );
     }
-    use crate::checks::Outcome;
-    use crate::redact::Redactor;
-    use crate::rehearsal::journal::{CheckRecord, FindingSummary, ScenarioRecord, StepRecord};
-    use crate::rehearsal::Expected;
+    use crate::journal::{CheckRecord, FindingSummary, ScenarioRecord, StepRecord};
     use crate::samples::{journal, probe_report};
+    use crate::Expected;
+    use harness::checks::Outcome;
+    use harness::redact::Redactor;
     use std::time::SystemTime;
 
     /// A rolled-back phase 3 whose failing check's evidence holds a secret, and a finding that
     /// no scenario of the run measured.
-    fn rolled_back() -> crate::rehearsal::Journal {
+    fn rolled_back() -> crate::Journal {
         let mut s = ScenarioRecord::new(
             "phase3/as-written",
             "Phase 3",
             Expected::Detected,
             SystemTime::now(),
         );
-        s.actual = Some(crate::rehearsal::Outcome::Detected);
+        s.actual = Some(crate::Outcome::Detected);
         s.met = true;
         s.probe = Some(probe_report(291, 3_646));
         s.rollback_probe = Some(probe_report(606, 10_817));
@@ -1215,14 +1212,14 @@ mod tests {
 
     #[test]
     fn summary_names_a_killed_container_with_its_state_and_an_inconclusive_verdict_with_why() {
-        use crate::rehearsal::journal::{Forensics, ScenarioRecord};
+        use crate::journal::{Forensics, ScenarioRecord};
         let mut record = ScenarioRecord::new(
             "faults/x",
             "x",
-            crate::rehearsal::Expected::Detected,
+            crate::Expected::Detected,
             std::time::SystemTime::UNIX_EPOCH,
         );
-        record.actual = Some(crate::rehearsal::Outcome::Inconclusive);
+        record.actual = Some(crate::Outcome::Inconclusive);
         record.inconclusive = Some("the probe's clock ticked 1171 ms late".into());
         record.forensics.push(Forensics {
             service: "dagi-gateway-node1".into(),
@@ -1254,7 +1251,7 @@ mod tests {
     #[test]
     fn every_report_lists_the_scenarios_skipped_because_they_no_longer_apply() {
         let mut j = rolled_back();
-        j.skipped.push(crate::rehearsal::journal::Skipped {
+        j.skipped.push(crate::journal::Skipped {
             scenario: "faults/phase4-step9".into(),
             why: "faults/phase4-step9: attaches a fault before phase4.step9, which the runbook has not; nearest: line 120: ### Step 3".into(),
         });
@@ -1327,11 +1324,11 @@ mod tests {
         p.containers_down.insert(
             "router".into(),
             vec![
-                crate::rehearsal::probe::DownSpan {
+                crate::probe::DownSpan {
                     from_ms: 1_000,
                     to_ms: Some(3_000),
                 },
-                crate::rehearsal::probe::DownSpan {
+                crate::probe::DownSpan {
                     from_ms: 9_000,
                     to_ms: None,
                 },

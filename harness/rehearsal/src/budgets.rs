@@ -1,7 +1,7 @@
 //! What the journal records of each phase's impact against its budget (`runbook::budget`) and of
 //! the scenario's longest Telegram outage; `impact.rs` measures them.
 
-use crate::runbook::budget::{self, Budget};
+use harness::runbook::budget::{self, Budget};
 use serde::{Deserialize, Serialize};
 
 /// One phase's impact against its budget.

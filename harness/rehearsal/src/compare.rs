@@ -4,7 +4,7 @@
 
 use super::journal::Outcome as RunOutcome;
 use super::journal::ScenarioRecord;
-use crate::checks::Outcome;
+use harness::checks::Outcome;
 use serde::Serialize;
 
 /// What one scenario measured, as the comparison shows it.
@@ -54,7 +54,7 @@ impl Side {
             findings_confirmed: record
                 .findings
                 .iter()
-                .filter(|f| f.verdict == crate::rehearsal::journal::Verdict::Confirmed)
+                .filter(|f| f.verdict == crate::journal::Verdict::Confirmed)
                 .count(),
         }
     }
@@ -212,13 +212,13 @@ pub fn html(a_name: &str, b_name: &str, rows: &[Row]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rehearsal::journal::CheckRecord;
-    use crate::rehearsal::probe::{FlowReport, ProbeReport};
-    use crate::rehearsal::Expected;
+    use crate::journal::CheckRecord;
+    use crate::probe::{FlowReport, ProbeReport};
+    use crate::Expected;
 
     fn record(
         id: &str,
-        actual: crate::rehearsal::Expected,
+        actual: crate::Expected,
         lost: u64,
         api_failed: u64,
         failing: &[&str],

@@ -20,6 +20,7 @@ mod measure;
 mod operator;
 pub mod probe;
 pub mod render;
+pub mod samples;
 pub mod scenario;
 pub mod schedule;
 pub mod shard;

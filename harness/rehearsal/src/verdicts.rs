@@ -11,9 +11,9 @@ use super::journal::{
     ActionRecord, CheckRecord, FindingVerdict, Measurement, ScenarioRecord, StepRecord,
 };
 use super::shell::ShellRun;
-use crate::checks::Outcome as CheckOutcome;
-use crate::runbook::findings::{Finding, FindingKind};
-use crate::runbook::Runbook;
+use harness::checks::Outcome as CheckOutcome;
+use harness::runbook::findings::{Finding, FindingKind};
+use harness::runbook::Runbook;
 
 /// A finding kind's rule: the verdicts the record gives on findings of that kind.
 type Rule = fn(&ScenarioRecord) -> Vec<FindingVerdict>;
@@ -599,8 +599,8 @@ fn first_line(text: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rehearsal::journal::FaultRecord;
-    use crate::rehearsal::Expected;
+    use crate::journal::FaultRecord;
+    use crate::Expected;
     use std::time::SystemTime;
 
     fn record(steps: Vec<StepRecord>) -> ScenarioRecord {
@@ -1117,7 +1117,7 @@ mod tests {
             let mut fault = FaultRecord::new("deepseek rejects the new key", "phase2.step2");
             fault.injected_ms = Some(1500);
             r.faults.push(fault);
-            r.probe = Some(crate::rehearsal::probe::ProbeReport {
+            r.probe = Some(crate::probe::ProbeReport {
                 updates_delayed: delayed,
                 ..Default::default()
             });

@@ -7,10 +7,10 @@
 //! `inconclusive` with its reason, never left out.
 
 use super::{Expected, Rollback, Scenario};
-use crate::replica_root::RootOptions;
-use crate::runbook::coverage::{key_of, rotations, variables_of};
-use crate::runbook::lock::Lock;
-use crate::runbook::Runbook;
+use harness::replica_root::RootOptions;
+use harness::runbook::coverage::{key_of, rotations, variables_of};
+use harness::runbook::lock::Lock;
+use harness::runbook::Runbook;
 
 /// What every rotation must leave, beyond the catalogue's checks of the secrets it rotates: no
 /// old key kept beside the new, `.env` files only their owner reads, providers called with
@@ -148,7 +148,7 @@ fn unique(name: String, taken: &mut Vec<String>) -> String {
 /// secret: one no service of the replica reads. (A phase whose title names a secret the
 /// replica models rotates it, whatever its commands do: its post-conditions then say whether
 /// it did.)
-fn not_rehearsable(runbook: &Runbook, phase: &crate::runbook::Phase) -> Option<String> {
+fn not_rehearsable(runbook: &Runbook, phase: &harness::runbook::Phase) -> Option<String> {
     let title = phase.title.to_lowercase();
     let row = runbook
         .inventory
@@ -169,7 +169,7 @@ fn names_row(title: &str, secret: &str) -> bool {
 }
 
 /// The slug of the inventory row a not-rehearsable phase names (`stripe-api-key`).
-fn named_row_slug(runbook: &Runbook, phase: &crate::runbook::Phase) -> String {
+fn named_row_slug(runbook: &Runbook, phase: &harness::runbook::Phase) -> String {
     let title = phase.title.to_lowercase();
     let name = runbook
         .inventory
@@ -228,7 +228,7 @@ fn replica_required(runbook: &Runbook, plans: &[PhasePlan]) -> RootOptions {
 /// The checks that say `variables` were rotated: every check of the catalogue that verifies
 /// one of them (the previous value refused among them), then `ALWAYS`.
 pub fn postconditions_for(variables: &[&str]) -> Vec<String> {
-    let mut out: Vec<String> = crate::checks::catalogue()
+    let mut out: Vec<String> = harness::checks::catalogue()
         .iter()
         .filter(|c| c.secrets.iter().any(|s| variables.contains(s)))
         .map(|c| c.id.clone())
@@ -454,7 +454,7 @@ mod tests {
     use super::*;
 
     fn shipped(name: &str) -> Runbook {
-        Runbook::load(&crate::runbook::workspace_path(&format!(
+        Runbook::load(&harness::runbook::workspace_path(&format!(
             "fixtures/runbook/{name}"
         )))
         .unwrap()
@@ -533,7 +533,7 @@ mod tests {
 
     #[test]
     fn a_phase_rotating_a_secret_the_replica_does_not_model_is_named_not_rehearsable() {
-        let text = std::fs::read_to_string(crate::runbook::workspace_path(
+        let text = std::fs::read_to_string(harness::runbook::workspace_path(
             "fixtures/runbook/SECRETS_ROTATION_RUNBOOK.v2.md",
         ))
         .unwrap()
@@ -547,7 +547,7 @@ mod tests {
             "### Phase 13: Stripe API Key (5 min)\n\n1. **Rotate it in Stripe's dashboard:**\n   \
              ```bash\n   docker compose up -d billing\n   ```\n\n## Rollback Procedure",
         );
-        let runbook = crate::runbook::parse("stripe.md", &text).unwrap();
+        let runbook = harness::runbook::parse("stripe.md", &text).unwrap();
         let all = scenarios(&runbook, None);
         let stripe = all
             .iter()
@@ -643,7 +643,7 @@ mod tests {
             text[at(3)..at(4)].replacen("### Phase 3:", "### Phase 4:", 1),
             &text[at(5)..]
         );
-        let swapped = crate::runbook::parse("swapped.md", &swapped).unwrap();
+        let swapped = harness::runbook::parse("swapped.md", &swapped).unwrap();
         let where_ = |runbook: &Runbook| {
             let mut all: Vec<(String, String)> = fault_scenarios(runbook, None)
                 .into_iter()

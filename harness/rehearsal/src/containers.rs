@@ -2,9 +2,9 @@
 //! `start` and `die` events for the stack's containers (a recreate by Compose included), read
 //! as they happen, so nothing is polled and no service is called.
 
-use crate::docker::{LABEL_SERVICE, LABEL_STACK};
-use crate::stack::Stack;
 use futures::StreamExt;
+use harness::docker::{LABEL_SERVICE, LABEL_STACK};
+use harness::stack::Stack;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};

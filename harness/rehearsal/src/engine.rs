@@ -14,13 +14,13 @@ use super::scenario::{Outcome, Rollback, Safeguard, Scenario};
 use super::schedule::{Scheduler, Undo};
 use super::shell;
 use super::{boundary, flows};
-use crate::checks::secrets::SecretSet;
-use crate::checks::{self, catalogue, glob_match, Node, Outcome as CheckOutcome};
-use crate::redact::Redactor;
-use crate::replica_root::{NodeSecrets, SECRET_NAMES};
-use crate::runbook::{Runbook, Step};
-use crate::services::Service;
-use crate::stack::{Stack, StackOptions};
+use harness::checks::secrets::SecretSet;
+use harness::checks::{self, catalogue, glob_match, Node, Outcome as CheckOutcome};
+use harness::redact::Redactor;
+use harness::replica_root::{NodeSecrets, SECRET_NAMES};
+use harness::runbook::{Runbook, Step};
+use harness::services::Service;
+use harness::stack::{Stack, StackOptions};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -306,7 +306,7 @@ pub async fn run(
     scenario: &Scenario,
     runbook: &Runbook,
     options: &Options,
-    progress: &crate::progress::Progress,
+    progress: &harness::progress::Progress,
     journal_redactor: &Redactor,
 ) -> ScenarioRecord {
     if let Some(why) = &scenario.not_rehearsable {
@@ -388,16 +388,16 @@ pub async fn run(
 async fn start_replica(
     scenario: &Scenario,
     options: &Options,
-    progress: &crate::progress::Progress,
+    progress: &harness::progress::Progress,
     record: &mut ScenarioRecord,
 ) -> Option<Stack> {
     // The engine must still do its work: a wedged one ends the run here, in seconds.
-    let engine = match crate::docker::connect().await {
-        Ok(docker) => crate::docker::health(&docker).await,
+    let engine = match harness::docker::connect().await {
+        Ok(docker) => harness::docker::health(&docker).await,
         Err(e) => Err(e),
     };
     if let Err(e) = engine {
-        if matches!(e, crate::HarnessError::EngineUnresponsive { .. }) {
+        if matches!(e, harness::HarnessError::EngineUnresponsive { .. }) {
             record.engine_unresponsive = Some(e.to_string());
         }
         record.error = Some(e.to_string());
@@ -425,7 +425,7 @@ fn edited<'a>(
     stack: &Stack,
 ) -> std::borrow::Cow<'a, Runbook> {
     if !scenario.edits.is_empty() {
-        let literal = crate::runbook::findings::literal_secrets(runbook);
+        let literal = harness::runbook::findings::literal_secrets(runbook);
         for (from, to) in &scenario.edits {
             if let Some((name, _)) = literal.iter().find(|(_, v)| v == from) {
                 stack.redactor().add(name, to);
@@ -460,14 +460,14 @@ async fn keep_or_remove(
     stack: Stack,
     kept: bool,
     scenario: &Scenario,
-    progress: &crate::progress::Progress,
+    progress: &harness::progress::Progress,
     record: &mut ScenarioRecord,
 ) {
     if kept {
         let previous = stack
             .root()
             .dir()
-            .join(crate::checks::target::KEPT_PREVIOUS);
+            .join(harness::checks::target::KEPT_PREVIOUS);
         match write_previous(&previous, stack.initial_secrets(), &scenario.replica) {
             Ok(()) => progress.say(&format!(
                 "{}: replica {} kept running: `cargo xtask verify --replica {}` checks it (the \
@@ -491,11 +491,11 @@ async fn keep_or_remove(
         Ok(()) => {}
         // Everything of ours is gone; the engine keeps an endpoint it lost track of, and with
         // it the network (moby#17217): the engine's defect, recorded, not the scenario's.
-        Err(crate::HarnessError::StaleNetwork { network }) => {
+        Err(harness::HarnessError::StaleNetwork { network }) => {
             progress.say(&format!(
                 "warning: {}: {}",
                 scenario.id,
-                crate::docker::stale_network_warning(&network)
+                harness::docker::stale_network_warning(&network)
             ));
             record.engine_leftovers.push(format!("network {network}"));
         }
@@ -545,13 +545,13 @@ async fn run_on(
     scenario: &Scenario,
     runbook: &Runbook,
     options: &Options,
-    progress: &crate::progress::Progress,
+    progress: &harness::progress::Progress,
     record: &mut ScenarioRecord,
     watch: &Watch<'_>,
 ) {
     // The static analysis of the runbook this scenario rehearses (edits applied), once.
     let analysis =
-        crate::runbook::findings::Analysis::of_profiled(runbook, &scenario.replica.profile);
+        harness::runbook::findings::Analysis::of_profiled(runbook, &scenario.replica.profile);
     let home = stack.root().operator_dir();
     let _ = std::fs::create_dir_all(&home);
     let mut ctx = Ctx::new(
@@ -635,7 +635,7 @@ async fn run_on(
 
 /// For `verify --replica` on the kept replica: logs and usage from the first step on.
 fn mark_kept_since(stack: &Stack, rotation_started: SystemTime) {
-    let since = stack.root().dir().join(crate::checks::target::KEPT_SINCE);
+    let since = stack.root().dir().join(harness::checks::target::KEPT_SINCE);
     let _ = std::fs::create_dir_all(since.parent().unwrap_or(stack.root().dir()));
     let _ = std::fs::write(
         &since,
@@ -694,7 +694,7 @@ struct Run<'a> {
     scenario: &'a Scenario,
     runbook: &'a Runbook,
     options: &'a Options,
-    progress: &'a crate::progress::Progress,
+    progress: &'a harness::progress::Progress,
     busy: &'a Busy<'a>,
     scheduler: &'a Scheduler<'a>,
     passwords: &'a [String],
@@ -802,7 +802,7 @@ impl<'a> Ctx<'a> {
         options: &'a Options,
         home: &Path,
         watch: &Watch<'_>,
-        analysis: &crate::runbook::findings::Analysis,
+        analysis: &harness::runbook::findings::Analysis,
         new_values: &[(&'static str, &'static str)],
     ) -> Ctx<'a> {
         let redactor = stack.redactor().clone();
@@ -897,7 +897,7 @@ async fn run_phases(ctx: &mut Ctx<'_>, run: &Run<'_>, live: &probe::Live) -> Pha
             let failed = !step_record.ok;
             done.steps.push(step_record);
             let first_id = flows::UPDATE_ID_BASE
-                + (done.boundaries.len() * crate::replica_root::AGENTS.len()) as i64;
+                + (done.boundaries.len() * harness::replica_root::AGENTS.len()) as i64;
             done.boundaries
                 .push(at_boundary(run, ctx, p, &step.id, issued_with.as_deref(), first_id).await);
             if let Some(now) = flows::issuing_secret(run.stack).await {
@@ -926,7 +926,7 @@ async fn run_phases(ctx: &mut Ctx<'_>, run: &Run<'_>, live: &probe::Live) -> Pha
 async fn at_boundary(
     run: &Run<'_>,
     ctx: &Ctx<'_>,
-    phase: &crate::runbook::Phase,
+    phase: &harness::runbook::Phase,
     after: &str,
     issued_with: Option<&str>,
     first_id: i64,
@@ -1012,7 +1012,7 @@ struct Traffic<'a> {
     live: &'a probe::Live,
     passwords: &'a [String],
     busy: &'a Busy<'a>,
-    progress: &'a crate::progress::Progress,
+    progress: &'a harness::progress::Progress,
     /// What the progress says while Telegram's retries are waited out.
     waiting: String,
 }
@@ -1263,7 +1263,7 @@ fn scenario_deadline(per_scenario: Duration, phases: usize) -> Duration {
 fn write_previous(
     dir: &std::path::Path,
     secrets: &NodeSecrets,
-    options: &crate::replica_root::RootOptions,
+    options: &harness::replica_root::RootOptions,
 ) -> Result<(), String> {
     use std::os::unix::fs::DirBuilderExt;
     std::fs::DirBuilder::new()
@@ -1271,7 +1271,7 @@ fn write_previous(
         .mode(0o700)
         .create(dir)
         .map_err(|e| e.to_string())?;
-    crate::replica_root::ReplicaRoot::create(dir, secrets, options)
+    harness::replica_root::ReplicaRoot::create(dir, secrets, options)
         .map(|_| ())
         .map_err(|e| e.to_string())
 }
@@ -1467,12 +1467,7 @@ mod tests {
     /// A scenario whose rollback ran: `lost` updates during the steps, the rollback's checks
     /// passing or not, and `backlog` updates Telegram still holds after the rollback.
     fn rolled_back(lost: u64, checks_pass: bool, backlog: u64, deviated: bool) -> ScenarioRecord {
-        let mut r = ScenarioRecord::new(
-            "s",
-            "s",
-            crate::rehearsal::Expected::Holds,
-            SystemTime::UNIX_EPOCH,
-        );
+        let mut r = ScenarioRecord::new("s", "s", crate::Expected::Holds, SystemTime::UNIX_EPOCH);
         r.deviated = deviated;
         r.probe = Some(probe::ProbeReport {
             updates_lost: lost,
@@ -1587,7 +1582,7 @@ mod tests {
                 secrets_in_argv: Vec::new(),
                 compose: compose
                     .iter()
-                    .map(|(tool, args)| crate::compose::ComposeRun {
+                    .map(|(tool, args)| harness::compose::ComposeRun {
                         tool: tool.to_string(),
                         args: args.to_string(),
                     })
@@ -1603,7 +1598,7 @@ mod tests {
         let no_compose = step_that_ran(
             "rollback.step2",
             127,
-            &[(crate::compose::NO_COMPOSE, "restart")],
+            &[(harness::compose::NO_COMPOSE, "restart")],
         );
         assert_eq!(
             host_could_not_run(&[], &[no_compose]),
@@ -1623,8 +1618,8 @@ mod tests {
         );
     }
 
-    fn exited(engine_error: Option<&str>) -> crate::rehearsal::journal::Forensics {
-        crate::rehearsal::journal::Forensics {
+    fn exited(engine_error: Option<&str>) -> crate::journal::Forensics {
+        crate::journal::Forensics {
             service: "parser-pipeline".into(),
             when: "after rollback".into(),
             status: Some("exited".into()),
