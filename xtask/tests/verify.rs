@@ -386,8 +386,15 @@ fn a_watch_beside_a_v2_rehearsal_sees_the_router_leave_its_env_in_step2_and_retu
         .iter()
         .find(|s| s.id == "env.container-matches-file.router")
         .unwrap();
-    let flips: Vec<(Outcome, u64)> = series.points.iter().map(|p| (p.outcome, p.at_ms)).collect();
     let within = |at: u64, step: &str, next: &str| at >= mark(step) && at < mark(next);
+    // While the recreate has no router container a round that lands then cannot compare it:
+    // `error` (how often depends on how busy the machine is), said of no credential.
+    let flips: Vec<(Outcome, u64)> = series
+        .points
+        .iter()
+        .map(|p| (p.outcome, p.at_ms))
+        .filter(|(o, at)| !(*o == Outcome::Error && within(*at, "phase2.step3", "phase2.step4")))
+        .collect();
     assert!(
         matches!(
             flips.as_slice(),

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use super::journal::{Journal, ScenarioRecord};
+use crate::journal::{Journal, ScenarioRecord};
 use harness::checks::watch::{Series, WatchJournal};
 use harness::checks::Outcome;
 

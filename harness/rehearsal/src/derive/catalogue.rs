@@ -2,8 +2,8 @@
 //! the steps each one runs, the secrets its phases rotate, the finding kinds it can decide.
 //! `runbook show`, the coverage and the lock read it; no entry is written by hand.
 
-use super::scenario::Scenario;
-use super::verdicts::{can_decide, Reach};
+use crate::scenario::Scenario;
+use crate::verdicts::{can_decide, Reach};
 use harness::runbook::coverage::{rotations, variables_of, PhaseRotation, ScenarioRef};
 use harness::runbook::findings::{Analysis, FindingKind};
 use harness::runbook::Runbook;

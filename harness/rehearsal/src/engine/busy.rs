@@ -147,7 +147,7 @@ pub async fn spare_cores(window: Duration) -> Option<f64> {
 
 /// `/proc/stat`'s first line: (idle + iowait, all) jiffies.
 fn cpu_idle_and_total() -> Option<(u64, u64)> {
-    super::probe::cpu_counters().map(|(idle, _steal, total)| (idle, total))
+    crate::probe::cpu_counters().map(|(idle, _steal, total)| (idle, total))
 }
 
 /// Whether a scenario may start beside `in_use` busy ones of this process, with `spare` cores

@@ -10,7 +10,7 @@
 //! by itself.
 //! Every answer goes through the redactor before it is kept.
 
-use super::journal::FlowRecord;
+use crate::journal::FlowRecord;
 use harness::checks::Outcome;
 use harness::redact::Redactor;
 use harness::replica_root::AGENTS;
@@ -288,7 +288,7 @@ async fn processed_count(
     worker: &str,
     accepted: &[i64],
 ) -> Result<usize, String> {
-    let db = super::probe::accounting_connection(b.stack, b.passwords).await?;
+    let db = crate::probe::accounting_connection(b.stack, b.passwords).await?;
     let sql = "SELECT count(*) FROM processed_events WHERE worker = $1 AND update_id = ANY($2)";
     let rows = db
         .query(sql, &[&worker, &accepted])

@@ -2,8 +2,8 @@
 //! the scenario that rotates it measured under runbook A and under runbook B. The table a
 //! reviewer reads before approving a runbook change (`cargo xtask report compare A B`).
 
-use super::journal::Outcome as RunOutcome;
-use super::journal::ScenarioRecord;
+use crate::journal::Outcome as RunOutcome;
+use crate::journal::ScenarioRecord;
 use harness::checks::Outcome;
 use serde::Serialize;
 
@@ -184,7 +184,7 @@ pub fn markdown(a_name: &str, b_name: &str, rows: &[Row]) -> String {
 /// The comparison as an HTML section (for the top of the HTML report of run B): the same
 /// table, a runbook's line red where its scenario lost updates or failed calls.
 pub fn html(a_name: &str, b_name: &str, rows: &[Row]) -> String {
-    let esc = super::render::xml;
+    let esc = crate::render::xml;
     let mut out = format!(
         "<h2>Compared with another runbook</h2><table><tr>{}</tr>",
         HEADINGS

@@ -5,8 +5,8 @@
 //! boundary (they compose) or follow one another. Every injection and teardown is recorded with
 //! its time for the journal.
 
-use super::faults::Fault;
-use super::journal::FaultRecord;
+use crate::faults::Fault;
+use crate::journal::FaultRecord;
 use harness::stack::Stack;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;

@@ -3,8 +3,8 @@
 //! every NATS connection reset, the provider rejecting the new key). `derive` makes one
 //! scenario of each boundary; a new family is a variant here and its `Fault` in `faults.rs`.
 
-use super::faults::{ContainerFault, NetworkFault, ProxyEffect, UpstreamFault};
-use super::FaultAt;
+use crate::faults::{ContainerFault, NetworkFault, ProxyEffect, UpstreamFault};
+use crate::FaultAt;
 use harness::runbook::findings::restarts_or_recreates;
 use harness::runbook::{Phase, Step};
 use harness::Service;

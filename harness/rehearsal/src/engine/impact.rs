@@ -3,9 +3,9 @@
 //! fault did, and Telegram's delay p99; and the scenario's longest Telegram outage split into
 //! the node's own downtime and the time after it (Telegram's backoff, the services' start).
 
-use super::budgets::{BudgetRecord, DownMeasure, OutageSplit};
-use super::journal::{FaultRecord, StepRecord};
-use super::probe::{ProbeReport, BUCKET_MS};
+use crate::budgets::{BudgetRecord, DownMeasure, OutageSplit};
+use crate::journal::{FaultRecord, StepRecord};
+use crate::probe::{ProbeReport, BUCKET_MS};
 use harness::runbook::budget;
 use harness::runbook::Runbook;
 use harness::services::Service;

@@ -4,7 +4,7 @@
 //! restarts, what a `sed` changed, and containers whose env differs from their `.env`.
 //! `verdicts.rs` decides from these; nothing here decides.
 
-use super::journal::{Measurement, StepRecord};
+use crate::journal::{Measurement, StepRecord};
 use harness::checks::secrets::SecretSet;
 use harness::envfile::EnvFile;
 use harness::replica_root::SECRET_NAMES;

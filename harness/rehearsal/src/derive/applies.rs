@@ -2,8 +2,8 @@
 //! attaches to and every text an edit replaces is there. Checked before anything starts, so
 //! that an edited runbook is never rehearsed as something else without a word.
 
-use super::schedule::At;
-use super::Scenario;
+use crate::schedule::At;
+use crate::Scenario;
 use harness::runbook::Runbook;
 
 /// What a scenario expected of the runbook and did not find.
