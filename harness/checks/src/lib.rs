@@ -336,31 +336,15 @@ pub struct SelectionError {
     pub close: Vec<String>,
 }
 
-/// `*` matches any run of characters (dots included), `?` one character.
+/// Whether `text` (a check or scenario id) matches `pattern`, a glob as `globset` reads it:
+/// `*` any run of characters (dots and slashes included), `?` one, `[abc]` one of a set,
+/// `{a,b}` either. A pattern that is not a glob (an unclosed `[`) matches nothing, so a
+/// selection by it is refused as matching nothing, with the ids closest to it.
 pub fn glob_match(pattern: &str, text: &str) -> bool {
-    let p: Vec<char> = pattern.chars().collect();
-    let t: Vec<char> = text.chars().collect();
-    let (mut pi, mut ti, mut star, mut mark) = (0, 0, None, 0);
-    while ti < t.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
-            pi += 1;
-            ti += 1;
-        } else if pi < p.len() && p[pi] == '*' {
-            star = Some(pi);
-            mark = ti;
-            pi += 1;
-        } else if let Some(s) = star {
-            pi = s + 1;
-            mark += 1;
-            ti = mark;
-        } else {
-            return false;
-        }
-    }
-    while pi < p.len() && p[pi] == '*' {
-        pi += 1;
-    }
-    pi == p.len()
+    globset::GlobBuilder::new(pattern)
+        .literal_separator(false)
+        .build()
+        .is_ok_and(|glob| glob.compile_matcher().is_match(text))
 }
 
 fn close_matches(pattern: &str, catalogue: &[Check]) -> Vec<String> {
@@ -413,6 +397,12 @@ mod tests {
         assert!(glob_match("health.?outer", "health.router"));
         assert!(!glob_match("postgres.*", "nats.auth.current.router"));
         assert!(glob_match("*", ""));
+        assert!(glob_match(
+            "faults/*",
+            "faults/postgres/step1-postgres-stalls"
+        ));
+        assert!(glob_match("rotate/{deepseek,grok}", "rotate/grok"));
+        assert!(!glob_match("rotate/[", "rotate/["));
     }
 
     #[test]

@@ -4,35 +4,34 @@
 use super::*;
 
 pub fn junit(j: &Journal, redactor: &Redactor) -> String {
-    let failures = j.scenarios.iter().filter(|s| !s.met).count();
-    let mut out = format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"rehearsal\" tests=\"{}\" failures=\"{failures}\" time=\"{:.3}\">\n  <testsuite name=\"{}\" tests=\"{}\" failures=\"{failures}\">\n",
-        j.scenarios.len(),
-        j.wall_ms as f64 / 1000.0,
-        xml(&j.runbook),
-        j.scenarios.len()
-    );
+    use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
+    // Each value redacted before the serializer escapes it (see `checks::report`).
+    let clean = |text: &str| redactor.redact(text);
+    let mut report = Report::new("rehearsal");
+    report.set_time(std::time::Duration::from_millis(j.wall_ms));
+    let mut suite = TestSuite::new(clean(&j.runbook));
     for s in &j.scenarios {
-        out.push_str(&format!(
-            "    <testcase classname=\"rehearsal\" name=\"{}\" time=\"{:.3}\"",
-            xml(&s.id),
-            s.wall_ms as f64 / 1000.0
-        ));
-        if s.met {
-            out.push_str("/>\n");
+        let status = if s.met {
+            TestCaseStatus::success()
         } else {
             let why = s
                 .error
                 .clone()
                 .unwrap_or_else(|| format!("expected {}, measured {}", s.expected, actual(s)));
-            out.push_str(&format!(
-                ">\n      <failure message=\"{}\"/>\n    </testcase>\n",
-                xml(&why)
-            ));
-        }
+            let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
+            status.set_message(clean(&why));
+            status
+        };
+        let mut case = TestCase::new(clean(&s.id), status);
+        case.set_classname("rehearsal")
+            .set_time(std::time::Duration::from_millis(s.wall_ms));
+        suite.add_test_case(case);
     }
-    out.push_str("  </testsuite>\n</testsuites>\n");
-    redactor.redact(&out)
+    report.add_test_suite(suite);
+    let xml = report
+        .to_string()
+        .unwrap_or_else(|e| format!("<!-- the JUnit report could not be written: {e} -->\n"));
+    redactor.redact(&xml)
 }
 
 pub fn markdown(j: &Journal, redactor: &Redactor) -> String {

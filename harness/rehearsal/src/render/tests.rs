@@ -299,3 +299,40 @@ fn markdown_report_has_the_rollbacks_numbers_in_the_summary_table() {
     let md = markdown(&rolled_back(), &Redactor::new());
     assert!(md.contains("| 394 / 606 / 0, 10817 ms |"), "{md}");
 }
+
+#[test]
+fn junit_has_a_case_per_scenario_and_a_missed_ones_reason_with_its_secret_redacted() {
+    let secret = "p&ss<word>";
+    let mut held = ScenarioRecord::new(
+        "rotate/qdrant",
+        "Qdrant",
+        Expected::Holds,
+        SystemTime::now(),
+    );
+    held.met = true;
+    held.wall_ms = 2_500;
+    let mut missed = ScenarioRecord::new(
+        "rotate/postgres",
+        "PostgreSQL",
+        Expected::Holds,
+        SystemTime::now(),
+    );
+    missed.wall_ms = 4_000;
+    missed.error = Some(format!("step 2 printed {secret}"));
+    let redactor = Redactor::new();
+    redactor.add("DB_PASSWORD", secret);
+    assert_eq!(
+        super::junit(&journal(vec![held, missed], 7_000), &redactor),
+        r#"<?xml version="1.0" encoding="UTF-8"?>
+<testsuites name="rehearsal" tests="2" failures="1" errors="0" time="7.000">
+    <testsuite name="runbook.md" tests="2" disabled="0" errors="0" failures="1">
+        <testcase name="rotate/qdrant" classname="rehearsal" time="2.500">
+        </testcase>
+        <testcase name="rotate/postgres" classname="rehearsal" time="4.000">
+            <failure message="step 2 printed [REDACTED:DB_PASSWORD]"/>
+        </testcase>
+    </testsuite>
+</testsuites>
+"#
+    );
+}
