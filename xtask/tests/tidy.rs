@@ -742,3 +742,27 @@ fn only_tests_link_testcontainers() {
         Vec::<String>::new()
     );
 }
+
+/// The longest a file of the rehearsal may grow before it is split by what it does (its
+/// folder says which part of a scenario's life it is in; ARCHITECTURE.md).
+const REHEARSAL_FILE_MAX_LINES: usize = 650;
+
+#[test]
+fn no_file_of_the_rehearsal_is_longer_than_its_limit() {
+    let root = workspace();
+    let src = root.join("harness/rehearsal/src");
+    let mut sources = Vec::new();
+    files(&root, &src, &mut sources);
+    let long: Vec<String> = sources
+        .iter()
+        .filter(|f| f.ends_with(".rs"))
+        .filter_map(|f| {
+            let lines = std::fs::read_to_string(root.join(f))
+                .expect("readable")
+                .lines()
+                .count();
+            (lines > REHEARSAL_FILE_MAX_LINES).then(|| format!("{f}: {lines} lines"))
+        })
+        .collect();
+    assert_eq!(long, Vec::<String>::new());
+}
